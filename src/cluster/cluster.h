@@ -1,0 +1,4 @@
+/* cluster.h — placeholder */
+#ifndef MH_CLUSTER_H
+#define MH_CLUSTER_H
+#endif

@@ -1,0 +1,3 @@
+/* local.c — placeholder */
+#include "cluster/cluster.h"
+int cluster_local_placeholder;

@@ -1,0 +1,2 @@
+/* src/ctl/main.c — placeholder */
+int main(void) { return 0; }

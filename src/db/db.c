@@ -1,0 +1,286 @@
+/*
+ * db.c — implementation of db.h.
+ *
+ * Runs in: every process that talks to Postgres; one struct db per process.
+ * Owns: PGconn, prepared-name list, channel list.
+ * The search_path is set with set_config() and a bound parameter, so the
+ * schema name never becomes SQL text (the upstream bug was a driver that
+ * ignored the schema option).
+ */
+#include "db/db.h"
+#include "lib/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_MAX_NAMES 256
+#define DB_MAX_CHANNELS 8
+
+struct db {
+	PGconn *conn;
+	char *conninfo;
+	char *schema;
+	char *app_name;
+	char *prepared[DB_MAX_NAMES];
+	int nprepared;
+	char *channels[DB_MAX_CHANNELS];
+	int nchannels;
+	char sqlstate[6];
+	char errmsg[512];
+	unsigned long reconnects;
+	int ever_connected;
+};
+
+struct db *db_new(const char *conninfo, const char *schema, const char *app_name)
+{
+	struct db *db = calloc(1, sizeof *db);
+
+	if (!db)
+		return NULL;
+	db->conninfo = strdup(conninfo ? conninfo : "");
+	db->schema = strdup(schema ? schema : "modelhub");
+	db->app_name = strdup(app_name ? app_name : "modelhub");
+	if (!db->conninfo || !db->schema || !db->app_name) {
+		db_free(db);
+		return NULL;
+	}
+	return db;
+}
+
+static void forget_prepared(struct db *db)
+{
+	for (int i = 0; i < db->nprepared; i++)
+		free(db->prepared[i]);
+	db->nprepared = 0;
+}
+
+void db_free(struct db *db)
+{
+	if (!db)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	forget_prepared(db);
+	for (int i = 0; i < db->nchannels; i++)
+		free(db->channels[i]);
+	free(db->conninfo);
+	free(db->schema);
+	free(db->app_name);
+	free(db);
+}
+
+static void set_err(struct db *db, const char *state, const char *msg)
+{
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+	snprintf(db->errmsg, sizeof db->errmsg, "%s", msg ? msg : "");
+	/* libpq messages end with a newline; keep log lines to one line */
+	for (char *p = db->errmsg; *p; p++)
+		if (*p == '\n' || *p == '"')
+			*p = *p == '"' ? '\'' : ' ';
+}
+
+static int session_setup(struct db *db)
+{
+	const char *p[2] = {db->schema, db->app_name};
+	PGresult *r = PQexecParams(db->conn,
+				   "SELECT set_config('search_path', quote_ident($1), false),"
+				   " set_config('application_name', $2, false),"
+				   " set_config('TimeZone', 'UTC', false)",
+				   2, NULL, p, NULL, NULL, 0);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok) {
+		set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQerrorMessage(db->conn));
+		log_error_x("db msg=\"session setup failed\" error=\"%s\"", db->errmsg);
+	}
+	PQclear(r);
+	for (int i = 0; ok && i < db->nchannels; i++) {
+		char *id = PQescapeIdentifier(db->conn, db->channels[i], strlen(db->channels[i]));
+		char sql[160];
+		if (!id)
+			return -1;
+		snprintf(sql, sizeof sql, "LISTEN %s", id);
+		PQfreemem(id);
+		r = PQexec(db->conn, sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	return ok ? 0 : -1;
+}
+
+int db_ensure(struct db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	if (db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	forget_prepared(db);
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		set_err(db, "08006", PQerrorMessage(db->conn));
+		log_error_x("db msg=\"connect failed\" error=\"%s\"", db->errmsg);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	if (session_setup(db) < 0) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	if (db->ever_connected) {
+		db->reconnects++;
+		log_info("db msg=\"reconnected\" reconnects=%lu", db->reconnects);
+	}
+	db->ever_connected = 1;
+	return 0;
+}
+
+PGconn *db_conn(struct db *db) { return db->conn; }
+const char *db_schema(const struct db *db) { return db->schema; }
+
+static int is_prepared(struct db *db, const char *name)
+{
+	for (int i = 0; i < db->nprepared; i++)
+		if (strcmp(db->prepared[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static PGresult *run_once(struct db *db, const char *name, const char *sql, int n,
+			  const char *const *params)
+{
+	if (name && !is_prepared(db, name)) {
+		PGresult *r = PQprepare(db->conn, name, sql, n, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;
+		PQclear(r);
+		if (db->nprepared < DB_MAX_NAMES) {
+			db->prepared[db->nprepared] = strdup(name);
+			if (db->prepared[db->nprepared])
+				db->nprepared++;
+		}
+		if (!is_prepared(db, name)) /* table full: fall back to unnamed */
+			return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	}
+	if (name)
+		return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
+	return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+static PGresult *run(struct db *db, const char *name, const char *sql, int n,
+		     const char *const *params)
+{
+	PGresult *r;
+	int idle, st;
+
+	if (db_ensure(db) < 0)
+		return NULL;
+	idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	r = run_once(db, name, sql, n, params);
+	if (PQstatus(db->conn) == CONNECTION_BAD && idle) {
+		/* The server went away between statements (restart, failover):
+		 * nothing was half-done, so one retry on a new connection is safe. */
+		PQclear(r);
+		log_warn_x("db msg=\"connection lost, reconnecting\"");
+		if (db_ensure(db) < 0)
+			return NULL;
+		r = run_once(db, name, sql, n, params);
+	}
+	st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		db->sqlstate[0] = '\0';
+		db->errmsg[0] = '\0';
+		return r;
+	}
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		set_err(db, "08006", PQerrorMessage(db->conn));
+	else
+		set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE),
+			PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+	/* Constraint violations are expected outcomes (409s); callers decide. */
+	if (strncmp(db->sqlstate, "23", 2) != 0 && strcmp(db->sqlstate, "40001") != 0)
+		log_error_x("db stmt=%s sqlstate=%s error=\"%s\"", name ? name : "-",
+			    db->sqlstate, db->errmsg);
+	PQclear(r);
+	return NULL;
+}
+
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
+{
+	return run(db, NULL, sql, nparams, params);
+}
+
+PGresult *db_prep(struct db *db, const char *name, const char *sql, int nparams,
+		  const char *const *params)
+{
+	return run(db, name, sql, nparams, params);
+}
+
+int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *r = run(db, NULL, sql, nparams, params);
+
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int db_begin(struct db *db) { return db_cmd(db, "BEGIN", 0, NULL); }
+int db_commit(struct db *db) { return db_cmd(db, "COMMIT", 0, NULL); }
+
+void db_rollback(struct db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(db->conn, "ROLLBACK");
+		PQclear(r);
+	}
+}
+
+int db_listen(struct db *db, const char *channel)
+{
+	for (int i = 0; i < db->nchannels; i++)
+		if (strcmp(db->channels[i], channel) == 0)
+			return 0;
+	if (db->nchannels >= DB_MAX_CHANNELS)
+		return -1;
+	db->channels[db->nchannels] = strdup(channel);
+	if (!db->channels[db->nchannels])
+		return -1;
+	db->nchannels++;
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+		/* force LISTEN on the live connection through the same path */
+		return session_setup(db);
+	}
+	return db_ensure(db);
+}
+
+int db_socket(struct db *db)
+{
+	return db->conn && PQstatus(db->conn) == CONNECTION_OK ? PQsocket(db->conn) : -1;
+}
+
+PGnotify *db_next_notify(struct db *db)
+{
+	if (!db->conn)
+		return NULL;
+	if (!PQconsumeInput(db->conn)) {
+		set_err(db, "08006", PQerrorMessage(db->conn));
+		log_warn_x("db msg=\"listen connection lost\" error=\"%s\"", db->errmsg);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return NULL;
+	}
+	return PQnotifies(db->conn);
+}
+
+const char *db_sqlstate(const struct db *db) { return db->sqlstate; }
+const char *db_errmsg(const struct db *db) { return db->errmsg; }
+int db_is_unique_violation(const struct db *db) { return strcmp(db->sqlstate, "23505") == 0; }
+int db_is_unavailable(const struct db *db) { return strncmp(db->sqlstate, "08", 2) == 0 || strncmp(db->sqlstate, "57P", 3) == 0; }
+unsigned long db_reconnects(const struct db *db) { return db->reconnects; }

@@ -1,0 +1,62 @@
+/*
+ * db.h — one PostgreSQL connection with lazy (re)connect, schema search_path,
+ * lazily prepared statements and LISTEN channels that survive reconnects.
+ *
+ * Runs in: modelhub-fcgi workers (one each), every modelhubd child (one
+ * each), modelhubctl. Called by: the per-table query modules (db_*.c) and
+ * handlers. Owns: the PGconn, the list of prepared statement names, the list
+ * of LISTEN channels.
+ *
+ * Errors: functions return a PGresult (caller PQclear()s it) or NULL; on
+ * NULL, db_sqlstate()/db_errmsg() say why (SQLSTATE "08000" family when the
+ * server is unreachable). The error is logged once here.
+ *
+ * Reconnect: if the connection is found broken and no transaction was open,
+ * the statement is retried once on a fresh connection, so a Postgres restart
+ * fails at most the statements that were in flight inside a transaction.
+ */
+#ifndef MH_DB_H
+#define MH_DB_H
+
+#include <libpq-fe.h>
+
+struct db;
+
+/* Never connects; the first query does. NULL only on out of memory. */
+struct db *db_new(const char *conninfo, const char *schema, const char *app_name);
+void db_free(struct db *db);
+
+/* Connect if not connected. 0 / -1. */
+int db_ensure(struct db *db);
+PGconn *db_conn(struct db *db);
+const char *db_schema(const struct db *db);
+
+/* Parameterised statement (text params, text results). */
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
+/* Same, prepared once per connection under `name` (a literal). */
+PGresult *db_prep(struct db *db, const char *name, const char *sql, int nparams,
+		  const char *const *params);
+/* Convenience: run a statement, PQclear the result; 0 / -1. */
+int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params);
+
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+
+/* LISTEN on a channel (a literal identifier); re-issued after reconnects. */
+int db_listen(struct db *db, const char *channel);
+/* Socket to poll(2) for notifications, -1 when disconnected. */
+int db_socket(struct db *db);
+/* Consume input; returns the next notification (PQfreemem it) or NULL. */
+PGnotify *db_next_notify(struct db *db);
+
+const char *db_sqlstate(const struct db *db);
+const char *db_errmsg(const struct db *db);
+/* 1 if the last error was a unique violation (23505). */
+int db_is_unique_violation(const struct db *db);
+/* 1 if the last error means the server could not be reached. */
+int db_is_unavailable(const struct db *db);
+/* Count of successful reconnects (tests and /metrics). */
+unsigned long db_reconnects(const struct db *db);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * api.h — the contract between the FastCGI accept loop, the router and the
+ * per-resource handlers (api_<resource>.c).
+ *
+ * Runs in: modelhub-fcgi workers. Called by: worker.c (accept loop) and
+ * every handler. Owns: nothing global; everything for one HTTP request hangs
+ * off one struct api_req, freed by api_req_end() at the end of the
+ * accept-loop iteration.
+ *
+ * Handler contract: a handler is `enum api_err h(struct api_req *r)`.
+ * On success it has set a response with api_json()/api_text()/api_send_*
+ * and returns API_OK. On failure it returns api_fail(r, API_x, "code",
+ * "message", ...) which records the JSON error body; the router maps the
+ * enum to the HTTP status through one table (api_status_of()).
+ */
+#ifndef MH_API_H
+#define MH_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "db/db.h"
+#include "lib/buf.h"
+
+enum api_err {
+	API_OK = 0,
+	API_BAD_REQUEST,        /* 400 */
+	API_UNAUTHORIZED,       /* 401 */
+	API_FORBIDDEN,          /* 403 */
+	API_NOT_FOUND,          /* 404 */
+	API_METHOD_NOT_ALLOWED, /* 405 */
+	API_CONFLICT,           /* 409 */
+	API_TOO_LARGE,          /* 413 */
+	API_UNSUPPORTED_MEDIA,  /* 415 */
+	API_UNPROCESSABLE,      /* 422 */
+	API_RATE_LIMITED,       /* 429 */
+	API_INTERNAL,           /* 500 */
+	API_UNAVAILABLE,        /* 503 */
+	API_ERR_MAX
+};
+
+int api_status_of(enum api_err e);
+
+/* Who is calling. Filled by the auth step before the handler runs. */
+struct api_auth {
+	int present;            /* a valid session/token was given */
+	int is_anon;            /* anonymous (curl) session */
+	int is_admin;           /* roles contain ADMIN */
+	int64_t user_id;        /* 0 for anon */
+	int64_t session_id;     /* session row id (anon requests are keyed by it) */
+	int via_cookie;         /* authenticated by cookie (CSRF rules apply) */
+	char username[64];
+	char expires_at[40];    /* idle expiry, ISO 8601 UTC */
+	char absolute_expires_at[40];
+};
+
+#define API_MAX_PARAMS 4
+
+struct api_req {
+	FCGX_Request *fcgi;     /* NULL in unit tests */
+	struct db *db;          /* the worker's connection */
+	char req_id[24];        /* also in X-Request-Id and log lines */
+	const char *method;
+	const char *path;       /* without the query string */
+	const char *query;      /* may be "" */
+	const char *content_type;
+	char *body;             /* NUL-terminated, owned */
+	size_t body_len;
+	const char *params[API_MAX_PARAMS]; /* {} captures, owned by req */
+	int nparams;
+	struct api_auth auth;
+	int auth_error;         /* set when a token was given but is expired */
+
+	/* response */
+	int status;
+	struct buf headers;     /* extra "Name: value\r\n" lines */
+	struct buf out;         /* body */
+	const char *out_type;   /* content type of out */
+	int streamed;           /* handler wrote the response itself */
+	char *path_copy;        /* backing store for params */
+	int64_t t_start_us;
+};
+
+/* Route table entry: pattern segments are literal or "{}" (one segment). */
+enum api_access { ACCESS_PUBLIC = 0, ACCESS_SESSION, ACCESS_USER, ACCESS_ADMIN };
+
+struct api_route {
+	const char *method;     /* "GET", "POST", "PATCH", "DELETE", "PUT" */
+	const char *pattern;    /* e.g. "/api/models/{}" */
+	enum api_access access; /* checked by the router before the handler */
+	enum api_err (*handler)(struct api_req *r);
+};
+
+/* Each api_<resource>.c exports one table terminated by {0}. */
+extern const struct api_route api_health_routes[];
+extern const struct api_route api_auth_routes[];
+extern const struct api_route api_models_routes[];
+extern const struct api_route api_requests_routes[];
+extern const struct api_route api_instances_routes[];
+extern const struct api_route api_recommend_routes[];
+extern const struct api_route api_metrics_routes[];
+
+/* ---- responses ---- */
+/* Take ownership of obj (json_object_put'd here). */
+enum api_err api_json(struct api_req *r, int status, json_object *obj);
+enum api_err api_text(struct api_req *r, int status, const char *type, const char *text,
+		      size_t len);
+void api_header(struct api_req *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Record an error body; returns e so handlers can `return api_fail(...)`. */
+enum api_err api_fail(struct api_req *r, enum api_err e, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Same with a "fields" object (owned) naming each rejected field. */
+enum api_err api_fail_fields(struct api_req *r, enum api_err e, const char *code,
+			     json_object *fields, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Map a failed db call to 409 (unique violation), 503 (unreachable) or 500. */
+enum api_err api_db_fail(struct api_req *r);
+
+/* ---- request helpers ---- */
+/* Parse the body as a JSON object (415 if not application/json, 400 if bad). */
+enum api_err api_body_json(struct api_req *r, json_object **out);
+/* Decoded query parameter, or NULL. Result owned by the request. */
+const char *api_query(struct api_req *r, const char *name);
+/* CGI variable (e.g. "HTTP_IDEMPOTENCY_KEY", "REMOTE_ADDR"), or NULL. */
+const char *api_env(struct api_req *r, const char *name);
+/* Remember a pointer to free at api_req_end. Returns p. */
+void *api_own(struct api_req *r, void *p);
+
+/* ---- JSON field helpers (NULL/0 when absent or of the wrong type) ---- */
+const char *jx_str(json_object *o, const char *key);
+int jx_has(json_object *o, const char *key);
+/* Add a text column of a PGresult as a JSON string, or null when NULL. */
+void jx_add_pg_str(json_object *o, const char *key, const void *res, int row, int col);
+void jx_add_pg_int(json_object *o, const char *key, const void *res, int row, int col);
+void jx_add_pg_bool(json_object *o, const char *key, const void *res, int row, int col);
+void jx_add_pg_double(json_object *o, const char *key, const void *res, int row, int col);
+/* jsonb column: parsed and added as a JSON value. */
+void jx_add_pg_json(json_object *o, const char *key, const void *res, int row, int col);
+
+#endif

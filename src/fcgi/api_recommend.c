@@ -1,0 +1,7 @@
+/*
+ * api_recommend.c — placeholder route table (filled in by its issue).
+ * Runs in: modelhub-fcgi workers. Called by: the router.
+ */
+#include "fcgi/api.h"
+
+const struct api_route api_recommend_routes[] = {{0}};

@@ -1,0 +1,11 @@
+# src/fcgi/local.mk — modelhub-fcgi: the pre-forked FastCGI API server.
+bin_PROGRAMS += modelhub-fcgi
+noinst_LIBRARIES += libmhapi.a
+# Handlers and router, linked into modelhub-fcgi and the router unit tests.
+libmhapi_a_SOURCES = src/fcgi/api.h \
+	src/fcgi/api_requests.c \
+	src/fcgi/api_instances.c \
+	src/fcgi/api_recommend.c
+modelhub_fcgi_SOURCES = src/fcgi/main.c
+modelhub_fcgi_LDADD = libmhapi.a libmhrecommend.a libmhmetrics.a libmhdb.a libmhlib.a \
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm

@@ -1,0 +1,2 @@
+/* src/fcgi/main.c — placeholder */
+int main(void) { return 0; }

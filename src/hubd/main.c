@@ -1,0 +1,2 @@
+/* src/hubd/main.c — placeholder */
+int main(void) { return 0; }

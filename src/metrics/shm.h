@@ -1,0 +1,4 @@
+/* shm.h — placeholder */
+#ifndef MH_SHM_H
+#define MH_SHM_H
+#endif

@@ -1,0 +1,3 @@
+/* recommend.c — placeholder */
+#include "recommend/recommend.h"
+int recommend_placeholder;

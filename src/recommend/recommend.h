@@ -1,0 +1,4 @@
+/* recommend.h — placeholder */
+#ifndef MH_RECOMMEND_H
+#define MH_RECOMMEND_H
+#endif
