@@ -142,3 +142,17 @@ void jx_add_pg_double(json_object *o, const char *key, const void *res, int row,
 void jx_add_pg_json(json_object *o, const char *key, const void *res, int row, int col);
 
 #endif
+
+/* ---- api_auth.c (called by the worker loop) ---- */
+#ifndef MH_API_AUTH_DECL
+#define MH_API_AUTH_DECL
+/* Master, before forking workers: set up the shared revocation counter. */
+int api_auth_global_init(void);
+/* Per request, before routing: fill r->auth from the modelhub_session
+ * cookie or Authorization: Bearer. Sets r->auth_error = 1 when a token was
+ * given but is unknown/expired/revoked (the router then answers 401
+ * session_expired for routes that need a session). */
+void api_auth_resolve(struct api_req *r);
+/* CSRF rule for cookie-authenticated state-changing requests: 0 ok, -1 reject. */
+int api_auth_csrf_ok(struct api_req *r);
+#endif

@@ -1,0 +1,32 @@
+/*
+ * db_user.h — accounts and API tokens (tables app_user, session).
+ *
+ * Runs in: modelhub-fcgi workers (signup, login), modelhubctl (create-admin,
+ * reset-password, create-token). Passwords are hashed with libsodium
+ * argon2id (crypto_pwhash_str); tokens are 32 random bytes, hex-encoded for
+ * the client, stored as SHA-256 only. Callers must have called sodium_init().
+ */
+#ifndef MH_DB_USER_H
+#define MH_DB_USER_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+#define DB_TOKEN_HEX_LEN 64
+
+/* Create a user; roles_csv like "ADMIN,USER". 0, -1 (db error; see
+ * db_is_unique_violation), *id_out set on success. */
+int db_user_create(struct db *db, const char *username, const char *email,
+		   const char *password, const char *first_name, const char *last_name,
+		   const char *roles_csv, int64_t *id_out);
+/* 0, 1 = no such user, -1 = error. */
+int db_user_set_password(struct db *db, const char *username, const char *password);
+/* Look up a user id by name: 0 found, 1 not found, -1 error. */
+int db_user_find(struct db *db, const char *username, int64_t *id_out);
+/* Create a long-lived API token (session kind API) for a user; writes the
+ * hex token (65 bytes incl. NUL) to token_out. ttl_days 0 = 3650. */
+int db_token_create_api(struct db *db, int64_t user_id, int ttl_days,
+			char token_out[DB_TOKEN_HEX_LEN + 1]);
+
+#endif
