@@ -1,0 +1,43 @@
+/*
+ * hubd.h — what every modelhubd child role may use from the supervisor.
+ *
+ * Runs in: modelhubd children. Each role is one `<role>_main()` in its own
+ * file (runner.c, janitor.c, scraper.c, monitor.c, autoscaler.c), called by
+ * the supervisor (supervisor.c) after fork with signals reset, its process
+ * title set, PR_SET_PDEATHSIG armed and log_init(role) done.
+ * A role returns 0 when asked to stop, 1 on an orderly fatal error.
+ */
+#ifndef MH_HUBD_H
+#define MH_HUBD_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct metrics_seg; /* metrics/shm.h */
+
+struct hubd_child {
+	int index;              /* slot in the supervisor's child table */
+	int role_index;         /* e.g. runner number 0..N-1 */
+	const char *role;       /* "runner", "janitor", "scraper", "monitor", ... */
+	const char *replica_id;
+	struct db *db;          /* this child's own connection (not yet connected) */
+	struct metrics_seg *seg;/* the metrics segment, attached read-write */
+};
+
+/* Set by SIGTERM in the child; roles poll it between units of work. */
+int hubd_should_stop(void);
+/* 1 once after SIGHUP was received (config already reloaded). */
+int hubd_take_reload(void);
+/* Tell the supervisor this child is alive; call at least every 10 s. */
+void hubd_heartbeat(struct hubd_child *c);
+/* Sleep up to ms, waking early on stop or when fd (if >= 0) is readable.
+ * Returns 1 if fd readable, 0 on timeout, -1 when asked to stop. */
+int hubd_wait(struct hubd_child *c, int fd, int ms);
+
+int runner_main(struct hubd_child *c);
+int janitor_main(struct hubd_child *c);
+int scraper_main(struct hubd_child *c);
+int monitor_main(struct hubd_child *c);
+
+#endif
