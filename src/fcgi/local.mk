@@ -9,3 +9,9 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 modelhub_fcgi_SOURCES = src/fcgi/main.c
 modelhub_fcgi_LDADD = libmhapi.a libmhrecommend.a libmhmetrics.a libmhdb.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
+# Work requests (api_requests.c): input parsing, pure and unit-tested.
+libmhapi_a_SOURCES += src/fcgi/csvin.c src/fcgi/csvin.h
+check_PROGRAMS += t/016-csvin.t
+TESTS += t/016-csvin.t
+t_016_csvin_t_SOURCES = t/016-csvin.c src/fcgi/csvin.c
+t_016_csvin_t_LDADD = libmhlib.a

@@ -1,0 +1,467 @@
+/*
+ * csvin.c — submitted bodies (CSV, plain text, multipart, JSON strings) to
+ * the input list of a work request. Rules: csvin.h.
+ *
+ * Runs in: modelhub-fcgi workers. Called by: api_requests.c, t/016-csvin.c.
+ * Owns: the strings collected in struct csvin (csvin_free). Pure: no I/O.
+ *
+ * DESIGN: the CSV reader is a small state machine over the whole body that
+ * parses every field of a record (a quoted field in a later column may hold
+ * a line break, so the record end is only known after parsing it) but keeps
+ * only the first. It is lenient where RFC 4180 is silent or strict in a way
+ * that would reject real files: spaces before an opening quote, text after
+ * a closing quote and bare quotes inside unquoted fields are kept as text.
+ * The one hard error is a quote left open at the end of the body, which
+ * would otherwise swallow the rest of the file into one input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fcgi/csvin.h"
+#include "lib/buf.h"
+
+static int is_space(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
+}
+
+int csvin_utf8_ok(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+			cp = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			cp = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+const char *csvin_strerror(enum csvin_err e)
+{
+	switch (e) {
+	case CSVIN_OK: return "ok";
+	case CSVIN_NO_INPUTS: return "no inputs after the header and blank lines";
+	case CSVIN_TOO_MANY: return "too many inputs";
+	case CSVIN_TOO_LONG: return "input too long";
+	case CSVIN_BAD_ENCODING: return "input is not valid UTF-8 text (or holds a NUL byte)";
+	case CSVIN_BAD_QUOTE: return "unterminated quoted CSV field";
+	case CSVIN_OOM: return "out of memory";
+	}
+	return "unknown error";
+}
+
+static int fail(struct csvin *c, enum csvin_err e, size_t line)
+{
+	if (c->err == CSVIN_OK) {
+		c->err = e;
+		c->err_line = line;
+	}
+	return -1;
+}
+
+int csvin_add(struct csvin *c, const char *s, size_t len, size_t line,
+	      const struct csvin_opts *o)
+{
+	char *copy;
+
+	if (c->err != CSVIN_OK)
+		return -1;
+	c->nlines++;
+	while (len > 0 && is_space((unsigned char)s[0])) {
+		s++;
+		len--;
+	}
+	while (len > 0 && is_space((unsigned char)s[len - 1]))
+		len--;
+	if (len == 0)
+		return 0;
+	if (len > o->max_len)
+		return fail(c, CSVIN_TOO_LONG, line);
+	if (!csvin_utf8_ok(s, len))
+		return fail(c, CSVIN_BAD_ENCODING, line);
+	if (o->has_header && !c->header) {
+		c->header = strndup(s, len);
+		return c->header ? 0 : fail(c, CSVIN_OOM, line);
+	}
+	if (c->n >= o->max_inputs)
+		return fail(c, CSVIN_TOO_MANY, line);
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 64;
+		char **ni = realloc(c->inputs, ncap * sizeof(*ni));
+
+		if (!ni)
+			return fail(c, CSVIN_OOM, line);
+		c->inputs = ni;
+		c->cap = ncap;
+	}
+	copy = strndup(s, len);
+	if (!copy)
+		return fail(c, CSVIN_OOM, line);
+	c->inputs[c->n++] = copy;
+	return 0;
+}
+
+/* Length of the line break at p (CRLF, LF or a lone CR), 0 if none. */
+static size_t eol_len(const char *p, const char *end)
+{
+	if (p < end && *p == '\n')
+		return 1;
+	if (p < end && *p == '\r')
+		return (p + 1 < end && p[1] == '\n') ? 2 : 1;
+	return 0;
+}
+
+static int parse_plain(struct csvin *c, const char *p, const char *end,
+		       const struct csvin_opts *o)
+{
+	size_t line = 1;
+
+	while (p < end) {
+		const char *q = p;
+		size_t e;
+
+		while (q < end && *q != '\n' && *q != '\r')
+			q++;
+		if (csvin_add(c, p, (size_t)(q - p), line, o) < 0)
+			return -1;
+		e = eol_len(q, end);
+		p = q + e;
+		line++;
+	}
+	return 0;
+}
+
+enum csv_state { FIELD_START, UNQUOTED, QUOTED, QUOTE_SEEN };
+
+/* One record starting at *pp: the first field goes to `first`. Advances *pp
+ * past the record's line break and *line by the physical lines consumed.
+ * 0, or -1 for an unterminated quote. */
+static int csv_record(const char **pp, const char *end, size_t *line, struct buf *first)
+{
+	const char *p = *pp;
+	enum csv_state st = FIELD_START;
+	int field = 0;
+
+	buf_reset(first);
+	while (p < end) {
+		char ch = *p;
+		size_t e = eol_len(p, end);
+
+		switch (st) {
+		case FIELD_START:
+			if (ch == '"') {
+				if (field == 0)
+					buf_reset(first); /* drop spaces before the quote */
+				st = QUOTED;
+				p++;
+				continue;
+			}
+			if (ch == ' ' || ch == '\t') {
+				if (field == 0)
+					buf_addc(first, ch);
+				p++;
+				continue;
+			}
+			st = UNQUOTED;
+			continue;
+		case UNQUOTED:
+		case QUOTE_SEEN:
+			if (st == QUOTE_SEEN && ch == '"') {
+				if (field == 0)
+					buf_addc(first, '"');
+				st = QUOTED;
+				p++;
+				continue;
+			}
+			if (ch == ',') {
+				field++;
+				st = FIELD_START;
+				p++;
+				continue;
+			}
+			if (e) {
+				*pp = p + e;
+				(*line)++;
+				return 0;
+			}
+			if (field == 0)
+				buf_addc(first, ch);
+			st = UNQUOTED;
+			p++;
+			continue;
+		case QUOTED:
+			if (ch == '"') {
+				st = QUOTE_SEEN;
+				p++;
+				continue;
+			}
+			if (e) {
+				if (field == 0)
+					buf_add(first, p, e);
+				(*line)++;
+				p += e;
+				continue;
+			}
+			if (field == 0)
+				buf_addc(first, ch);
+			p++;
+			continue;
+		}
+	}
+	*pp = p;
+	return st == QUOTED ? -1 : 0;
+}
+
+static int parse_csv(struct csvin *c, const char *p, const char *end,
+		     const struct csvin_opts *o)
+{
+	struct buf first = BUF_INIT;
+	size_t line = 1;
+	int rc = 0;
+
+	while (p < end) {
+		size_t start_line = line;
+
+		if (csv_record(&p, end, &line, &first) < 0) {
+			rc = fail(c, CSVIN_BAD_QUOTE, start_line);
+			break;
+		}
+		if (first.oom) {
+			rc = fail(c, CSVIN_OOM, start_line);
+			break;
+		}
+		if (csvin_add(c, first.data ? first.data : "", first.len, start_line, o) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&first);
+	return rc;
+}
+
+int csvin_parse(struct csvin *c, enum csvin_format fmt, const char *data, size_t len,
+		const struct csvin_opts *o)
+{
+	const char *end = data + len;
+
+	if (c->err != CSVIN_OK)
+		return -1;
+	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+		data += 3;
+	if (fmt == CSVIN_CSV)
+		return parse_csv(c, data, end, o);
+	return parse_plain(c, data, end, o);
+}
+
+int csvin_finish(struct csvin *c)
+{
+	if (c->err != CSVIN_OK)
+		return -1;
+	if (c->n == 0)
+		return fail(c, CSVIN_NO_INPUTS, 0);
+	return 0;
+}
+
+void csvin_free(struct csvin *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->inputs[i]);
+	free(c->inputs);
+	free(c->header);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- multipart/form-data ---- */
+
+/* Value of parameter `key` in a header value like
+ * `form-data; name="file"; filename="a.csv"`. Quoted or token values. */
+static int header_param(const char *v, const char *vend, const char *key, const char **out,
+			size_t *outlen)
+{
+	size_t klen = strlen(key);
+	const char *p = v;
+
+	while (p < vend) {
+		const char *semi = memchr(p, ';', (size_t)(vend - p));
+
+		if (!semi)
+			break;
+		p = semi + 1;
+		while (p < vend && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(vend - p) > klen && strncasecmp(p, key, klen) == 0 && p[klen] == '=') {
+			const char *s = p + klen + 1;
+
+			if (s < vend && *s == '"') {
+				const char *q = ++s;
+
+				while (q < vend && *q != '"') {
+					if (*q == '\\' && q + 1 < vend)
+						q++;
+					q++;
+				}
+				if (q >= vend)
+					return -1;
+				*out = s;
+				*outlen = (size_t)(q - s);
+				return 0;
+			}
+			{
+				const char *q = s;
+
+				while (q < vend && *q != ';' && *q != ' ' && *q != '\t')
+					q++;
+				*out = s;
+				*outlen = (size_t)(q - s);
+				return 0;
+			}
+		}
+	}
+	return -1;
+}
+
+int csvin_boundary(const char *content_type, char *out, size_t outsz)
+{
+	const char *v, *end;
+	size_t vlen;
+
+	if (!content_type)
+		return -1;
+	end = content_type + strlen(content_type);
+	if (header_param(content_type, end, "boundary", &v, &vlen) < 0)
+		return -1;
+	if (vlen == 0 || vlen > 70 || vlen + 1 > outsz)
+		return -1;
+	memcpy(out, v, vlen);
+	out[vlen] = '\0';
+	return 0;
+}
+
+static void part_headers(const char *h, const char *hend, struct csvin_part *pt)
+{
+	while (h < hend) {
+		const char *eol = memmem(h, (size_t)(hend - h), "\r\n", 2);
+		const char *le = eol ? eol : hend;
+		const char *colon = memchr(h, ':', (size_t)(le - h));
+
+		if (colon) {
+			size_t nlen = (size_t)(colon - h);
+			const char *v = colon + 1;
+
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			if (nlen == 19 && strncasecmp(h, "Content-Disposition", 19) == 0) {
+				const char *s;
+				size_t sl;
+
+				if (header_param(v, le, "name", &s, &sl) == 0) {
+					pt->name = s;
+					pt->name_len = sl;
+				}
+				if (header_param(v, le, "filename", &s, &sl) == 0) {
+					pt->filename = s;
+					pt->filename_len = sl;
+				}
+			} else if (nlen == 12 && strncasecmp(h, "Content-Type", 12) == 0) {
+				const char *te = le;
+
+				while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
+					te--;
+				pt->type = v;
+				pt->type_len = (size_t)(te - v);
+			}
+		}
+		h = eol ? eol + 2 : hend;
+	}
+}
+
+int csvin_multipart(const char *body, size_t len, const char *boundary,
+		    struct csvin_part *parts, int max)
+{
+	char delim[80];
+	size_t dlen;
+	const char *end = body + len, *p;
+	int n = 0;
+
+	/* delim = "\r\n--" boundary; the first one may start the body. */
+	dlen = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
+	if (dlen >= sizeof(delim))
+		return -1;
+	if (len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
+		p = body + dlen - 2;
+	} else {
+		p = memmem(body, len, delim, dlen);
+		if (!p)
+			return -1;
+		p += dlen;
+	}
+	for (;;) {
+		const char *hend, *next;
+		struct csvin_part pt;
+
+		/* After a delimiter: "--" ends the body, else optional
+		 * whitespace and CRLF start a part. */
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			return n;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+			return -1;
+		p += 2;
+		memset(&pt, 0, sizeof(pt));
+		if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+			hend = p; /* no headers */
+			pt.data = p + 2;
+		} else {
+			hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+			if (!hend)
+				return -1;
+			pt.data = hend + 4;
+		}
+		part_headers(p, hend, &pt);
+		next = memmem(pt.data, (size_t)(end - pt.data), delim, dlen);
+		if (!next)
+			return -1;
+		pt.len = (size_t)(next - pt.data);
+		if (n >= max)
+			return -1;
+		parts[n++] = pt;
+		p = next + dlen;
+	}
+}
