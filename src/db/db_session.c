@@ -1,0 +1,362 @@
+/*
+ * db_session.c — sessions, login attempts and rate-limit counters
+ * (see db_session.h).
+ *
+ * Runs in: modelhub-fcgi workers and modelhubctl. Called by: api_auth.c and
+ * db_user.c. Owns: nothing; every PGresult is cleared before returning.
+ * Shared state: tables session (insert, update expires_at/revoked_at),
+ * login_attempt (insert, count), rate_limit (upsert), app_user (read, and
+ * password_hash on rehash). Row-level atomicity is all we need: a session is
+ * one row, a counter is one upserted row.
+ *
+ * NOTES: every statement is prepared once per connection with a literal
+ * name; inputs are always bound parameters. Intervals are built as
+ * `$n::int * interval '1 second'` so parameter types are unambiguous.
+ */
+#include "db/db_session.h"
+#include "lib/log.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Columns 0..7 of every statement that returns a session (see fill()). */
+#define SESSION_COLS \
+	"s.id, coalesce(s.user_id, 0), s.kind, coalesce(u.username, ''), " \
+	"coalesce('ADMIN' = ANY(u.roles), false), iso(s.expires_at), " \
+	"iso(s.absolute_expires_at), " \
+	"(extract(epoch from least(s.expires_at, s.absolute_expires_at) - now()) * 1000)::bigint"
+
+static void fill(struct db_session_info *out, PGresult *res)
+{
+	memset(out, 0, sizeof *out);
+	out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	out->user_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	snprintf(out->kind, sizeof out->kind, "%s", PQgetvalue(res, 0, 2));
+	snprintf(out->username, sizeof out->username, "%s", PQgetvalue(res, 0, 3));
+	out->is_admin = PQgetvalue(res, 0, 4)[0] == 't';
+	snprintf(out->expires_at, sizeof out->expires_at, "%s", PQgetvalue(res, 0, 5));
+	snprintf(out->absolute_expires_at, sizeof out->absolute_expires_at, "%s",
+		 PQgetvalue(res, 0, 6));
+	out->remaining_ms = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
+}
+
+static void hash_hex(const unsigned char hash[DB_SESSION_HASH_LEN],
+		     char hex[DB_SESSION_HASH_LEN * 2 + 1])
+{
+	sodium_bin2hex(hex, DB_SESSION_HASH_LEN * 2 + 1, hash, DB_SESSION_HASH_LEN);
+}
+
+void db_token_new(char hex[DB_SESSION_TOKEN_HEX + 1], unsigned char hash[DB_SESSION_HASH_LEN])
+{
+	unsigned char raw[DB_SESSION_TOKEN_HEX / 2];
+
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2hex(hex, DB_SESSION_TOKEN_HEX + 1, raw, sizeof raw);
+	crypto_hash_sha256(hash, raw, sizeof raw);
+	sodium_memzero(raw, sizeof raw);
+}
+
+int db_token_hash(const char *hex, unsigned char hash[DB_SESSION_HASH_LEN])
+{
+	unsigned char raw[DB_SESSION_TOKEN_HEX / 2];
+	size_t n = 0;
+
+	if (!hex || strlen(hex) != DB_SESSION_TOKEN_HEX)
+		return -1;
+	if (sodium_hex2bin(raw, sizeof raw, hex, DB_SESSION_TOKEN_HEX, NULL, &n, NULL) != 0 ||
+	    n != sizeof raw) {
+		sodium_memzero(raw, sizeof raw);
+		return -1;
+	}
+	crypto_hash_sha256(hash, raw, sizeof raw);
+	sodium_memzero(raw, sizeof raw);
+	return 0;
+}
+
+int db_session_create(struct db *db, const char *kind, int64_t user_id, long idle_s, long abs_s,
+		      const char *ua, const char *ip, char token_out[DB_SESSION_TOKEN_HEX + 1],
+		      struct db_session_info *out)
+{
+	unsigned char hash[DB_SESSION_HASH_LEN];
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1], uid[24], idle[24], abs[24];
+	const char *p[7];
+	PGresult *res;
+
+	if (idle_s > abs_s)
+		idle_s = abs_s;
+	db_token_new(token_out, hash);
+	hash_hex(hash, hhex);
+	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+	snprintf(idle, sizeof idle, "%ld", idle_s);
+	snprintf(abs, sizeof abs, "%ld", abs_s);
+	p[0] = hhex;
+	p[1] = kind;
+	p[2] = user_id > 0 ? uid : NULL;
+	p[3] = idle;
+	p[4] = abs;
+	p[5] = ua;
+	p[6] = ip;
+	res = db_prep(db, "session_create",
+		      "WITH s AS (INSERT INTO session (token_hash, kind, user_id, expires_at,"
+		      " absolute_expires_at, user_agent, ip)"
+		      " VALUES (decode($1, 'hex'), $2, $3::bigint,"
+		      " now() + $4::bigint * interval '1 second',"
+		      " now() + $5::bigint * interval '1 second', left($6, 256), left($7, 64))"
+		      " RETURNING *)"
+		      " SELECT " SESSION_COLS " FROM s LEFT JOIN app_user u ON u.id = s.user_id",
+		      7, p);
+	if (!res || PQntuples(res) != 1) {
+		PQclear(res);
+		sodium_memzero(token_out, DB_SESSION_TOKEN_HEX + 1);
+		return -1;
+	}
+	fill(out, res);
+	PQclear(res);
+	return 0;
+}
+
+int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
+		      struct db_session_info *out)
+{
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1];
+	const char *p[1] = {hhex};
+	PGresult *res;
+	int rc;
+
+	hash_hex(hash, hhex);
+	res = db_prep(db, "session_lookup",
+		      "SELECT " SESSION_COLS " FROM session s LEFT JOIN app_user u"
+		      " ON u.id = s.user_id"
+		      " WHERE s.token_hash = decode($1, 'hex') AND s.revoked_at IS NULL"
+		      " AND s.expires_at > now() AND s.absolute_expires_at > now()"
+		      " AND (s.user_id IS NULL OR NOT u.disabled)",
+		      1, p);
+	if (!res)
+		return -1;
+	rc = PQntuples(res) == 1 ? 0 : 1;
+	if (rc == 0)
+		fill(out, res);
+	PQclear(res);
+	return rc;
+}
+
+int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session_info *out)
+{
+	char sid[24], idle[24];
+	const char *p[2] = {sid, idle};
+	PGresult *res;
+	int rc;
+
+	snprintf(sid, sizeof sid, "%lld", (long long)id);
+	snprintf(idle, sizeof idle, "%ld", idle_s);
+	res = db_prep(db, "session_refresh",
+		      "WITH s AS (UPDATE session SET last_seen = now(),"
+		      " expires_at = CASE WHEN kind = 'USER'"
+		      " THEN least(now() + $2::int * interval '1 second', absolute_expires_at)"
+		      " ELSE expires_at END"
+		      " WHERE id = $1::bigint AND revoked_at IS NULL AND expires_at > now()"
+		      " AND absolute_expires_at > now() RETURNING *)"
+		      " SELECT " SESSION_COLS " FROM s LEFT JOIN app_user u ON u.id = s.user_id"
+		      " WHERE s.user_id IS NULL OR NOT u.disabled",
+		      2, p);
+	if (!res)
+		return -1;
+	rc = PQntuples(res) == 1 ? 0 : 1;
+	if (rc == 0)
+		fill(out, res);
+	PQclear(res);
+	return rc;
+}
+
+int db_session_revoke(struct db *db, int64_t id)
+{
+	char sid[24];
+	const char *p[1] = {sid};
+	PGresult *res;
+
+	snprintf(sid, sizeof sid, "%lld", (long long)id);
+	res = db_prep(db, "session_revoke",
+		      "WITH r AS (UPDATE session SET revoked_at = now()"
+		      " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+		      " SELECT pg_notify('session_revoked', id::text) FROM r",
+		      1, p);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int db_session_revoke_user(struct db *db, int64_t user_id)
+{
+	char uid[24];
+	const char *p[1] = {uid};
+	PGresult *res;
+
+	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+	res = db_prep(db, "session_revoke_user",
+		      "WITH r AS (UPDATE session SET revoked_at = now()"
+		      " WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+		      " SELECT pg_notify('session_revoked', 'user:' || $1)"
+		      " WHERE EXISTS (SELECT 1 FROM r)",
+		      1, p);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int db_session_login_user(struct db *db, const char *login, struct db_login_user *out)
+{
+	const char *p[1] = {login};
+	PGresult *res;
+	int rc;
+
+	/* usernames cannot contain '@' and emails must, so one OR is exact */
+	res = db_prep(db, "session_login_user",
+		      "SELECT id, username, disabled, password_hash FROM app_user"
+		      " WHERE username = lower($1) OR email = lower($1)",
+		      1, p);
+	if (!res)
+		return -1;
+	rc = PQntuples(res) == 1 ? 0 : 1;
+	if (rc == 0) {
+		memset(out, 0, sizeof *out);
+		out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(out->username, sizeof out->username, "%s", PQgetvalue(res, 0, 1));
+		out->disabled = PQgetvalue(res, 0, 2)[0] == 't';
+		if (PQgetlength(res, 0, 3) >= (int)sizeof out->hash) {
+			log_error_x("auth msg=\"password hash too long\" user_id=%lld",
+				    (long long)out->id);
+			rc = -1;
+		} else {
+			memcpy(out->hash, PQgetvalue(res, 0, 3), (size_t)PQgetlength(res, 0, 3));
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+int db_session_store_hash(struct db *db, int64_t user_id, const char *hash)
+{
+	char uid[24];
+	const char *p[2] = {uid, hash};
+
+	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+	return db_cmd(db, "UPDATE app_user SET password_hash = $2, updated_at = now()"
+		      " WHERE id = $1::bigint", 2, p);
+}
+
+static int count_row(struct db *db, const char *name, const char *sql, const char *key,
+		     const char *win, long *out)
+{
+	const char *p[2] = {key, win};
+	PGresult *res = db_prep(db, name, sql, 2, p);
+
+	if (!res)
+		return -1;
+	*out = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return 0;
+}
+
+/* The max-th newest counted failure leaves the window after this long;
+ * then fewer than max remain. */
+static int retry_after(struct db *db, const char *name, const char *sql, const char *key,
+		       const char *win, long max, long *out)
+{
+	char off[24];
+	const char *p[3] = {key, win, off};
+	PGresult *res;
+
+	snprintf(off, sizeof off, "%ld", max > 0 ? max - 1 : 0);
+	res = db_prep(db, name, sql, 3, p);
+	if (!res)
+		return -1;
+	*out = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
+	if (*out < 1)
+		*out = 1;
+	PQclear(res);
+	return 0;
+}
+
+#define USER_FAIL_WHERE \
+	" FROM login_attempt WHERE username = $1 AND NOT success" \
+	" AND at > greatest(now() - $2::int * interval '1 second'," \
+	" coalesce((SELECT max(at) FROM login_attempt WHERE username = $1 AND success)," \
+	" '-infinity'))"
+#define IP_FAIL_WHERE \
+	" FROM login_attempt WHERE ip = $1 AND NOT success" \
+	" AND at > now() - $2::int * interval '1 second'"
+#define RETRY_COLS \
+	"SELECT ceil(extract(epoch from at + $2::int * interval '1 second' - now()))::bigint"
+
+int db_login_failures(struct db *db, const char *username, const char *ip, long window_s,
+		      long max, long *user_fail, long *ip_fail, long *retry_after_s)
+{
+	char win[24];
+	long ra_user = 0, ra_ip = 0;
+
+	snprintf(win, sizeof win, "%ld", window_s);
+	*user_fail = *ip_fail = 0;
+	*retry_after_s = 0;
+	if (count_row(db, "login_fail_user", "SELECT count(*)" USER_FAIL_WHERE, username, win,
+		      user_fail) < 0)
+		return -1;
+	if (ip && count_row(db, "login_fail_ip", "SELECT count(*)" IP_FAIL_WHERE, ip, win,
+			    ip_fail) < 0)
+		return -1;
+	if (*user_fail >= max &&
+	    retry_after(db, "login_retry_user",
+			RETRY_COLS USER_FAIL_WHERE " ORDER BY at DESC OFFSET $3::int LIMIT 1",
+			username, win, max, &ra_user) < 0)
+		return -1;
+	if (ip && *ip_fail >= max &&
+	    retry_after(db, "login_retry_ip",
+			RETRY_COLS IP_FAIL_WHERE " ORDER BY at DESC OFFSET $3::int LIMIT 1", ip,
+			win, max, &ra_ip) < 0)
+		return -1;
+	*retry_after_s = ra_user > ra_ip ? ra_user : ra_ip;
+	return 0;
+}
+
+int db_login_record(struct db *db, const char *username, const char *ip, int success)
+{
+	const char *p[3] = {username, ip, success ? "true" : "false"};
+
+	return db_prep(db, "login_record",
+		       "INSERT INTO login_attempt (username, ip, success)"
+		       " VALUES (left($1, 320), left($2, 64), $3::boolean)",
+		       3, p) ? 0 : -1;
+}
+
+int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
+		long *retry_after_s)
+{
+	char win[24];
+	const char *p[2] = {bucket, win};
+	PGresult *res;
+
+	if (window_s < 1)
+		window_s = 1;
+	snprintf(win, sizeof win, "%ld", window_s);
+	res = db_prep(db, "rate_hit",
+		      "INSERT INTO rate_limit AS r (bucket, window_start, hits)"
+		      " VALUES ($1, to_timestamp(floor(extract(epoch from now()) / $2::int)"
+		      " * $2::int), 1)"
+		      " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = r.hits + 1"
+		      " RETURNING hits, ceil(extract(epoch from r.window_start"
+		      " + $2::int * interval '1 second' - now()))::bigint",
+		      2, p);
+	if (!res || PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	*hits = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	*retry_after_s = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	if (*retry_after_s < 1)
+		*retry_after_s = 1;
+	PQclear(res);
+	return 0;
+}

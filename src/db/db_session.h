@@ -1,0 +1,101 @@
+/*
+ * db_session.h — sessions, login attempts and rate-limit counters
+ * (tables session, login_attempt, rate_limit, and app_user reads for login).
+ *
+ * Runs in: modelhub-fcgi workers (api_auth.c), modelhubctl (through
+ * db_user.c). Called by: api_auth.c, db_user.c. Owns: nothing beyond the
+ * PGresults it clears before returning.
+ *
+ * Tokens: 32 bytes from randombytes_buf(), given to the client as 64
+ * lowercase hex characters; the table keeps only crypto_hash_sha256 of the
+ * raw bytes (bytea token_hash). Expiry decisions are made by the database
+ * clock (now()), never by the worker's clock. Callers must have called
+ * sodium_init().
+ */
+#ifndef MH_DB_SESSION_H
+#define MH_DB_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+#define DB_SESSION_HASH_LEN 32
+#define DB_SESSION_TOKEN_HEX 64
+
+/* One session as the auth layer needs it. */
+struct db_session_info {
+	int64_t id;
+	int64_t user_id;            /* 0 for ANON */
+	char kind[8];               /* "USER", "ANON", "API" */
+	char username[64];          /* "" for ANON */
+	int is_admin;
+	char expires_at[40];        /* idle expiry, ISO 8601 UTC */
+	char absolute_expires_at[40];
+	int64_t remaining_ms;       /* until the earlier expiry, by the DB clock */
+};
+
+/* New random token: hex for the client and its SHA-256 for the table. */
+void db_token_new(char hex[DB_SESSION_TOKEN_HEX + 1], unsigned char hash[DB_SESSION_HASH_LEN]);
+/* Hash a client token. -1 if it is not 64 hex characters (nothing hashed). */
+int db_token_hash(const char *hex, unsigned char hash[DB_SESSION_HASH_LEN]);
+
+/* Create a session of kind "USER", "ANON" or "API" (user_id 0 for ANON).
+ * idle_s is the sliding lifetime, abs_s the absolute one (idle_s is capped
+ * at abs_s; API and ANON sessions pass idle_s = abs_s). ua/ip may be NULL.
+ * Writes the client token to token_out and fills *out. 0 / -1. */
+int db_session_create(struct db *db, const char *kind, int64_t user_id, long idle_s, long abs_s,
+		      const char *ua, const char *ip, char token_out[DB_SESSION_TOKEN_HEX + 1],
+		      struct db_session_info *out);
+/* A live session (not revoked, not expired, user not disabled).
+ * 0 found (*out filled), 1 unknown/expired/revoked, -1 db error. */
+int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
+		      struct db_session_info *out);
+/* Slide the idle expiry of a live USER session to min(now + idle_s,
+ * absolute). ANON/API sessions are returned unchanged.
+ * 0 (*out filled), 1 no longer live, -1 error. */
+int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session_info *out);
+/* Revoke one session / every live session of a user, and NOTIFY
+ * session_revoked. 0 / -1. */
+int db_session_revoke(struct db *db, int64_t id);
+int db_session_revoke_user(struct db *db, int64_t user_id);
+
+/* Account row needed by login. `login` is a username, or an email when it
+ * contains '@' (compared lower-cased). 0 found, 1 none, -1 error. The hash
+ * is copied into hash_out (crypto_pwhash_STRBYTES = 128 bytes). */
+struct db_login_user {
+	int64_t id;
+	char username[64];
+	int disabled;
+	char hash[128];
+};
+int db_session_login_user(struct db *db, const char *login, struct db_login_user *out);
+/* Replace a user's password hash (after a rehash on login). 0 / -1. */
+int db_session_store_hash(struct db *db, int64_t user_id, const char *hash);
+
+/* Failed logins within window_s: for `username` since its last success, and
+ * for `ip`. retry_after_s = seconds until the oldest counted failure of the
+ * tighter limit leaves the window (at least 1). 0 / -1. */
+int db_login_failures(struct db *db, const char *username, const char *ip, long window_s,
+		      long max, long *user_fail, long *ip_fail, long *retry_after_s);
+int db_login_record(struct db *db, const char *username, const char *ip, int success);
+
+/* Passwords: libsodium argon2id (crypto_pwhash_str). Limits are
+ * OPSLIMIT/MEMLIMIT_INTERACTIVE, or the MIN limits when the config key
+ * auth.pwhash_fast is true (tests only: hashing then takes microseconds).
+ * Hashes made with other limits still verify (the string carries them).
+ * out holds crypto_pwhash_STRBYTES (128). 0 / -1 (out of memory). */
+#define DB_PWHASH_LEN 128
+int db_password_hash(const char *pw, size_t len, char out[DB_PWHASH_LEN]);
+/* 1 match, 0 no match (or malformed hash). */
+int db_password_verify(const char *hash, const char *pw, size_t len);
+/* 1 when the hash was made with other limits than the current ones. */
+int db_password_needs_rehash(const char *hash);
+
+/* Fixed-window counter: add one hit to `bucket` in the current window of
+ * window_s seconds; *hits = hits in this window including this one,
+ * *retry_after_s = seconds until the window ends. 0 / -1. */
+int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
+		long *retry_after_s);
+
+#endif

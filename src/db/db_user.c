@@ -1,0 +1,183 @@
+/*
+ * db_user.c — accounts, password hashing and API tokens (db_user.h, and the
+ * db_password_* part of db_session.h).
+ *
+ * Runs in: modelhub-fcgi workers (signup, login), modelhubctl (create-admin,
+ * reset-password, create-token). Called by: api_auth.c, src/ctl. Owns:
+ * nothing beyond PGresults cleared before returning; password copies are
+ * wiped with sodium_memzero.
+ * Shared state: table app_user (insert, update password_hash), session
+ * (API tokens; revocation on password reset, with NOTIFY session_revoked).
+ *
+ * NOTES: the argon2id limits come from the config key auth.pwhash_fast
+ * (default off = INTERACTIVE: 2 passes, 64 MiB). The MIN limits exist only
+ * so that test suites that create many accounts stay fast; a production
+ * config must never set it. Emails are stored lower-cased so that the
+ * unique constraint and login by email ignore case.
+ */
+#include "db/db_user.h"
+#include "db/db_session.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void pw_limits(unsigned long long *ops, size_t *mem)
+{
+	if (cfg_bool("auth.pwhash_fast", 0)) {
+		*ops = crypto_pwhash_OPSLIMIT_MIN;
+		*mem = crypto_pwhash_MEMLIMIT_MIN;
+	} else {
+		*ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+		*mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	}
+}
+
+int db_password_hash(const char *pw, size_t len, char out[DB_PWHASH_LEN])
+{
+	unsigned long long ops;
+	size_t mem;
+
+	pw_limits(&ops, &mem);
+	if (crypto_pwhash_str_alg(out, pw, len, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+		log_error_x("auth msg=\"password hashing failed (out of memory)\"");
+		return -1;
+	}
+	return 0;
+}
+
+int db_password_verify(const char *hash, const char *pw, size_t len)
+{
+	return crypto_pwhash_str_verify(hash, pw, len) == 0;
+}
+
+int db_password_needs_rehash(const char *hash)
+{
+	unsigned long long ops;
+	size_t mem;
+
+	pw_limits(&ops, &mem);
+	return crypto_pwhash_str_needs_rehash(hash, ops, mem) != 0;
+}
+
+static void lower_copy(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+int db_user_create(struct db *db, const char *username, const char *email,
+		   const char *password, const char *first_name, const char *last_name,
+		   const char *roles_csv, int64_t *id_out)
+{
+	char hash[DB_PWHASH_LEN], mail[320];
+	const char *p[6];
+	PGresult *res;
+
+	if (strlen(email) >= sizeof mail) {
+		log_warn_x("auth msg=\"email too long\"");
+		return -1;
+	}
+	if (db_password_hash(password, strlen(password), hash) < 0)
+		return -1;
+	lower_copy(mail, sizeof mail, email);
+	p[0] = username;
+	p[1] = mail;
+	p[2] = hash;
+	p[3] = first_name;
+	p[4] = last_name;
+	p[5] = roles_csv && *roles_csv ? roles_csv : "USER";
+	res = db_prep(db, "user_create",
+		      "INSERT INTO app_user (username, email, password_hash, first_name,"
+		      " last_name, roles)"
+		      " VALUES ($1, $2, $3, $4, $5, string_to_array(upper($6), ','))"
+		      " RETURNING id",
+		      6, p);
+	sodium_memzero(hash, sizeof hash);
+	if (!res || PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	if (id_out)
+		*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	log_info("auth msg=\"user created\" user_id=%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int db_user_set_password(struct db *db, const char *username, const char *password)
+{
+	char hash[DB_PWHASH_LEN];
+	const char *p[2];
+	PGresult *res;
+	int64_t id;
+	int rc = -1;
+
+	if (db_password_hash(password, strlen(password), hash) < 0)
+		return -1;
+	p[0] = username;
+	p[1] = hash;
+	res = db_prep(db, "user_set_password",
+		      "UPDATE app_user SET password_hash = $2, updated_at = now()"
+		      " WHERE username = $1 RETURNING id",
+		      2, p);
+	sodium_memzero(hash, sizeof hash);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		rc = 1;
+		goto out;
+	}
+	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	/* a reset password must end every session opened with the old one */
+	if (db_session_revoke_user(db, id) < 0)
+		goto out;
+	log_info("auth msg=\"password reset, sessions revoked\" user_id=%lld", (long long)id);
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int db_user_find(struct db *db, const char *username, int64_t *id_out)
+{
+	const char *p[1] = {username};
+	PGresult *res = db_prep(db, "user_find", "SELECT id FROM app_user WHERE username = $1",
+				1, p);
+	int rc;
+
+	if (!res)
+		return -1;
+	rc = PQntuples(res) == 1 ? 0 : 1;
+	if (rc == 0 && id_out)
+		*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
+int db_token_create_api(struct db *db, int64_t user_id, int ttl_days,
+			char token_out[DB_TOKEN_HEX_LEN + 1])
+{
+	struct db_session_info info;
+	long secs;
+
+	if (ttl_days <= 0)
+		ttl_days = 3650;
+	if (ttl_days > 36500)
+		ttl_days = 36500;
+	secs = (long)ttl_days * 86400L;
+	/* API tokens do not idle-expire: idle expiry = absolute expiry */
+	if (db_session_create(db, "API", user_id, secs, secs, "modelhubctl", NULL, token_out,
+			      &info) < 0)
+		return -1;
+	log_info("auth msg=\"api token created\" user_id=%lld session_id=%lld ttl_days=%d",
+		 (long long)user_id, (long long)info.id, ttl_days);
+	return 0;
+}
