@@ -1,3 +1,10 @@
 # t/local.mk — the test suite (TAP). Areas add their own tests in their
-# local.mk; this file holds the shared harness and cross-cutting tests.
+# local.mk; this file holds the shared harness (t/lib: tap.h, tap.py,
+# stack.py — distributed through EXTRA_DIST in Makefile.am) and the
+# cross-cutting tests.
 EXTRA_DIST += t/local.mk
+
+# Harness smoke test: the whole stack starts, nginx headers, gzip, caching,
+# JSON errors from nginx and from the API.
+TESTS += t/100-stack.t
+EXTRA_DIST += t/100-stack.t

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+# 100-stack.t — harness smoke test: the real stack (Postgres, modelhub-fcgi,
+# nginx from nginx/modelhub.conf.in) starts; health, security headers, gzip,
+# static caching, JSON errors from nginx and the API; a non-default schema;
+# stop() leaves nothing behind.
+import gzip
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get(
+    "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
+from tap import TAP            # noqa: E402
+from stack import Stack, StackError, _alive   # noqa: E402
+
+t = TAP()
+srcdir = os.environ.get("top_srcdir",
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+with open(os.path.join(srcdir, "configure.ac")) as f:
+    version = re.search(r"AC_INIT\(\[modelhub\], \[([^\]]+)\]", f.read()).group(1)
+
+MAX_BODY = 65536
+s = Stack(config={"fcgi.max_body": str(MAX_BODY)})
+
+# ---- health through nginx
+r = s.api("GET", "/api/health")
+t.status(r, 200, "GET /api/health answers 200 through nginx")
+t.is_(r.json and r.json.get("status"), "ok", "health status ok")
+t.is_(r.json and r.json.get("version"), version, "health reports the configure.ac version")
+t.like(r.headers.get("content-type"), r"^application/json", "health is JSON")
+t.ok(r.headers.get("x-request-id"), "API response carries X-Request-Id")
+
+# ---- security headers, on pages and on API answers
+csp_re = r"default-src 'self'.*frame-ancestors 'none'"
+for path in ("/", "/api/health", "/api/no-such-route"):
+    r = s.api("GET", path)
+    t.like(r.headers.get("content-security-policy"), csp_re, "%s: CSP header" % path)
+    t.is_(r.headers.get("x-content-type-options"), "nosniff", "%s: nosniff" % path)
+    t.ok(r.headers.get("referrer-policy"), "%s: Referrer-Policy" % path)
+    t.is_(r.headers.get("x-content-type-options", "").count("nosniff"), 1,
+          "%s: header not duplicated" % path)
+    t.is_(r.headers.get("server"), "nginx", "%s: no nginx version disclosed" % path)
+
+# ---- static files and caching
+r = s.api("GET", "/")
+t.status(r, 200, "GET / serves index.html")
+t.like(r.text, r"/api/health|health\.js", "index.html probes the API")
+t.like(r.headers.get("cache-control"), r"no-cache", "index.html: Cache-Control no-cache")
+r = s.api("GET", "/index.html")
+t.like(r.headers.get("cache-control"), r"no-cache", "/index.html: Cache-Control no-cache")
+r = s.api("GET", "/health.js")
+t.status(r, 200, "GET /health.js")
+t.like(r.headers.get("content-type"), r"^text/javascript", "js served as text/javascript")
+t.like(r.headers.get("cache-control"), r"max-age=86400", "assets: cached a day")
+t.ok(r.headers.get("etag") or r.headers.get("last-modified"), "assets: validator for revalidation")
+r = s.api("GET", "/no-such-page.html")
+t.status(r, 404, "missing static file: 404")
+
+# ---- gzip
+r = s.api("GET", "/", headers={"Accept-Encoding": "gzip"})
+t.is_(r.headers.get("content-encoding"), "gzip", "index.html gzipped on request")
+t.like(r.headers.get("vary"), r"Accept-Encoding", "Vary: Accept-Encoding")
+try:
+    t.like(gzip.decompress(r.body).decode(), r"<html", "gzip body decodes to the page")
+except OSError as e:
+    t.fail("gzip body decodes: %r" % e)
+r = s.api("GET", "/", headers={"Accept-Encoding": "identity"})
+t.ok(r.headers.get("content-encoding") is None, "no gzip without Accept-Encoding")
+# A JSON API answer large enough to be compressed: an error listing many
+# fields would do, but the catalogue is the real case.
+r = s.api("GET", "/api/models", token=s.admin_token)
+plain = r.body
+r = s.api("GET", "/api/models", token=s.admin_token, headers={"Accept-Encoding": "gzip"})
+if len(plain) >= 512:
+    t.is_(r.headers.get("content-encoding"), "gzip", "API JSON gzipped (%d bytes)" % len(plain))
+else:
+    # Below gzip_min_length nginx must not compress.
+    t.ok(r.headers.get("content-encoding") is None, "small API JSON not gzipped")
+
+# ---- unknown API route: JSON 404 from the API, through nginx
+r = s.api("GET", "/api/no-such-route")
+t.status(r, 404, "unknown /api route: 404")
+t.ok(r.json and isinstance(r.json.get("error"), dict) and r.json["error"].get("code"),
+     "unknown route: JSON error with a code")
+
+# ---- body limits: the API's own 413 and nginx's, both JSON
+r = s.api("POST", "/api/auth/signup", data=b"x" * (MAX_BODY + 10),
+          headers={"Content-Type": "application/json"})
+t.status(r, 413, "body over fcgi.max_body: 413")
+t.ok(r.json and r.json.get("error", {}).get("code"), "API 413 is a JSON error")
+r = s.api("POST", "/api/auth/signup", data=b"x" * (MAX_BODY + 2 * 1024 * 1024),
+          headers={"Content-Type": "application/json"})
+t.status(r, 413, "body over nginx client_max_body_size: 413")
+t.is_(r.json and r.json.get("error", {}).get("code"), "body_too_large",
+      "nginx 413 is a JSON error too")
+
+# ---- API server down: nginx answers JSON, the harness restarts it
+s.stop_fcgi()
+r = s.api("GET", "/api/health")
+t.status(r, 502, "modelhub-fcgi down: 502")
+t.is_(r.json and r.json.get("error", {}).get("code"), "unavailable", "502 is a JSON error")
+s.start_fcgi()
+try:
+    s.wait_health()
+    t.pass_("modelhub-fcgi restarted, health answers again")
+except StackError as e:
+    t.fail("modelhub-fcgi restarted: %s" % e)
+
+# ---- harness helpers
+rows = s.sql("SELECT $1::int + 1, $2::text IS NULL", 41, None)
+t.is_(rows, [("42", "t")], "s.sql with parameters and NULL")
+t.is_(s.sql("SELECT current_schema()"), [("modelhub",)], "s.sql search_path = db.schema")
+fcgi_pid = s.pid_of("fcgi")
+t.ok(fcgi_pid and _alive(fcgi_pid), "pid_of(fcgi)")
+
+# ---- a second stack: non-default schema, no nginx (direct FastCGI)
+s2 = Stack(nginx=False, config={"db.schema": "mh_other"})
+r = s2.api("GET", "/api/health")
+t.status(r, 200, "direct FastCGI health with schema mh_other")
+n = s2.sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'mh_other'")
+t.ok(int(n[0][0]) > 0, "migrations created tables in mh_other")
+n = s2.sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'modelhub'")
+t.is_(n[0][0], "0", "nothing in the default schema")
+pids = [s2.pid_of("fcgi"), s2.pid_of("postgres")]
+tmp2 = s2.tmp
+s2.stop()
+t.ok(not any(p and _alive(p) for p in pids), "stop() ends fcgi and postgres")
+t.ok(not os.path.exists(tmp2) or os.environ.get("MODELHUB_KEEP_TMP") == "1",
+     "stop() removes the temp dir")
+t.ok(s.api("GET", "/api/health").status == 200, "first stack unaffected by the second's stop")
+
+s.stop()
+t.done()
