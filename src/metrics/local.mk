@@ -1,3 +1,15 @@
-# src/metrics/local.mk — libmhmetrics.a: shm segment, Prometheus parser, bands.
+# src/metrics/local.mk — libmhmetrics.a: shm segment, Prometheus parser, bands,
+# /proc + cgroup sampling; their unit tests and the parser benchmark.
 noinst_LIBRARIES += libmhmetrics.a
-libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c
+libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
+	src/metrics/bands.h src/metrics/bands.c
+
+MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a -lm $(LIBS)
+check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/043-bands.t
+TESTS += t/040-shm.t t/041-seqlock-stress.t t/043-bands.t
+t_040_shm_t_SOURCES = t/040-shm.c
+t_040_shm_t_LDADD = $(MH_METRICS_TEST_LIBS)
+t_041_seqlock_stress_t_SOURCES = t/041-seqlock-stress.c
+t_041_seqlock_stress_t_LDADD = $(MH_METRICS_TEST_LIBS)
+t_043_bands_t_SOURCES = t/043-bands.c
+t_043_bands_t_LDADD = $(MH_METRICS_TEST_LIBS)
