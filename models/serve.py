@@ -325,6 +325,7 @@ class Model:
     # --- ASYNC jobs -------------------------------------------------------
 
     def job_submit(self, inputs, orient):
+        """Register a pending job; returns (job_id, thread not yet started)."""
         crash = self.next_call()
         job_id = str(uuid.uuid4())
         with self.lock:
@@ -335,8 +336,7 @@ class Model:
             self.jobs[job_id] = {"status": "pending", "result": None}
         t = threading.Thread(target=self._job_run, args=(job_id, inputs, orient, crash),
                              name="job", daemon=True)
-        t.start()
-        return job_id
+        return job_id, t
 
     def _job_run(self, job_id, inputs, orient, crash):
         t0 = time.monotonic()
@@ -599,9 +599,15 @@ class Handler(BaseHTTPRequestHandler):
         if got is None:
             return
         inputs, orient = got
-        job_id = self.model.job_submit(inputs, orient)
-        self._reply(200, {"job_id": job_id, "message": "Job submitted successfully."},
-                    {"job": job_id})
+        job_id, worker = self.model.job_submit(inputs, orient)
+        # Started after the answer is written so a crashing job (fault
+        # option) still hands out its job id, as a real server would.
+        try:
+            self._reply(200, {"job_id": job_id, "message": "Job submitted successfully."},
+                        {"job": job_id})
+            self.wfile.flush()
+        finally:
+            worker.start()
 
     def _job_status(self, job_id):
         j = self.model.job_get(job_id)

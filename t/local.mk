@@ -8,3 +8,7 @@ EXTRA_DIST += t/local.mk
 # JSON errors from nginx and from the API.
 TESTS += t/100-stack.t
 EXTRA_DIST += t/100-stack.t
+
+# models/ demo servers (owned by models/)
+TESTS += t/030-models.t
+EXTRA_DIST += t/030-models.t
