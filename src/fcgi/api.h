@@ -82,6 +82,12 @@ struct api_req {
 	int streamed;           /* handler wrote the response itself */
 	char *path_copy;        /* backing store for params */
 	int64_t t_start_us;
+
+	/* added by api_core.c (private to the core; handlers use the API) */
+	char *const *env;       /* CGI variables when fcgi is NULL (unit tests) */
+	void **owned;           /* api_own() list, freed by api_req_end() */
+	int nowned, cap_owned;
+	int has_error;          /* api_fail() recorded an error body */
 };
 
 /* Route table entry: pattern segments are literal or "{}" (one segment). */
@@ -127,8 +133,31 @@ enum api_err api_body_json(struct api_req *r, json_object **out);
 const char *api_query(struct api_req *r, const char *name);
 /* CGI variable (e.g. "HTTP_IDEMPOTENCY_KEY", "REMOTE_ADDR"), or NULL. */
 const char *api_env(struct api_req *r, const char *name);
-/* Remember a pointer to free at api_req_end. Returns p. */
+/* Percent-decode n bytes of s ('+' as space when plus); malloc'd, NULL on
+ * out of memory. The caller frees (or api_own()s) it. */
+char *api_url_decode(const char *s, size_t n, int plus);
+/* Remember a pointer to free at api_req_end. Returns p (NULL if p was NULL
+ * or could not be tracked, in which case p has been freed). */
 void *api_own(struct api_req *r, void *p);
+
+/* ---- lifecycle (worker.c, unit tests) ---- */
+/* Zero r and set the defaults (status 0, empty buffers). */
+void api_req_init(struct api_req *r);
+/* Free everything the request owns (body, params, owned list, buffers). */
+void api_req_end(struct api_req *r);
+/* Route r through every resource table (router.c): access checks, CSRF,
+ * handler, default error bodies. Always leaves a response in r. */
+enum api_err api_dispatch(struct api_req *r);
+/* Same over the given NULL-terminated list of tables (unit tests). */
+enum api_err api_route(struct api_req *r, const struct api_route *const *tables);
+/* Default snake_case error code of an enum value ("not_found", ...). */
+const char *api_err_code(enum api_err e);
+/* Serialise the response (Status, headers, X-Request-Id, body) into out;
+ * used by the worker and by unit tests. */
+void api_render(struct api_req *r, struct buf *out);
+/* For large bodies (CSV downloads): write status and headers now and get
+ * the stream to write the body to; sets r->streamed. NULL in unit tests. */
+FCGX_Stream *api_stream_begin(struct api_req *r, int status, const char *type);
 
 /* ---- JSON field helpers (NULL/0 when absent or of the wrong type) ---- */
 const char *jx_str(json_object *o, const char *key);

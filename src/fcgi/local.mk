@@ -3,10 +3,14 @@ bin_PROGRAMS += modelhub-fcgi
 noinst_LIBRARIES += libmhapi.a
 # Handlers and router, linked into modelhub-fcgi and the router unit tests.
 libmhapi_a_SOURCES = src/fcgi/api.h \
+	src/fcgi/api_core.c \
+	src/fcgi/router.c \
+	src/fcgi/api_health.c \
+	src/fcgi/api_models.c \
 	src/fcgi/api_requests.c \
 	src/fcgi/api_instances.c \
 	src/fcgi/api_recommend.c
-modelhub_fcgi_SOURCES = src/fcgi/main.c
+modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
 modelhub_fcgi_LDADD = libmhapi.a libmhrecommend.a libmhmetrics.a libmhdb.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
 # Work requests (api_requests.c): input parsing, pure and unit-tested.

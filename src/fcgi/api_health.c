@@ -1,0 +1,60 @@
+/*
+ * api_health.c — GET /api/health (liveness + database) and GET /api/ping.
+ *
+ * Runs in: modelhub-fcgi workers. Called by: the router.
+ * Owns: nothing.
+ * Shared state: reads schema_migration (latest applied migration).
+ *
+ * /api/health answers 200 {"status":"ok","version","db":"ok","schema",
+ * "migration","worker_pid","db_reconnects"} or 503 with the error JSON
+ * (code "db_unavailable") when Postgres cannot be reached, so load
+ * balancers and scripts/run-local can wait on it. /api/ping touches no
+ * database: it is the "trivial FastCGI responder" of bench/api-throughput.
+ */
+#include "fcgi/api.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static enum api_err health_get(struct api_req *r)
+{
+	PGresult *res;
+	json_object *o;
+
+	res = db_prep(r->db, "health_get",
+		      "SELECT (SELECT max(version) FROM schema_migration), current_schema()", 0, NULL);
+	if (!res) {
+		if (db_is_unavailable(r->db))
+			return api_fail(r, API_UNAVAILABLE, "db_unavailable",
+					"the database is unavailable");
+		return api_fail(r, API_UNAVAILABLE, "db_error",
+				"the database answered with an error (schema not migrated?)");
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "version", json_object_new_string(MH_VERSION));
+	json_object_object_add(o, "db", json_object_new_string("ok"));
+	json_object_object_add(o, "schema", json_object_new_string(db_schema(r->db)));
+	jx_add_pg_int(o, "migration", res, 0, 0);
+	json_object_object_add(o, "worker_pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "db_reconnects",
+			       json_object_new_int64((int64_t)db_reconnects(r->db)));
+	PQclear(res);
+	return api_json(r, 200, o);
+}
+
+static enum api_err ping_get(struct api_req *r)
+{
+	static const char pong[] = "{\"status\":\"ok\"}";
+
+	return api_text(r, 200, "application/json", pong, sizeof pong - 1);
+}
+
+const struct api_route api_health_routes[] = {
+	{"GET", "/api/health", ACCESS_PUBLIC, health_get},
+	{"GET", "/api/ping", ACCESS_PUBLIC, ping_get},
+	{0},
+};
+
+/* GET /metrics lives with the metrics issue; the table is empty until then. */
+const struct api_route api_metrics_routes[] = {{0}};

@@ -1,0 +1,254 @@
+/*
+ * worker.c — one modelhub-fcgi worker: the FastCGI accept loop.
+ *
+ * Runs in: modelhub-fcgi workers (forked by main.c). Called by: main.c
+ * (worker_main) right after fork().
+ * Owns: its struct db (one libpq connection, connected lazily by the first
+ * query and re-established by db.c after a Postgres restart), the
+ * FCGX_Request, and per request one struct api_req (freed at the end of the
+ * loop iteration by api_req_end()).
+ * Shared state: the listening socket (inherited; all workers accept on it).
+ * On crash: the master logs the exit status and forks a replacement.
+ *
+ * DESIGN: per request, in order: request id (random hex, X-Request-Id and
+ * every log line), body (at most fcgi.max_body bytes; a larger
+ * CONTENT_LENGTH is drained without being stored and answered 413 so nginx
+ * can still deliver the answer), api_auth_resolve(), api_dispatch(), one
+ * response write, one access log line.
+ *
+ * Stopping: SIGTERM sets w_stop. When the worker is idle (blocked in
+ * accept) the handler _exit()s at once — there is nothing to finish and
+ * accept() cannot be interrupted reliably otherwise; when a request is in
+ * flight the loop finishes it and then returns.
+ */
+#include "fcgi/worker.h"
+#include "fcgi/api.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORKER_DRAIN_MAX (1024L * 1024 * 1024) /* never discard more than 1 GiB */
+#define WORKER_ACCEPT_BACKOFF_US 100000        /* after an accept error */
+
+static volatile sig_atomic_t w_stop;
+static volatile sig_atomic_t w_busy;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	w_stop = 1;
+	if (!w_busy)
+		_exit(0);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void make_req_id(char out[24])
+{
+	unsigned char b[8];
+	static unsigned long fallback;
+
+	if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+		unsigned long x = (unsigned long)now_us() ^ ((unsigned long)getpid() << 32) ^ ++fallback;
+		memcpy(b, &x, sizeof b);
+	}
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Read the body into r->body. Returns API_OK or the recorded error. */
+static enum api_err read_body(struct api_req *r, long max_body)
+{
+	const char *cl = api_env(r, "CONTENT_LENGTH");
+	long long want = 0;
+	char *end;
+	size_t got = 0;
+
+	if (cl && *cl) {
+		errno = 0;
+		want = strtoll(cl, &end, 10);
+		if (errno || *end || want < 0)
+			return api_fail(r, API_BAD_REQUEST, "bad_request", "invalid Content-Length");
+	}
+	if (want > max_body) {
+		char scratch[65536];
+		long long drained = 0;
+		int n;
+		while (drained < WORKER_DRAIN_MAX &&
+		       (n = FCGX_GetStr(scratch, sizeof scratch, r->fcgi->in)) > 0)
+			drained += n;
+		return api_fail(r, API_TOO_LARGE, "body_too_large",
+				"the body is larger than the limit of %ld bytes", max_body);
+	}
+	if (want == 0)
+		return API_OK;
+	r->body = malloc((size_t)want + 1);
+	if (!r->body)
+		return api_fail(r, API_INTERNAL, "internal", "out of memory for a %lld byte body", want);
+	while (got < (size_t)want) {
+		int n = FCGX_GetStr(r->body + got, (int)((size_t)want - got), r->fcgi->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	r->body[got] = '\0';
+	r->body_len = got;
+	if (got < (size_t)want)
+		return api_fail(r, API_BAD_REQUEST, "bad_request", "the body was cut short");
+	return API_OK;
+}
+
+/* Path for logs: printable, no quotes or spaces, bounded. */
+static void log_safe(char *dst, size_t size, const char *s)
+{
+	size_t i = 0;
+
+	for (; s && *s && i + 1 < size; s++)
+		dst[i++] = (*s > ' ' && *s < 127 && *s != '"') ? *s : '?';
+	dst[i] = '\0';
+}
+
+static void handle(FCGX_Request *fr, struct db *db, long max_body)
+{
+	struct api_req r;
+	const char *uri;
+	struct buf out = BUF_INIT;
+	char lpath[160];
+	enum api_err rc;
+
+	api_req_init(&r);
+	r.fcgi = fr;
+	r.db = db;
+	r.t_start_us = now_us();
+	make_req_id(r.req_id);
+	log_set_req(r.req_id);
+
+	r.method = api_env(&r, "REQUEST_METHOD");
+	if (!r.method)
+		r.method = "GET";
+	uri = api_env(&r, "REQUEST_URI");
+	if (!uri)
+		uri = api_env(&r, "DOCUMENT_URI");
+	if (!uri)
+		uri = api_env(&r, "SCRIPT_NAME");
+	if (!uri)
+		uri = "/";
+	r.path_copy = strndup(uri, strcspn(uri, "?#"));
+	r.path = r.path_copy ? r.path_copy : "/";
+	r.query = api_env(&r, "QUERY_STRING");
+	if (!r.query)
+		r.query = "";
+	r.content_type = api_env(&r, "CONTENT_TYPE");
+
+	rc = read_body(&r, max_body);
+	if (rc == API_OK) {
+		api_auth_resolve(&r);
+		api_dispatch(&r);
+	}
+	if (!r.streamed) {
+		api_render(&r, &out);
+		if (out.oom) {
+			static const char oom[] = "Status: 500 Internal Server Error\r\n"
+				"Content-Type: application/json\r\n\r\n"
+				"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+			FCGX_PutStr(oom, (int)sizeof oom - 1, fr->out);
+			r.status = 500;
+		} else {
+			FCGX_PutStr(out.data, (int)out.len, fr->out);
+		}
+		buf_free(&out);
+	}
+	log_safe(lpath, sizeof lpath, r.path);
+	log_info("access method=%s path=%s status=%d ms=%.1f bytes=%zu", r.method, lpath,
+		 r.status, (double)(now_us() - r.t_start_us) / 1000.0, r.out.len);
+	log_set_req(NULL);
+	api_req_end(&r);
+}
+
+static void worker_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;    /* no SA_RESTART: accept() must see EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int worker_main(int listen_fd, int index)
+{
+	FCGX_Request req;
+	struct db *db;
+	long max_body;
+	unsigned long served = 0;
+	char role[32];
+
+	w_busy = 1; /* until the loop is ready, a SIGTERM only sets w_stop */
+	worker_signals();
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	snprintf(role, sizeof role, "fcgi-worker-%d", index);
+	log_init(role);
+	prctl(PR_SET_NAME, "mh-fcgi-worker");
+
+	max_body = cfg_int("fcgi.max_body", 10485760);
+	db = db_new(cfg_str("db.conninfo", ""), cfg_str("db.schema", "modelhub"), "modelhub-fcgi");
+	if (!db) {
+		log_error_x("worker msg=\"out of memory\"");
+		return 1;
+	}
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error_x("worker msg=\"FCGX init failed\"");
+		db_free(db);
+		return 1;
+	}
+	log_info("worker msg=started max_body=%ld", max_body);
+	while (!w_stop) {
+		int rc;
+
+		w_busy = 0;
+		if (w_stop)
+			break;
+		rc = FCGX_Accept_r(&req);
+		w_busy = 1;
+		if (rc < 0) {
+			if (w_stop)
+				break;
+			if (errno != EINTR) {
+				log_warn("worker msg=\"accept failed\" rc=%d", rc);
+				usleep(WORKER_ACCEPT_BACKOFF_US);
+			}
+			continue;
+		}
+		handle(&req, db, max_body);
+		FCGX_Finish_r(&req);
+		served++;
+	}
+	FCGX_Free(&req, 0);
+	db_free(db);
+	log_info("worker msg=stopped served=%lu", served);
+	return 0;
+}
