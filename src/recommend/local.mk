@@ -1,3 +1,8 @@
 # src/recommend/local.mk — libmhrecommend.a: the pure recommendation engine.
 noinst_LIBRARIES += libmhrecommend.a
 libmhrecommend_a_SOURCES = src/recommend/recommend.h src/recommend/recommend.c
+check_PROGRAMS += t/060-recommend.t
+TESTS += t/060-recommend.t
+t_060_recommend_t_SOURCES = t/060-recommend.c
+t_060_recommend_t_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/t/lib
+t_060_recommend_t_LDADD = libmhrecommend.a libmhmetrics.a libmhlib.a -lm

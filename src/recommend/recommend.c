@@ -1,3 +1,202 @@
-/* recommend.c — placeholder */
+/*
+ * recommend.c — implementation of recommend.h (pure computation).
+ *
+ * Runs in: modelhub-fcgi workers and the janitor. Called by:
+ * db/db_recommend.c and the unit tests t/060-recommend.c.
+ * Owns: nothing; results are written into caller-provided structs.
+ */
 #include "recommend/recommend.h"
-int recommend_placeholder;
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const res_names[REC_RES_MAX] = {
+	"cpu_request_m", "cpu_limit_m", "memory_request_mib", "memory_limit_mib"};
+static const char *const verdict_names[] = {"no_data", "ok", "adjust", "critical"};
+
+const char *rec_resource_name(enum rec_resource r) { return res_names[r]; }
+const char *rec_verdict_name(enum rec_verdict v) { return verdict_names[v]; }
+
+void rec_config_default(struct rec_config *cfg)
+{
+	cfg->cpu_step_m = 10;
+	cfg->mem_step_mib = 16;
+	cfg->cpu_floor_m = 10;
+	cfg->mem_floor_mib = 64;
+	cfg->oom_factor = 1.5;
+	cfg->max_cpu_m = 0;
+	cfg->max_mem_mib = 0;
+	cfg->min_bucket_instances = 3;
+}
+
+static int is_cpu(enum rec_resource r) { return r == REC_CPU_REQUEST || r == REC_CPU_LIMIT; }
+static int is_limit(enum rec_resource r) { return r == REC_CPU_LIMIT || r == REC_MEM_LIMIT; }
+
+/* What instance i used and had for resource r. */
+static void pick(const struct rec_instance *x, enum rec_resource r, double *used, int *had)
+{
+	switch (r) {
+	case REC_CPU_REQUEST: *used = x->cpu_min_m; *had = x->cpu_request_m; break;
+	case REC_CPU_LIMIT: *used = x->cpu_max_m; *had = x->cpu_limit_m; break;
+	case REC_MEM_REQUEST: *used = x->mem_min_mib; *had = x->memory_request_mib; break;
+	default: *used = x->mem_max_mib; *had = x->memory_limit_mib; break;
+	}
+}
+
+/* Round up to a multiple of step (step <= 0: whole units). */
+static int round_up(double v, int step)
+{
+	if (step <= 0)
+		step = 1;
+	double q = ceil(v / step - 1e-9);
+	if (q < 1)
+		q = 1;
+	return (int)q * step;
+}
+
+static void compute_item(const struct rec_config *cfg, const struct rec_instance *in, int n,
+			 enum rec_resource r, int current, struct rec_item *it, int *oom_seen)
+{
+	enum band_kind kind = is_cpu(r) ? BAND_CPU : BAND_MEMORY;
+	const char *unit = is_cpu(r) ? "m" : "Mi";
+	int oom = 0;
+
+	memset(it, 0, sizeof *it);
+	it->current = current;
+	it->recommended = current;
+	it->percent_min = INFINITY;
+	it->percent_max = -INFINITY;
+	for (int i = 0; i < n; i++) {
+		double used, pct;
+		int had;
+
+		pick(&in[i], r, &used, &had);
+		if (had <= 0 || !isfinite(used) || used < 0)
+			continue;
+		pct = band_percent(used, had);
+		if (r == REC_MEM_LIMIT && in[i].oom_killed) {
+			/* The kill hid the real peak: it needed more than it had. */
+			double need = (used > had ? used : had) * cfg->oom_factor;
+			if (need > it->usage)
+				it->usage = need;
+			if (pct < 100)
+				pct = 100;
+			oom++;
+		} else if (used > it->usage) {
+			it->usage = used;
+		}
+		if (pct < it->percent_min)
+			it->percent_min = pct;
+		if (pct > it->percent_max)
+			it->percent_max = pct;
+		it->instances++;
+	}
+	if (it->instances == 0) {
+		it->percent_min = it->percent_max = 0;
+		it->band = NULL;
+		snprintf(it->reason, sizeof it->reason, "no finished instance had a %s set",
+			 is_limit(r) ? "limit" : "request");
+		return;
+	}
+	it->percent_used = it->percent_max;
+	it->band = band_of(kind, it->percent_used);
+	if (oom) {
+		it->band = band_of(kind, 1e9); /* critical: it hit the limit */
+		it->oom_adjusted = 1;
+		*oom_seen += oom;
+	}
+	if (it->band->id == BAND_RECOMMENDED) {
+		snprintf(it->reason, sizeof it->reason,
+			 "%s usage %.0f%s is %.1f%% at worst over %d instances: within the recommended band",
+			 is_limit(r) ? "peak" : "floor", it->usage, unit, it->percent_used, it->instances);
+		return;
+	}
+	double target = band_target_percent(kind);
+	double want = it->usage * 100.0 / target;
+	int step = is_cpu(r) ? cfg->cpu_step_m : cfg->mem_step_mib;
+	int floor_v = is_cpu(r) ? cfg->cpu_floor_m : cfg->mem_floor_mib;
+	int cap = is_cpu(r) ? cfg->max_cpu_m : cfg->max_mem_mib;
+	int rec = round_up(want, step);
+
+	if (rec < floor_v)
+		rec = floor_v;
+	if (cap > 0 && rec > cap) {
+		rec = cap;
+		it->capped = 1;
+	}
+	it->recommended = rec;
+	if (oom)
+		snprintf(it->reason, sizeof it->reason,
+			 "%d of %d instances were OOM-killed: true peak unknown, observed max x%.2f = %.0f%s%s",
+			 oom, it->instances, cfg->oom_factor, it->usage, unit,
+			 it->capped ? " (capped at the largest node)" : "");
+	else
+		snprintf(it->reason, sizeof it->reason,
+			 "%s usage %.0f%s is %.1f%% at worst (%s) over %d instances; %d%s puts it at %.1f%%%s",
+			 is_limit(r) ? "peak" : "floor", it->usage, unit, it->percent_used,
+			 it->band->name, it->instances, rec, unit, target,
+			 it->capped ? " (capped at the largest node)" : "");
+}
+
+void rec_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
+		 const int current[REC_RES_MAX], struct rec_result *out)
+{
+	int worst = -1, changed = 0;
+
+	memset(out, 0, sizeof *out);
+	out->instances = n;
+	for (int r = 0; r < REC_RES_MAX; r++)
+		compute_item(cfg, in, n, (enum rec_resource)r, current[r], &out->item[r],
+			     &out->oom_instances);
+	/* A request above its limit is invalid in Kubernetes: clamp. */
+	for (int r = REC_CPU_REQUEST; r <= REC_MEM_REQUEST; r += 2) {
+		struct rec_item *req = &out->item[r], *lim = &out->item[r + 1];
+		if (lim->recommended > 0 && req->recommended > lim->recommended) {
+			req->recommended = lim->recommended;
+			size_t l = strlen(req->reason);
+			snprintf(req->reason + l, sizeof req->reason - l, "; clamped to the limit");
+		}
+	}
+	if (n == 0) {
+		out->verdict = REC_NO_DATA;
+		return;
+	}
+	for (int r = 0; r < REC_RES_MAX; r++) {
+		const struct rec_item *it = &out->item[r];
+		if (it->band && (int)it->band->id > worst)
+			worst = it->band->id == BAND_CRITICAL ? BAND_CRITICAL : worst;
+		if (it->recommended != it->current)
+			changed = 1;
+	}
+	if (out->oom_instances || worst == BAND_CRITICAL)
+		out->verdict = REC_CRITICAL;
+	else
+		out->verdict = changed ? REC_ADJUST : REC_OK;
+}
+
+void rec_compute_buckets(const struct rec_config *cfg, const struct rec_instance *in, int n,
+			 const int current[REC_RES_MAX], struct rec_bucket out[REC_BUCKETS])
+{
+	static const int lo[REC_BUCKETS] = {1, 11, 101, 1001};
+	static const int hi[REC_BUCKETS] = {10, 100, 1000, 0};
+	struct rec_instance sub[256];
+
+	for (int b = 0; b < REC_BUCKETS; b++) {
+		int m = 0, total = 0;
+
+		for (int i = 0; i < n; i++) {
+			int c = in[i].input_count;
+			if (c < lo[b] || (hi[b] && c > hi[b]))
+				continue;
+			total++;
+			/* newest first: the first 256 of a bucket are enough */
+			if (m < (int)(sizeof sub / sizeof sub[0]))
+				sub[m++] = in[i];
+		}
+		out[b].lo = lo[b];
+		out[b].hi = hi[b];
+		out[b].enough = total >= cfg->min_bucket_instances;
+		rec_compute(cfg, sub, m, current, &out[b].result);
+	}
+}
