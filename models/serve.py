@@ -394,6 +394,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and 100-continue for libcurl
     server_version = "modelhub-demo"
     sys_version = ""
+    timeout = 300  # seconds an idle keep-alive connection may hold its thread
     model = None  # set by main()
 
     def log_message(self, format, *args):  # noqa: A002 - replaced by log_request
