@@ -19,3 +19,9 @@ check_PROGRAMS += t/016-csvin.t
 TESTS += t/016-csvin.t
 t_016_csvin_t_SOURCES = t/016-csvin.c src/fcgi/csvin.c
 t_016_csvin_t_LDADD = libmhlib.a
+# Accounts and sessions (api_auth.c), the per-worker session cache.
+libmhapi_a_SOURCES += src/fcgi/api_auth.c src/fcgi/auth_cache.c src/fcgi/auth_cache.h
+check_PROGRAMS += t/015-auth-cache.t
+TESTS += t/015-auth-cache.t
+t_015_auth_cache_t_SOURCES = t/015-auth-cache.c src/fcgi/auth_cache.c
+t_015_auth_cache_t_LDADD = libmhlib.a
