@@ -25,3 +25,5 @@ check_PROGRAMS += t/015-auth-cache.t
 TESTS += t/015-auth-cache.t
 t_015_auth_cache_t_SOURCES = t/015-auth-cache.c src/fcgi/auth_cache.c
 t_015_auth_cache_t_LDADD = libmhlib.a
+# db/db_recommend.c (in libmhdb.a) calls the engine and the band table.
+modelhub_fcgi_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
