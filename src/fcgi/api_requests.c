@@ -1,7 +1,988 @@
 /*
- * api_requests.c — placeholder route table (filled in by its issue).
- * Runs in: modelhub-fcgi workers. Called by: the router.
+ * api_requests.c — the work request API: submit (JSON, CSV, plain text,
+ * multipart upload), the owner's list and detail, result download (CSV or
+ * JSON), cancel, and the admin list of all requests.
+ *
+ * Runs in: modelhub-fcgi workers. Called by: the router (api_requests_routes).
+ * Owns: nothing beyond one HTTP request; parsed inputs (struct csvin) and
+ * PGresults are freed before each handler returns.
+ * Shared state: work_request* rows through db_request.c; NOTIFY work_queued
+ * wakes the runners (modelhubd) that do the work.
+ *
+ * DESIGN: every submit path funnels into submit_common(): the body is
+ * turned into a list of trimmed inputs by csvin.c (one rule set for all
+ * formats; has_header defaults to false everywhere, the header line is
+ * stored apart and never becomes an input), the model is checked (exists,
+ * enabled), and db_request_submit() inserts everything in one transaction.
+ * Results are written page by page (RESULT_PAGE rows per query) straight to
+ * the FastCGI stream once the first page has been read, so a large result
+ * never sits in memory whole and errors found before the first byte still
+ * get a proper status.
+ * Column order of CSV results: the request's metadata.columns (if a runner
+ * recorded the order the model answered with), else the model's
+ * details.columns, else the keys of the first non-null record; keys of the
+ * first record missing from that list are appended. Numbers are printed in
+ * the shortest form that reads back as the same double; JSON results carry
+ * the records exactly as stored (full precision).
  */
-#include "fcgi/api.h"
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
-const struct api_route api_requests_routes[] = {{0}};
+#include "db/db_request.h"
+#include "fcgi/api.h"
+#include "fcgi/csvin.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#define REQUESTS_MAX_INPUT_LEN 4096   /* bytes per input (DESIGN.md §5) */
+#define REQUESTS_LIST_DEFAULT 50
+#define REQUESTS_LIST_MAX 500
+#define RESULT_PAGE 1000              /* rows per results query */
+#define IDEMPOTENCY_KEY_MAX 255
+#define MULTIPART_MAX_PARTS 16
+
+/* ---- small helpers ---- */
+
+/* Request id from the path: 1..18 digits, else 0 (reads as not found). */
+static int64_t path_id(struct api_req *r)
+{
+	const char *s = r->nparams > 0 ? r->params[0] : NULL;
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 18)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return strtoll(s, NULL, 10);
+}
+
+static void owner_of(const struct api_req *r, struct db_owner *o)
+{
+	o->user_id = r->auth.is_anon ? 0 : r->auth.user_id;
+	o->anon_session_id = r->auth.is_anon ? r->auth.session_id : 0;
+}
+
+/* Media type of a Content-Type, compared without parameters. */
+static int media_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, type, n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* "true"/"false"/"1"/"0" → 1/0; -1 when malformed. */
+static int parse_bool(const char *s, size_t n)
+{
+	if ((n == 4 && strncasecmp(s, "true", 4) == 0) || (n == 1 && s[0] == '1'))
+		return 1;
+	if ((n == 5 && strncasecmp(s, "false", 5) == 0) || (n == 1 && s[0] == '0'))
+		return 0;
+	return -1;
+}
+
+/* 422 with code and fields {field: msg}. */
+static enum api_err fail_field(struct api_req *r, const char *code, const char *field,
+			       const char *msg)
+{
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, field, json_object_new_string(msg));
+	return api_fail_fields(r, API_UNPROCESSABLE, code, f, "%s: %s", field, msg);
+}
+
+/* YYYY-MM-DD with a real calendar date. */
+static int valid_date(const char *s)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return 0;
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return 0;
+	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 0;
+	return 1;
+}
+
+static int valid_status(const char *s)
+{
+	static const char *const st[] = {"QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"};
+
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		if (strcmp(s, st[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Positive decimal integer without sign, at most 18 digits; -1 if not. */
+static int64_t parse_pos(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 18)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	return strtoll(s, NULL, 10);
+}
+
+/* ---- request representation ---- */
+
+static json_object *request_json(const PGresult *res, int row)
+{
+	json_object *o = json_object_new_object(), *pr, *tm;
+
+	jx_add_pg_int(o, "id", res, row, DBR_ID);
+	jx_add_pg_str(o, "model_id", res, row, DBR_MODEL_ID);
+	jx_add_pg_str(o, "status", res, row, DBR_STATUS);
+	jx_add_pg_str(o, "failure_reason", res, row, DBR_FAILURE_REASON);
+	jx_add_pg_str(o, "failure_detail", res, row, DBR_FAILURE_DETAIL);
+	pr = json_object_new_object();
+	jx_add_pg_int(pr, "done", res, row, DBR_DONE_COUNT);
+	jx_add_pg_int(pr, "total", res, row, DBR_INPUT_COUNT);
+	jx_add_pg_int(pr, "cached", res, row, DBR_CACHED_COUNT);
+	json_object_object_add(o, "progress", pr);
+	jx_add_pg_int(o, "error_count", res, row, DBR_ERROR_COUNT);
+	jx_add_pg_int(o, "attempts", res, row, DBR_ATTEMPTS);
+	jx_add_pg_int(o, "model_calls", res, row, DBR_MODEL_CALLS);
+	jx_add_pg_int(o, "extra_calls", res, row, DBR_EXTRA_CALLS);
+	jx_add_pg_bool(o, "has_header", res, row, DBR_HAS_HEADER);
+	jx_add_pg_str(o, "header", res, row, DBR_HEADER);
+	jx_add_pg_bool(o, "cache_opt_in", res, row, DBR_CACHE_OPT_IN);
+	jx_add_pg_str(o, "created_at", res, row, DBR_CREATED_AT);
+	jx_add_pg_str(o, "started_at", res, row, DBR_STARTED_AT);
+	jx_add_pg_str(o, "finished_at", res, row, DBR_FINISHED_AT);
+	tm = json_object_new_object();
+	jx_add_pg_str(tm, "queued", res, row, DBR_CREATED_AT);
+	jx_add_pg_str(tm, "started", res, row, DBR_STARTED_AT);
+	jx_add_pg_str(tm, "finished", res, row, DBR_FINISHED_AT);
+	json_object_object_add(o, "timings", tm);
+	return o;
+}
+
+/* Answer with the owner's view of request id; with a Location header when
+ * it answers a submit. */
+static enum api_err reply_request(struct api_req *r, int64_t id, int status, int location)
+{
+	struct db_owner o;
+	PGresult *res;
+	json_object *obj;
+
+	owner_of(r, &o);
+	res = db_request_get(r->db, id, &o);
+	if (!res)
+		return api_db_fail(r);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	}
+	obj = request_json(res, 0);
+	PQclear(res);
+	if (location)
+		api_header(r, "Location", "/api/requests/%" PRId64, id);
+	return api_json(r, status, obj);
+}
+
+/* ---- submit ---- */
+
+struct submit {
+	const char *model_id;   /* from the path or the JSON body */
+	int has_header;
+	int cache_opt_in;
+	const char *source;     /* json, csv, text, multipart */
+	const char *filename;   /* multipart file name (owned by r) */
+	struct csvin in;
+};
+
+static enum api_err csvin_fail(struct api_req *r, const struct csvin *c, size_t max_inputs)
+{
+	json_object *f;
+	char msg[200];
+	const char *code;
+
+	switch (c->err) {
+	case CSVIN_NO_INPUTS:
+		return fail_field(r, "no_inputs", "inputs",
+				  "no inputs: give at least one non-empty line");
+	case CSVIN_TOO_MANY:
+		snprintf(msg, sizeof(msg), "more than %zu inputs (the limit per request)",
+			 max_inputs);
+		code = "too_many_inputs";
+		break;
+	case CSVIN_TOO_LONG:
+		snprintf(msg, sizeof(msg), "line %zu is longer than %d bytes", c->err_line,
+			 REQUESTS_MAX_INPUT_LEN);
+		code = "input_too_long";
+		break;
+	case CSVIN_BAD_ENCODING:
+		snprintf(msg, sizeof(msg), "line %zu is not valid UTF-8 text", c->err_line);
+		code = "invalid_encoding";
+		break;
+	case CSVIN_BAD_QUOTE:
+		snprintf(msg, sizeof(msg), "line %zu opens a quoted CSV field that never closes",
+			 c->err_line);
+		code = "invalid_csv";
+		break;
+	default:
+		return api_fail(r, API_INTERNAL, "internal", "csvin: %s", csvin_strerror(c->err));
+	}
+	f = json_object_new_object();
+	json_object_object_add(f, "inputs", json_object_new_string(msg));
+	if (c->err_line)
+		json_object_object_add(f, "line", json_object_new_int64((int64_t)c->err_line));
+	return api_fail_fields(r, API_UNPROCESSABLE, code, f, "%s", msg);
+}
+
+/* Boolean option from the query string (non-JSON bodies). */
+static enum api_err query_bool(struct api_req *r, const char *name, int *out)
+{
+	const char *v = api_query(r, name);
+	int b;
+
+	if (!v)
+		return API_OK;
+	b = parse_bool(v, strlen(v));
+	if (b < 0)
+		return fail_field(r, "invalid_parameter", name, "must be true or false");
+	*out = b;
+	return API_OK;
+}
+
+static enum api_err body_bool(struct api_req *r, json_object *body, const char *name, int *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(body, name, &v) || json_object_is_type(v, json_type_null))
+		return API_OK;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail_field(r, "invalid_parameter", name, "must be true or false");
+	*out = json_object_get_boolean(v);
+	return API_OK;
+}
+
+/* JSON body: {model_id, inputs, has_header, cache_opt_in}. */
+static enum api_err parse_json_body(struct api_req *r, struct submit *s,
+				    const struct csvin_opts *op_in, json_object **bodyp)
+{
+	json_object *body, *inputs;
+	struct csvin_opts op = *op_in;
+	enum api_err e;
+	size_t n;
+
+	e = api_body_json(r, &body);
+	if (e != API_OK)
+		return e;
+	*bodyp = body;
+	if (jx_has(body, "model_id")) {
+		const char *m = jx_str(body, "model_id");
+
+		if (!m)
+			return fail_field(r, "validation_failed", "model_id", "must be a string");
+		if (s->model_id && strcmp(s->model_id, m) != 0)
+			return fail_field(r, "validation_failed", "model_id",
+					  "does not match the model in the path");
+		s->model_id = m;
+	}
+	if (!s->model_id)
+		return fail_field(r, "validation_failed", "model_id", "is required");
+	if ((e = body_bool(r, body, "has_header", &s->has_header)) != API_OK ||
+	    (e = body_bool(r, body, "cache_opt_in", &s->cache_opt_in)) != API_OK)
+		return e;
+	if (!json_object_object_get_ex(body, "inputs", &inputs) ||
+	    !json_object_is_type(inputs, json_type_array))
+		return fail_field(r, "validation_failed", "inputs",
+				  "must be an array of strings");
+	op.has_header = s->has_header;
+	n = json_object_array_length(inputs);
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(inputs, i);
+		char field[40];
+
+		if (!json_object_is_type(v, json_type_string)) {
+			snprintf(field, sizeof(field), "inputs[%zu]", i);
+			return fail_field(r, "invalid_input", field, "must be a string");
+		}
+		if (csvin_add(&s->in, json_object_get_string(v),
+			      (size_t)json_object_get_string_len(v), i + 1, &op) < 0)
+			break;
+	}
+	return API_OK;
+}
+
+/* One part of a multipart body, as a NUL-terminated copy owned by r. */
+static const char *part_str(struct api_req *r, const char *p, size_t n)
+{
+	return api_own(r, strndup(p, n));
+}
+
+static enum api_err parse_multipart(struct api_req *r, struct submit *s,
+				    const struct csvin_opts *op_in)
+{
+	struct csvin_part parts[MULTIPART_MAX_PARTS];
+	const struct csvin_part *file = NULL;
+	struct csvin_opts op = *op_in;
+	char boundary[80];
+	int n;
+	enum api_err e;
+
+	if (csvin_boundary(r->content_type, boundary, sizeof(boundary)) < 0)
+		return api_fail(r, API_BAD_REQUEST, "bad_multipart",
+				"multipart/form-data needs a boundary parameter");
+	n = csvin_multipart(r->body ? r->body : "", r->body_len, boundary, parts,
+			    MULTIPART_MAX_PARTS);
+	if (n < 0)
+		return api_fail(r, API_BAD_REQUEST, "bad_multipart",
+				"the multipart/form-data body is malformed");
+	/* Form fields are a fallback for the query string (browser forms). */
+	for (int i = 0; i < n; i++) {
+		const struct csvin_part *p = &parts[i];
+		const char *name = p->name ? part_str(r, p->name, p->name_len) : "";
+
+		if (!name)
+			return api_fail(r, API_INTERNAL, "internal", "out of memory");
+		if (p->filename) {
+			if (!file)
+				file = p;
+			continue;
+		}
+		if ((strcmp(name, "has_header") == 0 && !api_query(r, "has_header")) ||
+		    (strcmp(name, "cache_opt_in") == 0 && !api_query(r, "cache_opt_in"))) {
+			int b = parse_bool(p->data, p->len);
+
+			if (b < 0)
+				return fail_field(r, "invalid_parameter", name,
+						  "must be true or false");
+			if (name[0] == 'h')
+				s->has_header = b;
+			else
+				s->cache_opt_in = b;
+		}
+	}
+	if (!file)
+		return api_fail(r, API_UNPROCESSABLE, "no_file",
+				"the multipart body has no file part (use -F file=@molecules.csv)");
+	s->filename = part_str(r, file->filename, file->filename_len);
+	op.has_header = s->has_header;
+	e = API_OK;
+	csvin_parse(&s->in, file->type && media_is(part_str(r, file->type, file->type_len),
+						   "text/plain") ? CSVIN_PLAIN : CSVIN_CSV,
+		    file->data, file->len, &op);
+	return e;
+}
+
+static json_object *submit_metadata(struct api_req *r, const struct submit *s)
+{
+	json_object *m = json_object_new_object();
+	const char *ua = api_env(r, "HTTP_USER_AGENT");
+
+	json_object_object_add(m, "source", json_object_new_string(s->source));
+	if (ua)
+		json_object_object_add(m, "user_agent", json_object_new_string_len(
+			ua, (int)strnlen(ua, 256)));
+	if (s->filename)
+		json_object_object_add(m, "filename", json_object_new_string_len(
+			s->filename, (int)strnlen(s->filename, 256)));
+	return m;
+}
+
+static enum api_err submit_common(struct api_req *r, const char *path_model)
+{
+	struct submit s = {.model_id = path_model, .in = CSVIN_INIT};
+	struct csvin_opts op;
+	struct db_request_new rq;
+	json_object *body = NULL, *meta = NULL;
+	char version[64];
+	const char *idem, *ct = r->content_type;
+	int enabled = 0, cache_enabled = 0, mrc;
+	int64_t id = 0;
+	enum db_submit_rc rc;
+	enum api_err e;
+	long max_inputs = cfg_int("hub.max_inputs", 1000);
+
+	op.has_header = 0;
+	op.max_inputs = max_inputs > 0 ? (size_t)max_inputs : 1000;
+	op.max_len = REQUESTS_MAX_INPUT_LEN;
+
+	/* Options and format first: 415/400 before anything touches the DB. */
+	if (media_is(ct, "application/json")) {
+		s.source = "json";
+	} else if (media_is(ct, "text/csv") || media_is(ct, "application/csv")) {
+		s.source = "csv";
+	} else if (media_is(ct, "text/plain")) {
+		s.source = "text";
+	} else if (media_is(ct, "multipart/form-data")) {
+		s.source = "multipart";
+	} else {
+		return api_fail(r, API_UNSUPPORTED_MEDIA, "unsupported_media_type",
+				"send application/json, text/csv, text/plain or "
+				"multipart/form-data");
+	}
+	if (strcmp(s.source, "json") != 0) {
+		if (!s.model_id)
+			s.model_id = api_query(r, "model_id");
+		if (!s.model_id)
+			return fail_field(r, "validation_failed", "model_id",
+					  "is required (POST /api/models/{id}/requests)");
+		if ((e = query_bool(r, "has_header", &s.has_header)) != API_OK ||
+		    (e = query_bool(r, "cache_opt_in", &s.cache_opt_in)) != API_OK)
+			return e;
+	}
+	if (strcmp(s.source, "json") == 0) {
+		e = parse_json_body(r, &s, &op, &body);
+	} else if (strcmp(s.source, "multipart") == 0) {
+		e = parse_multipart(r, &s, &op);
+	} else {
+		op.has_header = s.has_header;
+		csvin_parse(&s.in, s.source[0] == 'c' ? CSVIN_CSV : CSVIN_PLAIN,
+			    r->body ? r->body : "", r->body_len, &op);
+		e = API_OK;
+	}
+	if (e != API_OK)
+		goto out;
+
+	mrc = db_request_model(r->db, s.model_id, &enabled, &cache_enabled, version,
+			       sizeof(version));
+	if (mrc < 0) {
+		e = api_db_fail(r);
+		goto out;
+	}
+	if (mrc == 1) {
+		e = api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
+		goto out;
+	}
+	if (!enabled) {
+		e = api_fail(r, API_UNPROCESSABLE, "model_disabled",
+			     "the model is disabled and takes no requests");
+		goto out;
+	}
+	if (csvin_finish(&s.in) < 0) {
+		e = csvin_fail(r, &s.in, op.max_inputs);
+		goto out;
+	}
+
+	idem = api_env(r, "HTTP_IDEMPOTENCY_KEY");
+	if (idem) {
+		size_t n = strlen(idem);
+		int okk = n > 0 && n <= IDEMPOTENCY_KEY_MAX;
+
+		for (size_t i = 0; okk && i < n; i++)
+			okk = idem[i] > 0x20 && idem[i] < 0x7f;
+		if (!okk) {
+			e = fail_field(r, "invalid_idempotency_key", "Idempotency-Key",
+				       "must be 1 to 255 visible ASCII characters");
+			goto out;
+		}
+	}
+	if (r->auth.is_anon)
+		s.cache_opt_in = 0; /* only registered users feed the shared cache */
+	meta = submit_metadata(r, &s);
+	memset(&rq, 0, sizeof(rq));
+	rq.model_id = s.model_id;
+	owner_of(r, &rq.owner);
+	rq.has_header = s.has_header;
+	rq.header = s.in.header;
+	rq.cache_opt_in = s.cache_opt_in;
+	rq.idempotency_key = idem;
+	rq.metadata = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
+	rq.inputs = s.in.inputs;
+	rq.n_inputs = s.in.n;
+	rq.cache_enabled = cache_enabled;
+	rq.model_version = version;
+	rq.cache_keys = NULL;
+	rc = db_request_submit(r->db, &rq, &id);
+	switch (rc) {
+	case DB_SUBMIT_CREATED:
+		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
+			 "msg=\"submitted\"", id, s.model_id, s.in.n, s.source, r->auth.is_anon);
+		e = reply_request(r, id, 201, 1);
+		break;
+	case DB_SUBMIT_EXISTING:
+		log_info("request id=%" PRId64 " msg=\"idempotent retry, returning the first\"", id);
+		e = reply_request(r, id, 200, 1);
+		break;
+	case DB_SUBMIT_ERROR:
+	default:
+		e = api_db_fail(r);
+		break;
+	}
+out:
+	json_object_put(meta);
+	json_object_put(body);
+	csvin_free(&s.in);
+	return e;
+}
+
+static enum api_err h_submit(struct api_req *r)
+{
+	return submit_common(r, NULL);
+}
+
+static enum api_err h_submit_model(struct api_req *r)
+{
+	return submit_common(r, r->params[0]);
+}
+
+/* ---- lists ---- */
+
+/* Shared query parameters of both lists. */
+static enum api_err parse_filter(struct api_req *r, struct db_request_filter *f)
+{
+	const char *v;
+
+	memset(f, 0, sizeof(*f));
+	f->limit = REQUESTS_LIST_DEFAULT;
+	if ((v = api_query(r, "limit"))) {
+		int64_t n = parse_pos(v);
+
+		if (n < 1 || n > REQUESTS_LIST_MAX)
+			return fail_field(r, "invalid_parameter", "limit",
+					  "must be an integer from 1 to 500");
+		f->limit = (long)n;
+	}
+	if ((v = api_query(r, "cursor")) && *v) {
+		int64_t n = parse_pos(v);
+
+		if (n < 1)
+			return fail_field(r, "invalid_parameter", "cursor",
+					  "must be a next_cursor value from a previous page");
+		f->before_id = n;
+	}
+	if ((v = api_query(r, "offset"))) {
+		int64_t n = parse_pos(v);
+
+		if (n < 0 || n > 10000000)
+			return fail_field(r, "invalid_parameter", "offset",
+					  "must be a non-negative integer");
+		f->offset = (long)n;
+	}
+	if ((v = api_query(r, "status")) && *v) {
+		if (!valid_status(v))
+			return fail_field(r, "invalid_parameter", "status",
+					  "must be QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED");
+		f->status = v;
+	}
+	if ((v = api_query(r, "model_id")) && *v)
+		f->model_id = v;
+	if ((v = api_query(r, "date_from")) && *v) {
+		if (!valid_date(v))
+			return fail_field(r, "invalid_date", "date_from",
+					  "must be a date YYYY-MM-DD");
+		f->date_from = v;
+	}
+	if ((v = api_query(r, "date_to")) && *v) {
+		if (!valid_date(v))
+			return fail_field(r, "invalid_date", "date_to",
+					  "must be a date YYYY-MM-DD");
+		f->date_to = v;
+	}
+	if (f->date_from && f->date_to && strcmp(f->date_from, f->date_to) > 0)
+		return fail_field(r, "invalid_date", "date_to",
+				  "must not be before date_from");
+	return API_OK;
+}
+
+/* {"items":[...], "next_cursor": "<id>"|null}; res holds up to limit + 1 rows. */
+static enum api_err reply_page(struct api_req *r, PGresult *res, long limit, int admin)
+{
+	json_object *root = json_object_new_object(), *items = json_object_new_array();
+	int n = PQntuples(res), shown = n > limit ? (int)limit : n;
+
+	for (int i = 0; i < shown; i++) {
+		json_object *it;
+
+		if (!admin) {
+			it = request_json(res, i);
+		} else {
+			it = json_object_new_object();
+			jx_add_pg_int(it, "id", res, i, DBA_ID);
+			jx_add_pg_str(it, "model_id", res, i, DBA_MODEL_ID);
+			jx_add_pg_int(it, "user_id", res, i, DBA_USER_ID);
+			jx_add_pg_int(it, "anon_session_id", res, i, DBA_ANON_SESSION_ID);
+			jx_add_pg_str(it, "status", res, i, DBA_STATUS);
+			jx_add_pg_str(it, "failure_reason", res, i, DBA_FAILURE_REASON);
+			jx_add_pg_str(it, "created_at", res, i, DBA_CREATED_AT);
+			jx_add_pg_str(it, "finished_at", res, i, DBA_FINISHED_AT);
+			jx_add_pg_str(it, "result_status", res, i, DBA_RESULT_STATUS);
+		}
+		json_object_array_add(items, it);
+	}
+	json_object_object_add(root, "items", items);
+	if (n > limit)
+		json_object_object_add(root, "next_cursor", json_object_new_string(
+			PQgetvalue(res, shown - 1, 0)));
+	else
+		json_object_object_add(root, "next_cursor", NULL);
+	PQclear(res);
+	return api_json(r, 200, root);
+}
+
+static enum api_err h_list(struct api_req *r)
+{
+	struct db_request_filter f;
+	struct db_owner o;
+	PGresult *res;
+	enum api_err e;
+
+	if ((e = parse_filter(r, &f)) != API_OK)
+		return e;
+	owner_of(r, &o);
+	res = db_request_list(r->db, &o, &f);
+	if (!res)
+		return api_db_fail(r);
+	return reply_page(r, res, f.limit, 0);
+}
+
+static enum api_err h_admin_list(struct api_req *r)
+{
+	struct db_request_filter f;
+	PGresult *res;
+	const char *v;
+	enum api_err e;
+
+	if ((e = parse_filter(r, &f)) != API_OK)
+		return e;
+	if ((v = api_query(r, "user_id")) && *v) {
+		if ((f.user_id = parse_pos(v)) < 1)
+			return fail_field(r, "invalid_parameter", "user_id",
+					  "must be a positive integer");
+	}
+	if ((v = api_query(r, "anon_session_id")) && *v) {
+		if ((f.anon_session_id = parse_pos(v)) < 1)
+			return fail_field(r, "invalid_parameter", "anon_session_id",
+					  "must be a positive integer");
+	}
+	res = db_request_admin_list(r->db, &f);
+	if (!res)
+		return api_db_fail(r);
+	return reply_page(r, res, f.limit, 1);
+}
+
+/* ---- one request ---- */
+
+static enum api_err h_get(struct api_req *r)
+{
+	int64_t id = path_id(r);
+
+	if (id <= 0)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	return reply_request(r, id, 200, 0);
+}
+
+static enum api_err h_cancel(struct api_req *r)
+{
+	struct db_owner o;
+	char status[16];
+	int64_t id = path_id(r);
+	int rc;
+
+	if (id <= 0)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	owner_of(r, &o);
+	rc = db_request_cancel(r->db, id, &o, status);
+	if (rc < 0)
+		return api_db_fail(r);
+	if (rc == 1)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	if (rc == 2)
+		return api_fail(r, API_CONFLICT, "already_finished",
+				"the request is already %s and cannot be cancelled", status);
+	log_info("request id=%" PRId64 " msg=\"cancelled by its owner\"", id);
+	return reply_request(r, id, 200, 0);
+}
+
+/* ---- results ---- */
+
+/* Shortest "%.Ng" that reads back as the same double. */
+static void fmt_double(char *out, size_t n, double v)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
+static void csv_value(struct buf *b, json_object *v)
+{
+	char num[40];
+
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		break;
+	case json_type_boolean:
+		buf_adds(b, json_object_get_boolean(v) ? "true" : "false");
+		break;
+	case json_type_int:
+		buf_printf(b, "%" PRId64, json_object_get_int64(v));
+		break;
+	case json_type_double:
+		fmt_double(num, sizeof(num), json_object_get_double(v));
+		buf_adds(b, num);
+		break;
+	case json_type_string:
+		buf_add_csv(b, json_object_get_string(v));
+		break;
+	default:
+		buf_add_csv(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		break;
+	}
+}
+
+static int has_name(json_object *arr, const char *name)
+{
+	size_t n = json_object_array_length(arr);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Column list (array of strings, owned by the caller); see DESIGN above. */
+static json_object *result_columns(const PGresult *meta)
+{
+	json_object *cols = json_object_new_array(), *src = NULL, *first = NULL;
+	const int order[] = {DBM_REQUEST_COLUMNS, DBM_MODEL_COLUMNS};
+
+	for (size_t k = 0; k < 2 && json_object_array_length(cols) == 0; k++) {
+		int c = order[k];
+		size_t n;
+
+		if (PQgetisnull(meta, 0, c))
+			continue;
+		src = json_tokener_parse(PQgetvalue(meta, 0, c));
+		if (src && json_object_is_type(src, json_type_array)) {
+			n = json_object_array_length(src);
+			for (size_t i = 0; i < n; i++) {
+				json_object *v = json_object_array_get_idx(src, i);
+
+				if (json_object_is_type(v, json_type_string) &&
+				    !has_name(cols, json_object_get_string(v)))
+					json_object_array_add(cols, json_object_get(v));
+			}
+		}
+		json_object_put(src);
+	}
+	if (!PQgetisnull(meta, 0, DBM_FIRST_RECORD))
+		first = json_tokener_parse(PQgetvalue(meta, 0, DBM_FIRST_RECORD));
+	if (first && json_object_is_type(first, json_type_object)) {
+		json_object_object_foreach(first, key, val) {
+			(void)val;
+			if (!has_name(cols, key))
+				json_object_array_add(cols, json_object_new_string(key));
+		}
+	}
+	json_object_put(first);
+	return cols;
+}
+
+static void json_str(struct buf *b, const char *s)
+{
+	json_object *o = json_object_new_string(s);
+
+	buf_adds(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void format_rows(struct buf *b, const PGresult *res, json_object *cols, int csv,
+			int *first_row)
+{
+	size_t ncols = json_object_array_length(cols);
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		int has_rec = !PQgetisnull(res, i, DBX_RECORD);
+
+		if (csv) {
+			json_object *rec = has_rec ? json_tokener_parse(PQgetvalue(res, i, DBX_RECORD))
+						   : NULL;
+			int is_obj = rec && json_object_is_type(rec, json_type_object);
+
+			buf_add_csv(b, PQgetvalue(res, i, DBX_INPUT));
+			for (size_t c = 0; c < ncols; c++) {
+				json_object *v = NULL;
+
+				buf_addc(b, ',');
+				if (is_obj && json_object_object_get_ex(rec,
+						json_object_get_string(json_object_array_get_idx(cols, c)), &v))
+					csv_value(b, v);
+			}
+			buf_adds(b, "\r\n");
+			json_object_put(rec);
+			continue;
+		}
+		if (!*first_row)
+			buf_addc(b, ',');
+		*first_row = 0;
+		buf_adds(b, "{\"input\":");
+		json_str(b, PQgetvalue(res, i, DBX_INPUT));
+		buf_adds(b, ",\"record\":");
+		buf_adds(b, has_rec ? PQgetvalue(res, i, DBX_RECORD) : "null");
+		if (!PQgetisnull(res, i, DBX_ERROR)) {
+			buf_adds(b, ",\"error\":");
+			json_str(b, PQgetvalue(res, i, DBX_ERROR));
+		} else if (PQgetvalue(res, i, DBX_HAS_RESULT)[0] != 't') {
+			buf_adds(b, ",\"error\":\"no result was stored for this input\"");
+		}
+		buf_adds(b, ",\"cached\":");
+		buf_adds(b, PQgetvalue(res, i, DBX_CACHED)[0] == 't' ? "true" : "false");
+		buf_addc(b, '}');
+	}
+}
+
+static enum api_err result_not_ready(struct api_req *r, const PGresult *meta)
+{
+	const char *st = PQgetvalue(meta, 0, DBM_STATUS);
+	json_object *f;
+
+	if (strcmp(st, "FAILED") == 0 || strcmp(st, "CANCELLED") == 0) {
+		f = json_object_new_object();
+		json_object_object_add(f, "status", json_object_new_string(st));
+		jx_add_pg_str(f, "failure_reason", meta, 0, DBM_FAILURE_REASON);
+		jx_add_pg_str(f, "failure_detail", meta, 0, DBM_FAILURE_DETAIL);
+		return api_fail_fields(r, API_CONFLICT,
+				       st[0] == 'F' ? "request_failed" : "request_cancelled", f,
+				       "the request is %s (%s); it has no result", st,
+				       PQgetisnull(meta, 0, DBM_FAILURE_REASON) ? "no reason"
+				       : PQgetvalue(meta, 0, DBM_FAILURE_REASON));
+	}
+	f = json_object_new_object();
+	json_object_object_add(f, "status", json_object_new_string(st));
+	return api_fail_fields(r, API_CONFLICT, "not_ready", f,
+			       "the request is %s; the result is available once it is COMPLETED",
+			       st);
+}
+
+static enum api_err h_result(struct api_req *r)
+{
+	struct db_owner o;
+	PGresult *meta = NULL, *page = NULL;
+	json_object *cols = NULL;
+	struct buf b = BUF_INIT;
+	FCGX_Stream *out;
+	const char *fmt = api_query(r, "format");
+	int64_t id = path_id(r);
+	int csv, first_row = 1, last = 0;
+	enum api_err e = API_OK;
+
+	if (!fmt || !*fmt)
+		fmt = "json";
+	if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
+		return fail_field(r, "invalid_parameter", "format", "must be csv or json");
+	csv = fmt[0] == 'c';
+	if (id <= 0)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	owner_of(r, &o);
+	meta = db_request_result_meta(r->db, id, &o);
+	if (!meta)
+		return api_db_fail(r);
+	if (PQntuples(meta) != 1) {
+		e = api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+		goto out;
+	}
+	if (strcmp(PQgetvalue(meta, 0, DBM_STATUS), "COMPLETED") != 0) {
+		e = result_not_ready(r, meta);
+		goto out;
+	}
+	cols = result_columns(meta);
+	/* Read the first page before any byte goes out, so a failure here
+	 * is still a clean error response. */
+	page = db_request_results_page(r->db, id, 0, RESULT_PAGE);
+	if (!page) {
+		e = api_db_fail(r);
+		goto out;
+	}
+	if (csv) {
+		buf_adds(&b, "input");
+		for (size_t c = 0; c < json_object_array_length(cols); c++) {
+			buf_addc(&b, ',');
+			buf_add_csv(&b, json_object_get_string(json_object_array_get_idx(cols, c)));
+		}
+		buf_adds(&b, "\r\n");
+		api_header(r, "Content-Disposition", "attachment; filename=\"request-%" PRId64 ".csv\"",
+			   id);
+	} else {
+		buf_printf(&b, "{\"id\":%" PRId64 ",\"model_id\":", id);
+		json_str(&b, PQgetvalue(meta, 0, DBM_MODEL_ID));
+		buf_adds(&b, ",\"status\":\"COMPLETED\",\"columns\":");
+		buf_adds(&b, json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+		buf_adds(&b, ",\"results\":[");
+	}
+	out = api_stream_begin(r, 200, csv ? "text/csv; charset=utf-8" : "application/json");
+	for (;;) {
+		int n = PQntuples(page);
+
+		format_rows(&b, page, cols, csv, &first_row);
+		if (n > 0)
+			last = atoi(PQgetvalue(page, n - 1, DBX_ORDINAL));
+		PQclear(page);
+		page = NULL;
+		if (b.oom) {
+			e = api_fail(r, API_INTERNAL, "internal", "out of memory formatting results");
+			goto out;
+		}
+		if (out && b.len) {
+			FCGX_PutStr(b.data, (int)b.len, out);
+			buf_reset(&b);
+		}
+		if (n < RESULT_PAGE)
+			break;
+		page = db_request_results_page(r->db, id, last, RESULT_PAGE);
+		if (!page) {
+			/* Headers are gone already when streaming: the body ends
+			 * short and the log says why. */
+			log_error_x("request id=%" PRId64 " msg=\"result page failed mid-stream\"", id);
+			e = out ? API_OK : api_db_fail(r);
+			goto out;
+		}
+	}
+	if (!csv)
+		buf_adds(&b, "]}");
+	if (out) {
+		if (b.len)
+			FCGX_PutStr(b.data, (int)b.len, out);
+	} else {
+		e = api_text(r, 200, csv ? "text/csv; charset=utf-8" : "application/json",
+			     b.data ? b.data : "", b.len);
+	}
+out:
+	buf_free(&b);
+	json_object_put(cols);
+	PQclear(page);
+	PQclear(meta);
+	return e;
+}
+
+const struct api_route api_requests_routes[] = {
+	{"POST", "/api/requests", ACCESS_SESSION, h_submit},
+	{"GET", "/api/requests", ACCESS_SESSION, h_list},
+	{"GET", "/api/requests/{}", ACCESS_SESSION, h_get},
+	{"DELETE", "/api/requests/{}", ACCESS_SESSION, h_cancel},
+	{"GET", "/api/requests/{}/result", ACCESS_SESSION, h_result},
+	{"POST", "/api/models/{}/requests", ACCESS_SESSION, h_submit_model},
+	{"GET", "/api/admin/requests", ACCESS_ADMIN, h_admin_list},
+	{0},
+};

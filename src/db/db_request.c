@@ -1,0 +1,396 @@
+/*
+ * db_request.c — work request queries of the API: submit with cache lookup,
+ * owner views, admin list, results pages, cancel.
+ *
+ * Runs in: modelhub-fcgi workers. Called by: api_requests.c.
+ * Owns: nothing; returned PGresults belong to the caller.
+ * Shared state: inserts work_request/work_request_input rows (status
+ * QUEUED) that the runners claim; inserts work_request_result rows with
+ * cached = true for cache hits (the runners compute only inputs without a
+ * result row); cancel moves QUEUED/RUNNING to CANCELLED under the row lock,
+ * so a runner finishing at the same moment either wins (cancel sees a
+ * finished request, 409) or finds the request no longer RUNNING.
+ *
+ * DESIGN: submit is one transaction of at most five statements whatever
+ * the input count: the request and all inputs go in one INSERT ... SELECT
+ * FROM unnest($inputs::text[]) WITH ORDINALITY (ordinals are 1-based, in
+ * submit order), cache hits in one INSERT ... SELECT joining
+ * unnest($keys::text[]) to input_cache, then a counters UPDATE and the
+ * NOTIFY, which Postgres delivers at COMMIT, so a runner never wakes for a
+ * request it cannot see yet.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_request.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+
+#define REQ_COLS \
+	"id, model_id, status, failure_reason, failure_detail, input_count, done_count, " \
+	"cached_count, error_count, attempts, model_calls, extra_calls, has_header, header, " \
+	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at)"
+
+static void fmt_i64(char *out, size_t n, int64_t v)
+{
+	snprintf(out, n, "%" PRId64, v);
+}
+
+/* Owner as two parameters; the unset one is NULL so it never matches. */
+static void owner_params(const struct db_owner *o, char *u, char *a, size_t n,
+			 const char **pu, const char **pa)
+{
+	fmt_i64(u, n, o->user_id);
+	fmt_i64(a, n, o->anon_session_id);
+	*pu = o->user_id > 0 ? u : NULL;
+	*pa = o->user_id > 0 ? NULL : a;
+}
+
+char *db_text_array(char *const *v, size_t n)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addc(&b, '{');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_addc(&b, ',');
+		buf_addc(&b, '"');
+		for (const char *s = v[i]; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				buf_addc(&b, '\\');
+			buf_addc(&b, *s);
+		}
+		buf_addc(&b, '"');
+	}
+	buf_addc(&b, '}');
+	if (b.oom) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_cstr(&b);
+	return buf_steal(&b);
+}
+
+int db_request_model(struct db *db, const char *model_id, int *enabled, int *cache_enabled,
+		     char *version_out, size_t version_size)
+{
+	const char *p[1] = {model_id};
+	PGresult *res;
+	int rc = 1;
+
+	res = db_prep(db, "req_model",
+		      "SELECT enabled, cache_enabled, model_version FROM model WHERE id = $1", 1, p);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1) {
+		*enabled = PQgetvalue(res, 0, 0)[0] == 't';
+		*cache_enabled = PQgetvalue(res, 0, 1)[0] == 't';
+		snprintf(version_out, version_size, "%s", PQgetvalue(res, 0, 2));
+		rc = 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Existing request for an idempotency key: 0 found (*id set), 1 none, -1 error. */
+static int find_idempotent(struct db *db, const struct db_request_new *rq, int64_t *id)
+{
+	char u[24], a[24];
+	const char *p[3];
+	PGresult *res;
+	int rc = 1;
+
+	owner_params(&rq->owner, u, a, sizeof(u), &p[0], &p[1]);
+	p[2] = rq->idempotency_key;
+	res = db_prep(db, "req_idem",
+		      "SELECT id FROM work_request WHERE idempotency_key = $3 AND "
+		      "((user_id = $1::bigint) OR (anon_session_id = $2::bigint))", 3, p);
+	if (!res)
+		return -1;
+	if (PQntuples(res) > 0) {
+		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		rc = 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Copy cache hits into results and complete the request if all hit.
+ * Returns 1 completed, 0 not (or no hits), -1 error. */
+static int apply_cache(struct db *db, int64_t id, const struct db_request_new *rq)
+{
+	char ids[24], nbuf[24], *keys;
+	const char *p[4];
+	PGresult *res;
+	long hits;
+	int done = 0;
+
+	keys = db_text_array(rq->cache_keys, rq->n_inputs);
+	if (!keys) {
+		log_error_x("request id=%" PRId64 " msg=\"out of memory building cache keys\"", id);
+		return -1;
+	}
+	fmt_i64(ids, sizeof(ids), id);
+	p[0] = ids;
+	p[1] = rq->model_id;
+	p[2] = rq->model_version;
+	p[3] = keys;
+	/* Null records are not served from the cache: a null may come from a
+	 * transient model failure, and the runner recomputes it cheaply. */
+	res = db_prep(db, "req_cache_hits",
+		      "INSERT INTO work_request_result (request_id, ordinal, record, cached) "
+		      "SELECT $1::bigint, k.o, c.record, true "
+		      "FROM unnest($4::text[]) WITH ORDINALITY AS k(key, o) "
+		      "JOIN input_cache c ON c.model_id = $2 AND c.model_version = $3 "
+		      " AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
+		      "  AND jsonb_typeof(c.record) <> 'null'",
+		      4, p);
+	free(keys);
+	if (!res)
+		return -1;
+	hits = strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (hits <= 0)
+		return 0;
+	fmt_i64(nbuf, sizeof(nbuf), hits);
+	p[1] = nbuf;
+	res = db_prep(db, "req_cache_count",
+		      "UPDATE work_request SET cached_count = $2::int, done_count = $2::int, "
+		      " status = CASE WHEN $2::int >= input_count THEN 'COMPLETED' ELSE status END, "
+		      " started_at = CASE WHEN $2::int >= input_count THEN now() END, "
+		      " finished_at = CASE WHEN $2::int >= input_count THEN now() END "
+		      "WHERE id = $1::bigint RETURNING status", 2, p);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "COMPLETED") == 0)
+		done = 1;
+	PQclear(res);
+	log_info("request id=%" PRId64 " model=%s msg=\"cache hits at submit\" hits=%ld inputs=%zu",
+		 id, rq->model_id, hits, rq->n_inputs);
+	return done;
+}
+
+enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
+				    int64_t *id_out)
+{
+	char u[24], a[24], cnt[24];
+	const char *p[10];
+	char *inputs = NULL;
+	PGresult *res = NULL;
+	int completed = 0;
+	enum db_submit_rc rc = DB_SUBMIT_ERROR;
+
+	if (rq->idempotency_key) {
+		int f = find_idempotent(db, rq, id_out);
+
+		if (f <= 0)
+			return f == 0 ? DB_SUBMIT_EXISTING : DB_SUBMIT_ERROR;
+	}
+	inputs = db_text_array(rq->inputs, rq->n_inputs);
+	if (!inputs) {
+		log_error_x("request msg=\"out of memory building inputs\"");
+		return DB_SUBMIT_ERROR;
+	}
+	if (db_begin(db) < 0)
+		goto out;
+	owner_params(&rq->owner, u, a, sizeof(u), &p[1], &p[2]);
+	snprintf(cnt, sizeof(cnt), "%zu", rq->n_inputs);
+	p[0] = rq->model_id;
+	p[3] = rq->has_header ? "t" : "f";
+	p[4] = rq->header;
+	p[5] = rq->cache_opt_in ? "t" : "f";
+	p[6] = rq->idempotency_key;
+	p[7] = rq->metadata ? rq->metadata : "{}";
+	p[8] = cnt;
+	p[9] = inputs;
+	res = db_prep(db, "req_insert",
+		      "WITH r AS ("
+		      " INSERT INTO work_request (model_id, user_id, anon_session_id, has_header, "
+		      "  header, cache_opt_in, idempotency_key, metadata, input_count) "
+		      " VALUES ($1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
+		      "  $8::jsonb, $9::int) RETURNING id), "
+		      "i AS (INSERT INTO work_request_input (request_id, ordinal, input) "
+		      " SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)) "
+		      "SELECT id FROM r", 10, p);
+	if (!res) {
+		int dup = db_is_unique_violation(db);
+
+		db_rollback(db);
+		/* Two retries with one key raced: the other insert won. */
+		if (dup && rq->idempotency_key && find_idempotent(db, rq, id_out) == 0)
+			rc = DB_SUBMIT_EXISTING;
+		goto out;
+	}
+	*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	if (rq->cache_enabled && rq->cache_keys && rq->model_version) {
+		completed = apply_cache(db, *id_out, rq);
+		if (completed < 0) {
+			db_rollback(db);
+			goto out;
+		}
+	}
+	if (!completed) {
+		const char *np[1] = {rq->model_id};
+
+		if (db_cmd(db, "SELECT pg_notify('work_queued', $1)", 1, np) < 0) {
+			db_rollback(db);
+			goto out;
+		}
+	}
+	if (db_commit(db) < 0) {
+		db_rollback(db);
+		goto out;
+	}
+	rc = DB_SUBMIT_CREATED;
+out:
+	PQclear(res);
+	free(inputs);
+	return rc;
+}
+
+PGresult *db_request_get(struct db *db, int64_t id, const struct db_owner *o)
+{
+	char ids[24], u[24], a[24];
+	const char *p[3];
+
+	fmt_i64(ids, sizeof(ids), id);
+	p[0] = ids;
+	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	return db_prep(db, "req_get",
+		       "SELECT " REQ_COLS " FROM work_request WHERE id = $1::bigint AND "
+		       "((user_id = $2::bigint) OR (anon_session_id = $3::bigint))", 3, p);
+}
+
+/* Filter parameters shared by both lists: $1 status, $2 model, $3 from,
+ * $4 to, $5 before id, $6 limit + 1, $7 offset. */
+static void filter_params(const struct db_request_filter *f, char bufs[3][24], const char **p)
+{
+	p[0] = f->status;
+	p[1] = f->model_id;
+	p[2] = f->date_from;
+	p[3] = f->date_to;
+	fmt_i64(bufs[0], 24, f->before_id);
+	p[4] = f->before_id > 0 ? bufs[0] : NULL;
+	snprintf(bufs[1], 24, "%ld", f->limit + 1);
+	p[5] = bufs[1];
+	snprintf(bufs[2], 24, "%ld", f->offset);
+	p[6] = bufs[2];
+}
+
+#define FILTER_SQL \
+	" ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR model_id = $2) " \
+	" AND ($3::date IS NULL OR created_at >= ($3::date)::timestamp AT TIME ZONE 'UTC') " \
+	" AND ($4::date IS NULL OR created_at < ($4::date + 1)::timestamp AT TIME ZONE 'UTC') " \
+	" AND ($5::bigint IS NULL OR id < $5::bigint) "
+#define PAGE_SQL " ORDER BY id DESC LIMIT $6::bigint OFFSET $7::bigint"
+
+PGresult *db_request_list(struct db *db, const struct db_owner *o,
+			  const struct db_request_filter *f)
+{
+	char bufs[3][24], u[24], a[24];
+	const char *p[9];
+
+	filter_params(f, bufs, p);
+	owner_params(o, u, a, sizeof(u), &p[7], &p[8]);
+	/* Unprepared on purpose: optional filters plan better with the values. */
+	return db_exec(db,
+		       "SELECT " REQ_COLS " FROM work_request WHERE " FILTER_SQL
+		       " AND ((user_id = $8::bigint) OR (anon_session_id = $9::bigint))" PAGE_SQL,
+		       9, p);
+}
+
+PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f)
+{
+	char bufs[3][24], u[24], a[24];
+	const char *p[9];
+
+	filter_params(f, bufs, p);
+	fmt_i64(u, sizeof(u), f->user_id);
+	fmt_i64(a, sizeof(a), f->anon_session_id);
+	p[7] = f->user_id > 0 ? u : NULL;
+	p[8] = f->anon_session_id > 0 ? a : NULL;
+	return db_exec(db,
+		       "SELECT id, model_id, user_id, anon_session_id, status, failure_reason, "
+		       " iso(created_at), iso(finished_at), "
+		       " CASE status WHEN 'COMPLETED' THEN 'available' WHEN 'FAILED' THEN 'failed' "
+		       "  WHEN 'CANCELLED' THEN 'none' ELSE 'pending' END "
+		       "FROM work_request WHERE " FILTER_SQL
+		       " AND ($8::bigint IS NULL OR user_id = $8::bigint) "
+		       " AND ($9::bigint IS NULL OR anon_session_id = $9::bigint)" PAGE_SQL,
+		       9, p);
+}
+
+int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char *status_out)
+{
+	char ids[24], u[24], a[24];
+	const char *p[3];
+	PGresult *res;
+	int rc;
+
+	fmt_i64(ids, sizeof(ids), id);
+	p[0] = ids;
+	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	/* The outer SELECT reads the row as it was before the UPDATE (same
+	 * snapshot), which is what the 409 reports when nothing was updated. */
+	res = db_prep(db, "req_cancel",
+		      "WITH c AS (UPDATE work_request SET status = 'CANCELLED', "
+		      "  failure_reason = 'CANCELLED', failure_detail = 'cancelled by its owner', "
+		      "  finished_at = now(), lease_expires_at = NULL "
+		      " WHERE id = $1::bigint AND status IN ('QUEUED', 'RUNNING') AND "
+		      " ((user_id = $2::bigint) OR (anon_session_id = $3::bigint)) RETURNING model_id) "
+		      "SELECT (SELECT count(*) FROM c), w.status FROM (SELECT 1) x "
+		      "LEFT JOIN work_request w ON w.id = $1::bigint AND "
+		      " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
+	if (!res)
+		return -1;
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		rc = 0;
+	else if (PQgetisnull(res, 0, 1))
+		rc = 1;
+	else {
+		snprintf(status_out, 16, "%s", PQgetvalue(res, 0, 1));
+		rc = 2;
+	}
+	PQclear(res);
+	return rc;
+}
+
+PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o)
+{
+	char ids[24], u[24], a[24];
+	const char *p[3];
+
+	fmt_i64(ids, sizeof(ids), id);
+	p[0] = ids;
+	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	return db_prep(db, "req_result_meta",
+		       "SELECT w.status, w.failure_reason, w.failure_detail, w.model_id, "
+		       " m.details->'columns', w.metadata->'columns', "
+		       " (SELECT r.record FROM work_request_result r WHERE r.request_id = w.id "
+		       "   AND jsonb_typeof(r.record) = 'object' ORDER BY r.ordinal LIMIT 1), "
+		       " w.input_count "
+		       "FROM work_request w LEFT JOIN model m ON m.id = w.model_id "
+		       "WHERE w.id = $1::bigint AND "
+		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
+}
+
+PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit)
+{
+	char ids[24], af[16], lim[16];
+	const char *p[3] = {ids, af, lim};
+
+	fmt_i64(ids, sizeof(ids), id);
+	snprintf(af, sizeof(af), "%d", after);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	return db_prep(db, "req_results_page",
+		       "SELECT i.ordinal, i.input, r.record, r.error, r.cached, "
+		       " r.request_id IS NOT NULL "
+		       "FROM work_request_input i LEFT JOIN work_request_result r "
+		       " ON r.request_id = i.request_id AND r.ordinal = i.ordinal "
+		       "WHERE i.request_id = $1::bigint AND i.ordinal > $2::int "
+		       "ORDER BY i.ordinal LIMIT $3::int", 3, p);
+}

@@ -1,0 +1,126 @@
+/*
+ * db_request.h — work requests as the API sees them: submit (with the
+ * submit-side cache lookup), owner views, admin list, results, cancel.
+ * Tables: work_request, work_request_input, work_request_result (read and
+ * insert of cached rows), input_cache (read), model (read).
+ *
+ * Runs in: modelhub-fcgi workers. Called by: api_requests.c. The runners'
+ * claim/lease/finish queries live with the runner (src/hubd), not here.
+ * Owns: nothing; every PGresult returned is the caller's to PQclear().
+ *
+ * Ownership rule: a request belongs to a user (user_id) or to one anonymous
+ * session (anon_session_id); `struct db_owner` carries exactly one of them
+ * and every owner query filters on it, so another owner's request reads as
+ * "not found".
+ */
+#ifndef MH_DB_REQUEST_H
+#define MH_DB_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct db_owner {
+	int64_t user_id;         /* > 0 for a registered user, else 0 */
+	int64_t anon_session_id; /* > 0 for an anonymous session, else 0 */
+};
+
+struct db_request_new {
+	const char *model_id;
+	struct db_owner owner;
+	int has_header;
+	const char *header;          /* NULL when there is none */
+	int cache_opt_in;
+	const char *idempotency_key; /* NULL when none */
+	const char *metadata;        /* JSON object text (client metadata) */
+	char *const *inputs;         /* trimmed, non-empty, in order */
+	size_t n_inputs;
+	/* From db_request_model(): the submit-side cache lookup runs when
+	 * cache_enabled and cache_keys (cachekey.h hex, one per input) is set. */
+	int cache_enabled;
+	const char *model_version;
+	char *const *cache_keys;
+};
+
+enum db_submit_rc {
+	DB_SUBMIT_ERROR = -1,
+	DB_SUBMIT_CREATED = 0,
+	DB_SUBMIT_EXISTING       /* idempotency key seen before: *id_out is that request */
+};
+
+/* Model facts the submit path needs. 0 found, 1 no such model, -1 error.
+ * version_out (>= 64 bytes) receives model_version. */
+int db_request_model(struct db *db, const char *model_id, int *enabled, int *cache_enabled,
+		     char *version_out, size_t version_size);
+
+/* Insert the request and its inputs in one transaction, copy cache hits
+ * into results (when rq->cache_keys and the model caches), complete the
+ * request at once when every input hit, else NOTIFY work_queued. The caller
+ * has checked the model with db_request_model() (a model deleted since
+ * makes the insert fail with a foreign key violation). */
+enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
+				    int64_t *id_out);
+
+/* Columns of db_request_get/db_request_list rows (in this order). */
+enum db_request_col {
+	DBR_ID = 0, DBR_MODEL_ID, DBR_STATUS, DBR_FAILURE_REASON, DBR_FAILURE_DETAIL,
+	DBR_INPUT_COUNT, DBR_DONE_COUNT, DBR_CACHED_COUNT, DBR_ERROR_COUNT, DBR_ATTEMPTS,
+	DBR_MODEL_CALLS, DBR_EXTRA_CALLS, DBR_HAS_HEADER, DBR_HEADER, DBR_CACHE_OPT_IN,
+	DBR_CREATED_AT, DBR_STARTED_AT, DBR_FINISHED_AT, DBR_NCOLS
+};
+
+/* One request of this owner (0 rows when absent or someone else's). */
+PGresult *db_request_get(struct db *db, int64_t id, const struct db_owner *o);
+
+struct db_request_filter {
+	const char *status;      /* NULL = any */
+	const char *model_id;    /* NULL = any */
+	const char *date_from;   /* YYYY-MM-DD (validated by the caller), inclusive */
+	const char *date_to;     /* YYYY-MM-DD, inclusive */
+	int64_t user_id;         /* admin list only; 0 = any */
+	int64_t anon_session_id; /* admin list only; 0 = any */
+	int64_t before_id;       /* cursor: only ids < this; 0 = from the newest */
+	long offset;
+	long limit;              /* rows wanted; the query returns up to limit + 1 */
+};
+
+/* The owner's requests, newest first (DBR_* columns). */
+PGresult *db_request_list(struct db *db, const struct db_owner *o,
+			  const struct db_request_filter *f);
+
+/* Columns of db_request_admin_list rows. Only these are ever selected:
+ * never inputs, results, header or metadata. */
+enum db_request_admin_col {
+	DBA_ID = 0, DBA_MODEL_ID, DBA_USER_ID, DBA_ANON_SESSION_ID, DBA_STATUS,
+	DBA_FAILURE_REASON, DBA_CREATED_AT, DBA_FINISHED_AT, DBA_RESULT_STATUS, DBA_NCOLS
+};
+PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f);
+
+/* Cancel a QUEUED or RUNNING request of this owner.
+ * 0 cancelled, 1 not found, 2 already finished (status copied to
+ * status_out, >= 16 bytes), -1 error. */
+int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char *status_out);
+
+/* What the result download needs, one row:
+ * status, failure_reason, failure_detail, model_id, declared columns
+ * (model details.columns, jsonb text or NULL), runner-recorded columns
+ * (work_request metadata.columns or NULL), first non-null object record
+ * (jsonb text or NULL), input_count. 0 rows when not found / not owner. */
+enum db_result_meta_col {
+	DBM_STATUS = 0, DBM_FAILURE_REASON, DBM_FAILURE_DETAIL, DBM_MODEL_ID,
+	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_FIRST_RECORD, DBM_INPUT_COUNT, DBM_NCOLS
+};
+PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o);
+
+/* Up to limit rows of inputs with their results, ordinal > after, in
+ * order: ordinal, input, record (jsonb text or NULL), error, cached,
+ * has_result ("t" when a result row exists). */
+enum db_result_col { DBX_ORDINAL = 0, DBX_INPUT, DBX_RECORD, DBX_ERROR, DBX_CACHED, DBX_HAS_RESULT };
+PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit);
+
+/* Encode strings as a PostgreSQL text[] literal ({"a","b\"c"}) into a
+ * malloc'd string (caller frees); NULL on out of memory. */
+char *db_text_array(char *const *v, size_t n);
+
+#endif
