@@ -245,13 +245,18 @@ class Model:
             buf = touch_mib(self.args.mib_per_input)
             if buf is not None:
                 held.append(buf)
-            mol = Chem.MolFromSmiles(smi.strip()) if smi.strip() else None
-            if mol is None:
+            rec = None
+            try:
+                mol = Chem.MolFromSmiles(smi.strip()) if smi.strip() else None
+                if mol is not None:
+                    rec = fn(mol)
+            except Exception:  # RDKit errors on odd input count as invalid
+                rec = None
+            if rec is None:
                 if self.args.strict:
                     raise StrictFailure()
                 out.append({c: None for c in self.columns})
                 continue
-            rec = fn(mol)
             out.append({c: _clean(rec[c]) for c in self.columns})
         del held
         return out
@@ -642,8 +647,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(422, e.detail)
         out = []
         for s in inputs:
-            mol = Chem.MolFromSmiles(s.strip()) if s.strip() else None
-            out.append(Chem.MolToSmiles(mol) if mol is not None else None)
+            try:
+                mol = Chem.MolFromSmiles(s.strip()) if s.strip() else None
+                out.append(Chem.MolToSmiles(mol) if mol is not None else None)
+            except Exception:  # as in predict(): odd input -> null
+                out.append(None)
         self._extra["inputs"] = len(inputs)
         self._reply(200, out)
 
