@@ -2,14 +2,22 @@
 # /proc + cgroup sampling; their unit tests and the parser benchmark.
 noinst_LIBRARIES += libmhmetrics.a
 libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
-	src/metrics/bands.h src/metrics/bands.c
+	src/metrics/bands.h src/metrics/bands.c \
+	src/metrics/prom.h src/metrics/prom.c
 
 MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a -lm $(LIBS)
-check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/043-bands.t
-TESTS += t/040-shm.t t/041-seqlock-stress.t t/043-bands.t
+check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t
+TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t
 t_040_shm_t_SOURCES = t/040-shm.c
 t_040_shm_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_041_seqlock_stress_t_SOURCES = t/041-seqlock-stress.c
 t_041_seqlock_stress_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_043_bands_t_SOURCES = t/043-bands.c
 t_043_bands_t_LDADD = $(MH_METRICS_TEST_LIBS)
+t_042_prom_t_SOURCES = t/042-prom.c
+t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
+
+# bench/prom-parse (script) builds and runs this; built by `make check`, not run.
+check_PROGRAMS += bench/prom-parse-bench
+bench_prom_parse_bench_SOURCES = bench/prom-parse.c
+bench_prom_parse_bench_LDADD = $(MH_METRICS_TEST_LIBS)
