@@ -402,10 +402,16 @@ class Stack:
         return e
 
     def bin(self, name):
-        p = os.path.join(self.builddir, name)
-        if not os.access(p, os.X_OK):
-            raise StackError("%s not built (looked in %s)" % (name, self.builddir))
-        return p
+        """Path of a built program: $top_builddir, or without it the
+        repository root and then build/ (where scripts/test builds)."""
+        dirs = [self.builddir]
+        if not os.environ.get("top_builddir"):
+            dirs.append(os.path.join(SRCDIR, "build"))
+        for d in dirs:
+            p = os.path.join(d, name)
+            if os.access(p, os.X_OK):
+                return p
+        raise StackError("%s not built (looked in %s)" % (name, ", ".join(dirs)))
 
     # -------------------------------------------------------- postgres
     def _as_pg(self, argv):
