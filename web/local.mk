@@ -1,2 +1,9 @@
-# web/local.mk — static pages served by nginx.
-dist_web_DATA = $(wildcard $(srcdir)/web/*.html $(srcdir)/web/*.css $(srcdir)/web/*.js)
+# web/local.mk — static pages served by nginx, installed under
+# $(pkgdatadir)/web keeping their sub-directories (web/admin/x.js ->
+# $(pkgdatadir)/web/admin/x.js). Files are picked up by pattern, so page
+# authors add files without editing this fragment; only these extensions
+# are shipped.
+web_exts = html css js mjs svg png ico json woff2
+web_files = $(patsubst $(srcdir)/%,%,$(wildcard \
+	$(foreach e,$(web_exts),$(srcdir)/web/*.$(e) $(srcdir)/web/*/*.$(e))))
+nobase_dist_pkgdata_DATA = $(web_files)
