@@ -1,4 +1,5 @@
 # src/ctl/local.mk — modelhubctl: migrations, accounts, models from the shell.
 bin_PROGRAMS += modelhubctl
-modelhubctl_SOURCES = src/ctl/main.c
+modelhubctl_SOURCES = src/ctl/main.c src/ctl/ctl.h src/ctl/ctl_migrate.c src/ctl/ctl_user.c \
+	src/ctl/ctl_model.c
 modelhubctl_LDADD = libmhdb.a libmhlib.a $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)

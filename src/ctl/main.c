@@ -1,2 +1,156 @@
-/* src/ctl/main.c — placeholder */
-int main(void) { return 0; }
+/*
+ * main.c — modelhubctl: administration from the shell (migrations,
+ * accounts, API tokens, the model catalogue).
+ *
+ * Runs in: modelhubctl, a short-lived process started by an admin,
+ * scripts/run-local and the test harness (t/lib/stack.py).
+ * Called by: the shell: `modelhubctl [-c FILE] COMMAND [ARGS] [OPTIONS]`.
+ * Owns: the configuration and one database connection (ctl_db()).
+ *
+ * Messages for the operator go to stdout; log lines (lib/log.h) to stderr.
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include "ctl/ctl.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct db *the_db;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modelhubctl [-c FILE] COMMAND [ARGS] [OPTIONS]\n"
+		"       modelhubctl --version\n"
+		"commands:\n"
+		"  migrate [--sql-dir DIR]          create the schema, apply sql/NNN_*.sql\n"
+		"  create-admin USERNAME EMAIL [--password-env VAR]\n"
+		"                                   create an ADMIN account (password printed\n"
+		"                                   once unless taken from $VAR)\n"
+		"  create-token USERNAME [--out FILE] [--days N]\n"
+		"                                   long-lived API token (FILE mode 0600)\n"
+		"  reset-password USERNAME [--password-env VAR]\n"
+		"  add-model FILE.json [--models-dir DIR]\n"
+		"                                   add or update models (object or array)\n"
+		"  list-models                      print the catalogue\n"
+		"options: -c FILE  configuration file (default $MODELHUB_CONFIG)\n");
+}
+
+struct db *ctl_db(void)
+{
+	if (!the_db) {
+		the_db = db_new(cfg_str("db.conninfo", ""), cfg_str("db.schema", "modelhub"),
+				"modelhubctl");
+		if (!the_db)
+			die("ctl msg=\"out of memory\"");
+	}
+	return the_db;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct ctl_opts *o);
+	int min_args, max_args;
+} commands[] = {
+	{"migrate", ctl_migrate, 0, 0},
+	{"create-admin", ctl_create_admin, 2, 2},
+	{"create-token", ctl_create_token, 1, 1},
+	{"reset-password", ctl_reset_password, 1, 1},
+	{"add-model", ctl_add_model, 1, 1},
+	{"list-models", ctl_list_models, 0, 0},
+};
+
+/* Option taking a value: "--name V" or "--name=V". Returns the value and
+ * advances *i, or NULL when argv[*i] is not this option. */
+static const char *opt_val(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_opts o;
+	const char *cfile = NULL, *cmd = NULL, *err = NULL, *v;
+	int line = 0, rc = 2, ci = -1;
+
+	memset(&o, 0, sizeof o);
+	log_init("ctl");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("modelhubctl %s\n", MH_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if ((v = opt_val(argc, argv, &i, "-c"))) {
+			cfile = v;
+		} else if ((v = opt_val(argc, argv, &i, "--sql-dir"))) {
+			o.sql_dir = v;
+		} else if ((v = opt_val(argc, argv, &i, "--password-env"))) {
+			o.password_env = v;
+		} else if ((v = opt_val(argc, argv, &i, "--out"))) {
+			o.out = v;
+		} else if ((v = opt_val(argc, argv, &i, "--models-dir"))) {
+			o.models_dir = v;
+		} else if ((v = opt_val(argc, argv, &i, "--days"))) {
+			o.ttl_days = atoi(v);
+			if (o.ttl_days <= 0) {
+				fprintf(stderr, "modelhubctl: --days needs a positive number\n");
+				return 2;
+			}
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "modelhubctl: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		} else if (!cmd) {
+			cmd = argv[i];
+		} else if (o.nargs < (int)(sizeof o.args / sizeof o.args[0])) {
+			o.args[o.nargs++] = argv[i];
+		} else {
+			fprintf(stderr, "modelhubctl: too many arguments\n");
+			return 2;
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			ci = (int)i;
+	if (ci < 0) {
+		fprintf(stderr, "modelhubctl: unknown command %s\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (o.nargs < commands[ci].min_args || o.nargs > commands[ci].max_args) {
+		fprintf(stderr, "modelhubctl: wrong number of arguments for %s\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (cfg_load(cfile, &err, &line) != 0) {
+		fprintf(stderr, "modelhubctl: cannot load %s: %s (line %d)\n",
+			cfile ? cfile : "$MODELHUB_CONFIG", err ? err : "?", line);
+		return 1;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "modelhubctl: libsodium failed to initialise\n");
+		return 1;
+	}
+	rc = commands[ci].fn(&o);
+	db_free(the_db);
+	cfg_free();
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * ctl.h — modelhubctl subcommands (one function per command).
+ *
+ * Runs in: modelhubctl (a short-lived command-line process). Called by:
+ * main.c after the configuration is loaded and the options parsed.
+ * Each command returns the process exit status: 0 success, 1 failure
+ * (already reported on stderr), 2 usage error.
+ */
+#ifndef MH_CTL_H
+#define MH_CTL_H
+
+#include "db/db.h"
+
+struct ctl_opts {
+	const char *sql_dir;      /* --sql-dir */
+	const char *password_env; /* --password-env VAR */
+	const char *out;          /* --out FILE */
+	const char *models_dir;   /* --models-dir DIR */
+	int ttl_days;             /* --days N (create-token) */
+	const char *args[4];      /* positional arguments after the command */
+	int nargs;
+};
+
+/* One connection for the command, from db.conninfo/db.schema. */
+struct db *ctl_db(void);
+
+int ctl_migrate(const struct ctl_opts *o);
+int ctl_create_admin(const struct ctl_opts *o);
+int ctl_create_token(const struct ctl_opts *o);
+int ctl_reset_password(const struct ctl_opts *o);
+int ctl_add_model(const struct ctl_opts *o);
+int ctl_list_models(const struct ctl_opts *o);
+
+#endif

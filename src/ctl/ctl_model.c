@@ -1,0 +1,176 @@
+/*
+ * ctl_model.c — `modelhubctl add-model FILE.json` and `list-models`.
+ *
+ * Runs in: modelhubctl. Called by: main.c.
+ * Owns: the parsed JSON file.
+ * Shared state: table model through db/db_model.h (same validation as the
+ * API; each model written in its own transaction with NOTIFY model_changed).
+ *
+ * add-model takes one model object or an array of them and upserts by id:
+ * given fields are set, others keep their stored value (or the default
+ * for a new model). Every model is validated before anything is written,
+ * so a bad file changes nothing. `{models_dir}` in local_command is kept
+ * for the local backend to substitute, unless --models-dir DIR is given.
+ */
+#include "ctl/ctl.h"
+#include "db/db_model.h"
+#include "lib/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Replace {models_dir} in every local_command element of m. */
+static int subst_models_dir(json_object *m, const char *dir)
+{
+	json_object *argv, *nargv;
+
+	if (!json_object_object_get_ex(m, "local_command", &argv) ||
+	    !json_object_is_type(argv, json_type_array))
+		return 0;
+	nargv = json_object_new_array();
+	if (!nargv)
+		return -1;
+	for (size_t i = 0; i < json_object_array_length(argv); i++) {
+		json_object *e = json_object_array_get_idx(argv, i);
+		const char *s, *hit;
+		struct buf b = BUF_INIT;
+
+		if (!json_object_is_type(e, json_type_string)) {
+			json_object_array_add(nargv, json_object_get(e));
+			continue;
+		}
+		s = json_object_get_string(e);
+		while ((hit = strstr(s, "{models_dir}")) != NULL) {
+			buf_add(&b, s, (size_t)(hit - s));
+			buf_adds(&b, dir);
+			s = hit + strlen("{models_dir}");
+		}
+		buf_adds(&b, s);
+		json_object_array_add(nargv, json_object_new_string(buf_cstr(&b)));
+		buf_free(&b);
+	}
+	json_object_object_add(m, "local_command", nargv);
+	return 0;
+}
+
+/* The id string of a model object, or NULL. */
+static const char *model_id_of(json_object *m)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(m, "id", &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void print_fields(const char *id, json_object *fields)
+{
+	json_object_object_foreach(fields, key, val)
+		fprintf(stderr, "modelhubctl: model %s: %s: %s\n", id, key,
+			json_object_get_string(val));
+}
+
+int ctl_add_model(const struct ctl_opts *o)
+{
+	const char *path = o->args[0];
+	json_object *doc, *list;
+	struct db *db = ctl_db();
+	size_t n;
+	int bad = 0, rc = 1;
+
+	doc = json_object_from_file(path);
+	if (!doc) {
+		fprintf(stderr, "modelhubctl: cannot read %s as JSON: %s\n", path,
+			json_util_get_last_err());
+		return 1;
+	}
+	if (json_object_is_type(doc, json_type_array)) {
+		list = json_object_get(doc);
+	} else if (json_object_is_type(doc, json_type_object)) {
+		list = json_object_new_array();
+		json_object_array_add(list, json_object_get(doc));
+	} else {
+		fprintf(stderr, "modelhubctl: %s must hold a model object or an array of them\n", path);
+		json_object_put(doc);
+		return 1;
+	}
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(list, i), *fields = NULL;
+		const char *id = json_object_is_type(m, json_type_object) ? model_id_of(m) : NULL;
+		char label[32];
+
+		if (!id) {
+			snprintf(label, sizeof label, "#%zu", i + 1);
+			id = label;
+		}
+		if (o->models_dir && json_object_is_type(m, json_type_object) &&
+		    subst_models_dir(m, o->models_dir) < 0)
+			goto out;
+		if (db_model_validate(m, DB_MODEL_UPSERT, &fields) > 0) {
+			print_fields(id, fields);
+			bad++;
+		}
+		json_object_put(fields);
+	}
+	if (bad) {
+		fprintf(stderr, "modelhubctl: %d invalid model(s); nothing written\n", bad);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(list, i), *fields = NULL, *stored;
+		const char *id = model_id_of(m);
+		char *json = NULL;
+		int created = 0, r;
+
+		r = db_model_write(db, DB_MODEL_UPSERT, id, m, 0, &json, &created, NULL, &fields);
+		if (r == 3) {
+			print_fields(id, fields);
+			json_object_put(fields);
+			goto out;
+		}
+		json_object_put(fields);
+		if (r != 0) {
+			fprintf(stderr, "modelhubctl: model %s: database error: %s\n", id, db_errmsg(db));
+			goto out;
+		}
+		stored = json_tokener_parse(json);
+		printf("%s model %s (version %d)\n", created ? "added" : "updated", id,
+		       json_object_get_int(json_object_object_get(stored, "version")));
+		json_object_put(stored);
+		free(json);
+	}
+	rc = 0;
+out:
+	json_object_put(list);
+	json_object_put(doc);
+	return rc;
+}
+
+int ctl_list_models(const struct ctl_opts *o)
+{
+	struct db *db = ctl_db();
+	PGresult *res;
+
+	(void)o;
+	res = db_exec(db, "SELECT id, enabled, execution_mode, cpu_request_m, cpu_limit_m,"
+		      " memory_request_mib, memory_limit_mib, max_instances, idle_seconds, version"
+		      " FROM model ORDER BY id", 0, NULL);
+	if (!res) {
+		fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
+		return 1;
+	}
+	printf("%-24s %-7s %-5s %11s %13s %6s %6s %5s\n", "ID", "ENABLED", "MODE", "CPU_M",
+	       "MEMORY_MIB", "MAX", "IDLE_S", "VER");
+	for (int i = 0; i < PQntuples(res); i++) {
+		char cpu[32], mem[32];
+		snprintf(cpu, sizeof cpu, "%s/%s", PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		snprintf(mem, sizeof mem, "%s/%s", PQgetvalue(res, i, 5), PQgetvalue(res, i, 6));
+		printf("%-24s %-7s %-5s %11s %13s %6s %6s %5s\n", PQgetvalue(res, i, 0),
+		       PQgetvalue(res, i, 1)[0] == 't' ? "yes" : "no", PQgetvalue(res, i, 2), cpu,
+		       mem, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8), PQgetvalue(res, i, 9));
+	}
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * db_model.h — the model catalogue (table model): validation shared by the
+ * API (api_models.c) and modelhubctl (add-model), and the queries.
+ *
+ * Runs in: modelhub-fcgi workers, modelhubctl. Called by: api_models.c,
+ * src/ctl/ctl_model.c, and anything that needs a model as JSON.
+ * Owns: nothing global. Strings returned through `char **json_out` are
+ * malloc'd; the caller frees them.
+ *
+ * JSON shape of a model (snake_case, = the columns of table model):
+ * id, enabled, execution_mode, image, image_tag, local_command (array of
+ * strings or null), port, cpu_request_m, cpu_limit_m, memory_request_mib,
+ * memory_limit_mib, disable_memory_limit, max_instances, idle_seconds,
+ * cache_enabled, model_version, description, details (object), version,
+ * created_at, updated_at (ISO 8601 UTC).
+ * Every change runs in one transaction with `NOTIFY model_changed, '<id>'`.
+ */
+#ifndef MH_DB_MODEL_H
+#define MH_DB_MODEL_H
+
+#include <json-c/json.h>
+
+#include "db/db.h"
+
+#define DB_MODEL_ID_MAX 64
+
+enum db_model_mode {
+	DB_MODEL_CREATE, /* id required; absent fields take the column defaults */
+	DB_MODEL_PATCH,  /* every field optional; id, if given, must not change */
+	DB_MODEL_UPSERT, /* modelhubctl add-model: create or update by id */
+};
+
+/* 1 when id matches ^[a-z0-9][a-z0-9_.-]{0,63}$. */
+int db_model_valid_id(const char *id);
+
+/* Check the fields of m one by one (types, ranges, id pattern, unknown
+ * keys). Each problem is added to *fields (created when NULL) as
+ * field -> message. Returns the number of problems. Cross-field rules that
+ * need the stored row (requests <= limits) are checked by db_model_write. */
+int db_model_validate(json_object *m, enum db_model_mode mode, json_object **fields);
+
+/* Cross-field rules on m merged over cur (the stored model, or NULL for
+ * the column defaults). Same contract as db_model_validate. */
+int db_model_validate_merged(json_object *m, json_object *cur, json_object **fields);
+
+/* {"items":[...]} of all models (enabled ones only unless all). NULL on error. */
+char *db_model_list_json(struct db *db, int all);
+
+/* One model: 0 found, 1 not found, -1 error. enabled/version may be NULL. */
+int db_model_get_json(struct db *db, const char *id, char **json_out, int *enabled,
+		      int *version);
+
+/* Create, update or upsert (see enum) a model that passed
+ * db_model_validate. For DB_MODEL_PATCH, expect_version is the version the
+ * client saw (the update happens only if it is still current).
+ * Returns 0 done (*json_out = the stored model; *created for UPSERT),
+ * 1 no such model (PATCH), 2 stale version (*cur_version = the current
+ * one), 3 invalid after merging (*fields filled), 4 duplicate id (CREATE),
+ * -1 database error (see db_sqlstate). */
+int db_model_write(struct db *db, enum db_model_mode mode, const char *id, json_object *m,
+		   int expect_version, char **json_out, int *created, int *cur_version,
+		   json_object **fields);
+
+/* 0 deleted, 1 not found, -1 error. */
+int db_model_delete(struct db *db, const char *id);
+
+/* Delete the input_cache rows of a model: 0 (*deleted set), 1 no such
+ * model, -1 error. */
+int db_model_clear_cache(struct db *db, const char *id, long *deleted);
+
+#endif
