@@ -27,3 +27,11 @@ t_015_auth_cache_t_SOURCES = t/015-auth-cache.c src/fcgi/auth_cache.c
 t_015_auth_cache_t_LDADD = libmhlib.a
 # db/db_recommend.c (in libmhdb.a) calls the engine and the band table.
 modelhub_fcgi_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
+# API tests of accounts and sessions (t/lib/stack.py).
+AUTH_API_TESTS = t/101-signup.t t/102-login.t t/103-session-expiry.t t/104-anon.t \
+	t/105-roles-csrf.t t/106-session-cache.t
+TESTS += $(AUTH_API_TESTS)
+EXTRA_DIST += $(AUTH_API_TESTS)
+# Work request API tests (real stack).
+TESTS += t/120-requests.t
+EXTRA_DIST += t/120-requests.t
