@@ -1,7 +1,212 @@
 /*
- * api_models.c — the model catalogue API (work in progress).
+ * api_models.c — the model catalogue API.
+ *
  * Runs in: modelhub-fcgi workers. Called by: the router.
+ * Owns: nothing beyond the request.
+ * Shared state: table model and input_cache through db/db_model.h (which
+ * also sends NOTIFY model_changed in the same transaction as a change).
+ *
+ *   GET    /api/models              public; {"items":[...]}, enabled models
+ *                                   only unless the caller is an admin
+ *   GET    /api/models/{id}         public; a disabled model is 404 except
+ *                                   for admins; ETag = "version"
+ *   POST   /api/models              admin; 201 + the model (Location)
+ *   PATCH  /api/models/{id}         admin; needs the current version in the
+ *                                   body ("version") or If-Match; 409
+ *                                   stale_version when it moved on
+ *   DELETE /api/models/{id}         admin; 204
+ *   DELETE /api/models/{id}/cache   admin; clears the model's input cache
+ *
+ * Validation is db_model_validate (shared with modelhubctl add-model):
+ * every rejected field is named in error.fields, 422 validation_failed.
  */
 #include "fcgi/api.h"
+#include "db/db_model.h"
 
-const struct api_route api_models_routes[] = {{0}};
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum api_err send_model(struct api_req *r, int status, char *json)
+{
+	api_own(r, json);
+	return api_text(r, status, "application/json", json, strlen(json));
+}
+
+static enum api_err invalid(struct api_req *r, json_object *fields)
+{
+	return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
+			       "the model has invalid fields");
+}
+
+static enum api_err models_list(struct api_req *r)
+{
+	char *json = db_model_list_json(r->db, r->auth.is_admin);
+
+	if (!json)
+		return api_db_fail(r);
+	return send_model(r, 200, json);
+}
+
+static enum api_err model_get(struct api_req *r)
+{
+	char *json = NULL;
+	int enabled = 0, version = 0;
+	int rc = db_model_get_json(r->db, r->params[0], &json, &enabled, &version);
+
+	if (rc < 0)
+		return api_db_fail(r);
+	if (rc == 1 || (!enabled && !r->auth.is_admin)) {
+		free(json);
+		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	}
+	api_header(r, "ETag", "\"%d\"", version);
+	return send_model(r, 200, json);
+}
+
+static enum api_err model_create(struct api_req *r)
+{
+	json_object *m = NULL, *fields = NULL, *idv;
+	char *json = NULL;
+	const char *id;
+	enum api_err e;
+	int rc;
+
+	e = api_body_json(r, &m);
+	if (e != API_OK)
+		return e;
+	if (db_model_validate(m, DB_MODEL_CREATE, &fields) > 0) {
+		json_object_put(m);
+		return invalid(r, fields);
+	}
+	json_object_object_get_ex(m, "id", &idv);
+	id = json_object_get_string(idv);
+	rc = db_model_write(r->db, DB_MODEL_CREATE, id, m, 0, &json, NULL, NULL, &fields);
+	if (rc == 4)
+		e = api_fail(r, API_CONFLICT, "conflict", "a model with id %s already exists", id);
+	else if (rc == 3)
+		e = invalid(r, fields);
+	else if (rc != 0)
+		e = api_db_fail(r);
+	else {
+		api_header(r, "Location", "/api/models/%s", id);
+		e = send_model(r, 201, json);
+	}
+	if (rc != 3)
+		json_object_put(fields);
+	json_object_put(m);
+	return e;
+}
+
+/* The version the client saw: "version" in the body, else If-Match ("3",
+ * W/"3" or 3). 1 found, 0 absent, -1 malformed. */
+static int client_version(struct api_req *r, json_object *m, int *out)
+{
+	json_object *v;
+	const char *im;
+	char *end;
+	long n;
+
+	if (json_object_object_get_ex(m, "version", &v)) {
+		if (!json_object_is_type(v, json_type_int))
+			return -1;
+		*out = json_object_get_int(v);
+		return 1;
+	}
+	im = api_env(r, "HTTP_IF_MATCH");
+	if (!im || !*im)
+		return 0;
+	if (strncmp(im, "W/", 2) == 0)
+		im += 2;
+	if (*im == '"')
+		im++;
+	n = strtol(im, &end, 10);
+	if (end == im || (*end && strcmp(end, "\"") != 0) || n < 0 || n > 0x7fffffff)
+		return -1;
+	*out = (int)n;
+	return 1;
+}
+
+static enum api_err model_patch(struct api_req *r)
+{
+	const char *id = r->params[0];
+	json_object *m = NULL, *fields = NULL, *v;
+	char *json = NULL;
+	int version = 0, cur = 0, rc, cv;
+	enum api_err e;
+
+	e = api_body_json(r, &m);
+	if (e != API_OK)
+		return e;
+	db_model_validate(m, DB_MODEL_PATCH, &fields);
+	if (json_object_object_get_ex(m, "id", &v) && json_object_is_type(v, json_type_string) &&
+	    strcmp(json_object_get_string(v), id) != 0) {
+		fields = fields ? fields : json_object_new_object();
+		json_object_object_add(fields, "id", json_object_new_string("cannot be changed"));
+	}
+	cv = client_version(r, m, &version);
+	if (cv <= 0) {
+		fields = fields ? fields : json_object_new_object();
+		json_object_object_add(fields, "version", json_object_new_string(
+			cv < 0 ? "must be an integer" :
+				 "required: the version you read (in the body or If-Match)"));
+	}
+	if (fields) {
+		json_object_put(m);
+		return invalid(r, fields);
+	}
+	rc = db_model_write(r->db, DB_MODEL_PATCH, id, m, version, &json, NULL, &cur, &fields);
+	if (rc == 1)
+		e = api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	else if (rc == 2)
+		e = api_fail(r, API_CONFLICT, "stale_version",
+			     "the model changed since version %d (now %d); reload and retry",
+			     version, cur);
+	else if (rc == 3)
+		e = invalid(r, fields);
+	else if (rc != 0)
+		e = api_db_fail(r);
+	else
+		e = send_model(r, 200, json);
+	if (rc != 3)
+		json_object_put(fields);
+	json_object_put(m);
+	return e;
+}
+
+static enum api_err model_delete(struct api_req *r)
+{
+	int rc = db_model_delete(r->db, r->params[0]);
+
+	if (rc < 0)
+		return api_db_fail(r);
+	if (rc == 1)
+		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	return api_text(r, 204, NULL, "", 0);
+}
+
+static enum api_err model_cache_clear(struct api_req *r)
+{
+	long n = 0;
+	int rc = db_model_clear_cache(r->db, r->params[0], &n);
+	json_object *o;
+
+	if (rc < 0)
+		return api_db_fail(r);
+	if (rc == 1)
+		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	o = json_object_new_object();
+	json_object_object_add(o, "model_id", json_object_new_string(r->params[0]));
+	json_object_object_add(o, "deleted", json_object_new_int64(n));
+	return api_json(r, 200, o);
+}
+
+const struct api_route api_models_routes[] = {
+	{"GET", "/api/models", ACCESS_PUBLIC, models_list},
+	{"POST", "/api/models", ACCESS_ADMIN, model_create},
+	{"GET", "/api/models/{}", ACCESS_PUBLIC, model_get},
+	{"PATCH", "/api/models/{}", ACCESS_ADMIN, model_patch},
+	{"DELETE", "/api/models/{}", ACCESS_ADMIN, model_delete},
+	{"DELETE", "/api/models/{}/cache", ACCESS_ADMIN, model_cache_clear},
+	{0},
+};
