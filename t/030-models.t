@@ -525,7 +525,6 @@ def test_faults():
     t.ok(isinstance(j, dict) and "breaker" in j, "503 healthz still has a JSON body")
     st, j, _ = req(srv, "POST", "/run", ["CCO"])
     t.is_(st, 503, "startup-delay: /run 503 before ready")
-    t0 = time.monotonic()
     t.ok(srv.wait_ready(), "startup-delay: becomes ready")
     waited = time.monotonic() - srv.started
     t.ok(1.4 <= waited < 6, "ready after about 1.5 s (%.2f s)" % waited)
