@@ -3,17 +3,20 @@
 noinst_LIBRARIES += libmhmetrics.a
 libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
 	src/metrics/bands.h src/metrics/bands.c \
-	src/metrics/prom.h src/metrics/prom.c
+	src/metrics/prom.h src/metrics/prom.c \
+	src/metrics/proc.h src/metrics/proc.c
 
 MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a -lm $(LIBS)
-check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t
-TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t
+check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t
+TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t
 t_040_shm_t_SOURCES = t/040-shm.c
 t_040_shm_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_041_seqlock_stress_t_SOURCES = t/041-seqlock-stress.c
 t_041_seqlock_stress_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_043_bands_t_SOURCES = t/043-bands.c
 t_043_bands_t_LDADD = $(MH_METRICS_TEST_LIBS)
+t_044_proc_t_SOURCES = t/044-proc.c
+t_044_proc_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_042_prom_t_SOURCES = t/042-prom.c
 t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
 
