@@ -27,7 +27,12 @@
  *   minutes; at login.max_failures further attempts get 429 with
  *   Retry-After without checking the password.
  * - Activity does not slide the idle expiry; POST /api/auth/refresh does
- *   (never past the absolute expiry). ANON and API sessions do not idle.
+ *   (never past the absolute expiry; user sessions only, anonymous ones get
+ *   403). ANON and API sessions do not idle.
+ * - The session cache (auth_cache.c) holds an entry until the session's
+ *   earlier expiry, at most session.cache_seconds (30): that bounds how long
+ *   a revocation this master's workers were not told about (another
+ *   replica, modelhubctl reset-password, SQL) can go unseen.
  * - Passwords are wiped from the request body and the parsed JSON as soon
  *   as they have been hashed or verified.
  */
@@ -152,6 +157,17 @@ static void auth_from_info(struct api_auth *a, const struct db_session_info *s)
 		 s->absolute_expires_at);
 }
 
+/* Test builds of the stack (auth.debug_headers = 1) see which worker
+ * answered and whether the session came from its cache, on every request
+ * that carried a token. */
+static void debug_headers(struct api_req *r, const char *outcome)
+{
+	if (!cfg_bool("auth.debug_headers", 0))
+		return;
+	api_header(r, "X-Worker-Pid", "%ld", (long)getpid());
+	api_header(r, "X-Session-Cache", "%s", outcome);
+}
+
 void api_auth_resolve(struct api_req *r)
 {
 	char tok[DB_SESSION_TOKEN_HEX + 1];
@@ -171,6 +187,7 @@ void api_auth_resolve(struct api_req *r)
 	if (rc < 0 || db_token_hash(tok, cur_hash) < 0) {
 		sodium_memzero(tok, sizeof tok);
 		r->auth_error = 1;
+		debug_headers(r, "invalid");
 		return;
 	}
 	sodium_memzero(tok, sizeof tok);
@@ -180,9 +197,11 @@ void api_auth_resolve(struct api_req *r)
 		cur_outcome = CACHE_HIT;
 		r->auth = a;
 		r->auth.via_cookie = via_cookie;
+		debug_headers(r, "hit");
 		return;
 	}
 	cur_outcome = CACHE_MISS;
+	debug_headers(r, "miss");
 	/* read before the lookup: a revocation racing with it invalidates the entry */
 	gen = auth_cache_generation();
 	if (!r->db) {
@@ -496,8 +515,10 @@ static enum api_err auth_login(struct api_req *r)
 	fields = json_object_new_object();
 	unknown_members(body, allowed, fields);
 	login = str_member(body, "username", &ll, fields);
-	if (!login)
-		login = str_member(body, "email", &el, fields), ll = el;
+	if (!login) {
+		login = str_member(body, "email", &el, fields);
+		ll = el;
+	}
 	password = str_member(body, "password", &pl, fields);
 	if (!login || ll == 0)
 		field_err(fields, "username", "required");
@@ -663,9 +684,8 @@ static enum api_err auth_session(struct api_req *r)
 	jx_add_pg_str(o, "expires_at", res, 0, 1);
 	jx_add_pg_str(o, "absolute_expires_at", res, 0, 2);
 	PQclear(res);
-	api_header(r, "X-Session-Cache", "%s", cur_outcome == CACHE_HIT ? "hit" : "miss");
-	if (cfg_bool("auth.debug_headers", 0))
-		api_header(r, "X-Worker-Pid", "%ld", (long)getpid());
+	if (!cfg_bool("auth.debug_headers", 0)) /* else already set by resolve */
+		api_header(r, "X-Session-Cache", "%s", cur_outcome == CACHE_HIT ? "hit" : "miss");
 	return api_json(r, 200, o);
 }
 
@@ -851,7 +871,7 @@ const struct api_route api_auth_routes[] = {
 	{"POST", "/api/auth/signup", ACCESS_PUBLIC, auth_signup},
 	{"POST", "/api/auth/login", ACCESS_PUBLIC, auth_login},
 	{"POST", "/api/auth/logout", ACCESS_SESSION, auth_logout},
-	{"POST", "/api/auth/refresh", ACCESS_SESSION, auth_refresh},
+	{"POST", "/api/auth/refresh", ACCESS_USER, auth_refresh},
 	{"GET", "/api/auth/session", ACCESS_SESSION, auth_session},
 	{"POST", "/api/auth/anon", ACCESS_PUBLIC, auth_anon},
 	{"GET", "/api/admin/users", ACCESS_ADMIN, admin_users},
