@@ -318,6 +318,27 @@ static int media_is_json(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/* json-c accepts 'single-quoted' strings even in strict mode; RFC 8259
+ * does not. 1 when no ' appears outside a double-quoted string. */
+static int no_single_quotes(const char *s, size_t n)
+{
+	int in_str = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_str = 0;
+		} else if (s[i] == '"') {
+			in_str = 1;
+		} else if (s[i] == '\'') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 enum api_err api_body_json(struct api_req *r, json_object **out)
 {
 	struct json_tokener *tok;
@@ -336,6 +357,8 @@ enum api_err api_body_json(struct api_req *r, json_object **out)
 	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
 	if (!tok)
 		return api_fail(r, API_INTERNAL, "internal", "json_tokener_new failed");
+	/* RFC 8259 only: no single quotes, trailing commas or comments */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
 	jerr = json_tokener_get_error(tok);
 	used = json_tokener_get_parse_end(tok);
@@ -350,6 +373,8 @@ enum api_err api_body_json(struct api_req *r, json_object **out)
 	} else if (jerr == json_tokener_continue) {
 		jerr = json_tokener_error_parse_eof;
 	}
+	if (jerr == json_tokener_success && !no_single_quotes(r->body, r->body_len))
+		jerr = json_tokener_error_parse_string;
 	if (jerr != json_tokener_success) {
 		json_object_put(o);
 		return api_fail(r, API_BAD_REQUEST, "bad_json", "invalid JSON: %s",

@@ -35,3 +35,14 @@ EXTRA_DIST += $(AUTH_API_TESTS)
 # Work request API tests (real stack).
 TESTS += t/120-requests.t
 EXTRA_DIST += t/120-requests.t
+# Foundation unit tests: config parsing, router, api_core JSON/error helpers.
+check_PROGRAMS += t/010-config.t t/011-router.t t/012-json.t
+TESTS += t/010-config.t t/011-router.t t/012-json.t
+t_010_config_t_SOURCES = t/010-config.c
+t_010_config_t_LDADD = libmhlib.a
+t_011_router_t_SOURCES = t/011-router.c
+t_011_router_t_LDADD = libmhapi.a libmhdb.a libmhrecommend.a libmhmetrics.a libmhlib.a \
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
+t_012_json_t_SOURCES = t/012-json.c
+t_012_json_t_LDADD = $(t_011_router_t_LDADD)
+t_012_json_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
