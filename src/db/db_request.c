@@ -370,27 +370,39 @@ PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owne
 	return db_prep(db, "req_result_meta",
 		       "SELECT w.status, w.failure_reason, w.failure_detail, w.model_id, "
 		       " m.details->'columns', w.metadata->'columns', "
-		       " (SELECT r.record FROM work_request_result r WHERE r.request_id = w.id "
-		       "   AND jsonb_typeof(r.record) = 'object' ORDER BY r.ordinal LIMIT 1), "
+		       " (SELECT jsonb_agg(x.k ORDER BY x.ord, x.pos) FROM ("
+		       "   SELECT DISTINCT ON (kv.k) kv.k, r.ordinal AS ord, kv.pos "
+		       "   FROM work_request_result r, jsonb_object_keys(CASE WHEN "
+		       "    jsonb_typeof(r.record) = 'object' THEN r.record ELSE '{}' END) "
+		       "    WITH ORDINALITY AS kv(k, pos) "
+		       "   WHERE r.request_id = w.id ORDER BY kv.k, r.ordinal, kv.pos) x), "
 		       " w.input_count "
 		       "FROM work_request w LEFT JOIN model m ON m.id = w.model_id "
 		       "WHERE w.id = $1::bigint AND "
 		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
 }
 
-PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit)
+#define RESULTS_PAGE_SQL(CELLS) \
+	"SELECT i.ordinal, i.input, r.record, r.error, r.cached, r.request_id IS NOT NULL, " \
+	CELLS " FROM work_request_input i LEFT JOIN work_request_result r " \
+	" ON r.request_id = i.request_id AND r.ordinal = i.ordinal " \
+	"WHERE i.request_id = $1::bigint AND i.ordinal > $2::int " \
+	"ORDER BY i.ordinal LIMIT $3::int"
+
+PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit,
+				  const char *cols)
 {
 	char ids[24], af[16], lim[16];
-	const char *p[3] = {ids, af, lim};
+	const char *p[4] = {ids, af, lim, cols};
 
 	fmt_i64(ids, sizeof(ids), id);
 	snprintf(af, sizeof(af), "%d", after);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	return db_prep(db, "req_results_page",
-		       "SELECT i.ordinal, i.input, r.record, r.error, r.cached, "
-		       " r.request_id IS NOT NULL "
-		       "FROM work_request_input i LEFT JOIN work_request_result r "
-		       " ON r.request_id = i.request_id AND r.ordinal = i.ordinal "
-		       "WHERE i.request_id = $1::bigint AND i.ordinal > $2::int "
-		       "ORDER BY i.ordinal LIMIT $3::int", 3, p);
+	if (!cols)
+		return db_prep(db, "req_results_page", RESULTS_PAGE_SQL("NULL::jsonb"), 3, p);
+	return db_prep(db, "req_results_cells",
+		       RESULTS_PAGE_SQL("(SELECT jsonb_agg(jsonb_build_array("
+					"jsonb_typeof(r.record->u.c), r.record->>u.c) ORDER BY u.n) "
+					"FROM unnest($4::text[]) WITH ORDINALITY AS u(c, n))"),
+		       4, p);
 }

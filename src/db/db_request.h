@@ -105,19 +105,26 @@ int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char 
 /* What the result download needs, one row:
  * status, failure_reason, failure_detail, model_id, declared columns
  * (model details.columns, jsonb text or NULL), runner-recorded columns
- * (work_request metadata.columns or NULL), first non-null object record
- * (jsonb text or NULL), input_count. 0 rows when not found / not owner. */
+ * (work_request metadata.columns or NULL), the keys of all object records
+ * in order of first appearance (jsonb array text or NULL), input_count.
+ * 0 rows when not found / not owner. */
 enum db_result_meta_col {
 	DBM_STATUS = 0, DBM_FAILURE_REASON, DBM_FAILURE_DETAIL, DBM_MODEL_ID,
-	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_FIRST_RECORD, DBM_INPUT_COUNT, DBM_NCOLS
+	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_RECORD_KEYS, DBM_INPUT_COUNT, DBM_NCOLS
 };
 PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o);
 
 /* Up to limit rows of inputs with their results, ordinal > after, in
  * order: ordinal, input, record (jsonb text or NULL), error, cached,
- * has_result ("t" when a result row exists). */
-enum db_result_col { DBX_ORDINAL = 0, DBX_INPUT, DBX_RECORD, DBX_ERROR, DBX_CACHED, DBX_HAS_RESULT };
-PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit);
+ * has_result ("t" when a result row exists), cells. With cols (a text[]
+ * literal of column names) cells is a JSON array with one [type, text]
+ * pair per column: jsonb_typeof and ->> of record->column, both null when
+ * absent; numbers keep the exact digits stored. Without cols, NULL. */
+enum db_result_col {
+	DBX_ORDINAL = 0, DBX_INPUT, DBX_RECORD, DBX_ERROR, DBX_CACHED, DBX_HAS_RESULT, DBX_CELLS
+};
+PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit,
+				  const char *cols);
 
 /* Encode strings as a PostgreSQL text[] literal ({"a","b\"c"}) into a
  * malloc'd string (caller frees); NULL on out of memory. */

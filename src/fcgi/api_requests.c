@@ -27,6 +27,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,7 +414,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	struct csvin_opts op;
 	struct db_request_new rq;
 	json_object *body = NULL, *meta = NULL;
-	char version[64];
+	char version[64], **keys = NULL; /* cache keys: next commit (lib/cachekey.h) */
 	const char *idem, *ct = r->content_type;
 	int enabled = 0, cache_enabled = 0, mrc;
 	int64_t id = 0;
@@ -510,7 +511,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	rq.n_inputs = s.in.n;
 	rq.cache_enabled = cache_enabled;
 	rq.model_version = version;
-	rq.cache_keys = NULL;
+	rq.cache_keys = keys;
 	rc = db_request_submit(r->db, &rq, &id);
 	switch (rc) {
 	case DB_SUBMIT_CREATED:
@@ -724,30 +725,40 @@ static void fmt_double(char *out, size_t n, double v)
 	}
 }
 
-static void csv_value(struct buf *b, json_object *v)
+/* A JSON number as stored (exact digits from Postgres): integers as they
+ * are (any size), other numbers in the shortest round-trip form. */
+static void csv_number(struct buf *b, const char *text)
 {
 	char num[40];
+	double v;
 
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		break;
-	case json_type_boolean:
-		buf_adds(b, json_object_get_boolean(v) ? "true" : "false");
-		break;
-	case json_type_int:
-		buf_printf(b, "%" PRId64, json_object_get_int64(v));
-		break;
-	case json_type_double:
-		fmt_double(num, sizeof(num), json_object_get_double(v));
-		buf_adds(b, num);
-		break;
-	case json_type_string:
-		buf_add_csv(b, json_object_get_string(v));
-		break;
-	default:
-		buf_add_csv(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-		break;
+	if (strspn(text, "-0123456789") == strlen(text)) {
+		buf_adds(b, text);
+		return;
 	}
+	v = strtod(text, NULL);
+	if (!isfinite(v)) {
+		buf_adds(b, text);
+		return;
+	}
+	fmt_double(num, sizeof(num), v);
+	buf_adds(b, num);
+}
+
+/* One CSV cell from a [type, text] pair of the cells column. */
+static void csv_cell(struct buf *b, json_object *pair)
+{
+	const char *type = json_object_get_string(json_object_array_get_idx(pair, 0));
+	const char *text = json_object_get_string(json_object_array_get_idx(pair, 1));
+
+	if (!type || !text || strcmp(type, "null") == 0)
+		return;
+	if (strcmp(type, "number") == 0)
+		csv_number(b, text);
+	else if (strcmp(type, "boolean") == 0)
+		buf_adds(b, text);
+	else
+		buf_add_csv(b, text); /* string, or object/array as JSON text */
 }
 
 static int has_name(json_object *arr, const char *name)
@@ -760,42 +771,53 @@ static int has_name(json_object *arr, const char *name)
 	return 0;
 }
 
+/* Append the strings of a jsonb array text to cols, skipping names
+ * already there. */
+static void add_names(json_object *cols, const char *text)
+{
+	json_object *src = json_tokener_parse(text);
+	size_t n;
+
+	if (src && json_object_is_type(src, json_type_array)) {
+		n = json_object_array_length(src);
+		for (size_t i = 0; i < n; i++) {
+			json_object *v = json_object_array_get_idx(src, i);
+
+			if (json_object_is_type(v, json_type_string) &&
+			    !has_name(cols, json_object_get_string(v)))
+				json_object_array_add(cols, json_object_get(v));
+		}
+	}
+	json_object_put(src);
+}
+
 /* Column list (array of strings, owned by the caller); see DESIGN above. */
 static json_object *result_columns(const PGresult *meta)
 {
-	json_object *cols = json_object_new_array(), *src = NULL, *first = NULL;
-	const int order[] = {DBM_REQUEST_COLUMNS, DBM_MODEL_COLUMNS};
+	json_object *cols = json_object_new_array();
 
-	for (size_t k = 0; k < 2 && json_object_array_length(cols) == 0; k++) {
-		int c = order[k];
-		size_t n;
-
-		if (PQgetisnull(meta, 0, c))
-			continue;
-		src = json_tokener_parse(PQgetvalue(meta, 0, c));
-		if (src && json_object_is_type(src, json_type_array)) {
-			n = json_object_array_length(src);
-			for (size_t i = 0; i < n; i++) {
-				json_object *v = json_object_array_get_idx(src, i);
-
-				if (json_object_is_type(v, json_type_string) &&
-				    !has_name(cols, json_object_get_string(v)))
-					json_object_array_add(cols, json_object_get(v));
-			}
-		}
-		json_object_put(src);
-	}
-	if (!PQgetisnull(meta, 0, DBM_FIRST_RECORD))
-		first = json_tokener_parse(PQgetvalue(meta, 0, DBM_FIRST_RECORD));
-	if (first && json_object_is_type(first, json_type_object)) {
-		json_object_object_foreach(first, key, val) {
-			(void)val;
-			if (!has_name(cols, key))
-				json_object_array_add(cols, json_object_new_string(key));
-		}
-	}
-	json_object_put(first);
+	if (!PQgetisnull(meta, 0, DBM_REQUEST_COLUMNS))
+		add_names(cols, PQgetvalue(meta, 0, DBM_REQUEST_COLUMNS));
+	if (json_object_array_length(cols) == 0 && !PQgetisnull(meta, 0, DBM_MODEL_COLUMNS))
+		add_names(cols, PQgetvalue(meta, 0, DBM_MODEL_COLUMNS));
+	if (!PQgetisnull(meta, 0, DBM_RECORD_KEYS))
+		add_names(cols, PQgetvalue(meta, 0, DBM_RECORD_KEYS));
 	return cols;
+}
+
+/* The columns as a text[] literal for the cells query (malloc'd). */
+static char *columns_literal(json_object *cols)
+{
+	size_t n = json_object_array_length(cols);
+	char **v = calloc(n ? n : 1, sizeof(*v)), *lit;
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (char *)json_object_get_string(json_object_array_get_idx(cols, i));
+	lit = db_text_array(v, n);
+	free(v);
+	return lit;
 }
 
 static void json_str(struct buf *b, const char *s)
@@ -816,21 +838,19 @@ static void format_rows(struct buf *b, const PGresult *res, json_object *cols, i
 		int has_rec = !PQgetisnull(res, i, DBX_RECORD);
 
 		if (csv) {
-			json_object *rec = has_rec ? json_tokener_parse(PQgetvalue(res, i, DBX_RECORD))
-						   : NULL;
-			int is_obj = rec && json_object_is_type(rec, json_type_object);
+			json_object *cells = PQgetisnull(res, i, DBX_CELLS) ? NULL
+				: json_tokener_parse(PQgetvalue(res, i, DBX_CELLS));
+			size_t ncells = cells && json_object_is_type(cells, json_type_array)
+				? json_object_array_length(cells) : 0;
 
 			buf_add_csv(b, PQgetvalue(res, i, DBX_INPUT));
 			for (size_t c = 0; c < ncols; c++) {
-				json_object *v = NULL;
-
 				buf_addc(b, ',');
-				if (is_obj && json_object_object_get_ex(rec,
-						json_object_get_string(json_object_array_get_idx(cols, c)), &v))
-					csv_value(b, v);
+				if (c < ncells)
+					csv_cell(b, json_object_array_get_idx(cells, c));
 			}
 			buf_adds(b, "\r\n");
-			json_object_put(rec);
+			json_object_put(cells);
 			continue;
 		}
 		if (!*first_row)
@@ -880,6 +900,7 @@ static enum api_err h_result(struct api_req *r)
 	struct db_owner o;
 	PGresult *meta = NULL, *page = NULL;
 	json_object *cols = NULL;
+	char *collit = NULL;
 	struct buf b = BUF_INIT;
 	FCGX_Stream *out;
 	const char *fmt = api_query(r, "format");
@@ -907,9 +928,13 @@ static enum api_err h_result(struct api_req *r)
 		goto out;
 	}
 	cols = result_columns(meta);
+	if (csv && !(collit = columns_literal(cols))) {
+		e = api_fail(r, API_INTERNAL, "internal", "out of memory (columns)");
+		goto out;
+	}
 	/* Read the first page before any byte goes out, so a failure here
 	 * is still a clean error response. */
-	page = db_request_results_page(r->db, id, 0, RESULT_PAGE);
+	page = db_request_results_page(r->db, id, 0, RESULT_PAGE, collit);
 	if (!page) {
 		e = api_db_fail(r);
 		goto out;
@@ -950,7 +975,7 @@ static enum api_err h_result(struct api_req *r)
 		}
 		if (n < RESULT_PAGE)
 			break;
-		page = db_request_results_page(r->db, id, last, RESULT_PAGE);
+		page = db_request_results_page(r->db, id, last, RESULT_PAGE, collit);
 		if (!page) {
 			/* Headers are gone already when streaming: the body ends
 			 * short and the log says why. */
@@ -969,6 +994,7 @@ static enum api_err h_result(struct api_req *r)
 			     b.data ? b.data : "", b.len);
 	}
 out:
+	free(collit);
 	buf_free(&b);
 	json_object_put(cols);
 	PQclear(page);

@@ -46,3 +46,5 @@ t_011_router_t_LDADD = libmhapi.a libmhdb.a libmhrecommend.a libmhmetrics.a libm
 t_012_json_t_SOURCES = t/012-json.c
 t_012_json_t_LDADD = $(t_011_router_t_LDADD)
 t_012_json_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
+TESTS += t/121-requests-validation.t t/122-results.t
+EXTRA_DIST += t/121-requests-validation.t t/122-results.t

@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+# 122-results.t — GET /api/requests/{id}/result: CSV (RFC 4180 quoting, column
+# order, null records, shortest floats, header handling) and JSON (full
+# precision, per-input errors, cached flags), paging over large results, and
+# the 409/404/422 answers. Result rows are written with SQL, as a runner would.
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get(
+    "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
+from tap import TAP            # noqa: E402
+from stack import Stack        # noqa: E402
+
+t = TAP()
+s = Stack(hubd=False, config={"hub.max_inputs": "3000"})
+s.sql("INSERT INTO model (id, details) VALUES "
+      "('rm', '{\"columns\":[\"zeta\",\"alpha\",\"label\",\"flag\",\"count\"]}'), ('rn', '{}')")
+alice = s.user("alice")
+bob = s.user("bob")
+anon = s.anon()
+
+
+def submit(tok, model, inputs, **kw):
+    body = {"model_id": model, "inputs": inputs}
+    body.update(kw)
+    r = s.api("POST", "/api/requests", token=tok, json=body)
+    if r.status != 201:
+        t.diag("submit failed: %s %s" % (r.status, r.text))
+    return r.json["id"]
+
+
+def result(rid, ordinal, record, error=None, cached=False):
+    s.sql("INSERT INTO work_request_result (request_id, ordinal, record, error, cached) "
+          "VALUES ($1, $2, $3::jsonb, $4, $5)", rid, ordinal,
+          None if record is None else json.dumps(record) if not isinstance(record, str) else record,
+          error, cached)
+
+
+def complete(rid):
+    s.sql("UPDATE work_request SET status = 'COMPLETED', started_at = now(), finished_at = now(), "
+          "done_count = input_count WHERE id = $1", rid)
+
+
+def get(rid, fmt=None, tok=None):
+    return s.api("GET", "/api/requests/%s/result%s" % (rid, "?format=" + fmt if fmt else ""),
+                 token=tok or alice)
+
+
+# ---- the main fixture
+rid = submit(alice, "rm", ["CCO", "a,b", 'say "hi"', "two\nlines", "plain"])
+result(rid, 1, '{"alpha": 46.07, "zeta": 78.11399999999999, "label": "x,y", "flag": true, "count": 3}')
+result(rid, 2, None, error="model failed on this input")
+result(rid, 3, '{"alpha": 0.30000000000000004, "zeta": 1e-7, "label": "q\\"t", "flag": false, '
+               '"count": -1}', cached=True)
+result(rid, 4, '{"alpha": null, "zeta": null, "label": null, "flag": null, "count": null}')
+result(rid, 5, '{"alpha": 1.5, "zeta": 100000000000000000000, "label": "", "flag": true, '
+               '"count": 0, "extra": [1, 2]}')
+
+# not ready yet
+r = get(rid, "csv")
+t.status(r, 409, "QUEUED: 409")
+t.is_(((r.json or {}).get("error") or {}).get("code"), "not_ready", "  code not_ready")
+t.is_((((r.json or {}).get("error") or {}).get("fields") or {}).get("status"), "QUEUED",
+      "  fields.status")
+s.sql("UPDATE work_request SET status = 'RUNNING' WHERE id = $1", rid)
+t.status(get(rid, "json"), 409, "RUNNING: 409")
+complete(rid)
+
+r = get(rid, "csv")
+t.status(r, 200, "COMPLETED: CSV 200")
+t.like(r.headers.get("content-type"), r"^text/csv", "  text/csv")
+t.like(r.headers.get("content-disposition"), r'attachment; filename="request-%d\.csv"' % rid,
+       "  Content-Disposition attachment")
+want = ('input,zeta,alpha,label,flag,count,extra\r\n'
+        'CCO,78.11399999999999,46.07,"x,y",true,3,\r\n'
+        '"a,b",,,,,,\r\n'
+        '"say ""hi""",1e-07,0.30000000000000004,"q""t",false,-1,\r\n'
+        '"two\nlines",,,,,,\r\n'
+        'plain,100000000000000000000,1.5,,true,0,"[1, 2]"\r\n')
+t.is_(r.text, want, "CSV: model column order, keys of later records appended, quoting, "
+                    "empty cells, shortest floats, big integers exact")
+
+r = get(rid, "json")
+t.status(r, 200, "JSON 200")
+t.like(r.headers.get("content-type"), r"^application/json", "  application/json")
+j = r.json or {}
+t.is_(j.get("columns"), ["zeta", "alpha", "label", "flag", "count", "extra"], "JSON columns")
+t.is_(j.get("id"), rid, "JSON id")
+t.is_(j.get("status"), "COMPLETED", "JSON status")
+res = j.get("results") or []
+t.is_(len(res), 5, "one result per input")
+t.is_([x.get("input") for x in res], ["CCO", "a,b", 'say "hi"', "two\nlines", "plain"],
+      "inputs in input order")
+t.is_(res[0].get("record", {}).get("zeta"), 78.11399999999999, "full precision kept")
+t.ok("78.11399999999999" in r.text, "  digits verbatim in the body")
+t.ok("error" not in res[0], "no error key when the input succeeded")
+t.is_(res[1].get("record"), None, "failed input: null record")
+t.is_(res[1].get("error"), "model failed on this input", "failed input: per-input error")
+t.is_([x.get("cached") for x in res], [False, False, True, False, False], "cached flags")
+t.is_(res[3].get("record"), {"alpha": None, "zeta": None, "label": None, "flag": None,
+                             "count": None}, "all-null record kept as stored")
+t.is_(res[4]["record"]["extra"], [1, 2], "nested values kept")
+t.is_(get(rid).json, j, "format defaults to json")
+
+# ---- access and parameters
+t.status(get(rid, "csv", tok=bob), 404, "other user: 404")
+t.status(get(rid, "csv", tok=anon), 404, "anon token on a user request: 404")
+r = get(rid, "xml")
+t.status(r, 422, "format=xml: 422")
+t.is_(((r.json or {}).get("error") or {}).get("code"), "invalid_parameter", "  invalid_parameter")
+t.status(get(987654, "csv"), 404, "unknown request: 404")
+t.status(s.api("GET", "/api/requests/x/result", token=alice), 404, "bad id: 404")
+t.status(s.api("GET", "/api/requests/%d/result" % rid), 401, "no session: 401")
+
+# ---- failed and cancelled requests
+rf = submit(alice, "rm", ["C"])
+s.sql("UPDATE work_request SET status = 'FAILED', failure_reason = 'MODEL_ERROR', "
+      "failure_detail = 'every input failed', finished_at = now() WHERE id = $1", rf)
+r = get(rf, "csv")
+t.status(r, 409, "FAILED: 409")
+e = (r.json or {}).get("error") or {}
+t.is_(e.get("code"), "request_failed", "  code request_failed")
+t.is_((e.get("fields") or {}).get("failure_reason"), "MODEL_ERROR", "  failure_reason given")
+t.like(e.get("message"), "MODEL_ERROR", "  reason in the message")
+s.api("DELETE", "/api/requests/%d" % submit(alice, "rm", ["C"]), token=alice)
+rcx = s.sql("SELECT max(id) FROM work_request WHERE status = 'CANCELLED'")[0][0]
+r = get(rcx, "json")
+t.status(r, 409, "CANCELLED: 409")
+t.is_(((r.json or {}).get("error") or {}).get("code"), "request_cancelled", "  request_cancelled")
+
+# ---- anonymous owner
+ra = submit(anon, "rm", ["CCO"])
+result(ra, 1, {"zeta": 1, "alpha": 2})
+complete(ra)
+r = get(ra, "csv", tok=anon)
+t.status(r, 200, "anon downloads its own result")
+t.is_(r.text, "input,zeta,alpha,label,flag,count\r\nCCO,1,2,,,\r\n", "  declared columns even if absent")
+
+# ---- columns without a declaration: first non-null record, jsonb key order
+rn = submit(alice, "rn", ["A", "B"])
+result(rn, 1, None, error="bad")
+result(rn, 2, '{"bb": 1, "a": 2}')
+complete(rn)
+r = get(rn, "csv")
+t.is_(r.text, "input,a,bb\r\nA,,\r\nB,2,1\r\n",
+      "no declared columns: keys of the first non-null record")
+s.sql("UPDATE work_request SET metadata = metadata || '{\"columns\":[\"bb\",\"a\"]}' WHERE id = $1",
+      rn)
+r = get(rn, "csv")
+t.is_(r.text, "input,bb,a\r\nA,,\r\nB,1,2\r\n", "columns recorded on the request win")
+t.is_((get(rn, "json").json or {}).get("columns"), ["bb", "a"], "  JSON columns too")
+rz = submit(alice, "rn", ["A"])
+result(rz, 1, None, error="bad")
+complete(rz)
+r = get(rz, "csv")
+t.is_(r.text, "input\r\nA\r\n", "no record at all: only the input column")
+t.is_((get(rz, "json").json or {}).get("columns"), [], "  JSON columns empty")
+rmiss = submit(alice, "rn", ["A", "B"])
+result(rmiss, 2, {"a": 1})
+complete(rmiss)
+res = (get(rmiss, "json").json or {}).get("results") or [{}]
+t.like(res[0].get("error"), "no result", "missing result row: error says so")
+
+# ---- header handling both ways
+rh = s.api("POST", "/api/models/rm/requests?has_header=true", token=alice,
+           data="smiles,x\nCCO,1\nO,2\n", headers={"Content-Type": "text/csv"}).json["id"]
+result(rh, 1, {"zeta": 1})
+result(rh, 2, {"zeta": 2})
+complete(rh)
+t.is_(get(rh, "csv").text, "input,zeta,alpha,label,flag,count\r\nCCO,1,,,,\r\nO,2,,,,\r\n",
+      "has_header=true: header line not a result row")
+rnh = s.api("POST", "/api/models/rm/requests?has_header=false", token=alice,
+            data="smiles,x\nCCO,1\n", headers={"Content-Type": "text/csv"}).json["id"]
+result(rnh, 1, None, error="invalid SMILES")
+result(rnh, 2, {"zeta": 2})
+complete(rnh)
+t.is_(get(rnh, "csv").text, "input,zeta,alpha,label,flag,count\r\nsmiles,,,,,\r\nCCO,2,,,,\r\n",
+      "has_header=false: first line is an input, nothing shifted")
+
+# ---- large results stream in pages (1000 rows per query)
+for n in (1000, 2500):
+    body = "".join("C%d\n" % i for i in range(1, n + 1))
+    rl = s.api("POST", "/api/models/rm/requests", token=alice, data=body,
+               headers={"Content-Type": "text/plain"}).json["id"]
+    s.sql("INSERT INTO work_request_result (request_id, ordinal, record) "
+          "SELECT request_id, ordinal, jsonb_build_object('zeta', ordinal) "
+          "FROM work_request_input WHERE request_id = $1", rl)
+    complete(rl)
+    r = get(rl, "csv")
+    lines = r.text.split("\r\n")
+    t.is_(len(lines), n + 2, "%d inputs: header + %d rows + final CRLF" % (n, n))
+    t.ok(all(lines[i] == "C%d,%d,,,," % (i, i) for i in range(1, n + 1)),
+         "%d inputs: every row present once, in order" % n)
+    res = (get(rl, "json").json or {}).get("results") or []
+    t.is_([x["record"]["zeta"] for x in res], list(range(1, n + 1)),
+          "%d inputs: JSON pages joined in order" % n)
+
+t.done()
