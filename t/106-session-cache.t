@@ -104,6 +104,20 @@ res = burst(tok_d, 32)
 t.ok(all(st == 401 for st, _p, _c, _e in res), "D refused by old and new workers alike")
 t.is_({p for _s, p, _c, _e in res}, new, "... on every worker")
 
+# ---- a revocation by another process (modelhubctl reset-password) arrives by NOTIFY
+tok_e = s.login("bob")
+warm(tok_e, "token E")
+r = s.ctl("reset-password", "bob", "--password-env", "MH_T_PW",
+          env={"MH_T_PW": "a brand new password"})
+t.is_(r.returncode, 0, "modelhubctl reset-password bob")
+res = burst(tok_e, 32)
+t.ok(all(st == 401 and e == "session_expired" for st, _p, _c, e in res),
+     "bob's cached session is refused at once by every worker")
+t.is_({p for _s, p, _c, _e in res}, new, "... on every worker")
+t.status(s.api("POST", "/api/auth/login", json={"username": "bob",
+                                                 "password": "a brand new password"}),
+         200, "bob logs in with the new password")
+
 pool.shutdown()
 s.stop()
 t.done()

@@ -360,3 +360,36 @@ int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
 	PQclear(res);
 	return 0;
 }
+
+int db_session_purge(struct db *db, long keep_s, int batch, long *deleted)
+{
+	static const struct {
+		const char *name, *sql;
+	} stmts[] = {
+		{"session_purge",
+		 "DELETE FROM session WHERE id IN (SELECT id FROM session"
+		 " WHERE least(absolute_expires_at, expires_at, coalesce(revoked_at, 'infinity'))"
+		 " < now() - $1::int * interval '1 second' LIMIT $2::int)"},
+		{"login_attempt_purge",
+		 "DELETE FROM login_attempt WHERE id IN (SELECT id FROM login_attempt"
+		 " WHERE at < now() - $1::int * interval '1 second' LIMIT $2::int)"},
+		{"rate_limit_purge",
+		 "DELETE FROM rate_limit WHERE (bucket, window_start) IN (SELECT bucket, window_start"
+		 " FROM rate_limit WHERE window_start < now() - $1::int * interval '1 second'"
+		 " LIMIT $2::int)"},
+	};
+	char keep[24], lim[24];
+	const char *p[2] = {keep, lim};
+
+	snprintf(keep, sizeof keep, "%ld", keep_s);
+	snprintf(lim, sizeof lim, "%d", batch > 0 ? batch : 1000);
+	*deleted = 0;
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+		PGresult *res = db_prep(db, stmts[i].name, stmts[i].sql, 2, p);
+		if (!res)
+			return -1;
+		*deleted += strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	return 0;
+}

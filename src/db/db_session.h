@@ -98,4 +98,10 @@ int db_password_needs_rehash(const char *hash);
 int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
 		long *retry_after_s);
 
+/* Retention (janitor): delete sessions that ended (expired or revoked)
+ * more than keep_s seconds ago, login attempts and rate-limit windows older
+ * than keep_s, at most `batch` rows of each per call. *deleted = rows gone.
+ * 0 / -1. */
+int db_session_purge(struct db *db, long keep_s, int batch, long *deleted);
+
 #endif

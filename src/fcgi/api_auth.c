@@ -30,9 +30,15 @@
  *   (never past the absolute expiry; user sessions only, anonymous ones get
  *   403). ANON and API sessions do not idle.
  * - The session cache (auth_cache.c) holds an entry until the session's
- *   earlier expiry, at most session.cache_seconds (30): that bounds how long
- *   a revocation this master's workers were not told about (another
- *   replica, modelhubctl reset-password, SQL) can go unseen.
+ *   earlier expiry, at most session.cache_seconds (30). Revocations reach
+ *   it two ways: the shared counter (workers of this master, at once) and
+ *   `NOTIFY session_revoked` (sent by every revocation, from any replica or
+ *   modelhubctl): each worker LISTENs on its own connection and, before
+ *   using its cache, drains the notifications with one non-blocking read;
+ *   any session_revoked empties its cache. A revocation made without NOTIFY
+ *   (plain SQL) is seen within session.cache_seconds.
+ *   NOTE: this drains every notification of the worker connection; no other
+ *   fcgi code LISTENs today, and one that does must share this drain.
  * - Passwords are wiped from the request body and the parsed JSON as soon
  *   as they have been hashed or verified.
  */
@@ -66,6 +72,7 @@ static char dummy_hash[DB_PWHASH_LEN];
 static unsigned char cur_hash[DB_SESSION_HASH_LEN];
 static int cur_hash_set;
 static enum cache_outcome cur_outcome;
+static int listening;
 
 /* ---- set-up ---- */
 
@@ -168,6 +175,28 @@ static void debug_headers(struct api_req *r, const char *outcome)
 	api_header(r, "X-Session-Cache", "%s", outcome);
 }
 
+/* Empty the cache if another process revoked sessions (NOTIFY). */
+static void drain_revocations(struct db *db)
+{
+	PGnotify *n;
+	int any = 0;
+
+	if (!db)
+		return;
+	if (!listening) {
+		if (db_listen(db, "session_revoked") < 0)
+			return;
+		listening = 1;
+	}
+	while ((n = db_next_notify(db)) != NULL) {
+		if (strcmp(n->relname, "session_revoked") == 0)
+			any = 1;
+		PQfreemem(n);
+	}
+	if (any)
+		auth_cache_clear();
+}
+
 void api_auth_resolve(struct api_req *r)
 {
 	char tok[DB_SESSION_TOKEN_HEX + 1];
@@ -192,6 +221,7 @@ void api_auth_resolve(struct api_req *r)
 	}
 	sodium_memzero(tok, sizeof tok);
 	cur_hash_set = 1;
+	drain_revocations(r->db);
 	now = mh_mono_ms();
 	if (auth_cache_get(cur_hash, now, &a)) {
 		cur_outcome = CACHE_HIT;
