@@ -102,6 +102,10 @@ def _set_subreaper():
         pass
 
 
+def _sigterm_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def _children_map():
     """{ppid: [pid, ...]} from /proc."""
     m = {}
@@ -322,6 +326,10 @@ class Stack:
         self.tmp = tempfile.mkdtemp(prefix="modelhub-t-", dir=base)
         atexit.register(self.stop)
         _set_subreaper()
+        # A harness timeout sends SIGTERM: turn it into SystemExit so the
+        # atexit cleanup still stops the daemons.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _sigterm_exit)
         # The postgres user must be able to reach tmp/pg.
         os.chmod(self.tmp, 0o755)
         for d in ("pg", "run", "var", "log", "nginx", "nginx/logs", "nginx/tmp"):
