@@ -1,3 +1,661 @@
-/* local.c — placeholder */
+/*
+ * local.c — the local backend: a model instance is a child process of the
+ * calling process, running the model's server on a free loopback port.
+ *
+ * Runs in: runners (each owns the instances it started: it is their parent
+ * and reaps them). Called by: cluster.c dispatch.
+ * Owns: the table of started processes, their log files
+ * (<hub.var_dir>/instances/<instance id>.log) and memory cgroups.
+ * Shared state: none here; the runner mirrors state into model_instance.
+ *
+ * DESIGN
+ * - The command is the model's local_command argv template with {host},
+ *   {port}, {models_dir} and {model} substituted; it runs in its own session
+ *   (setsid), so stopping an instance signals the whole process group:
+ *   SIGTERM, then SIGKILL after the grace period.
+ * - PR_SET_PDEATHSIG(SIGKILL) ties the model process to its runner: a runner
+ *   that dies takes its instances with it (the rows are then marked LOST).
+ * - Memory limit: a cgroup when one is writable — v2 (memory.max under
+ *   /sys/fs/cgroup/modelhub/) or v1 (/sys/fs/cgroup/memory/modelhub/<name>/
+ *   memory.limit_in_bytes); the child joins it before exec. Otherwise get()
+ *   watches the group leader's RSS and kills it at the limit. Either way an
+ *   instance killed at its limit ends OOMKILLED: the cgroup's oom_kill
+ *   counter (v1 memory.oom_control, v2 memory.events) or our own RSS kill
+ *   tells it apart from other deaths.
+ * - Readiness is GET /healthz only (ersilia-pack's /models/status always
+ *   says NOT_READY).
+ */
 #include "cluster/cluster.h"
-int cluster_local_placeholder;
+#include "cluster/modelclient.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MH_DATADIR
+#define MH_DATADIR "/usr/local/share/modelhub"
+#endif
+
+#define LOCAL_MAX 64
+#define LOCAL_PROBE_MS 800       /* one readiness probe */
+#define LOCAL_FORGET_MS 600000   /* drop exited entries after 10 min */
+
+struct lproc {
+	int used;
+	char name[64];
+	int64_t instance_id;
+	pid_t pid;
+	char address[64];
+	char log_path[600];
+	char cgroup[512];      /* empty: no cgroup, RSS watch */
+	int cgroup_v2;
+	int64_t limit_bytes;   /* 0: none */
+	int stopping;          /* we sent SIGTERM/SIGKILL */
+	int rss_killed;        /* we killed it at the limit */
+	enum cluster_state state;
+	enum cluster_term term;
+	int exit_code, exit_signal;
+	int64_t started_ms, ready_ms, exited_ms, mem_bytes;
+	char detail[256];
+};
+
+struct local {
+	struct lproc p[LOCAL_MAX];
+	struct mc *mc;
+};
+
+static struct lproc *find(struct local *l, const char *name)
+{
+	for (int i = 0; i < LOCAL_MAX; i++)
+		if (l->p[i].used && strcmp(l->p[i].name, name) == 0)
+			return &l->p[i];
+	return NULL;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Replace {host} {port} {models_dir} {model} in one argv element. */
+static char *subst(const char *tpl, const char *host, int port, const char *models_dir,
+		   const char *model)
+{
+	struct buf b = BUF_INIT;
+	char portbuf[16];
+
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	for (const char *s = tpl; *s;) {
+		if (strncmp(s, "{host}", 6) == 0) {
+			buf_adds(&b, host);
+			s += 6;
+		} else if (strncmp(s, "{port}", 6) == 0) {
+			buf_adds(&b, portbuf);
+			s += 6;
+		} else if (strncmp(s, "{models_dir}", 12) == 0) {
+			buf_adds(&b, models_dir);
+			s += 12;
+		} else if (strncmp(s, "{model}", 7) == 0) {
+			buf_adds(&b, model);
+			s += 7;
+		} else {
+			buf_addc(&b, *s++);
+		}
+	}
+	buf_cstr(&b);
+	if (b.oom) {
+		buf_free(&b);
+		return NULL;
+	}
+	if (!b.data)
+		return strdup("");
+	return buf_steal(&b);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int64_t read_kv(const char *path, const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	int64_t v = -1;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			v = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Make a memory cgroup for p; leaves p->cgroup empty when none is writable. */
+static void cgroup_make(struct lproc *p)
+{
+	char path[600], val[32];
+	struct stat st;
+
+	p->cgroup[0] = '\0';
+	if (p->limit_bytes <= 0)
+		return;
+	snprintf(val, sizeof val, "%lld", (long long)p->limit_bytes);
+	if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0) {
+		/* v2: a modelhub subtree with the memory controller delegated */
+		write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+		mkdir("/sys/fs/cgroup/modelhub", 0755);
+		write_file("/sys/fs/cgroup/modelhub/cgroup.subtree_control", "+memory");
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/modelhub/%s", p->name);
+		p->cgroup_v2 = 1;
+		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
+			goto none;
+		snprintf(path, sizeof path, "%s/memory.max", p->cgroup);
+		if (write_file(path, val) < 0)
+			goto none;
+		snprintf(path, sizeof path, "%s/memory.swap.max", p->cgroup);
+		write_file(path, "0");
+		return;
+	}
+	if (stat("/sys/fs/cgroup/memory", &st) == 0) {
+		mkdir("/sys/fs/cgroup/memory/modelhub", 0755);
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/memory/modelhub/%s", p->name);
+		p->cgroup_v2 = 0;
+		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
+			goto none;
+		snprintf(path, sizeof path, "%s/memory.limit_in_bytes", p->cgroup);
+		if (write_file(path, val) < 0)
+			goto none;
+		/* without a swap limit the process would swap instead of dying */
+		snprintf(path, sizeof path, "%s/memory.memsw.limit_in_bytes", p->cgroup);
+		write_file(path, val);
+		return;
+	}
+	return;
+none:
+	log_warn("local instance=%s msg=\"memory cgroup not writable, watching RSS\"", p->name);
+	rmdir(p->cgroup);
+	p->cgroup[0] = '\0';
+}
+
+static int64_t cgroup_oom_kills(const struct lproc *p)
+{
+	char path[600];
+
+	if (!p->cgroup[0])
+		return 0;
+	if (p->cgroup_v2) {
+		snprintf(path, sizeof path, "%s/memory.events", p->cgroup);
+		return read_kv(path, "oom_kill");
+	}
+	snprintf(path, sizeof path, "%s/memory.oom_control", p->cgroup);
+	return read_kv(path, "oom_kill");
+}
+
+static int64_t cgroup_usage(const struct lproc *p)
+{
+	char path[600], line[64];
+	FILE *f;
+	int64_t v = 0;
+
+	snprintf(path, sizeof path, "%s/%s", p->cgroup,
+		 p->cgroup_v2 ? "memory.current" : "memory.usage_in_bytes");
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof line, f))
+		v = strtoll(line, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static void cgroup_remove(struct lproc *p)
+{
+	if (!p->cgroup[0])
+		return;
+	/* the group is empty once every member was reaped; retry briefly */
+	for (int i = 0; i < 20 && rmdir(p->cgroup) < 0 && errno == EBUSY; i++) {
+		struct timespec ts = {0, 25 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int64_t proc_rss(pid_t pid)
+{
+	char path[64];
+	long pages = 0, rss = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
+/* In the forked child: never returns. */
+static _Noreturn void child_exec(struct lproc *p, char **argv, int logfd)
+{
+	sigset_t none;
+	int devnull;
+	char pidtext[32];
+
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	if (p->cgroup[0]) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/cgroup.procs", p->cgroup);
+		snprintf(pidtext, sizeof pidtext, "%d", (int)getpid());
+		if (write_file(path, pidtext) < 0)
+			dprintf(logfd, "modelhub: could not join cgroup %s: %s\n", p->cgroup,
+				strerror(errno));
+	}
+	devnull = open("/dev/null", O_RDONLY);
+	if (devnull >= 0)
+		dup2(devnull, 0);
+	dup2(logfd, 1);
+	dup2(logfd, 2);
+	closefrom(3);
+	execvp(argv[0], argv);
+	dprintf(2, "modelhub: exec %s failed: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void forget_old(struct local *l)
+{
+	int64_t now = mh_mono_ms();
+
+	for (int i = 0; i < LOCAL_MAX; i++)
+		if (l->p[i].used && l->p[i].state == CLUSTER_EXITED &&
+		    now - l->p[i].exited_ms > LOCAL_FORGET_MS)
+			l->p[i].used = 0;
+}
+
+static void fill(const struct lproc *p, struct cluster_instance *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", p->name);
+	snprintf(out->address, sizeof out->address, "%s", p->address);
+	gethostname(out->node, sizeof out->node - 1);
+	out->instance_id = p->instance_id;
+	out->state = p->state;
+	out->term = p->term;
+	out->pid = (int)p->pid;
+	out->exit_code = p->exit_code;
+	out->exit_signal = p->exit_signal;
+	out->started_ms = p->started_ms;
+	out->ready_ms = p->ready_ms;
+	out->mem_bytes = p->mem_bytes;
+	snprintf(out->detail, sizeof out->detail, "%s", p->detail);
+}
+
+static int local_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
+{
+	struct local *l = c->priv;
+	struct lproc *p = NULL;
+	const char *models_dir = cfg_str("hub.models_dir", MH_DATADIR "/models");
+	const char *var_dir = cfg_str("hub.var_dir", "var");
+	static const char *const demo[] = {"/usr/bin/python3", "{models_dir}/serve.py", "--model",
+					   "{model}", "--host", "{host}", "--port", "{port}"};
+	const char *const *tpl = spec->local_command;
+	int ntpl = spec->ncommand, port, logfd = -1, rc = -1;
+	char **argv = NULL, dir[400];
+	pid_t pid;
+
+	forget_old(l);
+	for (int i = 0; i < LOCAL_MAX && !p; i++)
+		if (!l->p[i].used)
+			p = &l->p[i];
+	if (!p) {
+		log_error_x("local model=%s msg=\"too many instances in this process\"", spec->model_id);
+		return -1;
+	}
+	if (!tpl || ntpl <= 0) {
+		/* no command registered: the built-in demo server of that name */
+		tpl = demo;
+		ntpl = (int)(sizeof demo / sizeof demo[0]);
+	}
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "mh-%lld", (long long)spec->instance_id);
+	p->instance_id = spec->instance_id;
+	port = free_port();
+	if (port < 0) {
+		log_error("local instance=%s msg=\"no free port\"", p->name);
+		return -1;
+	}
+	snprintf(p->address, sizeof p->address, "127.0.0.1:%d", port);
+	snprintf(dir, sizeof dir, "%s/instances", var_dir);
+	mkdir(var_dir, 0755);
+	mkdir(dir, 0755);
+	snprintf(p->log_path, sizeof p->log_path, "%s/%lld.log", dir, (long long)spec->instance_id);
+	logfd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		log_error("local instance=%s path=%s msg=\"cannot open log\"", p->name, p->log_path);
+		return -1;
+	}
+	argv = calloc((size_t)ntpl + 1, sizeof *argv);
+	if (!argv)
+		goto out;
+	for (int i = 0; i < ntpl; i++)
+		if (!(argv[i] = subst(tpl[i], "127.0.0.1", port, models_dir, spec->model_id)))
+			goto out;
+	p->limit_bytes = spec->memory_limit_mib > 0 ? (int64_t)spec->memory_limit_mib << 20 : 0;
+	cgroup_make(p);
+	dprintf(logfd, "modelhub: starting instance %s on %s (memory limit %d MiB, %s)\n", p->name,
+		p->address, spec->memory_limit_mib,
+		p->cgroup[0] ? (p->cgroup_v2 ? "cgroup v2" : "cgroup v1") :
+		p->limit_bytes ? "rss watch" : "none");
+	pid = fork();
+	if (pid < 0) {
+		log_error("local instance=%s msg=\"fork failed\"", p->name);
+		cgroup_remove(p);
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(p, argv, logfd);
+	setpgid(pid, pid); /* also done by setsid() in the child; closes the race */
+	p->used = 1;
+	p->pid = pid;
+	p->state = CLUSTER_STARTING;
+	p->exit_code = -1;
+	p->started_ms = mh_wall_ms();
+	fill(p, out);
+	log_info("local instance=%s model=%s pid=%d address=%s cgroup=%s msg=\"started\"", p->name,
+		 spec->model_id, (int)pid, p->address, p->cgroup[0] ? p->cgroup : "-");
+	rc = 0;
+out:
+	if (argv) {
+		for (int i = 0; i < ntpl; i++)
+			free(argv[i]);
+		free(argv);
+	}
+	close(logfd);
+	return rc;
+}
+
+/* Record an exit status collected by waitpid. */
+static void on_exit_status(struct lproc *p, int st)
+{
+	int64_t ooms = cgroup_oom_kills(p);
+
+	p->state = CLUSTER_EXITED;
+	p->exited_ms = mh_mono_ms();
+	if (WIFEXITED(st)) {
+		p->exit_code = WEXITSTATUS(st);
+		p->exit_signal = 0;
+	} else if (WIFSIGNALED(st)) {
+		p->exit_signal = WTERMSIG(st);
+	}
+	if (p->rss_killed || (ooms > 0 && p->exit_signal == SIGKILL) ||
+	    (ooms > 0 && !p->stopping)) {
+		p->term = CLUSTER_TERM_OOMKILLED;
+		snprintf(p->detail, sizeof p->detail, "killed at memory limit %lld MiB",
+			 (long long)(p->limit_bytes >> 20));
+	} else if (p->stopping) {
+		p->term = CLUSTER_TERM_STOPPED;
+		snprintf(p->detail, sizeof p->detail, "stopped");
+	} else if (p->exit_signal) {
+		p->term = CLUSTER_TERM_FAILED;
+		snprintf(p->detail, sizeof p->detail, "killed by signal %d", p->exit_signal);
+	} else if (p->exit_code == 0) {
+		p->term = CLUSTER_TERM_COMPLETED;
+		snprintf(p->detail, sizeof p->detail, "exited 0");
+	} else {
+		p->term = CLUSTER_TERM_FAILED;
+		snprintf(p->detail, sizeof p->detail, "exited with code %d", p->exit_code);
+	}
+	/* stragglers of the group (a server's workers) go with the leader */
+	kill(-p->pid, SIGKILL);
+	cgroup_remove(p);
+	log_info("local instance=%s pid=%d term=%s detail=\"%s\" msg=\"exited\"", p->name,
+		 (int)p->pid, cluster_term_name(p->term), p->detail);
+}
+
+static void poll_one(struct local *l, struct lproc *p, int probe)
+{
+	int st;
+	pid_t r;
+
+	if (p->state == CLUSTER_EXITED)
+		return;
+	r = waitpid(p->pid, &st, WNOHANG);
+	if (r == p->pid) {
+		on_exit_status(p, st);
+		return;
+	}
+	if (r < 0 && errno == ECHILD) {
+		/* not our child any more (should not happen): treat as lost */
+		p->state = CLUSTER_EXITED;
+		p->term = CLUSTER_TERM_FAILED;
+		p->exited_ms = mh_mono_ms();
+		snprintf(p->detail, sizeof p->detail, "process vanished");
+		return;
+	}
+	p->mem_bytes = p->cgroup[0] ? cgroup_usage(p) : proc_rss(p->pid);
+	if (!p->cgroup[0] && p->limit_bytes > 0 && p->mem_bytes > p->limit_bytes && !p->rss_killed) {
+		log_warn_x("local instance=%s rss_mib=%lld limit_mib=%lld msg=\"over memory limit, killing\"",
+			   p->name, (long long)(p->mem_bytes >> 20), (long long)(p->limit_bytes >> 20));
+		p->rss_killed = 1;
+		kill(-p->pid, SIGKILL);
+		return;
+	}
+	if (probe && p->state == CLUSTER_STARTING && mc_healthz(l->mc, p->address, LOCAL_PROBE_MS)) {
+		p->state = CLUSTER_READY;
+		p->ready_ms = mh_wall_ms();
+		log_info("local instance=%s msg=\"ready\"", p->name);
+	}
+}
+
+static int local_get(struct cluster *c, const char *name, struct cluster_instance *out)
+{
+	struct local *l = c->priv;
+	struct lproc *p = find(l, name);
+
+	if (!p)
+		return 1;
+	poll_one(l, p, 1);
+	fill(p, out);
+	return 0;
+}
+
+static int local_list(struct cluster *c, struct cluster_instance **out, int *n)
+{
+	struct local *l = c->priv;
+	int k = 0;
+
+	*out = calloc(LOCAL_MAX, sizeof **out);
+	if (!*out)
+		return -1;
+	for (int i = 0; i < LOCAL_MAX; i++)
+		if (l->p[i].used) {
+			poll_one(l, &l->p[i], 0);
+			fill(&l->p[i], &(*out)[k++]);
+		}
+	*n = k;
+	return 0;
+}
+
+static int local_remove(struct cluster *c, const char *name, int grace_ms)
+{
+	struct local *l = c->priv;
+	struct lproc *p = find(l, name);
+	int64_t until;
+	int st;
+
+	if (!p)
+		return 1;
+	poll_one(l, p, 0);
+	if (p->state == CLUSTER_EXITED)
+		return 0;
+	p->stopping = 1;
+	kill(-p->pid, SIGTERM);
+	until = mh_mono_ms() + grace_ms;
+	while (mh_mono_ms() < until) {
+		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+			on_exit_status(p, st);
+			return 0;
+		}
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	log_warn_x("local instance=%s msg=\"did not stop in time, killing\"", p->name);
+	kill(-p->pid, SIGKILL);
+	if (waitpid(p->pid, &st, 0) == p->pid)
+		on_exit_status(p, st);
+	return 0;
+}
+
+static int local_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes)
+{
+	struct local *l = c->priv;
+	struct lproc *p = find(l, name);
+	char path[700], chunk[8192];
+	const char *var_dir = cfg_str("hub.var_dir", "var");
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (p) {
+		snprintf(path, sizeof path, "%s", p->log_path);
+	} else if (strncmp(name, "mh-", 3) == 0) {
+		/* another process's instance: the file name is all we need */
+		snprintf(path, sizeof path, "%s/instances/%s.log", var_dir, name + 3);
+	} else {
+		return 1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size > max_bytes)
+		lseek(fd, st.st_size - (off_t)max_bytes, SEEK_SET);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		buf_add(out, chunk, (size_t)n);
+	close(fd);
+	return out->oom ? -1 : 0;
+}
+
+static int local_nodes(struct cluster *c, struct cluster_node **out, int *n)
+{
+	(void)c;
+	*out = calloc(1, sizeof **out);
+	if (!*out)
+		return -1;
+	gethostname((*out)->name, sizeof (*out)->name - 1);
+	(*out)->cpu_m = (int)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+	(*out)->memory_bytes = read_kv("/proc/meminfo", "MemTotal:") * 1024;
+	(*out)->ready = 1;
+	*n = 1;
+	return 0;
+}
+
+static int local_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "re");
+	int64_t total, avail;
+
+	(void)c;
+	if (!f)
+		return -1;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) != 8) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* busy = user nice system irq softirq steal (idle and iowait excluded) */
+	out->cpu_seconds = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+			   (double)sysconf(_SC_CLK_TCK);
+	total = read_kv("/proc/meminfo", "MemTotal:");
+	avail = read_kv("/proc/meminfo", "MemAvailable:");
+	out->memory_bytes = (total - avail) * 1024;
+	out->at_ms = mh_wall_ms();
+	snprintf(out->name, sizeof out->name, "%s", node ? node : "");
+	return 0;
+}
+
+static void local_free(struct cluster *c)
+{
+	struct local *l = c->priv;
+
+	for (int i = 0; i < LOCAL_MAX; i++)
+		if (l->p[i].used && l->p[i].state != CLUSTER_EXITED)
+			local_remove(c, l->p[i].name, 2000);
+	mc_free(l->mc);
+	free(l);
+	free(c);
+}
+
+static const struct cluster_ops local_ops = {
+	.name = "local",
+	.create = local_create,
+	.get = local_get,
+	.list = local_list,
+	.remove = local_remove,
+	.logs = local_logs,
+	.events = NULL,
+	.nodes = local_nodes,
+	.node_metrics = local_node_metrics,
+	.scale_group = NULL,
+	.free = local_free,
+};
+
+struct cluster *cluster_local_new(void)
+{
+	struct cluster *c = calloc(1, sizeof *c);
+	struct local *l = calloc(1, sizeof *l);
+
+	if (!c || !l || !(l->mc = mc_new())) {
+		free(c);
+		free(l);
+		return NULL;
+	}
+	c->ops = &local_ops;
+	c->priv = l;
+	return c;
+}

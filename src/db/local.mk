@@ -4,6 +4,7 @@ libmhdb_a_SOURCES = src/db/db.c src/db/db.h
 libmhdb_a_SOURCES += src/db/db_user.c src/db/db_user.h src/db/db_session.c src/db/db_session.h
 libmhdb_a_SOURCES += src/db/db_request.c src/db/db_request.h
 libmhdb_a_SOURCES += src/db/db_recommend.c src/db/db_recommend.h
+libmhdb_a_SOURCES += src/db/db_work.c src/db/db_work.h
 libmhdb_a_SOURCES += src/db/db_model.c src/db/db_model.h
 # Model validation shared by the API and modelhubctl.
 check_PROGRAMS += t/013-validate.t

@@ -1,5 +1,16 @@
 # src/hubd/local.mk — modelhubd: the supervisor and its children.
+# Other roles (scraper.c, monitor.c, autoscaler.c) append their sources to
+# modelhubd_SOURCES here; the supervisor links them through weak symbols.
 bin_PROGRAMS += modelhubd
-modelhubd_SOURCES = src/hubd/main.c
+modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
+	src/hubd/supervisor.c src/hubd/hubd_child.c src/hubd/runner.c src/hubd/janitor.c \
+	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
 modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhrecommend.a libmhdb.a libmhlib.a \
-	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm
+	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm $(LIBS)
+
+check_PROGRAMS += t/020-bisect.t t/021-assign.t t/022-cachekey.t
+TESTS += t/020-bisect.t t/021-assign.t t/022-cachekey.t
+t_020_bisect_t_SOURCES = t/020-bisect.c src/hubd/bisect.c
+t_021_assign_t_SOURCES = t/021-assign.c src/hubd/assign.c
+t_022_cachekey_t_SOURCES = t/022-cachekey.c
+t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)

@@ -7,3 +7,4 @@ check_PROGRAMS += t/014-validate-auth.t
 TESTS += t/014-validate-auth.t
 t_014_validate_auth_t_SOURCES = t/014-validate-auth.c
 t_014_validate_auth_t_LDADD = libmhlib.a
+libmhlib_a_SOURCES += src/lib/cachekey.c src/lib/cachekey.h

@@ -1,0 +1,45 @@
+/*
+ * modelclient.h — HTTP client for ersilia-pack model servers (libcurl).
+ *
+ * Runs in: runners (the /run and /job/... calls) and the local backend
+ * (readiness probes). Owns: one CURL easy handle per struct mc, reused so
+ * calls to the same instance keep their connection.
+ *
+ * A call reports transport outcome and HTTP status separately: the runner
+ * tells "this batch was rejected" (an HTTP answer, 4xx/5xx) from "the
+ * instance is gone" (refused, reset, empty reply) — only the former is a
+ * reason to bisect a chunk (DESIGN.md §5 step 5).
+ */
+#ifndef MH_MODELCLIENT_H
+#define MH_MODELCLIENT_H
+
+#include "lib/buf.h"
+
+enum mc_rc {
+	MC_OK = 0,      /* an HTTP answer arrived; see status */
+	MC_CONN,        /* refused, reset, empty reply: instance unreachable */
+	MC_TIMEOUT,     /* no complete answer before the deadline */
+	MC_ABORTED,     /* the tick callback asked to stop */
+	MC_ERROR,       /* anything else (out of memory, bad URL) */
+};
+
+/* Called about once per second during a call; return non-zero to abort. */
+typedef int (*mc_tick_fn)(void *ctx);
+
+struct mc;
+
+struct mc *mc_new(void);
+void mc_free(struct mc *m);
+void mc_set_tick(struct mc *m, mc_tick_fn fn, void *ctx);
+
+/* method "GET" or "POST" (body JSON, may be NULL). The answer body goes to
+ * out (reset first); *status is the HTTP status (0 without an answer). */
+enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const char *path,
+		   const char *body, int timeout_ms, struct buf *out, long *status);
+
+/* 1 when GET /healthz answers 2xx within timeout_ms, else 0. */
+int mc_healthz(struct mc *m, const char *address, int timeout_ms);
+
+const char *mc_rc_name(enum mc_rc rc);
+
+#endif

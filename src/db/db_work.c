@@ -1,0 +1,703 @@
+/*
+ * db_work.c — implementation of db_work.h (work requests, instances,
+ * janitor sweeps).
+ *
+ * Runs in: modelhubd children and supervisor. Called by: runner.c,
+ * janitor.c, supervisor.c. Owns: nothing beyond the statements it prepares
+ * on the caller's connection.
+ * Shared state: see db_work.h. Concurrency: claims use FOR UPDATE SKIP
+ * LOCKED; the instance limit per model is kept under a transaction-scoped
+ * advisory lock (class DB_LOCK_MODEL, key hashtext(model id)), so runners of
+ * every replica count and insert instance rows one at a time per model.
+ */
+#include "db/db_work.h"
+#include "lib/log.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_LOCK_MODEL 0x6d68 /* advisory lock class: per-model instance limit */
+
+static void i64(char *buf, size_t n, int64_t v) { snprintf(buf, n, "%lld", (long long)v); }
+
+static int affected(PGresult *r)
+{
+	int n;
+
+	if (!r)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n;
+}
+
+/* "{"a","b"}" for model ids (ids cannot hold quotes or backslashes: see the
+ * CHECK on model.id), built into a malloc()ed string. */
+static char *text_array(const char *const *v, int n)
+{
+	size_t len = 3;
+	char *s, *p;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(v[i]) + 3;
+	s = p = malloc(len);
+	if (!s)
+		return NULL;
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		if (strchr(v[i], '"') || strchr(v[i], '\\'))
+			continue;
+		p += sprintf(p, "%s\"%s\"", p > s + 1 ? "," : "", v[i]);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return s;
+}
+
+int db_work_claim(struct db *db, const char *runner_id, const char *const *models, int n,
+		  int lease_s, int request_timeout_s, struct work_req *out)
+{
+	char lease[16], tmo[16];
+	char *arr = text_array(models, n);
+	const char *p[4] = {arr, runner_id, lease, tmo};
+	PGresult *r;
+	int rc = -1;
+
+	if (!arr)
+		return -1;
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	snprintf(tmo, sizeof tmo, "%d", request_timeout_s);
+	r = db_prep(db, "work_claim",
+		    "UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
+		    " attempts = attempts + 1,"
+		    " lease_expires_at = now() + make_interval(secs => $3::int),"
+		    " started_at = COALESCE(started_at, now()),"
+		    " deadline = COALESCE(deadline, now() + make_interval(secs => $4::int)),"
+		    " failure_reason = NULL, failure_detail = NULL"
+		    " WHERE id = (SELECT id FROM work_request WHERE status = 'QUEUED'"
+		    "   AND model_id = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
+		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
+		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())",
+		    4, p);
+	free(arr);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		snprintf(out->model_id, sizeof out->model_id, "%s", PQgetvalue(r, 0, 1));
+		out->input_count = atoi(PQgetvalue(r, 0, 2));
+		out->done_count = atoi(PQgetvalue(r, 0, 3));
+		out->attempts = atoi(PQgetvalue(r, 0, 4));
+		out->cache_opt_in = PQgetvalue(r, 0, 5)[0] == 't';
+		out->user_id = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+		out->deadline_in_s = strtod(PQgetvalue(r, 0, 7), NULL);
+		rc = 1;
+	} else {
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int db_work_handback(struct db *db, int64_t id, const char *runner_id)
+{
+	char ids[24];
+	const char *p[2] = {ids, runner_id};
+
+	i64(ids, sizeof ids, id);
+	/* The attempt is not counted; a request never started loses its start. */
+	return affected(db_prep(db, "work_handback",
+				"UPDATE work_request SET status = 'QUEUED', runner_id = NULL,"
+				" lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0),"
+				" started_at = CASE WHEN attempts <= 1 THEN NULL ELSE started_at END,"
+				" deadline = CASE WHEN attempts <= 1 THEN NULL ELSE deadline END"
+				" WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2",
+				2, p)) < 0 ? -1 : 0;
+}
+
+int db_work_renew(struct db *db, int64_t id, const char *runner_id, int lease_s)
+{
+	char ids[24], lease[16];
+	const char *p[3] = {ids, runner_id, lease};
+	int n;
+
+	i64(ids, sizeof ids, id);
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	n = affected(db_prep(db, "work_renew",
+			     "UPDATE work_request SET lease_expires_at = now() + make_interval(secs => $3::int)"
+			     " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2",
+			     3, p));
+	return n < 0 ? -1 : n > 0;
+}
+
+int db_work_status(struct db *db, int64_t id, char *out, size_t outlen)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+	PGresult *r;
+	int rc = 1;
+
+	i64(ids, sizeof ids, id);
+	r = db_prep(db, "work_status", "SELECT status FROM work_request WHERE id = $1", 1, p);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+PGresult *db_work_missing(struct db *db, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+
+	i64(ids, sizeof ids, id);
+	return db_prep(db, "work_missing",
+		       "SELECT i.ordinal, i.input FROM work_request_input i WHERE i.request_id = $1"
+		       " AND NOT EXISTS (SELECT 1 FROM work_request_result r"
+		       "   WHERE r.request_id = i.request_id AND r.ordinal = i.ordinal)"
+		       " ORDER BY i.ordinal",
+		       1, p);
+}
+
+int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s)
+{
+	char ids[24], lease[16];
+	const char *p[4] = {ids, runner_id, rows, lease};
+	PGresult *r;
+	int rc;
+
+	i64(ids, sizeof ids, id);
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	r = db_prep(db, "work_store",
+		    "WITH ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
+		    "  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2"
+		    "  FROM jsonb_array_elements($3::jsonb) e"
+		    "  WHERE EXISTS (SELECT 1 FROM work_request"
+		    "    WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2)"
+		    "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err)"
+		    " UPDATE work_request SET done_count = done_count + (SELECT count(*) FROM ins),"
+		    "  error_count = error_count + (SELECT count(*) FROM ins WHERE err),"
+		    "  lease_expires_at = now() + make_interval(secs => $4::int)"
+		    " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2"
+		    " RETURNING (SELECT count(*) FROM ins)",
+		    4, p);
+	if (!r)
+		return -1;
+	rc = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -2;
+	PQclear(r);
+	return rc;
+}
+
+int db_work_counts(struct db *db, int64_t id, int *results, int *errors)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+	PGresult *r;
+
+	i64(ids, sizeof ids, id);
+	r = db_prep(db, "work_counts",
+		    "SELECT count(*), count(*) FILTER (WHERE error IS NOT NULL)"
+		    " FROM work_request_result WHERE request_id = $1",
+		    1, p);
+	if (!r)
+		return -1;
+	*results = atoi(PQgetvalue(r, 0, 0));
+	*errors = atoi(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return 0;
+}
+
+int db_work_finish(struct db *db, int64_t id, const char *runner_id, const char *status,
+		   const char *reason, const char *detail, int calls, int extra_calls)
+{
+	char ids[24], c1[16], c2[16];
+	const char *p[7] = {ids, runner_id, status, reason, detail, c1, c2};
+
+	i64(ids, sizeof ids, id);
+	snprintf(c1, sizeof c1, "%d", calls);
+	snprintf(c2, sizeof c2, "%d", extra_calls);
+	return affected(db_prep(db, "work_finish",
+				"UPDATE work_request SET status = $3, failure_reason = $4, failure_detail = $5,"
+				" finished_at = now(), lease_expires_at = NULL,"
+				" model_calls = model_calls + $6::int, extra_calls = extra_calls + $7::int,"
+				" done_count = (SELECT count(*) FROM work_request_result WHERE request_id = $1),"
+				" error_count = (SELECT count(*) FROM work_request_result"
+				"   WHERE request_id = $1 AND error IS NOT NULL)"
+				" WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2",
+				7, p));
+}
+
+int db_work_fail_disabled(struct db *db, const char *model_id)
+{
+	const char *p[1] = {model_id};
+
+	return affected(db_prep(db, "work_fail_disabled",
+				"UPDATE work_request w SET status = 'FAILED', failure_reason = 'MODEL_DISABLED',"
+				" failure_detail = 'model ' || w.model_id || ' is disabled', finished_at = now(),"
+				" runner_id = NULL, lease_expires_at = NULL"
+				" FROM model m WHERE m.id = w.model_id AND NOT m.enabled"
+				" AND w.model_id = $1 AND w.status = 'QUEUED'",
+				1, p));
+}
+
+PGresult *db_work_cache_candidates(struct db *db, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+
+	i64(ids, sizeof ids, id);
+	/* never cache null records or per-input errors (upstream cached nulls forever) */
+	return db_prep(db, "work_cache_candidates",
+		       "SELECT i.input, r.record::text FROM work_request_result r"
+		       " JOIN work_request_input i ON i.request_id = r.request_id AND i.ordinal = r.ordinal"
+		       " WHERE r.request_id = $1 AND NOT r.cached AND r.record IS NOT NULL"
+		       " AND r.error IS NULL ORDER BY r.ordinal",
+		       1, p);
+}
+
+int db_work_cache_put(struct db *db, const char *model_id, const char *version, int64_t user_id,
+		      const char *rows)
+{
+	char uid[24];
+	const char *p[4] = {model_id, version, uid, rows};
+
+	i64(uid, sizeof uid, user_id);
+	return affected(db_prep(db, "work_cache_put",
+				"INSERT INTO input_cache (model_id, model_version, input_key, input, record, user_id)"
+				" SELECT $1, $2, decode(e->>0, 'hex'), e->>1, e->2, $3::bigint"
+				" FROM jsonb_array_elements($4::jsonb) e ON CONFLICT DO NOTHING",
+				4, p));
+}
+
+void db_work_model_clear(struct work_model *m)
+{
+	if (m->cmd) {
+		for (int i = 0; i < m->ncmd; i++)
+			free(m->cmd[i]);
+		free(m->cmd);
+	}
+	m->cmd = NULL;
+	m->ncmd = 0;
+}
+
+static int parse_cmd(struct work_model *m, const char *json)
+{
+	struct json_object *a = json_tokener_parse(json);
+	int n, rc = -1;
+
+	if (!a || !json_object_is_type(a, json_type_array))
+		goto out;
+	n = (int)json_object_array_length(a);
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	m->cmd = calloc((size_t)n, sizeof *m->cmd);
+	if (!m->cmd)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(a, (size_t)i));
+		if (!(m->cmd[i] = strdup(s ? s : "")))
+			goto out;
+		m->ncmd = i + 1;
+	}
+	rc = 0;
+out:
+	json_object_put(a);
+	return rc;
+}
+
+int db_work_model(struct db *db, const char *model_id, struct work_model *m)
+{
+	const char *p[1] = {model_id};
+	PGresult *r;
+	int rc = 0;
+
+	memset(m, 0, sizeof *m);
+	r = db_prep(db, "work_model",
+		    "SELECT enabled, execution_mode, COALESCE(image, ''), image_tag,"
+		    " array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m,"
+		    " memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances,"
+		    " idle_seconds, cache_enabled, model_version FROM model WHERE id = $1",
+		    1, p);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		snprintf(m->id, sizeof m->id, "%s", model_id);
+		m->enabled = PQgetvalue(r, 0, 0)[0] == 't';
+		m->async = strcmp(PQgetvalue(r, 0, 1), "ASYNC") == 0;
+		snprintf(m->image, sizeof m->image, "%s", PQgetvalue(r, 0, 2));
+		snprintf(m->image_tag, sizeof m->image_tag, "%s", PQgetvalue(r, 0, 3));
+		if (!PQgetisnull(r, 0, 4) && parse_cmd(m, PQgetvalue(r, 0, 4)) < 0) {
+			db_work_model_clear(m);
+			PQclear(r);
+			return -1;
+		}
+		m->port = atoi(PQgetvalue(r, 0, 5));
+		m->cpu_request_m = atoi(PQgetvalue(r, 0, 6));
+		m->cpu_limit_m = atoi(PQgetvalue(r, 0, 7));
+		m->memory_request_mib = atoi(PQgetvalue(r, 0, 8));
+		m->memory_limit_mib = atoi(PQgetvalue(r, 0, 9));
+		m->disable_memory_limit = PQgetvalue(r, 0, 10)[0] == 't';
+		m->max_instances = atoi(PQgetvalue(r, 0, 11));
+		m->idle_seconds = atoi(PQgetvalue(r, 0, 12));
+		m->cache_enabled = PQgetvalue(r, 0, 13)[0] == 't';
+		snprintf(m->version, sizeof m->version, "%s", PQgetvalue(r, 0, 14));
+		rc = 1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+		    const char *replica_id, const char *backend, struct work_inst *out)
+{
+	char rid[24], lockc[16], maxi[16], c1[16], c2[16], m1[16], m2[16];
+	const char *pl[2] = {lockc, m->id};
+	const char *pi[3] = {m->id, rid, replica_id};
+	const char *pc[2] = {m->id, maxi};
+	const char *pn[9] = {m->id, backend, replica_id, rid, c1, c2, m1, m2, NULL};
+	PGresult *r = NULL;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	i64(rid, sizeof rid, request_id);
+	snprintf(lockc, sizeof lockc, "%d", DB_LOCK_MODEL);
+	snprintf(maxi, sizeof maxi, "%d", m->max_instances);
+	snprintf(c1, sizeof c1, "%d", m->cpu_request_m);
+	snprintf(c2, sizeof c2, "%d", m->cpu_limit_m);
+	snprintf(m1, sizeof m1, "%d", m->memory_request_mib);
+	snprintf(m2, sizeof m2, "%d", m->disable_memory_limit ? 0 : m->memory_limit_mib);
+	pn[7] = m->disable_memory_limit ? NULL : m2;
+	if (db_begin(db) < 0)
+		return -1;
+	r = db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl);
+	if (!r)
+		goto fail;
+	PQclear(r);
+	r = db_prep(db, "inst_take_idle",
+		    "UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint,"
+		    " request_ids = array_append(request_ids, $2::bigint), last_used_at = now(),"
+		    " updated_at = now()"
+		    " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
+		    "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
+		    "   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)"
+		    " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0)",
+		    3, pi);
+	if (!r)
+		goto fail;
+	if (PQntuples(r) == 1) {
+		rc = 1;
+		goto got;
+	}
+	PQclear(r);
+	r = db_prep(db, "inst_count",
+		    "SELECT count(*) < $2::int FROM model_instance"
+		    " WHERE model_id = $1 AND state <> 'TERMINATED'",
+		    2, pc);
+	if (!r)
+		goto fail;
+	if (PQgetvalue(r, 0, 0)[0] != 't') {
+		PQclear(r);
+		db_commit(db);
+		return 0;
+	}
+	PQclear(r);
+	r = db_prep(db, "inst_insert",
+		    "INSERT INTO model_instance (model_id, backend, replica_id, state, current_request_id,"
+		    " request_ids, cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib)"
+		    " VALUES ($1, $2, $3, 'REQUESTED', $4::bigint, ARRAY[$4::bigint], $5::int, $6::int,"
+		    " $7::int, $8::int)"
+		    " RETURNING id, '', '', 0",
+		    8, pn);
+	if (!r)
+		goto fail;
+	rc = 2;
+got:
+	out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+	snprintf(out->address, sizeof out->address, "%s", PQgetvalue(r, 0, 2));
+	out->pid = atoi(PQgetvalue(r, 0, 3));
+	PQclear(r);
+	if (db_commit(db) < 0)
+		return -1;
+	if (rc == 2)
+		db_inst_event(db, out->id, "REQUESTED", NULL);
+	return rc;
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detail_json)
+{
+	char ids[24];
+	const char *p[3] = {ids, kind, detail_json ? detail_json : "{}"};
+
+	i64(ids, sizeof ids, id);
+	return db_prep(db, "inst_event",
+		       "INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
+		       3, p) ? 0 : -1;
+}
+
+/* db_prep returns a result to clear; wrap for statements without rows. */
+static int cmd(PGresult *r)
+{
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
+		    const char *node)
+{
+	char ids[24], pids[16];
+	const char *p[5] = {ids, name, address, pids, node};
+	char detail[256];
+
+	i64(ids, sizeof ids, id);
+	snprintf(pids, sizeof pids, "%d", pid);
+	if (cmd(db_prep(db, "inst_started",
+			"UPDATE model_instance SET state = 'STARTING', name = $2, address = $3,"
+			" pid = $4::int, node = $5, updated_at = now() WHERE id = $1",
+			5, p)) < 0)
+		return -1;
+	snprintf(detail, sizeof detail, "{\"pid\":%d}", pid);
+	return db_inst_event(db, id, "STARTED", detail);
+}
+
+int db_inst_state(struct db *db, int64_t id, const char *state, const char *event,
+		  const char *detail_json)
+{
+	char ids[24];
+	const char *p[2] = {ids, state};
+
+	i64(ids, sizeof ids, id);
+	if (cmd(db_prep(db, "inst_state",
+			"UPDATE model_instance SET state = $2, updated_at = now(),"
+			" ready_at = CASE WHEN $2 IN ('READY', 'BUSY') AND ready_at IS NULL"
+			"   THEN now() ELSE ready_at END,"
+			" last_used_at = CASE WHEN $2 = 'BUSY' THEN now() ELSE last_used_at END"
+			" WHERE id = $1 AND state <> 'TERMINATED'",
+			2, p)) < 0)
+		return -1;
+	return event ? db_inst_event(db, id, event, detail_json) : 0;
+}
+
+int db_inst_release(struct db *db, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+	int n;
+
+	i64(ids, sizeof ids, id);
+	n = affected(db_prep(db, "inst_release",
+			     "UPDATE model_instance SET state = 'IDLE', current_request_id = NULL,"
+			     " last_used_at = now(), updated_at = now()"
+			     " WHERE id = $1 AND state IN ('BUSY', 'READY')",
+			     1, p));
+	if (n > 0)
+		db_inst_event(db, id, "IDLE", NULL);
+	return n < 0 ? -1 : 0;
+}
+
+int db_inst_take_idle(struct db *db, int64_t id, int idle_seconds)
+{
+	char ids[24], secs[16];
+	const char *p[2] = {ids, secs};
+	int n;
+
+	i64(ids, sizeof ids, id);
+	snprintf(secs, sizeof secs, "%d", idle_seconds);
+	n = affected(db_prep(db, "inst_take_idle_stop",
+			     "UPDATE model_instance SET state = 'TERMINATING', updated_at = now()"
+			     " WHERE id = $1 AND state = 'IDLE'"
+			     " AND last_used_at <= now() - make_interval(secs => $2::int)",
+			     2, p));
+	return n < 0 ? -1 : n > 0;
+}
+
+int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char *detail,
+		       const char *log_text)
+{
+	char ids[24];
+	const char *p[3] = {ids, reason, detail};
+	const char *pl[2] = {ids, log_text ? log_text : ""};
+	struct json_object *d = json_object_new_object();
+	int rc;
+
+	i64(ids, sizeof ids, id);
+	rc = affected(db_prep(db, "inst_terminated",
+			 "UPDATE model_instance SET state = 'TERMINATED', termination_reason = $2,"
+			 " termination_detail = $3, terminated_at = now(), current_request_id = NULL,"
+			 " updated_at = now() WHERE id = $1 AND state <> 'TERMINATED'",
+			 3, p));
+	if (d && rc > 0) {
+		json_object_object_add(d, "reason", json_object_new_string(reason));
+		json_object_object_add(d, "detail", json_object_new_string(detail ? detail : ""));
+		if (strcmp(reason, "OOMKILLED") == 0)
+			db_inst_event(db, id, "OOM_KILLED", json_object_to_json_string(d));
+		db_inst_event(db, id, "TERMINATED", json_object_to_json_string(d));
+	}
+	if (cmd(db_prep(db, "inst_log",
+			"INSERT INTO instance_log (instance_id, text) VALUES ($1, $2)"
+			" ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now()",
+			2, pl)) < 0)
+		rc = -1;
+	json_object_put(d);
+	return rc < 0 ? -1 : 0;
+}
+
+PGresult *db_inst_poll(struct db *db, const char *ids)
+{
+	const char *p[1] = {ids};
+
+	return db_prep(db, "inst_poll",
+		       "SELECT id, state, stop_requested, COALESCE(termination_reason, '')"
+		       " FROM model_instance WHERE id = ANY($1::bigint[])",
+		       1, p);
+}
+
+int db_inst_request_stop(struct db *db, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+
+	i64(ids, sizeof ids, id);
+	return cmd(db_prep(db, "inst_request_stop",
+			   "UPDATE model_instance SET stop_requested = true, updated_at = now()"
+			   " WHERE id = $1",
+			   1, p));
+}
+
+PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id)
+{
+	const char *p[1] = {replica_id};
+
+	return db_prep(db, "inst_active_replica",
+		       "SELECT id, COALESCE(pid, 0), state FROM model_instance"
+		       " WHERE replica_id = $1 AND state <> 'TERMINATED'"
+		       " AND updated_at < now() - interval '5 seconds'",
+		       1, p);
+}
+
+int db_inst_lost(struct db *db, int64_t id, const char *detail)
+{
+	return db_inst_terminated(db, id, "LOST", detail, NULL);
+}
+
+int db_janitor_requeue(struct db *db, int max_attempts)
+{
+	char maxa[16];
+	const char *p[1] = {maxa};
+
+	snprintf(maxa, sizeof maxa, "%d", max_attempts);
+	return affected(db_prep(db, "jan_requeue",
+				"WITH x AS (UPDATE work_request SET"
+				"  status = CASE WHEN attempts >= $1::int THEN 'FAILED' ELSE 'QUEUED' END,"
+				"  failure_reason = CASE WHEN attempts >= $1::int THEN 'ATTEMPTS_EXHAUSTED' END,"
+				"  failure_detail = CASE WHEN attempts >= $1::int"
+				"    THEN 'lease expired after ' || attempts || ' attempts' END,"
+				"  finished_at = CASE WHEN attempts >= $1::int THEN now() END,"
+				"  runner_id = NULL, lease_expires_at = NULL"
+				"  WHERE status = 'RUNNING' AND lease_expires_at < now()"
+				"  RETURNING model_id, status)"
+				" SELECT pg_notify('work_queued', model_id) FROM x WHERE status = 'QUEUED'",
+				1, p));
+}
+
+int db_janitor_retention(struct db *db, int days, int batch)
+{
+	char d[16], b[16];
+	const char *p[2] = {d, b};
+
+	snprintf(d, sizeof d, "%d", days);
+	snprintf(b, sizeof b, "%d", batch);
+	/* inputs and results go by ON DELETE CASCADE */
+	return affected(db_prep(db, "jan_retention",
+				"DELETE FROM work_request WHERE id IN (SELECT id FROM work_request"
+				" WHERE created_at < now() - make_interval(days => $1::int)"
+				" AND status <> 'RUNNING' ORDER BY id LIMIT $2::int)",
+				2, p));
+}
+
+int db_janitor_old_instances(struct db *db, int days, int batch)
+{
+	char d[16], b[16];
+	const char *p[2] = {d, b};
+
+	snprintf(d, sizeof d, "%d", days);
+	snprintf(b, sizeof b, "%d", batch);
+	return affected(db_prep(db, "jan_old_instances",
+				"DELETE FROM model_instance WHERE id IN (SELECT id FROM model_instance"
+				" WHERE state = 'TERMINATED'"
+				" AND terminated_at < now() - make_interval(days => $1::int)"
+				" ORDER BY id LIMIT $2::int)",
+				2, p));
+}
+
+int db_janitor_sessions(struct db *db)
+{
+	return affected(db_prep(db, "jan_sessions",
+				"DELETE FROM session WHERE absolute_expires_at < now()", 0, NULL));
+}
+
+int db_janitor_disabled(struct db *db)
+{
+	return affected(db_prep(db, "jan_disabled",
+				"UPDATE work_request w SET status = 'FAILED', failure_reason = 'MODEL_DISABLED',"
+				" failure_detail = 'model ' || w.model_id || ' is disabled', finished_at = now()"
+				" FROM model m WHERE m.id = w.model_id AND NOT m.enabled AND w.status = 'QUEUED'",
+				0, NULL));
+}
+
+int db_janitor_dead_replicas(struct db *db, int stale_s)
+{
+	char s[16];
+	const char *p[1] = {s};
+
+	snprintf(s, sizeof s, "%d", stale_s);
+	return affected(db_prep(db, "jan_dead_replicas",
+				"WITH x AS (UPDATE model_instance i SET state = 'TERMINATED',"
+				"  termination_reason = 'LOST', termination_detail = 'replica stopped beating',"
+				"  terminated_at = now(), updated_at = now()"
+				"  FROM hub_server h WHERE h.replica_id = i.replica_id AND i.state <> 'TERMINATED'"
+				"  AND h.heartbeat_at < now() - make_interval(secs => $1::int) RETURNING i.id)"
+				" INSERT INTO instance_event (instance_id, kind, detail)"
+				" SELECT id, 'TERMINATED', '{\"reason\":\"LOST\"}' FROM x",
+				1, p));
+}
+
+int db_hub_server_beat(struct db *db, const char *replica_id, const char *hostname, int pid,
+		       const char *version, const char *detail_json, int starting)
+{
+	char pids[16];
+	const char *p[6] = {replica_id, hostname, pids, version, detail_json ? detail_json : "{}",
+			    starting ? "t" : "f"};
+
+	snprintf(pids, sizeof pids, "%d", pid);
+	return cmd(db_prep(db, "hub_server_beat",
+			   "INSERT INTO hub_server (replica_id, hostname, pid, version, detail)"
+			   " VALUES ($1, $2, $3::int, $4, $5::jsonb)"
+			   " ON CONFLICT (replica_id) DO UPDATE SET hostname = EXCLUDED.hostname,"
+			   " pid = EXCLUDED.pid, version = EXCLUDED.version, detail = EXCLUDED.detail,"
+			   " heartbeat_at = now(),"
+			   " started_at = CASE WHEN $6::boolean THEN now() ELSE hub_server.started_at END",
+			   6, p));
+}
+
+PGresult *db_work_queue_depths(struct db *db)
+{
+	return db_prep(db, "work_queue_depths",
+		       "SELECT w.model_id, count(*), max(m.max_instances) FROM work_request w"
+		       " JOIN model m ON m.id = w.model_id WHERE w.status = 'QUEUED'"
+		       " GROUP BY w.model_id ORDER BY w.model_id",
+		       0, NULL);
+}

@@ -1,0 +1,133 @@
+/*
+ * db_work.h — queries of the work-request engine: claiming and finishing
+ * requests, storing results, model instance rows and their events, the
+ * janitor's sweeps.
+ *
+ * Runs in: modelhubd runners, janitor and supervisor. Called by: runner.c,
+ * janitor.c, supervisor.c. Tables: work_request (+_input, _result), model,
+ * model_instance, instance_event, instance_log, input_cache, session,
+ * hub_server.
+ *
+ * Ownership rule: a runner changes a request only while it is RUNNING with
+ * runner_id = that runner (every UPDATE says so in its WHERE clause), so a
+ * runner that lost its lease or whose request was cancelled changes nothing.
+ * Returns: 0 / -1 unless said otherwise; PGresult* results are PQclear()ed
+ * by the caller.
+ */
+#ifndef MH_DB_WORK_H
+#define MH_DB_WORK_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct work_req {
+	int64_t id;
+	char model_id[72];
+	int input_count, done_count, attempts;
+	int cache_opt_in;
+	int64_t user_id;       /* 0 for anonymous */
+	double deadline_in_s;  /* seconds left until the request deadline */
+};
+
+struct work_model {
+	char id[72];
+	int enabled, async;
+	char image[256], image_tag[64];
+	char **cmd;            /* local_command (malloc()ed), NULL when none */
+	int ncmd;
+	int port;
+	int cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib;
+	int disable_memory_limit;
+	int max_instances, idle_seconds, cache_enabled;
+	char version[64];
+};
+
+/* Requests */
+/* 1 claimed into *out, 0 nothing queued for these models, -1 error. */
+int db_work_claim(struct db *db, const char *runner_id, const char *const *models, int n,
+		  int lease_s, int request_timeout_s, struct work_req *out);
+/* Give the request back to the queue without counting the attempt. */
+int db_work_handback(struct db *db, int64_t id, const char *runner_id);
+/* 1 lease renewed, 0 no longer ours (see db_work_status), -1 error. */
+int db_work_renew(struct db *db, int64_t id, const char *runner_id, int lease_s);
+/* Current status into out (e.g. "CANCELLED"); 0, 1 when the row is gone, -1. */
+int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
+/* Inputs without a result row: columns ordinal, input; in ordinal order. */
+PGresult *db_work_missing(struct db *db, int64_t id);
+/* Store records: rows is a JSON array of [ordinal, record|null, error|null].
+ * Returns rows inserted (>= 0; duplicates are skipped), -2 when the request
+ * is no longer RUNNING for this runner, -1 on error. Renews the lease. */
+int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s);
+/* Result and error counts of the request. */
+int db_work_counts(struct db *db, int64_t id, int *results, int *errors);
+/* Final state: status COMPLETED or FAILED (reason, detail may be NULL). */
+int db_work_finish(struct db *db, int64_t id, const char *runner_id, const char *status,
+		   const char *reason, const char *detail, int calls, int extra_calls);
+/* Fail every QUEUED request of a disabled model at once; rows affected. */
+int db_work_fail_disabled(struct db *db, const char *model_id);
+/* Computed (not cached) results worth caching: columns input, record. */
+PGresult *db_work_cache_candidates(struct db *db, int64_t id);
+/* rows: JSON array of [key_hex, input, record]; rows inserted or -1. */
+int db_work_cache_put(struct db *db, const char *model_id, const char *version, int64_t user_id,
+		      const char *rows);
+
+/* Models */
+/* 1 found, 0 no such model, -1 error. Free with db_work_model_clear(). */
+int db_work_model(struct db *db, const char *model_id, struct work_model *m);
+void db_work_model_clear(struct work_model *m);
+
+/* Model instances */
+struct work_inst {
+	int64_t id;
+	char name[64], address[128];
+	int pid;
+};
+/* Under the model's advisory lock: take an IDLE instance of this replica
+ * (state BUSY, 1), or insert a REQUESTED row when fewer than max_instances
+ * instances are not TERMINATED (2), or 0 when the model is at its limit. */
+int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+		    const char *replica_id, const char *backend, struct work_inst *out);
+int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
+		    const char *node);
+/* Set state (and ready_at for READY/BUSY after start) and add an event. */
+int db_inst_state(struct db *db, int64_t id, const char *state, const char *event,
+		  const char *detail_json);
+int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detail_json);
+/* BUSY -> IDLE (last_used_at = now). */
+int db_inst_release(struct db *db, int64_t id);
+/* IDLE -> TERMINATING if idle for at least idle_seconds; 1 done, 0 not. */
+int db_inst_take_idle(struct db *db, int64_t id, int idle_seconds);
+/* Record the end: TERMINATED with reason/detail, event(s), the log text. */
+int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char *detail,
+		       const char *log_text);
+/* Rows of these instances: id, state, stop_requested ('t'/'f'),
+ * termination_reason. ids: Postgres array literal "{1,2}". */
+PGresult *db_inst_poll(struct db *db, const char *ids);
+/* Set stop_requested (a borrower asks the owner to stop it). */
+int db_inst_request_stop(struct db *db, int64_t id);
+/* Non-terminated instances of this replica: id, pid. */
+PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id);
+/* Mark one instance LOST (its process is gone and nobody reaped it). */
+int db_inst_lost(struct db *db, int64_t id, const char *detail);
+
+/* Janitor */
+/* Requeue RUNNING requests whose lease expired (FAILED ATTEMPTS_EXHAUSTED
+ * at max_attempts); rows changed or -1. */
+int db_janitor_requeue(struct db *db, int max_attempts);
+/* Delete up to batch requests older than days (with inputs, results);
+ * rows deleted or -1. */
+int db_janitor_retention(struct db *db, int days, int batch);
+int db_janitor_old_instances(struct db *db, int days, int batch);
+int db_janitor_sessions(struct db *db);
+int db_janitor_disabled(struct db *db);
+/* Instances of replicas whose hub_server heartbeat is older than stale_s. */
+int db_janitor_dead_replicas(struct db *db, int stale_s);
+
+/* Supervisor */
+int db_hub_server_beat(struct db *db, const char *replica_id, const char *hostname, int pid,
+		       const char *version, const char *detail_json, int starting);
+/* Queued work per model: model_id, depth, max_instances. */
+PGresult *db_work_queue_depths(struct db *db);
+
+#endif

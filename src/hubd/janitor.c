@@ -1,0 +1,141 @@
+/*
+ * janitor.c — the janitor child: leases, retention, expired sessions,
+ * requests of disabled models, instances of dead replicas.
+ *
+ * Runs in: modelhubd, one child per replica ("modelhubd: janitor"); only
+ * the replica holding the Postgres advisory lock JANITOR_LOCK_KEY does the
+ * work, the others wait and retry (singleton across replicas).
+ * Called by: supervisor.c (janitor_main after fork).
+ * Owns: its Postgres connection, which holds the session-level advisory
+ * lock while leader (a lost connection loses the lock; it is taken again).
+ * Shared state: work_request (requeue/fail/delete), model_instance (old
+ * rows deleted, rows of dead replicas marked LOST), session (expired rows
+ * deleted), job_run (time of the last retention pass).
+ *
+ * Timers: leases and disabled models every JANITOR_TICK_MS; retention at
+ * start and every JANITOR_RETENTION_MS, in batches of JANITOR_BATCH rows
+ * with a heartbeat between batches so a big backlog never looks hung.
+ */
+#include "db/db_work.h"
+#include "hubd/hubd.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JANITOR_LOCK_KEY "7236051898443571022" /* arbitrary, "modelhub janitor" */
+#define JANITOR_TICK_MS 2000
+#define JANITOR_LEADER_RETRY_MS 5000
+#define JANITOR_RETENTION_MS (3600 * 1000)
+#define JANITOR_BATCH 1000
+#define JANITOR_REPLICA_STALE_S 120
+
+static int try_lead(struct db *db)
+{
+	const char *p[1] = {JANITOR_LOCK_KEY};
+	PGresult *r = db_exec(db, "SELECT pg_try_advisory_lock($1::bigint)", 1, p);
+	int ok;
+
+	if (!r)
+		return 0;
+	ok = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return ok;
+}
+
+/* Still leader? A reconnect drops the session lock; holding it again is
+ * idempotent (the lock count just grows by one on this session). */
+static int still_lead(struct db *db)
+{
+	const char *p[1] = {JANITOR_LOCK_KEY};
+	PGresult *r = db_exec(db,
+			      "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+			      " AND pid = pg_backend_pid() AND granted"
+			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)",
+			      1, p);
+	int ok;
+
+	if (!r)
+		return 0;
+	ok = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return ok;
+}
+
+static void retention(struct hubd_child *c, struct db *db)
+{
+	int days = (int)cfg_int("hub.retention_days", 7), n, total = 0, inst = 0;
+
+	if (days < 1)
+		days = 1;
+	do {
+		n = db_janitor_retention(db, days, JANITOR_BATCH);
+		if (n > 0)
+			total += n;
+		hubd_heartbeat(c);
+	} while (n == JANITOR_BATCH && !hubd_should_stop());
+	do {
+		n = db_janitor_old_instances(db, days, JANITOR_BATCH);
+		if (n > 0)
+			inst += n;
+		hubd_heartbeat(c);
+	} while (n == JANITOR_BATCH && !hubd_should_stop());
+	n = db_janitor_sessions(db);
+	db_cmd(db, "INSERT INTO job_run (job, last_at) VALUES ('retention', now())"
+		   " ON CONFLICT (job) DO UPDATE SET last_at = now()", 0, NULL);
+	log_info("janitor days=%d requests=%d instances=%d sessions=%d msg=\"retention pass\"", days,
+		 total, inst, n > 0 ? n : 0);
+}
+
+static void tick(struct db *db)
+{
+	int n;
+
+	n = db_janitor_requeue(db, (int)cfg_int("hub.max_attempts", 3));
+	if (n > 0)
+		log_info("janitor requests=%d msg=\"expired leases handled\"", n);
+	n = db_janitor_disabled(db);
+	if (n > 0)
+		log_info("janitor requests=%d msg=\"queued requests of disabled models failed\"", n);
+	n = db_janitor_dead_replicas(db, JANITOR_REPLICA_STALE_S);
+	if (n > 0)
+		log_info("janitor instances=%d msg=\"instances of dead replicas marked LOST\"", n);
+}
+
+int janitor_main(struct hubd_child *c)
+{
+	struct db *db = c->db;
+	int leader = 0;
+	int64_t last_retention = 0, last_check = 0;
+
+	log_info("janitor msg=\"started\"");
+	while (!hubd_should_stop()) {
+		int64_t now = mh_mono_ms();
+		hubd_heartbeat(c);
+		hubd_take_reload();
+		if (!leader) {
+			leader = try_lead(db);
+			if (!leader) {
+				hubd_wait(c, -1, JANITOR_LEADER_RETRY_MS);
+				continue;
+			}
+			log_info("janitor msg=\"leader: holding the janitor lock\"");
+			last_retention = 0;
+			last_check = now;
+		} else if (now - last_check >= 30000 && (last_check = now) && !still_lead(db)) {
+			log_warn_x("janitor msg=\"lost the janitor lock (reconnected?)\"");
+			leader = 0;
+			continue;
+		}
+		if (last_retention == 0 || now - last_retention >= JANITOR_RETENTION_MS) {
+			retention(c, db);
+			last_retention = now;
+		}
+		tick(db);
+		hubd_wait(c, -1, JANITOR_TICK_MS);
+	}
+	log_info("janitor msg=\"stopping\"");
+	return 0;
+}

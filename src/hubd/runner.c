@@ -1,0 +1,1067 @@
+/*
+ * runner.c — the runner child: claims work requests of its assigned models,
+ * drives model instances and stores results (DESIGN.md §5).
+ *
+ * Runs in: modelhubd, hub.runners children ("modelhubd: runner N").
+ * Called by: supervisor.c (runner_main after fork).
+ * Owns: its Postgres connection (LISTEN work_queued, model_changed,
+ * instance_stop), a cluster backend handle, an HTTP client, and the model
+ * instances it started (local backend: their parent; it reaps them, stops
+ * them when idle or asked to, and records their end).
+ * Shared state: work_request rows it claimed (RUNNING, runner_id = its id;
+ * every write says so), model_instance rows (BUSY/IDLE by conditional
+ * updates, so instances of other runners of this replica can be borrowed
+ * when IDLE), hubd_shm (heartbeat, busy flag; reads its model assignment).
+ * On crash: its claimed request's lease expires and the janitor requeues
+ * it; its instances die with it (PR_SET_PDEATHSIG) and their rows are marked
+ * LOST by the next runner's sweep; results already stored are kept and
+ * never duplicated (ON CONFLICT DO NOTHING; only inputs without a result are
+ * sent again).
+ *
+ * DESIGN
+ * - Claim, then get an instance: an IDLE one of this replica, or a new one
+ *   while the model is under max_instances (counted in model_instance under
+ *   a per-model advisory lock, so every runner of every replica agrees).
+ *   At the limit the request is handed back (QUEUED, attempt not counted)
+ *   and the model is skipped for RUNNER_FULL_BACKOFF_MS.
+ * - Inputs without a result go in chunks of hub.chunk_size; a chunk the
+ *   model rejects (HTTP error, failed job, wrong record count) is bisected
+ *   (bisect.c) down to single inputs, which get a null record and an error.
+ *   A call that finds the instance gone (connection refused/reset, process
+ *   exited, OOM) is an instance failure, never a bad input.
+ * - Instance failure policy: OOM-killed -> FAILED OOM_KILLED at once (the
+ *   same limit would kill the next instance too); any other death -> one
+ *   retry on a fresh instance within the same attempt (finished chunks are
+ *   kept), a second death -> FAILED MODEL_ERROR.
+ * - Deadlines: instance start (hub.instance_start_timeout) -> FAILED
+ *   INSTANCE_START_TIMEOUT; one call (hub.chunk_timeout) or the whole
+ *   request (work_request.deadline, hub.request_timeout) -> FAILED TIMEOUT,
+ *   and the possibly wedged instance is stopped.
+ * - While a call is in flight the HTTP client's tick (about once a second)
+ *   beats the heartbeat, renews the lease every lease/3, reaps and idles out
+ *   other instances, and aborts the call on SIGTERM (request handed back),
+ *   cancellation (status CANCELLED) or a lost lease.
+ */
+#include "cluster/cluster.h"
+#include "cluster/modelclient.h"
+#include "db/db_work.h"
+#include "hubd/bisect.h"
+#include "hubd/hubd.h"
+#include "hubd/shared.h"
+#include "lib/buf.h"
+#include "lib/cachekey.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RUNNER_MAX_OWN 32
+#define RUNNER_HOUSEKEEP_MS 1000      /* reap/idle/stop checks of own instances */
+#define RUNNER_SWEEP_MS 10000         /* LOST sweep of this replica's rows */
+#define RUNNER_IDLE_WAIT_MS 1000      /* sleep when there is nothing to claim */
+#define RUNNER_FULL_BACKOFF_MS 500    /* skip a model at its instance limit */
+#define RUNNER_STOP_GRACE_MS 5000     /* SIGTERM -> SIGKILL for instances */
+#define RUNNER_LOG_MAX (1 << 20)      /* instance log kept in Postgres */
+#define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
+#define RUNNER_INSTANCE_RETRIES 1
+
+enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST };
+
+struct owned {
+	int64_t id;
+	char name[64];
+	char model[72];
+	int idle_seconds;
+	int pid;
+	int stop_after; /* stop requested while serving us */
+};
+
+struct backoff {
+	char model[72];
+	int64_t until;
+};
+
+struct runner {
+	struct hubd_child *c;
+	struct db *db;
+	struct cluster *cl;
+	struct mc *mc;
+	char id[160];
+	char backend[32];
+	char node[64];
+	int lease_s, chunk_size, start_timeout_s, chunk_timeout_s, request_timeout_s;
+	struct owned own[RUNNER_MAX_OWN];
+	int nown;
+	struct backoff back[64];
+	int64_t last_housekeep, last_sweep, last_renew;
+	int64_t suspects[64];
+	int nsuspects;
+	/* the request in progress */
+	struct work_req *req;
+	int64_t cur_inst;
+	enum abort_kind abort;
+};
+
+/* Instance in use by the current request. */
+struct cur {
+	struct work_inst wi;
+	int owned; /* started by this runner */
+};
+
+enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB };
+
+struct job {
+	struct runner *r;
+	struct work_req *req;
+	struct work_model *m;
+	struct cur *inst;
+	PGresult *missing;
+	int calls, chunks;
+	int64_t deadline_ms; /* monotonic */
+	enum fatal fatal;
+	char err[512];
+};
+
+static void config_read(struct runner *r)
+{
+	r->lease_s = (int)cfg_int("hub.lease_seconds", 30);
+	r->chunk_size = (int)cfg_int("hub.chunk_size", 100);
+	r->start_timeout_s = (int)cfg_int("hub.instance_start_timeout", 300);
+	r->chunk_timeout_s = (int)cfg_int("hub.chunk_timeout", 600);
+	r->request_timeout_s = (int)cfg_int("hub.request_timeout", 3600);
+	if (r->lease_s < 3)
+		r->lease_s = 3;
+	if (r->chunk_size < 1)
+		r->chunk_size = 1;
+}
+
+static const char *term_reason(enum cluster_term t, const char *fallback)
+{
+	if (t == CLUSTER_TERM_STOPPED || t == CLUSTER_TERM_NONE)
+		return fallback;
+	return cluster_term_name(t);
+}
+
+static int own_find(struct runner *r, int64_t id)
+{
+	for (int i = 0; i < r->nown; i++)
+		if (r->own[i].id == id)
+			return i;
+	return -1;
+}
+
+static void own_drop(struct runner *r, int i)
+{
+	r->own[i] = r->own[--r->nown];
+}
+
+/* Record the end of an owned instance (stopping it first if still running)
+ * and forget it. reason is used when we stopped it (IDLE, STOPPED, FAILED). */
+static void own_finish(struct runner *r, int i, const char *reason, const char *why)
+{
+	struct cluster_instance ci;
+	struct buf logs = BUF_INIT;
+	struct owned o = r->own[i];
+	const char *rsn = reason;
+	char detail[300];
+
+	if (cluster_get(r->cl, o.name, &ci) == 0 && ci.state != CLUSTER_EXITED) {
+		cluster_delete(r->cl, o.name, RUNNER_STOP_GRACE_MS);
+		cluster_get(r->cl, o.name, &ci);
+	}
+	if (ci.state == CLUSTER_EXITED)
+		rsn = term_reason(ci.term, reason);
+	snprintf(detail, sizeof detail, "%s%s%s", why ? why : "", why && ci.detail[0] ? "; " : "",
+		 ci.detail);
+	cluster_logs(r->cl, o.name, &logs, RUNNER_LOG_MAX);
+	buf_cstr(&logs);
+	db_inst_terminated(r->db, o.id, rsn, detail, logs.data ? logs.data : "");
+	buf_free(&logs);
+	log_info("runner instance=%lld model=%s reason=%s detail=\"%s\" msg=\"instance ended\"",
+		 (long long)o.id, o.model, rsn, detail);
+	own_drop(r, i);
+}
+
+/* Stop instance i for reason (IDLE or STOPPED) after marking it TERMINATING. */
+static void own_stop(struct runner *r, int i, const char *reason, const char *event)
+{
+	db_inst_state(r->db, r->own[i].id, "TERMINATING", event, NULL);
+	own_finish(r, i, reason, reason);
+}
+
+/* Reap, idle out and stop-on-request the instances this runner started,
+ * except the one the current request uses. */
+static void housekeep(struct runner *r)
+{
+	struct buf ids = BUF_INIT;
+	PGresult *res;
+
+	r->last_housekeep = mh_mono_ms();
+	for (int i = 0; i < r->nown; i++) {
+		struct cluster_instance ci;
+		if (r->own[i].id == r->cur_inst)
+			continue;
+		if (cluster_get(r->cl, r->own[i].name, &ci) != 0 || ci.state == CLUSTER_EXITED) {
+			own_finish(r, i, "FAILED", "exited while not serving");
+			i--;
+		}
+	}
+	if (r->nown == 0)
+		return;
+	buf_addc(&ids, '{');
+	for (int i = 0; i < r->nown; i++)
+		buf_printf(&ids, "%s%lld", i ? "," : "", (long long)r->own[i].id);
+	buf_addc(&ids, '}');
+	res = db_inst_poll(r->db, buf_cstr(&ids));
+	buf_free(&ids);
+	if (!res)
+		return;
+	for (int k = 0; k < PQntuples(res); k++) {
+		int64_t id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
+		const char *state = PQgetvalue(res, k, 1);
+		int stop = PQgetvalue(res, k, 2)[0] == 't';
+		int i = own_find(r, id);
+		if (i < 0)
+			continue;
+		if (strcmp(state, "TERMINATED") == 0) {
+			/* someone (janitor, admin) ended the row: make it true */
+			cluster_delete(r->cl, r->own[i].name, RUNNER_STOP_GRACE_MS);
+			own_drop(r, i);
+			continue;
+		}
+		if (stop) {
+			if (id == r->cur_inst)
+				r->own[i].stop_after = 1;
+			else
+				own_stop(r, i, "STOPPED", "STOP_REQUESTED");
+			continue;
+		}
+		if (id != r->cur_inst && strcmp(state, "IDLE") == 0 &&
+		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
+			own_stop(r, i, "IDLE", "STOP_IDLE");
+	}
+	PQclear(res);
+}
+
+static int suspect_seen(struct runner *r, int64_t id)
+{
+	for (int i = 0; i < r->nsuspects; i++)
+		if (r->suspects[i] == id)
+			return 1;
+	return 0;
+}
+
+/* Rows of this replica whose process is gone and that nobody reaped (their
+ * runner died): LOST once seen dead on two sweeps in a row, so an owner that
+ * is just recording the real reason wins. */
+static void sweep_lost(struct runner *r)
+{
+	int64_t seen[64];
+	int nseen = 0;
+	PGresult *res = db_inst_active_of_replica(r->db, r->c->replica_id);
+
+	r->last_sweep = mh_mono_ms();
+	if (!res)
+		return;
+	for (int k = 0; k < PQntuples(res); k++) {
+		int64_t id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
+		int pid = atoi(PQgetvalue(res, k, 1));
+		if (own_find(r, id) >= 0)
+			continue;
+		if (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		if (suspect_seen(r, id)) {
+			log_warn_x("runner instance=%lld pid=%d msg=\"instance process gone, marking LOST\"",
+				   (long long)id, pid);
+			db_inst_lost(r->db, id, pid ? "process gone, owner died" : "never started, owner died");
+		} else if (nseen < 64) {
+			seen[nseen++] = id;
+		}
+	}
+	PQclear(res);
+	memcpy(r->suspects, seen, sizeof seen[0] * (size_t)nseen);
+	r->nsuspects = nseen;
+}
+
+/* Lease renewal and abort checks; also run from the HTTP client's tick.
+ * Returns non-zero when the current work must stop (r->abort says why). */
+static int tick(void *ctx)
+{
+	struct runner *r = ctx;
+	int64_t now = mh_mono_ms();
+
+	hubd_heartbeat(r->c);
+	if (hubd_should_stop() && r->abort == AB_NONE)
+		r->abort = AB_STOP;
+	if (r->req && r->abort == AB_NONE && now - r->last_renew >= r->lease_s * 1000 / 3) {
+		int ok = db_work_renew(r->db, r->req->id, r->id, r->lease_s);
+		r->last_renew = now;
+		if (ok == 0) {
+			char st[24] = "";
+			db_work_status(r->db, r->req->id, st, sizeof st);
+			r->abort = strcmp(st, "CANCELLED") == 0 ? AB_CANCELLED : AB_LOST;
+			log_info("runner status=%s msg=\"request no longer ours, stopping work\"",
+				 st[0] ? st : "gone");
+		}
+	}
+	if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
+		housekeep(r);
+	return r->abort != AB_NONE;
+}
+
+/* Sleep ms while ticking; non-zero when the work must stop. */
+static int nap(struct runner *r, int ms)
+{
+	if (hubd_wait(r->c, -1, ms) < 0 && r->abort == AB_NONE)
+		r->abort = AB_STOP;
+	return tick(r);
+}
+
+/* ---------------------------------------------------------- instances */
+
+static void inst_spec(const struct work_model *m, const struct runner *r, int64_t inst_id,
+		      int64_t req_id, struct cluster_spec *s, char *reqbuf, size_t reqlen)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(reqbuf, reqlen, "%lld", (long long)req_id);
+	s->instance_id = inst_id;
+	s->model_id = m->id;
+	s->image = m->image[0] ? m->image : NULL;
+	s->image_tag = m->image_tag;
+	s->local_command = (const char *const *)m->cmd;
+	s->ncommand = m->ncmd;
+	s->port = m->port;
+	s->cpu_request_m = m->cpu_request_m;
+	s->cpu_limit_m = m->cpu_limit_m;
+	s->memory_request_mib = m->memory_request_mib;
+	s->memory_limit_mib = m->disable_memory_limit ? 0 : m->memory_limit_mib;
+	s->request_id = reqbuf;
+	s->replica_id = r->c->replica_id;
+}
+
+/* Is the instance gone? 1 dead (*oom set when killed at its memory
+ * limit, why filled), 0 alive. Waits briefly for a dying process. */
+static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size_t whylen)
+{
+	*oom = 0;
+	for (int t = 0; t < 10; t++) {
+		if (in->owned) {
+			struct cluster_instance ci;
+			if (cluster_get(r->cl, in->wi.name, &ci) != 0)
+				return 1;
+			if (ci.state == CLUSTER_EXITED) {
+				*oom = ci.term == CLUSTER_TERM_OOMKILLED;
+				snprintf(why, whylen, "%s", ci.detail);
+				return 1;
+			}
+		} else if (in->wi.pid > 0 && kill(in->wi.pid, 0) < 0 && errno == ESRCH) {
+			/* borrowed: its owner records the reason; give it a moment */
+			char ids[32], reason[24] = "";
+			PGresult *res;
+			snprintf(ids, sizeof ids, "{%lld}", (long long)in->wi.id);
+			for (int k = 0; k < 12 && !reason[0]; k++) {
+				res = db_inst_poll(r->db, ids);
+				if (res && PQntuples(res) == 1)
+					snprintf(reason, sizeof reason, "%s", PQgetvalue(res, 0, 3));
+				PQclear(res);
+				if (!reason[0])
+					hubd_wait(r->c, -1, RUNNER_POLL_MS);
+			}
+			*oom = strcmp(reason, "OOMKILLED") == 0;
+			snprintf(why, whylen, "instance process %d gone%s%s", in->wi.pid,
+				 reason[0] ? ", " : "", reason);
+			return 1;
+		}
+		if (t < 9)
+			hubd_wait(r->c, -1, 200);
+	}
+	return 0;
+}
+
+enum get_rc { GET_OK = 0, GET_HANDBACK, GET_FAILED, GET_ABORT };
+
+/* Get an instance for the current request into *in. On GET_FAILED,
+ * reason/detail say why (request to be failed). */
+static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
+			    char *detail, size_t dlen)
+{
+	struct cluster_spec spec;
+	struct cluster_instance ci;
+	char reqbuf[24];
+	int64_t until;
+	int rc, i;
+
+	for (;;) {
+		memset(in, 0, sizeof *in);
+		rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
+		if (rc < 0) {
+			*reason = "MODEL_ERROR";
+			snprintf(detail, dlen, "database error while getting an instance");
+			return GET_FAILED;
+		}
+		if (rc == 0)
+			return GET_HANDBACK;
+		if (rc == 1) {
+			/* reused: make sure it is still there */
+			int oom;
+			char why[256];
+			i = own_find(r, in->wi.id);
+			in->owned = i >= 0;
+			if (in->owned && (cluster_get(r->cl, in->wi.name, &ci) != 0 ||
+					  ci.state == CLUSTER_EXITED)) {
+				own_finish(r, i, "FAILED", "exited while idle");
+				continue;
+			}
+			if (!in->owned && in->wi.pid > 0 && inst_dead(r, in, &oom, why, sizeof why)) {
+				db_inst_lost(r->db, in->wi.id, why);
+				continue;
+			}
+			r->cur_inst = in->wi.id;
+			log_info("runner instance=%lld model=%s owned=%d msg=\"reusing idle instance\"",
+				 (long long)in->wi.id, j->m->id, in->owned);
+			return GET_OK;
+		}
+		break;
+	}
+	/* a new instance row (REQUESTED) is ours: start it */
+	r->cur_inst = in->wi.id;
+	if (r->nown >= RUNNER_MAX_OWN) {
+		db_inst_terminated(r->db, in->wi.id, "FAILED", "runner instance table full", NULL);
+		r->cur_inst = 0;
+		return GET_HANDBACK;
+	}
+	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
+	if (cluster_create(r->cl, &spec, &ci) < 0) {
+		db_inst_terminated(r->db, in->wi.id, "FAILED", "could not start the instance", NULL);
+		r->cur_inst = 0;
+		*reason = "MODEL_ERROR";
+		snprintf(detail, dlen, "could not start an instance of model %s", j->m->id);
+		return GET_FAILED;
+	}
+	i = r->nown++;
+	memset(&r->own[i], 0, sizeof r->own[i]);
+	r->own[i].id = in->wi.id;
+	snprintf(r->own[i].name, sizeof r->own[i].name, "%s", ci.name);
+	snprintf(r->own[i].model, sizeof r->own[i].model, "%s", j->m->id);
+	r->own[i].idle_seconds = j->m->idle_seconds;
+	r->own[i].pid = ci.pid;
+	in->owned = 1;
+	snprintf(in->wi.name, sizeof in->wi.name, "%s", ci.name);
+	snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
+	in->wi.pid = ci.pid;
+	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
+	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
+	for (;;) {
+		if (cluster_get(r->cl, ci.name, &ci) != 0)
+			ci.state = CLUSTER_EXITED;
+		if (ci.state == CLUSTER_READY) {
+			db_inst_state(r->db, in->wi.id, "READY", "READY", NULL);
+			db_inst_state(r->db, in->wi.id, "BUSY", NULL, NULL);
+			log_info("runner instance=%lld model=%s address=%s msg=\"instance ready\"",
+				 (long long)in->wi.id, j->m->id, in->wi.address);
+			return GET_OK;
+		}
+		if (ci.state == CLUSTER_EXITED) {
+			int oom = ci.term == CLUSTER_TERM_OOMKILLED;
+			snprintf(detail, dlen, "instance exited before it was ready: %s", ci.detail);
+			*reason = oom ? "OOM_KILLED" : "MODEL_ERROR";
+			own_finish(r, own_find(r, in->wi.id), "FAILED", "exited before ready");
+			r->cur_inst = 0;
+			return GET_FAILED;
+		}
+		if (mh_mono_ms() >= until) {
+			snprintf(detail, dlen, "instance not ready after %d s", r->start_timeout_s);
+			*reason = "INSTANCE_START_TIMEOUT";
+			db_inst_state(r->db, in->wi.id, "TERMINATING", "START_TIMEOUT", NULL);
+			own_finish(r, own_find(r, in->wi.id), "FAILED", "not ready in time");
+			r->cur_inst = 0;
+			return GET_FAILED;
+		}
+		if (nap(r, RUNNER_POLL_MS)) {
+			own_finish(r, own_find(r, in->wi.id), "STOPPED", "stopped while starting");
+			r->cur_inst = 0;
+			return GET_ABORT;
+		}
+	}
+}
+
+/* The request is done with its instance: back to IDLE, or stopped when the
+ * model keeps no idle instances, an admin asked, or it failed. */
+static void inst_put(struct runner *r, struct cur *in, const struct work_model *m, int broken)
+{
+	int i = in->owned ? own_find(r, in->wi.id) : -1;
+
+	r->cur_inst = 0;
+	if (!in->wi.id)
+		return;
+	if (i >= 0) {
+		if (broken) {
+			own_finish(r, i, "FAILED", "failed while serving");
+		} else if (r->own[i].stop_after) {
+			own_stop(r, i, "STOPPED", "STOP_REQUESTED");
+		} else if (m->idle_seconds == 0 || hubd_should_stop()) {
+			db_inst_release(r->db, in->wi.id);
+			if (db_inst_take_idle(r->db, in->wi.id, 0) == 1)
+				own_stop(r, i, "IDLE", "STOP_IDLE");
+		} else {
+			db_inst_release(r->db, in->wi.id);
+		}
+	} else if (broken) {
+		db_inst_request_stop(r->db, in->wi.id);
+	} else {
+		db_inst_release(r->db, in->wi.id);
+	}
+	memset(in, 0, sizeof *in);
+}
+
+/* ------------------------------------------------------------- calls */
+
+/* Parse a records array of exactly want elements; rows JSON appended for
+ * db_work_store. 0 ok, -1 with j->err set. */
+static int records_to_rows(struct job *j, const char *body, int off, int want, struct buf *rows)
+{
+	struct json_object *a = json_tokener_parse(body);
+	int n, rc = -1;
+
+	if (!a || !json_object_is_type(a, json_type_array)) {
+		snprintf(j->err, sizeof j->err, "model answer is not a JSON array of records");
+		goto out;
+	}
+	n = (int)json_object_array_length(a);
+	if (n != want) {
+		snprintf(j->err, sizeof j->err, "result count mismatch: %d records for %d inputs", n, want);
+		goto out;
+	}
+	buf_addc(rows, '[');
+	for (int k = 0; k < n; k++) {
+		struct json_object *rec = json_object_array_get_idx(a, (size_t)k);
+		buf_printf(rows, "%s[%s,%s,null]", k ? "," : "",
+			   PQgetvalue(j->missing, off + k, 0),
+			   rec ? json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN) : "null");
+	}
+	buf_addc(rows, ']');
+	rc = rows->oom ? -1 : 0;
+out:
+	json_object_put(a);
+	return rc;
+}
+
+static char *inputs_json(struct job *j, int off, int len)
+{
+	struct json_object *a = json_object_new_array();
+	char *s = NULL;
+
+	if (!a)
+		return NULL;
+	for (int k = 0; k < len; k++)
+		json_object_array_add(a, json_object_new_string(PQgetvalue(j->missing, off + k, 1)));
+	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
+}
+
+/* Remaining time for one call, in ms; sets which deadline is nearer. */
+static int call_timeout(struct job *j, int *is_request)
+{
+	int64_t left = j->deadline_ms - mh_mono_ms();
+	int64_t chunk = (int64_t)j->r->chunk_timeout_s * 1000;
+
+	*is_request = left < chunk;
+	if (left < 1)
+		left = 1;
+	return (int)(left < chunk ? left : chunk);
+}
+
+static void short_detail(const char *body, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; body && *body && k + 1 < n && k < 200; body++)
+		out[k++] = (*body == '"' || *body == '\n' || *body == '\r') ? ' ' : *body;
+	out[k] = '\0';
+}
+
+/* Transport failure or a 5xx: decide between "instance died" (fatal) and
+ * "the batch was rejected" (bisect). */
+static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const char *what,
+				  const struct buf *body)
+{
+	int oom = 0, is_req = 0;
+	char why[256], txt[220];
+
+	if (rc == MC_ABORTED) {
+		j->fatal = JF_ABORT;
+		return BISECT_FATAL;
+	}
+	if (rc == MC_TIMEOUT) {
+		call_timeout(j, &is_req);
+		j->fatal = is_req ? JF_DEADLINE : JF_TIMEOUT;
+		snprintf(j->err, sizeof j->err, "%s: no answer within %s", what,
+			 is_req ? "the request deadline" : "the chunk timeout");
+		return BISECT_FATAL;
+	}
+	if (rc != MC_OK || st >= 500 || st == 0) {
+		if (inst_dead(j->r, j->inst, &oom, why, sizeof why)) {
+			j->fatal = oom ? JF_OOM : JF_INSTANCE;
+			snprintf(j->err, sizeof j->err, "instance died during %s: %s", what, why);
+			return BISECT_FATAL;
+		}
+		if (rc != MC_OK) {
+			j->fatal = JF_INSTANCE;
+			snprintf(j->err, sizeof j->err, "%s: instance unreachable (%s)", what, mc_rc_name(rc));
+			return BISECT_FATAL;
+		}
+	}
+	short_detail(body ? buf_cstr((struct buf *)body) : "", txt, sizeof txt);
+	snprintf(j->err, sizeof j->err, "%s: HTTP %ld %s", what, st, txt);
+	return BISECT_BAD;
+}
+
+static enum bisect_rc run_sync(struct job *j, const char *body, struct buf *out)
+{
+	int is_req;
+	long st;
+	enum mc_rc rc = mc_call(j->r->mc, "POST", j->inst->wi.address, "/run?orient=records", body,
+				call_timeout(j, &is_req), out, &st);
+
+	if (rc != MC_OK || st != 200)
+		return call_failed(j, rc, st, "POST /run", out);
+	return BISECT_OK;
+}
+
+static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out)
+{
+	struct json_object *o = NULL, *v;
+	char path[200], job_id[100];
+	int is_req;
+	long st;
+	enum mc_rc rc;
+	int64_t until;
+
+	until = mh_mono_ms() + call_timeout(j, &is_req);
+	rc = mc_call(j->r->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
+		     call_timeout(j, &is_req), out, &st);
+	if (rc != MC_OK || st != 200)
+		return call_failed(j, rc, st, "POST /job/submit", out);
+	o = json_tokener_parse(buf_cstr(out));
+	if (!o || !json_object_object_get_ex(o, "job_id", &v) || !json_object_get_string(v)) {
+		json_object_put(o);
+		snprintf(j->err, sizeof j->err, "job submit answer without job_id");
+		return BISECT_BAD;
+	}
+	snprintf(job_id, sizeof job_id, "%s", json_object_get_string(v));
+	json_object_put(o);
+	for (;;) {
+		const char *status = NULL;
+		if (mh_mono_ms() >= until)
+			return call_failed(j, MC_TIMEOUT, 0, "ASYNC job", NULL);
+		snprintf(path, sizeof path, "/job/status/%s", job_id);
+		rc = mc_call(j->r->mc, "GET", j->inst->wi.address, path, NULL, 30000, out, &st);
+		if (rc != MC_OK || st >= 500)
+			return call_failed(j, rc, st, "GET /job/status", out);
+		if (st == 404) {
+			/* the server forgot the job: it restarted, so the instance failed */
+			j->fatal = JF_INSTANCE;
+			snprintf(j->err, sizeof j->err, "job %s unknown to the instance (restarted?)", job_id);
+			return BISECT_FATAL;
+		}
+		o = json_tokener_parse(buf_cstr(out));
+		if (o && json_object_object_get_ex(o, "status", &v))
+			status = json_object_get_string(v);
+		if (status && strcmp(status, "completed") == 0) {
+			json_object_put(o);
+			break;
+		}
+		if (status && strcmp(status, "failed") == 0) {
+			json_object_put(o);
+			snprintf(j->err, sizeof j->err, "ASYNC job failed");
+			return BISECT_BAD;
+		}
+		json_object_put(o);
+		if (nap(j->r, RUNNER_POLL_MS)) {
+			j->fatal = JF_ABORT;
+			return BISECT_FATAL;
+		}
+	}
+	snprintf(path, sizeof path, "/job/result/%s", job_id);
+	rc = mc_call(j->r->mc, "GET", j->inst->wi.address, path, NULL, call_timeout(j, &is_req), out,
+		     &st);
+	if (rc != MC_OK || st != 200)
+		return call_failed(j, rc, st, "GET /job/result", out);
+	return BISECT_OK;
+}
+
+static enum bisect_rc job_store(struct job *j, const char *rows)
+{
+	int n = db_work_store(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s);
+
+	if (n == -2) {
+		tick(j->r); /* finds out: cancelled or lost */
+		if (j->r->abort == AB_NONE)
+			j->r->abort = AB_LOST;
+		j->fatal = JF_ABORT;
+		return BISECT_FATAL;
+	}
+	if (n < 0) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "database error while storing results");
+		return BISECT_FATAL;
+	}
+	j->r->last_renew = mh_mono_ms();
+	return BISECT_OK;
+}
+
+static enum bisect_rc job_call(void *ctx, int off, int len)
+{
+	struct job *j = ctx;
+	struct buf out = BUF_INIT, rows = BUF_INIT;
+	char *body;
+	enum bisect_rc rc;
+
+	if (tick(j->r)) {
+		j->fatal = JF_ABORT;
+		return BISECT_FATAL;
+	}
+	body = inputs_json(j, off, len);
+	if (!body) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "out of memory");
+		return BISECT_FATAL;
+	}
+	j->calls++;
+	rc = j->m->async ? run_async(j, body, &out) : run_sync(j, body, &out);
+	free(body);
+	if (rc == BISECT_OK) {
+		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0)
+			rc = BISECT_BAD;
+		else
+			rc = job_store(j, buf_cstr(&rows));
+	}
+	if (rc == BISECT_BAD)
+		log_info("runner inputs=%d offset=%d error=\"%s\" msg=\"batch rejected\"", len, off, j->err);
+	buf_free(&out);
+	buf_free(&rows);
+	return rc;
+}
+
+static int job_fail_one(void *ctx, int idx)
+{
+	struct job *j = ctx;
+	struct json_object *a = json_object_new_array(), *e = json_object_new_array();
+	enum bisect_rc rc;
+
+	if (!a || !e) {
+		json_object_put(a);
+		json_object_put(e);
+		return -1;
+	}
+	json_object_array_add(e, json_object_new_int(atoi(PQgetvalue(j->missing, idx, 0))));
+	json_object_array_add(e, NULL);
+	json_object_array_add(e, json_object_new_string(j->err[0] ? j->err : "model failed on this input"));
+	json_object_array_add(a, e);
+	rc = job_store(j, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return rc == BISECT_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ request */
+
+static void cache_results(struct runner *r, const struct work_req *q, const struct work_model *m)
+{
+	PGresult *res;
+	struct json_object *a;
+	int n;
+
+	if (!m->cache_enabled || !q->cache_opt_in || q->user_id <= 0)
+		return;
+	res = db_work_cache_candidates(r->db, q->id);
+	if (!res)
+		return;
+	a = json_object_new_array();
+	for (int k = 0; a && k < PQntuples(res); k++) {
+		char hex[CACHEKEY_HEX_LEN + 1];
+		struct json_object *e = json_object_new_array();
+		if (!e || cachekey_hex(PQgetvalue(res, k, 0), hex) < 0) {
+			json_object_put(e);
+			continue;
+		}
+		json_object_array_add(e, json_object_new_string(hex));
+		json_object_array_add(e, json_object_new_string(PQgetvalue(res, k, 0)));
+		json_object_array_add(e, json_tokener_parse(PQgetvalue(res, k, 1)));
+		json_object_array_add(a, e);
+	}
+	PQclear(res);
+	if (a && json_object_array_length(a) > 0) {
+		n = db_work_cache_put(r->db, m->id, m->version, q->user_id,
+				      json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+		log_info("runner model=%s cached=%d msg=\"results added to the cache\"", m->id, n);
+	}
+	json_object_put(a);
+}
+
+static void backoff_set(struct runner *r, const char *model, int ms)
+{
+	int slot = 0;
+
+	for (int i = 0; i < 64; i++) {
+		if (strcmp(r->back[i].model, model) == 0) {
+			slot = i;
+			break;
+		}
+		if (r->back[i].until < r->back[slot].until)
+			slot = i;
+	}
+	snprintf(r->back[slot].model, sizeof r->back[slot].model, "%s", model);
+	r->back[slot].until = mh_mono_ms() + ms;
+}
+
+static int backoff_active(struct runner *r, const char *model)
+{
+	int64_t now = mh_mono_ms();
+
+	for (int i = 0; i < 64; i++)
+		if (r->back[i].until > now && strcmp(r->back[i].model, model) == 0)
+			return 1;
+	return 0;
+}
+
+static void finish(struct runner *r, struct job *j, const char *status, const char *reason,
+		   const char *detail)
+{
+	int extra = j->calls - j->chunks;
+
+	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, j->calls,
+			   extra > 0 ? extra : 0) == 1)
+		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d detail=\"%s\""
+			 " msg=\"request finished\"",
+			 j->m->id, status, reason ? reason : "-", j->calls, extra > 0 ? extra : 0,
+			 detail ? detail : "");
+	else
+		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
+}
+
+/* Send every input without a result; returns with j->fatal set on failure. */
+static void run_inputs(struct runner *r, struct job *j)
+{
+	struct bisect_ops ops = {job_call, job_fail_one, j};
+	struct bisect_stats st = {0, 0};
+	int n;
+
+	j->missing = db_work_missing(r->db, j->req->id);
+	if (!j->missing) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "database error reading inputs");
+		return;
+	}
+	n = PQntuples(j->missing);
+	for (int off = 0; off < n && j->fatal == JF_NONE; off += r->chunk_size) {
+		int len = n - off < r->chunk_size ? n - off : r->chunk_size;
+		char detail[96];
+		snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, len);
+		db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+		j->chunks++;
+		st.calls = 0;
+		if (bisect_run(&ops, off, len, &st) < 0 && j->fatal == JF_NONE)
+			j->fatal = JF_DB;
+	}
+	PQclear(j->missing);
+	j->missing = NULL;
+}
+
+static void process(struct runner *r, struct work_req *q)
+{
+	struct work_model m;
+	struct cur in;
+	struct job j;
+	const char *reason = NULL;
+	char detail[512], rid[32];
+	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc;
+
+	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
+	log_set_req(rid);
+	memset(&in, 0, sizeof in);
+	memset(&j, 0, sizeof j);
+	r->req = q;
+	r->abort = AB_NONE;
+	r->last_renew = mh_mono_ms();
+	j.r = r;
+	j.req = q;
+	j.m = &m;
+	j.inst = &in;
+	j.deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
+	log_info("runner model=%s attempt=%d inputs=%d done=%d msg=\"claimed\"", q->model_id,
+		 q->attempts, q->input_count, q->done_count);
+	mrc = db_work_model(r->db, q->model_id, &m);
+	if (mrc <= 0 || !m.enabled) {
+		if (mrc < 0) {
+			db_work_handback(r->db, q->id, r->id);
+		} else {
+			j.m = &m;
+			snprintf(m.id, sizeof m.id, "%s", q->model_id);
+			finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
+			db_work_fail_disabled(r->db, q->model_id);
+		}
+		goto out;
+	}
+	if (q->deadline_in_s <= 0) {
+		finish(r, &j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
+		goto out;
+	}
+	for (;;) {
+		if (!in.wi.id) {
+			switch (inst_get(r, &j, &in, &reason, detail, sizeof detail)) {
+			case GET_OK:
+				break;
+			case GET_HANDBACK:
+				db_work_handback(r->db, q->id, r->id);
+				backoff_set(r, m.id, RUNNER_FULL_BACKOFF_MS);
+				log_info("runner model=%s max_instances=%d msg=\"model at its instance limit, handed back\"",
+					 m.id, m.max_instances);
+				goto out;
+			case GET_ABORT:
+				goto aborted;
+			case GET_FAILED:
+				finish(r, &j, "FAILED", reason, detail);
+				goto out;
+			}
+		}
+		j.fatal = JF_NONE;
+		j.err[0] = '\0';
+		run_inputs(r, &j);
+		if (j.fatal == JF_NONE)
+			break;
+		if (j.fatal == JF_ABORT)
+			goto aborted;
+		if (j.fatal == JF_INSTANCE && retries-- > 0) {
+			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
+				   m.id, j.err);
+			inst_put(r, &in, &m, 1);
+			continue;
+		}
+		inst_put(r, &in, &m, 1);
+		reason = j.fatal == JF_OOM ? "OOM_KILLED" :
+			 j.fatal == JF_TIMEOUT || j.fatal == JF_DEADLINE ? "TIMEOUT" : "MODEL_ERROR";
+		finish(r, &j, "FAILED", reason, j.err);
+		goto out;
+	}
+	inst_put(r, &in, &m, 0);
+	if (db_work_counts(r->db, q->id, &results, &errors) < 0) {
+		db_work_handback(r->db, q->id, r->id);
+		goto out;
+	}
+	if (results < q->input_count) {
+		snprintf(detail, sizeof detail, "%d results for %d inputs", results, q->input_count);
+		finish(r, &j, "FAILED", "RESULT_MISMATCH", detail);
+	} else if (errors >= q->input_count) {
+		snprintf(detail, sizeof detail, "every input failed; last error: %s", j.err);
+		finish(r, &j, "FAILED", "MODEL_ERROR", detail);
+	} else {
+		finish(r, &j, "COMPLETED", NULL, NULL);
+		cache_results(r, q, &m);
+	}
+	goto out;
+aborted:
+	inst_put(r, &in, &m, 0);
+	if (r->abort == AB_STOP) {
+		db_work_handback(r->db, q->id, r->id);
+		log_info("runner msg=\"stopping: request handed back\"");
+	} else if (r->abort == AB_CANCELLED) {
+		log_info("runner msg=\"request cancelled, work stopped\"");
+	}
+out:
+	db_work_model_clear(&m);
+	r->req = NULL;
+	r->cur_inst = 0;
+	log_set_req(NULL);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void drain_notifies(struct runner *r)
+{
+	PGnotify *n;
+
+	while ((n = db_next_notify(r->db)) != NULL) {
+		if (strcmp(n->relname, "model_changed") == 0)
+			memset(r->back, 0, sizeof r->back);
+		PQfreemem(n);
+	}
+}
+
+/* One claim attempt among the assigned models; 1 when work was done. */
+static int claim_once(struct runner *r)
+{
+	struct hubd_runner_models am;
+	const char *models[HUBD_MAX_ASSIGN];
+	struct work_req q;
+	int n = 0, rc;
+
+	hubd_assigned_models(r->c->role_index, &am);
+	for (int i = 0; i < am.n; i++)
+		if (!backoff_active(r, am.id[i]))
+			models[n++] = am.id[i];
+	if (n == 0)
+		return 0;
+	rc = db_work_claim(r->db, r->id, models, n, r->lease_s, r->request_timeout_s, &q);
+	if (rc <= 0)
+		return 0;
+	hubd_set_busy(r->c->role_index, 1);
+	process(r, &q);
+	hubd_set_busy(r->c->role_index, 0);
+	return 1;
+}
+
+int runner_main(struct hubd_child *c)
+{
+	struct runner *r = calloc(1, sizeof *r);
+	int rc = 1;
+
+	if (!r)
+		return 1;
+	r->c = c;
+	r->db = c->db;
+	snprintf(r->id, sizeof r->id, "%s/runner-%d/%d", c->replica_id, c->role_index, (int)getpid());
+	snprintf(r->backend, sizeof r->backend, "%s", cfg_str("hub.backend", "local"));
+	gethostname(r->node, sizeof r->node - 1);
+	config_read(r);
+	r->cl = cluster_new(r->backend);
+	r->mc = mc_new();
+	if (!r->cl || !r->mc)
+		goto out;
+	mc_set_tick(r->mc, tick, r);
+	db_listen(r->db, "work_queued");
+	db_listen(r->db, "model_changed");
+	db_listen(r->db, "instance_stop");
+	log_info("runner id=%s backend=%s msg=\"started\"", r->id, r->backend);
+	while (!hubd_should_stop()) {
+		int64_t now = mh_mono_ms();
+		hubd_heartbeat(c);
+		if (hubd_take_reload())
+			config_read(r);
+		if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
+			housekeep(r);
+		if (now - r->last_sweep >= RUNNER_SWEEP_MS)
+			sweep_lost(r);
+		drain_notifies(r);
+		if (claim_once(r))
+			continue;
+		if (hubd_wait(c, db_socket(r->db), RUNNER_IDLE_WAIT_MS) == 1)
+			drain_notifies(r);
+	}
+	log_info("runner instances=%d msg=\"stopping\"", r->nown);
+	while (r->nown > 0)
+		own_stop(r, r->nown - 1, "STOPPED", "STOP_SHUTDOWN");
+	rc = 0;
+out:
+	mc_free(r->mc);
+	cluster_free(r->cl);
+	free(r);
+	return rc;
+}
