@@ -12,3 +12,7 @@ EXTRA_DIST += t/100-stack.t
 # models/ demo servers (owned by models/)
 TESTS += t/030-models.t
 EXTRA_DIST += t/030-models.t
+
+# Kubernetes API simulator t/kube/ (owned by the kubesim area)
+TESTS += t/350-kubesim-kubectl.t
+EXTRA_DIST += t/350-kubesim-kubectl.t
