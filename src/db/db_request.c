@@ -137,15 +137,18 @@ static int apply_cache(struct db *db, int64_t id, const struct db_request_new *r
 	p[1] = rq->model_id;
 	p[2] = rq->model_version;
 	p[3] = keys;
-	/* Null records are not served from the cache: a null may come from a
-	 * transient model failure, and the runner recomputes it cheaply. */
+	/* Null records (SQL NULL, JSON null, or an object whose every value is
+	 * null, which is how models answer an invalid input) are not served
+	 * from the cache: a null may come from a transient failure, and
+	 * upstream's cache kept nulls forever (UPSTREAM.md 7.11). */
 	res = db_prep(db, "req_cache_hits",
 		      "INSERT INTO work_request_result (request_id, ordinal, record, cached) "
 		      "SELECT $1::bigint, k.o, c.record, true "
 		      "FROM unnest($4::text[]) WITH ORDINALITY AS k(key, o) "
 		      "JOIN input_cache c ON c.model_id = $2 AND c.model_version = $3 "
 		      " AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
-		      "  AND jsonb_typeof(c.record) <> 'null'",
+		      "  AND jsonb_typeof(c.record) <> 'null' "
+		      "  AND jsonb_strip_nulls(c.record) <> '{}'::jsonb",
 		      4, p);
 	free(keys);
 	if (!res)

@@ -36,6 +36,7 @@
 #include "db/db_request.h"
 #include "fcgi/api.h"
 #include "fcgi/csvin.h"
+#include "lib/cachekey.h"
 #include "lib/config.h"
 #include "lib/log.h"
 
@@ -408,13 +409,42 @@ static json_object *submit_metadata(struct api_req *r, const struct submit *s)
 	return m;
 }
 
+/* Cache keys (cachekey.h: SHA-256 hex of the trimmed input) for every
+ * input; NULL on failure. Freed with free_keys(). */
+static char **make_keys(const struct csvin *in)
+{
+	char **k = calloc(in->n ? in->n : 1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	for (size_t i = 0; i < in->n; i++) {
+		k[i] = malloc(CACHEKEY_HEX_LEN + 1);
+		if (!k[i] || cachekey_hex(in->inputs[i], k[i]) < 0) {
+			for (size_t j = 0; j <= i; j++)
+				free(k[j]);
+			free(k);
+			return NULL;
+		}
+	}
+	return k;
+}
+
+static void free_keys(char **k, size_t n)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(k[i]);
+	free(k);
+}
+
 static enum api_err submit_common(struct api_req *r, const char *path_model)
 {
 	struct submit s = {.model_id = path_model, .in = CSVIN_INIT};
 	struct csvin_opts op;
 	struct db_request_new rq;
 	json_object *body = NULL, *meta = NULL;
-	char version[64], **keys = NULL; /* cache keys: next commit (lib/cachekey.h) */
+	char version[64], **keys = NULL;
 	const char *idem, *ct = r->content_type;
 	int enabled = 0, cache_enabled = 0, mrc;
 	int64_t id = 0;
@@ -498,6 +528,13 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	}
 	if (r->auth.is_anon)
 		s.cache_opt_in = 0; /* only registered users feed the shared cache */
+	if (cache_enabled) {
+		keys = make_keys(&s.in);
+		if (!keys) {
+			e = api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
+			goto out;
+		}
+	}
 	meta = submit_metadata(r, &s);
 	memset(&rq, 0, sizeof(rq));
 	rq.model_id = s.model_id;
@@ -529,6 +566,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 		break;
 	}
 out:
+	free_keys(keys, s.in.n);
 	json_object_put(meta);
 	json_object_put(body);
 	csvin_free(&s.in);
