@@ -1,6 +1,9 @@
-/* t/015-auth-cache.c — the per-worker session cache and its shared revocation counter (fcgi/auth_cache.c). */
+/* t/015-auth-cache.c — the per-worker session cache and its shared revocation counter (fcgi/auth_cache.c), and the token/CSRF rules of api_auth.c that need no database. */
 #include "fcgi/auth_cache.h"
+#include "db/db_session.h"
 #include "../t/lib/tap.h"
+
+#include <sodium.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +28,143 @@ static struct api_auth auth_of(int64_t uid)
 	a.session_id = uid * 10;
 	snprintf(a.username, sizeof a.username, "user%lld", (long long)uid);
 	return a;
+}
+
+/* A request with the given CGI variables (NULL-terminated "K=V" list). */
+static void req_with(struct api_req *r, char *const *env, const char *method)
+{
+	api_req_init(r);
+	r->env = env;
+	r->method = method;
+	r->path = "/api/x";
+}
+
+#define TOK "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void request_rules(void)
+{
+	unsigned char h[DB_SESSION_HASH_LEN];
+	struct api_auth a = auth_of(42);
+	struct api_req r;
+
+	ok(api_auth_global_init() == 0, "api_auth_global_init");
+	ok(db_token_hash(TOK, h) == 0, "hash a well-formed token");
+	ok(db_token_hash("abc", h) < 0, "short token not hashed");
+	ok(db_token_hash(TOK "00", h) < 0, "long token not hashed");
+	ok(db_token_hash("zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", h) < 0,
+	   "non-hex token not hashed");
+	auth_cache_clear();
+	db_token_hash(TOK, h);
+	auth_cache_put(h, &a, mh_mono_ms() + 60000, auth_cache_generation());
+
+	{
+		char *env[] = {"HTTP_AUTHORIZATION=Bearer " TOK, NULL};
+		req_with(&r, env, "POST");
+		api_auth_resolve(&r);
+		ok(r.auth.present && r.auth.user_id == 42, "Bearer token resolved from the cache");
+		ok(!r.auth.via_cookie, "Bearer is not a cookie session");
+		is_int(api_auth_csrf_ok(&r), 0, "Bearer POST passes the CSRF rule");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_AUTHORIZATION=bearer   " TOK "  ", NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(r.auth.present, "scheme is case-insensitive, spaces tolerated");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_AUTHORIZATION=Bearer " TOK " x", NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(!r.auth.present && r.auth_error, "trailing junk after the token: auth_error");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_AUTHORIZATION=Basic YWJjOmRlZg==", "HTTP_COOKIE=modelhub_session=" TOK,
+			       NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(!r.auth.present && r.auth_error, "Authorization wins over the cookie; Basic rejected");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=a=1; modelhub_session=" TOK "; b=2", NULL};
+		req_with(&r, env, "POST");
+		api_auth_resolve(&r);
+		ok(r.auth.present && r.auth.via_cookie, "cookie among others resolved, via_cookie");
+		is_int(api_auth_csrf_ok(&r), -1, "cookie POST without header or Origin rejected");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=xmodelhub_session=" TOK, NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(!r.auth.present && !r.auth_error, "a cookie with a longer name is not ours");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=", NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(!r.auth.present && !r.auth_error, "empty cookie value (a cleared cookie): no session, no error");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_AUTHORIZATION=Bearer ffffffffffffffffffffffffffffffff"
+			       "ffffffffffffffffffffffffffffffff", NULL};
+		req_with(&r, env, "GET");
+		api_auth_resolve(&r);
+		ok(!r.auth.present && r.auth_error, "unknown token with no database: auth_error");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_X_REQUESTED_WITH=fetch", NULL};
+		req_with(&r, env, "POST");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), 0, "X-Requested-With passes");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_X_REQUESTED_WITH=", NULL};
+		req_with(&r, env, "POST");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), -1, "empty X-Requested-With does not pass");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_ORIGIN=HTTPS://Hub.Example:8443",
+			       "HTTP_HOST=hub.example:8443", NULL};
+		req_with(&r, env, "DELETE");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), 0, "same Origin (https, any case) passes");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_ORIGIN=https://hub.example",
+			       "HTTP_HOST=hub.example:8443", NULL};
+		req_with(&r, env, "PATCH");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), -1, "Origin without the port does not match");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_ORIGIN=ftp://hub.example",
+			       "HTTP_HOST=hub.example", NULL};
+		req_with(&r, env, "PUT");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), -1, "Origin with another scheme rejected");
+		api_req_end(&r);
+	}
+	{
+		char *env[] = {"HTTP_COOKIE=modelhub_session=" TOK, "HTTP_ORIGIN=http://hub.example",
+			       NULL};
+		req_with(&r, env, "POST");
+		api_auth_resolve(&r);
+		is_int(api_auth_csrf_ok(&r), -1, "Origin without a Host header rejected");
+		api_req_end(&r);
+	}
+	auth_cache_clear();
 }
 
 int main(void)
@@ -145,5 +285,6 @@ int main(void)
 	is_int((long long)(auth_cache_generation() - g0), 1, "parent sees the child's bump");
 	ok(!auth_cache_get(k1, 1000, &got), "parent's entry is stale after the child's logout");
 	ok(!auth_cache_get(k2, 1000, &got), "child's entries never appear in the parent");
+	request_rules();
 	return done_testing();
 }

@@ -484,7 +484,6 @@ static enum api_err auth_signup(struct api_req *r)
 		rc = api_db_fail(r);
 		goto out;
 	}
-	log_info("auth msg=\"signup\" user_id=%lld", (long long)id);
 	rc = api_json(r, 201, user);
 out:
 	if (body)

@@ -23,8 +23,9 @@ t_016_csvin_t_LDADD = libmhlib.a
 libmhapi_a_SOURCES += src/fcgi/api_auth.c src/fcgi/auth_cache.c src/fcgi/auth_cache.h
 check_PROGRAMS += t/015-auth-cache.t
 TESTS += t/015-auth-cache.t
-t_015_auth_cache_t_SOURCES = t/015-auth-cache.c src/fcgi/auth_cache.c
-t_015_auth_cache_t_LDADD = libmhlib.a
+t_015_auth_cache_t_SOURCES = t/015-auth-cache.c
+t_015_auth_cache_t_LDADD = libmhapi.a libmhdb.a libmhlib.a $(FCGI_LIBS) $(PQ_LIBS) \
+	$(JSONC_LIBS) $(SODIUM_LIBS)
 # db/db_recommend.c (in libmhdb.a) calls the engine and the band table.
 modelhub_fcgi_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
 # API tests of accounts and sessions (t/lib/stack.py).
