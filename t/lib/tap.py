@@ -14,6 +14,7 @@ installed here, and the plan is still printed.
 """
 
 import json as _json
+import os
 import sys
 import traceback
 
@@ -37,8 +38,15 @@ class TAP:
                            " - " + name if name else ""), flush=True)
         if not cond:
             self.failed += 1
-            frame = traceback.extract_stack(limit=3)[0]
-            self.diag("  Failed test '%s' at %s line %d." % (name, frame.filename, frame.lineno))
+            # Report the caller's line: the first frame outside this file.
+            here = os.path.abspath(__file__)
+            for frame in reversed(traceback.extract_stack()):
+                if os.path.abspath(frame.filename) != here:
+                    self.diag("  Failed test '%s' at %s line %d."
+                              % (name, frame.filename, frame.lineno))
+                    break
+            else:
+                self.diag("  Failed test '%s'." % name)
         return cond
 
     def is_(self, got, want, name=""):
