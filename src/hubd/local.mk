@@ -14,3 +14,8 @@ t_020_bisect_t_SOURCES = t/020-bisect.c src/hubd/bisect.c
 t_021_assign_t_SOURCES = t/021-assign.c src/hubd/assign.c
 t_022_cachekey_t_SOURCES = t/022-cachekey.c
 t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)
+
+# Script tests over the real stack (t/lib/stack.py) with the demo models.
+MH_HUBD_TESTS = t/201-runner-basic.t
+TESTS += $(MH_HUBD_TESTS)
+EXTRA_DIST += $(MH_HUBD_TESTS)
