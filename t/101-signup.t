@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 # 101-signup.t — POST /api/auth/signup: happy path, every validation error, duplicates (409), stored hash.
+import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
-from stack import Stack        # noqa: E402
+from stack import Stack, fcgi_request   # noqa: E402
 
+SIGNUPS = 5
 t = TAP()
-s = Stack(config={"auth.pwhash_fast": "1"})
+s = Stack(config={"auth.pwhash_fast": "1", "signup.per_ip_per_hour": str(SIGNUPS)})
 
 
 def signup(**body):
@@ -151,6 +154,23 @@ t.is_(users(), n0, "duplicates created nothing")
 # the original account is untouched by the failed duplicates
 r = s.api("POST", "/api/auth/login", json={"username": "alice", "password": "correct horse battery"})
 t.status(r, 200, "original account still logs in with its own password")
+
+# ---- signups per address per hour (only valid ones count; 2 made above from 127.0.0.1)
+def signup_from(ip, i):
+    body = {"username": "rate%d" % i, "email": "rate%d@example.org" % i, "password": "0123456789ab"}
+    return fcgi_request(s.fcgi_socket, "POST", "/api/auth/signup", json.dumps(body).encode(),
+                        {"Content-Type": "application/json"}, remote_addr=ip)
+
+
+for i in range(SIGNUPS):
+    t.status(signup_from("10.4.0.1", i), 201, "signup %d of %d from one address" % (i + 1, SIGNUPS))
+r = signup_from("10.4.0.1", 99)
+t.status(r, 429, "signup %d within the hour: 429" % (SIGNUPS + 1))
+t.is_(((r.json or {}).get("error") or {}).get("code"), "rate_limited", "code rate_limited")
+ra = r.headers.get("retry-after", "")
+t.ok(re.match(r"^\d+$", ra) and 1 <= int(ra) <= 3600, "Retry-After in seconds (got %r)" % ra)
+t.ok(not s.sql("SELECT 1 FROM app_user WHERE username = 'rate99'"), "no account created")
+t.status(signup_from("10.4.0.2", 99), 201, "another address may still sign up")
 
 s.stop()
 t.done()

@@ -61,6 +61,7 @@
 #define AUTH_COOKIE "modelhub_session"
 #define AUTH_LOGIN_WINDOW_S 900      /* failed-login counting window: 15 min */
 #define AUTH_ANON_WINDOW_S 3600      /* anon.per_ip_per_hour window */
+#define AUTH_SIGNUP_WINDOW_S 3600    /* signup.per_ip_per_hour window */
 #define AUTH_CACHE_MAX_S 30          /* default session.cache_seconds: bounds how long
 				      * a revocation made elsewhere (another replica,
 				      * modelhubctl) can go unseen by this worker */
@@ -435,6 +436,28 @@ static enum api_err signup_taken(struct api_req *r, const char *username, const 
 			       u && e ? "username and email are" : u ? "username is" : "email is");
 }
 
+/* Accounts per client address per hour: each costs an argon2id hash
+ * (64 MiB, tens of ms), so a flood must not pin every worker. Only
+ * signups that passed validation count. */
+static enum api_err signup_rate(struct api_req *r)
+{
+	char bucket[96];
+	const char *ip = client_ip(r);
+	long per_hour = cfg_int("signup.per_ip_per_hour", 30), hits, retry;
+
+	if (per_hour <= 0)
+		return API_OK;
+	snprintf(bucket, sizeof bucket, "signup:%s", ip);
+	if (db_rate_hit(r->db, bucket, AUTH_SIGNUP_WINDOW_S, &hits, &retry) < 0)
+		return api_db_fail(r);
+	if (hits <= per_hour)
+		return API_OK;
+	api_header(r, "Retry-After", "%ld", retry);
+	log_warn_x("auth msg=\"signups rate limited\" ip=%s hits=%ld", ip, hits);
+	return api_fail(r, API_RATE_LIMITED, "rate_limited",
+			"too many signups from this address; retry in %ld seconds", retry);
+}
+
 static enum api_err auth_signup(struct api_req *r)
 {
 	static const char *const allowed[] = {"username", "email", "password", "first_name",
@@ -469,6 +492,8 @@ static enum api_err auth_signup(struct api_req *r)
 		goto out;
 	}
 	rc = signup_taken(r, username, email);
+	if (rc == API_OK)
+		rc = signup_rate(r);
 	if (rc != API_OK)
 		goto out;
 	if (db_user_create(r->db, username, email, password, first, last, "USER", &id) < 0) {
