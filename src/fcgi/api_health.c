@@ -55,6 +55,3 @@ const struct api_route api_health_routes[] = {
 	{"GET", "/api/ping", ACCESS_PUBLIC, ping_get},
 	{0},
 };
-
-/* GET /metrics lives with the metrics issue; the table is empty until then. */
-const struct api_route api_metrics_routes[] = {{0}};

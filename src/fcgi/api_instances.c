@@ -1,7 +1,731 @@
 /*
- * api_instances.c — placeholder route table (filled in by its issue).
- * Runs in: modelhub-fcgi workers. Called by: the router.
+ * api_instances.c — model instances for admins (live and finished), their
+ * samples, events, logs and the stop action; nodes; the band table.
+ *
+ * Runs in: modelhub-fcgi workers. Called by: the router
+ * (api_instances_routes).
+ * Owns: this worker's read-only attachment of the metrics segment
+ * (reattached when modelhubd recreates it; missing segment = DB fallback).
+ * Shared state: reads model_instance, instance_live, instance_metrics,
+ * instance_event, instance_log, the log file <hub.var_dir>/instances/<id>.log
+ * and the segment's instance and node slots. The stop action writes
+ * model_instance.stop_requested + one instance_event STOP_REQUESTED and
+ * sends NOTIFY instance_stop; the runner that owns the instance acts on it
+ * (an API worker never talks to a model or a backend).
+ *
+ * Shapes (DESIGN §6, §10): every list is {"items":[...],"next_cursor"};
+ * every measured value carries its unit; each gauge carries its band
+ * (metrics/view.h). Null-able fields are JSON null, never omitted, never a
+ * crash (the upstream bug of seeds/002).
  */
-#include "fcgi/api.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-const struct api_route api_instances_routes[] = {{0}};
+#include "fcgi/api.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "metrics/bands.h"
+#include "metrics/shm.h"
+#include "metrics/view.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 500
+#define SEG_RETRY_MS 1000       /* missing segment: try to attach this often */
+#define LOG_CHUNK 65536
+
+/* ---- the segment (read-only, per worker) ---- */
+
+static struct metrics_seg *seg;
+static char seg_name[256];
+
+static struct metrics_seg *api_seg(void)
+{
+	if (!seg_name[0]) {
+		char host[128] = "local";
+		const char *rid;
+
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "local");
+		rid = cfg_str("hub.replica_id", NULL);
+		shm_name_from_config(seg_name, sizeof(seg_name), rid && *rid ? rid : host);
+	}
+	return shm_keep(&seg, seg_name, 1, SEG_RETRY_MS);
+}
+
+/* ---- parameters ---- */
+
+static int64_t parse_id(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < 1)
+		return -1;
+	return v;
+}
+
+/* YYYY-MM-DD, optionally followed by a time (T or space, digits : . and a
+ * zone Z or ±hh[:mm]); Postgres does the real parsing. */
+static int valid_when(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 10 || n > 40)
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+			return 0;
+	if (n == 10)
+		return 1;
+	if (s[10] != 'T' && s[10] != ' ')
+		return 0;
+	for (size_t i = 11; i < n; i++)
+		if (!strchr("0123456789:.Z+-", s[i]))
+			return 0;
+	return 1;
+}
+
+static enum api_err bad_param(struct api_req *r, const char *field, const char *msg)
+{
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, field, json_object_new_string(msg));
+	return api_fail_fields(r, API_BAD_REQUEST, "invalid_parameter", f, "%s %s", field, msg);
+}
+
+/* ---- one instance as JSON ---- */
+
+enum {
+	C_ID, C_MODEL, C_BACKEND, C_NAME, C_NODE, C_ADDRESS, C_PID, C_REPLICA, C_STATE,
+	C_TREASON, C_TDETAIL, C_STOPREQ, C_CURREQ, C_REQIDS, C_CPU_REQ, C_CPU_LIM, C_MEM_REQ,
+	C_MEM_LIM, C_STARTED, C_READY, C_LASTUSED, C_TERMINATED, C_UPDATED, C_SNAPSHOT,
+	C_LIVE_AGG, C_LIVE_AT, C_M_COUNT, C_M_CPU_MIN, C_M_CPU_MAX, C_M_CPU_AVG, C_M_CPU60_MIN,
+	C_M_CPU60_MAX, C_M_CPU60_AVG, C_M_MEM_MIN, C_M_MEM_MAX, C_M_MEM_AVG, C_M_MEM60_MIN,
+	C_M_MEM60_MAX, C_M_MEM60_AVG, C_M_INPUTS, C_M_REASON, C_M_AT, C_M_CPU_REQ, C_M_CPU_LIM,
+	C_M_MEM_REQ, C_M_MEM_LIM
+};
+
+#define INSTANCE_COLUMNS                                                                        \
+	"mi.id, mi.model_id, mi.backend, mi.name, mi.node, mi.address, mi.pid, mi.replica_id, "  \
+	"mi.state, mi.termination_reason, mi.termination_detail, mi.stop_requested, "            \
+	"mi.current_request_id, array_to_json(mi.request_ids), mi.cpu_request_m, "               \
+	"mi.cpu_limit_m, mi.memory_request_mib, mi.memory_limit_mib, iso(mi.started_at), "       \
+	"iso(mi.ready_at), iso(mi.last_used_at), iso(mi.terminated_at), iso(mi.updated_at), "    \
+	"mi.snapshot, il.aggregates, iso(il.at), im.sample_count, im.cpu_min_m, im.cpu_max_m, "  \
+	"im.cpu_avg_m, im.cpu_60_min_m, im.cpu_60_max_m, im.cpu_60_avg_m, im.mem_min_mib, "      \
+	"im.mem_max_mib, im.mem_avg_mib, im.mem_60_min_mib, im.mem_60_max_mib, "                 \
+	"im.mem_60_avg_mib, im.input_count, im.termination_reason, iso(im.persisted_at), "       \
+	"im.cpu_request_m, im.cpu_limit_m, im.memory_request_mib, im.memory_limit_mib "          \
+	"FROM model_instance mi "                                                                \
+	"LEFT JOIN instance_live il ON il.instance_id = mi.id "                                  \
+	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
+
+static int col_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : atoi(PQgetvalue(res, row, col));
+}
+
+static json_object *col_num(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return json_object_new_double(view_round1(strtod(PQgetvalue(res, row, col), NULL)));
+}
+
+/* instance_metrics columns as an aggregates object (view.h shape). */
+static json_object *persisted_aggregates(const PGresult *res, int row)
+{
+	json_object *o = json_object_new_object();
+	static const struct {
+		const char *key, *unit;
+		int min, max, avg, wmin, wmax, wavg;
+	} k[2] = {
+		{"cpu", "millicores", C_M_CPU_MIN, C_M_CPU_MAX, C_M_CPU_AVG, C_M_CPU60_MIN,
+		 C_M_CPU60_MAX, C_M_CPU60_AVG},
+		{"memory", "MiB", C_M_MEM_MIN, C_M_MEM_MAX, C_M_MEM_AVG, C_M_MEM60_MIN,
+		 C_M_MEM60_MAX, C_M_MEM60_AVG},
+	};
+	int count = col_int(res, row, C_M_COUNT);
+
+	json_object_object_add(o, "sample_count", json_object_new_int(count));
+	for (int i = 0; i < 2; i++) {
+		json_object *a = json_object_new_object(), *w = json_object_new_object();
+
+		json_object_object_add(a, "unit", json_object_new_string(k[i].unit));
+		json_object_object_add(a, "count", json_object_new_int(count));
+		json_object_object_add(a, "min", col_num(res, row, k[i].min));
+		json_object_object_add(a, "max", col_num(res, row, k[i].max));
+		json_object_object_add(a, "avg", col_num(res, row, k[i].avg));
+		json_object_object_add(w, "min", col_num(res, row, k[i].wmin));
+		json_object_object_add(w, "max", col_num(res, row, k[i].wmax));
+		json_object_object_add(w, "avg", col_num(res, row, k[i].wavg));
+		json_object_object_add(a, "last_60s", w);
+		json_object_object_add(o, k[i].key, a);
+	}
+	return o;
+}
+
+static json_object *instance_json(const PGresult *res, int row, struct metrics_seg *sg)
+{
+	json_object *o = json_object_new_object(), *metrics = json_object_new_object();
+	json_object *agg = NULL;
+	const char *source = NULL;
+	int active = strcmp(PQgetvalue(res, row, C_STATE), "TERMINATED") != 0;
+	int64_t id = strtoll(PQgetvalue(res, row, C_ID), NULL, 10);
+	int creq = col_int(res, row, C_CPU_REQ), clim = col_int(res, row, C_CPU_LIM);
+	int mreq = col_int(res, row, C_MEM_REQ), mlim = col_int(res, row, C_MEM_LIM);
+
+	jx_add_pg_int(o, "id", res, row, C_ID);
+	jx_add_pg_str(o, "model_id", res, row, C_MODEL);
+	jx_add_pg_str(o, "backend", res, row, C_BACKEND);
+	jx_add_pg_str(o, "name", res, row, C_NAME);
+	jx_add_pg_str(o, "node", res, row, C_NODE);
+	jx_add_pg_str(o, "address", res, row, C_ADDRESS);
+	jx_add_pg_int(o, "pid", res, row, C_PID);
+	jx_add_pg_str(o, "replica_id", res, row, C_REPLICA);
+	jx_add_pg_str(o, "state", res, row, C_STATE);
+	json_object_object_add(o, "active", json_object_new_boolean(active));
+	jx_add_pg_str(o, "termination_reason", res, row, C_TREASON);
+	jx_add_pg_str(o, "termination_detail", res, row, C_TDETAIL);
+	jx_add_pg_bool(o, "stop_requested", res, row, C_STOPREQ);
+	jx_add_pg_int(o, "current_request_id", res, row, C_CURREQ);
+	jx_add_pg_json(o, "request_ids", res, row, C_REQIDS);
+	jx_add_pg_str(o, "started_at", res, row, C_STARTED);
+	jx_add_pg_str(o, "ready_at", res, row, C_READY);
+	jx_add_pg_str(o, "last_used_at", res, row, C_LASTUSED);
+	jx_add_pg_str(o, "terminated_at", res, row, C_TERMINATED);
+	jx_add_pg_str(o, "updated_at", res, row, C_UPDATED);
+	json_object_object_add(o, "resources", view_resources(creq, clim, mreq, mlim));
+	jx_add_pg_json(o, "snapshot", res, row, C_SNAPSHOT);
+
+	if (active && sg) {
+		int idx = shm_find_instance(sg, id);
+		struct shm_snap sn;
+
+		if (idx >= 0 && shm_slot_snapshot(sg, SHM_INSTANCE, idx, &sn, NULL, 0, 0) == 1 &&
+		    sn.d.instance_id == id) {
+			agg = view_aggregates(&sn.d);
+			source = "segment";
+			json_object_object_add(metrics, "oom_flagged",
+					       json_object_new_boolean((sn.d.flags & SHM_F_OOM) != 0));
+			json_object_object_add(metrics, "memory_from_cgroup",
+					       json_object_new_boolean((sn.d.flags & SHM_F_CGROUP) != 0));
+		}
+	}
+	if (!agg && !PQgetisnull(res, row, C_M_COUNT)) {
+		agg = persisted_aggregates(res, row);
+		source = "persisted";
+		jx_add_pg_int(o, "input_count", res, row, C_M_INPUTS);
+		jx_add_pg_str(metrics, "persisted_at", res, row, C_M_AT);
+		/* the resources the instance ran with, as persisted */
+		if (!PQgetisnull(res, row, C_M_CPU_REQ) || !PQgetisnull(res, row, C_M_MEM_LIM)) {
+			creq = col_int(res, row, C_M_CPU_REQ);
+			clim = col_int(res, row, C_M_CPU_LIM);
+			mreq = col_int(res, row, C_M_MEM_REQ);
+			mlim = col_int(res, row, C_M_MEM_LIM);
+		}
+	}
+	if (!agg && !PQgetisnull(res, row, C_LIVE_AGG)) {
+		agg = json_tokener_parse(PQgetvalue(res, row, C_LIVE_AGG));
+		if (agg) {
+			source = "instance_live";
+			jx_add_pg_str(metrics, "at", res, row, C_LIVE_AT);
+		}
+	}
+	if (!jx_has(o, "input_count"))
+		json_object_object_add(o, "input_count", NULL);
+	json_object_object_add(metrics, "source", source ? json_object_new_string(source) : NULL);
+	json_object_object_add(metrics, "gauges", view_gauges(agg, creq, clim, mreq, mlim));
+	json_object_object_add(metrics, "aggregates", agg);
+	json_object_object_add(o, "metrics", metrics);
+	return o;
+}
+
+/* ---- GET /api/instances ---- */
+
+static const char SQL_LIST[] =
+	"SELECT " INSTANCE_COLUMNS
+	"WHERE ($1 = 'all' OR ($1 = 'active') = (mi.state <> 'TERMINATED')) "
+	"  AND ($2::text IS NULL OR mi.model_id = $2) "
+	"  AND ($3::text IS NULL OR mi.state = $3 OR mi.termination_reason = $3) "
+	"  AND ($4::text IS NULL OR mi.started_at >= $4::timestamptz) "
+	"  AND ($5::text IS NULL OR mi.started_at < CASE WHEN length($5) = 10 "
+	"       THEN ($5::date + 1)::timestamptz ELSE $5::timestamptz END) "
+	"  AND ($6::bigint IS NULL OR mi.id < $6::bigint) "
+	"ORDER BY mi.id DESC LIMIT $7::int";
+
+static const char *const STATUSES[] = {"REQUESTED", "STARTING", "READY",     "BUSY",
+				       "IDLE",      "TERMINATING", "TERMINATED", "COMPLETED",
+				       "FAILED",    "OOMKILLED", "STOPPED",    "LOST",
+				       NULL};
+
+static enum api_err h_list(struct api_req *r)
+{
+	const char *state = api_query(r, "state"), *model = api_query(r, "model");
+	const char *status = api_query(r, "status"), *from = api_query(r, "started_from");
+	const char *to = api_query(r, "started_to"), *limit_s = api_query(r, "limit");
+	const char *cursor = api_query(r, "cursor");
+	char limit_buf[16], cursor_buf[24];
+	const char *p[7];
+	int64_t limit = LIST_DEFAULT, cur = 0;
+	json_object *root, *items;
+	PGresult *res;
+	struct metrics_seg *sg;
+	int n, shown;
+
+	if (!state || !*state)
+		state = "active";
+	if (strcmp(state, "active") && strcmp(state, "finished") && strcmp(state, "all"))
+		return bad_param(r, "state", "must be active, finished or all");
+	if (model && !*model)
+		model = NULL;
+	if (model && strlen(model) > 64)
+		return bad_param(r, "model", "is not a model id");
+	if (status && *status) {
+		int okst = 0;
+
+		for (int i = 0; STATUSES[i]; i++)
+			okst |= strcmp(status, STATUSES[i]) == 0;
+		if (!okst)
+			return bad_param(r, "status",
+					 "must be an instance state or a termination reason");
+	} else {
+		status = NULL;
+	}
+	if (from && *from && !valid_when(from))
+		return bad_param(r, "started_from", "must be a date YYYY-MM-DD or an ISO 8601 time");
+	if (to && *to && !valid_when(to))
+		return bad_param(r, "started_to", "must be a date YYYY-MM-DD or an ISO 8601 time");
+	if (limit_s && *limit_s) {
+		limit = parse_id(limit_s);
+		if (limit < 1 || limit > LIST_MAX)
+			return bad_param(r, "limit", "must be an integer from 1 to 500");
+	}
+	if (cursor && *cursor) {
+		cur = parse_id(cursor);
+		if (cur < 1)
+			return bad_param(r, "cursor", "must be a next_cursor value from a previous page");
+	}
+	snprintf(limit_buf, sizeof(limit_buf), "%lld", (long long)limit + 1);
+	snprintf(cursor_buf, sizeof(cursor_buf), "%lld", (long long)cur);
+	p[0] = state;
+	p[1] = model;
+	p[2] = status;
+	p[3] = from && *from ? from : NULL;
+	p[4] = to && *to ? to : NULL;
+	p[5] = cur ? cursor_buf : NULL;
+	p[6] = limit_buf;
+	res = db_prep(r->db, "instances_list", SQL_LIST, 7, p);
+	if (!res) {
+		const char *st = db_sqlstate(r->db);
+
+		if (st && strncmp(st, "22", 2) == 0)
+			return bad_param(r, "started_from", "or started_to is not a valid time");
+		return api_db_fail(r);
+	}
+	sg = strcmp(state, "finished") ? api_seg() : NULL;
+	root = json_object_new_object();
+	items = json_object_new_array();
+	n = PQntuples(res);
+	shown = n > limit ? (int)limit : n;
+	for (int i = 0; i < shown; i++)
+		json_object_array_add(items, instance_json(res, i, sg));
+	json_object_object_add(root, "items", items);
+	json_object_object_add(root, "next_cursor",
+			       n > limit ? json_object_new_string(PQgetvalue(res, shown - 1, C_ID))
+					 : NULL);
+	PQclear(res);
+	return api_json(r, 200, root);
+}
+
+/* ---- one instance ---- */
+
+static const char SQL_ONE[] = "SELECT " INSTANCE_COLUMNS "WHERE mi.id = $1::bigint";
+
+/* The row of params[0]; NULL with *e set (404 / 500) when none. */
+static PGresult *load_one(struct api_req *r, int64_t *id_out, enum api_err *e)
+{
+	int64_t id = parse_id(r->params[0]);
+	const char *p[1] = {r->params[0]};
+	PGresult *res;
+
+	*e = API_OK;
+	if (id < 1) {
+		*e = api_fail(r, API_NOT_FOUND, "not_found", "no such instance");
+		return NULL;
+	}
+	res = db_prep(r->db, "instances_one", SQL_ONE, 1, p);
+	if (!res) {
+		*e = api_db_fail(r);
+		return NULL;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*e = api_fail(r, API_NOT_FOUND, "not_found", "no such instance");
+		return NULL;
+	}
+	*id_out = id;
+	return res;
+}
+
+static enum api_err h_get(struct api_req *r)
+{
+	enum api_err e;
+	int64_t id;
+	PGresult *res = load_one(r, &id, &e);
+	json_object *o;
+
+	if (!res)
+		return e;
+	o = instance_json(res, 0, api_seg());
+	PQclear(res);
+	return api_json(r, 200, o);
+}
+
+static enum api_err h_samples(struct api_req *r)
+{
+	const char *since_s = api_query(r, "since");
+	int64_t id, since = 0;
+	enum api_err e;
+	PGresult *res;
+	struct metrics_seg *sg;
+	json_object *o, *units;
+	struct shm_sample *smp = NULL;
+	struct shm_snap sn;
+	int nsamples = 0, active;
+
+	if (since_s && *since_s) {
+		char *end;
+
+		errno = 0;
+		since = strtoll(since_s, &end, 10);
+		if (errno || *end || since < 0)
+			return bad_param(r, "since", "must be a time in ms since the epoch");
+	}
+	res = load_one(r, &id, &e);
+	if (!res)
+		return e;
+	active = strcmp(PQgetvalue(res, 0, C_STATE), "TERMINATED") != 0;
+	PQclear(res);
+	o = json_object_new_object();
+	json_object_object_add(o, "instance_id", json_object_new_int64(id));
+	json_object_object_add(o, "active", json_object_new_boolean(active));
+	json_object_object_add(o, "interval_ms",
+			       json_object_new_int64(cfg_int("metrics.interval_ms", 3000)));
+	units = json_object_new_object();
+	json_object_object_add(units, "t_ms", json_object_new_string("ms since epoch"));
+	json_object_object_add(units, "cpu_m", json_object_new_string("millicores"));
+	json_object_object_add(units, "memory_mib", json_object_new_string("MiB"));
+	json_object_object_add(o, "units", units);
+	sg = active ? api_seg() : NULL;
+	if (sg) {
+		int idx = shm_find_instance(sg, id), max = shm_max_samples(sg);
+
+		smp = calloc((size_t)max, sizeof(*smp));
+		if (smp && idx >= 0 &&
+		    shm_slot_snapshot(sg, SHM_INSTANCE, idx, &sn, smp, max, since) == 1 &&
+		    sn.d.instance_id == id)
+			nsamples = sn.nsamples;
+	}
+	json_object_object_add(o, "samples", view_samples(smp, nsamples));
+	free(smp);
+	return api_json(r, 200, o);
+}
+
+static const char SQL_EVENTS[] =
+	"SELECT id, iso(at), kind, source, detail FROM instance_event "
+	"WHERE instance_id = $1::bigint ORDER BY at, id";
+
+static enum api_err h_events(struct api_req *r)
+{
+	enum api_err e;
+	int64_t id;
+	PGresult *res = load_one(r, &id, &e), *ev;
+	json_object *o, *items;
+	const char *p[1] = {r->params[0]};
+
+	if (!res)
+		return e;
+	ev = db_prep(r->db, "instances_events", SQL_EVENTS, 1, p);
+	if (!ev) {
+		PQclear(res);
+		return api_db_fail(r);
+	}
+	o = json_object_new_object();
+	items = json_object_new_array();
+	for (int i = 0; i < PQntuples(ev); i++) {
+		json_object *it = json_object_new_object();
+
+		jx_add_pg_int(it, "id", ev, i, 0);
+		jx_add_pg_str(it, "at", ev, i, 1);
+		jx_add_pg_str(it, "kind", ev, i, 2);
+		jx_add_pg_str(it, "source", ev, i, 3);
+		jx_add_pg_json(it, "detail", ev, i, 4);
+		json_object_array_add(items, it);
+	}
+	json_object_object_add(o, "instance_id", json_object_new_int64(id));
+	json_object_object_add(o, "items", items);
+	json_object_object_add(o, "next_cursor", NULL);
+	json_object_object_add(o, "instance", instance_json(res, 0, api_seg()));
+	PQclear(ev);
+	PQclear(res);
+	return api_json(r, 200, o);
+}
+
+/* ---- logs ---- */
+
+static const char SQL_LOG[] = "SELECT text FROM instance_log WHERE instance_id = $1::bigint";
+
+static enum api_err h_logs(struct api_req *r)
+{
+	enum api_err e;
+	int64_t id;
+	PGresult *res = load_one(r, &id, &e), *lg;
+	const char *p[1] = {r->params[0]};
+	char path[1024];
+	int active, fd = -1;
+
+	if (!res)
+		return e;
+	active = strcmp(PQgetvalue(res, 0, C_STATE), "TERMINATED") != 0;
+	PQclear(res);
+	api_header(r, "Content-Disposition", "attachment; filename=\"instance-%lld.log\"",
+		   (long long)id);
+	if (active) {
+		snprintf(path, sizeof(path), "%s/instances/%lld.log", cfg_str("hub.var_dir", "var"),
+			 (long long)id);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd >= 0) {
+		/* the live file, streamed as it is now */
+		FCGX_Stream *out = api_stream_begin(r, 200, "text/plain; charset=utf-8");
+		struct buf b = BUF_INIT;
+		char chunk[LOG_CHUNK];
+		ssize_t n;
+
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+			if (out)
+				FCGX_PutStr(chunk, (int)n, out);
+			else
+				buf_add(&b, chunk, (size_t)n);
+		}
+		close(fd);
+		if (!out) {
+			e = api_text(r, 200, "text/plain; charset=utf-8", b.data ? b.data : "", b.len);
+			buf_free(&b);
+			return e;
+		}
+		return API_OK;
+	}
+	lg = db_prep(r->db, "instances_log", SQL_LOG, 1, p);
+	if (!lg)
+		return api_db_fail(r);
+	if (PQntuples(lg) == 1)
+		e = api_text(r, 200, "text/plain; charset=utf-8", PQgetvalue(lg, 0, 0),
+			     (size_t)PQgetlength(lg, 0, 0));
+	else
+		e = api_text(r, 200, "text/plain; charset=utf-8", "", 0);
+	PQclear(lg);
+	return e;
+}
+
+/* ---- stop ---- */
+
+static const char SQL_STOP[] =
+	"UPDATE model_instance SET stop_requested = true, updated_at = now() "
+	"WHERE id = $1::bigint AND state <> 'TERMINATED' "
+	"RETURNING state, (SELECT stop_requested FROM model_instance WHERE id = $1::bigint)";
+
+static const char SQL_STOP_EVENT[] =
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"VALUES ($1::bigint, 'STOP_REQUESTED', json_build_object('by', $2::text, 'user_id', "
+	"$3::bigint, 'via', 'api')::jsonb)";
+
+static enum api_err h_stop(struct api_req *r)
+{
+	enum api_err e;
+	int64_t id;
+	PGresult *res = load_one(r, &id, &e), *up;
+	char uid[24];
+	const char *p[3] = {r->params[0], r->auth.username, uid};
+	const char *pn[2] = {"instance_stop", r->params[0]};
+	json_object *o;
+	int already;
+
+	if (!res)
+		return e;
+	PQclear(res);
+	snprintf(uid, sizeof(uid), "%lld", (long long)r->auth.user_id);
+	if (db_begin(r->db) < 0)
+		return api_db_fail(r);
+	up = db_prep(r->db, "instances_stop", SQL_STOP, 1, p);
+	if (!up) {
+		db_rollback(r->db);
+		return api_db_fail(r);
+	}
+	if (PQntuples(up) != 1) {
+		PQclear(up);
+		db_rollback(r->db);
+		return api_fail(r, API_CONFLICT, "instance_terminated",
+				"the instance has already terminated");
+	}
+	/* the subselect sees the row as it was before this statement */
+	already = PQgetvalue(up, 0, 1)[0] == 't';
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "state", json_object_new_string(PQgetvalue(up, 0, 0)));
+	json_object_object_add(o, "stop_requested", json_object_new_boolean(1));
+	PQclear(up);
+	if (!already &&
+	    (db_cmd(r->db, SQL_STOP_EVENT, 3, p) < 0 ||
+	     db_cmd(r->db, "SELECT pg_notify($1, $2)", 2, pn) < 0)) {
+		db_rollback(r->db);
+		json_object_put(o);
+		return api_db_fail(r);
+	}
+	if (db_commit(r->db) < 0) {
+		json_object_put(o);
+		return api_db_fail(r);
+	}
+	log_info("instance id=%lld user=%lld msg=\"stop requested\"", (long long)id,
+		 (long long)r->auth.user_id);
+	return api_json(r, 202, o);
+}
+
+/* ---- bands ---- */
+
+static enum api_err h_bands(struct api_req *r)
+{
+	json_object *o = json_object_new_object(), *targets = json_object_new_object();
+
+	for (int k = 0; k < BAND_KIND_MAX; k++) {
+		const struct band *t = bands_table((enum band_kind)k);
+		json_object *a = json_object_new_array();
+
+		for (int i = 0; i < BAND_COUNT; i++) {
+			json_object *b = json_object_new_object();
+
+			json_object_object_add(b, "name", json_object_new_string(t[i].name));
+			json_object_object_add(b, "colour", json_object_new_string(t[i].colour));
+			json_object_object_add(b, "from_percent", json_object_new_double(t[i].lo));
+			json_object_object_add(b, "to_percent", t[i].hi >= BANDS_OPEN
+									? NULL
+									: json_object_new_double(t[i].hi));
+			json_object_array_add(a, b);
+		}
+		json_object_object_add(o, band_kind_name((enum band_kind)k), a);
+		json_object_object_add(targets, band_kind_name((enum band_kind)k),
+				       json_object_new_double(band_target_percent((enum band_kind)k)));
+	}
+	json_object_object_add(o, "targets_percent", targets);
+	json_object_object_add(o, "gauges", json_object_new_string(
+		"max usage vs limit, min usage vs request, avg usage vs limit; "
+		"a band is [from_percent, to_percent)"));
+	api_header(r, "Cache-Control", "public, max-age=3600");
+	return api_json(r, 200, o);
+}
+
+/* ---- nodes ---- */
+
+static const char SQL_NODE_COUNTS[] =
+	"SELECT coalesce(node, ''), count(*) FROM model_instance WHERE state <> 'TERMINATED' "
+	"GROUP BY 1 ORDER BY 1";
+
+static json_object *node_json(const struct shm_snap *sn, const struct shm_sample *last)
+{
+	json_object *o = json_object_new_object(), *cpu = json_object_new_object(),
+		    *mem = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(sn->d.name));
+	json_object_object_add(cpu, "unit", json_object_new_string("millicores"));
+	json_object_object_add(cpu, "capacity", json_object_new_double(sn->d.cpu_capacity_m));
+	json_object_object_add(cpu, "allocatable", json_object_new_double(sn->d.cpu_allocatable_m));
+	json_object_object_add(cpu, "usage", last ? json_object_new_double(view_round1(last->cpu_m))
+						  : NULL);
+	json_object_object_add(mem, "unit", json_object_new_string("MiB"));
+	json_object_object_add(mem, "capacity",
+			       json_object_new_double(view_round1(sn->d.mem_capacity_mib)));
+	json_object_object_add(mem, "allocatable",
+			       json_object_new_double(view_round1(sn->d.mem_allocatable_mib)));
+	json_object_object_add(mem, "usage",
+			       last ? json_object_new_double(view_round1(last->mem_mib)) : NULL);
+	json_object_object_add(o, "cpu", cpu);
+	json_object_object_add(o, "memory", mem);
+	json_object_object_add(o, "aggregates", view_aggregates(&sn->d));
+	json_object_object_add(o, "last_sample_at_ms",
+			       sn->d.last_sample_ms ? json_object_new_int64(sn->d.last_sample_ms)
+						    : NULL);
+	return o;
+}
+
+static enum api_err h_nodes(struct api_req *r)
+{
+	struct metrics_seg *sg = api_seg();
+	json_object *root = json_object_new_object(), *items = json_object_new_array();
+	PGresult *cnt = db_prep(r->db, "instances_node_counts", SQL_NODE_COUNTS, 0, NULL);
+	int nslots = sg ? shm_nslots(sg, SHM_NODE) : 0;
+
+	if (!cnt) {
+		json_object_put(root);
+		json_object_put(items);
+		return api_db_fail(r);
+	}
+	for (int i = 0; i < nslots; i++) {
+		struct shm_sample last[1];
+		struct shm_snap sn;
+		json_object *o;
+		int count = 0;
+
+		if (shm_slot_snapshot(sg, SHM_NODE, i, &sn, last, 1, 0) != 1)
+			continue;
+		o = node_json(&sn, sn.nsamples ? &last[0] : NULL);
+		for (int k = 0; k < PQntuples(cnt); k++)
+			if (strcmp(PQgetvalue(cnt, k, 0), sn.d.name) == 0 ||
+			    (PQgetvalue(cnt, k, 0)[0] == '\0' && nslots == 1))
+				count += atoi(PQgetvalue(cnt, k, 1));
+		json_object_object_add(o, "instance_count", json_object_new_int(count));
+		json_object_object_add(o, "source", json_object_new_string("segment"));
+		json_object_array_add(items, o);
+	}
+	if (!sg) {
+		/* no segment on this machine: what the database knows */
+		for (int k = 0; k < PQntuples(cnt); k++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "name", json_object_new_string(PQgetvalue(cnt, k, 0)));
+			json_object_object_add(o, "cpu", NULL);
+			json_object_object_add(o, "memory", NULL);
+			json_object_object_add(o, "aggregates", NULL);
+			json_object_object_add(o, "last_sample_at_ms", NULL);
+			json_object_object_add(o, "instance_count",
+					       json_object_new_int(atoi(PQgetvalue(cnt, k, 1))));
+			json_object_object_add(o, "source", json_object_new_string("database"));
+			json_object_array_add(items, o);
+		}
+	}
+	PQclear(cnt);
+	json_object_object_add(root, "items", items);
+	json_object_object_add(root, "next_cursor", NULL);
+	return api_json(r, 200, root);
+}
+
+const struct api_route api_instances_routes[] = {
+	{"GET", "/api/instances", ACCESS_ADMIN, h_list},
+	{"GET", "/api/instances/{}", ACCESS_ADMIN, h_get},
+	{"GET", "/api/instances/{}/samples", ACCESS_ADMIN, h_samples},
+	{"GET", "/api/instances/{}/events", ACCESS_ADMIN, h_events},
+	{"GET", "/api/instances/{}/logs", ACCESS_ADMIN, h_logs},
+	{"POST", "/api/instances/{}/stop", ACCESS_ADMIN, h_stop},
+	{"GET", "/api/bands", ACCESS_PUBLIC, h_bands},
+	{"GET", "/api/nodes", ACCESS_ADMIN, h_nodes},
+	{0},
+};

@@ -51,3 +51,5 @@ TESTS += t/121-requests-validation.t t/122-results.t
 EXTRA_DIST += t/121-requests-validation.t t/122-results.t
 TESTS += t/123-admin-requests.t t/124-cache-submit.t
 EXTRA_DIST += t/123-admin-requests.t t/124-cache-submit.t
+# Instances, nodes, bands (api_instances.c) and GET /metrics (api_metrics.c).
+libmhapi_a_SOURCES += src/fcgi/api_metrics.c

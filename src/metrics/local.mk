@@ -4,9 +4,10 @@ noinst_LIBRARIES += libmhmetrics.a
 libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
 	src/metrics/bands.h src/metrics/bands.c \
 	src/metrics/prom.h src/metrics/prom.c \
-	src/metrics/proc.h src/metrics/proc.c
+	src/metrics/proc.h src/metrics/proc.c \
+	src/metrics/view.h src/metrics/view.c
 
-MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a -lm $(LIBS)
+MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a $(JSONC_LIBS) -lm $(LIBS)
 check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t
 TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t
 t_040_shm_t_SOURCES = t/040-shm.c

@@ -289,7 +289,7 @@ struct metrics_seg *shm_attach(const char *name, int readonly)
 		goto failed;
 	seg->last_check_ms = mh_mono_ms();
 	last_err[0] = '\0';
-	log_info("shm attached name=%s size=%zu generation=%llu ro=%d", name, seg->size,
+	log_debug("shm attached name=%s size=%zu generation=%llu ro=%d", name, seg->size,
 		 (unsigned long long)seg->hdr->generation, readonly);
 	return seg;
 failed:
@@ -647,6 +647,8 @@ int shm_slot_set_resources(struct metrics_seg *seg, enum shm_kind kind, int idx,
 		s->d.pid = res->pid;
 	if (res->node[0])
 		memcpy(s->d.node, res->node, sizeof(s->d.node));
+	if (kind == SHM_INSTANCE && res->name[0])
+		memcpy(s->d.name, res->name, sizeof(s->d.name));
 	write_end(s);
 	return 0;
 }

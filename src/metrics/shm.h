@@ -203,7 +203,8 @@ int shm_max_samples(const struct metrics_seg *seg);
 int shm_instance_register(struct metrics_seg *seg, const struct shm_slot_data *ident);
 /* Register a node slot by name (scraper). Same semantics. */
 int shm_node_register(struct metrics_seg *seg, const struct shm_slot_data *ident);
-/* Update resources (and node capacity fields) of an ACTIVE slot. */
+/* Update resources (and node capacity fields; pid, node and, for
+ * instances, name when given) of an ACTIVE slot. */
 int shm_slot_set_resources(struct metrics_seg *seg, enum shm_kind kind, int idx,
 			   int64_t instance_id, const struct shm_slot_data *res);
 /* Free a slot if it still holds instance_id (nodes: pass 0). 0, -1 if not. */

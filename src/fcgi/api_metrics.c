@@ -1,0 +1,192 @@
+/*
+ * api_metrics.c — GET /metrics: hub counters in the Prometheus text
+ * exposition format (version 0.0.4).
+ *
+ * Runs in: modelhub-fcgi workers. Called by: the router
+ * (api_metrics_routes).
+ * Owns: nothing (the segment attachment is per call: /metrics is scraped
+ * every 15-60 s, so attaching once per scrape costs nothing).
+ * Shared state: reads work_request, model_instance, instance_metrics and the
+ * metrics segment header (scrape statistics, child table, seqlock
+ * recoveries) and its instance slots (last sample per active instance).
+ *
+ * Access: an admin session/token, or a caller on the loopback interface
+ * (REMOTE_ADDR 127.0.0.0/8 or ::1, as nginx passes it), so a Prometheus on
+ * the same machine needs no token. Anyone else gets 403.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fcgi/api.h"
+#include "lib/config.h"
+#include "metrics/shm.h"
+
+static int loopback(const char *addr)
+{
+	return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+			strncmp(addr, "::ffff:127.", 11) == 0);
+}
+
+/* Label value escaping of the text format: \\ \" \n. */
+static void label(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_addc(b, '\\');
+		if (*v == '\n') {
+			buf_adds(b, "\\n");
+			continue;
+		}
+		buf_addc(b, *v);
+	}
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One labelled family from a 2-column result (label value, number). */
+static int from_query(struct api_req *r, struct buf *b, const char *stmt, const char *sql,
+		      const char *name, const char *type, const char *help, const char *lname)
+{
+	PGresult *res = db_prep(r->db, stmt, sql, 0, NULL);
+
+	if (!res)
+		return -1;
+	family(b, name, type, help);
+	for (int i = 0; i < PQntuples(res); i++) {
+		buf_printf(b, "%s{%s=\"", name, lname);
+		label(b, PQgetvalue(res, i, 0));
+		buf_printf(b, "\"} %s\n", PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	return 0;
+}
+
+static void segment_metrics(struct buf *b)
+{
+	char name[256], host[128] = "local";
+	const char *rid = cfg_str("hub.replica_id", NULL);
+	struct metrics_seg *seg;
+	const struct shm_header *h;
+	int n;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "local");
+	shm_name_from_config(name, sizeof(name), rid && *rid ? rid : host);
+	seg = shm_attach(name, 1);
+	family(b, "modelhub_metrics_segment_up", "gauge",
+	       "1 when the live metrics segment is attached");
+	buf_printf(b, "modelhub_metrics_segment_up %d\n", seg ? 1 : 0);
+	if (!seg)
+		return;
+	h = shm_header(seg);
+	family(b, "modelhub_scrape_cycles_total", "counter", "Scraper cycles run");
+	buf_printf(b, "modelhub_scrape_cycles_total %llu\n",
+		   (unsigned long long)atomic_load(&h->scrape_cycles));
+	family(b, "modelhub_scrape_duration_seconds_total", "counter",
+	       "Time spent in scraper cycles");
+	buf_printf(b, "modelhub_scrape_duration_seconds_total %.6f\n",
+		   (double)atomic_load(&h->scrape_us_total) / 1e6);
+	family(b, "modelhub_scrape_last_duration_seconds", "gauge", "Duration of the last cycle");
+	buf_printf(b, "modelhub_scrape_last_duration_seconds %.6f\n",
+		   (double)atomic_load(&h->scrape_us_last) / 1e6);
+	family(b, "modelhub_scrape_errors_total", "counter", "Scraper cycles that failed");
+	buf_printf(b, "modelhub_scrape_errors_total %llu\n",
+		   (unsigned long long)atomic_load(&h->scrape_errors));
+	family(b, "modelhub_shm_seqlock_recoveries_total", "counter",
+	       "Slot locks taken over from a writer that died");
+	buf_printf(b, "modelhub_shm_seqlock_recoveries_total %llu\n",
+		   (unsigned long long)atomic_load(&h->recoveries));
+	family(b, "modelhub_child_restarts_total", "counter",
+	       "Restarts of modelhubd children, by role (when published in the segment)");
+	for (int i = 0; i < SHM_MAX_CHILDREN; i++) {
+		char role[sizeof(h->children[i].role) + 1];
+
+		memcpy(role, h->children[i].role, sizeof(h->children[i].role));
+		role[sizeof(role) - 1] = '\0';
+		if (!role[0])
+			continue;
+		buf_adds(b, "modelhub_child_restarts_total{role=\"");
+		label(b, role);
+		buf_printf(b, "\",slot=\"%d\"} %u\n", i, atomic_load(&h->children[i].restarts));
+	}
+	family(b, "modelhub_instance_cpu_millicores", "gauge",
+	       "Last CPU sample of each live instance");
+	n = shm_nslots(seg, SHM_INSTANCE);
+	{
+		struct buf mem = BUF_INIT;
+
+		for (int i = 0; i < n; i++) {
+			struct shm_sample last[1];
+			struct shm_snap sn;
+
+			if (shm_slot_snapshot(seg, SHM_INSTANCE, i, &sn, last, 1, 0) != 1 ||
+			    !sn.nsamples)
+				continue;
+			buf_printf(b, "modelhub_instance_cpu_millicores{instance=\"%lld\",model=\"",
+				   (long long)sn.d.instance_id);
+			label(b, sn.d.model_id);
+			buf_printf(b, "\"} %.1f\n", last[0].cpu_m);
+			buf_printf(&mem, "modelhub_instance_memory_mib{instance=\"%lld\",model=\"",
+				   (long long)sn.d.instance_id);
+			label(&mem, sn.d.model_id);
+			buf_printf(&mem, "\"} %.1f\n", last[0].mem_mib);
+		}
+		family(b, "modelhub_instance_memory_mib", "gauge",
+		       "Last memory working set sample of each live instance");
+		if (mem.len)
+			buf_add(b, mem.data, mem.len);
+		buf_free(&mem);
+	}
+	shm_close(seg);
+}
+
+static enum api_err h_metrics(struct api_req *r)
+{
+	struct buf b = BUF_INIT;
+	enum api_err e;
+
+	if (!r->auth.is_admin && !loopback(api_env(r, "REMOTE_ADDR")))
+		return api_fail(r, API_FORBIDDEN, "forbidden",
+				"metrics need an admin token or a loopback caller");
+	if (from_query(r, &b, "metrics_requests",
+		       "SELECT s, (SELECT count(*) FROM work_request w WHERE w.status = s) "
+		       "FROM unnest(ARRAY['QUEUED','RUNNING','COMPLETED','FAILED','CANCELLED']) s",
+		       "modelhub_requests", "gauge", "Work requests by status", "status") < 0 ||
+	    from_query(r, &b, "metrics_queue",
+		       "SELECT model_id, count(*) FROM work_request WHERE status = 'QUEUED' "
+		       "GROUP BY model_id ORDER BY model_id",
+		       "modelhub_queue_depth", "gauge", "Queued work requests per model",
+		       "model") < 0 ||
+	    from_query(r, &b, "metrics_instances",
+		       "SELECT s, (SELECT count(*) FROM model_instance mi WHERE mi.state = s) "
+		       "FROM unnest(ARRAY['REQUESTED','STARTING','READY','BUSY','IDLE',"
+		       "'TERMINATING','TERMINATED']) s",
+		       "modelhub_instances", "gauge", "Model instances by state", "state") < 0 ||
+	    from_query(r, &b, "metrics_terminations",
+		       "SELECT termination_reason, count(*) FROM model_instance "
+		       "WHERE termination_reason IS NOT NULL GROUP BY 1 ORDER BY 1",
+		       "modelhub_instance_terminations", "gauge",
+		       "Ended model instances by termination reason", "reason") < 0) {
+		buf_free(&b);
+		return api_db_fail(r);
+	}
+	segment_metrics(&b);
+	if (b.oom) {
+		buf_free(&b);
+		return api_fail(r, API_INTERNAL, "internal", "out of memory");
+	}
+	e = api_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "",
+		     b.len);
+	buf_free(&b);
+	return e;
+}
+
+const struct api_route api_metrics_routes[] = {
+	{"GET", "/metrics", ACCESS_PUBLIC, h_metrics},
+	{0},
+};

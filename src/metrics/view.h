@@ -1,0 +1,49 @@
+/*
+ * view.h — JSON views of metrics slots: aggregates with units, gauges with
+ * bands, samples. One place so the scraper (instance_live rows), the
+ * monitor (final snapshot) and the API answer with the same shapes.
+ *
+ * Runs in: scraper, monitor, modelhub-fcgi workers. Called by:
+ * hubd/scraper.c, hubd/monitor.c, fcgi/api_instances.c.
+ * Owns: nothing; every function returns a new json-c object the caller
+ * owns (json_object_put), or NULL on out of memory.
+ *
+ * Aggregates object (also stored in instance_live.aggregates):
+ *   {"sample_count": n, "first_sample_at_ms"?, "last_sample_at_ms": ms,
+ *    "cpu":    {"unit":"millicores","count","min","max","avg",
+ *               "last_60s":{"count","min","max","avg"}},
+ *    "memory": {"unit":"MiB", ... same ...}}
+ * Gauges array (DESIGN §6): for cpu and memory, max vs limit, min vs
+ * request, avg vs limit:
+ *   {"resource":"cpu","stat":"max","against":"limit","value":v,"of":l,
+ *    "unit":"millicores","percent":p|null,"band":"…"|null,"colour":"…"|null,
+ *    "text":"v / l"}
+ */
+#ifndef MH_METRICS_VIEW_H
+#define MH_METRICS_VIEW_H
+
+#include <json-c/json.h>
+
+#include "metrics/shm.h"
+
+/* Aggregates of a slot (see above). */
+json_object *view_aggregates(const struct shm_slot_data *d);
+/* Resources object {"cpu_request_m","cpu_limit_m","memory_request_mib",
+ * "memory_limit_mib"} with null for unknown (<= 0). */
+json_object *view_resources(int cpu_req_m, int cpu_lim_m, int mem_req_mib, int mem_lim_mib);
+/* Gauges from an aggregates object (as made by view_aggregates or read
+ * back from instance_live / instance_metrics) and the resources. */
+json_object *view_gauges(json_object *aggregates, int cpu_req_m, int cpu_lim_m, int mem_req_mib,
+			 int mem_lim_mib);
+/* Samples as {"t_ms","cpu_m","memory_mib"} objects, oldest first. */
+json_object *view_samples(const struct shm_sample *s, int n);
+/* One gauge (exposed for tests). value/of < 0 means unknown. */
+json_object *view_gauge(const char *resource, const char *stat, const char *against, double value,
+			double of);
+/* Read an aggregates object back (instance_live.aggregates) into the
+ * cpu/mem aggregates and last_sample_ms of d. 0 / -1 when not an object. */
+int view_aggregates_parse(json_object *aggs, struct shm_slot_data *d);
+/* Round to one decimal (JSON stays short and stable). */
+double view_round1(double v);
+
+#endif
