@@ -53,3 +53,5 @@ TESTS += t/123-admin-requests.t t/124-cache-submit.t
 EXTRA_DIST += t/123-admin-requests.t t/124-cache-submit.t
 # Instances, nodes, bands (api_instances.c) and GET /metrics (api_metrics.c).
 libmhapi_a_SOURCES += src/fcgi/api_metrics.c
+TESTS += t/125-anon-doc.t
+EXTRA_DIST += t/125-anon-doc.t
