@@ -70,6 +70,7 @@
 #define RUNNER_LOG_MAX (1 << 20)      /* instance log kept in Postgres */
 #define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
 #define RUNNER_INSTANCE_RETRIES 1
+#define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
 
 enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST };
 
@@ -299,7 +300,8 @@ static int tick(void *ctx)
 	hubd_heartbeat(r->c);
 	if (hubd_should_stop() && r->abort == AB_NONE)
 		r->abort = AB_STOP;
-	if (r->req && r->abort == AB_NONE && now - r->last_renew >= r->lease_s * 1000 / 3) {
+	if (r->req && r->abort == AB_NONE &&
+	    now - r->last_renew >= (r->lease_s * 1000 / 3 < RUNNER_RENEW_MAX_MS ? r->lease_s * 1000 / 3 : RUNNER_RENEW_MAX_MS)) {
 		int ok = db_work_renew(r->db, r->req->id, r->id, r->lease_s);
 		r->last_renew = now;
 		if (ok == 0) {
