@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+# 353-kubesim-watch.t — kubesim watch semantics: resume from a resourceVersion, selectors, 410 Gone, restart with a new epoch.
+"""Raw chunked watch streams (one JSON event per line) and the python client's
+Watch: ADDED/MODIFIED/DELETED in order; resuming from any resourceVersion
+replays exactly the later events; label selector transitions become
+ADDED/DELETED; rv=0 starts with synthetic ADDED events; timeoutSeconds ends
+the stream; a version that left the bounded history (--history 30) gets an
+ERROR event with a 410 Expired Status and a relist gives a fresh version; a
+too new version is refused; after a simulator restart (--restore, processes
+kept) every old version is 410, objects and running pods survive (the model
+process is adopted and still answers), and a new watch works."""
+
+import json
+import os
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or os.path.dirname(os.path.abspath(__file__)) + "/..", "t", "kube"))
+from simtest import KubeSim, base_config, cs0, need_root_or_skip, pod_manifest  # noqa: E402
+from tap import TAP  # noqa: E402
+
+t = TAP()
+need_root_or_skip(t)
+sim = KubeSim(base_config(), tls=False, keep_processes=True, extra_args=["--history", "30"]).start()
+NS = "/api/v1/namespaces/modelhub/pods"
+
+
+class Stream:
+    """A raw watch: GET path, then read JSON lines."""
+
+    def __init__(self, path, timeout=10):
+        self.c = sim.conn(timeout)
+        self.c.request("GET", path, headers={"Authorization": "Bearer " + sim.token})
+        self.r = self.c.getresponse()
+        self.status = self.r.status
+        self.ctype = self.r.getheader("Content-Type")
+        self.chunked = self.r.getheader("Transfer-Encoding")
+
+    def next(self):
+        line = self.r.readline()
+        return json.loads(line) if line.strip() else None
+
+    def take(self, n):
+        return [self.next() for _ in range(n)]
+
+    def close(self):
+        self.c.close()
+
+
+def rv_of(r):
+    return int(r.json()["metadata"]["resourceVersion"])
+
+
+def lst(path=NS):
+    return sim.api("GET", path).json()
+
+
+rv0 = int(lst()["metadata"]["resourceVersion"])
+w = Stream(NS + "?watch=1&resourceVersion=%d" % rv0)
+t.is_(w.status, 200, "watch answers 200")
+t.is_((w.ctype, w.chunked), ("application/json", "chunked"), "chunked application/json stream")
+r1 = sim.api("POST", NS, pod_manifest("w1", labels={"team": "a"}, node_selector={"no-such": "node"}))
+rv1 = rv_of(r1)
+ev = w.next()
+t.is_((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "w1"), "ADDED for the created pod")
+t.is_(int(ev["object"]["metadata"]["resourceVersion"]), rv1, "event object carries the create's resourceVersion")
+ev2 = w.next()
+t.is_(ev2["type"], "MODIFIED", "then MODIFIED (scheduler: Unschedulable)")
+t.ok(int(ev2["object"]["metadata"]["resourceVersion"]) > rv1, "resourceVersions increase")
+w.close()
+
+# resume from rv1: exactly the events after it
+time.sleep(0.5)
+after = lst()
+rvs = []
+w = Stream(NS + "?watch=1&resourceVersion=%d&timeoutSeconds=1" % rv1)
+while True:
+    e = w.next()
+    if e is None:
+        break
+    rvs.append(int(e["object"]["metadata"]["resourceVersion"]))
+t.ok(rvs and rvs[0] > rv1 and rvs == sorted(rvs), "resume from rv1 replays the later events in order")
+t.is_(rvs[-1] if rvs else None, int(after["items"][0]["metadata"]["resourceVersion"]),
+      "up to the object's current version")
+t.pass_("timeoutSeconds=1 ended the stream")
+
+# rv=0: synthetic ADDED for what exists
+w = Stream(NS + "?watch=1&resourceVersion=0&timeoutSeconds=1")
+e = w.next()
+t.is_((e["type"], e["object"]["metadata"]["name"]), ("ADDED", "w1"), "rv=0 starts with ADDED for existing pods")
+w.close()
+
+# label selector transitions
+rvs = rv_of(sim.api("GET", NS))
+w = Stream(NS + "?watch=1&labelSelector=team%%3Db&resourceVersion=%d" % rvs)
+sim.api("PATCH", NS + "/w1", {"metadata": {"labels": {"team": "b"}}}, ctype="application/strategic-merge-patch+json")
+e = w.next()
+t.is_((e["type"], e["object"]["metadata"]["labels"]["team"]), ("ADDED", "b"), "pod starts matching the selector: ADDED")
+sim.api("PATCH", NS + "/w1", [{"op": "replace", "path": "/metadata/labels/team", "value": "c"}],
+        ctype="application/json-patch+json")
+e = w.next()
+t.is_((e["type"], e["object"]["metadata"]["labels"]["team"]), ("DELETED", "c"), "stops matching: DELETED")
+w.close()
+r = sim.api("PATCH", NS + "/w1", {"spec": {"containers": []}}, ctype="application/merge-patch+json")
+t.is_(r.status, 422, "changing a pod's containers by patch: 422")
+r = sim.api("PATCH", NS + "/w1", {"metadata": {"labels": {"x": "y"}}}, ctype="application/apply-patch+yaml")
+t.is_(r.status, 415, "unsupported patch type: 415")
+
+# fieldSelector metadata.name, and DELETED
+rvs = rv_of(sim.api("GET", NS))
+sim.api("POST", NS, pod_manifest("w2", image="modelhub/nosuchmodel:1"))
+w = Stream(NS + "?watch=1&fieldSelector=metadata.name%%3Dw1&resourceVersion=%d" % rvs)
+sim.api("DELETE", NS + "/w1?gracePeriodSeconds=0")
+evs = []
+while True:
+    e = w.next()
+    evs.append(e["type"])
+    if e["type"] == "DELETED":
+        break
+t.ok("ADDED" not in evs, "fieldSelector metadata.name=w1 hides w2")
+t.is_(evs[-1], "DELETED", "DELETED when the pod goes")
+w.close()
+
+# events watch by involvedObject.name
+rve = rv_of(sim.api("GET", "/api/v1/namespaces/modelhub/events"))
+w = Stream("/api/v1/namespaces/modelhub/events?watch=1&fieldSelector=involvedObject.name%%3Dw3&resourceVersion=%d" % rve)
+sim.api("POST", NS, pod_manifest("w3", image="modelhub/nosuchmodel:1"))
+e = w.next()
+t.is_((e["type"], e["object"]["involvedObject"]["name"], e["object"]["reason"]), ("ADDED", "w3", "Scheduled"),
+      "events watch by involvedObject.name")
+w.close()
+
+# too new and malformed versions
+w = Stream(NS + "?watch=1&resourceVersion=%d" % (rv_of(sim.api("GET", NS)) + 1000))
+e = w.next()
+t.is_((e["type"], e["object"]["code"]), ("ERROR", 504), "a future resourceVersion: ERROR 504 Too large")
+w.close()
+r = sim.api("GET", NS + "?watch=1&resourceVersion=abc")
+t.is_(r.status, 400, "a malformed resourceVersion: 400")
+
+# the bounded history: churn > 30 events, then the first version is gone
+for i in range(12):
+    sim.api("PATCH", NS + "/w2", {"metadata": {"annotations": {"n": str(i)}}}, ctype="application/merge-patch+json")
+    sim.api("PATCH", NS + "/w3", {"metadata": {"annotations": {"n": str(i)}}}, ctype="application/merge-patch+json")
+w = Stream(NS + "?watch=1&resourceVersion=%d" % rv0)
+e = w.next()
+t.is_(e["type"], "ERROR", "a version older than the history: ERROR event")
+t.is_((e["object"]["kind"], e["object"]["code"], e["object"]["reason"]), ("Status", 410, "Expired"),
+      "410 Expired Status")
+t.like(e["object"]["message"], r"too old resource version", "message 'too old resource version'")
+t.is_(w.next(), None, "and the stream ends")
+w.close()
+fresh = rv_of(sim.api("GET", NS))
+t.ok(fresh > rv1, "a relist returns a fresh resourceVersion")
+w = Stream(NS + "?watch=1&resourceVersion=%d&timeoutSeconds=2" % fresh)
+sim.api("PATCH", NS + "/w2", {"metadata": {"annotations": {"n": "x"}}}, ctype="application/merge-patch+json")
+e = w.next()
+t.is_(e["type"], "MODIFIED", "watching from the fresh version works")
+w.close()
+
+# the python client's Watch raises 410 for an expired version
+try:
+    from kubernetes import client, watch
+    from kubernetes.client.rest import ApiException
+    c = client.Configuration()
+    c.host = sim.url
+    c.api_key = {"authorization": "Bearer " + sim.token}
+    core = client.CoreV1Api(client.ApiClient(c))
+    try:
+        for ev in watch.Watch().stream(core.list_namespaced_pod, "modelhub", resource_version=str(rv0), timeout_seconds=3):
+            pass
+        t.fail("python Watch on an expired version raises ApiException 410")
+    except ApiException as ex:
+        t.is_(ex.status, 410, "python Watch on an expired version raises ApiException 410")
+except ImportError:
+    t.skip("python3-kubernetes not installed")
+
+# --- restart: a new epoch --------------------------------------------------------
+sim.api("POST", NS, pod_manifest("live"))
+live = sim.wait_for(lambda: cs0(sim.pod("live")).get("ready") and sim.pod("live"), 15)
+t.ok(live, "a running model pod before the restart")
+before = rv_of(sim.api("GET", NS))
+sim.stop()
+time.sleep(0.3)
+ip = live["status"]["podIP"]
+with urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=3) as r:
+    t.is_(r.status, 200, "the pod process keeps running while the API server is down")
+sim.restore = True
+sim.start()
+w = Stream(NS + "?watch=1&resourceVersion=%d" % before)
+e = w.next()
+t.is_((e["type"], e["object"]["code"]), ("ERROR", 410), "after a restart an old resourceVersion is 410 Gone")
+w.close()
+after = lst()
+t.ok(int(after["metadata"]["resourceVersion"]) > before, "the list after the restart has a newer resourceVersion")
+p = sim.pod("live")
+t.is_((p or {}).get("metadata", {}).get("uid"), live["metadata"]["uid"], "objects restored (same uid)")
+t.is_(cs0(p).get("ready"), True, "the pod is still Ready")
+t.like(sim.log_text(), r"container adopted pod=live", "its process was adopted, not restarted")
+with urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=3) as r:
+    t.is_(r.status, 200, "and still answers on its pod IP")
+fresh = int(after["metadata"]["resourceVersion"])
+w = Stream(NS + "?watch=1&resourceVersion=%d" % fresh)
+sim.api("DELETE", NS + "/live?gracePeriodSeconds=1")
+types = []
+while True:
+    e = w.next()
+    types.append(e["type"])
+    if e["type"] == "DELETED":
+        break
+t.is_(types[-1], "DELETED", "a watch from the new epoch sees the delete")
+try:
+    urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=2)
+    t.fail("deleting the adopted pod stops its process")
+except OSError:
+    t.pass_("deleting the adopted pod stops its process")
+w.close()
+sim.stop()
+t.done()
