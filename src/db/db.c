@@ -109,6 +109,23 @@ static int session_setup(struct db *db)
 	return ok ? 0 : -1;
 }
 
+/* Server notices (e.g. "terminating connection due to immediate shutdown")
+ * go to the log as one line instead of raw to stderr. */
+static void notice_to_log(void *arg, const char *msg)
+{
+	char line[512];
+	size_t n;
+
+	(void)arg;
+	snprintf(line, sizeof line, "%s", msg);
+	for (n = 0; line[n]; n++)
+		if (line[n] == '\n' || line[n] == '"')
+			line[n] = line[n] == '"' ? '\'' : ' ';
+	while (n > 0 && line[n - 1] == ' ')
+		line[--n] = '\0';
+	log_warn_x("db msg=\"server notice\" notice=\"%s\"", line);
+}
+
 int db_ensure(struct db *db)
 {
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
@@ -126,6 +143,7 @@ int db_ensure(struct db *db)
 		db->conn = NULL;
 		return -1;
 	}
+	PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
 	if (session_setup(db) < 0) {
 		PQfinish(db->conn);
 		db->conn = NULL;
@@ -171,6 +189,21 @@ static PGresult *run_once(struct db *db, const char *name, const char *sql, int 
 	return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
 }
 
+/* A failed statement lost the connection when libpq says so, or when the
+ * error came from libpq itself (no SQLSTATE): after an immediate server
+ * shutdown libpq reports "server closed the connection unexpectedly" while
+ * PQstatus() still answers CONNECTION_OK until the next call. */
+static int conn_lost(struct db *db, const PGresult *r)
+{
+	int st = PQresultStatus(r);
+
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		return 1;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return 0;
+	return !r || !PQresultErrorField(r, PG_DIAG_SQLSTATE);
+}
+
 static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		     const char *const *params)
 {
@@ -181,11 +214,13 @@ static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		return NULL;
 	idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
 	r = run_once(db, name, sql, n, params);
-	if (PQstatus(db->conn) == CONNECTION_BAD && idle) {
+	if (idle && conn_lost(db, r)) {
 		/* The server went away between statements (restart, failover):
 		 * nothing was half-done, so one retry on a new connection is safe. */
 		PQclear(r);
 		log_warn_x("db msg=\"connection lost, reconnecting\"");
+		PQfinish(db->conn);
+		db->conn = NULL;
 		if (db_ensure(db) < 0)
 			return NULL;
 		r = run_once(db, name, sql, n, params);
@@ -196,9 +231,15 @@ static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		db->errmsg[0] = '\0';
 		return r;
 	}
-	if (PQstatus(db->conn) == CONNECTION_BAD)
+	if (conn_lost(db, r)) {
 		set_err(db, "08006", PQerrorMessage(db->conn));
-	else
+		/* drop it now so the next statement reconnects instead of failing */
+		PQclear(r);
+		r = NULL;
+		PQfinish(db->conn);
+		db->conn = NULL;
+		forget_prepared(db);
+	} else
 		set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE),
 			PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
 	/* Constraint violations are expected outcomes (409s); callers decide. */
