@@ -2,7 +2,9 @@
 # 122-results.t — GET /api/requests/{id}/result: CSV (RFC 4180 quoting, column
 # order, null records, shortest floats, header handling) and JSON (full
 # precision, per-input errors, cached flags), paging over large results, and
-# the 409/404/422 answers. Result rows are written with SQL, as a runner would.
+# the 409/404/422 answers, first with result rows written by SQL as a runner
+# would, then end to end with modelhubd and the demo models (SYNC, ASYNC,
+# strict: per-input errors).
 import json
 import os
 import sys
@@ -195,5 +197,59 @@ for n in (1000, 2500):
     res = (get(rl, "json").json or {}).get("results") or []
     t.is_([x["record"]["zeta"] for x in res], list(range(1, n + 1)),
           "%d inputs: JSON pages joined in order" % n)
+
+# ---- end to end: modelhubd runs the demo models (SYNC, ASYNC, strict)
+s.start_hubd()
+s.add_demo_models()
+s.sql("INSERT INTO model (id, local_command, details, max_instances, idle_seconds) VALUES "
+      "('strict', ARRAY['/usr/bin/python3', '{models_dir}/serve.py', '--model', 'eos3b5e', "
+      "'--strict', '--host', '{host}', '--port', '{port}'], '{\"columns\":[\"mol_weight\"]}', 1, 5)")
+
+
+def wait_done(rid, timeout=180):
+    import time
+    end = time.time() + timeout
+    j = {}
+    while time.time() < end:
+        j = s.api("GET", "/api/requests/%d" % rid, token=alice).json or {}
+        if j.get("status") in ("COMPLETED", "FAILED", "CANCELLED"):
+            return j
+        time.sleep(0.3)
+    return j
+
+
+for model in ("eos3b5e", "eos3b5e-async"):
+    for hh in (True, False):
+        body = ("smiles\n" if hh else "") + 'CCO\n"C,C"\nnot_a_smiles\nc1ccccc1\n'
+        rid = s.api("POST", "/api/models/%s/requests?has_header=%s" % (model, str(hh).lower()),
+                    token=alice, data=body, headers={"Content-Type": "text/csv"}).json["id"]
+        j = wait_done(rid)
+        name = "%s has_header=%s" % (model, hh)
+        t.is_(j.get("status"), "COMPLETED", name + ": COMPLETED")
+        t.is_(j.get("progress", {}).get("done"), 4, name + ": 4 inputs done")
+        r = get(rid, "csv")
+        lines = r.text.split("\r\n")
+        t.is_(lines[0], "input,mol_weight", name + ": header")
+        t.ok(lines[1].startswith("CCO,") and abs(float(lines[1].split(",")[1]) - 46.07) < 0.01,
+             name + ": CCO -> 46.07")
+        t.is_(lines[2], '"C,C",', name + ": input with a comma quoted, invalid -> empty cell")
+        t.is_(lines[3], "not_a_smiles,", name + ": invalid SMILES -> empty cell")
+        t.ok(lines[4].startswith("c1ccccc1,") and abs(float(lines[4].split(",")[1]) - 78.11) < 0.01,
+             name + ": benzene -> 78.11")
+        t.is_(len(lines), 6, name + ": one row per input, header line never a row")
+
+# strict model: one bad molecule fails the whole batch at the model; the
+# runner isolates it and the result shows a per-input error (issue 8)
+rid = s.api("POST", "/api/requests", token=alice,
+            json={"model_id": "strict", "inputs": ["CCO", "not_a_smiles", "c1ccccc1"]}).json["id"]
+j = wait_done(rid)
+t.is_(j.get("status"), "COMPLETED", "strict model: COMPLETED despite a bad input")
+t.is_(j.get("error_count"), 1, "  error_count 1")
+res = (get(rid, "json").json or {}).get("results") or [{}, {}, {}]
+t.ok(abs(((res[0].get("record") or {}).get("mol_weight") or 0) - 46.07) < 0.01, "  CCO computed")
+t.is_(res[1].get("record"), None, "  bad input: null record")
+t.ok(bool(res[1].get("error")), "  bad input: per-input error in JSON")
+t.ok("error" not in res[0] and "error" not in res[2], "  good inputs carry no error")
+t.is_(get(rid, "csv").text.split("\r\n")[2], "not_a_smiles,", "  CSV leaves its cell empty")
 
 t.done()
