@@ -1,0 +1,180 @@
+// pages/requests.js — the user's requests with live progress bars, and
+// one request's page (progress, timings, failure reason, per-input errors,
+// result preview, CSV/JSON downloads, cancel).
+//
+// Runs in: the browser. Called by: app.js (#/requests, #/requests/{id}).
+// Owns: one poller per page, stopped by the cleanup function it returns.
+//
+// Polling (DESIGN §8): GET /api/requests (one page) or GET
+// /api/requests/{id} every 2 s, and only while something is QUEUED or
+// RUNNING; finished pages make no further calls.
+
+import { get, del, qs } from '../api.js';
+import { el, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, errorText, poll, flash, field } from '../ui.js';
+
+const POLL_MS = 2000;
+const PAGE = 50;
+const PREVIEW_ROWS = 100;
+const LIVE = new Set(['QUEUED', 'RUNNING']);
+
+function duration(r) {
+  const a = r.started_at ? Date.parse(r.started_at) : null;
+  const b = r.finished_at ? Date.parse(r.finished_at) : null;
+  if (!a) return '–';
+  return fmtDuration(((b || Date.now()) - a) / 1000);
+}
+
+function downloads(r) {
+  const base = `/api/requests/${r.id}/result`;
+  return el('span.downloads',
+    el('a.button.small', { href: base + '?format=csv', download: `request-${r.id}.csv` }, 'CSV'),
+    el('a.button.small.secondary', { href: base + '?format=json', download: `request-${r.id}.json` }, 'JSON'));
+}
+
+export async function listPage(view) {
+  const fStatus = field({ name: 'status', label: 'Status', type: 'select',
+    options: [['', 'All'], ['QUEUED', 'Queued'], ['RUNNING', 'Running'], ['COMPLETED', 'Completed'], ['FAILED', 'Failed'], ['CANCELLED', 'Cancelled']] });
+  const out = el('div#requests-list');
+  const more = el('button.secondary#older', { type: 'button', hidden: true }, 'Older requests');
+  view.append(pageTitle('My requests', el('a.button', { href: '#/models' }, 'New request')),
+    el('div.filters', fStatus), out, more);
+  let items = [];
+  let next = null;
+  let extra = []; // older pages loaded with "Older requests" (not polled)
+
+  const draw = () => {
+    out.replaceChildren(table([
+      { head: 'Id', cell: (r) => el('a', { href: '#/requests/' + r.id }, '#' + r.id) },
+      { head: 'Model', cell: (r) => r.model_id },
+      { head: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? el('small', ' ' + r.failure_reason) : null] },
+      { head: 'Progress', cell: (r) => progressBar(r.progress, `Progress of request ${r.id}`) },
+      { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
+      { head: 'Duration', cell: duration },
+      { head: 'Result', cell: (r) => (r.status === 'COMPLETED' ? downloads(r) : '–') },
+    ], items.concat(extra), { cls: 'requests', rowAttrs: (r) => ({ dataset: { id: String(r.id), status: r.status } }),
+      empty: 'No requests yet. Pick a model to submit one.' }));
+    more.hidden = !next;
+  };
+
+  const load = async () => {
+    try {
+      const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value }));
+      items = r.items || [];
+      if (!extra.length) next = r.next_cursor;
+      draw();
+      return items.some((x) => LIVE.has(x.status));
+    } catch (e) {
+      out.replaceChildren(el('p.error', { role: 'alert' }, 'Could not load your requests: ' + errorText(e)));
+      return e.status !== 401;
+    }
+  };
+
+  let stop = poll(load, POLL_MS);
+  fStatus.input.addEventListener('change', () => {
+    stop();
+    extra = [];
+    stop = poll(load, POLL_MS);
+  });
+  more.addEventListener('click', async () => {
+    try {
+      const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value, cursor: next }));
+      extra = extra.concat(r.items || []);
+      next = r.next_cursor;
+      draw();
+    } catch (e) {
+      flash(errorText(e), 'error');
+    }
+  });
+  return () => stop();
+}
+
+async function perInputErrors(id, box) {
+  try {
+    const res = await get(`/api/requests/${id}/result?format=json`);
+    const rows = res.results || [];
+    const bad = rows.map((x, i) => Object.assign({ n: i + 1 }, x)).filter((x) => x.error);
+    const cols = res.columns || [];
+    box.replaceChildren(
+      bad.length ? el('section#input-errors', el('h2', `Inputs with errors (${bad.length})`),
+        table([
+          { head: 'Line', cell: (x) => String(x.n) },
+          { head: 'Input', cell: (x) => el('code', x.input) },
+          { head: 'Error', cell: (x) => x.error },
+        ], bad.slice(0, 200), { cls: 'errors' }),
+        bad.length > 200 ? el('p.hint', `…and ${bad.length - 200} more; see the JSON download.`) : null) : null,
+      el('section#result-preview', el('h2', 'Result preview'),
+        table([{ head: 'Input', cell: (x) => el('code', x.input) }].concat(cols.map((c) => ({
+          head: c, cell: (x) => (x.record && x.record[c] !== null && x.record[c] !== undefined
+            ? (typeof x.record[c] === 'object' ? JSON.stringify(x.record[c]) : String(x.record[c])) : '–'),
+        }))), rows.slice(0, PREVIEW_ROWS), { cls: 'results' }),
+        rows.length > PREVIEW_ROWS ? el('p.hint', `First ${PREVIEW_ROWS} of ${rows.length} rows; download for all.`) : null));
+  } catch (e) {
+    box.replaceChildren(el('p.error', 'Could not load the result: ' + errorText(e)));
+  }
+}
+
+export async function detailPage(view, ctx) {
+  const id = ctx.params.id;
+  if (!/^\d{1,18}$/.test(id)) {
+    view.append(pageTitle('Request'), el('p.error', 'There is no such request.'));
+    return null;
+  }
+  const head = pageTitle(`Request #${id}`);
+  const body = el('div#request-detail');
+  const extra = el('div');
+  view.append(head, body, extra);
+  let resultShown = false;
+
+  const cancel = async () => {
+    if (!confirm(`Cancel request #${id}?`)) return;
+    try {
+      await del(`/api/requests/${id}`);
+      flash(`Request #${id} cancelled.`, 'success');
+      stop();
+      stop = poll(load, POLL_MS);
+    } catch (e) {
+      flash(errorText(e), 'error');
+    }
+  };
+
+  const draw = (r) => {
+    const live = LIVE.has(r.status);
+    body.replaceChildren(
+      el('dl.facts',
+        el('dt', 'Model'), el('dd', el('a', { href: '#/models/' + encodeURIComponent(r.model_id) }, r.model_id)),
+        el('dt', 'Status'), el('dd#request-status', { dataset: { status: r.status } }, badge(r.status)),
+        r.failure_reason ? [el('dt', 'Reason'), el('dd', r.failure_reason + (r.failure_detail ? ' — ' + r.failure_detail : ''))] : null,
+        el('dt', 'Progress'), el('dd', progressBar(r.progress, 'Progress of this request')),
+        el('dt', 'Inputs with errors'), el('dd', String(r.error_count ?? 0)),
+        el('dt', 'Header line'), el('dd', r.has_header ? (r.header ? el('code', r.header) : 'yes') : 'no'),
+        el('dt', 'Cache opt-in'), el('dd', r.cache_opt_in ? 'yes' : 'no'),
+        el('dt', 'Submitted'), el('dd', fmtTime(r.created_at)),
+        el('dt', 'Started'), el('dd', fmtTime(r.started_at)),
+        el('dt', 'Finished'), el('dd', fmtTime(r.finished_at)),
+        el('dt', 'Duration'), el('dd', duration(r)),
+        el('dt', 'Attempts'), el('dd', String(r.attempts ?? 0))),
+      el('div.actions',
+        r.status === 'COMPLETED' ? [el('span', 'Download the result: '), downloads(r)] : null,
+        live ? el('button.danger#cancel-request', { type: 'button', onclick: cancel }, 'Cancel request') : null,
+        el('a.button.secondary', { href: '#/requests' }, 'All my requests')),
+      live ? el('p.hint', { 'aria-live': 'polite' }, 'This page updates by itself while the request runs.') : null);
+    if (r.status === 'COMPLETED' && !resultShown) {
+      resultShown = true;
+      perInputErrors(id, extra);
+    }
+  };
+
+  const load = async () => {
+    try {
+      const r = await get(`/api/requests/${id}`);
+      draw(r);
+      return LIVE.has(r.status);
+    } catch (e) {
+      body.replaceChildren(el('p.error', { role: 'alert' },
+        e.status === 404 ? 'There is no such request (or it is not yours).' : errorText(e)));
+      return e.status !== 404 && e.status !== 401;
+    }
+  };
+  let stop = poll(load, POLL_MS);
+  return () => stop();
+}

@@ -1,0 +1,300 @@
+// session.js — who is logged in, and keeping that true.
+//
+// Runs in: the browser (ES module). Called by: app.js (start, listeners),
+// pages/auth.js (login, signup, logout).
+// Owns: the current user (from GET /api/auth/session or the login
+// answer), the expiry timer, the activity listeners and a BroadcastChannel
+// that tells other tabs about login/logout/refresh.
+//
+// DESIGN (the upstream "session refresh bug"): the old client computed the
+// expiry from its own clock (session_start_time + max_age) and cleared the
+// user name while the server still held a valid session (other tab
+// refreshed it, clock skew, a refresh that raced). Here:
+// - the deadline comes from the server's expires_at, read against the
+//   server's clock (api.serverNow(), corrected from Date headers);
+// - the session is refreshed (POST /api/auth/refresh) once half of the
+//   idle window has passed, but only if the user did something (key,
+//   pointer, wheel, touch) since the last refresh: polling views do not
+//   keep an abandoned tab logged in for ever;
+// - when the local deadline passes, the server is asked
+//   (GET /api/auth/session) before anything is cleared: a refresh made by
+//   another tab just moves the deadline, no false "Session expired";
+// - the user is cleared only when the server says so (401 on any call,
+//   session_expired or unauthorized), then the app shows the login page
+//   with a message and, after login, the page the user was on.
+// - shortly before an idle expiry a banner offers "Stay signed in"
+//   (timing adjustable, WCAG 2.2.1).
+
+import { request, onSessionExpired, serverNow } from './api.js';
+
+const TICK_MS = 1000;              // local check of the deadline; no network
+const WARN_MS = 60000;             // warn this long before an idle expiry
+const ACTIVITY_EVENTS = ['pointerdown', 'keydown', 'wheel', 'touchstart', 'mousemove'];
+
+const state = {
+  user: null,              // {id, username, email, roles, ...}
+  roles: [],
+  kind: null,              // USER (ANON sessions are not used by the pages)
+  expiresAt: 0,            // server ms
+  absoluteExpiresAt: 0,    // server ms
+  windowMs: 0,             // longest idle window seen (expires_at - now)
+  lastActivity: Date.now(),
+  lastRefresh: Date.now(),
+  busy: false,             // a refresh or check is in flight
+};
+
+const listeners = new Set();
+let timer = null;
+let channel = null;
+
+/** fn({user, reason, message}) on every change of user. reason:
+ * login | logout | expired | loaded | refreshed | remote. */
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(reason, message) {
+  for (const fn of listeners) {
+    try {
+      fn({ user: state.user, reason, message });
+    } catch (e) {
+      console.error(e);
+    }
+  }
+}
+
+export function currentUser() {
+  return state.user;
+}
+
+export function isAdmin() {
+  return state.roles.includes('ADMIN');
+}
+
+/** Seconds until the idle expiry (server clock), or null when logged out. */
+export function secondsLeft() {
+  if (!state.user) return null;
+  return Math.max(0, Math.round((state.expiresAt - serverNow()) / 1000));
+}
+
+function setExpiry(expires, absolute) {
+  const e = Date.parse(expires);
+  const a = Date.parse(absolute);
+  if (!Number.isNaN(e)) {
+    state.expiresAt = e;
+    state.windowMs = Math.max(state.windowMs, e - serverNow());
+  }
+  if (!Number.isNaN(a)) state.absoluteExpiresAt = a;
+}
+
+function setUser(user, roles, kind, expires, absolute) {
+  state.user = user || null;
+  state.roles = roles || (user && user.roles) || [];
+  state.kind = kind || 'USER';
+  state.windowMs = 0;
+  state.lastRefresh = Date.now();
+  setExpiry(expires, absolute);
+}
+
+function clear() {
+  state.user = null;
+  state.roles = [];
+  state.kind = null;
+  state.expiresAt = 0;
+  state.absoluteExpiresAt = 0;
+  state.windowMs = 0;
+  warn(null);
+}
+
+function broadcast(type) {
+  if (channel) {
+    try {
+      channel.postMessage({ type });
+    } catch (e) {
+      /* another tab closed the channel: nothing to tell */
+    }
+  }
+}
+
+/** GET /api/auth/session. Resolves to the user or null; never throws for
+ * "not logged in". Network errors propagate (the caller keeps its state). */
+async function fetchSession() {
+  try {
+    const s = await request('GET', '/api/auth/session', { noExpire: true });
+    if (!s.user) return null; // an anonymous (API) session: not a page login
+    return s;
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+}
+
+/** Load the session at start-up (no message if there is none). */
+export async function load() {
+  try {
+    const s = await fetchSession();
+    if (s) setUser(s.user, s.roles, s.kind, s.expires_at, s.absolute_expires_at);
+    else clear();
+  } catch (e) {
+    clear();
+  }
+  emit('loaded');
+  return state.user;
+}
+
+export async function login(username, password) {
+  const r = await request('POST', '/api/auth/login', { json: { username, password }, noExpire: true });
+  setUser(r.user, r.user && r.user.roles, r.kind, r.expires_at, r.absolute_expires_at);
+  broadcast('login');
+  emit('login');
+  return r.user;
+}
+
+export async function signup(fields) {
+  return request('POST', '/api/auth/signup', { json: fields, noExpire: true });
+}
+
+export async function logout() {
+  try {
+    await request('POST', '/api/auth/logout', { noExpire: true });
+  } catch (e) {
+    /* already gone on the server: logged out either way */
+  }
+  clear();
+  broadcast('logout');
+  emit('logout', 'You are logged out.');
+}
+
+/** The server said the session is gone (401 on some call). */
+function expired(message) {
+  const had = !!state.user;
+  clear();
+  emit('expired', had ? (message || 'Your session has expired. Please log in again.') : null);
+}
+
+/** Extend the idle expiry now (user activity or "Stay signed in"). */
+export async function refresh() {
+  if (!state.user || state.busy) return;
+  state.busy = true;
+  try {
+    const r = await request('POST', '/api/auth/refresh', { noExpire: true });
+    state.lastRefresh = Date.now();
+    setExpiry(r.expires_at, r.absolute_expires_at);
+    warn(null);
+    broadcast('refresh');
+  } catch (e) {
+    if (e.status === 401) await check();
+  } finally {
+    state.busy = false;
+  }
+}
+
+/** Ask the server whether the session still holds; update or expire. */
+async function check() {
+  let s;
+  try {
+    s = await fetchSession();
+  } catch (e) {
+    return; // server unreachable: keep the user, ask again next tick
+  }
+  if (!s) {
+    expired();
+    return;
+  }
+  setExpiry(s.expires_at, s.absolute_expires_at);
+  if (s.user) {
+    state.user = s.user;
+    state.roles = s.roles || s.user.roles || [];
+  }
+}
+
+async function tick() {
+  if (!state.user || state.busy) return;
+  const left = state.expiresAt - serverNow();
+  if (left <= 0) {
+    state.busy = true;
+    try {
+      await check();
+    } finally {
+      state.busy = false;
+    }
+    return;
+  }
+  const active = state.lastActivity > state.lastRefresh;
+  const absLeft = state.absoluteExpiresAt ? state.absoluteExpiresAt - serverNow() : Infinity;
+  // A refresh cannot pass the absolute expiry: do not bother once the idle
+  // deadline already sits on it.
+  const canExtend = absLeft - left > 1000;
+  if (active && canExtend && left < state.windowMs / 2) {
+    await refresh();
+    return;
+  }
+  const warnAt = Math.min(WARN_MS, state.windowMs / 4);
+  warn(left < warnAt ? Math.ceil(left / 1000) : null, canExtend);
+}
+
+/** Show or hide the expiry warning banner (#session-warning). */
+function warn(seconds, canExtend = true) {
+  const box = document.getElementById('session-warning');
+  if (!box) return;
+  if (seconds === null) {
+    if (!box.hidden) {
+      box.hidden = true;
+      box.replaceChildren();
+    }
+    return;
+  }
+  const text = `Your session ends in ${seconds} s.`;
+  if (box.hidden) {
+    box.hidden = false;
+    const span = document.createElement('span');
+    span.className = 'warn-text';
+    box.append(span);
+    if (canExtend) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'Stay signed in';
+      b.addEventListener('click', () => {
+        state.lastActivity = Date.now();
+        refresh();
+      });
+      box.append(' ', b);
+    }
+  }
+  box.querySelector('.warn-text').textContent = text;
+}
+
+function onActivity() {
+  state.lastActivity = Date.now();
+}
+
+/** Start timers and listeners; call once after load(). */
+export function start() {
+  onSessionExpired((err) => {
+    if (state.user) expired(err && err.code === 'session_expired' ? null : 'Please log in again.');
+    else emit('expired', null);
+  });
+  for (const ev of ACTIVITY_EVENTS) window.addEventListener(ev, onActivity, { passive: true, capture: true });
+  if (!timer) timer = setInterval(tick, TICK_MS);
+  if ('BroadcastChannel' in window) {
+    channel = new BroadcastChannel('modelhub-session');
+    channel.onmessage = async (m) => {
+      const type = m.data && m.data.type;
+      if (type === 'logout') {
+        if (state.user) {
+          clear();
+          emit('logout', 'You logged out in another tab.');
+        }
+      } else if (type === 'login' || type === 'refresh') {
+        const before = state.user && state.user.id;
+        const s = await fetchSession().catch(() => null);
+        if (s) {
+          if (before !== s.user.id) setUser(s.user, s.roles, s.kind, s.expires_at, s.absolute_expires_at);
+          else setExpiry(s.expires_at, s.absolute_expires_at);
+          if (before !== s.user.id) emit('remote');
+        }
+      }
+    };
+  }
+}

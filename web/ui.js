@@ -1,0 +1,244 @@
+// ui.js — small DOM helpers shared by the pages: element builder, forms
+// with field errors, status badges, progress bars, dates, the poller.
+//
+// Runs in: the browser (ES module). Called by: app.js and pages/*.js.
+// Owns: nothing global except the message area (#messages) it writes to.
+//
+// Text always goes in through textContent (never innerHTML), so values
+// from the API (model descriptions, failure details, inputs) cannot inject
+// markup. Styles are classes from style.css; the only inline style is set
+// through the CSSOM (el.style.width), which the CSP allows.
+
+/** el('tag.class#id', {attrs}, ...children) → Element. Children may be
+ * strings, numbers, Elements, arrays or null. Attrs: on* → listeners,
+ * `class`, `dataset`, boolean true → empty attribute, false/null → skipped. */
+export function el(spec, attrs, ...children) {
+  const m = /^([a-z0-9-]+)?((?:[.#][\w-]+)*)$/i.exec(spec) || [];
+  const node = document.createElement(m[1] || 'div');
+  for (const part of (m[2] || '').match(/[.#][\w-]+/g) || []) {
+    if (part[0] === '.') node.classList.add(part.slice(1));
+    else node.id = part.slice(1);
+  }
+  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
+    children.unshift(attrs);
+    attrs = null;
+  }
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+    else if (k === 'class') String(v).split(/\s+/).filter(Boolean).forEach((c) => node.classList.add(c));
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k === 'value' && 'value' in node) node.value = v;
+    else if (k === 'checked' || k === 'selected' || k === 'disabled') node[k] = !!v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(node, c);
+    else node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replace the content of node with children. */
+export function setContent(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+/** Show a message in the page-wide live region. kind: info|error|success. */
+export function flash(text, kind = 'info') {
+  const box = document.getElementById('messages');
+  if (!box) return;
+  const msg = el('p.message.' + kind, { role: kind === 'error' ? 'alert' : 'status' },
+    el('span', text),
+    el('button.link.dismiss', { type: 'button', 'aria-label': 'Dismiss message', onclick: () => msg.remove() }, '×'));
+  box.append(msg);
+  if (kind !== 'error') setTimeout(() => msg.remove(), 8000);
+}
+
+export function clearFlash() {
+  const box = document.getElementById('messages');
+  if (box) box.replaceChildren();
+}
+
+// ---- forms
+
+let fieldSeq = 0;
+
+/** A labelled field: {name, label, type, value, hint, required, attrs,
+ * options (select: [[value, text]]), rows (textarea)}. Returns the wrapper;
+ * its .input is the control. The error slot is aria-describedby'd. */
+export function field(f) {
+  const id = 'f-' + f.name + '-' + ++fieldSeq;
+  const errId = id + '-err';
+  const hintId = id + '-hint';
+  let input;
+  const common = Object.assign({ id, name: f.name, required: !!f.required,
+    'aria-describedby': (f.hint ? hintId + ' ' : '') + errId }, f.attrs || {});
+  if (f.type === 'select') {
+    input = el('select', common, (f.options || []).map(([v, t]) =>
+      el('option', { value: v, selected: String(v) === String(f.value ?? '') }, t)));
+  } else if (f.type === 'textarea') {
+    input = el('textarea', Object.assign({ rows: f.rows || 6 }, common));
+    input.value = f.value ?? '';
+  } else if (f.type === 'checkbox') {
+    input = el('input', Object.assign({ type: 'checkbox', checked: !!f.value }, common));
+  } else {
+    input = el('input', Object.assign({ type: f.type || 'text', value: f.value ?? '' }, common));
+  }
+  const label = el('label', { for: id }, f.label, f.required ? el('span.req', { 'aria-hidden': 'true' }, ' *') : null);
+  const wrap = f.type === 'checkbox'
+    ? el('div.field.check', input, label)
+    : el('div.field', label, input);
+  if (f.hint) wrap.append(el('small.hint', { id: hintId }, f.hint));
+  wrap.append(el('small.field-error', { id: errId, 'aria-live': 'polite' }));
+  wrap.input = input;
+  wrap.dataset.field = f.name;
+  return wrap;
+}
+
+/** Show {name: message} next to the fields of form (clears the others).
+ * Unknown names go to the form-level error box. Focuses the first bad field. */
+export function showFieldErrors(form, fields, general) {
+  let first = null;
+  const rest = [];
+  for (const w of form.querySelectorAll('.field')) {
+    const slot = w.querySelector('.field-error');
+    const name = w.dataset.field;
+    const msg = fields && Object.prototype.hasOwnProperty.call(fields, name) ? fields[name] : '';
+    slot.textContent = msg;
+    const input = w.querySelector('input, select, textarea');
+    if (msg) {
+      input.setAttribute('aria-invalid', 'true');
+      w.classList.add('invalid');
+      if (!first) first = input;
+    } else {
+      input.removeAttribute('aria-invalid');
+      w.classList.remove('invalid');
+    }
+  }
+  for (const [k, v] of Object.entries(fields || {})) {
+    if (!form.querySelector(`.field[data-field="${CSS.escape(k)}"]`)) rest.push(`${k}: ${v}`);
+  }
+  const box = form.querySelector('.form-error');
+  if (box) box.textContent = [general, ...rest].filter(Boolean).join(' — ');
+  if (first) first.focus();
+  return !first && !general && rest.length === 0;
+}
+
+/** An ApiError (or any error) as one sentence for the user. */
+export function errorText(e) {
+  if (!e) return '';
+  if (e.code === 'network_error') return e.message;
+  if (e.status === 403) return 'You do not have permission to do this.';
+  if (e.status === 429) return e.message || 'Too many attempts; wait a little and try again.';
+  return e.message || String(e);
+}
+
+// ---- values
+
+/** ISO timestamp → local "YYYY-MM-DD HH:MM:SS" (or '–'). */
+export function fmtTime(iso) {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** Seconds → "1 h 2 min", "3 min 4 s", "5 s". */
+export function fmtDuration(sec) {
+  if (sec === null || sec === undefined || Number.isNaN(sec)) return '–';
+  sec = Math.max(0, Math.round(sec));
+  if (sec < 60) return `${sec} s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)} min ${sec % 60} s`;
+  return `${Math.floor(sec / 3600)} h ${Math.floor((sec % 3600) / 60)} min`;
+}
+
+export function fmtNum(v, digits = 1) {
+  if (v === null || v === undefined || Number.isNaN(Number(v))) return '–';
+  const n = Number(v);
+  return Number.isInteger(n) ? String(n) : n.toFixed(digits);
+}
+
+/** Coloured status badge (QUEUED, RUNNING, READY, ...). */
+export function badge(status) {
+  const s = String(status || 'unknown');
+  return el('span.badge.status-' + s.toLowerCase().replace(/[^a-z0-9]+/g, '-'), s);
+}
+
+/** Progress bar: done of total (cached shown in the label). */
+export function progressBar(p, label) {
+  const total = Math.max(0, Number(p && p.total) || 0);
+  const done = Math.min(total, Math.max(0, Number(p && p.done) || 0));
+  const pct = total ? Math.round((done * 100) / total) : 0;
+  const text = `${done} / ${total}` + (p && p.cached ? ` (${p.cached} cached)` : '');
+  const fill = el('span.progress-fill');
+  fill.style.width = pct + '%';
+  return el('span.progress', {
+    role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(total),
+    'aria-valuenow': String(done), 'aria-label': label || 'progress', 'aria-valuetext': text,
+  }, el('span.progress-track', fill), el('span.progress-text', text));
+}
+
+/** A table: cols [{head, cell: row → node|string, class}], rows. */
+export function table(cols, rows, opts = {}) {
+  return el('div.table-wrap', el('table' + (opts.cls ? '.' + opts.cls : ''),
+    opts.caption ? el('caption', opts.caption) : null,
+    el('thead', el('tr', cols.map((c) => el('th', { scope: 'col', class: c.class }, c.head)))),
+    el('tbody', rows.length
+      ? rows.map((r) => el('tr', opts.rowAttrs ? opts.rowAttrs(r) : null,
+        cols.map((c) => el('td', { class: c.class, 'data-label': c.head }, c.cell(r)))))
+      : el('tr', el('td.empty', { colspan: String(cols.length) }, opts.empty || 'Nothing to show.')))));
+}
+
+/** A heading for a page; focusable so route changes can move focus to it. */
+export function pageTitle(text, ...extra) {
+  document.title = text + ' — modelhub';
+  return el('div.page-head', el('h1', { tabindex: '-1' }, text), extra);
+}
+
+/**
+ * poll(fn, ms) — call async fn now and then every ms while it returns
+ * true (keep going); one call at a time; paused while the tab is hidden.
+ * Returns stop(). Errors stop nothing: fn decides.
+ */
+export function poll(fn, ms) {
+  let stopped = false;
+  let timer = null;
+  let running = false;
+  async function tick() {
+    timer = null;
+    if (stopped || running) return;
+    if (document.hidden) {
+      timer = setTimeout(tick, ms);
+      return;
+    }
+    running = true;
+    let again = false;
+    try {
+      again = await fn();
+    } catch (e) {
+      again = true;
+    }
+    running = false;
+    if (!stopped && again) timer = setTimeout(tick, ms);
+  }
+  tick();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** Date input value (YYYY-MM-DD) for a Date. */
+export function isoDate(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
