@@ -63,7 +63,7 @@
 
 #define RUNNER_MAX_OWN 32
 #define RUNNER_HOUSEKEEP_MS 1000      /* reap/idle/stop checks of own instances */
-#define RUNNER_SWEEP_MS 10000         /* LOST sweep of this replica's rows */
+#define RUNNER_SWEEP_MS 3000          /* LOST sweep of this replica's rows */
 #define RUNNER_IDLE_WAIT_MS 1000      /* sleep when there is nothing to claim */
 #define RUNNER_FULL_BACKOFF_MS 500    /* skip a model at its instance limit */
 #define RUNNER_STOP_GRACE_MS 5000     /* SIGTERM -> SIGKILL for instances */
