@@ -294,4 +294,24 @@ t.is_(lis.drain(), [], "idempotent retry sends no NOTIFY")
 t.is_((r7.json or {}).get("id"), (r1.json or {}).get("id"), "third retry still the first")
 lis.close()
 
+# concurrent retries with one key: exactly one request, everyone gets it
+import threading
+answers = []
+
+
+def race():
+    answers.append(s.api("POST", "/api/requests", token=bob, json=body,
+                         headers={"Idempotency-Key": "race-1"}))
+
+
+ths = [threading.Thread(target=race) for _ in range(8)]
+for th in ths:
+    th.start()
+for th in ths:
+    th.join()
+t.is_(sorted(a.status for a in answers), [200] * 7 + [201], "8 concurrent submits, one key: one 201")
+t.is_(len(set((a.json or {}).get("id") for a in answers)), 1, "  all answers name the same request")
+t.is_(s.sql("SELECT count(*) FROM work_request WHERE idempotency_key = 'race-1'"), [("1",)],
+      "  one row")
+
 t.done()
