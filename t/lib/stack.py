@@ -319,6 +319,7 @@ class Stack:
         self.logs = {}            # name -> log path
         self._stopped = False
         self._admin_token = None
+        self._logs_shown = False
         self.passwords = {}
         self.is_root = os.geteuid() == 0
         self.srcdir, self.builddir = SRCDIR, BUILDDIR
@@ -737,6 +738,7 @@ class Stack:
 
     def show_logs(self, lines=40):
         """Print the tail of every daemon log as TAP diagnostics."""
+        self._logs_shown = True
         for name, path in sorted(self.logs.items()):
             t = tail(path, lines)
             if t:
@@ -805,6 +807,13 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
+        # A failed test (or a test script that died) gets the daemons' logs
+        # in its TAP output: the temp dir is about to go.
+        tap = sys.modules.get("tap")
+        cur = getattr(getattr(tap, "TAP", None), "current", None)
+        if cur is not None and (cur.failed or cur.died) and not self._logs_shown:
+            diag("stack %s: daemon logs (a test failed)" % self.tmp)
+            self.show_logs(30)
         # Children of our daemons, taken before the daemons go away.
         ours = set()
         for p in self.procs.values():

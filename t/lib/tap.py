@@ -22,7 +22,11 @@ import traceback
 class TAP:
     """One TAP stream. Not thread-safe (tests print from one thread)."""
 
+    current = None      # the TAP of this process (Stack shows logs on failure)
+
     def __init__(self):
+        TAP.current = self
+        self.died = False
         self.n = 0
         self.failed = 0
         self.finished = False
@@ -141,6 +145,7 @@ class TAP:
             if typ in (SystemExit, KeyboardInterrupt) or self.finished:
                 prev(typ, val, tb)
                 return
+            self.died = True
             self.ok(False, "test script died: %s: %s" % (typ.__name__, val))
             for line in traceback.format_exception(typ, val, tb):
                 self.diag(line.rstrip("\n"))
