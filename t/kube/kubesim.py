@@ -693,6 +693,11 @@ class Sim:
         self.models = self.load_models()
         self.tokens = {args.token: {"name": "admin"}} if args.token else {}
         for u in cfg.get("users") or []:
+            u = dict(u)
+            if u.get("allow_file"):
+                with open(u["allow_file"]) as f:
+                    u["allow"] = list(u.get("allow") or []) + [ln.strip() for ln in f
+                                                               if ln.split("#")[0].strip()]
             self.tokens[u["token"]] = u
         os.makedirs(os.path.join(args.state_dir, "logs"), exist_ok=True)
 
@@ -1964,19 +1969,20 @@ def wants_table(accept):
 PUBLIC = {"/version", "/healthz", "/livez", "/readyz"}
 
 
-def rule_of(verb, res, group):
-    return "%s %s%s" % (verb, res, " " + group if group else "")
-
-
-def rule_match(rules, verb, res, group):
+def rule_match(rules, verb, res, group, ns):
+    """rules: "verb resource[/sub] [apiGroup] [ns=namespace]" (the format of
+    t/kube/required-permissions.txt); "*" matches any verb/resource/group."""
     for r in rules or []:
-        parts = r.split()
+        parts = r.split("#")[0].split()
         if len(parts) < 2:
             continue
-        rg = parts[2] if len(parts) > 2 else ""
+        rns = [p[3:] for p in parts[2:] if p.startswith("ns=")]
+        rg = [p for p in parts[2:] if not p.startswith("ns=")]
+        rg = rg[0] if rg else ""
         if rg in ("core", '""'):
             rg = ""
-        if parts[0] in ("*", verb) and parts[1] in ("*", res) and rg in ("*", group):
+        if (parts[0] in ("*", verb) and parts[1] in ("*", res) and rg in ("*", group)
+                and (not rns or rns[0] == ns)):
             return True
     return False
 
@@ -2090,7 +2096,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authorize(self, verb, res, group, ns, name):
         u = self.user
-        if rule_match(u.get("deny"), verb, res, group) or ("allow" in u and not rule_match(u["allow"], verb, res, group)):
+        if rule_match(u.get("deny"), verb, res, group, ns) or ("allow" in u and not rule_match(u["allow"], verb, res, group, ns)):
             base = res.split("/")[0]
             what = ('%s "%s"' % (base if not group else base + "." + group, name)) if name else (base if not group else base + "." + group)
             scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
