@@ -405,6 +405,8 @@ class Stack:
         e = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")
              and not k.startswith("PG")}
         e["MODELHUB_CONFIG"] = self.config_path
+        # Migrations of this source tree (modelhubctl migrate).
+        e["MODELHUB_SQL_DIR"] = os.path.join(self.srcdir, "sql")
         e.setdefault("LC_ALL", "C.UTF-8")
         if extra:
             e.update(extra)
