@@ -17,7 +17,7 @@ adm = s.admin_token
 for mid in ("rtest", "rempty"):
     s.sql("INSERT INTO model (id, cpu_request_m, cpu_limit_m, memory_request_mib,"
           " memory_limit_mib, local_command) VALUES ($1, 100, 1000, 256, 1000,"
-          " '{/bin/true,{port}}')", mid)
+          " ARRAY['/bin/true','{port}'])", mid)
 
 
 def add_instance(cpu_min, cpu_max, mem_min, mem_max, reason="IDLE", inputs=5,
