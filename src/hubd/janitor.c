@@ -16,6 +16,7 @@
  * start and every JANITOR_RETENTION_MS, in batches of JANITOR_BATCH rows
  * with a heartbeat between batches so a big backlog never looks hung.
  */
+#include "db/db_recommend.h"
 #include "db/db_work.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
@@ -102,6 +103,8 @@ static void tick(struct db *db)
 	n = db_janitor_dead_replicas(db, JANITOR_REPLICA_STALE_S);
 	if (n > 0)
 		log_info("janitor instances=%d msg=\"instances of dead replicas marked LOST\"", n);
+	/* Nightly recommendations: one cheap claim statement when not due. */
+	db_recommend_nightly(db);
 }
 
 int janitor_main(struct hubd_child *c)

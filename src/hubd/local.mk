@@ -21,3 +21,5 @@ TESTS += $(MH_HUBD_TESTS)
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.
 modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
+# db/db_recommend.c (libmhdb.a, nightly job in the janitor) needs the engine.
+modelhubd_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
