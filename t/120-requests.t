@@ -106,6 +106,15 @@ t.is_(inputs_of(rh), ["CCO", "O"], "header never stored as an input")
 t.is_(s.sql("SELECT header, has_header FROM work_request WHERE id = $1", rh), [("smiles", "t")],
       "header stored in work_request.header")
 
+# query options apply to JSON bodies too; body fields win
+r = s.api("POST", "/api/models/m1/requests?has_header=true", token=alice,
+          json={"inputs": ["smiles", "CCO"]})
+t.is_(((r.json or {}).get("header"), (r.json or {}).get("progress", {}).get("total")),
+      ("smiles", 1), "JSON on the model path: ?has_header=true applies")
+r = s.api("POST", "/api/models/m1/requests?has_header=true", token=alice,
+          json={"inputs": ["smiles", "CCO"], "has_header": False})
+t.is_((r.json or {}).get("progress", {}).get("total"), 2, "  the body's has_header wins")
+
 # ---- CSV body on the model path
 lis.drain()
 csv = 'smiles,name\r\nCCO,ethanol\r\n"C(=O)O","formic, acid"\r\n"a,b",x\r\n\r\n'

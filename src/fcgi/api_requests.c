@@ -470,15 +470,16 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 				"send application/json, text/csv, text/plain or "
 				"multipart/form-data");
 	}
+	/* Query options apply to every format; JSON body fields override. */
+	if ((e = query_bool(r, "has_header", &s.has_header)) != API_OK ||
+	    (e = query_bool(r, "cache_opt_in", &s.cache_opt_in)) != API_OK)
+		return e;
 	if (strcmp(s.source, "json") != 0) {
 		if (!s.model_id)
 			s.model_id = api_query(r, "model_id");
 		if (!s.model_id)
 			return fail_field(r, "validation_failed", "model_id",
 					  "is required (POST /api/models/{id}/requests)");
-		if ((e = query_bool(r, "has_header", &s.has_header)) != API_OK ||
-		    (e = query_bool(r, "cache_opt_in", &s.cache_opt_in)) != API_OK)
-			return e;
 	}
 	if (strcmp(s.source, "json") == 0) {
 		e = parse_json_body(r, &s, &op, &body);
