@@ -20,6 +20,14 @@ srcdir = os.environ.get("top_srcdir",
 with open(os.path.join(srcdir, "configure.ac")) as f:
     version = re.search(r"AC_INIT\(\[modelhub\], \[([^\]]+)\]", f.read()).group(1)
 
+# ---- release: every program reports the configure.ac version
+for prog in ("modelhub-fcgi", "modelhubd", "modelhubctl"):
+    builddir = os.environ.get("top_builddir", srcdir)
+    r = subprocess.run([os.path.join(builddir, prog), "--version"], text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    t.is_((r.returncode, r.stdout.strip()), (0, "%s %s" % (prog, version)),
+          "%s --version" % prog)
+
 MAX_BODY = 65536
 s = Stack(config={"fcgi.max_body": str(MAX_BODY)})
 
