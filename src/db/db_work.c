@@ -535,8 +535,8 @@ int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char
 
 	i64(ids, sizeof ids, id);
 	rc = affected(db_prep(db, "inst_terminated",
-			 "UPDATE model_instance SET state = 'TERMINATED', termination_reason = $2,"
-			 " termination_detail = $3, terminated_at = now(), current_request_id = NULL,"
+			 "UPDATE model_instance SET state = 'TERMINATED', termination_reason = COALESCE(termination_reason, $2),"
+			 " termination_detail = COALESCE(termination_detail, $3), terminated_at = now(), current_request_id = NULL,"
 			 " updated_at = now() WHERE id = $1 AND state <> 'TERMINATED'",
 			 3, p));
 	if (d && rc > 0) {

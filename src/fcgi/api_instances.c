@@ -138,7 +138,7 @@ static json_object *col_num(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return NULL;
-	return json_object_new_double(view_round1(strtod(PQgetvalue(res, row, col), NULL)));
+	return view_num(strtod(PQgetvalue(res, row, col), NULL));
 }
 
 /* instance_metrics columns as an aggregates object (view.h shape). */
@@ -647,17 +647,17 @@ static json_object *node_json(const struct shm_snap *sn, const struct shm_sample
 
 	json_object_object_add(o, "name", json_object_new_string(sn->d.name));
 	json_object_object_add(cpu, "unit", json_object_new_string("millicores"));
-	json_object_object_add(cpu, "capacity", json_object_new_double(sn->d.cpu_capacity_m));
-	json_object_object_add(cpu, "allocatable", json_object_new_double(sn->d.cpu_allocatable_m));
-	json_object_object_add(cpu, "usage", last ? json_object_new_double(view_round1(last->cpu_m))
+	json_object_object_add(cpu, "capacity", view_num(sn->d.cpu_capacity_m));
+	json_object_object_add(cpu, "allocatable", view_num(sn->d.cpu_allocatable_m));
+	json_object_object_add(cpu, "usage", last ? view_num(last->cpu_m)
 						  : NULL);
 	json_object_object_add(mem, "unit", json_object_new_string("MiB"));
 	json_object_object_add(mem, "capacity",
-			       json_object_new_double(view_round1(sn->d.mem_capacity_mib)));
+			       view_num(sn->d.mem_capacity_mib));
 	json_object_object_add(mem, "allocatable",
-			       json_object_new_double(view_round1(sn->d.mem_allocatable_mib)));
+			       view_num(sn->d.mem_allocatable_mib));
 	json_object_object_add(mem, "usage",
-			       last ? json_object_new_double(view_round1(last->mem_mib)) : NULL);
+			       last ? view_num(last->mem_mib) : NULL);
 	json_object_object_add(o, "cpu", cpu);
 	json_object_object_add(o, "memory", mem);
 	json_object_object_add(o, "aggregates", view_aggregates(&sn->d));

@@ -51,7 +51,7 @@
 #include "metrics/view.h"
 
 #define MONITOR_TICK_MS 1000    /* one reconcile pass */
-#define LOST_GRACE_MS 20000     /* group gone, row still active: then LOST */
+#define LOST_GRACE_MS 30000     /* group gone, row still active: then LOST (the runner sweep usually wins) */
 #define LOG_EVERY_MS 5000       /* copy live log files into instance_log */
 #define LOG_MAX_BYTES (16 << 20)
 #define PERSIST_BATCH 100

@@ -24,8 +24,10 @@
  *   started with setsid by cluster/local.c). CPU = utime+stime of the group;
  *   memory = the instance's dedicated memory cgroup working set when it has
  *   one, else the sum of the group's RSS.
- * - Memory limit without a cgroup: the group is killed with SIGKILL as soon
- *   as a sample is over the limit. The reason is written to the row first
+ * - Memory limit without a cgroup: the group is killed with SIGKILL when its
+ *   two newest samples are over the limit (the local backend kills at the
+ *   leader's RSS itself; the scraper also catches groups whose other
+ *   members hold the memory). The reason is written to the row first
  *   (termination_reason = 'OOMKILLED' where still NULL) so the runner, which
  *   reaps the process, keeps it instead of FAILED.
  */
@@ -137,6 +139,20 @@ static void oom_kill(struct scraper *s, int64_t id, pid_t pgid, double mem_mib, 
 		   (long long)id, (int)pgid, mem_mib, limit_mib);
 }
 
+/* The two newest samples are both over limit_mib: the local backend's own
+ * check (leader RSS, when its runner polls) had a full interval to act, so
+ * what is left is a group whose other members hold the memory. */
+static int last_two_over(struct scraper *s, int slot, int64_t id, int limit_mib)
+{
+	struct shm_sample last[2];
+	struct shm_snap sn;
+
+	if (shm_slot_snapshot(s->seg, SHM_INSTANCE, slot, &sn, last, 2, 0) != 1 ||
+	    sn.d.instance_id != id || sn.nsamples < 2)
+		return 0;
+	return last[0].mem_mib > limit_mib && last[1].mem_mib > limit_mib;
+}
+
 /* ---- local instances ---- */
 
 static int scrape_instances(struct scraper *s)
@@ -182,7 +198,8 @@ static int scrape_instances(struct scraper *s)
 		if (cg == 0)
 			shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, id,
 					   SHM_F_CGROUP | (ooms > 0 ? SHM_F_OOM : 0), 0);
-		else if (limit > 0 && !no_limit && !has_reason && o.mem_mib > limit)
+		else if (limit > 0 && !no_limit && !has_reason && o.mem_mib > limit &&
+			 last_two_over(s, slot, id, limit))
 			oom_kill(s, id, pgid, o.mem_mib, limit, slot);
 	}
 	PQclear(r);

@@ -18,9 +18,19 @@ double view_round1(double v)
 	return round(v * 10.0) / 10.0;
 }
 
+json_object *view_num(double v)
+{
+	char txt[48];
+
+	v = view_round1(v);
+	snprintf(txt, sizeof(txt), "%.1f", v);
+	/* serialised as written: 99.6, not 99.599999999999994 */
+	return json_object_new_double_s(v, txt);
+}
+
 static json_object *num(double v)
 {
-	return json_object_new_double(view_round1(v));
+	return view_num(v);
 }
 
 static json_object *agg_json(const struct shm_agg *a, const char *unit)

@@ -43,6 +43,8 @@ json_object *view_gauge(const char *resource, const char *stat, const char *agai
 /* Read an aggregates object back (instance_live.aggregates) into the
  * cpu/mem aggregates and last_sample_ms of d. 0 / -1 when not an object. */
 int view_aggregates_parse(json_object *aggs, struct shm_slot_data *d);
+/* A JSON number rounded to one decimal and printed as such. */
+json_object *view_num(double v);
 /* Round to one decimal (JSON stays short and stable). */
 double view_round1(double v);
 
