@@ -1,0 +1,1214 @@
+"""kubesim_cluster.py — the simulated cluster behind the API: nodes, the
+scheduler, one "kubelet" thread per container running the demo model as a
+real process, MachineDeployment reconciliation, resource metrics from /proc,
+and the state file.
+
+Runs in: the kubesim.py process (t/kube/); threads: controller, sampler, one
+  kubelet thread per container.
+Called by: kubesim.py (main: Simulator, start threads) and kubesim_api.py
+  (admission, deletion, metrics, events).
+Owns: the pod processes (one process group each, killed on delete, node
+  removal and exit unless --keep-processes), their log files under
+  <state-dir>/logs/, <state-dir>/state.json.
+Locking: Store.lock (an RLock) around every object change; never held while
+  sleeping, starting a process or probing a pod over HTTP.
+"""
+
+import collections
+import copy
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+
+from kubesim_core import (
+    KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, Store,
+    TICKS, TIMING_DEFAULTS, fmt_cpu, fmt_mem, image_repo, invalid, iso, label_match,
+    log, node_affinity_ok, node_ready, parse_iso, pod_recompute, pod_requests,
+    qos_class, qty, rand_suffix, selector_from_match, set_condition, terminal, tolerates)
+
+
+# ---------------------------------------------------------------- process sampler
+
+class Sampler:
+    """Scans /proc every sample_period: per process group CPU seconds and RSS bytes."""
+
+    def __init__(self, period):
+        self.period = period
+        self.groups = {}  # pgid -> (cpu_seconds, rss_bytes)
+        self.at = 0.0
+        self.prev, self.prev_at = {}, 0.0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def read_stat(pid):
+        """(pgid, cpu_seconds, rss_bytes) of one process, or None."""
+        try:
+            with open("/proc/%s/stat" % pid, "rb") as f:
+                data = f.read().decode("ascii", "replace")
+        except OSError:
+            return None
+        f = data[data.rfind(")") + 2:].split()
+        # f[0] is field 3 (state); utime=14 stime=15 cutime=16 cstime=17 rss=24
+        try:
+            cpu = (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / TICKS
+            return int(f[2]), cpu, int(f[21]) * PAGE
+        except (IndexError, ValueError):
+            return None
+
+    def scan(self):
+        groups = {}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            st = self.read_stat(pid)
+            if st:
+                c, r = groups.get(st[0], (0.0, 0))
+                groups[st[0]] = (c + st[1], r + st[2])
+        with self.lock:
+            self.prev, self.prev_at = self.groups, self.at
+            self.groups, self.at = groups, time.time()
+
+    def rate(self, pgid):
+        """CPU cores used by the group between the last two scans (0 when unknown)."""
+        with self.lock:
+            a, b = self.prev.get(pgid), self.groups.get(pgid)
+            if not a or not b or self.at <= self.prev_at:
+                return 0.0
+            return max(0.0, (b[0] - a[0]) / (self.at - self.prev_at))
+
+    def group(self, pgid):
+        with self.lock:
+            return self.groups.get(pgid)
+
+    def run(self, stop):
+        while not stop.is_set():
+            self.scan()
+            stop.wait(self.period)
+
+
+# ---------------------------------------------------------------- simulator
+
+class Adopted:
+    """A container process left running by an earlier simulator run (not our child)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+        self.signalled = None
+
+    def poll(self):
+        if self.returncode is None:
+            st = None
+            try:
+                with open("/proc/%d/stat" % self.pid) as f:
+                    st = f.read()
+            except OSError:
+                pass
+            if st is None or st[st.rfind(")") + 2:].startswith("Z"):
+                self.returncode = -self.signalled if self.signalled else 255  # exit code unknown
+        return self.returncode
+
+    def wait(self):
+        while self.poll() is None:
+            time.sleep(0.05)
+        return self.returncode
+
+
+class PodRT:
+    """Runtime of one scheduled pod: its IP, container threads and stop request."""
+
+    def __init__(self, ns, name, uid, node, ip):
+        self.ns, self.name, self.uid, self.node, self.ip = ns, name, uid, node, ip
+        self.stop = threading.Event()
+        self.kill_at = None  # SIGKILL deadline once stopping
+        self.threads = []
+        self.procs = {}  # container -> Popen (while running)
+        self.cpu_base = {}  # container -> cpu seconds of earlier (dead) runs, for node totals
+        self.started = {}  # container -> start time of the running process
+        self.cids = {}  # container -> containerID of the running process
+        self.adopt = {}  # container -> {"pid", "started", "cid"} after a restore
+
+    def alive(self):
+        return any(t.is_alive() for t in self.threads)
+
+
+class Sim:
+    def __init__(self, args, cfg):
+        self.args, self.cfg = args, cfg
+        self.timing = dict(TIMING_DEFAULTS)
+        self.timing.update(cfg.get("timing") or {})
+        self.store = Store(args.history)
+        self.sampler = Sampler(self.timing["sample_period"])
+        self.stopping = threading.Event()
+        self.rts = {}  # pod uid -> PodRT
+        self.node_cpu_dead = collections.defaultdict(float)  # node -> cpu seconds of finished containers
+        self.ip_next = 1
+        self.ip_b = args.ip_octet or (16 + os.getpid() % 200)
+        self.ready_at = {}  # node name -> time it becomes Ready
+        self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
+        self.group_label = cfg.get("node_group_label", "modelhub.io/node-group")
+        self.models = self.load_models()
+        self.tokens = {args.token: {"name": "admin"}} if args.token else {}
+        for u in cfg.get("users") or []:
+            u = dict(u)
+            if u.get("allow_file"):
+                with open(u["allow_file"]) as f:
+                    u["allow"] = list(u.get("allow") or []) + [ln.strip() for ln in f
+                                                               if ln.split("#")[0].strip()]
+            self.tokens[u["token"]] = u
+        os.makedirs(os.path.join(args.state_dir, "logs"), exist_ok=True)
+
+    # ---- configuration
+
+    def load_models(self):
+        names = set(self.cfg.get("models") or [])
+        cat = os.path.join(self.args.models_dir, "catalog.json")
+        try:
+            with open(cat) as f:
+                for m in json.load(f):
+                    if m.get("image"):
+                        names.add(m["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0])
+                    if (m.get("details") or {}).get("demo_model"):
+                        names.add(m["details"]["demo_model"])
+        except (OSError, ValueError) as e:
+            log("no catalog", path=cat, error=type(e).__name__)
+        return names
+
+    def image_model(self, image):
+        """Container image -> demo model name, or None when the image "does not exist"."""
+        repo = image_repo(image)
+        alias = (self.cfg.get("images") or {}).get(repo)
+        if alias:
+            return alias
+        name = repo.rsplit("/", 1)[-1]
+        return name if name in self.models else None
+
+    def bootstrap(self):
+        with self.store.lock:
+            for ns in ["default", "kube-system", "kube-public"] + list(self.cfg.get("namespaces") or []):
+                if not self.store.get("namespaces", "", ns):
+                    self.store.add("namespaces", self.new_namespace(ns))
+            for n in self.cfg.get("nodes") or []:
+                if not self.store.get("nodes", "", n["name"]):
+                    self.store.add("nodes", self.new_node(n["name"], n, ready=n.get("ready", True)))
+            for md in self.cfg.get("machinedeployments") or []:
+                ns = md.get("namespace", "default")
+                if not self.store.get("namespaces", "", ns):
+                    self.store.add("namespaces", self.new_namespace(ns))
+                if not self.store.get(KEY_MD, ns, md["name"]):
+                    self.store.add(KEY_MD, self.new_md(md))
+                    for _ in range(int(md.get("replicas", 0))):
+                        self.add_md_node(self.store.get(KEY_MD, ns, md["name"]), ready=True)
+
+    def meta(self, name, ns=None, labels=None, annotations=None):
+        m = {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": iso()}
+        if ns is not None:
+            m["namespace"] = ns
+        if labels:
+            m["labels"] = dict(labels)
+        if annotations:
+            m["annotations"] = dict(annotations)
+        return m
+
+    def new_namespace(self, name):
+        return {"kind": "Namespace", "apiVersion": "v1",
+                "metadata": self.meta(name, labels={"kubernetes.io/metadata.name": name}),
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+    def new_node(self, name, spec, ready, extra_labels=None, annotations=None):
+        cpu, mem, pods = str(spec.get("cpu", "4")), str(spec.get("memory", "8Gi")), str(spec.get("pods", 110))
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+                  "beta.kubernetes.io/arch": "amd64",
+                  "node.kubernetes.io/instance-type": spec.get("instance_type", "kubesim.standard")}
+        if spec.get("group"):
+            labels[self.group_label] = spec["group"]
+        labels.update(spec.get("labels") or {})
+        labels.update(extra_labels or {})
+        cap = {"cpu": cpu, "memory": fmt_mem(qty(mem)), "pods": pods,
+               "ephemeral-storage": "102400000Ki", "hugepages-2Mi": "0"}
+        alloc = dict(cap)
+        if spec.get("allocatable_cpu"):
+            alloc["cpu"] = str(spec["allocatable_cpu"])
+        if spec.get("allocatable_memory"):
+            alloc["memory"] = fmt_mem(qty(spec["allocatable_memory"]))
+        taints = [dict(t) for t in spec.get("taints") or []]
+        if not ready:
+            taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+        now = iso()
+        conds = [{"type": t, "status": "False", "reason": r, "message": m,
+                  "lastHeartbeatTime": now, "lastTransitionTime": now}
+                 for t, r, m in (("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                                 ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                                 ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))]
+        conds.append(self.ready_condition(ready))
+        node = {"kind": "Node", "apiVersion": "v1",
+                "metadata": self.meta(name, labels=labels, annotations=annotations),
+                "spec": {"providerID": "kubesim://" + name},
+                "status": {"capacity": cap, "allocatable": alloc, "conditions": conds,
+                           "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                         {"type": "Hostname", "address": name}],
+                           "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                           "nodeInfo": {"machineID": uuid.uuid4().hex, "systemUUID": str(uuid.uuid4()),
+                                        "bootID": str(uuid.uuid4()), "kernelVersion": os.uname().release,
+                                        "osImage": "kubesim", "containerRuntimeVersion": "kubesim://1.0",
+                                        "kubeletVersion": "v1.32.0-kubesim",
+                                        "kubeProxyVersion": "v1.32.0-kubesim",
+                                        "operatingSystem": "linux", "architecture": "amd64"}}}
+        if taints:
+            node["spec"]["taints"] = taints
+        return node
+
+    @staticmethod
+    def ready_condition(ready):
+        now = iso()
+        if ready:
+            return {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status", "lastHeartbeatTime": now,
+                    "lastTransitionTime": now}
+        return {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                "message": "container runtime network not ready: NetworkReady=false",
+                "lastHeartbeatTime": now, "lastTransitionTime": now}
+
+    def new_md(self, md):
+        name, ns = md["name"], md.get("namespace", "default")
+        cluster = md.get("cluster", "kubesim")
+        ann = {}
+        if "min" in md:
+            ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"] = str(md["min"])
+        if "max" in md:
+            ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"] = str(md["max"])
+        sel = {"cluster.x-k8s.io/cluster-name": cluster, "cluster.x-k8s.io/deployment-name": name}
+        node = dict(md.get("node") or {})
+        obj = {"kind": "MachineDeployment", "apiVersion": "cluster.x-k8s.io/v1beta1",
+               "metadata": self.meta(name, ns, labels={"cluster.x-k8s.io/cluster-name": cluster},
+                                     annotations=ann),
+               "spec": {"clusterName": cluster, "replicas": int(md.get("replicas", 0)),
+                        "selector": {"matchLabels": sel},
+                        "template": {"metadata": {"labels": dict(sel)},
+                                     "spec": {"clusterName": cluster, "version": "v1.32.0",
+                                              "bootstrap": {"dataSecretName": name + "-bootstrap"},
+                                              "infrastructureRef": {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+                                                                    "kind": "KubesimMachineTemplate",
+                                                                    "name": name}}},
+                        "strategy": {"type": "RollingUpdate"}},
+               "status": {}}
+        obj["metadata"]["generation"] = 1
+        obj["metadata"].setdefault("annotations", {})["kubesim/node-template"] = json.dumps(node, sort_keys=True)
+        self.md_status(obj)
+        return obj
+
+    def md_nodes(self, md):
+        name = md["metadata"]["name"]
+        return [n for n in self.store.list("nodes")
+                if (n["metadata"].get("labels") or {}).get("cluster.x-k8s.io/deployment-name") == name]
+
+    def md_status(self, md):
+        nodes = self.md_nodes(md) if md["metadata"].get("resourceVersion") else []
+        ready = sum(1 for n in nodes if node_ready(n))
+        want = int(md["spec"].get("replicas", 0))
+        phase = "Running" if len(nodes) == want else ("ScalingUp" if len(nodes) < want else "ScalingDown")
+        sel = ",".join("%s=%s" % kv for kv in sorted(md["spec"]["selector"]["matchLabels"].items()))
+        md["status"] = {"replicas": len(nodes), "readyReplicas": ready, "availableReplicas": ready,
+                        "updatedReplicas": len(nodes), "unavailableReplicas": max(0, want - ready),
+                        "observedGeneration": md["metadata"].get("generation", 1), "phase": phase,
+                        "selector": sel}
+
+    def add_md_node(self, md, ready=False):
+        """Create a Machine and its Node for MachineDeployment md (lock held)."""
+        mdname, ns = md["metadata"]["name"], md["metadata"]["namespace"]
+        tmpl = json.loads(md["metadata"]["annotations"].get("kubesim/node-template", "{}"))
+        name = "%s-%s-%s" % (mdname, rand_suffix(5), rand_suffix(5))
+        labels = dict(md["spec"]["selector"]["matchLabels"])
+        labels.setdefault(self.group_label, tmpl.get("group") or mdname)
+        node = self.new_node(name, tmpl, ready, extra_labels=labels,
+                             annotations={"cluster.x-k8s.io/machine": name,
+                                          "cluster.x-k8s.io/owner-kind": "MachineSet",
+                                          "cluster.x-k8s.io/owner-name": mdname,
+                                          "cluster.x-k8s.io/cluster-namespace": ns})
+        self.store.add("nodes", node)
+        machine = {"kind": "Machine", "apiVersion": "cluster.x-k8s.io/v1beta1",
+                   "metadata": self.meta(name, ns, labels=labels),
+                   "spec": {"clusterName": md["spec"]["clusterName"], "providerID": "kubesim://" + name,
+                            "bootstrap": {"dataSecretName": mdname + "-bootstrap"},
+                            "infrastructureRef": md["spec"]["template"]["spec"]["infrastructureRef"]},
+                   "status": {"phase": "Running" if ready else "Provisioned",
+                              "nodeRef": {"apiVersion": "v1", "kind": "Node", "name": name,
+                                          "uid": node["metadata"]["uid"]}}}
+        machine["metadata"]["ownerReferences"] = [{"apiVersion": "cluster.x-k8s.io/v1beta1",
+                                                   "kind": "MachineDeployment", "name": mdname,
+                                                   "uid": md["metadata"]["uid"]}]
+        self.store.add(KEY_MACHINE, machine)
+        if not ready:
+            self.ready_at[name] = time.time() + self.timing["node_ready_delay"]
+        self.event(node, "Normal", "RegisteredNode", "Node %s event: Registered Node %s in Controller" % (name, name),
+                   "node-controller")
+        log("node added", node=name, group=mdname, ready=int(ready))
+        return node
+
+    def remove_node(self, name):
+        """Delete a node, its Machine and every pod bound to it (lock held)."""
+        node = self.store.get("nodes", "", name)
+        if node is None:
+            return
+        for pod in self.store.list("pods"):
+            if pod["spec"].get("nodeName") == name:
+                self.kill_pod(pod, grace=0)
+                self.store.remove("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        mname = (node["metadata"].get("annotations") or {}).get("cluster.x-k8s.io/machine")
+        ns = (node["metadata"].get("annotations") or {}).get("cluster.x-k8s.io/cluster-namespace", "default")
+        if mname:
+            self.store.remove(KEY_MACHINE, ns, mname)
+        self.store.remove("nodes", "", name)
+        self.ready_at.pop(name, None)
+        log("node removed", node=name)
+
+    # ---- events
+
+    def event(self, obj, typ, reason, message, component, host=None, field_path=None):
+        """Record a v1 Event about obj; identical events are aggregated (count)."""
+        with self.store.lock:
+            md = obj["metadata"]
+            ns = md.get("namespace") or "default"
+            for ev in reversed(self.store.list("events", ns)[-200:]):
+                io = ev["involvedObject"]
+                if (io.get("uid") == md.get("uid") and ev["reason"] == reason
+                        and ev["message"] == message and ev["type"] == typ):
+                    def bump(e):
+                        e["count"] = e.get("count", 1) + 1
+                        e["lastTimestamp"] = iso()
+                    self.store.mutate("events", ns, ev["metadata"]["name"], bump)
+                    return
+            io = {"kind": obj["kind"], "name": md["name"], "uid": md.get("uid", ""),
+                  "apiVersion": obj.get("apiVersion", "v1"), "resourceVersion": md.get("resourceVersion", "")}
+            if md.get("namespace"):
+                io["namespace"] = md["namespace"]
+            if field_path:
+                io["fieldPath"] = field_path
+            now = iso()
+            src = {"component": component}
+            if host:
+                src["host"] = host
+            ev = {"kind": "Event", "apiVersion": "v1",
+                  "metadata": self.meta("%s.%x" % (md["name"], random.getrandbits(64)), ns),
+                  "involvedObject": io, "reason": reason, "message": message, "source": src,
+                  "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": typ,
+                  "eventTime": None, "reportingComponent": component,
+                  "reportingInstance": host or ""}
+            self.store.add("events", ev)
+            evs = self.store.list("events")
+            if len(evs) > MAX_EVENTS:
+                evs.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+                for e in evs[:len(evs) - MAX_EVENTS]:
+                    self.store.remove("events", e["metadata"]["namespace"], e["metadata"]["name"])
+
+    # ---- pods: admission
+
+    def admit_pod(self, pod, ns):
+        """Validate and default a pod being created; raises ApiError 422."""
+        md = pod.setdefault("metadata", {})
+        name = md.get("name") or ""
+        spec = pod.get("spec")
+        if not isinstance(spec, dict):
+            raise invalid("Pod", name, "spec: Required value")
+        cs = spec.get("containers")
+        if not isinstance(cs, list) or not cs:
+            raise invalid("Pod", name, "spec.containers: Required value")
+        seen = set()
+        for i, c in enumerate(cs):
+            if not isinstance(c, dict) or not c.get("name"):
+                raise invalid("Pod", name, "spec.containers[%d].name: Required value" % i)
+            if not NAME_RE.match(c["name"]) or "." in c["name"] or c["name"] in seen:
+                raise invalid("Pod", name, 'spec.containers[%d].name: Invalid value: "%s"' % (i, c["name"]))
+            seen.add(c["name"])
+            if not c.get("image"):
+                raise invalid("Pod", name, "spec.containers[%d].image: Required value" % i)
+            res = c.get("resources") or {}
+            for kind in ("requests", "limits"):
+                for k, v in (res.get(kind) or {}).items():
+                    try:
+                        if qty(v) < 0:
+                            raise ValueError("must be greater than or equal to 0")
+                    except ValueError as e:
+                        raise invalid("Pod", name, "spec.containers[%d].resources.%s[%s]: Invalid value: %r: %s"
+                                      % (i, kind, k, v, e))
+            req, lim = res.get("requests") or {}, res.get("limits") or {}
+            for k in ("cpu", "memory"):
+                if k in req and k in lim and qty(req[k]) > qty(lim[k]):
+                    raise invalid("Pod", name, "spec.containers[%d].resources.requests: Invalid value: %r: must be less than or equal to %s limit of %s"
+                                  % (i, req[k], k, lim[k]))
+            c.setdefault("imagePullPolicy", "Always" if c["image"].endswith(":latest") or ":" not in c["image"].rsplit("/", 1)[-1] else "IfNotPresent")
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            if lim and not req:
+                res["requests"] = dict(lim)
+                c["resources"] = res
+            for p in c.get("ports") or []:
+                p.setdefault("protocol", "TCP")
+        if spec.get("restartPolicy", "Always") not in ("Always", "OnFailure", "Never"):
+            raise invalid("Pod", name, 'spec.restartPolicy: Unsupported value: "%s"' % spec["restartPolicy"])
+        spec.setdefault("restartPolicy", "Always")
+        spec.setdefault("terminationGracePeriodSeconds", 30)
+        spec.setdefault("dnsPolicy", "ClusterFirst")
+        spec.setdefault("schedulerName", "default-scheduler")
+        spec.setdefault("serviceAccountName", "default")
+        spec.setdefault("securityContext", {})
+        spec.setdefault("priority", 0)
+        spec.setdefault("enableServiceLinks", True)
+        tol = spec.setdefault("tolerations", [])
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+            if not any(t.get("key") == key for t in tol):
+                tol.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+        try:
+            pod_requests(pod)
+        except ValueError as e:
+            raise invalid("Pod", name, str(e))
+        pod["status"] = {"phase": "Pending", "qosClass": qos_class(pod)}
+
+
+class SimPods:
+    """Mixin: scheduler and kubelet of Sim."""
+
+    # ---- scheduler
+
+    def schedule_pass(self):
+        with self.store.lock:
+            pending = [p for p in self.store.list("pods")
+                       if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
+                       and p["spec"].get("schedulerName", "default-scheduler") == "default-scheduler"]
+            if not pending:
+                return
+            nodes = self.store.list("nodes")
+            used = {n["metadata"]["name"]: [0.0, 0.0, 0] for n in nodes}
+            podsby = collections.defaultdict(list)
+            for p in self.store.list("pods"):
+                nn = p["spec"].get("nodeName")
+                if nn in used and not terminal(p):
+                    c, m = pod_requests(p)
+                    used[nn][0] += c
+                    used[nn][1] += m
+                    used[nn][2] += 1
+                    podsby[nn].append(p)
+            pending.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+            for pod in pending:
+                self.schedule_one(pod, nodes, used, podsby)
+
+    def schedule_one(self, pod, nodes, used, podsby):
+        cpu, mem = pod_requests(pod)
+        reasons = collections.Counter()
+        fits = []
+        for n in nodes:
+            name = n["metadata"]["name"]
+            labels = n["metadata"].get("labels") or {}
+            alloc = n["status"]["allocatable"]
+            if n["spec"].get("unschedulable"):
+                reasons["node(s) were unschedulable"] += 1
+                continue
+            bad = [t for t in n["spec"].get("taints") or []
+                   if t.get("effect") in ("NoSchedule", "NoExecute")
+                   and t.get("key") != "node.kubernetes.io/unschedulable"
+                   and not tolerates(pod["spec"].get("tolerations"), t)]
+            if bad:
+                reasons["node(s) had untolerated taint {%s: %s}" % (bad[0]["key"], bad[0].get("value", ""))] += 1
+                continue
+            if not node_ready(n):
+                reasons["node(s) were not ready"] += 1
+                continue
+            if not node_affinity_ok(pod, labels):
+                reasons["node(s) didn't match Pod's node affinity/selector"] += 1
+                continue
+            u = used[name]
+            short = False
+            if u[0] + cpu > qty(alloc["cpu"]) + 1e-9:
+                reasons["Insufficient cpu"] += 1
+                short = True
+            if u[1] + mem > qty(alloc["memory"]):
+                reasons["Insufficient memory"] += 1
+                short = True
+            if u[2] + 1 > int(alloc["pods"]):
+                reasons["Too many pods"] += 1
+                short = True
+            if not short:
+                fits.append(n)
+        if not fits:
+            n = len(nodes)
+            msg = "0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling." % (
+                n, ", ".join("%d %s" % (c, r) for r, c in sorted(reasons.items(), key=lambda x: x[0])) if reasons else "no nodes available to schedule pods", n, n) if n else "no nodes available to schedule pods"
+            uid = pod["metadata"]["uid"]
+            last = self.sched_msg.get(uid)
+            if last and last[0] == msg and time.time() - last[1] < self.timing["unschedulable_event_every"]:
+                return
+            self.sched_msg[uid] = (msg, time.time())
+            self.store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                              lambda p: set_condition(p, "PodScheduled", "False", "Unschedulable", msg))
+            self.event(pod, "Warning", "FailedScheduling", msg, "default-scheduler")
+            log("unschedulable", pod=pod["metadata"]["name"], message=repr(msg))
+            return
+        fits.sort(key=lambda n: (-self.affinity_score(pod, podsby[n["metadata"]["name"]]), n["metadata"]["name"]))
+        node = fits[0]["metadata"]["name"]
+        used[node][0] += cpu
+        used[node][1] += mem
+        used[node][2] += 1
+        podsby[node].append(pod)
+        self.bind(pod, node)
+
+    @staticmethod
+    def affinity_score(pod, others):
+        score = 0
+        terms = (((pod["spec"].get("affinity") or {}).get("podAffinity") or {})
+                 .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+        for t in terms:
+            sel = selector_from_match((t.get("podAffinityTerm") or {}).get("labelSelector") or {})
+            if any(label_match(sel, o["metadata"].get("labels")) for o in others if o is not pod):
+                score += int(t.get("weight", 1))
+        return score
+
+    def bind(self, pod, node):
+        """Assign the pod to node and start its kubelet threads (lock held)."""
+        ip = self.alloc_ip()
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+
+        def f(p):
+            p["spec"]["nodeName"] = node
+            st = p["status"]
+            set_condition(p, "PodScheduled", "True")
+            set_condition(p, "Initialized", "True")
+            set_condition(p, "PodReadyToStartContainers", "True")
+            st.update(hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}], podIP=ip,
+                      podIPs=[{"ip": ip}], startTime=iso())
+            st["containerStatuses"] = [
+                {"name": c["name"], "image": c["image"], "imageID": "", "ready": False,
+                 "started": False, "restartCount": 0, "lastState": {},
+                 "state": {"waiting": {"reason": "ContainerCreating"}}}
+                for c in p["spec"]["containers"]]
+            pod_recompute(p)
+        self.sched_msg.pop(uid, None)
+        pod = self.store.mutate("pods", ns, name, f)
+        self.event(pod, "Normal", "Scheduled", "Successfully assigned %s/%s to %s" % (ns, name, node),
+                   "default-scheduler")
+        log("scheduled", pod=name, node=node, ip=ip)
+        self.start_pod(pod)
+
+    def alloc_ip(self):
+        while True:
+            n = self.ip_next
+            self.ip_next += 1
+            ip = "127.%d.%d.%d" % (self.ip_b, (n // 250) % 250, n % 250 + 1)
+            if ip not in {rt.ip for rt in self.rts.values()}:
+                return ip
+
+    def start_pod(self, pod):
+        md = pod["metadata"]
+        rt = PodRT(md["namespace"], md["name"], md["uid"], pod["spec"]["nodeName"], pod["status"]["podIP"])
+        self.rts[md["uid"]] = rt
+        for c in pod["spec"]["containers"]:
+            t = threading.Thread(target=self.kubelet, args=(rt, copy.deepcopy(c), pod["spec"].get("restartPolicy", "Always")),
+                                 name="kubelet-%s-%s" % (md["name"], c["name"]), daemon=True)
+            rt.threads.append(t)
+            t.start()
+
+    # ---- kubelet
+
+    def pod_of(self, rt):
+        with self.store.lock:
+            p = self.store.get("pods", rt.ns, rt.name)
+            return p if p and p["metadata"]["uid"] == rt.uid else None
+
+    def kev(self, rt, cname, typ, reason, msg):
+        with self.store.lock:
+            pod = self.pod_of(rt)
+            if pod:
+                self.event(pod, typ, reason, msg, "kubelet", rt.node, "spec.containers{%s}" % cname)
+
+    def cstatus(self, rt, cname, **kv):
+        """Update one container status of the pod (state, ready, restartCount, ...)."""
+        def f(p):
+            for cs in p["status"].get("containerStatuses") or []:
+                if cs["name"] == cname:
+                    cs.update(kv)
+            pod_recompute(p)
+        self.store.mutate("pods", rt.ns, rt.name, f, uid=rt.uid)
+
+    def kubelet(self, rt, c, policy):
+        """One container's life: pull, run, probe, watch RSS, restart with back-off, stop."""
+        cname, image = c["name"], c["image"]
+        backoff = self.timing["backoff_initial"]
+        model = self.image_model(image)
+        restarts, pulled = 0, False
+        if cname in rt.adopt:
+            pulled = True
+            restarts = rt.adopt[cname].get("restarts", 0)
+        while not rt.stop.is_set():
+            if cname in rt.adopt:
+                pass
+            elif not pulled:
+                self.kev(rt, cname, "Normal", "Pulling", 'Pulling image "%s"' % image)
+                if rt.stop.wait(self.timing["pull_seconds"]):
+                    break
+                if model is None:
+                    self.pull_failed(rt, cname, image, backoff)
+                    if rt.stop.wait(backoff):
+                        break
+                    backoff = min(backoff * 2, self.timing["backoff_max"])
+                    continue
+                pulled = True
+                self.kev(rt, cname, "Normal", "Pulled",
+                         'Successfully pulled image "%s" in %dms (%dms including waiting). Image size: 0 bytes.'
+                         % (image, self.timing["pull_seconds"] * 1000, self.timing["pull_seconds"] * 1000))
+                backoff = self.timing["backoff_initial"]
+            else:
+                self.kev(rt, cname, "Normal", "Pulled", 'Container image "%s" already present on machine' % image)
+            term = self.run_container(rt, c, model, restarts)
+            if term is None or rt.stop.is_set():
+                break
+            again = policy == "Always" or (policy == "OnFailure" and term["exitCode"] != 0)
+            if not again:
+                self.cstatus(rt, cname, state={"terminated": term}, ready=False, started=False)
+                log("container exited", pod=rt.name, container=cname, code=term["exitCode"], reason=term["reason"])
+                break
+            restarts += 1
+            delay = 0 if restarts == 1 else backoff
+            if restarts > 1:
+                backoff = min(backoff * 2, self.timing["backoff_max"])
+            msg = "back-off %gs restarting failed container=%s pod=%s_%s(%s)" % (delay, cname, rt.name, rt.ns, rt.uid)
+            self.cstatus(rt, cname, lastState={"terminated": term}, restartCount=restarts, ready=False,
+                         started=False, state={"waiting": {"reason": "CrashLoopBackOff", "message": msg}})
+            log("container restart", pod=rt.name, container=cname, code=term["exitCode"],
+                reason=term["reason"], restarts=restarts, delay=delay)
+            if delay:
+                self.kev(rt, cname, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)"
+                         % (cname, rt.name, rt.ns, rt.uid))
+                if rt.stop.wait(delay):
+                    break
+
+    def pull_failed(self, rt, cname, image, backoff):
+        self.kev(rt, cname, "Warning", "Failed",
+                 'Failed to pull image "%s": rpc error: code = NotFound desc = failed to pull and unpack image '
+                 '"%s": failed to resolve reference "%s": not found' % (image, image, image))
+        self.kev(rt, cname, "Warning", "Failed", "Error: ErrImagePull")
+        self.cstatus(rt, cname, state={"waiting": {"reason": "ErrImagePull",
+                                                   "message": 'failed to pull and unpack image "%s": not found' % image}})
+        if rt.stop.wait(min(1.0, backoff)):
+            return
+        self.kev(rt, cname, "Normal", "BackOff", 'Back-off pulling image "%s"' % image)
+        self.kev(rt, cname, "Warning", "Failed", "Error: ImagePullBackOff")
+        self.cstatus(rt, cname, state={"waiting": {"reason": "ImagePullBackOff",
+                                                   "message": 'Back-off pulling image "%s"' % image}})
+
+    def container_port(self, c):
+        for p in c.get("ports") or []:
+            if p.get("containerPort"):
+                return int(p["containerPort"])
+        return 80
+
+    def host_port(self, port):
+        """Port the process really binds: remapped below 1024 when not root (--port-offset)."""
+        if port < 1024 and os.geteuid() != 0 and self.args.port_offset:
+            return port + self.args.port_offset
+        return port
+
+    def log_path(self, rt, cname, n):
+        return os.path.join(self.args.state_dir, "logs", "%s_%s_%s" % (rt.ns, rt.name, rt.uid[:8]),
+                            "%s.%d.log" % (cname, n))
+
+    def run_container(self, rt, c, model, n):
+        """Start the process and watch it; returns its terminated state (None if stopped first)."""
+        cname = c["name"]
+        port = self.host_port(self.container_port(c))
+        argv = [PYTHON, os.path.join(self.args.models_dir, "serve.py"), "--model", model,
+                "--host", rt.ip, "--port", str(port)] + [str(a) for a in c.get("args") or []]
+        env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ", "HOME") if k in os.environ}
+        env.update(HOSTNAME=rt.name, PYTHONUNBUFFERED="1", KUBERNETES_SERVICE_HOST="127.0.0.1",
+                   KUBERNETES_SERVICE_PORT=str(self.args.port))
+        for e in c.get("env") or []:
+            if "value" in e:
+                env[e["name"]] = str(e["value"])
+            elif (e.get("valueFrom") or {}).get("fieldRef"):
+                fp = e["valueFrom"]["fieldRef"].get("fieldPath")
+                env[e["name"]] = {"metadata.name": rt.name, "metadata.namespace": rt.ns,
+                                  "status.podIP": rt.ip, "spec.nodeName": rt.node,
+                                  "metadata.uid": rt.uid}.get(fp, "")
+        path = self.log_path(rt, cname, n)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        probe = c.get("readinessProbe") or None
+        adopt = rt.adopt.pop(cname, None)
+        if adopt:
+            proc, started, cid = Adopted(adopt["pid"]), adopt["started"], adopt["cid"]
+            log("container adopted", pod=rt.name, container=cname, pid=proc.pid)
+        else:
+            cid = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
+            try:
+                with open(path, "ab") as out:
+                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                            env=env, cwd=self.args.models_dir, start_new_session=True)
+            except OSError as e:
+                self.kev(rt, cname, "Warning", "Failed", "Error: %s" % e)
+                return {"exitCode": 128, "reason": "StartError", "message": str(e),
+                        "startedAt": iso(), "finishedAt": iso(), "containerID": cid}
+            started = time.time()
+        with self.store.lock:
+            rt.procs[cname] = proc
+            rt.started[cname] = started
+            rt.cids[cname] = cid
+        if not adopt:
+            self.kev(rt, cname, "Normal", "Created", "Created container %s" % cname)
+            self.kev(rt, cname, "Normal", "Started", "Started container %s" % cname)
+            self.cstatus(rt, cname, containerID=cid, started=True, ready=probe is None,
+                         imageID="kubesim/%s@sha256:%s" % (image_repo(c["image"]), "0" * 64),
+                         state={"running": {"startedAt": iso(started)}})
+            log("container started", pod=rt.name, container=cname, pid=proc.pid, ip=rt.ip, port=port)
+        limit = None
+        lim = (c.get("resources") or {}).get("limits") or {}
+        if "memory" in lim:
+            limit = qty(lim["memory"])
+        oom = self.watch_process(rt, c, proc, probe, limit, port)
+        rc = proc.wait()
+        cpu = self.sampler.read_stat(proc.pid)
+        with self.store.lock:
+            rt.procs.pop(cname, None)
+            rt.started.pop(cname, None)
+            rt.cids.pop(cname, None)
+            grp = self.sampler.group(proc.pid)
+            self.node_cpu_dead[rt.node] += grp[0] if grp else (cpu[1] if cpu else 0.0)
+        code = 128 - rc if rc < 0 else rc
+        if oom:
+            code = 137
+        reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        term = {"exitCode": code, "reason": reason, "startedAt": iso(started), "finishedAt": iso(),
+                "containerID": cid}
+        if rc < 0:
+            term["signal"] = -rc
+        if rt.stop.is_set():
+            self.cstatus(rt, cname, state={"terminated": term}, ready=False, started=False)
+            return None
+        return term
+
+    def watch_process(self, rt, c, proc, probe, limit, port):
+        """Poll until the process exits or the pod stops; returns True when OOM-killed."""
+        cname = c["name"]
+        ready = probe is None
+        delay = float((probe or {}).get("initialDelaySeconds", 0))
+        period = min(float((probe or {}).get("periodSeconds", 10)), self.timing["probe_period"])
+        thresh = int((probe or {}).get("failureThreshold", 3))
+        started, next_probe, fails = time.time(), time.time() + delay, 0
+        termed = False
+        while proc.poll() is None:
+            if rt.stop.is_set():
+                if not termed:
+                    termed = True
+                    self.signal_group(proc, signal.SIGTERM)
+                if rt.kill_at is not None and time.time() >= rt.kill_at:
+                    self.signal_group(proc, signal.SIGKILL)
+                time.sleep(0.05)
+                continue
+            if limit is not None:
+                rss = self.group_rss(proc.pid)
+                if rss > limit:
+                    self.signal_group(proc, signal.SIGKILL)
+                    proc.wait()
+                    self.kev(rt, cname, "Warning", "OOMKilling",
+                             "Memory cgroup out of memory: Killed process %d (python3) total-vm:0kB, anon-rss:%dkB, file-rss:0kB, shmem-rss:0kB, UID:%d pgtables:0kB oom_score_adj:%d"
+                             % (proc.pid, rss // 1024, os.geteuid(), 1000))
+                    log("oom killed", pod=rt.name, container=cname, rss=rss, limit=int(limit))
+                    return True
+            if probe is not None and time.time() >= next_probe:
+                next_probe = time.time() + period
+                err = self.probe(rt, c, probe, port)
+                if err is None:
+                    fails = 0
+                    if not ready:
+                        ready = True
+                        self.cstatus(rt, cname, ready=True)
+                        log("container ready", pod=rt.name, container=cname,
+                            ms=int((time.time() - started) * 1000))
+                else:
+                    fails += 1
+                    self.kev(rt, cname, "Warning", "Unhealthy", "Readiness probe failed: %s" % err)
+                    if ready and fails >= thresh:
+                        ready = False
+                        self.cstatus(rt, cname, ready=False)
+            rt.stop.wait(self.timing["poll"])
+        return False
+
+    @staticmethod
+    def signal_group(proc, sig):
+        if isinstance(proc, Adopted):
+            proc.signalled = int(sig)
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def group_rss(self, pid):
+        """RSS of the process group: the leader read now, the others from the last scan."""
+        lead = self.sampler.read_stat(pid)
+        grp = self.sampler.group(pid)
+        lr = lead[2] if lead else 0
+        return max(lr, grp[1] if grp else 0)
+
+    def probe(self, rt, c, probe, port):
+        hg = probe.get("httpGet")
+        if not hg:
+            return None
+        p = hg.get("port", port)
+        if isinstance(p, str) and not p.isdigit():
+            p = next((q["containerPort"] for q in c.get("ports") or [] if q.get("name") == p), port)
+        p = self.host_port(int(p))
+        url = "%s://%s:%d%s" % (hg.get("scheme", "HTTP").lower(), rt.ip, p, hg.get("path", "/"))
+        try:
+            with urllib.request.urlopen(url, timeout=float(probe.get("timeoutSeconds", 1))) as r:
+                if 200 <= r.status < 400:
+                    return None
+                return "HTTP probe failed with statuscode: %d" % r.status
+        except urllib.error.HTTPError as e:
+            return "HTTP probe failed with statuscode: %d" % e.code
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            if isinstance(reason, ConnectionRefusedError):
+                return 'Get "%s": dial tcp %s:%d: connect: connection refused' % (url, rt.ip, p)
+            return 'Get "%s": %s' % (url, reason)
+
+    # ---- deletion
+
+    def kill_pod(self, pod, grace):
+        """Ask the pod's containers to stop within grace seconds (lock held)."""
+        rt = self.rts.get(pod["metadata"]["uid"])
+        if rt is None:
+            return
+        if not rt.stop.is_set():
+            for cname in list(rt.procs):
+                self.event(pod, "Normal", "Killing", "Stopping container %s" % cname, "kubelet", rt.node,
+                           "spec.containers{%s}" % cname)
+        deadline = time.time() + grace
+        rt.kill_at = deadline if rt.kill_at is None else min(rt.kill_at, deadline)
+        rt.stop.set()
+        if grace == 0:
+            for proc in list(rt.procs.values()):
+                self.signal_group(proc, signal.SIGKILL)
+
+    def delete_pod(self, pod, grace):
+        """DELETE pods/{name}: graceful unless grace is 0 or the pod never ran (lock held)."""
+        md = pod["metadata"]
+        ns, name, uid = md["namespace"], md["name"], md["uid"]
+        if grace is None:
+            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        rt = self.rts.get(uid)
+        if grace == 0 or rt is None or not rt.alive():
+            if rt:
+                self.kill_pod(pod, 0)
+            def f(p):
+                p["metadata"].setdefault("deletionTimestamp", iso())
+                p["metadata"]["deletionGracePeriodSeconds"] = 0
+            self.store.mutate("pods", ns, name, f)
+            return self.store.remove("pods", ns, name)
+        def g(p):
+            p["metadata"]["deletionTimestamp"] = iso(time.time() + grace)
+            p["metadata"]["deletionGracePeriodSeconds"] = grace
+        pod = self.store.mutate("pods", ns, name, g)
+        self.kill_pod(pod, grace)
+        log("pod deleting", pod=name, grace=grace)
+        return pod
+
+    def finalize_deletions(self):
+        with self.store.lock:
+            for pod in self.store.list("pods"):
+                md = pod["metadata"]
+                if not md.get("deletionTimestamp"):
+                    continue
+                rt = self.rts.get(md["uid"])
+                if rt is None or not rt.alive():
+                    self.store.remove("pods", md["namespace"], md["name"])
+                    log("pod deleted", pod=md["name"])
+            live = {p["metadata"]["uid"] for p in self.store.list("pods")}
+            for uid in [u for u, rt in self.rts.items() if u not in live and not rt.alive()]:
+                del self.rts[uid]
+            for uid in [u for u in self.sched_msg if u not in live]:
+                del self.sched_msg[uid]
+
+
+class SimCtl:
+    """Mixin: node lifecycle, MachineDeployment reconciler, metrics, state file."""
+
+    def controller(self):
+        last_sched = last_dump = 0.0
+        while not self.stopping.is_set():
+            now = time.time()
+            try:
+                self.nodes_pass()
+                self.md_pass()
+                if now - last_sched >= self.timing["scheduler_period"]:
+                    last_sched = now
+                    self.schedule_pass()
+                self.finalize_deletions()
+                if self.store.dirty and now - last_dump >= 1.0:
+                    last_dump = now
+                    self.dump()
+            except Exception as e:  # keep the control loop alive; the error is a simulator bug
+                log("controller error", error=repr(e))
+                import traceback
+                traceback.print_exc()
+            self.stopping.wait(0.05)
+
+    def nodes_pass(self):
+        with self.store.lock:
+            now = time.time()
+            for name, at in list(self.ready_at.items()):
+                if now < at:
+                    continue
+                del self.ready_at[name]
+
+                def ready(n):
+                    n["status"]["conditions"] = [c for c in n["status"]["conditions"] if c["type"] != "Ready"]
+                    n["status"]["conditions"].append(self.ready_condition(True))
+                    n["spec"]["taints"] = [t for t in n["spec"].get("taints") or []
+                                           if t.get("key") != "node.kubernetes.io/not-ready"]
+                    if not n["spec"]["taints"]:
+                        del n["spec"]["taints"]
+                node = self.store.mutate("nodes", "", name, ready)
+                if node:
+                    self.event(node, "Normal", "NodeReady", "Node %s status is now: NodeReady" % name,
+                               "kubelet", name)
+                    ann = node["metadata"].get("annotations") or {}
+                    if ann.get("cluster.x-k8s.io/machine"):
+                        self.store.mutate(KEY_MACHINE, ann.get("cluster.x-k8s.io/cluster-namespace", "default"),
+                                          ann["cluster.x-k8s.io/machine"],
+                                          lambda m: m["status"].update(phase="Running"))
+                    log("node ready", node=name)
+            for node in self.store.list("nodes"):
+                cordoned = bool(node["spec"].get("unschedulable"))
+                tainted = any(t.get("key") == "node.kubernetes.io/unschedulable" for t in node["spec"].get("taints") or [])
+                if cordoned == tainted:
+                    continue
+
+                def fix(n, cordoned=cordoned):
+                    ts = [t for t in n["spec"].get("taints") or [] if t.get("key") != "node.kubernetes.io/unschedulable"]
+                    if cordoned:
+                        ts.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
+                                   "timeAdded": iso()})
+                    if ts:
+                        n["spec"]["taints"] = ts
+                    else:
+                        n["spec"].pop("taints", None)
+                self.store.mutate("nodes", "", node["metadata"]["name"], fix)
+                name = node["metadata"]["name"]
+                self.event(node, "Normal", "NodeNotSchedulable" if cordoned else "NodeSchedulable",
+                           "Node %s status is now: %s" % (name, "NodeNotSchedulable" if cordoned else "NodeSchedulable"),
+                           "kubelet", name)
+
+    def md_pass(self):
+        with self.store.lock:
+            for md in self.store.list(KEY_MD):
+                want = max(0, int(md["spec"].get("replicas") or 0))
+                nodes = self.md_nodes(md)
+                if md["metadata"].get("deletionTimestamp"):
+                    want = 0
+                for _ in range(want - len(nodes)):
+                    self.add_md_node(md)
+                if len(nodes) > want:
+                    for n in self.scale_down_order(md, nodes)[:len(nodes) - want]:
+                        self.remove_node(n["metadata"]["name"])
+                ns, name = md["metadata"]["namespace"], md["metadata"]["name"]
+                if md["metadata"].get("deletionTimestamp") and not self.md_nodes(md):
+                    self.store.remove(KEY_MD, ns, name)
+                    continue
+                self.store.mutate(KEY_MD, ns, name, self.md_status)
+
+    def scale_down_order(self, md, nodes):
+        busy = collections.Counter(p["spec"].get("nodeName") for p in self.store.list("pods") if not terminal(p))
+        ns = md["metadata"]["namespace"]
+
+        def key(n):
+            name = n["metadata"]["name"]
+            m = self.store.get(KEY_MACHINE, ns, (n["metadata"].get("annotations") or {}).get("cluster.x-k8s.io/machine", ""))
+            marked = "cluster.x-k8s.io/delete-machine" in ((m or {}).get("metadata", {}).get("annotations") or {}) \
+                or "cluster.x-k8s.io/delete-machine" in (n["metadata"].get("annotations") or {})
+            return (not marked, node_ready(n), busy[name], -parse_iso(n["metadata"]["creationTimestamp"]), name)
+        return sorted(nodes, key=key)
+
+    # ---- metrics
+
+    def node_containers(self, node):
+        """[(pod, container, pgid, start)] of the processes running on node (lock held)."""
+        out = []
+        for rt in self.rts.values():
+            if rt.node != node:
+                continue
+            for cname, proc in rt.procs.items():
+                out.append((rt, cname, proc.pid, rt.started.get(cname, 0.0)))
+        return out
+
+    def resource_metrics(self, node):
+        """Prometheus text of GET /api/v1/nodes/{node}/proxy/metrics/resource."""
+        with self.store.lock:
+            conts = self.node_containers(node)
+            dead = self.node_cpu_dead[node]
+        ts = int(time.time() * 1000)
+        rows, pods = [], collections.OrderedDict()
+        for rt, cname, pgid, start in sorted(conts, key=lambda x: (x[0].ns, x[0].name, x[1])):
+            g = self.sampler.group(pgid)
+            if not g:
+                continue
+            rows.append((rt, cname, g[0], g[1], start))
+            p = pods.setdefault((rt.ns, rt.name), [0.0, 0])
+            p[0] += g[0]
+            p[1] += g[1]
+        ts = int((self.sampler.at or time.time()) * 1000)
+        out = []
+
+        def head(name, typ, help_):
+            out.append("# HELP %s %s" % (name, help_))
+            out.append("# TYPE %s %s" % (name, typ))
+
+        def lab(rt, cname=None):
+            if cname is None:
+                return '{namespace="%s",pod="%s"}' % (rt[0], rt[1])
+            return '{container="%s",namespace="%s",pod="%s"}' % (cname, rt.ns, rt.name)
+        head("container_cpu_usage_seconds_total", "counter",
+             "[STABLE] Cumulative cpu time consumed by the container in core-seconds")
+        for rt, cname, cpu, rss, start in rows:
+            out.append("container_cpu_usage_seconds_total%s %.9f %d" % (lab(rt, cname), cpu, ts))
+        head("container_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the container in bytes")
+        for rt, cname, cpu, rss, start in rows:
+            out.append("container_memory_working_set_bytes%s %d %d" % (lab(rt, cname), rss, ts))
+        head("container_start_time_seconds", "gauge", "[STABLE] Start time of the container since unix epoch in seconds")
+        for rt, cname, cpu, rss, start in rows:
+            out.append("container_start_time_seconds%s %.9f %d" % (lab(rt, cname), start, ts))
+        head("node_cpu_usage_seconds_total", "counter", "[STABLE] Cumulative cpu time consumed by the node in core-seconds")
+        out.append("node_cpu_usage_seconds_total %.9f %d" % (dead + sum(r[2] for r in rows), ts))
+        head("node_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the node in bytes")
+        out.append("node_memory_working_set_bytes %d %d" % (NODE_BASE_MEMORY + sum(r[3] for r in rows), ts))
+        head("pod_cpu_usage_seconds_total", "counter", "[STABLE] Cumulative cpu time consumed by the pod in core-seconds")
+        for k, v in pods.items():
+            out.append("pod_cpu_usage_seconds_total%s %.9f %d" % (lab(k), v[0], ts))
+        head("pod_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the pod in bytes")
+        for k, v in pods.items():
+            out.append("pod_memory_working_set_bytes%s %d %d" % (lab(k), v[1], ts))
+        head("scrape_error", "gauge", "[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise")
+        out.append("scrape_error 0")
+        return "\n".join(out) + "\n"
+
+    def pod_metrics(self, pod):
+        rt = self.rts.get(pod["metadata"]["uid"])
+        if rt is None or not rt.procs:
+            return None
+        conts = []
+        for cname, proc in sorted(rt.procs.items()):
+            g = self.sampler.group(proc.pid)
+            conts.append({"name": cname, "usage": {"cpu": fmt_cpu(self.sampler.rate(proc.pid)),
+                                                    "memory": fmt_mem(g[1] if g else 0)}})
+        md = pod["metadata"]
+        return {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {"name": md["name"], "namespace": md["namespace"], "creationTimestamp": iso(),
+                             "labels": md.get("labels") or {}},
+                "timestamp": iso(self.sampler.at or None), "window": "%gs" % self.sampler.period,
+                "containers": conts}
+
+    def node_metrics(self, node):
+        name = node["metadata"]["name"]
+        cpu = mem = 0.0
+        for rt, cname, pgid, start in self.node_containers(name):
+            g = self.sampler.group(pgid)
+            cpu += self.sampler.rate(pgid)
+            mem += g[1] if g else 0
+        return {"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {"name": name, "creationTimestamp": iso(),
+                             "labels": node["metadata"].get("labels") or {}},
+                "timestamp": iso(self.sampler.at or None), "window": "%gs" % self.sampler.period,
+                "usage": {"cpu": fmt_cpu(cpu), "memory": fmt_mem(NODE_BASE_MEMORY + mem)}}
+
+    # ---- state file
+
+    def state_path(self):
+        return os.path.join(self.args.state_dir, "state.json")
+
+    def dump(self):
+        with self.store.lock:
+            pods = {}
+            for uid, rt in self.rts.items():
+                pods[uid] = {"ip": rt.ip, "node": rt.node,
+                             "containers": {c: {"pid": p.pid, "started": rt.started.get(c, 0.0),
+                                                "cid": rt.cids.get(c, "")}
+                                            for c, p in rt.procs.items()}}
+            state = {"version": 1, "objects": [[k[0], o] for k, o in sorted(self.store.objs.items())],
+                     "runtime": pods, "ip_next": self.ip_next, "ip_b": self.ip_b,
+                     "node_cpu_dead": dict(self.node_cpu_dead)}
+            self.store.dirty = False
+            data = json.dumps(state)
+        tmp = self.state_path() + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(data)
+        os.replace(tmp, self.state_path())
+
+    def restore(self):
+        """Load <state-dir>/state.json: objects keep their old resourceVersions (all below this epoch)."""
+        try:
+            with open(self.state_path()) as f:
+                state = json.load(f)
+        except (OSError, ValueError) as e:
+            log("no state restored", error=type(e).__name__)
+            return
+        with self.store.lock:
+            for res, obj in state["objects"]:
+                md = obj["metadata"]
+                self.store.objs[(res, md.get("namespace", ""), md["name"])] = obj
+            self.ip_next, self.ip_b = state.get("ip_next", 1), state.get("ip_b", self.ip_b)
+            self.node_cpu_dead.update(state.get("node_cpu_dead") or {})
+            for node in self.store.list("nodes"):
+                if not node_ready(node):
+                    self.ready_at[node["metadata"]["name"]] = time.time() + self.timing["node_ready_delay"]
+            for pod in self.store.list("pods"):
+                md = pod["metadata"]
+                info = (state.get("runtime") or {}).get(md["uid"])
+                if not pod["spec"].get("nodeName") or terminal(pod) and info is None:
+                    continue
+                if info is None:
+                    continue
+                rt = PodRT(md["namespace"], md["name"], md["uid"], pod["spec"]["nodeName"], pod["status"]["podIP"])
+                for cname, ci in info["containers"].items():
+                    if Adopted(ci["pid"]).poll() is None and self.cmdline_has(ci["pid"], rt.ip):
+                        rt.adopt[cname] = ci
+                self.rts[md["uid"]] = rt
+                for c in pod["spec"]["containers"]:
+                    cs = next((x for x in pod["status"].get("containerStatuses") or [] if x["name"] == c["name"]), {})
+                    if "terminated" in (cs.get("state") or {}):
+                        continue
+                    if c["name"] in rt.adopt:
+                        rt.adopt[c["name"]]["restarts"] = cs.get("restartCount", 0)
+                    t = threading.Thread(target=self.kubelet, args=(rt, copy.deepcopy(c), pod["spec"].get("restartPolicy", "Always")),
+                                         name="kubelet-%s-%s" % (md["name"], c["name"]), daemon=True)
+                    rt.threads.append(t)
+                    t.start()
+                if md.get("deletionTimestamp"):
+                    self.kill_pod(pod, max(0.0, parse_iso(md["deletionTimestamp"]) - time.time()))
+            log("state restored", objects=len(state["objects"]), adopted=sum(len(r.adopt) for r in self.rts.values()))
+
+    @staticmethod
+    def cmdline_has(pid, text):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return text.encode() in f.read().split(b"\0")
+        except OSError:
+            return False
+
+    def shutdown(self, keep):
+        """Stop: dump the state, then kill every pod process unless keep."""
+        self.stopping.set()
+        if self.args.state_dir:
+            self.dump()
+        if keep:
+            return
+        with self.store.lock:
+            for rt in self.rts.values():
+                rt.stop.set()
+                for proc in rt.procs.values():
+                    self.signal_group(proc, signal.SIGKILL)
+
+
+class Simulator(SimCtl, SimPods, Sim):
+    pass
