@@ -56,5 +56,6 @@ libmhapi_a_SOURCES += src/fcgi/api_metrics.c
 TESTS += t/125-anon-doc.t
 EXTRA_DIST += t/125-anon-doc.t
 # Foundation API tests (real stack): catalogue, errors, Postgres restart, schema.
-TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t
-EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t
+TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t t/114-fcgi-master.t
+EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \
+	t/114-fcgi-master.t

@@ -18,8 +18,9 @@
  *
  * Stopping: SIGTERM sets w_stop. When the worker is idle (blocked in
  * accept) the handler _exit()s at once — there is nothing to finish and
- * accept() cannot be interrupted reliably otherwise; when a request is in
- * flight the loop finishes it and then returns.
+ * accept() cannot be interrupted without a race otherwise; when a request
+ * is in flight (SA_RESTART keeps its reads and writes going) the loop
+ * finishes it and then returns.
  */
 #include "fcgi/worker.h"
 #include "fcgi/api.h"
@@ -186,10 +187,14 @@ static void worker_signals(void)
 	sigset_t none;
 
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_term;    /* no SA_RESTART: accept() must see EINTR */
+	/* SA_RESTART: a SIGTERM during a request must not break the reads and
+	 * writes of that request; when idle, on_term exits by itself. */
+	sa.sa_handler = on_term;
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
