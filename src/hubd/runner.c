@@ -250,6 +250,26 @@ static void housekeep(struct runner *r)
 	PQclear(res);
 }
 
+/* 1 while pid runs; a zombie (dead, not yet reaped by whoever adopted it)
+ * counts as gone. */
+static int pid_alive(int pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	int alive = 1;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')) && p[1] == ' ' && p[2] == 'Z')
+		alive = 0;
+	fclose(f);
+	return alive;
+}
+
 static int suspect_seen(struct runner *r, int64_t id)
 {
 	for (int i = 0; i < r->nsuspects; i++)
@@ -275,7 +295,7 @@ static void sweep_lost(struct runner *r)
 		int pid = atoi(PQgetvalue(res, k, 1));
 		if (own_find(r, id) >= 0)
 			continue;
-		if (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH))
+		if (pid > 0 && pid_alive(pid))
 			continue;
 		if (suspect_seen(r, id)) {
 			log_warn_x("runner instance=%lld pid=%d msg=\"instance process gone, marking LOST\"",
@@ -362,7 +382,7 @@ static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 				snprintf(why, whylen, "%s", ci.detail);
 				return 1;
 			}
-		} else if (in->wi.pid > 0 && kill(in->wi.pid, 0) < 0 && errno == ESRCH) {
+		} else if (in->wi.pid > 0 && !pid_alive(in->wi.pid)) {
 			/* borrowed: its owner records the reason; give it a moment */
 			char ids[32], reason[24] = "";
 			PGresult *res;
@@ -507,7 +527,10 @@ static void inst_put(struct runner *r, struct cur *in, const struct work_model *
 			own_finish(r, i, "FAILED", "failed while serving");
 		} else if (r->own[i].stop_after) {
 			own_stop(r, i, "STOPPED", "STOP_REQUESTED");
-		} else if (m->idle_seconds == 0 || hubd_should_stop()) {
+		} else if (hubd_should_stop()) {
+			db_inst_release(r->db, in->wi.id);
+			own_stop(r, i, "STOPPED", "STOP_SHUTDOWN");
+		} else if (m->idle_seconds == 0) {
 			db_inst_release(r->db, in->wi.id);
 			if (db_inst_take_idle(r->db, in->wi.id, 0) == 1)
 				own_stop(r, i, "IDLE", "STOP_IDLE");

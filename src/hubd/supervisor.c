@@ -187,7 +187,11 @@ static _Noreturn void child_run(struct sup *s, int i)
 		snprintf(title, sizeof title, "modelhubd: %s", sl->role);
 	hubd_set_title(title);
 	log_init(role);
-	db_free(s->db); /* the supervisor's connection is not ours to use */
+	/* The supervisor's connection is not ours: close our copy of its socket
+	 * without PQfinish(), which would send Terminate and end the
+	 * supervisor's session. The small PGconn struct is left behind. */
+	if (db_socket(s->db) >= 0)
+		close(db_socket(s->db));
 	memset(&c, 0, sizeof c);
 	c.index = i;
 	c.role_index = sl->role_index;
