@@ -7,3 +7,8 @@ web_exts = html css js mjs svg png ico json woff2
 web_files = $(patsubst $(srcdir)/%,%,$(wildcard \
 	$(foreach e,$(web_exts),$(srcdir)/web/*.$(e) $(srcdir)/web/*/*.$(e))))
 nobase_dist_pkgdata_DATA = $(web_files)
+
+# Tests of the pages (owned with web/): without a browser (files, CSP
+# rules, module syntax) and in headless Chromium (t/lib/browser.py).
+TESTS += t/501-web-static.t t/500-web-basic.t
+EXTRA_DIST += t/501-web-static.t t/500-web-basic.t

@@ -41,6 +41,7 @@ export async function listPage(view) {
   let items = [];
   let next = null;
   let extra = []; // older pages loaded with "Older requests" (not polled)
+  let shown = null; // the items last drawn, as JSON
 
   const draw = () => {
     out.replaceChildren(table([
@@ -59,9 +60,12 @@ export async function listPage(view) {
   const load = async () => {
     try {
       const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value }));
+      const fresh = JSON.stringify(r.items || []);
       items = r.items || [];
       if (!extra.length) next = r.next_cursor;
-      draw();
+      // Redraw only on change: a redraw drops keyboard focus in the table.
+      if (fresh !== shown) draw();
+      shown = fresh;
       return items.some((x) => LIVE.has(x.status));
     } catch (e) {
       out.replaceChildren(el('p.error', { role: 'alert' }, 'Could not load your requests: ' + errorText(e)));
@@ -73,6 +77,7 @@ export async function listPage(view) {
   fStatus.input.addEventListener('change', () => {
     stop();
     extra = [];
+    shown = null;
     stop = poll(load, POLL_MS);
   });
   more.addEventListener('click', async () => {
@@ -80,6 +85,7 @@ export async function listPage(view) {
       const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value, cursor: next }));
       extra = extra.concat(r.items || []);
       next = r.next_cursor;
+      shown = null;
       draw();
     } catch (e) {
       flash(errorText(e), 'error');

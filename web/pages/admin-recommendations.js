@@ -1,0 +1,123 @@
+// pages/admin-recommendations.js — admin: resource recommendations per
+// model (why: instances, window, usage, band, reason), one-click apply,
+// and the stored history (nightly and applied ones).
+//
+// Runs in: the browser. Called by: app.js (#/admin/recommendations) and
+// pages/admin-models.js (recommendationView on a model's page).
+// Owns: nothing beyond its DOM.
+//
+// Everything shown comes from GET /api/recommendations (computed on
+// demand from finished instances) — see docs/recommendations.md for the
+// fields. Apply sends the model version the admin saw, so a model edited
+// meanwhile is refused (409 stale_version) instead of overwritten.
+
+import { get, post, qs } from '../api.js';
+import { el, field, pageTitle, table, badge, flash, errorText, fmtTime, fmtNum, setContent } from '../ui.js';
+
+const RES_LABEL = {
+  cpu_request_m: 'CPU request',
+  cpu_limit_m: 'CPU limit',
+  memory_request_mib: 'Memory request',
+  memory_limit_mib: 'Memory limit',
+};
+
+/** Band chip: colour name from the API (green, yellow, orange, red). */
+export function bandChip(band) {
+  if (!band) return el('span.band-none', '–');
+  const colour = band.colour || band.color || 'none';
+  return el('span.band-' + colour, el('span.band-chip', { 'aria-hidden': 'true' }), band.name || colour);
+}
+
+/** The view of one model's recommendation (the API object). opts.version()
+ * gives the model version the admin saw; opts.applied() runs after apply. */
+export function recommendationView(rec, opts = {}) {
+  const res = rec.resources || {};
+  const changes = Object.keys(RES_LABEL).filter((k) => res[k] && res[k].recommended !== res[k].current);
+  const apply = async (btn) => {
+    btn.disabled = true;
+    try {
+      const body = {};
+      const v = opts.version ? opts.version() : rec.model_version;
+      if (v !== undefined && v !== null) body.version = v;
+      const r = await post(`/api/models/${encodeURIComponent(rec.model_id)}/apply-recommendation`, body);
+      flash(`Recommendation applied to ${rec.model_id} (model version ${r.version}).`, 'success');
+      if (opts.applied) opts.applied(r);
+    } catch (e) {
+      flash(e.code === 'stale_version' ? `${rec.model_id} changed since this recommendation; reload and check again.` : errorText(e), 'error');
+      btn.disabled = false;
+    }
+  };
+  const applyBtn = changes.length && rec.verdict !== 'no_data'
+    ? el('button.apply-recommendation', { type: 'button', dataset: { model: rec.model_id } }, `Apply to ${rec.model_id}`)
+    : null;
+  if (applyBtn) applyBtn.addEventListener('click', () => apply(applyBtn));
+  const w = rec.window || {};
+  return el('div.recommendation', { dataset: { model: rec.model_id, verdict: rec.verdict } },
+    el('p', 'Verdict: ', badge(String(rec.verdict || 'unknown').toUpperCase()),
+      ` — from ${rec.instances ?? 0} finished instance(s)` + (rec.oom_instances ? `, ${rec.oom_instances} OOM-killed` : '') +
+      `; window ${w.from ? fmtTime(w.from) : 'start'} to ${w.to ? fmtTime(w.to) : 'now'}, newest ${w.limit ?? '–'}; computed ${fmtTime(rec.computed_at)}.`),
+    table([
+      { head: 'Resource', cell: (k) => RES_LABEL[k] },
+      { head: 'Current', cell: (k) => `${res[k].current} ${res[k].unit}` },
+      { head: 'Recommended', cell: (k) => el(res[k].recommended !== res[k].current ? 'strong' : 'span', `${res[k].recommended} ${res[k].unit}`) },
+      { head: 'Band', cell: (k) => bandChip(res[k].band) },
+      { head: 'Used', cell: (k) => `${fmtNum(res[k].percent_used)} %` + (res[k].spread ? ` (${fmtNum(res[k].spread.min_percent)}–${fmtNum(res[k].spread.max_percent)} %)` : '') },
+      { head: 'Why', cell: (k) => [res[k].reason || '', res[k].capped ? el('small', ' (capped at the largest node)') : null, res[k].oom_adjusted ? el('small', ' (raised after OOM kills)') : null] },
+    ], Object.keys(RES_LABEL).filter((k) => res[k]), { cls: 'rec' }),
+    (rec.by_input_size || []).length ? el('details', el('summary', 'By input size'),
+      table([
+        { head: 'Inputs', cell: (b) => b.inputs || '' },
+        { head: 'Instances', cell: (b) => String(b.instances ?? '–') },
+        { head: 'Verdict', cell: (b) => String(b.verdict || '–') },
+        { head: 'Enough data', cell: (b) => (b.enough_data ? 'yes' : 'no') },
+        { head: 'Recommended', cell: (b) => Object.keys(RES_LABEL).filter((k) => b.resources && b.resources[k])
+          .map((k) => `${RES_LABEL[k]} ${b.resources[k].recommended}`).join(', ') },
+      ], rec.by_input_size)) : null,
+    applyBtn ? el('div.actions', applyBtn) : el('p.hint', rec.verdict === 'no_data' ? 'No finished instances yet: nothing to recommend.' : 'Nothing to change.'));
+}
+
+export async function listPage(view) {
+  const fFrom = field({ name: 'from', label: 'Instances ended from', type: 'date' });
+  const fTo = field({ name: 'to', label: 'to', type: 'date' });
+  const fLimit = field({ name: 'limit', label: 'Newest instances', type: 'number', value: '100', attrs: { min: '1', max: '1000' } });
+  const go = el('button', { type: 'submit' }, 'Compute');
+  const form = el('form.filters', fFrom, fTo, fLimit, el('div.field', go));
+  const out = el('div#recommendations');
+  const hist = el('section#recommendation-history');
+  view.append(pageTitle('Recommendations'),
+    el('p.lead', 'CPU and memory requests and limits per model, from the metrics of finished instances. Usage is placed in the middle of the green band.'),
+    form, out, hist);
+  const load = async () => {
+    setContent(out, el('p.hint', 'Computing…'));
+    try {
+      const r = await get('/api/recommendations' + qs({ from: fFrom.input.value, to: fTo.input.value, limit: fLimit.input.value }));
+      const items = r.items || (r.model_id ? [r] : []);
+      setContent(out, items.length ? items.map((rec) => el('section.card', el('h2', el('a', { href: '#/admin/models/' + encodeURIComponent(rec.model_id) }, rec.model_id)),
+        recommendationView(rec, { applied: () => { load(); loadHistory(); } }))) : el('p.empty', 'No models.'));
+    } catch (e) {
+      setContent(out, el('p.error', { role: 'alert' }, errorText(e)));
+    }
+  };
+  const loadHistory = async () => {
+    try {
+      const r = await get('/api/recommendations/history?limit=50');
+      setContent(hist, el('h2', 'History'), table([
+        { head: 'Computed', cell: (h) => fmtTime(h.computed_at) },
+        { head: 'Model', cell: (h) => h.model_id },
+        { head: 'Verdict', cell: (h) => h.verdict || '–' },
+        { head: 'Instances', cell: (h) => String(h.instances ?? '–') },
+        { head: 'CPU req/lim', cell: (h) => `${h.current.cpu_request_m}/${h.current.cpu_limit_m} → ${h.recommended.cpu_request_m}/${h.recommended.cpu_limit_m}` },
+        { head: 'Memory req/lim', cell: (h) => `${h.current.memory_request_mib}/${h.current.memory_limit_mib} → ${h.recommended.memory_request_mib}/${h.recommended.memory_limit_mib}` },
+        { head: 'Applied', cell: (h) => (h.applied_at ? `${fmtTime(h.applied_at)} by user ${h.applied_by ?? '?'}` : 'no') },
+      ], r.items || [], { empty: 'No stored recommendations yet (the janitor stores one per model every night).' }));
+    } catch (e) {
+      setContent(hist, el('p.error', errorText(e)));
+    }
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    load();
+  });
+  load();
+  loadHistory();
+}

@@ -1,0 +1,103 @@
+// pages/admin-requests.js — admin: every user's work requests (seed: "work
+// requests admin page"): status, dates and result status only — the API
+// never sends inputs or results here — with filters user id, anonymous
+// session id, model, status, date from/to (dates, no time).
+//
+// Runs in: the browser. Called by: app.js (#/admin/requests?user_id=...).
+// Owns: one poller (2 s, only while a listed request is QUEUED/RUNNING),
+// stopped by the returned cleanup.
+//
+// Filters live in the route's query string, so a filtered view can be
+// bookmarked or linked (e.g. from a user or an instance).
+
+import { get, qs } from '../api.js';
+import { el, field, pageTitle, table, badge, fmtTime, errorText, poll, flash, setContent, showFieldErrors } from '../ui.js';
+
+const POLL_MS = 2000;
+const PAGE = 100;
+const FILTERS = ['user_id', 'anon_session_id', 'model_id', 'status', 'date_from', 'date_to'];
+
+export async function listPage(view, ctx) {
+  const q = ctx.query;
+  const f = {
+    user_id: field({ name: 'user_id', label: 'User id', type: 'number', value: q.get('user_id') || '', attrs: { min: '1' } }),
+    anon_session_id: field({ name: 'anon_session_id', label: 'Anonymous session id', type: 'number', value: q.get('anon_session_id') || '', attrs: { min: '1' } }),
+    model_id: field({ name: 'model_id', label: 'Model', type: 'select', value: q.get('model_id') || '', options: [['', 'All models']] }),
+    status: field({ name: 'status', label: 'Status', type: 'select', value: q.get('status') || '',
+      options: [['', 'All'], ['QUEUED', 'Queued'], ['RUNNING', 'Running'], ['COMPLETED', 'Completed'], ['FAILED', 'Failed'], ['CANCELLED', 'Cancelled']] }),
+    date_from: field({ name: 'date_from', label: 'Date from', type: 'date', value: q.get('date_from') || '' }),
+    date_to: field({ name: 'date_to', label: 'Date to', type: 'date', value: q.get('date_to') || '' }),
+  };
+  const form = el('form.filters#admin-requests-filters', { novalidate: true },
+    el('p.form-error', { role: 'alert' }),
+    FILTERS.map((k) => f[k]),
+    el('div.field', el('button', { type: 'submit' }, 'Filter')),
+    el('div.field', el('button.secondary', { type: 'button', onclick: () => ctx.navigate('/admin/requests') }, 'Clear')));
+  const out = el('div#admin-requests');
+  const more = el('button.secondary', { type: 'button', hidden: true }, 'Older requests');
+  view.append(pageTitle('Work requests (all users)'),
+    el('p.lead', 'Status, dates and result status of every request. Inputs and results are private to their owners and are not shown.'),
+    form, out, more);
+
+  get('/api/models').then((r) => {
+    const sel = f.model_id.input;
+    for (const m of r.items || []) sel.append(el('option', { value: m.id, selected: m.id === q.get('model_id') }, m.id));
+  }).catch(() => {});
+
+  const params = {};
+  for (const k of FILTERS) params[k] = q.get(k) || '';
+  let items = [];
+  let extra = [];
+  let next = null;
+
+  const draw = () => {
+    setContent(out, table([
+      { head: 'Id', cell: (r) => '#' + r.id },
+      { head: 'Model', cell: (r) => r.model_id },
+      { head: 'Owner', cell: (r) => (r.user_id ? el('a', { href: '#/admin/requests?user_id=' + r.user_id }, 'user ' + r.user_id)
+        : r.anon_session_id ? el('a', { href: '#/admin/requests?anon_session_id=' + r.anon_session_id }, 'anon session ' + r.anon_session_id) : '–') },
+      { head: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? el('small', ' ' + r.failure_reason) : null] },
+      { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
+      { head: 'Finished', cell: (r) => fmtTime(r.finished_at) },
+      { head: 'Result status', cell: (r) => r.result_status || '–' },
+    ], items.concat(extra), { cls: 'admin-requests', rowAttrs: (r) => ({ dataset: { id: String(r.id), status: r.status } }),
+      empty: 'No request matches these filters.' }));
+    more.hidden = !next;
+  };
+
+  const load = async () => {
+    try {
+      const r = await get('/api/admin/requests' + qs(Object.assign({ limit: PAGE }, params)));
+      items = r.items || [];
+      if (!extra.length) next = r.next_cursor;
+      draw();
+      showFieldErrors(form, {});
+      return items.some((x) => x.status === 'QUEUED' || x.status === 'RUNNING');
+    } catch (e) {
+      if (e.status === 422) showFieldErrors(form, e.fields, 'Check the filters.');
+      else setContent(out, el('p.error', { role: 'alert' }, errorText(e)));
+      return false;
+    }
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = {};
+    for (const k of FILTERS) v[k] = f[k].input.value.trim();
+    const errs = {};
+    if (v.date_from && v.date_to && v.date_from > v.date_to) errs.date_to = 'must not be before date from';
+    if (!showFieldErrors(form, errs)) return;
+    ctx.navigate('/admin/requests' + qs(v));
+  });
+  more.addEventListener('click', async () => {
+    try {
+      const r = await get('/api/admin/requests' + qs(Object.assign({ limit: PAGE, cursor: next }, params)));
+      extra = extra.concat(r.items || []);
+      next = r.next_cursor;
+      draw();
+    } catch (e) {
+      flash(errorText(e), 'error');
+    }
+  });
+  const stop = poll(load, POLL_MS);
+  return () => stop();
+}
