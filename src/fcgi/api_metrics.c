@@ -114,6 +114,19 @@ static void segment_metrics(struct buf *b)
 		label(b, role);
 		buf_printf(b, "\",slot=\"%d\"} %u\n", i, atomic_load(&h->children[i].restarts));
 	}
+	family(b, "modelhub_metrics_slots", "gauge", "Segment slots by kind and state");
+	for (int k = 0; k < 2; k++) {
+		enum shm_kind kind = k ? SHM_INSTANCE : SHM_NODE;
+		int active = 0, total = shm_nslots(seg, kind);
+		struct shm_snap sn;
+
+		for (int i = 0; i < total; i++)
+			active += shm_slot_snapshot(seg, kind, i, &sn, NULL, 0, 0) == 1;
+		buf_printf(b, "modelhub_metrics_slots{kind=\"%s\",state=\"active\"} %d\n",
+			   k ? "instance" : "node", active);
+		buf_printf(b, "modelhub_metrics_slots{kind=\"%s\",state=\"free\"} %d\n",
+			   k ? "instance" : "node", total - active);
+	}
 	family(b, "modelhub_instance_cpu_millicores", "gauge",
 	       "Last CPU sample of each live instance");
 	n = shm_nslots(seg, SHM_INSTANCE);

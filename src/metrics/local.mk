@@ -25,3 +25,8 @@ t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
 check_PROGRAMS += bench/prom-parse-bench
 bench_prom_parse_bench_SOURCES = bench/prom-parse.c
 bench_prom_parse_bench_LDADD = $(MH_METRICS_TEST_LIBS)
+
+# Metrics and instances API over the real stack (t/lib/stack.py).
+MH_METRICS_API_TESTS = t/401-instance-metrics.t t/402-instances-api.t
+TESTS += $(MH_METRICS_API_TESTS)
+EXTRA_DIST += $(MH_METRICS_API_TESTS)
