@@ -163,7 +163,7 @@ def group_nodes(ready_only=True):
             if not ready_only or any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)]
 
 
-t.is_(len(group_nodes(False)), 2, "two md-a nodes registered at once")
+t.ok(sim.wait_for(lambda: len(group_nodes(False)) == 2, 1), "two md-a nodes registered within a second")
 t.is_(len(group_nodes()), 0, "not Ready yet")
 t.ok(sim.wait_for(lambda: len(group_nodes()) == 2, 10), "both become Ready after the delay")
 md = co.get_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machinedeployments", "md-a")

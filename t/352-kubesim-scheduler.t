@@ -174,4 +174,45 @@ t.ok(sim.wait_for(lambda: sim.pod("big") is None and not [n for n in sim.api("GE
                                                           if n["metadata"]["name"].startswith("md-big-")], 5),
      "scaling md-big to 0 removes its node and the pods on it")
 sim.stop()
+
+# --- synthetic pods at scale: pod capacity, metrics without processes ----------------
+big = KubeSim(base_config(nodes=[{"name": "s-%d" % i, "cpu": "64", "memory": "256Gi", "pods": 100}
+                                 for i in range(2)])).start()
+t0 = time.time()
+for i in range(210):
+    m = pod_manifest("syn-%03d" % i, image="kubesim/synthetic:1", cpu="10m", mem="32Mi", mem_limit=None,
+                     env={"KUBESIM_CPU_MILLICORES": "250", "KUBESIM_MEMORY_MIB": "48"}, probe=False)
+    if big.api("POST", NS, m).status != 201:
+        t.fail("create synthetic pod %d" % i)
+        break
+t.pass_("210 synthetic pods created in %.1fs" % (time.time() - t0))
+
+
+def phases():
+    items = big.api("GET", NS).json()["items"]
+    return sum(1 for p in items if cs0(p).get("ready")), [p for p in items if not p["spec"].get("nodeName")]
+
+
+t.ok(big.wait_for(lambda: phases()[0] == 200, 20), "200 pods Running and Ready (node pod capacity 2 x 100)")
+pending = phases()[1]
+t.is_(len(pending), 10, "10 pods left Pending")
+t.like(cond(pending[0] if pending else None, "PodScheduled").get("message"), r"2 Too many pods",
+       "Unschedulable: Too many pods")
+r1 = big.api("GET", "/api/v1/nodes/s-0/proxy/metrics/resource").text
+time.sleep(1.0)
+r2 = big.api("GET", "/api/v1/nodes/s-0/proxy/metrics/resource").text
+rows = [ln for ln in r1.splitlines() if ln.startswith("container_memory_working_set_bytes{")]
+t.is_(len(rows), 100, "node s-0 metrics list its 100 containers")
+t.ok(all(ln.split()[1] == str(48 * 1048576) for ln in rows), "working set from KUBESIM_MEMORY_MIB")
+
+
+def node_cpu(text):
+    return float([ln for ln in text.splitlines() if ln.startswith("node_cpu_usage_seconds_total ")][0].split()[1])
+
+
+d = node_cpu(r2) - node_cpu(r1)
+t.ok(20 < d < 35, "node CPU counter grows at 100 x 0.25 cores (%.1f core-seconds in ~1 s)" % d)
+pm = big.api("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/modelhub/pods/syn-000").json()
+t.is_(pm["containers"][0]["usage"]["cpu"], "250000000n", "PodMetrics cpu of a synthetic pod")
+big.stop()
 t.done()

@@ -22,7 +22,9 @@ from tap import TAP  # noqa: E402
 
 t = TAP()
 need_root_or_skip(t)
-sim = KubeSim(base_config(), tls=False, keep_processes=True, extra_args=["--history", "30"]).start()
+cfg = base_config()
+cfg["timing"]["bookmark_every"] = 0.5
+sim = KubeSim(cfg, tls=False, keep_processes=True, extra_args=["--history", "30"]).start()
 NS = "/api/v1/namespaces/modelhub/pods"
 
 
@@ -129,6 +131,14 @@ sim.api("POST", NS, pod_manifest("w3", image="modelhub/nosuchmodel:1"))
 e = w.next()
 t.is_((e["type"], e["object"]["involvedObject"]["name"], e["object"]["reason"]), ("ADDED", "w3", "Scheduled"),
       "events watch by involvedObject.name")
+w.close()
+
+# bookmarks when asked for
+cur = rv_of(sim.api("GET", NS))
+w = Stream(NS + "?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%%3Dnone&resourceVersion=%d" % cur)
+e = w.next()
+t.is_((e["type"], e["object"]["kind"]), ("BOOKMARK", "Pod"), "allowWatchBookmarks: an idle watch gets BOOKMARK events")
+t.ok(int(e["object"]["metadata"]["resourceVersion"]) >= cur, "the bookmark carries a current resourceVersion")
 w.close()
 
 # too new and malformed versions

@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import select
+import socket
 import ssl
 import time
 import urllib.parse
@@ -158,6 +159,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers, body and chunks are separate writes (TLS records): without
+        # TCP_NODELAY each response waited ~40 ms for the client's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.settimeout(10)
             self.connection.do_handshake()
@@ -459,6 +463,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.end_stream()
         for line in initial:
             self.chunk((line + "\n").encode())
+        bookmarks = q.get("allowWatchBookmarks") in ("1", "true", "True")
+        every = float(self.sim.timing.get("bookmark_every", 5.0))
+        last_sent = time.time()
         while not self.sim.stopping.is_set():
             if deadline and time.time() >= deadline:
                 break
@@ -466,16 +473,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             lost = False
-            with st.cond:
+            with st.cond:  # never write to the socket while holding the lock
                 if since < st.oldest():
                     lost = True
                     evs = []
                 else:
-                    evs = [h for h in st.hist if h[0] > since]
+                    evs = st.since(since)
                     if not evs:
                         st.cond.wait(0.5)
-                        continue
-                    since = evs[-1][0]
+                    else:
+                        since = evs[-1][0]
+            if not evs and not lost:
+                if bookmarks and time.time() - last_sent >= every:
+                    kind, apiv = KIND_OF[key]
+                    self.chunk((json.dumps({"type": "BOOKMARK", "object": {
+                        "kind": kind, "apiVersion": apiv,
+                        "metadata": {"resourceVersion": str(since)}}}) + "\n").encode())
+                    last_sent = time.time()
+                continue
             if lost:
                 self.chunk((json.dumps({"type": "ERROR", "object": gone(
                     "too old resource version: %d (%d)" % (since, st.oldest() + 1)).status()}) + "\n").encode())
@@ -495,6 +510,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 out.append(json.dumps({"type": typ, "object": wrap(obj)}) + "\n")
             if out:
                 self.chunk("".join(out).encode())
+                last_sent = time.time()
         self.end_stream()
 
     def create(self, key, d, ns, q):

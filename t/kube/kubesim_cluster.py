@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 
 from kubesim_core import (
-    KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, Store,
+    KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, SYNTHETIC_IMAGE, Store,
     TICKS, TIMING_DEFAULTS, fmt_cpu, fmt_mem, image_repo, invalid, iso, label_match,
     log, node_affinity_ok, node_ready, parse_iso, pod_recompute, pod_requests,
     qos_class, qty, rand_suffix, selector_from_match, set_condition, terminal, tolerates)
@@ -133,6 +133,7 @@ class PodRT:
         self.started = {}  # container -> start time of the running process
         self.cids = {}  # container -> containerID of the running process
         self.adopt = {}  # container -> {"pid", "started", "cid"} after a restore
+        self.synth = {}  # container -> (start, cpu cores, memory bytes) of a synthetic container
 
     def alive(self):
         return any(t.is_alive() for t in self.threads)
@@ -152,6 +153,9 @@ class Sim:
         self.ip_b = args.ip_octet or (16 + os.getpid() % 200)
         self.ready_at = {}  # node name -> time it becomes Ready
         self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
+        self.node_rts = {}  # node name -> pod uid -> PodRT (metrics per node)
+        self.ev_index = {}  # (involved uid, reason, message, type) -> (ns, name) of the Event
+        self.ev_order = collections.deque()  # (ns, name, aggregation key), oldest first
         self.group_label = cfg.get("node_group_label", "modelhub.io/node-group")
         self.models = self.load_models()
         self.tokens = {args.token: {"name": "admin"}} if args.token else {}
@@ -376,14 +380,13 @@ class Sim:
         with self.store.lock:
             md = obj["metadata"]
             ns = md.get("namespace") or "default"
-            for ev in reversed(self.store.list("events", ns)[-200:]):
-                io = ev["involvedObject"]
-                if (io.get("uid") == md.get("uid") and ev["reason"] == reason
-                        and ev["message"] == message and ev["type"] == typ):
-                    def bump(e):
-                        e["count"] = e.get("count", 1) + 1
-                        e["lastTimestamp"] = iso()
-                    self.store.mutate("events", ns, ev["metadata"]["name"], bump)
+            agg = (md.get("uid"), reason, message, typ)
+            known = self.ev_index.get(agg)
+            if known:
+                def bump(e):
+                    e["count"] = e.get("count", 1) + 1
+                    e["lastTimestamp"] = iso()
+                if self.store.mutate("events", known[0], known[1], bump):
                     return
             io = {"kind": obj["kind"], "name": md["name"], "uid": md.get("uid", ""),
                   "apiVersion": obj.get("apiVersion", "v1"), "resourceVersion": md.get("resourceVersion", "")}
@@ -402,11 +405,20 @@ class Sim:
                   "eventTime": None, "reportingComponent": component,
                   "reportingInstance": host or ""}
             self.store.add("events", ev)
-            evs = self.store.list("events")
-            if len(evs) > MAX_EVENTS:
-                evs.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
-                for e in evs[:len(evs) - MAX_EVENTS]:
-                    self.store.remove("events", e["metadata"]["namespace"], e["metadata"]["name"])
+            self.index_event(ev, agg)
+            while len(self.ev_order) > MAX_EVENTS:
+                ens, ename, eagg = self.ev_order.popleft()
+                if self.ev_index.get(eagg) == (ens, ename):
+                    del self.ev_index[eagg]
+                self.store.remove("events", ens, ename)
+
+    def index_event(self, ev, agg=None):
+        """Remember ev for aggregation and for trimming the oldest beyond MAX_EVENTS."""
+        if agg is None:
+            agg = (ev["involvedObject"].get("uid"), ev.get("reason"), ev.get("message"), ev.get("type"))
+        key = (ev["metadata"]["namespace"], ev["metadata"]["name"])
+        self.ev_index[agg] = key
+        self.ev_order.append(key + (agg,))
 
     # ---- pods: admission
 
@@ -606,12 +618,40 @@ class SimPods:
     def start_pod(self, pod):
         md = pod["metadata"]
         rt = PodRT(md["namespace"], md["name"], md["uid"], pod["spec"]["nodeName"], pod["status"]["podIP"])
-        self.rts[md["uid"]] = rt
+        self.add_rt(rt)
         for c in pod["spec"]["containers"]:
+            if image_repo(c["image"]) == SYNTHETIC_IMAGE:
+                self.start_synthetic(rt, c)
+                continue
             t = threading.Thread(target=self.kubelet, args=(rt, copy.deepcopy(c), pod["spec"].get("restartPolicy", "Always")),
                                  name="kubelet-%s-%s" % (md["name"], c["name"]), daemon=True)
             rt.threads.append(t)
             t.start()
+
+    def add_rt(self, rt):
+        self.rts[rt.uid] = rt
+        self.node_rts.setdefault(rt.node, {})[rt.uid] = rt
+
+    def start_synthetic(self, rt, c, started=None):
+        """A container without a process (image kubesim/synthetic): running and
+        ready at once; its usage comes from env KUBESIM_CPU_MILLICORES (CPU
+        rate, default 100) and KUBESIM_MEMORY_MIB (working set, default 64).
+        For load and scrape benchmarks with thousands of pods (lock held)."""
+        env = {e["name"]: e.get("value", "") for e in c.get("env") or []}
+        try:
+            cores = float(env.get("KUBESIM_CPU_MILLICORES", 100)) / 1000.0
+            mem = float(env.get("KUBESIM_MEMORY_MIB", 64)) * 1048576
+        except ValueError:
+            cores, mem = 0.1, 64 * 1048576
+        fresh = started is None
+        started = started or time.time()
+        rt.synth[c["name"]] = (started, cores, mem)
+        if fresh:
+            cid = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
+            self.cstatus(rt, c["name"], containerID=cid, started=True, ready=True,
+                         imageID="%s@sha256:%s" % (SYNTHETIC_IMAGE, "0" * 64),
+                         state={"running": {"startedAt": iso(started)}})
+            self.kev(rt, c["name"], "Normal", "Started", "Started container %s" % c["name"])
 
     # ---- kubelet
 
@@ -927,7 +967,8 @@ class SimPods:
                     log("pod deleted", pod=md["name"])
             live = {p["metadata"]["uid"] for p in self.store.list("pods")}
             for uid in [u for u, rt in self.rts.items() if u not in live and not rt.alive()]:
-                del self.rts[uid]
+                rt = self.rts.pop(uid)
+                self.node_rts.get(rt.node, {}).pop(uid, None)
             for uid in [u for u in self.sched_msg if u not in live]:
                 del self.sched_msg[uid]
 
@@ -1033,75 +1074,81 @@ class SimCtl:
 
     # ---- metrics
 
+    def usage(self, rt, cname):
+        """(cpu seconds, working set bytes, cpu cores now, start time) of one
+        running container, or None (process not seen by a /proc scan yet)."""
+        if cname in rt.synth:
+            start, cores, mem = rt.synth[cname]
+            return cores * max(0.0, time.time() - start), mem, cores, start
+        proc = rt.procs.get(cname)
+        g = self.sampler.group(proc.pid) if proc else None
+        if not g:
+            return None
+        return g[0], g[1], self.sampler.rate(proc.pid), rt.started.get(cname, 0.0)
+
     def node_containers(self, node):
-        """[(pod, container, pgid, start)] of the processes running on node (lock held)."""
-        out = []
-        for rt in self.rts.values():
-            if rt.node != node:
-                continue
-            for cname, proc in rt.procs.items():
-                out.append((rt, cname, proc.pid, rt.started.get(cname, 0.0)))
-        return out
+        """[(PodRT, container, usage)] of the containers running on node, sorted."""
+        with self.store.lock:
+            rts = sorted(self.node_rts.get(node, {}).values(), key=lambda r: (r.ns, r.name))
+            out = []
+            for rt in rts:
+                for cname in sorted(set(rt.procs) | set(rt.synth)):
+                    u = self.usage(rt, cname)
+                    if u:
+                        out.append((rt, cname, u))
+            return out
 
     def resource_metrics(self, node):
         """Prometheus text of GET /api/v1/nodes/{node}/proxy/metrics/resource."""
+        rows = self.node_containers(node)
         with self.store.lock:
-            conts = self.node_containers(node)
             dead = self.node_cpu_dead[node]
-        ts = int(time.time() * 1000)
-        rows, pods = [], collections.OrderedDict()
-        for rt, cname, pgid, start in sorted(conts, key=lambda x: (x[0].ns, x[0].name, x[1])):
-            g = self.sampler.group(pgid)
-            if not g:
-                continue
-            rows.append((rt, cname, g[0], g[1], start))
+        pods = collections.OrderedDict()
+        for rt, cname, u in rows:
             p = pods.setdefault((rt.ns, rt.name), [0.0, 0])
-            p[0] += g[0]
-            p[1] += g[1]
-        ts = int((self.sampler.at or time.time()) * 1000)
+            p[0] += u[0]
+            p[1] += u[1]
+        ts = int(time.time() * 1000)
         out = []
 
         def head(name, typ, help_):
             out.append("# HELP %s %s" % (name, help_))
             out.append("# TYPE %s %s" % (name, typ))
 
-        def lab(rt, cname=None):
-            if cname is None:
-                return '{namespace="%s",pod="%s"}' % (rt[0], rt[1])
+        def lab(rt, cname):
             return '{container="%s",namespace="%s",pod="%s"}' % (cname, rt.ns, rt.name)
         head("container_cpu_usage_seconds_total", "counter",
              "[STABLE] Cumulative cpu time consumed by the container in core-seconds")
-        for rt, cname, cpu, rss, start in rows:
-            out.append("container_cpu_usage_seconds_total%s %.9f %d" % (lab(rt, cname), cpu, ts))
+        out.extend("container_cpu_usage_seconds_total%s %.9f %d" % (lab(rt, c), u[0], ts) for rt, c, u in rows)
         head("container_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the container in bytes")
-        for rt, cname, cpu, rss, start in rows:
-            out.append("container_memory_working_set_bytes%s %d %d" % (lab(rt, cname), rss, ts))
+        out.extend("container_memory_working_set_bytes%s %d %d" % (lab(rt, c), u[1], ts) for rt, c, u in rows)
         head("container_start_time_seconds", "gauge", "[STABLE] Start time of the container since unix epoch in seconds")
-        for rt, cname, cpu, rss, start in rows:
-            out.append("container_start_time_seconds%s %.9f %d" % (lab(rt, cname), start, ts))
+        out.extend("container_start_time_seconds%s %.9f %d" % (lab(rt, c), u[3], ts) for rt, c, u in rows)
         head("node_cpu_usage_seconds_total", "counter", "[STABLE] Cumulative cpu time consumed by the node in core-seconds")
-        out.append("node_cpu_usage_seconds_total %.9f %d" % (dead + sum(r[2] for r in rows), ts))
+        out.append("node_cpu_usage_seconds_total %.9f %d" % (dead + sum(u[0] for _, _, u in rows), ts))
         head("node_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the node in bytes")
-        out.append("node_memory_working_set_bytes %d %d" % (NODE_BASE_MEMORY + sum(r[3] for r in rows), ts))
+        out.append("node_memory_working_set_bytes %d %d" % (NODE_BASE_MEMORY + sum(u[1] for _, _, u in rows), ts))
         head("pod_cpu_usage_seconds_total", "counter", "[STABLE] Cumulative cpu time consumed by the pod in core-seconds")
-        for k, v in pods.items():
-            out.append("pod_cpu_usage_seconds_total%s %.9f %d" % (lab(k), v[0], ts))
+        out.extend('pod_cpu_usage_seconds_total{namespace="%s",pod="%s"} %.9f %d' % (k[0], k[1], v[0], ts)
+                   for k, v in pods.items())
         head("pod_memory_working_set_bytes", "gauge", "[STABLE] Current working set of the pod in bytes")
-        for k, v in pods.items():
-            out.append("pod_memory_working_set_bytes%s %d %d" % (lab(k), v[1], ts))
+        out.extend('pod_memory_working_set_bytes{namespace="%s",pod="%s"} %d %d' % (k[0], k[1], v[1], ts)
+                   for k, v in pods.items())
         head("scrape_error", "gauge", "[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise")
         out.append("scrape_error 0")
         return "\n".join(out) + "\n"
 
     def pod_metrics(self, pod):
         rt = self.rts.get(pod["metadata"]["uid"])
-        if rt is None or not rt.procs:
+        if rt is None:
             return None
         conts = []
-        for cname, proc in sorted(rt.procs.items()):
-            g = self.sampler.group(proc.pid)
-            conts.append({"name": cname, "usage": {"cpu": fmt_cpu(self.sampler.rate(proc.pid)),
-                                                    "memory": fmt_mem(g[1] if g else 0)}})
+        for cname in sorted(set(rt.procs) | set(rt.synth)):
+            u = self.usage(rt, cname)
+            if u:
+                conts.append({"name": cname, "usage": {"cpu": fmt_cpu(u[2]), "memory": fmt_mem(u[1])}})
+        if not conts:
+            return None
         md = pod["metadata"]
         return {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
                 "metadata": {"name": md["name"], "namespace": md["namespace"], "creationTimestamp": iso(),
@@ -1111,11 +1158,9 @@ class SimCtl:
 
     def node_metrics(self, node):
         name = node["metadata"]["name"]
-        cpu = mem = 0.0
-        for rt, cname, pgid, start in self.node_containers(name):
-            g = self.sampler.group(pgid)
-            cpu += self.sampler.rate(pgid)
-            mem += g[1] if g else 0
+        rows = self.node_containers(name)
+        cpu = sum(u[2] for _, _, u in rows)
+        mem = sum(u[1] for _, _, u in rows)
         return {"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
                 "metadata": {"name": name, "creationTimestamp": iso(),
                              "labels": node["metadata"].get("labels") or {}},
@@ -1131,11 +1176,12 @@ class SimCtl:
         with self.store.lock:
             pods = {}
             for uid, rt in self.rts.items():
-                pods[uid] = {"ip": rt.ip, "node": rt.node,
+                pods[uid] = {"ip": rt.ip, "node": rt.node, "synth": rt.synth,
                              "containers": {c: {"pid": p.pid, "started": rt.started.get(c, 0.0),
                                                 "cid": rt.cids.get(c, "")}
                                             for c, p in rt.procs.items()}}
-            state = {"version": 1, "objects": [[k[0], o] for k, o in sorted(self.store.objs.items())],
+            state = {"version": 1, "objects": [[res, o] for res in sorted(self.store.objs)
+                                               for o in self.store.list(res)],
                      "runtime": pods, "ip_next": self.ip_next, "ip_b": self.ip_b,
                      "node_cpu_dead": dict(self.node_cpu_dead)}
             self.store.dirty = False
@@ -1155,10 +1201,11 @@ class SimCtl:
             return
         with self.store.lock:
             for res, obj in state["objects"]:
-                md = obj["metadata"]
-                self.store.objs[(res, md.get("namespace", ""), md["name"])] = obj
+                self.store.put_raw(res, obj)
             self.ip_next, self.ip_b = state.get("ip_next", 1), state.get("ip_b", self.ip_b)
             self.node_cpu_dead.update(state.get("node_cpu_dead") or {})
+            for ev in sorted(self.store.values("events"), key=lambda e: int(e["metadata"]["resourceVersion"])):
+                self.index_event(ev)
             for node in self.store.list("nodes"):
                 if not node_ready(node):
                     self.ready_at[node["metadata"]["name"]] = time.time() + self.timing["node_ready_delay"]
@@ -1170,11 +1217,14 @@ class SimCtl:
                 if info is None:
                     continue
                 rt = PodRT(md["namespace"], md["name"], md["uid"], pod["spec"]["nodeName"], pod["status"]["podIP"])
+                rt.synth = {c: tuple(v) for c, v in (info.get("synth") or {}).items()}
                 for cname, ci in info["containers"].items():
                     if Adopted(ci["pid"]).poll() is None and self.cmdline_has(ci["pid"], rt.ip):
                         rt.adopt[cname] = ci
-                self.rts[md["uid"]] = rt
+                self.add_rt(rt)
                 for c in pod["spec"]["containers"]:
+                    if c["name"] in rt.synth:
+                        continue
                     cs = next((x for x in pod["status"].get("containerStatuses") or [] if x["name"] == c["name"]), {})
                     if "terminated" in (cs.get("state") or {}):
                         continue

@@ -34,6 +34,7 @@ TIMING_DEFAULTS = {
     "unschedulable_event_every": 10.0,  # re-emit FailedScheduling at most this often
     "node_ready_delay": 2.0,   # new MachineDeployment node -> Ready
     "sample_period": 0.5,      # /proc scan
+    "bookmark_every": 5.0,     # idle watch with allowWatchBookmarks=true -> BOOKMARK event
 }
 
 
@@ -328,14 +329,14 @@ def json_patch(doc, ops):
 # ---------------------------------------------------------------- store
 
 class Store:
-    """Objects by (res, ns, name) plus the bounded watch history."""
+    """Objects by resource, then (namespace, name), plus the bounded watch history."""
 
     def __init__(self, history):
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.rv = int(time.time() * 1_000_000)
         self.epoch = self.rv  # first version of this run: older ones are 410
-        self.objs = {}
+        self.objs = collections.defaultdict(dict)  # res -> (ns, name) -> object
         self.hist = collections.deque(maxlen=history)
         self.dropped = False  # history has overflowed at least once
         self.dirty = False
@@ -355,17 +356,37 @@ class Store:
         self.cond.notify_all()
 
     def get(self, res, ns, name):
-        return self.objs.get((res, ns or "", name))
+        return self.objs[res].get((ns or "", name))
 
     def list(self, res, ns=None):
-        return [o for (r, n, _), o in sorted(self.objs.items()) if r == res and (ns is None or n == ns)]
+        """Objects of res (in namespace ns), sorted by namespace and name."""
+        return [o for (n, _), o in sorted(self.objs[res].items()) if ns is None or n == ns]
+
+    def values(self, res):
+        """Objects of res in no particular order (controllers' scans)."""
+        return list(self.objs[res].values())
+
+    def put_raw(self, res, obj):
+        """Insert without a version or event (state restore)."""
+        md = obj["metadata"]
+        self.objs[res][(md.get("namespace", ""), md["name"])] = obj
+
+    def since(self, rv):
+        """History entries newer than rv, oldest first."""
+        out = []
+        for h in reversed(self.hist):
+            if h[0] <= rv:
+                break
+            out.append(h)
+        out.reverse()
+        return out
 
     def add(self, res, obj):
         with self.lock:
             md = obj["metadata"]
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
-            self.objs[(res, md.get("namespace", ""), md["name"])] = obj
+            self.objs[res][(md.get("namespace", ""), md["name"])] = obj
             self._record(res, "ADDED", obj, None)
             return obj
 
@@ -386,11 +407,11 @@ class Store:
     def replace(self, res, obj):
         with self.lock:
             md = obj["metadata"]
-            key = (res, md.get("namespace", ""), md["name"])
-            old = self.objs.get(key)
+            key = (md.get("namespace", ""), md["name"])
+            old = self.objs[res].get(key)
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
-            self.objs[key] = obj
+            self.objs[res][key] = obj
             self._record(res, "MODIFIED", obj, old)
             return obj
 
@@ -399,7 +420,7 @@ class Store:
             obj = self.get(res, ns, name)
             if obj is None or (uid and obj["metadata"].get("uid") != uid):
                 return None
-            del self.objs[(res, ns or "", name)]
+            del self.objs[res][(ns or "", name)]
             self.rv += 1
             obj["metadata"]["resourceVersion"] = str(self.rv)
             self._record(res, "DELETED", obj, None)
@@ -488,6 +509,7 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim",
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0", "compiler": "gc",
            "platform": "linux/amd64"}
 
+SYNTHETIC_IMAGE = "kubesim/synthetic"  # containers without a process (benchmarks)
 KEY_MD = "cluster.x-k8s.io/machinedeployments"
 KEY_MACHINE = "cluster.x-k8s.io/machines"
 
