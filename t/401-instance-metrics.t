@@ -103,6 +103,12 @@ t.ok(g.get("band") in ("very_under", "under", "recommended", "over", "very_over"
 g = gauge(live, "cpu", "min") or {}
 t.is_((g.get("against"), g.get("of")), ("request", 250.0), "cpu min gauge is against the request")
 
+# instance_live: the scraper's copy for other replicas (first sample, then ~15 s)
+row = wait_for("instance_live row", lambda: s.sql(
+    "SELECT (aggregates->>'sample_count')::int, aggregates->'cpu'->>'unit' FROM instance_live"
+    " WHERE instance_id = $1", iid), timeout=10)
+t.ok(row and int(row[0][0]) >= 1 and row[0][1] == "millicores", "instance_live holds the aggregates")
+
 st = wait_for("request done", lambda: (lambda x: x if x[0] in ("COMPLETED", "FAILED") else None)
               (req_status(rid)))
 t.is_(st and st[0], "COMPLETED", "load request completed")
@@ -131,12 +137,6 @@ else:
     t.fail("since= returns only newer samples")
 last = active_item("loadm")
 last_agg = (last or {}).get("metrics", {}).get("aggregates") or {}
-
-# instance_live: the scraper's ~15 s copy for other replicas
-row = wait_for("instance_live row", lambda: s.sql(
-    "SELECT (aggregates->>'sample_count')::int, aggregates->'cpu'->>'unit' FROM instance_live"
-    " WHERE instance_id = $1", iid), timeout=25)
-t.ok(row and int(row[0][0]) >= 1 and row[0][1] == "millicores", "instance_live holds the aggregates")
 
 # ---- finished: persisted by the monitor after the idle stop
 pm = wait_for("instance_metrics row", lambda: s.sql(

@@ -8,7 +8,8 @@
  * Owns: its /proc scan table; the samples and aggregates of every slot
  * (the segment's single writer of sample data, shm.h).
  * Shared state: reads model_instance (+ model.disable_memory_limit);
- * writes instance_live (upsert every LIVE_EVERY_MS), and on a memory-limit
+ * writes instance_live (upsert every LIVE_EVERY_MS, and at the first sample
+ * of each new instance), and on a memory-limit
  * kill model_instance.termination_reason/detail and one instance_event
  * OOM_KILLED. Segment: instance slots it only ingests into (the monitor
  * registers and releases them); the node slot of this machine it owns.
@@ -63,6 +64,8 @@ struct scraper {
 	struct proc_table pt;
 	int64_t last_live_ms;
 	int node_slot;
+	uint64_t *written_gen;  /* per instance slot: reg_gen last in instance_live */
+	int nwritten;
 };
 
 static const char SQL_INSTANCES[] =
@@ -208,11 +211,21 @@ static int scrape_instances(struct scraper *s)
 
 /* ---- instance_live ---- */
 
-static void write_live(struct scraper *s)
+/* all: every active slot (the periodic pass); else only slots whose
+ * registration has not been written yet, so a new instance is visible to
+ * other replicas from its first sample. */
+static void write_live(struct scraper *s, int all)
 {
 	int n = shm_nslots(s->seg, SHM_INSTANCE);
 	struct shm_snap sn;
 
+	if (!s->written_gen || s->nwritten != n) {
+		free(s->written_gen);
+		s->written_gen = calloc((size_t)n, sizeof(*s->written_gen));
+		s->nwritten = s->written_gen ? n : 0;
+		if (!s->written_gen)
+			return;
+	}
 	for (int i = 0; i < n; i++) {
 		json_object *agg;
 		char ids[24];
@@ -220,8 +233,9 @@ static void write_live(struct scraper *s)
 
 		if (shm_slot_snapshot(s->seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1)
 			continue;
-		if (!sn.d.cpu.count)
+		if (!sn.d.cpu.count || (!all && s->written_gen[i] == sn.d.reg_gen))
 			continue;
+		s->written_gen[i] = sn.d.reg_gen;
 		agg = view_aggregates(&sn.d);
 		if (!agg)
 			continue;
@@ -284,8 +298,10 @@ int scraper_main(struct hubd_child *c)
 				err = 1;
 			scrape_node(&s, n < 0 ? 0 : n);
 			if (mh_mono_ms() - s.last_live_ms >= LIVE_EVERY_MS) {
-				write_live(&s);
+				write_live(&s, 1);
 				s.last_live_ms = mh_mono_ms();
+			} else {
+				write_live(&s, 0);
 			}
 			shm_scrape_stat(s.seg, (uint64_t)(mono_us() - t0us), err);
 		}
@@ -296,6 +312,7 @@ int scraper_main(struct hubd_child *c)
 	}
 	log_info("scraper stopping");
 	proc_table_free(&s.pt);
+	free(s.written_gen);
 	if (s.own_seg)
 		shm_close(s.seg);
 	return rc;
