@@ -38,7 +38,7 @@ function parseBands(j) {
     if (list && !Array.isArray(list) && Array.isArray(list.bands)) list = list.bands;
     if (!Array.isArray(list) || !list.length) return null;
     out[res] = list.map((b) => {
-      const upper = b.to ?? b.max ?? b.upper ?? b.below ?? b.max_percent ?? null;
+      const upper = b.to_percent ?? b.to ?? b.max ?? b.upper ?? null;
       return [upper === null || upper === undefined ? Infinity : Number(upper), b.name || b.band || '', b.colour || b.color || 'none'];
     }).sort((a, b) => a[0] - b[0]);
   }
@@ -115,8 +115,10 @@ export function setGauge(node, g) {
 /** The six gauges of an instance, from the API's gauges array or computed
  * from aggregates {cpu:{min,max,avg}, memory:{...}} and resources. */
 export function gaugesOf(inst) {
-  if (Array.isArray(inst.gauges) && inst.gauges.length) return inst.gauges;
-  const a = inst.aggregates || inst.metrics || {};
+  const m = inst.metrics || {};
+  const api = Array.isArray(m.gauges) ? m.gauges : inst.gauges;
+  if (Array.isArray(api) && api.length) return api;
+  const a = m.aggregates || inst.aggregates || {};
   const r = inst.resources || inst;
   const out = [];
   const spec = [['cpu', 'cpu_request_m', 'cpu_limit_m'], ['memory', 'memory_request_mib', 'memory_limit_mib']];

@@ -111,6 +111,7 @@ export function showFieldErrors(form, fields, general) {
   for (const w of form.querySelectorAll('.field')) {
     const slot = w.querySelector('.field-error');
     const name = w.dataset.field;
+    if (!slot || !name) continue; // a layout wrapper (e.g. around a button)
     const msg = fields && Object.prototype.hasOwnProperty.call(fields, name) ? fields[name] : '';
     slot.textContent = msg;
     const input = w.querySelector('input, select, textarea');

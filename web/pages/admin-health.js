@@ -1,14 +1,15 @@
 // pages/admin-health.js — admin: nodes (capacity, allocatable, usage,
-// instance count) and hub health (API, database, supervisor children,
-// queue depth, replicas) — whatever GET /api/health and GET /api/nodes
-// report, refreshed every 2 s.
+// instance count; GET /api/nodes every 2 s) and hub health (GET /api/health
+// plus the hub counters of GET /metrics: supervisor child restarts, queue
+// depth per model, requests and instances by state, scrape statistics;
+// every 5 s).
 //
 // Runs in: the browser. Called by: app.js (#/admin/nodes, #/admin/health).
 // Owns: one poller per page (stopped by the returned cleanup).
 //
-// Both pages render the answers generically (known fields first, the rest
-// as key/value rows), so a field added to the API shows up without a
-// page change.
+// Answers are rendered generically where they can grow (health keys,
+// metric families by their labels), so a field added to the API shows up
+// without a page change.
 
 import { get } from '../api.js';
 import { el, pageTitle, table, badge, fmtTime, fmtNum, errorText, poll, setContent } from '../ui.js';
@@ -16,6 +17,7 @@ import { probe } from '../health.js';
 import { bandOf } from '../gauges.js';
 
 const POLL_MS = 2000;
+const HEALTH_POLL_MS = 5000; // /metrics is heavier than the other live views
 
 function items(r) {
   return (r && (r.items || r.nodes)) || (Array.isArray(r) ? r : []);
@@ -57,11 +59,11 @@ export async function nodesPage(view) {
       const list = items(await get('/api/nodes'));
       setContent(out, table([
         { head: 'Node', cell: (n) => n.name || n.node || n.id || '–' },
-        { head: 'Status', cell: (n) => badge(pick(n, 'status', 'state', 'ready') === true ? 'READY' : (pick(n, 'status', 'state') || 'unknown')) },
-        { head: 'Group', cell: (n) => show(pick(n, 'group', 'node_group')) },
-        { head: 'CPU used / allocatable', cell: (n) => usageCell(pick(n, 'usage.cpu_m', 'cpu_usage_m', 'cpu_m'), pick(n, 'allocatable.cpu_m', 'cpu_allocatable_m', 'capacity.cpu_m', 'cpu_capacity_m'), 'm', 'cpu') },
-        { head: 'Memory used / allocatable', cell: (n) => usageCell(pick(n, 'usage.memory_mib', 'memory_usage_mib', 'memory_mib'), pick(n, 'allocatable.memory_mib', 'memory_allocatable_mib', 'capacity.memory_mib', 'memory_capacity_mib'), 'MiB', 'memory') },
-        { head: 'Instances', cell: (n) => show(pick(n, 'instances', 'instance_count')) },
+        { head: 'Capacity', cell: (n) => `${show(pick(n, 'cpu.capacity'))} m, ${show(pick(n, 'memory.capacity'))} MiB` },
+        { head: 'Last sample', cell: (n) => (n.last_sample_at_ms ? fmtTime(new Date(n.last_sample_at_ms).toISOString()) : '–') },
+        { head: 'CPU used / allocatable', cell: (n) => usageCell(pick(n, 'cpu.usage', 'usage.cpu_m'), pick(n, 'cpu.allocatable', 'cpu.capacity', 'allocatable.cpu_m'), 'm', 'cpu') },
+        { head: 'Memory used / allocatable', cell: (n) => usageCell(pick(n, 'memory.usage', 'usage.memory_mib'), pick(n, 'memory.allocatable', 'memory.capacity', 'allocatable.memory_mib'), 'MiB', 'memory') },
+        { head: 'Instances', cell: (n) => show(pick(n, 'instance_count', 'instances')) },
         { head: 'Details', cell: (n) => el('details', el('summary', 'all fields'), kv(n)) },
       ], list, { cls: 'nodes', empty: 'No nodes reported.' }));
       return true;
@@ -74,11 +76,46 @@ export async function nodesPage(view) {
   return () => stop();
 }
 
+/** Prometheus text → {family: [{labels: {..}, value}]} (comments skipped). */
+export function parseMetrics(text) {
+  const out = {};
+  for (const line of String(text || '').split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+    let l;
+    while ((l = re.exec(m[3] || ''))) labels[l[1]] = l[2].replace(/\\(.)/g, (x, c) => (c === 'n' ? '\n' : c));
+    (out[m[1]] = out[m[1]] || []).push({ labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+const FAMILIES = [
+  ['modelhub_child_restarts_total', 'Supervisor children: restarts'],
+  ['modelhub_queue_depth', 'Queue depth per model'],
+  ['modelhub_requests', 'Requests by status'],
+  ['modelhub_instances', 'Instances by state'],
+  ['modelhub_instance_terminations', 'Instance terminations'],
+  ['modelhub_metrics_segment_up', 'Metrics segment attached'],
+  ['modelhub_scrape_cycles_total', 'Scrape cycles'],
+  ['modelhub_scrape_last_duration_seconds', 'Last scrape duration (s)'],
+  ['modelhub_scrape_errors_total', 'Scrape errors'],
+];
+
+function familyTable(rows) {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.labels)))];
+  return table(keys.map((k) => ({ head: k, cell: (r) => r.labels[k] ?? '' }))
+    .concat([{ head: 'value', cell: (r) => fmtNum(r.value, 3) }]), rows);
+}
+
 export async function healthPage(view) {
   const api = el('section#hub-health', el('h2', 'API'));
-  const hub = el('section#hub-children');
+  const hub = el('section#hub-metrics');
   const scaler = el('section#hub-autoscaler');
   view.append(pageTitle('Hub health'), api, hub, scaler);
+  let autoscaler = true;
   const load = async () => {
     const h = await probe(); // plain fetch: also updates the footer
     if (!h) {
@@ -87,40 +124,27 @@ export async function healthPage(view) {
     }
     setContent(api, el('h2', 'API'),
       el('p', 'Status: ', badge(String(h.status || 'unknown').toUpperCase()), ` — version ${h.version || '–'}, checked ${fmtTime(new Date().toISOString())}`),
-      kv(h, ['children', 'queue', 'queues', 'replicas', 'servers']));
-    const children = h.children || (h.hub && h.hub.children);
-    const queue = h.queue || h.queues || (h.hub && h.hub.queue);
-    const replicas = h.replicas || h.servers;
-    setContent(hub,
-      el('h2', 'Supervisor children'),
-      Array.isArray(children) ? table([
-        { head: 'Role', cell: (c) => show(c.role || c.name) },
-        { head: 'Pid', cell: (c) => show(c.pid) },
-        { head: 'State', cell: (c) => badge(show(c.state || c.status || (c.alive ? 'ok' : 'down'))) },
-        { head: 'Restarts', cell: (c) => show(c.restarts) },
-        { head: 'Heartbeat', cell: (c) => show(c.heartbeat_age_ms !== undefined ? `${c.heartbeat_age_ms} ms ago` : c.heartbeat_at) },
-      ], children) : el('p.hint', 'The health answer lists no supervisor children (modelhubd not running, or not reported by this hub version).'),
-      el('h2', 'Queue'),
-      queue ? (Array.isArray(queue) ? table([
-        { head: 'Model', cell: (q) => show(q.model_id || q.model) },
-        { head: 'Queued', cell: (q) => show(q.queued ?? q.depth) },
-        { head: 'Running', cell: (q) => show(q.running) },
-      ], queue) : kv(queue)) : el('p.hint', 'No queue figures reported.'),
-      replicas ? [el('h2', 'Replicas'), Array.isArray(replicas) ? table([
-        { head: 'Replica', cell: (r) => show(r.replica_id || r.id) },
-        { head: 'Host', cell: (r) => show(r.hostname) },
-        { head: 'Version', cell: (r) => show(r.version) },
-        { head: 'Heartbeat', cell: (r) => fmtTime(r.heartbeat_at) },
-        { head: 'Leader', cell: (r) => show(r.leader) },
-      ], replicas) : kv(replicas)] : null);
+      kv(h));
     try {
-      const a = await get('/api/autoscaler');
-      setContent(scaler, el('h2', 'Autoscaler'), kv(a));
+      const fams = parseMetrics(await get('/metrics', { headers: { Accept: 'text/plain' } }));
+      setContent(hub, el('h2', 'Hub (from /metrics)'),
+        FAMILIES.filter(([f]) => fams[f]).map(([f, title]) => el('section', el('h3', title), familyTable(fams[f]))),
+        FAMILIES.some(([f]) => fams[f]) ? null : el('p.hint', 'No hub figures yet (is modelhubd running?).'),
+        el('p', el('a', { href: '/metrics' }, 'All metrics (Prometheus text)')));
     } catch (e) {
-      setContent(scaler);
+      setContent(hub, el('h2', 'Hub'), el('p.error', errorText(e)));
+    }
+    if (autoscaler) {
+      try {
+        const a = await get('/api/autoscaler');
+        setContent(scaler, el('h2', 'Autoscaler'), kv(a));
+      } catch (e) {
+        setContent(scaler);
+        if (e.status === 404) autoscaler = false; // not on this hub (local backend)
+      }
     }
     return true;
   };
-  const stop = poll(load, POLL_MS);
+  const stop = poll(load, HEALTH_POLL_MS);
   return () => stop();
 }

@@ -254,7 +254,7 @@ export async function detailPage(view, ctx) {
     try {
       const r = await get(`/api/instances/${id}/events`);
       const evs = items(r).length ? items(r) : (r.events || []);
-      const snap = r.snapshot || (inst && inst.snapshot);
+      const snap = r.snapshot || (r.instance && r.instance.snapshot) || (inst && inst.snapshot);
       setContent(events, el('h2', 'History'), table([
         { head: 'At', cell: (e) => fmtTime(e.at) },
         { head: 'Source', cell: (e) => e.source || 'hub' },

@@ -10,7 +10,7 @@
 // RUNNING; finished pages make no further calls.
 
 import { get, del, qs } from '../api.js';
-import { el, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, errorText, poll, flash, field } from '../ui.js';
+import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, errorText, poll, flash, field } from '../ui.js';
 
 const POLL_MS = 2000;
 const PAGE = 50;
@@ -100,7 +100,7 @@ async function perInputErrors(id, box) {
     const rows = res.results || [];
     const bad = rows.map((x, i) => Object.assign({ n: i + 1 }, x)).filter((x) => x.error);
     const cols = res.columns || [];
-    box.replaceChildren(
+    setContent(box,
       bad.length ? el('section#input-errors', el('h2', `Inputs with errors (${bad.length})`),
         table([
           { head: 'Line', cell: (x) => String(x.n) },
@@ -145,7 +145,7 @@ export async function detailPage(view, ctx) {
 
   const draw = (r) => {
     const live = LIVE.has(r.status);
-    body.replaceChildren(
+    setContent(body,
       el('dl.facts',
         el('dt', 'Model'), el('dd', el('a', { href: '#/models/' + encodeURIComponent(r.model_id) }, r.model_id)),
         el('dt', 'Status'), el('dd#request-status', { dataset: { status: r.status } }, badge(r.status)),
