@@ -180,23 +180,28 @@ complete(rnh)
 t.is_(get(rnh, "csv").text, "input,zeta,alpha,label,flag,count\r\nsmiles,,,,,\r\nCCO,2,,,,\r\n",
       "has_header=false: first line is an input, nothing shifted")
 
-# ---- large results stream in pages (1000 rows per query)
-for n in (1000, 2500):
+# ---- large results: read in pages of 1000 rows; bodies over 256 KiB are
+# streamed (no Content-Length), smaller ones sent whole
+for n, pad in ((1000, 0), (2500, 0), (2500, 300)):
     body = "".join("C%d\n" % i for i in range(1, n + 1))
     rl = s.api("POST", "/api/models/rm/requests", token=alice, data=body,
                headers={"Content-Type": "text/plain"}).json["id"]
     s.sql("INSERT INTO work_request_result (request_id, ordinal, record) "
-          "SELECT request_id, ordinal, jsonb_build_object('zeta', ordinal) "
-          "FROM work_request_input WHERE request_id = $1", rl)
+          "SELECT request_id, ordinal, jsonb_build_object('zeta', ordinal, 'label', "
+          " repeat('x', $2::int)) FROM work_request_input WHERE request_id = $1", rl, pad)
     complete(rl)
+    name = "%d inputs, %s" % (n, "streamed" if pad else "whole")
+    label = "x" * pad
     r = get(rl, "csv")
     lines = r.text.split("\r\n")
-    t.is_(len(lines), n + 2, "%d inputs: header + %d rows + final CRLF" % (n, n))
-    t.ok(all(lines[i] == "C%d,%d,,,," % (i, i) for i in range(1, n + 1)),
-         "%d inputs: every row present once, in order" % n)
+    t.is_(len(lines), n + 2, "%s: header + %d rows + final CRLF" % (name, n))
+    t.ok(all(lines[i] == "C%d,%d,,%s,," % (i, i, label) for i in range(1, n + 1)),
+         "%s: every row present once, in order" % name)
+    t.is_("content-length" in r.headers, not pad, "%s: Content-Length %s" %
+          (name, "absent" if pad else "present"))
     res = (get(rl, "json").json or {}).get("results") or []
     t.is_([x["record"]["zeta"] for x in res], list(range(1, n + 1)),
-          "%d inputs: JSON pages joined in order" % n)
+          "%s: JSON pages joined in order" % name)
 
 # ---- end to end: modelhubd runs the demo models (SYNC, ASYNC, strict)
 s.start_hubd()
