@@ -147,6 +147,25 @@ emptyfile = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"
 check(post_csv(emptyfile, ctype="multipart/form-data; boundary=" + bnd), 422, "no_inputs",
       "multipart with an empty file")
 
+# client texts that are not UTF-8 (Latin-1 file name, odd User-Agent) are
+# dropped from the metadata, never a failed submit
+latin = (b"--XbNd\r\nContent-Disposition: form-data; name=\"file\"; filename=\"mol\xe9s.csv\"\r\n"
+         b"\r\nCCO\r\n--XbNd--\r\n")
+r = s.api("POST", "/api/models/ok1/requests", token=tok, data=latin,
+          headers={"Content-Type": "multipart/form-data; boundary=XbNd",
+                   "User-Agent": "agent-\xe9"})
+t.status(r, 201, "non-UTF-8 file name and User-Agent: still 201")
+t.is_(s.sql("SELECT metadata ? 'filename', metadata ? 'user_agent' FROM work_request "
+            "WHERE id = $1", (r.json or {}).get("id")), [("f", "f")], "  both left out")
+long_name = ("\u00e9" * 200).encode()  # 400 bytes: cut at 256 on a character boundary
+r = s.api("POST", "/api/models/ok1/requests", token=tok,
+          data=b"--XbNd\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + long_name +
+          b"\"\r\n\r\nCCO\r\n--XbNd--\r\n",
+          headers={"Content-Type": "multipart/form-data; boundary=XbNd"})
+t.status(r, 201, "long UTF-8 file name: 201")
+t.is_(s.sql("SELECT octet_length(metadata->>'filename') FROM work_request WHERE id = $1",
+            (r.json or {}).get("id")), [("256",)], "  cut to 256 bytes, whole characters")
+
 # ---- Idempotency-Key
 check(post_json({"model_id": "ok1", "inputs": ["C"]}, headers={"Idempotency-Key": "k" * 256}),
       422, "invalid_idempotency_key", "Idempotency-Key of 256 characters")
@@ -154,7 +173,7 @@ check(post_json({"model_id": "ok1", "inputs": ["C"]}, headers={"Idempotency-Key"
       422, "invalid_idempotency_key", "Idempotency-Key with a space")
 
 # ---- nothing was stored by any rejected submit
-t.is_(count(), 4, "only the 4 accepted submits created requests")
+t.is_(count(), 6, "only the 6 accepted submits created requests")
 t.is_(s.sql("SELECT count(*) FROM work_request_input WHERE request_id NOT IN "
             "(SELECT id FROM work_request)"), [("0",)], "no orphan inputs")
 

@@ -350,7 +350,6 @@ static enum api_err parse_multipart(struct api_req *r, struct submit *s,
 	struct csvin_opts op = *op_in;
 	char boundary[80];
 	int n;
-	enum api_err e;
 
 	if (csvin_boundary(r->content_type, boundary, sizeof(boundary)) < 0)
 		return api_fail(r, API_BAD_REQUEST, "bad_multipart",
@@ -390,25 +389,36 @@ static enum api_err parse_multipart(struct api_req *r, struct submit *s,
 				"the multipart body has no file part (use -F file=@molecules.csv)");
 	s->filename = part_str(r, file->filename, file->filename_len);
 	op.has_header = s->has_header;
-	e = API_OK;
+	/* Errors land in s->in and are reported after the model checks. */
 	csvin_parse(&s->in, file->type && media_is(part_str(r, file->type, file->type_len),
 						   "text/plain") ? CSVIN_PLAIN : CSVIN_CSV,
 		    file->data, file->len, &op);
-	return e;
+	return API_OK;
+}
+
+/* Add a client-supplied text (user agent, file name) to the metadata:
+ * at most 256 bytes cut on a character boundary, and only if it is valid
+ * UTF-8 (jsonb would refuse the whole submit otherwise). */
+static void meta_add_text(json_object *m, const char *key, const char *v)
+{
+	size_t n;
+
+	if (!v)
+		return;
+	n = strnlen(v, 256);
+	while (n > 0 && v[n] && ((unsigned char)v[n] & 0xC0) == 0x80)
+		n--;
+	if (csvin_utf8_ok(v, n))
+		json_object_object_add(m, key, json_object_new_string_len(v, (int)n));
 }
 
 static json_object *submit_metadata(struct api_req *r, const struct submit *s)
 {
 	json_object *m = json_object_new_object();
-	const char *ua = api_env(r, "HTTP_USER_AGENT");
 
 	json_object_object_add(m, "source", json_object_new_string(s->source));
-	if (ua)
-		json_object_object_add(m, "user_agent", json_object_new_string_len(
-			ua, (int)strnlen(ua, 256)));
-	if (s->filename)
-		json_object_object_add(m, "filename", json_object_new_string_len(
-			s->filename, (int)strnlen(s->filename, 256)));
+	meta_add_text(m, "user_agent", api_env(r, "HTTP_USER_AGENT"));
+	meta_add_text(m, "filename", s->filename);
 	return m;
 }
 
