@@ -183,6 +183,8 @@ t.ok(sim.wait_for(lambda: sim.pod("mw-2") is None, 5), "force-deleted pod is gon
 
 rc, out, err = k("create", "-f", "-", stdin=POD.replace("mw-1", "Bad_Name"))
 t.ok(rc != 0 and "Invalid" in err, "invalid pod name: 422 Invalid")
+rc, out, err = k("auth", "can-i", "delete", "pods")
+t.is_((rc, out.strip()), (0, "yes"), "auth can-i (SelfSubjectAccessReview) for the admin token")
 rc, out, err = k("get", "pods", token="wrong-token")
 t.ok(rc != 0 and ("Unauthorized" in err or "provide credentials" in err), "wrong token: Unauthorized")
 

@@ -164,5 +164,22 @@ t.is_(call("PATCH", P + "/p1", {"metadata": {"labels": {"a": "b"}}}, "applicatio
 r = sim.api("DELETE", "/api/v1/nodes/node-a", token="sa-token")
 t.like(r.text, r'User \\"system:serviceaccount:modelhub:modelhub\\" cannot delete resource \\"nodes\\"',
        "Forbidden message names user, verb and resource")
+
+
+def can_i(verb, resource, group="", ns=None, sub=None):
+    ra = {"verb": verb, "resource": resource, "group": group}
+    if ns:
+        ra["namespace"] = ns
+    if sub:
+        ra["subresource"] = sub
+    r = sim.api("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                 "spec": {"resourceAttributes": ra}}, token="sa-token")
+    return r.json().get("status", {}).get("allowed") if r.status == 201 else r.status
+
+
+t.is_(can_i("get", "nodes", sub="proxy"), True, "SelfSubjectAccessReview: get nodes/proxy allowed")
+t.is_(can_i("watch", "pods", ns="modelhub-models"), True, "SelfSubjectAccessReview: watch pods in the models namespace")
+t.is_(can_i("create", "pods", ns="default"), False, "SelfSubjectAccessReview: create pods in default denied")
 sim.stop()
 t.done()

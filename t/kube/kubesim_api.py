@@ -22,7 +22,7 @@ import urllib.parse
 import uuid
 
 from kubesim_core import (
-    ApiError, KEY_MACHINE, KEY_MD, KIND_OF, METRICS, NAME_RE, RESOURCES, VERSION,
+    AUTHZ, ApiError, KEY_MACHINE, KEY_MD, KIND_OF, METRICS, NAME_RE, RESOURCES, VERSION,
     api_group, api_resource_list, field_match, gone, invalid, iso, json_patch,
     label_match, log, merge_patch, node_ready, not_found, parse_field_selector,
     parse_iso, parse_label_selector, rand_suffix)
@@ -151,6 +151,54 @@ def rule_match(rules, verb, res, group, ns):
     return False
 
 
+def pb_fields(data):
+    """Protocol buffer wire format -> [(field number, value)]; length-delimited as bytes."""
+    out, i = [], 0
+    while i < len(data):
+        key, i = pb_varint(data, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = pb_varint(data, i)
+        elif wt == 2:
+            n, i = pb_varint(data, i)
+            v, i = data[i:i + n], i + n
+        elif wt == 1:
+            v, i = data[i:i + 8], i + 8
+        elif wt == 5:
+            v, i = data[i:i + 4], i + 4
+        else:
+            raise ApiError(400, "BadRequest", "unsupported protobuf wire type %d" % wt)
+        out.append((num, v))
+    return out
+
+
+def pb_varint(data, i):
+    shift = val = 0
+    while True:
+        if i >= len(data):
+            raise ApiError(400, "BadRequest", "truncated protobuf")
+        b = data[i]
+        i += 1
+        val |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return val, i
+
+
+def ssar_from_protobuf(raw):
+    """kubectl auth can-i sends SelfSubjectAccessReview as protobuf (magic "k8s\\0",
+    runtime.Unknown{raw=2}); only spec.resourceAttributes is read."""
+    if not raw.startswith(b"k8s\x00"):
+        raise ApiError(400, "BadRequest", "protobuf body without the k8s envelope")
+    obj = dict(pb_fields(raw[4:])).get(2, b"")
+    spec = dict(pb_fields(obj)).get(2, b"")
+    ra = dict(pb_fields(spec)).get(1)
+    names = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource", 7: "name"}
+    attrs = {names[k]: v.decode() for k, v in pb_fields(ra or b"") if k in names and isinstance(v, bytes)}
+    return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {}, "spec": {"resourceAttributes": attrs} if ra is not None else {}}
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kubesim/1.0"
@@ -261,9 +309,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         return user or {"name": "system:anonymous"}
 
+    def allowed(self, verb, res, group, ns):
+        if group == AUTHZ[0] and res == "selfsubjectaccessreviews":
+            return True  # like system:basic-user: anyone may ask what they may do
+        u = self.user
+        return not (rule_match(u.get("deny"), verb, res, group, ns)
+                    or ("allow" in u and not rule_match(u["allow"], verb, res, group, ns)))
+
+    def access_review(self):
+        """POST selfsubjectaccessreviews (kubectl auth can-i): evaluates the token's rules."""
+        body = self.body()
+        ra = ((body or {}).get("spec") or {}).get("resourceAttributes")
+        if not isinstance(ra, dict):
+            raise invalid("SelfSubjectAccessReview", "", "spec.resourceAttributes: Required value")
+        res = ra.get("resource", "") + ("/" + ra["subresource"] if ra.get("subresource") else "")
+        ok = self.allowed(ra.get("verb", ""), res, ra.get("group", ""), ra.get("namespace") or None)
+        body["status"] = {"allowed": ok}
+        if not ok:
+            body["status"]["denied"] = True
+        body.setdefault("metadata", {})["creationTimestamp"] = None
+        self.send_json(201, body)
+
     def authorize(self, verb, res, group, ns, name):
         u = self.user
-        if rule_match(u.get("deny"), verb, res, group, ns) or ("allow" in u and not rule_match(u["allow"], verb, res, group, ns)):
+        if not self.allowed(verb, res, group, ns):
             base = res.split("/")[0]
             what = ('%s "%s"' % (base if not group else base + "." + group, name)) if name else (base if not group else base + "." + group)
             scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
@@ -272,6 +341,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            {"name": name or "", "group": group, "kind": base})
 
     def body(self):
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            if self.path.split("?")[0].endswith("/selfsubjectaccessreviews"):
+                return ssar_from_protobuf(self.raw_body)
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                           "accepted media types include: application/json, application/yaml")
         if not self.raw_body:
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")
         try:
@@ -338,6 +413,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if gv == METRICS:
             return self.metrics_api(res, ns, name, q)
+        if gv == AUTHZ:
+            return self.access_review()
         key = d["store"]
         if method == "GET" and not name:
             lreqs = parse_label_selector(q.get("labelSelector", ""))

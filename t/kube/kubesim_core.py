@@ -432,6 +432,7 @@ class Store:
 CORE = ("", "v1")
 METRICS = ("metrics.k8s.io", "v1beta1")
 CAPI = ("cluster.x-k8s.io", "v1beta1")
+AUTHZ = ("authorization.k8s.io", "v1")
 RW = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 # (group, version) -> resource -> description; "store" is the Store key
@@ -465,6 +466,10 @@ RESOURCES = {
                      "short": ["ma"], "subs": {"status": ["get", "patch", "update"]},
                      "store": "cluster.x-k8s.io/machines"},
     },
+}
+RESOURCES[AUTHZ] = {
+    "selfsubjectaccessreviews": {"kind": "SelfSubjectAccessReview", "singular": "", "ns": False,
+                                 "verbs": ["create"], "short": [], "subs": {}, "store": None},
 }
 KIND_OF = {}  # store key -> (kind, apiVersion)
 for (_g, _v), _rs in RESOURCES.items():
