@@ -9,6 +9,7 @@ import subprocess
 import sys
 import json
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
@@ -39,11 +40,27 @@ def err_fields(r):
 # ---- LISTEN model_changed from a psql session kept open during the test
 listener = subprocess.Popen(
     ["psql", "-X", "-q", "-A", "-t", "-h", s.pg_sock, "-U", s.db_user, "-d", s.db_name],
-    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    env=s.env())
-listener.stdin.write("LISTEN model_changed;\n")
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=s.env())
+listener.stdin.write(b"LISTEN model_changed;\n")
 listener.stdin.flush()
 marks = [0]
+pending = [b""]
+
+
+def read_line(timeout=10):
+    """One line from psql, unbuffered (select() must see every byte)."""
+    end = time.time() + timeout
+    while b"\n" not in pending[0]:
+        left = end - time.time()
+        ready, _, _ = select.select([listener.stdout], [], [], max(left, 0))
+        if not ready:
+            return None
+        chunk = os.read(listener.stdout.fileno(), 65536)
+        if not chunk:
+            return None
+        pending[0] += chunk
+    line, pending[0] = pending[0].split(b"\n", 1)
+    return line.decode()
 
 
 def notifications():
@@ -52,16 +69,15 @@ def notifications():
     bracket them: "mkN-a", the notifications, "mkN-b"."""
     marks[0] += 1
     a, b = "mk%d-a" % marks[0], "mk%d-b" % marks[0]
-    listener.stdin.write("SELECT '%s'; SELECT '%s';\n" % (a, b))
+    listener.stdin.write(("SELECT '%s'; SELECT '%s';\n" % (a, b)).encode())
     listener.stdin.flush()
     out = []
     while True:
-        ready, _, _ = select.select([listener.stdout], [], [], 10)
-        if not ready:
+        line = read_line()
+        if line is None:
             out.append("TIMEOUT")
             break
-        line = listener.stdout.readline()
-        if not line or line.strip() == b:
+        if line.strip() == b:
             break
         if 'notification "model_changed"' in line and 'payload "' in line:
             out.append(line.split('payload "', 1)[1].split('"', 1)[0])
@@ -283,6 +299,25 @@ t.ok(r.returncode == 0 and "ctl1" in r.stdout and "ctl2" in r.stdout, "list-mode
 t.like(r.stdout, r"ctl2\s+no", "list-models shows ctl2 disabled")
 r = s.api("GET", "/api/models/ctl1")
 t.ok(r.status == 200 and r.json["cpu_limit_m"] == 400, "a model added by modelhubctl is served by the API")
+
+# ---- the per-worker list cache follows changes made by other processes
+for _ in range(6):     # warm the cache of every worker
+    s.api("GET", "/api/models")
+with open(good, "w") as f:
+    json.dump({"id": "ctl1", "description": "changed by modelhubctl"}, f)
+t.is_(s.ctl("add-model", good).returncode, 0, "modelhubctl changes ctl1")
+time.sleep(0.3)   # Postgres delivers NOTIFY to listeners asynchronously
+descs = set()
+for _ in range(8):
+    r = s.api("GET", "/api/models")
+    descs.add([x for x in r.json["items"] if x["id"] == "ctl1"][0]["description"])
+t.is_(descs, {"changed by modelhubctl"}, "every worker's list shows the change at once")
+s.sql("UPDATE model SET enabled = false WHERE id = 'ctl1'; SELECT pg_notify('model_changed', 'ctl1')")
+time.sleep(0.3)
+ids = set()
+for _ in range(8):
+    ids |= {x["id"] for x in s.api("GET", "/api/models").json["items"]}
+t.ok("ctl1" not in ids, "a change notified from plain SQL invalidates the list too")
 os.unlink(good)
 os.unlink(bad)
 

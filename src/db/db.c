@@ -16,6 +16,7 @@
 
 #define DB_MAX_NAMES 256
 #define DB_MAX_CHANNELS 8
+#define DB_MAX_QUEUED 4096
 
 struct db {
 	PGconn *conn;
@@ -26,6 +27,9 @@ struct db {
 	int nprepared;
 	char *channels[DB_MAX_CHANNELS];
 	int nchannels;
+	unsigned long seen[DB_MAX_CHANNELS]; /* notifications received per channel */
+	PGnotify **queue;                   /* received, not yet taken by db_next_notify */
+	int nqueue, capqueue;
 	char sqlstate[6];
 	char errmsg[512];
 	unsigned long reconnects;
@@ -64,6 +68,9 @@ void db_free(struct db *db)
 	forget_prepared(db);
 	for (int i = 0; i < db->nchannels; i++)
 		free(db->channels[i]);
+	for (int i = 0; i < db->nqueue; i++)
+		PQfreemem(db->queue[i]);
+	free(db->queue);
 	free(db->conninfo);
 	free(db->schema);
 	free(db->app_name);
@@ -306,18 +313,68 @@ int db_socket(struct db *db)
 	return db->conn && PQstatus(db->conn) == CONNECTION_OK ? PQsocket(db->conn) : -1;
 }
 
-PGnotify *db_next_notify(struct db *db)
+/* Move every notification libpq has received into our queue, counting
+ * them per channel. Several consumers share one connection (the auth
+ * cache, the model list cache): counting is non-destructive, only
+ * db_next_notify takes them out. */
+int db_poll_notify(struct db *db)
 {
+	PGnotify *n;
+
 	if (!db->conn)
-		return NULL;
+		return -1;
 	if (!PQconsumeInput(db->conn)) {
 		set_err(db, "08006", PQerrorMessage(db->conn));
 		log_warn_x("db msg=\"listen connection lost\" error=\"%s\"", db->errmsg);
 		PQfinish(db->conn);
 		db->conn = NULL;
-		return NULL;
+		return -1;
 	}
-	return PQnotifies(db->conn);
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		for (int i = 0; i < db->nchannels; i++)
+			if (strcmp(db->channels[i], n->relname) == 0)
+				db->seen[i]++;
+		if (db->nqueue == DB_MAX_QUEUED) {
+			/* nobody takes them (no db_next_notify caller for a long
+			 * time): bound the memory, drop the oldest */
+			PQfreemem(db->queue[0]);
+			memmove(db->queue, db->queue + 1, (size_t)(db->nqueue - 1) * sizeof *db->queue);
+			db->nqueue--;
+		}
+		if (db->nqueue == db->capqueue) {
+			int ncap = db->capqueue ? db->capqueue * 2 : 16;
+			PGnotify **nq = realloc(db->queue, (size_t)ncap * sizeof *nq);
+			if (!nq) {
+				PQfreemem(n);
+				continue;
+			}
+			db->queue = nq;
+			db->capqueue = ncap;
+		}
+		db->queue[db->nqueue++] = n;
+	}
+	return 0;
+}
+
+PGnotify *db_next_notify(struct db *db)
+{
+	PGnotify *n;
+
+	db_poll_notify(db);
+	if (db->nqueue == 0)
+		return NULL;
+	n = db->queue[0];
+	memmove(db->queue, db->queue + 1, (size_t)(db->nqueue - 1) * sizeof *db->queue);
+	db->nqueue--;
+	return n;
+}
+
+unsigned long db_notify_count(const struct db *db, const char *channel)
+{
+	for (int i = 0; i < db->nchannels; i++)
+		if (strcmp(db->channels[i], channel) == 0)
+			return db->seen[i];
+	return 0;
 }
 
 const char *db_sqlstate(const struct db *db) { return db->sqlstate; }

@@ -49,6 +49,12 @@ int db_listen(struct db *db, const char *channel);
 int db_socket(struct db *db);
 /* Consume input; returns the next notification (PQfreemem it) or NULL. */
 PGnotify *db_next_notify(struct db *db);
+/* Consume input and count notifications per channel without taking them
+ * out of the queue db_next_notify reads (for caches that only need to know
+ * "something changed"). 0, or -1 when the connection is gone. */
+int db_poll_notify(struct db *db);
+/* Notifications received so far on a LISTENed channel (see db_poll_notify). */
+unsigned long db_notify_count(const struct db *db, const char *channel);
 
 const char *db_sqlstate(const struct db *db);
 const char *db_errmsg(const struct db *db);

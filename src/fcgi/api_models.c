@@ -19,6 +19,16 @@
  *
  * Validation is db_model_validate (shared with modelhubctl add-model):
  * every rejected field is named in error.fields, 422 validation_failed.
+ *
+ * DESIGN: the list is the hottest read of the site (every page shows the
+ * catalogue) and changes rarely, so each worker keeps the two list bodies
+ * (enabled only / all) and reuses them while nothing changed. "Nothing
+ * changed" = no NOTIFY model_changed received since the body was built and
+ * no reconnect in between (notifications sent while disconnected are lost).
+ * Every writer — this API, modelhubctl, another replica — notifies in the
+ * same transaction as the change, so a worker sees a change at its next
+ * request. The counter is read before the query that fills the cache, so a
+ * change racing with the fill invalidates it.
  */
 #include "fcgi/api.h"
 #include "db/db_model.h"
@@ -26,6 +36,48 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+static struct list_cache {
+	char *json;
+	unsigned long gen;        /* db_notify_count(model_changed) at fill time */
+	unsigned long reconnects; /* db_reconnects() at fill time */
+} list_cache[2];              /* [0] enabled models, [1] all (admins) */
+static int list_listening;
+
+static void list_cache_clear(void)
+{
+	for (int i = 0; i < 2; i++) {
+		free(list_cache[i].json);
+		list_cache[i].json = NULL;
+	}
+}
+
+/* The model list as JSON text (owned by the cache, valid until the next
+ * call), or NULL on a database error. */
+static const char *list_json(struct db *db, int all)
+{
+	struct list_cache *c = &list_cache[all ? 1 : 0];
+	unsigned long gen, rc;
+	char *json;
+	int usable;
+
+	if (!list_listening && db_listen(db, "model_changed") == 0)
+		list_listening = 1;
+	usable = list_listening && db_poll_notify(db) == 0;
+	gen = db_notify_count(db, "model_changed");
+	rc = db_reconnects(db);
+	if (usable && c->json && c->gen == gen && c->reconnects == rc)
+		return c->json;
+	json = db_model_list_json(db, all);
+	if (!json)
+		return NULL;
+	free(c->json);
+	c->json = json;
+	/* a reconnect during the query may have missed notifications */
+	c->gen = gen;
+	c->reconnects = usable && db_reconnects(db) == rc ? rc : (unsigned long)-1;
+	return json;
+}
 
 static enum api_err send_model(struct api_req *r, int status, char *json)
 {
@@ -41,11 +93,11 @@ static enum api_err invalid(struct api_req *r, json_object *fields)
 
 static enum api_err models_list(struct api_req *r)
 {
-	char *json = db_model_list_json(r->db, r->auth.is_admin);
+	const char *json = list_json(r->db, r->auth.is_admin);
 
 	if (!json)
 		return api_db_fail(r);
-	return send_model(r, 200, json);
+	return api_text(r, 200, "application/json", json, strlen(json));
 }
 
 static enum api_err model_get(struct api_req *r)
@@ -89,6 +141,7 @@ static enum api_err model_create(struct api_req *r)
 	else if (rc != 0)
 		e = api_db_fail(r);
 	else {
+		list_cache_clear();
 		api_header(r, "Location", "/api/models/%s", id);
 		e = send_model(r, 201, json);
 	}
@@ -166,8 +219,10 @@ static enum api_err model_patch(struct api_req *r)
 		e = invalid(r, fields);
 	else if (rc != 0)
 		e = api_db_fail(r);
-	else
+	else {
+		list_cache_clear();
 		e = send_model(r, 200, json);
+	}
 	if (rc != 3)
 		json_object_put(fields);
 	json_object_put(m);
@@ -182,6 +237,7 @@ static enum api_err model_delete(struct api_req *r)
 		return api_db_fail(r);
 	if (rc == 1)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	list_cache_clear();
 	return api_text(r, 204, NULL, "", 0);
 }
 
