@@ -46,6 +46,18 @@ def post_csv(body, model="ok1", query="", ctype="text/csv"):
 check(post_json({"model_id": "nope", "inputs": ["C"]}), 404, "model_not_found", "unknown model")
 check(post_csv("C\n", model="nope"), 404, "model_not_found", "unknown model (CSV path)")
 check(post_json({"model_id": "off", "inputs": ["C"]}), 422, "model_disabled", "disabled model")
+check(s.api("POST", "/api/models/%FF/requests", token=tok, data="C", headers={"Content-Type": "text/plain"}),
+      404, "model_not_found", "model id that is not UTF-8 (path)")
+check(s.api("POST", "/api/requests?model_id=%FF", token=tok, data="C",
+            headers={"Content-Type": "text/plain"}), 404, "model_not_found",
+      "model id that is not UTF-8 (query)")
+check(post_json({"model_id": "A" * 300, "inputs": ["C"]}), 404, "model_not_found",
+      "model id that cannot exist")
+for q in ("model_id=%FF", "model_id=Bad%20Id"):
+    check(s.api("GET", "/api/requests?" + q, token=tok), 422, "invalid_parameter",
+          "list filter ?%s" % q, "model_id")
+    check(s.api("GET", "/api/admin/requests?" + q, token=s.admin_token), 422, "invalid_parameter",
+          "admin filter ?%s" % q, "model_id")
 check(post_csv("C\n", model="off"), 422, "model_disabled", "disabled model (CSV path)")
 check(post_json({"inputs": ["C"]}), 422, "validation_failed", "model_id missing", "model_id")
 check(post_json({"model_id": 7, "inputs": ["C"]}), 422, "validation_failed", "model_id not a string",

@@ -140,6 +140,24 @@ static int valid_status(const char *s)
 	return 0;
 }
 
+/* A possible model id (the model table's CHECK): [a-z0-9][a-z0-9_.-]{0,63}.
+ * Anything else cannot name a model, and may not even be UTF-8. */
+static int valid_model_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '_' || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 /* Positive decimal integer without sign, at most 18 digits; -1 if not. */
 static int64_t parse_pos(const char *s)
 {
@@ -507,6 +525,10 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	if (e != API_OK)
 		goto out;
 
+	if (!valid_model_id(s.model_id)) {
+		e = api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
+		goto out;
+	}
 	mrc = db_request_model(r->db, s.model_id, &enabled, &cache_enabled, version,
 			       sizeof(version));
 	if (mrc < 0) {
@@ -636,8 +658,12 @@ static enum api_err parse_filter(struct api_req *r, struct db_request_filter *f)
 					  "must be QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED");
 		f->status = v;
 	}
-	if ((v = api_query(r, "model_id")) && *v)
+	if ((v = api_query(r, "model_id")) && *v) {
+		if (!valid_model_id(v))
+			return fail_field(r, "invalid_parameter", "model_id",
+					  "is not a valid model id");
 		f->model_id = v;
+	}
 	if ((v = api_query(r, "date_from")) && *v) {
 		if (!valid_date(v))
 			return fail_field(r, "invalid_date", "date_from",
