@@ -312,7 +312,19 @@ static void test_unlinked_stale(void)
 	ok(w && r, "create+attach");
 	if (!w || !r)
 		return;
+	ok(!shm_seg_stale(r), "fresh attach not stale");
 	shm_unlink_name(name);
+	ok(shm_seg_stale(r), "shm_unlink_name retires the segment: readers see it at once");
+	shm_close(r);
+	shm_close(w);
+	w = shm_create(name, &dims, "t");
+	r = shm_attach(name, 1);
+	ok(w && r, "create+attach again");
+	if (!w || !r)
+		return;
+	/* removed behind our back (no retired flag): the inode check finds it */
+	shm_unlink(name);
+	ok(!shm_seg_stale(r), "not noticed before the inode check is due");
 	sleep(2);
 	usleep(100000);
 	ok(shm_seg_stale(r), "name removed -> stale (inode check)");

@@ -137,7 +137,8 @@ static int check_header(const struct shm_header *h, size_t size)
 	return 0;
 }
 
-static void retire_old(const char *name)
+/* Set the retired flag of the segment called name, if it is one of ours. */
+static void mark_retired(const char *name)
 {
 	int fd = shm_open(name, O_RDWR, 0);
 	struct stat st;
@@ -145,6 +146,7 @@ static void retire_old(const char *name)
 
 	if (fd < 0)
 		return;
+	/* a segment shorter than a header would SIGBUS on access */
 	if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct shm_header)) {
 		p = mmap(NULL, sizeof(struct shm_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 			 0);
@@ -157,8 +159,13 @@ static void retire_old(const char *name)
 		}
 	}
 	close(fd);
-	shm_unlink(name);
-	log_info("shm retired old segment name=%s", name);
+}
+
+static void retire_old(const char *name)
+{
+	mark_retired(name);
+	if (shm_unlink(name) == 0)
+		log_info("shm retired old segment name=%s", name);
 }
 
 struct metrics_seg *shm_create(const char *name, const struct shm_dims *dims,
@@ -233,6 +240,8 @@ failed:
 
 int shm_unlink_name(const char *name)
 {
+	/* mark it retired first, so attached readers drop it at once */
+	mark_retired(name);
 	if (shm_unlink(name) < 0 && errno != ENOENT) {
 		log_warn("shm unlink name=%s", name);
 		return -1;

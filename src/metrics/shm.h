@@ -175,7 +175,8 @@ size_t shm_size_of(const struct shm_dims *dims);
  * one. NULL on failure (logged). Free with shm_close (does not unlink). */
 struct metrics_seg *shm_create(const char *name, const struct shm_dims *dims,
 			       const char *replica_id);
-/* Unlink the name (modelhubd at shutdown). 0 / -1. */
+/* Mark the segment retired and unlink the name (modelhubd at shutdown),
+ * so attached readers let go of it at once. 0 / -1. */
 int shm_unlink_name(const char *name);
 
 /* Attach an existing segment. NULL if missing or invalid (no log spam: the
