@@ -232,6 +232,18 @@ int main(void)
 	buf_free(&out);
 	api_req_end(&r);
 
+	/* HEAD is served by the GET route, without a body */
+	setup(&r, "HEAD", "/api/things", NOBODY, NULL);
+	api_route(&r, t_tables);
+	ok(r.status == 200 && calls == 1, "HEAD runs the GET handler");
+	api_render(&r, &out);
+	ok(strstr(buf_cstr(&out), "Content-Length: 2\r\n") && strstr(buf_cstr(&out), "\r\n\r\n") &&
+	   strcmp(strstr(buf_cstr(&out), "\r\n\r\n"), "\r\n\r\n") == 0,
+	   "HEAD: headers (with the GET length) and no body");
+	buf_free(&out);
+	api_req_end(&r);
+	ok(run("HEAD", "/api/things/x", NOBODY, 401, "unauthorized"), "HEAD obeys the GET route's access");
+
 	/* the real table list */
 	setup(&r, "GET", "/api/ping", NOBODY, NULL);
 	ok(api_dispatch(&r) == API_OK && r.status == 200, "api_dispatch serves /api/ping");

@@ -263,7 +263,7 @@ void api_render(struct api_req *r, struct buf *o)
 	if (r->headers.len)
 		buf_add(o, r->headers.data, r->headers.len);
 	buf_adds(o, "\r\n");
-	if (status != 204 && status != 304 && r->out.len)
+	if (status != 204 && status != 304 && r->out.len && strcmp(r->method, "HEAD") != 0)
 		buf_add(o, r->out.data, r->out.len);
 }
 

@@ -120,11 +120,14 @@ enum api_err api_route(struct api_req *r, const struct api_route *const *tables)
 	char allow[128] = "";
 	enum api_err rc;
 
+	/* HEAD is GET without the body (api_render drops it) */
+	const char *want = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+
 	for (int t = 0; tables[t] && !hit; t++)
 		for (const struct api_route *rt = tables[t]; rt->method; rt++) {
 			if (!match(rt->pattern, r->path, r, 0))
 				continue;
-			if (strcmp(rt->method, r->method) == 0) {
+			if (strcmp(rt->method, want) == 0) {
 				hit = rt;
 				break;
 			}
