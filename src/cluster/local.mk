@@ -2,3 +2,11 @@
 noinst_LIBRARIES += libmhcluster.a
 libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster/local.c \
 	src/cluster/modelclient.c src/cluster/modelclient.h
+# kubernetes backend (kube engineer): API client, pod manifests/status, the
+# published pod table + watch, node metrics scraping.
+libmhcluster_a_SOURCES += src/cluster/kube_http.c src/cluster/kube_http.h \
+	src/cluster/kube_pod.c src/cluster/kube_pod.h
+check_PROGRAMS += t/070-kube-pod.t
+TESTS += t/070-kube-pod.t
+t_070_kube_pod_t_SOURCES = t/070-kube-pod.c
+t_070_kube_pod_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)

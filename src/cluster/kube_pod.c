@@ -1,0 +1,570 @@
+/*
+ * kube_pod.c — pod manifest building and pod status -> instance state.
+ *
+ * Runs in: runners (manifests) and the kubewatch child (status mapping).
+ * Called by: kube.c, kube_watch.c, hubd/kubewatch.c, t/070-kube-pod.c.
+ * Owns: nothing beyond the json-c objects it returns.
+ *
+ * DESIGN — state mapping (first match wins). Every state either ends the
+ * instance (EXITED, the runner fails or retries at once) or is a start
+ * state the runner bounds with hub.instance_start_timeout, so no request
+ * waits on a pod forever (UPSTREAM.md 7.1):
+ *   deletionTimestamp set            EXITED, term from the container or FAILED
+ *   phase Failed                     EXITED, OOMKILLED if a container's state
+ *                                    or lastState says OOMKilled, else FAILED
+ *   phase Succeeded                  EXITED COMPLETED
+ *   waiting CrashLoopBackOff, or a
+ *   container that restarted         EXITED (OOMKILLED / FAILED from lastState):
+ *                                    a restarted server lost its ASYNC jobs
+ *   terminated (any phase)           EXITED
+ *   PodScheduled=False Unschedulable PENDING, reason Unschedulable
+ *   waiting ErrImagePull, ImagePull-
+ *   BackOff, InvalidImageName        PENDING/STARTING, reason = the waiting reason
+ *   Running + Ready condition True   READY
+ *   Running                          STARTING
+ *   anything else                    PENDING
+ */
+#include "cluster/kube_pod.h"
+#include "lib/config.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct json_object *kube_jget(struct json_object *o, ...)
+{
+	va_list ap;
+	const char *k;
+
+	va_start(ap, o);
+	while (o && (k = va_arg(ap, const char *)) != NULL) {
+		struct json_object *v = NULL;
+		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
+			v = NULL;
+		o = v;
+	}
+	va_end(ap);
+	return o;
+}
+
+const char *kube_jstr(struct json_object *o, ...)
+{
+	va_list ap;
+	const char *k;
+
+	va_start(ap, o);
+	while (o && (k = va_arg(ap, const char *)) != NULL) {
+		struct json_object *v = NULL;
+		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
+			v = NULL;
+		o = v;
+	}
+	va_end(ap);
+	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
+}
+
+static int jint(struct json_object *o, const char *k, int def)
+{
+	struct json_object *v = kube_jget(o, k, NULL);
+
+	return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ?
+		       json_object_get_int(v) : def;
+}
+
+static int jbool(struct json_object *o, const char *k)
+{
+	struct json_object *v = kube_jget(o, k, NULL);
+
+	return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
+int64_t kube_time_ms(const char *s)
+{
+	struct tm tm;
+	const char *p;
+	int64_t ms = 0;
+	time_t t;
+
+	if (!s || !*s)
+		return 0;
+	memset(&tm, 0, sizeof tm);
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return 0;
+	if (*p == '.') {
+		int scale = 100;
+		for (p++; isdigit((unsigned char)*p); p++) {
+			ms += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return 0;
+	return (int64_t)t * 1000 + ms;
+}
+
+void kube_dns_name(const char *id, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; id && *id && k + 1 < n; id++) {
+		char c = (char)tolower((unsigned char)*id);
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			c = '-';
+		if (k == 0 && c == '-')
+			continue;
+		out[k++] = c;
+	}
+	while (k > 0 && out[k - 1] == '-')
+		k--;
+	if (k == 0 && n > 5)
+		k = (size_t)snprintf(out, n, "model");
+	out[k] = '\0';
+}
+
+/* A valid label value from s: [A-Za-z0-9._-], alnum at both ends, <= 63. */
+static void label_value(const char *s, char *out, size_t n)
+{
+	size_t k = 0, max = n - 1 < 63 ? n - 1 : 63;
+
+	for (; s && *s && k < max; s++) {
+		char c = *s;
+		if (!(isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-'))
+			c = '_';
+		if (k == 0 && !isalnum((unsigned char)c))
+			continue;
+		out[k++] = c;
+	}
+	while (k > 0 && !isalnum((unsigned char)out[k - 1]))
+		k--;
+	out[k] = '\0';
+}
+
+void kube_pod_opts_from_config(struct kube_pod_opts *o, const char *ns)
+{
+	const char *v;
+
+	memset(o, 0, sizeof *o);
+	o->ns = ns;
+	v = cfg_str("kube.node_selector", "");
+	o->node_selector = v[0] ? v : NULL;
+	v = cfg_str("kube.tolerations", "");
+	o->tolerations = v[0] ? v : NULL;
+	v = cfg_str("kube.affinity", "");
+	o->affinity = v[0] ? v : NULL;
+	v = cfg_str("kube.image_pull_policy", "");
+	o->pull_policy = v[0] ? v : NULL;
+	v = cfg_str("kube.service_account", "");
+	o->service_account = v[0] ? v : NULL;
+	o->grace_seconds = (int)cfg_int("kube.grace_seconds", 10);
+}
+
+static struct json_object *qty(int v, const char *unit)
+{
+	char b[32];
+
+	snprintf(b, sizeof b, "%d%s", v, unit);
+	return json_object_new_string(b);
+}
+
+/* image[:tag]: the tag is appended unless the image already names one (or
+ * a digest). */
+static void image_ref(const char *image, const char *tag, char *out, size_t n)
+{
+	const char *slash = strrchr(image, '/');
+	const char *last = slash ? slash + 1 : image;
+
+	if (strchr(image, '@') || strchr(last, ':') || !tag || !tag[0])
+		snprintf(out, n, "%s", image);
+	else
+		snprintf(out, n, "%s:%s", image, tag);
+}
+
+static int add_node_selector(struct json_object *spec, const char *sel, const char **err)
+{
+	struct json_object *ns = json_object_new_object();
+	char buf[1024], *save = NULL, *tok;
+
+	snprintf(buf, sizeof buf, "%s", sel);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq;
+		while (*tok == ' ')
+			tok++;
+		eq = strchr(tok, '=');
+		if (!eq || eq == tok) {
+			json_object_put(ns);
+			*err = "kube.node_selector must be k=v,k2=v2";
+			return -1;
+		}
+		*eq = '\0';
+		json_object_object_add(ns, tok, json_object_new_string(eq + 1));
+	}
+	json_object_object_add(spec, "nodeSelector", ns);
+	return 0;
+}
+
+/* The preferred pod affinity that packs model pods onto few nodes (the
+ * autoscaler can then empty and remove the rest). */
+static struct json_object *packing_term(void)
+{
+	struct json_object *t = json_object_new_object(), *pat = json_object_new_object();
+	struct json_object *sel = json_object_new_object(), *ml = json_object_new_object();
+
+	json_object_object_add(ml, KUBE_LABEL_MANAGED, json_object_new_string("modelhub"));
+	json_object_object_add(sel, "matchLabels", ml);
+	json_object_object_add(pat, "labelSelector", sel);
+	json_object_object_add(pat, "topologyKey", json_object_new_string("kubernetes.io/hostname"));
+	json_object_object_add(t, "weight", json_object_new_int(50));
+	json_object_object_add(t, "podAffinityTerm", pat);
+	return t;
+}
+
+static int add_affinity(struct json_object *spec, const char *cfg, const char **err)
+{
+	struct json_object *aff = NULL, *pa, *pref;
+
+	if (cfg) {
+		aff = json_tokener_parse(cfg);
+		if (!aff || !json_object_is_type(aff, json_type_object)) {
+			json_object_put(aff);
+			*err = "kube.affinity is not a JSON object";
+			return -1;
+		}
+	} else {
+		aff = json_object_new_object();
+	}
+	pa = kube_jget(aff, "podAffinity", NULL);
+	if (!pa || !json_object_is_type(pa, json_type_object)) {
+		pa = json_object_new_object();
+		json_object_object_add(aff, "podAffinity", pa);
+	}
+	pref = kube_jget(pa, "preferredDuringSchedulingIgnoredDuringExecution", NULL);
+	if (!pref || !json_object_is_type(pref, json_type_array)) {
+		pref = json_object_new_array();
+		json_object_object_add(pa, "preferredDuringSchedulingIgnoredDuringExecution", pref);
+	}
+	json_object_array_add(pref, packing_term());
+	json_object_object_add(spec, "affinity", aff);
+	return 0;
+}
+
+struct json_object *kube_pod_manifest(const struct cluster_spec *s, const struct kube_pod_opts *o,
+				      const char **err)
+{
+	struct json_object *pod = NULL, *md, *labels, *ann, *spec, *ctrs, *c, *res, *req, *lim;
+	struct json_object *ports, *port, *probe, *hg;
+	char gen[64], lv[64], iid[24], img[600];
+	const char *e = NULL;
+
+	if (!s->model_id || !s->model_id[0]) {
+		e = "model id missing";
+		goto fail;
+	}
+	if (!s->image || !s->image[0]) {
+		e = "the model has no image (required by the kubernetes backend)";
+		goto fail;
+	}
+	if (s->port <= 0 || s->port > 65535) {
+		e = "the model has no valid port";
+		goto fail;
+	}
+	if (s->cpu_limit_m > 0 && s->cpu_request_m > s->cpu_limit_m) {
+		e = "cpu request above the cpu limit";
+		goto fail;
+	}
+	if (s->memory_limit_mib > 0 && s->memory_request_mib > s->memory_limit_mib) {
+		e = "memory request above the memory limit";
+		goto fail;
+	}
+	pod = json_object_new_object();
+	json_object_object_add(pod, "apiVersion", json_object_new_string("v1"));
+	json_object_object_add(pod, "kind", json_object_new_string("Pod"));
+	md = json_object_new_object();
+	json_object_object_add(pod, "metadata", md);
+	kube_dns_name(s->model_id, gen, 50);
+	snprintf(gen + strlen(gen), sizeof gen - strlen(gen), "-");
+	json_object_object_add(md, "generateName", json_object_new_string(gen));
+	if (o->ns && o->ns[0])
+		json_object_object_add(md, "namespace", json_object_new_string(o->ns));
+	labels = json_object_new_object();
+	json_object_object_add(md, "labels", labels);
+	for (int i = 0; i < s->nlabels && i < CLUSTER_MAX_LABELS; i++)
+		if (s->labels[i][0] && s->labels[i][1])
+			json_object_object_add(labels, s->labels[i][0],
+					       json_object_new_string(s->labels[i][1]));
+	json_object_object_add(labels, KUBE_LABEL_MANAGED, json_object_new_string("modelhub"));
+	label_value(s->model_id, lv, sizeof lv);
+	json_object_object_add(labels, KUBE_LABEL_MODEL, json_object_new_string(lv));
+	snprintf(iid, sizeof iid, "%lld", (long long)s->instance_id);
+	json_object_object_add(labels, KUBE_LABEL_INSTANCE, json_object_new_string(iid));
+	ann = json_object_new_object();
+	json_object_object_add(md, "annotations", ann);
+	if (s->request_id)
+		json_object_object_add(ann, KUBE_ANN_REQUEST, json_object_new_string(s->request_id));
+	if (s->replica_id)
+		json_object_object_add(ann, KUBE_ANN_SERVER, json_object_new_string(s->replica_id));
+	json_object_object_add(ann, "modelhub/model-id", json_object_new_string(s->model_id));
+
+	spec = json_object_new_object();
+	json_object_object_add(pod, "spec", spec);
+	/* one instance = one server process; a restart would lose its jobs */
+	json_object_object_add(spec, "restartPolicy", json_object_new_string("Never"));
+	if (o->grace_seconds >= 0)
+		json_object_object_add(spec, "terminationGracePeriodSeconds",
+				       json_object_new_int(o->grace_seconds));
+	if (o->service_account)
+		json_object_object_add(spec, "serviceAccountName",
+				       json_object_new_string(o->service_account));
+	json_object_object_add(spec, "automountServiceAccountToken", json_object_new_boolean(0));
+	ctrs = json_object_new_array();
+	json_object_object_add(spec, "containers", ctrs);
+	c = json_object_new_object();
+	json_object_array_add(ctrs, c);
+	json_object_object_add(c, "name", json_object_new_string("model"));
+	image_ref(s->image, s->image_tag, img, sizeof img);
+	json_object_object_add(c, "image", json_object_new_string(img));
+	if (o->pull_policy)
+		json_object_object_add(c, "imagePullPolicy", json_object_new_string(o->pull_policy));
+	ports = json_object_new_array();
+	port = json_object_new_object();
+	json_object_object_add(port, "name", json_object_new_string("http"));
+	json_object_object_add(port, "containerPort", json_object_new_int(s->port));
+	json_object_object_add(port, "protocol", json_object_new_string("TCP"));
+	json_object_array_add(ports, port);
+	json_object_object_add(c, "ports", ports);
+	res = json_object_new_object();
+	req = json_object_new_object();
+	lim = json_object_new_object();
+	if (s->cpu_request_m > 0)
+		json_object_object_add(req, "cpu", qty(s->cpu_request_m, "m"));
+	if (s->memory_request_mib > 0)
+		json_object_object_add(req, "memory", qty(s->memory_request_mib, "Mi"));
+	if (s->cpu_limit_m > 0)
+		json_object_object_add(lim, "cpu", qty(s->cpu_limit_m, "m"));
+	if (s->memory_limit_mib > 0)
+		json_object_object_add(lim, "memory", qty(s->memory_limit_mib, "Mi"));
+	json_object_object_add(res, "requests", req);
+	json_object_object_add(res, "limits", lim);
+	json_object_object_add(c, "resources", res);
+	probe = json_object_new_object();
+	hg = json_object_new_object();
+	json_object_object_add(hg, "path", json_object_new_string("/healthz"));
+	json_object_object_add(hg, "port", json_object_new_int(s->port));
+	json_object_object_add(probe, "httpGet", hg);
+	json_object_object_add(probe, "periodSeconds", json_object_new_int(2));
+	json_object_object_add(probe, "failureThreshold", json_object_new_int(3));
+	json_object_object_add(c, "readinessProbe", probe);
+	if (o->node_selector && add_node_selector(spec, o->node_selector, &e) < 0)
+		goto fail;
+	if (o->tolerations) {
+		struct json_object *t = json_tokener_parse(o->tolerations);
+		if (!t || !json_object_is_type(t, json_type_array)) {
+			json_object_put(t);
+			e = "kube.tolerations is not a JSON array";
+			goto fail;
+		}
+		json_object_object_add(spec, "tolerations", t);
+	}
+	if (add_affinity(spec, o->affinity, &e) < 0)
+		goto fail;
+	return pod;
+fail:
+	json_object_put(pod);
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+/* ---- status ---- */
+
+static void set(struct kube_podinfo *p, enum cluster_state st, enum cluster_term term,
+		const char *reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void set(struct kube_podinfo *p, enum cluster_state st, enum cluster_term term,
+		const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->state = st;
+	p->term = term;
+	snprintf(p->reason, sizeof p->reason, "%s", reason ? reason : "");
+	va_start(ap, fmt);
+	vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+	va_end(ap);
+}
+
+/* The first container status (model pods have one container). */
+static struct json_object *first_status(struct json_object *pod)
+{
+	struct json_object *a = kube_jget(pod, "status", "containerStatuses", NULL);
+
+	if (!a || !json_object_is_type(a, json_type_array) || json_object_array_length(a) == 0)
+		return NULL;
+	return json_object_array_get_idx(a, 0);
+}
+
+static struct json_object *condition(struct json_object *pod, const char *type)
+{
+	struct json_object *a = kube_jget(pod, "status", "conditions", NULL);
+
+	if (!a || !json_object_is_type(a, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *c = json_object_array_get_idx(a, i);
+		const char *t = kube_jstr(c, "type", NULL);
+		if (t && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static int is_oom(struct json_object *term)
+{
+	const char *r = kube_jstr(term, "reason", NULL);
+
+	return r && strcasecmp(r, "OOMKilled") == 0;
+}
+
+int kube_pod_parse(struct json_object *pod, int port_offset, struct kube_podinfo *p)
+{
+	struct json_object *cs, *term_now, *term_last, *waiting, *running, *sched, *ready;
+	struct json_object *port;
+	const char *s, *wreason;
+	int cport = 0;
+
+	memset(p, 0, sizeof *p);
+	p->exit_code = -1;
+	if (!pod || !json_object_is_type(pod, json_type_object))
+		return -1;
+	s = kube_jstr(pod, "metadata", "name", NULL);
+	if (!s || !s[0])
+		return -1;
+	snprintf(p->name, sizeof p->name, "%s", s);
+	snprintf(p->uid, sizeof p->uid, "%s", (s = kube_jstr(pod, "metadata", "uid", NULL)) ? s : "");
+	snprintf(p->ns, sizeof p->ns, "%s", (s = kube_jstr(pod, "metadata", "namespace", NULL)) ? s : "");
+	snprintf(p->rv, sizeof p->rv, "%s",
+		 (s = kube_jstr(pod, "metadata", "resourceVersion", NULL)) ? s : "");
+	snprintf(p->server, sizeof p->server, "%s",
+		 (s = kube_jstr(pod, "metadata", "annotations", KUBE_ANN_SERVER, NULL)) ? s : "");
+	snprintf(p->request, sizeof p->request, "%s",
+		 (s = kube_jstr(pod, "metadata", "annotations", KUBE_ANN_REQUEST, NULL)) ? s : "");
+	s = kube_jstr(pod, "metadata", "labels", KUBE_LABEL_INSTANCE, NULL);
+	p->instance_id = s ? strtoll(s, NULL, 10) : 0;
+	s = kube_jstr(pod, "metadata", "annotations", "modelhub/model-id", NULL);
+	if (!s)
+		s = kube_jstr(pod, "metadata", "labels", KUBE_LABEL_MODEL, NULL);
+	snprintf(p->model, sizeof p->model, "%s", s ? s : "");
+	p->created_ms = kube_time_ms(kube_jstr(pod, "metadata", "creationTimestamp", NULL));
+	p->deleting = kube_jget(pod, "metadata", "deletionTimestamp", NULL) != NULL;
+	snprintf(p->node, sizeof p->node, "%s", (s = kube_jstr(pod, "spec", "nodeName", NULL)) ? s : "");
+	snprintf(p->phase, sizeof p->phase, "%s", (s = kube_jstr(pod, "status", "phase", NULL)) ? s : "");
+	snprintf(p->pod_ip, sizeof p->pod_ip, "%s", (s = kube_jstr(pod, "status", "podIP", NULL)) ? s : "");
+	p->started_ms = kube_time_ms(kube_jstr(pod, "status", "startTime", NULL));
+	{
+		struct json_object *ctrs = kube_jget(pod, "spec", "containers", NULL);
+		if (ctrs && json_object_is_type(ctrs, json_type_array) &&
+		    json_object_array_length(ctrs) > 0) {
+			struct json_object *ports = kube_jget(json_object_array_get_idx(ctrs, 0), "ports", NULL);
+			if (ports && json_object_is_type(ports, json_type_array) &&
+			    json_object_array_length(ports) > 0) {
+				port = json_object_array_get_idx(ports, 0);
+				cport = jint(port, "containerPort", 0);
+			}
+		}
+	}
+	if (p->pod_ip[0] && cport > 0)
+		snprintf(p->address, sizeof p->address, strchr(p->pod_ip, ':') ? "[%s]:%d" : "%s:%d",
+			 p->pod_ip, cport + port_offset);
+
+	cs = first_status(pod);
+	term_now = kube_jget(cs, "state", "terminated", NULL);
+	term_last = kube_jget(cs, "lastState", "terminated", NULL);
+	waiting = kube_jget(cs, "state", "waiting", NULL);
+	running = kube_jget(cs, "state", "running", NULL);
+	wreason = kube_jstr(waiting, "reason", NULL);
+	p->restarts = jint(cs, "restartCount", 0);
+	if (term_now)
+		p->exit_code = jint(term_now, "exitCode", -1);
+	else if (term_last)
+		p->exit_code = jint(term_last, "exitCode", -1);
+	ready = condition(pod, "Ready");
+	p->ready = (s = kube_jstr(ready, "status", NULL)) && strcmp(s, "True") == 0;
+	if (!ready && cs)
+		p->ready = jbool(cs, "ready");
+	if (p->ready)
+		p->ready_ms = kube_time_ms(kube_jstr(ready, "lastTransitionTime", NULL));
+	sched = condition(pod, "PodScheduled");
+
+	if (p->deleting) {
+		enum cluster_term t = is_oom(term_now) || is_oom(term_last) ? CLUSTER_TERM_OOMKILLED :
+				      CLUSTER_TERM_FAILED;
+		set(p, CLUSTER_EXITED, t, t == CLUSTER_TERM_OOMKILLED ? "OOMKilled" : "Deleted",
+		    "pod deleted (deletionTimestamp set)");
+		return 0;
+	}
+	if (strcmp(p->phase, "Failed") == 0) {
+		if (is_oom(term_now) || is_oom(term_last))
+			set(p, CLUSTER_EXITED, CLUSTER_TERM_OOMKILLED, "OOMKilled",
+			    "container OOMKilled at its memory limit (exit code %d)", p->exit_code);
+		else {
+			const char *why = kube_jstr(pod, "status", "message", NULL);
+			if (!why)
+				why = kube_jstr(term_now, "reason", NULL);
+			s = kube_jstr(pod, "status", "reason", NULL);
+			set(p, CLUSTER_EXITED, CLUSTER_TERM_FAILED, s ? s : "Failed",
+			    "pod failed: %s (exit code %d)", why ? why : "no reason given", p->exit_code);
+		}
+		return 0;
+	}
+	if (strcmp(p->phase, "Succeeded") == 0) {
+		set(p, CLUSTER_EXITED, CLUSTER_TERM_COMPLETED, "Succeeded", "pod succeeded (exit code %d)",
+		    p->exit_code);
+		return 0;
+	}
+	if ((wreason && strcmp(wreason, "CrashLoopBackOff") == 0) || p->restarts > 0) {
+		enum cluster_term t = is_oom(term_last) || is_oom(term_now) ? CLUSTER_TERM_OOMKILLED :
+				      CLUSTER_TERM_FAILED;
+		set(p, CLUSTER_EXITED, t,
+		    t == CLUSTER_TERM_OOMKILLED ? "OOMKilled" : wreason ? wreason : "Restarted",
+		    "container restarted %d time(s), last exit code %d%s", p->restarts, p->exit_code,
+		    t == CLUSTER_TERM_OOMKILLED ? " (OOMKilled)" : "");
+		return 0;
+	}
+	if (term_now) {
+		enum cluster_term t = is_oom(term_now) ? CLUSTER_TERM_OOMKILLED :
+				      p->exit_code == 0 ? CLUSTER_TERM_COMPLETED : CLUSTER_TERM_FAILED;
+		set(p, CLUSTER_EXITED, t, (s = kube_jstr(term_now, "reason", NULL)) ? s : "Terminated",
+		    "container terminated (exit code %d)", p->exit_code);
+		return 0;
+	}
+	if ((s = kube_jstr(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
+	    (s = kube_jstr(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0) {
+		p->unschedulable = 1;
+		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, "Unschedulable", "unschedulable: %s",
+		    (s = kube_jstr(sched, "message", NULL)) ? s : "no node fits");
+		return 0;
+	}
+	if (wreason && (strcmp(wreason, "ErrImagePull") == 0 || strcmp(wreason, "ImagePullBackOff") == 0 ||
+			strcmp(wreason, "InvalidImageName") == 0 || strcmp(wreason, "ErrImageNeverPull") == 0)) {
+		p->image_error = 1;
+		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason, "image pull failed: %s",
+		    (s = kube_jstr(waiting, "message", NULL)) ? s : wreason);
+		return 0;
+	}
+	if (strcmp(p->phase, "Running") == 0 && running) {
+		if (p->ready && p->address[0])
+			set(p, CLUSTER_READY, CLUSTER_TERM_NONE, "Ready", "running and ready");
+		else
+			set(p, CLUSTER_STARTING, CLUSTER_TERM_NONE, "Running", "running, not ready yet");
+		return 0;
+	}
+	set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason ? wreason : p->phase[0] ? p->phase : "Pending",
+	    "%s%s%s", p->phase[0] ? p->phase : "Pending", wreason ? ": " : "",
+	    wreason ? wreason : "");
+	return 0;
+}
