@@ -33,6 +33,10 @@ for d in ("scripts", "nginx", "web", "models", "sql"):
     shutil.copytree(os.path.join(srcdir, d), os.path.join(top, d),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "test-suite.log"))
 shutil.copy(os.path.join(srcdir, "configure.ac"), top)
+# make distcheck's sources are read-only; the copy must be removable.
+for d, _dirs, files in os.walk(top):
+    for n in [d] + [os.path.join(d, f) for f in files]:
+        os.chmod(n, os.stat(n).st_mode | stat.S_IWUSR)
 var = os.path.join(top, "var")
 port = free_port()
 url = "http://127.0.0.1:%d" % port
