@@ -157,6 +157,10 @@ t.ok(len(r.body) > 0, "  not empty (%d bytes)" % len(r.body))
 r = get("/api/instances/%d/logs" % warm.get("id", 0))
 t.ok(r.status == 200 and len(r.body) > 0, "logs of the active instance (live file)")
 t.status(get("/api/instances/999999/logs"), 404, "logs of unknown instance -> 404")
+lg = wait_for("monitor copies the live log", lambda: s.sql(
+    "SELECT length(text) FROM instance_log WHERE instance_id = $1 AND length(text) > 0",
+    warm.get("id", 0)), timeout=15)
+t.ok(lg, "the monitor copies an active instance's log into instance_log (for other replicas)")
 
 # ---- stop
 wid = warm.get("id", 0)

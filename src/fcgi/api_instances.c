@@ -211,8 +211,9 @@ static json_object *instance_json(const PGresult *res, int row, struct metrics_s
 		int idx = shm_find_instance(sg, id);
 		struct shm_snap sn;
 
+		/* a slot without samples yet loses to another replica's live copy */
 		if (idx >= 0 && shm_slot_snapshot(sg, SHM_INSTANCE, idx, &sn, NULL, 0, 0) == 1 &&
-		    sn.d.instance_id == id) {
+		    sn.d.instance_id == id && (sn.d.cpu.count || PQgetisnull(res, row, C_LIVE_AGG))) {
 			agg = view_aggregates(&sn.d);
 			source = "segment";
 			json_object_object_add(metrics, "oom_flagged",
