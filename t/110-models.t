@@ -120,6 +120,14 @@ t.is_((r.json or {}).get("description"), "test model", "description")
 r = s.api("GET", "/api/models/nope")
 t.status(r, 404, "unknown model: 404")
 t.is_(err_code(r), "not_found", "code not_found")
+for odd in ("%FF%FE", "M110", "a%20b", "x" * 65):
+    t.status(s.api("GET", "/api/models/" + odd), 404, "GET /api/models/%s: 404, not 500" % odd[:12])
+    t.status(s.api("PATCH", "/api/models/" + odd, json={"version": 1}, token=adm), 404,
+             "PATCH /api/models/%s: 404" % odd[:12])
+    t.status(s.api("DELETE", "/api/models/" + odd, token=adm), 404,
+             "DELETE /api/models/%s: 404" % odd[:12])
+    t.status(s.api("DELETE", "/api/models/%s/cache" % odd, token=adm), 404,
+             "DELETE /api/models/%s/cache: 404" % odd[:12])
 
 # ---- access to admin routes
 for method, path, body in (("POST", "/api/models", dict(M, id="m110b")),

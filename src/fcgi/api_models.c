@@ -85,6 +85,18 @@ static enum api_err send_model(struct api_req *r, int status, char *json)
 	return api_text(r, status, "application/json", json, strlen(json));
 }
 
+/* A path id that cannot be a model id (bad pattern, non-UTF-8) is simply
+ * not found; it never reaches SQL, where invalid UTF-8 would be an error. */
+static int bad_path_id(struct api_req *r)
+{
+	return !db_model_valid_id(r->params[0]);
+}
+
+static enum api_err no_model(struct api_req *r)
+{
+	return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+}
+
 static enum api_err invalid(struct api_req *r, json_object *fields)
 {
 	return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
@@ -103,9 +115,11 @@ static enum api_err models_list(struct api_req *r)
 static enum api_err model_get(struct api_req *r)
 {
 	char *json = NULL;
-	int enabled = 0, version = 0;
-	int rc = db_model_get_json(r->db, r->params[0], &json, &enabled, &version);
+	int enabled = 0, version = 0, rc;
 
+	if (bad_path_id(r))
+		return no_model(r);
+	rc = db_model_get_json(r->db, r->params[0], &json, &enabled, &version);
 	if (rc < 0)
 		return api_db_fail(r);
 	if (rc == 1 || (!enabled && !r->auth.is_admin)) {
@@ -188,6 +202,8 @@ static enum api_err model_patch(struct api_req *r)
 	int version = 0, cur = 0, rc, cv;
 	enum api_err e;
 
+	if (bad_path_id(r))
+		return no_model(r);
 	e = api_body_json(r, &m);
 	if (e != API_OK)
 		return e;
@@ -231,8 +247,11 @@ static enum api_err model_patch(struct api_req *r)
 
 static enum api_err model_delete(struct api_req *r)
 {
-	int rc = db_model_delete(r->db, r->params[0]);
+	int rc;
 
+	if (bad_path_id(r))
+		return no_model(r);
+	rc = db_model_delete(r->db, r->params[0]);
 	if (rc < 0)
 		return api_db_fail(r);
 	if (rc == 1)
@@ -244,9 +263,12 @@ static enum api_err model_delete(struct api_req *r)
 static enum api_err model_cache_clear(struct api_req *r)
 {
 	long n = 0;
-	int rc = db_model_clear_cache(r->db, r->params[0], &n);
+	int rc;
 	json_object *o;
 
+	if (bad_path_id(r))
+		return no_model(r);
+	rc = db_model_clear_cache(r->db, r->params[0], &n);
 	if (rc < 0)
 		return api_db_fail(r);
 	if (rc == 1)
