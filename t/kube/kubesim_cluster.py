@@ -154,6 +154,8 @@ class Sim:
         self.ready_at = {}  # node name -> time it becomes Ready
         self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
         self.node_rts = {}  # node name -> pod uid -> PodRT (metrics per node)
+        self.deleting = set()  # (ns, name, uid) of pods terminating gracefully
+        self.req_cache = {}  # pod uid -> (cpu, memory) requests
         self.ev_index = {}  # (involved uid, reason, message, type) -> (ns, name) of the Event
         self.ev_order = collections.deque()  # (ns, name, aggregation key), oldest first
         self.group_label = cfg.get("node_group_label", "modelhub.io/node-group")
@@ -491,7 +493,8 @@ class SimPods:
 
     def schedule_pass(self):
         with self.store.lock:
-            pending = [p for p in self.store.list("pods")
+            pods = self.store.values("pods")
+            pending = [p for p in pods
                        if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
                        and p["spec"].get("schedulerName", "default-scheduler") == "default-scheduler"]
             if not pending:
@@ -499,10 +502,13 @@ class SimPods:
             nodes = self.store.list("nodes")
             used = {n["metadata"]["name"]: [0.0, 0.0, 0] for n in nodes}
             podsby = collections.defaultdict(list)
-            for p in self.store.list("pods"):
+            for p in pods:
                 nn = p["spec"].get("nodeName")
                 if nn in used and not terminal(p):
-                    c, m = pod_requests(p)
+                    uid = p["metadata"]["uid"]
+                    if uid not in self.req_cache:
+                        self.req_cache[uid] = pod_requests(p)  # the spec is immutable
+                    c, m = self.req_cache[uid]
                     used[nn][0] += c
                     used[nn][1] += m
                     used[nn][2] += 1
@@ -951,33 +957,43 @@ class SimPods:
             p["metadata"]["deletionTimestamp"] = iso(time.time() + grace)
             p["metadata"]["deletionGracePeriodSeconds"] = grace
         pod = self.store.mutate("pods", ns, name, g)
+        self.deleting.add((ns, name, uid))
         self.kill_pod(pod, grace)
         log("pod deleting", pod=name, grace=grace)
         return pod
 
     def finalize_deletions(self):
+        """Remove terminating pods whose containers have all stopped."""
         with self.store.lock:
-            for pod in self.store.list("pods"):
-                md = pod["metadata"]
-                if not md.get("deletionTimestamp"):
+            for key in list(self.deleting):
+                ns, name, uid = key
+                pod = self.store.get("pods", ns, name)
+                if pod is None or pod["metadata"]["uid"] != uid:
+                    self.deleting.discard(key)
                     continue
-                rt = self.rts.get(md["uid"])
+                rt = self.rts.get(uid)
                 if rt is None or not rt.alive():
-                    self.store.remove("pods", md["namespace"], md["name"])
-                    log("pod deleted", pod=md["name"])
-            live = {p["metadata"]["uid"] for p in self.store.list("pods")}
+                    self.store.remove("pods", ns, name)
+                    self.deleting.discard(key)
+                    log("pod deleted", pod=name)
+
+    def forget_gone(self):
+        """Drop runtime records of pods that no longer exist (every second)."""
+        with self.store.lock:
+            live = {p["metadata"]["uid"] for p in self.store.values("pods")}
             for uid in [u for u, rt in self.rts.items() if u not in live and not rt.alive()]:
                 rt = self.rts.pop(uid)
                 self.node_rts.get(rt.node, {}).pop(uid, None)
-            for uid in [u for u in self.sched_msg if u not in live]:
-                del self.sched_msg[uid]
+            for d in (self.sched_msg, self.req_cache):
+                for uid in [u for u in d if u not in live]:
+                    del d[uid]
 
 
 class SimCtl:
     """Mixin: node lifecycle, MachineDeployment reconciler, metrics, state file."""
 
     def controller(self):
-        last_sched = last_dump = 0.0
+        last_sched = last_dump = last_gc = 0.0
         while not self.stopping.is_set():
             now = time.time()
             try:
@@ -987,6 +1003,9 @@ class SimCtl:
                     last_sched = now
                     self.schedule_pass()
                 self.finalize_deletions()
+                if now - last_gc >= 1.0:
+                    last_gc = now
+                    self.forget_gone()
                 if self.store.dirty and now - last_dump >= 1.0:
                     last_dump = now
                     self.dump()
@@ -1212,9 +1231,9 @@ class SimCtl:
             for pod in self.store.list("pods"):
                 md = pod["metadata"]
                 info = (state.get("runtime") or {}).get(md["uid"])
-                if not pod["spec"].get("nodeName") or terminal(pod) and info is None:
-                    continue
-                if info is None:
+                if md.get("deletionTimestamp"):
+                    self.deleting.add((md["namespace"], md["name"], md["uid"]))
+                if info is None or not pod["spec"].get("nodeName"):
                     continue
                 rt = PodRT(md["namespace"], md["name"], md["uid"], pod["spec"]["nodeName"], pod["status"]["podIP"])
                 rt.synth = {c: tuple(v) for c, v in (info.get("synth") or {}).items()}
