@@ -141,6 +141,17 @@ int main(void)
 	ok(body_status("application/json", "[1,2]", "bad_json"), "array instead of object: 400");
 	ok(body_status("application/json", "\"str\"", "bad_json"), "string instead of object: 400");
 	ok(body_status("application/json", "{'a':1}", "bad_json"), "single quotes: 400");
+	ok(body_status("application/json", "{\"a\":\"\xff\"}", "bad_json"), "invalid UTF-8: 400");
+	ok(body_status("application/json", "{\"a\":\"\xc0\xaf\"}", "bad_json"), "overlong UTF-8: 400");
+	ok(body_status("application/json", "{\"a\":\"\xed\xa0\x80\"}", "bad_json"),
+	   "UTF-8 surrogate: 400");
+	ok(body_status("application/json", "{\"a\":\"\xe2\x82\"}", "bad_json"), "truncated UTF-8: 400");
+	ok(body_status("application/json", "{\"a\":{\"b\":[\"x\\u0000y\"]}}", "bad_json"),
+	   "\\u0000 deep inside: 400");
+	req(&r, "application/json", "{\"a\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 \\u00e9\"}");
+	ok(api_body_json(&r, &o) == API_OK, "valid multi-byte UTF-8 and \\u escapes accepted");
+	json_object_put(o);
+	api_req_end(&r);
 	{
 		char d[256] = "{\"a\":";
 		for (int i = 0; i < 40; i++)

@@ -71,6 +71,13 @@ for bad in ('{"id": ', '{"id": "x"} trailing', "[1,2]", "{'id': 'x'}", "", "null
     t.is_(code(r), "bad_json", "code bad_json")
     t.ok(shape_ok(r), "400 JSON error shape")
 
+for bad, what in ((b'{"id":"m111u","description":"\xff"}', "invalid UTF-8"),
+                  (b'{"id":"m111u","details":{"a":"x\\u0000y"}}', "\\u0000 in a nested string")):
+    r = s.api("POST", "/api/models", data=bad, headers={"Content-Type": "application/json"},
+              token=adm)
+    t.status(r, 400, "%s: 400, not a database error" % what)
+    t.is_(code(r), "bad_json", "code bad_json")
+
 # ---- 415
 for ct in ("text/plain", "application/x-www-form-urlencoded", "application/jsonp", None):
     h = {"Content-Type": ct} if ct else {}
