@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 500-web-basic.t — the pages in headless Chromium over the real stack: sign up through the form (client-side and API field errors shown), log in, models list, log out, refresh while active, idle expiry sends to login with a message, admin menu for admins only, global loader, no CSP violations; screenshots in t/artifacts/.
+# 500-web-basic.t — the pages in headless Chromium over the real stack: sign up through the form (client-side and API field errors shown), log in, models list, log out, refresh while active (also from another tab: the upstream refresh bug), idle expiry sends to login with a message, admin menu for admins only, global loader, no CSP violations; screenshots in t/artifacts/.
 import os
 import sys
 import time
@@ -158,6 +158,28 @@ t.is_(sess1.status, 200, "the session is valid on the server")
 t.ok(sess1.json and sess1.json["expires_at"] > sess0["expires_at"],
      "expires_at moved forward (POST /api/auth/refresh while active)")
 t.ok(not b.exists("#messages .message.error"), "no 'Session expired' message while active (upstream bug)")
+
+# ---- the upstream bug: a second tab keeps the session alive; the idle
+# first tab must not show "Session expired" or clear the user.
+tab_a = b.driver.current_window_handle
+b.driver.switch_to.new_window("tab")
+b.go("#/models")
+inp = b.wait_for("#view input[name=q]")
+t0 = time.time()
+while time.time() - t0 < IDLE * 1.6:
+    inp.send_keys("e")
+    time.sleep(1)
+    inp.send_keys("\b")
+    time.sleep(1)
+tab_b = b.driver.current_window_handle
+b.driver.switch_to.window(tab_a)
+t.ok(b.exists("#current-user") and "web_user" in b.find("#current-user").text,
+     "idle tab A still shows the user after %.0f s while tab B was active" % (time.time() - t0))
+t.ok(not b.exists("#messages .message.error"), "idle tab A shows no 'Session expired'")
+t.ok(not b.hash().startswith("#/login"), "idle tab A was not sent to the login page")
+b.driver.switch_to.window(tab_b)
+b.driver.close()
+b.driver.switch_to.window(tab_a)
 
 # ---- idle: warning, then expiry → login page with a message
 b.route("#/requests")
