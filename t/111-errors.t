@@ -78,6 +78,13 @@ for bad, what in ((b'{"id":"m111u","description":"\xff"}', "invalid UTF-8"),
     t.status(r, 400, "%s: 400, not a database error" % what)
     t.is_(code(r), "bad_json", "code bad_json")
 
+# invalid UTF-8 reaching SQL through a query parameter is the client's
+# error (api_db_fail maps SQLSTATE class 22 to 400), never a 500
+for path in ("/api/recommendations?model_id=%FF", "/api/admin/requests?model_id=%FF%FE",
+             "/api/instances?model=%C0%AF"):
+    r = s.api("GET", path, token=adm)
+    t.ok(400 <= r.status < 500 and shape_ok(r), "GET %s: 4xx with a JSON error (%d)" % (path, r.status))
+
 # ---- 415
 for ct in ("text/plain", "application/x-www-form-urlencoded", "application/jsonp", None):
     h = {"Content-Type": ct} if ct else {}

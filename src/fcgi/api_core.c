@@ -243,6 +243,9 @@ enum api_err api_db_fail(struct api_req *r)
 	if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0 || strcmp(st, "22P02") == 0)
 		return api_fail(r, API_UNPROCESSABLE, "validation_failed",
 				"the values break a database constraint");
+	if (strncmp(st, "22", 2) == 0) /* data exception: bad date, UTF-8, range... */
+		return api_fail(r, API_BAD_REQUEST, "bad_request",
+				"a value in the request is not valid (sqlstate %s)", st);
 	if (strcmp(st, "23503") == 0)
 		return api_fail(r, API_CONFLICT, "conflict",
 				"the object is referenced by or refers to a missing object");
