@@ -257,4 +257,32 @@ t.ok(bool(res[1].get("error")), "  bad input: per-input error in JSON")
 t.ok("error" not in res[0] and "error" not in res[2], "  good inputs carry no error")
 t.is_(get(rid, "csv").text.split("\r\n")[2], "not_a_smiles,", "  CSV leaves its cell empty")
 
+# cancel while RUNNING: the runner stops and stores nothing afterwards
+import time
+rid = s.api("POST", "/api/requests", token=alice,
+            json={"model_id": "load", "inputs": ["C" * (1 + i % 20) for i in range(400)]}).json["id"]
+end = time.time() + 120
+j = {}
+while time.time() < end:
+    j = s.api("GET", "/api/requests/%d" % rid, token=alice).json or {}
+    if j.get("status") == "RUNNING" and j.get("progress", {}).get("done", 0) > 0 or \
+            j.get("status") in ("COMPLETED", "FAILED"):
+        break
+    time.sleep(0.1)
+t.is_(j.get("status"), "RUNNING", "load request is RUNNING with progress")
+r = s.api("DELETE", "/api/requests/%d" % rid, token=alice)
+t.status(r, 200, "cancel it")
+done_at_cancel = (r.json or {}).get("progress", {}).get("done")
+time.sleep(4)
+j = s.api("GET", "/api/requests/%d" % rid, token=alice).json or {}
+t.is_(j.get("status"), "CANCELLED", "  still CANCELLED after the runner noticed")
+n = int(s.sql("SELECT count(*) FROM work_request_result WHERE request_id = $1", rid)[0][0])
+time.sleep(2)
+n2 = int(s.sql("SELECT count(*) FROM work_request_result WHERE request_id = $1", rid)[0][0])
+t.ok(done_at_cancel <= n == n2 < 400,
+     "  the runner stopped: results frozen (%s at cancel, %d, %d later, of 400)"
+     % (done_at_cancel, n, n2))
+t.is_(((get(rid, "csv").json or {}).get("error") or {}).get("code"), "request_cancelled",
+      "  result: 409 request_cancelled")
+
 t.done()
