@@ -72,7 +72,8 @@ struct api_req {
 	const char *params[API_MAX_PARAMS]; /* {} captures, owned by req */
 	int nparams;
 	struct api_auth auth;
-	int auth_error;         /* set when a token was given but is expired */
+	int auth_error;         /* 1: token given but unknown/expired/revoked;
+				 * 2: could not be checked (database down) */
 
 	/* response */
 	int status;

@@ -241,7 +241,10 @@ void api_auth_resolve(struct api_req *r)
 	}
 	rc = db_session_lookup(r->db, cur_hash, &info);
 	if (rc < 0) {
-		log_warn_x("auth msg=\"session lookup failed, request treated as anonymous\"");
+		/* Not the caller's fault: routes that need a session answer 503,
+		 * not a 401 that would log a browser out. */
+		log_warn_x("auth msg=\"session lookup failed (database unavailable?)\"");
+		r->auth_error = 2;
 		return;
 	}
 	if (rc == 1) {

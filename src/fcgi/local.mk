@@ -59,3 +59,6 @@ EXTRA_DIST += t/125-anon-doc.t
 TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t t/114-fcgi-master.t
 EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \
 	t/114-fcgi-master.t
+# Sessions cannot be checked while Postgres is down: 503, not 401.
+TESTS += t/115-auth-db-down.t
+EXTRA_DIST += t/115-auth-db-down.t

@@ -87,6 +87,9 @@ static enum api_err check_access(struct api_req *r, enum api_access need)
 	if (need == ACCESS_PUBLIC)
 		return API_OK;
 	if (!r->auth.present) {
+		if (r->auth_error == 2)
+			return api_fail(r, API_UNAVAILABLE, "unavailable",
+					"sessions cannot be checked right now; retry shortly");
 		if (r->auth_error)
 			return api_fail(r, API_UNAUTHORIZED, "session_expired",
 					"the session has expired or was revoked; log in again");
