@@ -134,6 +134,12 @@ b.route("#/admin/instances/finished")
 b.wait_text("#finished-instances", "webload")
 t.like(b.find("#finished-instances").text, r"STOPPED", "finished list shows the reason")
 b.shot("finished-instances")
+b.route("#/admin/instances/finished?status=OOMKILLED")
+b.wait_text("#finished-instances", "No finished instances match")
+t.pass_("finished filter by termination reason: none OOM-killed")
+b.route("#/admin/instances/finished?status=STOPPED&model=webload")
+b.wait_text("#finished-instances", "webload")
+t.is_(b.find("form [name=status]").get_attribute("value"), "STOPPED", "the filter form shows the route's filter")
 
 # ---- model edit: client check, API field error, version conflict, save
 b.route("#/admin/models/webload")

@@ -24,6 +24,7 @@ const POLL_MS = 2000;
 const SAMPLES_MS = 4000;
 const MAX_SAMPLES = 200;
 const STATES = ['REQUESTED', 'STARTING', 'READY', 'BUSY', 'IDLE', 'TERMINATING'];
+const REASONS = ['COMPLETED', 'FAILED', 'OOMKILLED', 'STOPPED', 'IDLE', 'LOST'];
 
 function items(r) {
   return (r && (r.items || r.instances)) || (Array.isArray(r) ? r : []);
@@ -69,18 +70,20 @@ function actions(inst, after) {
     el('a.button.small.secondary', { href: `#/admin/instances/${inst.id}`, 'aria-label': `History of instance ${inst.id}` }, 'History'));
 }
 
-function filterForm(ctx, base, withState) {
+/** Filters in the route's query; statuses: instance states (active page)
+ * or termination reasons (finished page) — the API takes either. */
+function filterForm(ctx, base, statuses) {
   const q = ctx.query;
   const f = {
     model: field({ name: 'model', label: 'Model', type: 'select', value: q.get('model') || '', options: [['', 'All models']] }),
-    status: withState ? field({ name: 'status', label: 'Status', type: 'select', value: q.get('status') || '', options: [['', 'All']].concat(STATES.map((s) => [s, s])) }) : null,
+    status: field({ name: 'status', label: statuses === REASONS ? 'Ended because' : 'Status', type: 'select', value: q.get('status') || '', options: [['', 'All']].concat(statuses.map((x) => [x, x])) }),
     started_from: field({ name: 'started_from', label: 'Started from', type: 'date', value: q.get('started_from') || '' }),
     started_to: field({ name: 'started_to', label: 'Started to', type: 'date', value: q.get('started_to') || '' }),
   };
   get('/api/models').then((r) => {
     for (const m of r.items || []) f.model.input.append(el('option', { value: m.id, selected: m.id === q.get('model') }, m.id));
   }).catch(() => {});
-  const form = el('form.filters', { novalidate: true }, Object.values(f).filter(Boolean),
+  const form = el('form.filters', { novalidate: true }, Object.values(f),
     el('div.field', el('button', { type: 'submit' }, 'Filter')),
     el('div.field', el('button.secondary', { type: 'button', onclick: () => ctx.navigate(base) }, 'Clear')));
   form.addEventListener('submit', (ev) => {
@@ -146,7 +149,7 @@ function instanceCard(inst, refresh) {
 
 export async function activePage(view, ctx) {
   await loadBands();
-  const { form, params } = filterForm(ctx, '/admin/instances', true);
+  const { form, params } = filterForm(ctx, '/admin/instances', STATES);
   const out = el('div.grid#active-instances', { 'aria-live': 'off' });
   const summary = el('p.hint#instances-summary', { 'aria-live': 'polite' });
   view.append(pageTitle('Active instances'), tabs('active'), form, bandLegend(), summary, out);
@@ -199,7 +202,7 @@ function peakCell(inst, res) {
 
 export async function finishedPage(view, ctx) {
   await loadBands();
-  const { form, params } = filterForm(ctx, '/admin/instances/finished', false);
+  const { form, params } = filterForm(ctx, '/admin/instances/finished', REASONS);
   const out = el('div#finished-instances');
   const more = el('button.secondary', { type: 'button', hidden: true }, 'Older instances');
   view.append(pageTitle('Finished instances'), tabs('finished'), form, out, more);

@@ -230,7 +230,7 @@ export async function editPage(view, ctx) {
     form, recBox,
     el('section', el('h2', 'Maintenance'), el('div.actions',
       el('button.secondary#clear-cache', { type: 'button', onclick: clearCache }, 'Clear cache'),
-      el('a.button.secondary', { href: '#/admin/instances?model_id=' + encodeURIComponent(id) }, 'Active instances'),
+      el('a.button.secondary', { href: '#/admin/instances?model=' + encodeURIComponent(id) }, 'Active instances'),
       el('button.danger#delete-model', { type: 'button', onclick: remove }, 'Delete model'))));
   loadRec();
 }
