@@ -107,8 +107,8 @@ check(post_json({"model_id": "ok1", "inputs": ["C"], "has_header": "yes"}), 422,
       "invalid_parameter", "has_header not a boolean", "has_header")
 check(post_json({"model_id": "ok1", "inputs": ["C"], "cache_opt_in": 1}), 422,
       "invalid_parameter", "cache_opt_in not a boolean", "cache_opt_in")
-check(post_json({"model_id": "ok1", "inputs": ["C\u0000C"]}), 422, "invalid_encoding",
-      "NUL inside a JSON string")
+check(post_json({"model_id": "ok1", "inputs": ["C\u0000C"]}), 400, "bad_json",
+      "NUL inside a JSON string (refused by the JSON reader)")
 r = s.api("POST", "/api/models/ok1/requests", token=tok, data=b"CCO\n\xff\xfeC\n",
           headers={"Content-Type": "text/csv"})
 check(r, 422, "invalid_encoding", "invalid UTF-8 in CSV")
