@@ -11,7 +11,7 @@
  * so a runner finishing at the same moment either wins (cancel sees a
  * finished request, 409) or finds the request no longer RUNNING.
  *
- * DESIGN: submit is one transaction of at most five statements whatever
+ * DESIGN: submit is one transaction of at most four statements whatever
  * the input count: the request and all inputs go in one INSERT ... SELECT
  * FROM unnest($inputs::text[]) WITH ORDINALITY (ordinals are 1-based, in
  * submit order), cache hits in one INSERT ... SELECT joining
