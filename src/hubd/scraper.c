@@ -20,7 +20,10 @@
  * DESIGN
  * - Sources feed one function, shm_slot_ingest(), with a struct shm_obs
  *   (cumulative CPU seconds + working set), so the kubernetes source
- *   (kubelet /metrics/resource through metrics/prom.h) only adds a producer.
+ *   (kubelet /metrics/resource through metrics/kubelet.h) only adds a
+ *   producer: with hub.backend = kubernetes each cycle calls
+ *   kubescrape_cycle() (kubernetes backend, weak) in the replica holding
+ *   the SCRAPER_LOCK_KEY advisory lock, so kubelets are scraped once.
  * - Local instances: the process group of model_instance.pid (the leader,
  *   started with setsid by cluster/local.c). CPU = utime+stime of the group;
  *   memory = the instance's dedicated memory cgroup working set when it has
@@ -52,6 +55,7 @@
 #include "metrics/view.h"
 
 #define LIVE_EVERY_MS 15000     /* instance_live upsert period (DESIGN §6) */
+#define SCRAPER_LOCK_KEY "7236051898443571023" /* kubelets are scraped by one replica */
 #define ATTACH_RETRY_MS 2000    /* segment missing: try again this often */
 #define MIN_INTERVAL_MS 200
 
@@ -66,6 +70,7 @@ struct scraper {
 	int node_slot;
 	uint64_t *written_gen;  /* per instance slot: reg_gen last in instance_live */
 	int nwritten;
+	int kube_leader, kube_warned;
 };
 
 static const char SQL_INSTANCES[] =
@@ -250,6 +255,50 @@ static void write_live(struct scraper *s, int all)
 	}
 }
 
+/* ---- kubernetes source ---- */
+
+/* Provided by the kubernetes backend's scraper half (hubd/kubescrape.c):
+ * fetch every node's /metrics/resource (one curl multi handle) and feed
+ * each answer to kubelet_ingest() (metrics/kubelet.h). Returns the number
+ * of instance samples ingested, or -1. Weak: absent until that file links. */
+extern int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg) __attribute__((weak));
+
+/* Session advisory lock: only the replica holding it scrapes kubelets. A
+ * reconnect drops it, so each cycle checks it is still held (pg_locks) and
+ * tries to take it when not. */
+static int lead_kube(struct scraper *s)
+{
+	const char *p[1] = {SCRAPER_LOCK_KEY};
+	PGresult *r = db_exec(s->c->db,
+			      "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE"
+			      " locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)"
+			      " THEN true ELSE pg_try_advisory_lock($1::bigint) END",
+			      1, p);
+	int ok = r && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+
+	PQclear(r);
+	if (ok != s->kube_leader)
+		log_info("scraper kube_leader=%d msg=\"%s\"", ok,
+			 ok ? "scraping the kubelets" : "another replica scrapes the kubelets");
+	s->kube_leader = ok;
+	return ok;
+}
+
+static int scrape_kube(struct scraper *s)
+{
+	if (!kubescrape_cycle) {
+		if (!s->kube_warned)
+			log_warn_x("scraper msg=\"hub.backend=kubernetes but the kubelet scraper is not "
+				   "built; no pod metrics\"");
+		s->kube_warned = 1;
+		return 0;
+	}
+	if (!lead_kube(s))
+		return 0;
+	return kubescrape_cycle(s->c, s->seg);
+}
+
 /* ---- main loop ---- */
 
 static int64_t mono_us(void)
@@ -293,10 +342,14 @@ int scraper_main(struct hubd_child *c)
 			interval = MIN_INTERVAL_MS;
 		if (ensure_seg(&s) == 0) {
 			t0us = mono_us();
-			n = scrape_instances(&s);
+			if (strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0) {
+				n = scrape_kube(&s);
+			} else {
+				n = scrape_instances(&s);
+				scrape_node(&s, n < 0 ? 0 : n);
+			}
 			if (n < 0)
 				err = 1;
-			scrape_node(&s, n < 0 ? 0 : n);
 			if (mh_mono_ms() - s.last_live_ms >= LIVE_EVERY_MS) {
 				write_live(&s, 1);
 				s.last_live_ms = mh_mono_ms();
