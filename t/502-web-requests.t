@@ -50,6 +50,7 @@ def api_requests_calls():
 b.route("#/models/eos3b5e")
 form = "#request-form"
 b.wait_for(form)
+t.is_(b.unlabelled(), [], "request form: every control has a label")
 b.click("#submit-request")
 t.like(b.wait(lambda: b.field_error(form, "inputs"), "inputs error"), r"at least one molecule",
        "empty submit: error next to the molecules field")

@@ -74,6 +74,7 @@ b.wait_route("#/admin/requests?anon")
 err = b.wait(lambda: b.field_error("#admin-requests-filters", "anon_session_id"), "filter error")
 t.like(err, r"positive integer", "a bad filter: the API's error next to the field")
 b.shot("admin-requests")
+t.is_(b.unlabelled(), [], "admin requests: every control has a label")
 
 # ---- active instance: gauges and chart
 b.click("#admin-nav a[href='#/admin/instances']")
@@ -100,6 +101,7 @@ b.wait_for("#active-instances .instance-card[data-id='%s'] svg.spark polyline" %
 t.pass_("sparkline chart drawn from /samples")
 t.like(card.text, r"Request\s*\n?#\d+", "card shows the request id")
 b.shot("active-instances")
+t.is_(b.unlabelled(), [], "active instances: every control has a label")
 # focus survives the 2 s refresh (cards updated in place)
 hist = b.find("#active-instances .instance-card[data-id='%s'] a[href='#/admin/instances/%s']" % (iid, iid))
 b.driver.execute_script("arguments[0].focus()", hist)
@@ -145,6 +147,7 @@ t.is_(b.find("form [name=status]").get_attribute("value"), "STOPPED", "the filte
 b.route("#/admin/models/webload")
 form = "#model-form"
 b.wait_for(form)
+t.is_(b.unlabelled(), [], "model edit form: every control has a label")
 b.fill(form + " [name=cpu_request_m]", "5000")
 b.click("#save-model")
 t.like(b.wait(lambda: b.field_error(form, "cpu_request_m"), "cpu error"), r"must not exceed",

@@ -166,6 +166,20 @@ class Browser:
         es = self.finds('%s .field[data-field="%s"] .field-error' % (form_css, name))
         return es[0].text if es else None
 
+    # ---- accessibility
+    def unlabelled(self):
+        """Visible form controls without an accessible name (label, aria-label,
+        aria-labelledby; buttons: their text), as HTML snippets."""
+        return self.driver.execute_script("""
+return [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((e) => e.type !== 'hidden' && (e.offsetParent !== null || e.type === 'file'))
+  .filter((e) => {
+    if (e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')) return false;
+    if (e.tagName === 'BUTTON') return !e.textContent.trim();
+    return !(e.labels && e.labels.length);
+  })
+  .map((e) => e.outerHTML.slice(0, 160));""")
+
     # ---- evidence
     def shot(self, label):
         """Save a screenshot t/artifacts/<name>-<label>.png; returns the path."""
