@@ -10,7 +10,8 @@
  * log size copied).
  * Shared state: reads model_instance, work_request.input_count,
  * instance_live; writes instance_metrics (once per instance, ON CONFLICT DO
- * NOTHING), model_instance.snapshot (merged: resources + final aggregates +
+ * NOTHING), the pods' kubernetes events (instance_event source 'k8s', every
+ * EVENTS_EVERY_MS, idempotent), model_instance.snapshot (merged: resources + final aggregates +
  * final state), instance_log (copy of the live log file), deletes
  * instance_live of ended instances, and marks orphans TERMINATED/LOST with
  * one instance_event. State changes of live instances (READY, BUSY, IDLE,
@@ -42,6 +43,7 @@
 
 #include <json-c/json.h>
 
+#include "cluster/cluster.h"
 #include "db/db.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
@@ -53,6 +55,7 @@
 #define MONITOR_TICK_MS 1000    /* one reconcile pass */
 #define LOST_GRACE_MS 30000     /* group gone, row still active: then LOST (the runner sweep usually wins) */
 #define LOG_EVERY_MS 5000       /* copy live log files into instance_log */
+#define EVENTS_EVERY_MS 5000    /* kubernetes: copy pod events into instance_event */
 #define LOG_MAX_BYTES (16 << 20)
 #define PERSIST_BATCH 100
 #define ATTACH_RETRY_MS 2000
@@ -74,6 +77,9 @@ struct monitor {
 	struct mon_inst *tab;
 	size_t n, cap;
 	int64_t last_log_ms;
+	int64_t last_events_ms;
+	struct cluster *cl;     /* kubernetes backend handle, for pod events */
+	int cl_failed;
 };
 
 static const char SQL_ACTIVE[] =
@@ -213,6 +219,45 @@ static void copy_log(struct monitor *m, int64_t id, struct mon_inst *mi, int for
 	buf_free(&b);
 }
 
+/* ---- kubernetes events ---- */
+
+static const char SQL_K8S_EVENT[] =
+	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "
+	"SELECT $1::bigint, coalesce(to_timestamp($2::bigint / 1000.0), now()), $3, 'k8s', "
+	"       jsonb_build_object('reason', $3::text, 'message', $4::text) "
+	"WHERE NOT EXISTS (SELECT 1 FROM instance_event WHERE instance_id = $1::bigint "
+	"  AND source = 'k8s' AND kind = $3 AND detail->>'message' = $4 "
+	"  AND ($2::bigint IS NULL OR at = to_timestamp($2::bigint / 1000.0)))";
+
+/* Copy the pod's events (reason, message, time) as source 'k8s' events;
+ * the NOT EXISTS makes repeated copies idempotent. */
+static void copy_k8s_events(struct monitor *m, int64_t id, const char *pod)
+{
+	struct cluster_event *ev = NULL;
+	int n = 0;
+
+	if (!m->cl && !m->cl_failed) {
+		m->cl = cluster_new("kubernetes");
+		if (!m->cl) {
+			m->cl_failed = 1;
+			log_warn_x("monitor msg=\"no kubernetes backend: pod events not recorded\"");
+		}
+	}
+	if (!m->cl || cluster_events(m->cl, pod, &ev, &n) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		char ids[24], at[24];
+		const char *p[4] = {ids, ev[i].at_ms > 0 ? at : NULL, ev[i].kind, ev[i].message};
+
+		if (!ev[i].kind[0])
+			continue;
+		snprintf(ids, sizeof(ids), "%lld", (long long)id);
+		snprintf(at, sizeof(at), "%lld", (long long)ev[i].at_ms);
+		db_cmd(m->c->db, SQL_K8S_EVENT, 4, p);
+	}
+	free(ev);
+}
+
 /* ---- active instances: slots and liveness ---- */
 
 static int group_alive(pid_t pgid)
@@ -311,6 +356,7 @@ static int pass_active(struct monitor *m)
 {
 	const char *p[1] = {m->c->replica_id ? m->c->replica_id : ""};
 	int copy_logs = mh_mono_ms() - m->last_log_ms >= LOG_EVERY_MS;
+	int copy_events = mh_mono_ms() - m->last_events_ms >= EVENTS_EVERY_MS;
 	PGresult *r = db_prep(m->c->db, "monitor_active", SQL_ACTIVE, 1, p);
 	int n;
 
@@ -331,9 +377,14 @@ static int pass_active(struct monitor *m)
 		check_alive(m, r, i, mi);
 		if (copy_logs && strcmp(PQgetvalue(r, i, 2), "local") == 0)
 			copy_log(m, id, mi, 0);
+		if (copy_events && strcmp(PQgetvalue(r, i, 2), "kubernetes") == 0 &&
+		    PQgetvalue(r, i, 3)[0])
+			copy_k8s_events(m, id, PQgetvalue(r, i, 3));
 	}
 	if (copy_logs)
 		m->last_log_ms = mh_mono_ms();
+	if (copy_events)
+		m->last_events_ms = mh_mono_ms();
 	PQclear(r);
 	return n;
 }
@@ -535,6 +586,7 @@ int monitor_main(struct hubd_child *c)
 			break;
 	}
 	log_info("monitor stopping");
+	cluster_free(m.cl);
 	free(m.tab);
 	if (m.own_seg)
 		shm_close(m.seg);
