@@ -199,7 +199,7 @@ t.is_(len({p.metadata.name for p in p1.items + p2.items}), 4, "pages do not over
 # errors
 code, e = status_of(core.read_namespaced_pod, "nope", "modelhub")
 t.is_(code, 404, "read unknown pod: 404")
-t.like(e.body if e else "", r'"reason": "NotFound"', "404 body is a Status with reason NotFound")
+t.like(e.body if e else "", r'"reason": ?"NotFound"', "404 body is a Status with reason NotFound")
 code, e = status_of(core.create_namespaced_pod, "modelhub", pod_manifest(name="page-0"))
 t.is_(code, 409, "duplicate name: 409 AlreadyExists")
 code, e = status_of(core.create_namespaced_pod, "modelhub", {"metadata": {"name": "x"}, "spec": {"containers": []}})

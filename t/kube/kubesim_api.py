@@ -151,6 +151,11 @@ def rule_match(rules, verb, res, group, ns):
     return False
 
 
+def jdump(obj):
+    """Compact JSON, as the API server writes it."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
 def pb_fields(data):
     """Protocol buffer wire format -> [(field number, value)]; length-delimited as bytes."""
     out, i = [], 0
@@ -247,7 +252,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def send_json(self, code, obj):
-        self.send_bytes(code, json.dumps(obj).encode())
+        self.send_bytes(code, jdump(obj).encode())
 
     def start_stream(self, ctype="application/json"):
         self.send_response(200)
@@ -364,6 +369,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, VERSION)
         if path in ("/healthz", "/livez", "/readyz"):
             return self.send_bytes(200, b"ok", "text/plain; charset=utf-8")
+        if path.startswith("/kubesim/"):
+            return self.admin(method, path)
         if path == "/api":
             return self.send_json(200, {"kind": "APIVersions", "versions": ["v1"],
                                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
@@ -444,6 +451,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.delete(key, res, gv[0], ns, name, q)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
+    def admin(self, method, path):
+        """Fault injection for tests (full-access token only):
+        POST /kubesim/drop-watches  cut every open watch (no final chunk: a network drop)
+        POST /kubesim/compact       forget the watch history: every older version is 410"""
+        if self.user.get("name") != "admin":
+            raise ApiError(403, "Forbidden", "kubesim admin endpoints need the --token token")
+        if method != "POST":
+            raise ApiError(405, "MethodNotAllowed", "POST only")
+        st = self.sim.store
+        if path == "/kubesim/drop-watches":
+            with st.cond:
+                n = self.sim.open_watches
+                self.sim.watch_gen += 1
+                st.cond.notify_all()
+            log("watches dropped", count=n)
+            return self.send_json(200, {"dropped": n})
+        if path == "/kubesim/compact":
+            with st.lock:
+                st.hist.clear()
+                st.epoch = st.rv
+                st.dropped = False
+                st.cond.notify_all()
+            log("history compacted", rv=st.rv)
+            return self.send_json(200, {"resourceVersion": str(st.rv)})
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
     def openapi_v3(self, gvpath):
         """Just enough OpenAPI v3 for kubectl: each PATCH operation declares the
         fieldValidation parameter, so kubectl validates on the server (and we
@@ -490,15 +523,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             limit = int(q.get("limit") or 0)
             if limit > 0 and len(items) > limit:
                 items = items[:limit]
-                meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": start + limit, "rv": rv}).encode()).decode()
+                meta["continue"] = base64.urlsafe_b64encode(jdump({"start": start + limit, "rv": rv}).encode()).decode()
                 meta["remainingItemCount"] = len(st.list(key, ns)) - start - limit
             kind, apiv = KIND_OF[key]
             if wants_table(self.headers.get("Accept")):
                 t = to_table(key, items, rv)
                 t["metadata"].update(meta)
-                body = json.dumps(t).encode()
+                body = jdump(t).encode()
             else:
-                body = json.dumps({"kind": kind + "List", "apiVersion": apiv, "metadata": meta, "items": items}).encode()
+                if "." not in apiv.split("/")[0]:  # built-in group: items carry no kind/apiVersion
+                    items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in items]
+                body = jdump({"kind": kind + "List", "apiVersion": apiv, "metadata": meta, "items": items}).encode()
         self.send_bytes(200, body)
 
     def watch(self, key, ns, lreqs, freqs, q):
@@ -521,7 +556,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         err, initial = None, []
         with st.lock:
             if rvp in ("", "0"):
-                initial = [json.dumps({"type": "ADDED", "object": wrap(o)}) for o in st.list(key, ns) if matches(o)]
+                initial = [jdump({"type": "ADDED", "object": wrap(o)}) for o in st.list(key, ns) if matches(o)]
                 since = st.rv
             else:
                 try:
@@ -536,10 +571,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     "retryAfterSeconds": 1})
         self.start_stream()
         if err:
-            self.chunk((json.dumps({"type": "ERROR", "object": err.status()}) + "\n").encode())
+            self.chunk((jdump({"type": "ERROR", "object": err.status()}) + "\n").encode())
             return self.end_stream()
         for line in initial:
             self.chunk((line + "\n").encode())
+        gen = self.sim.watch_gen
+        with st.lock:
+            self.sim.open_watches += 1
+        try:
+            self.watch_loop(key, st, since, matches, wrap, deadline, q, gen)
+        finally:
+            with st.lock:
+                self.sim.open_watches -= 1
+
+    def watch_loop(self, key, st, since, matches, wrap, deadline, q, gen):
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true", "True")
         every = float(self.sim.timing.get("bookmark_every", 5.0))
         last_sent = time.time()
@@ -548,6 +593,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 break
             if self.client_gone():
                 self.close_connection = True
+                return
+            if self.sim.watch_gen != gen:  # /kubesim/drop-watches: cut without the last chunk
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 return
             lost = False
             with st.cond:  # never write to the socket while holding the lock
@@ -563,13 +615,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not evs and not lost:
                 if bookmarks and time.time() - last_sent >= every:
                     kind, apiv = KIND_OF[key]
-                    self.chunk((json.dumps({"type": "BOOKMARK", "object": {
+                    self.chunk((jdump({"type": "BOOKMARK", "object": {
                         "kind": kind, "apiVersion": apiv,
                         "metadata": {"resourceVersion": str(since)}}}) + "\n").encode())
                     last_sent = time.time()
                 continue
             if lost:
-                self.chunk((json.dumps({"type": "ERROR", "object": gone(
+                self.chunk((jdump({"type": "ERROR", "object": gone(
                     "too old resource version: %d (%d)" % (since, st.oldest() + 1)).status()}) + "\n").encode())
                 break
             out = []
@@ -584,7 +636,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         continue
                 elif not now_m:
                     continue
-                out.append(json.dumps({"type": typ, "object": wrap(obj)}) + "\n")
+                out.append(jdump({"type": typ, "object": wrap(obj)}) + "\n")
             if out:
                 self.chunk("".join(out).encode())
                 last_sent = time.time()

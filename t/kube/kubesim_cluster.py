@@ -154,6 +154,8 @@ class Sim:
         self.ready_at = {}  # node name -> time it becomes Ready
         self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
         self.node_rts = {}  # node name -> pod uid -> PodRT (metrics per node)
+        self.watch_gen = 0  # bumped by /kubesim/drop-watches; open watches then end
+        self.open_watches = 0
         self.deleting = set()  # (ns, name, uid) of pods terminating gracefully
         self.req_cache = {}  # pod uid -> (cpu, memory) requests
         self.ev_index = {}  # (involved uid, reason, message, type) -> (ns, name) of the Event
