@@ -56,12 +56,13 @@ static char *text_array(const char *const *v, int n)
 	return s;
 }
 
-int db_work_claim(struct db *db, const char *runner_id, const char *const *models, int n,
-		  int lease_s, int request_timeout_s, struct work_req *out)
+int db_work_claim(struct db *db, const char *runner_id, const char *replica_id,
+		  const char *const *models, int n, int lease_s, int request_timeout_s,
+		  struct work_req *out)
 {
 	char lease[16], tmo[16];
 	char *arr = text_array(models, n);
-	const char *p[4] = {arr, runner_id, lease, tmo};
+	const char *p[5] = {arr, runner_id, lease, tmo, replica_id};
 	PGresult *r;
 	int rc = -1;
 
@@ -69,18 +70,26 @@ int db_work_claim(struct db *db, const char *runner_id, const char *const *model
 		return -1;
 	snprintf(lease, sizeof lease, "%d", lease_s);
 	snprintf(tmo, sizeof tmo, "%d", request_timeout_s);
+	/* Only models that can get an instance now: disabled ones (to fail
+	 * their requests), ones with an IDLE instance on this replica, or under
+	 * max_instances. Avoids claim/hand-back churn at the limit. */
 	r = db_prep(db, "work_claim",
-		    "UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
+		    "WITH ok AS (SELECT m.id FROM model m WHERE m.id = ANY($1::text[]) AND (NOT m.enabled"
+		    "  OR EXISTS (SELECT 1 FROM model_instance i WHERE i.model_id = m.id"
+		    "    AND i.state = 'IDLE' AND i.replica_id = $5 AND NOT i.stop_requested)"
+		    "  OR (SELECT count(*) FROM model_instance i WHERE i.model_id = m.id"
+		    "    AND i.state <> 'TERMINATED') < m.max_instances))"
+		    " UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
 		    " attempts = attempts + 1,"
 		    " lease_expires_at = now() + make_interval(secs => $3::int),"
 		    " started_at = COALESCE(started_at, now()),"
 		    " deadline = COALESCE(deadline, now() + make_interval(secs => $4::int)),"
 		    " failure_reason = NULL, failure_detail = NULL"
 		    " WHERE id = (SELECT id FROM work_request WHERE status = 'QUEUED'"
-		    "   AND model_id = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
+		    "   AND model_id IN (SELECT id FROM ok) ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
 		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
 		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())",
-		    4, p);
+		    5, p);
 	free(arr);
 	if (!r)
 		return -1;
@@ -498,10 +507,12 @@ int db_inst_release(struct db *db, int64_t id)
 	int n;
 
 	i64(ids, sizeof ids, id);
+	/* the NOTIFY wakes runners waiting for an instance of this model */
 	n = affected(db_prep(db, "inst_release",
-			     "UPDATE model_instance SET state = 'IDLE', current_request_id = NULL,"
+			     "WITH x AS (UPDATE model_instance SET state = 'IDLE', current_request_id = NULL,"
 			     " last_used_at = now(), updated_at = now()"
-			     " WHERE id = $1 AND state IN ('BUSY', 'READY')",
+			     " WHERE id = $1 AND state IN ('BUSY', 'READY') RETURNING model_id)"
+			     " SELECT pg_notify('work_queued', model_id) FROM x",
 			     1, p));
 	if (n > 0)
 		db_inst_event(db, id, "IDLE", NULL);
@@ -535,9 +546,11 @@ int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char
 
 	i64(ids, sizeof ids, id);
 	rc = affected(db_prep(db, "inst_terminated",
-			 "UPDATE model_instance SET state = 'TERMINATED', termination_reason = COALESCE(termination_reason, $2),"
+			 "WITH x AS (UPDATE model_instance SET state = 'TERMINATED',"
+			 " termination_reason = COALESCE(termination_reason, $2),"
 			 " termination_detail = COALESCE(termination_detail, $3), terminated_at = now(), current_request_id = NULL,"
-			 " updated_at = now() WHERE id = $1 AND state <> 'TERMINATED'",
+			 " updated_at = now() WHERE id = $1 AND state <> 'TERMINATED' RETURNING model_id)"
+			 " SELECT pg_notify('work_queued', model_id) FROM x",
 			 3, p));
 	if (d && rc > 0) {
 		json_object_object_add(d, "reason", json_object_new_string(reason));

@@ -45,8 +45,9 @@ struct work_model {
 
 /* Requests */
 /* 1 claimed into *out, 0 nothing queued for these models, -1 error. */
-int db_work_claim(struct db *db, const char *runner_id, const char *const *models, int n,
-		  int lease_s, int request_timeout_s, struct work_req *out);
+int db_work_claim(struct db *db, const char *runner_id, const char *replica_id,
+		  const char *const *models, int n, int lease_s, int request_timeout_s,
+		  struct work_req *out);
 /* Give the request back to the queue without counting the attempt. */
 int db_work_handback(struct db *db, int64_t id, const char *runner_id);
 /* 1 lease renewed, 0 no longer ours (see db_work_status), -1 error. */

@@ -16,10 +16,12 @@ t_022_cachekey_t_SOURCES = t/022-cachekey.c
 t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)
 
 # Script tests over the real stack (t/lib/stack.py) with the demo models.
-MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t t/203-runner-bisect.t t/204-runner-kill.t
+MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t t/203-runner-bisect.t t/204-runner-kill.t t/205-runner-load.t
 TESTS += $(MH_HUBD_TESTS)
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.
 modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
 # db/db_recommend.c (libmhdb.a, nightly job in the janitor) needs the engine.
 modelhubd_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
+# kubernetes backend (kube engineer): the kubewatch child.
+modelhubd_SOURCES += src/hubd/kubewatch.c

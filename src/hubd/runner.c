@@ -285,9 +285,14 @@ static void sweep_lost(struct runner *r)
 {
 	int64_t seen[64];
 	int nseen = 0;
-	PGresult *res = db_inst_active_of_replica(r->db, r->c->replica_id);
+	PGresult *res;
 
 	r->last_sweep = mh_mono_ms();
+	/* kubernetes: pods outlive runners; the kubewatch child ends rows
+	 * whose pod is gone (kubewatch.c) */
+	if (strcmp(r->backend, "local") != 0)
+		return;
+	res = db_inst_active_of_replica(r->db, r->c->replica_id);
 	if (!res)
 		return;
 	for (int k = 0; k < PQntuples(res); k++) {
@@ -380,6 +385,20 @@ static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 			if (ci.state == CLUSTER_EXITED) {
 				*oom = ci.term == CLUSTER_TERM_OOMKILLED;
 				snprintf(why, whylen, "%s", ci.detail);
+				if (!*oom) {
+					/* without a cgroup the scraper kills at the limit
+					 * and records OOMKILLED on the row first */
+					char ids[32];
+					PGresult *res;
+					snprintf(ids, sizeof ids, "{%lld}", (long long)in->wi.id);
+					res = db_inst_poll(r->db, ids);
+					if (res && PQntuples(res) == 1 &&
+					    strcmp(PQgetvalue(res, 0, 3), "OOMKILLED") == 0) {
+						*oom = 1;
+						snprintf(why, whylen, "killed at its memory limit (scraper)");
+					}
+					PQclear(res);
+				}
 				return 1;
 			}
 		} else if (in->wi.pid > 0 && !pid_alive(in->wi.pid)) {
@@ -440,7 +459,8 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 				own_finish(r, i, "FAILED", "exited while idle");
 				continue;
 			}
-			if (!in->owned && in->wi.pid > 0 && inst_dead(r, in, &oom, why, sizeof why)) {
+			if (!in->owned && in->wi.pid > 0 && !pid_alive(in->wi.pid) &&
+			    inst_dead(r, in, &oom, why, sizeof why)) {
 				db_inst_lost(r->db, in->wi.id, why);
 				continue;
 			}
@@ -483,6 +503,9 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 		if (cluster_get(r->cl, ci.name, &ci) != 0)
 			ci.state = CLUSTER_EXITED;
 		if (ci.state == CLUSTER_READY) {
+			/* kubernetes: the pod IP is known only once it runs */
+			if (ci.address[0])
+				snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
 			db_inst_state(r->db, in->wi.id, "READY", "READY", NULL);
 			db_inst_state(r->db, in->wi.id, "BUSY", NULL, NULL);
 			log_info("runner instance=%lld model=%s address=%s msg=\"instance ready\"",
@@ -668,6 +691,7 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	long st;
 	enum mc_rc rc;
 	int64_t until;
+	int poll_ms = 5;
 
 	until = mh_mono_ms() + call_timeout(j, &is_req);
 	rc = mc_call(j->r->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
@@ -684,6 +708,8 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	json_object_put(o);
 	for (;;) {
 		const char *status = NULL;
+		if (poll_ms < RUNNER_POLL_MS)
+			poll_ms = poll_ms * 2 < RUNNER_POLL_MS ? poll_ms * 2 : RUNNER_POLL_MS;
 		if (mh_mono_ms() >= until)
 			return call_failed(j, MC_TIMEOUT, 0, "ASYNC job", NULL);
 		snprintf(path, sizeof path, "/job/status/%s", job_id);
@@ -709,7 +735,8 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 			return BISECT_BAD;
 		}
 		json_object_put(o);
-		if (nap(j->r, RUNNER_POLL_MS)) {
+		/* short jobs are the common case: poll fast first, then back off */
+		if (nap(j->r, poll_ms)) {
 			j->fatal = JF_ABORT;
 			return BISECT_FATAL;
 		}
@@ -1034,7 +1061,8 @@ static int claim_once(struct runner *r)
 			models[n++] = am.id[i];
 	if (n == 0)
 		return 0;
-	rc = db_work_claim(r->db, r->id, models, n, r->lease_s, r->request_timeout_s, &q);
+	rc = db_work_claim(r->db, r->id, r->c->replica_id, models, n, r->lease_s,
+			   r->request_timeout_s, &q);
 	if (rc <= 0)
 		return 0;
 	hubd_set_busy(r->c->role_index, 1);
