@@ -13,6 +13,7 @@ import re
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in t/kube (distributed as a directory)
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or os.path.dirname(os.path.abspath(__file__)) + "/..", "t", "kube"))
 from simtest import KubeSim, base_config, need_root_or_skip, pod_manifest  # noqa: E402
 from tap import TAP  # noqa: E402

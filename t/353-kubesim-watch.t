@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in t/kube (distributed as a directory)
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or os.path.dirname(os.path.abspath(__file__)) + "/..", "t", "kube"))
 from simtest import KubeSim, base_config, cs0, need_root_or_skip, pod_manifest  # noqa: E402
 from tap import TAP  # noqa: E402

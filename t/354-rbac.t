@@ -14,6 +14,7 @@ import os
 import sys
 
 TOP = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in t/kube (distributed as a directory)
 sys.path.insert(0, os.path.join(TOP, "t", "kube"))
 from simtest import KubeSim, base_config, pod_manifest  # noqa: E402
 from tap import TAP  # noqa: E402

@@ -54,9 +54,10 @@ import subprocess
 import sys
 import threading
 
-from kubesim_api import Handler
-from kubesim_cluster import Simulator
-from kubesim_core import log
+sys.dont_write_bytecode = True  # t/kube/ is distributed as a directory: no __pycache__ in it
+from kubesim_api import Handler  # noqa: E402
+from kubesim_cluster import Simulator  # noqa: E402
+from kubesim_core import log  # noqa: E402
 
 
 # ---------------------------------------------------------------- main
