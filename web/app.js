@@ -14,7 +14,7 @@
 // pages only hide what the API would refuse).
 
 import * as session from './session.js';
-import { el, setContent, flash, clearFlash, pageTitle } from './ui.js';
+import { el, setContent, flash, clearFlash, pruneFlash, pageTitle } from './ui.js';
 
 const ROUTES = [
   // pattern, module, export, needs
@@ -54,6 +54,7 @@ const DEFAULT_ROUTE = '/models';
 let cleanup = null;
 let seq = 0;
 let firstRender = true;
+let lastRoute = null;
 
 /** Route path for a location hash: '#/a/b?x=1' → {path:'/a/b', query}. */
 function parseHash(hash) {
@@ -151,6 +152,8 @@ async function render() {
     }
     cleanup = null;
   }
+  if (!firstRender && loc.raw !== lastRoute) pruneFlash();
+  lastRoute = loc.raw;
   drawChrome(loc.path);
   const m = match(loc.path);
   if (!m) {

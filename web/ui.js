@@ -58,8 +58,20 @@ export function flash(text, kind = 'info') {
   const msg = el('p.message.' + kind, { role: kind === 'error' ? 'alert' : 'status' },
     el('span', text),
     el('button.link.dismiss', { type: 'button', 'aria-label': 'Dismiss message', onclick: () => msg.remove() }, '×'));
+  msg.dataset.at = String(Date.now());
   box.append(msg);
   if (kind !== 'error') setTimeout(() => msg.remove(), 8000);
+}
+
+/** On navigation: drop messages older than ms (a message flashed just
+ * before navigating, e.g. "Model created", stays for the new page). */
+export function pruneFlash(ms = 1500) {
+  const box = document.getElementById('messages');
+  if (!box) return;
+  const now = Date.now();
+  for (const m of [...box.children]) {
+    if (now - Number(m.dataset.at || 0) > ms) m.remove();
+  }
 }
 
 export function clearFlash() {
