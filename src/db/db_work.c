@@ -261,12 +261,17 @@ PGresult *db_work_cache_candidates(struct db *db, int64_t id)
 	const char *p[1] = {ids};
 
 	i64(ids, sizeof ids, id);
-	/* never cache null records or per-input errors (upstream cached nulls forever) */
+	/* never cache null records, all-null records (an invalid input) or
+	 * per-input errors: upstream cached nulls forever */
 	return db_prep(db, "work_cache_candidates",
 		       "SELECT i.input, r.record::text FROM work_request_result r"
 		       " JOIN work_request_input i ON i.request_id = r.request_id AND i.ordinal = r.ordinal"
 		       " WHERE r.request_id = $1 AND NOT r.cached AND r.record IS NOT NULL"
-		       " AND r.error IS NULL ORDER BY r.ordinal",
+		       " AND r.error IS NULL AND CASE WHEN jsonb_typeof(r.record) = 'object'"
+		       "   THEN EXISTS (SELECT 1 FROM jsonb_each(r.record) e"
+		       "     WHERE jsonb_typeof(e.value) <> 'null')"
+		       "   ELSE jsonb_typeof(r.record) <> 'null' END"
+		       " ORDER BY r.ordinal",
 		       1, p);
 }
 
