@@ -196,6 +196,16 @@ t.ok(p1.metadata._continue, "and a continue token")
 p2 = core.list_namespaced_pod("modelhub", limit=2, _continue=p1.metadata._continue)
 t.is_(len(p2.items), 2, "the next page has the rest")
 t.is_(len({p.metadata.name for p in p1.items + p2.items}), 4, "pages do not overlap")
+t.is_(p2.metadata.resource_version, p1.metadata.resource_version, "all pages are served at the first page's version")
+core.create_namespaced_pod("modelhub", pod_manifest(name="page-3", image="modelhub/nosuchmodel:1"))
+p1 = core.list_namespaced_pod("modelhub", limit=3)
+t.is_(p1.items[-1].metadata.name, "page-1", "first page ends with page-1")
+core.delete_namespaced_pod("page-1", "modelhub", grace_period_seconds=0)
+p2 = core.list_namespaced_pod("modelhub", limit=10, _continue=p1.metadata._continue)
+t.is_([p.metadata.name for p in p2.items], ["page-2", "page-3"],
+      "deleting the last served item does not make the next page skip one")
+code, e = status_of(core.list_namespaced_pod, "modelhub", limit=1, _continue="garbage")
+t.is_(code, 400, "a malformed continue token: 400")
 
 # errors
 code, e = status_of(core.read_namespaced_pod, "nope", "modelhub")

@@ -185,6 +185,7 @@ except (http.client.IncompleteRead, ConnectionError, OSError, ValueError):
 w.close()
 t.is_(sim.api("POST", "/kubesim/drop-watches", token="nope").status, 401, "admin endpoints need a token")
 cur = rv_of(sim.api("GET", NS))
+tok = sim.api("GET", NS + "?limit=1").json()["metadata"].get("continue")
 w = Stream(NS + "?watch=1&resourceVersion=%d" % cur)
 sim.api("PATCH", NS + "/w2", {"metadata": {"annotations": {"n": "y"}}}, ctype="application/merge-patch+json")
 r = sim.api("POST", "/kubesim/compact")
@@ -195,6 +196,9 @@ w.close()
 w = Stream(NS + "?watch=1&resourceVersion=%d" % cur)
 t.is_(w.next()["object"].get("code"), 410, "a new watch from a version before the compaction: 410")
 w.close()
+import urllib.parse  # noqa: E402
+r = sim.api("GET", NS + "?limit=1&continue=" + urllib.parse.quote(tok or ""))
+t.ok(tok and r.status == 410 and "continue parameter is too old" in r.text, "a continue token from before the compaction: 410")
 fresh = rv_of(sim.api("GET", NS))
 items = lst()["items"]
 t.ok(items and "kind" not in items[0] and items[0]["metadata"]["name"], "core list items carry no kind (as the API server)")

@@ -511,20 +511,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             rv = st.rv
             if q.get("resourceVersionMatch") == "Exact" and q.get("resourceVersion") not in (None, "", str(rv)):
                 raise gone("too old resource version: %s (%d)" % (q["resourceVersion"], rv))
-            start = 0
             if q.get("continue"):
+                # the token names the last item served, so deletions between
+                # pages never skip an item; its version is served again
                 try:
                     tok = json.loads(base64.urlsafe_b64decode(q["continue"].encode()))
-                    start = int(tok["start"])
+                    after, rv = tuple(tok["after"]), int(tok["rv"])
                 except (ValueError, KeyError, TypeError):
                     raise ApiError(400, "BadRequest", "continue key is not valid")
-            items = items[start:]
+                if rv < st.oldest():
+                    raise gone("The provided continue parameter is too old to display a consistent list result. "
+                               "You can start a new list without the continue parameter.")
+                items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
             meta = {"resourceVersion": str(rv)}
             limit = int(q.get("limit") or 0)
             if limit > 0 and len(items) > limit:
+                meta["remainingItemCount"] = len(items) - limit
                 items = items[:limit]
-                meta["continue"] = base64.urlsafe_b64encode(jdump({"start": start + limit, "rv": rv}).encode()).decode()
-                meta["remainingItemCount"] = len(st.list(key, ns)) - start - limit
+                last = items[-1]["metadata"]
+                meta["continue"] = base64.urlsafe_b64encode(jdump(
+                    {"after": [last.get("namespace", ""), last["name"]], "rv": rv}).encode()).decode()
             kind, apiv = KIND_OF[key]
             if wants_table(self.headers.get("Accept")):
                 t = to_table(key, items, rv)
