@@ -62,3 +62,18 @@ EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \
 # Sessions cannot be checked while Postgres is down: 503, not 401.
 TESTS += t/115-auth-db-down.t
 EXTRA_DIST += t/115-auth-db-down.t
+# Fuzzing the request parsing: t/017 replays the target under make check;
+# `make fuzz-api-input` builds the libFuzzer binary (needs clang).
+check_PROGRAMS += t/017-fuzz-replay.t
+TESTS += t/017-fuzz-replay.t
+t_017_fuzz_replay_t_SOURCES = t/017-fuzz-replay.c t/fuzz/fuzz-api-input.c
+t_017_fuzz_replay_t_LDADD = $(t_011_router_t_LDADD)
+t_017_fuzz_replay_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
+MH_FUZZ_API_SRC = t/fuzz/fuzz-api-input.c src/fcgi/api_core.c src/db/db_model.c src/db/db.c \
+	src/lib/log.c src/lib/buf.c
+EXTRA_DIST += $(MH_FUZZ_API_SRC)
+fuzz-api-input: $(MH_FUZZ_API_SRC:%=$(srcdir)/%)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(srcdir)/src \
+		-DMH_VERSION=\"$(PACKAGE_VERSION)\" $(PQ_CFLAGS) $(JSONC_CFLAGS) \
+		$(MH_FUZZ_API_SRC:%=$(srcdir)/%) $(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) -o $@
+CLEANFILES += fuzz-api-input
