@@ -10,13 +10,17 @@
  * lock while leader (a lost connection loses the lock; it is taken again).
  * Shared state: work_request (requeue/fail/delete), model_instance (old
  * rows deleted, rows of dead replicas marked LOST), session (expired rows
- * deleted), job_run (time of the last retention pass).
+ * deleted; login_attempt and rate_limit through db_session_purge), job_run
+ * (time of the last retention pass), recommendation (nightly run through
+ * db_recommend_nightly, which decides when it is due).
  *
  * Timers: leases and disabled models every JANITOR_TICK_MS; retention at
  * start and every JANITOR_RETENTION_MS, in batches of JANITOR_BATCH rows
  * with a heartbeat between batches so a big backlog never looks hung.
  */
 #include "db/db_recommend.h"
+#include "db/db_recommend.h"
+#include "db/db_session.h"
 #include "db/db_work.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
@@ -32,6 +36,8 @@
 #define JANITOR_RETENTION_MS (3600 * 1000)
 #define JANITOR_BATCH 1000
 #define JANITOR_REPLICA_STALE_S 120
+#define JANITOR_NIGHTLY_CHECK_MS 60000 /* is the nightly recommendation run due? */
+#define JANITOR_AUTH_KEEP_S 86400      /* ended sessions, login attempts, rate windows */
 
 static int try_lead(struct db *db)
 {
@@ -83,6 +89,12 @@ static void retention(struct hubd_child *c, struct db *db)
 			inst += n;
 		hubd_heartbeat(c);
 	} while (n == JANITOR_BATCH && !hubd_should_stop());
+	for (int k = 0; k < 100 && !hubd_should_stop(); k++) {
+		long gone = 0;
+		if (db_session_purge(db, JANITOR_AUTH_KEEP_S, JANITOR_BATCH, &gone) < 0 || gone == 0)
+			break;
+		hubd_heartbeat(c);
+	}
 	n = db_janitor_sessions(db);
 	db_cmd(db, "INSERT INTO job_run (job, last_at) VALUES ('retention', now())"
 		   " ON CONFLICT (job) DO UPDATE SET last_at = now()", 0, NULL);
@@ -111,7 +123,7 @@ int janitor_main(struct hubd_child *c)
 {
 	struct db *db = c->db;
 	int leader = 0;
-	int64_t last_retention = 0, last_check = 0;
+	int64_t last_retention = 0, last_check = 0, last_nightly = 0;
 
 	log_info("janitor msg=\"started\"");
 	while (!hubd_should_stop()) {
@@ -137,6 +149,13 @@ int janitor_main(struct hubd_child *c)
 			last_retention = now;
 		}
 		tick(db);
+		if (now - last_nightly >= JANITOR_NIGHTLY_CHECK_MS) {
+			int stored = db_recommend_nightly(db);
+			last_nightly = now;
+			if (stored > 0)
+				log_info("janitor models=%d msg=\"nightly recommendations stored\"", stored);
+			hubd_heartbeat(c);
+		}
 		hubd_wait(c, -1, JANITOR_TICK_MS);
 	}
 	log_info("janitor msg=\"stopping\"");
