@@ -325,7 +325,6 @@ class Stack:
         self.srcdir, self.builddir = SRCDIR, BUILDDIR
         base = os.environ.get("MODELHUB_TMPDIR") or ("/tmp" if self.is_root else None)
         self.tmp = tempfile.mkdtemp(prefix="modelhub-t-", dir=base)
-        atexit.register(self.stop)
         _set_subreaper()
         # A harness timeout sends SIGTERM: turn it into SystemExit so the
         # atexit cleanup still stops the daemons.
@@ -345,6 +344,7 @@ class Stack:
         self.db_user = "modelhub"
         self.url = None
         self.port = None
+        atexit.register(self.stop)
         tag = "t%d%s" % (os.getpid(), secrets.token_hex(3))
         self.config = {
             "db.conninfo": "host=%s port=%d dbname=%s user=%s connect_timeout=5"
