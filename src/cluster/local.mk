@@ -4,9 +4,15 @@ libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster
 	src/cluster/modelclient.c src/cluster/modelclient.h
 # kubernetes backend (kube engineer): API client, pod manifests/status, the
 # published pod table + watch, node metrics scraping.
-libmhcluster_a_SOURCES += src/cluster/kube_http.c src/cluster/kube_http.h \
+libmhcluster_a_SOURCES += src/cluster/kube.c src/cluster/kube_http.c src/cluster/kube_http.h \
+	src/cluster/kube_watch.c src/cluster/kube_watch.h src/cluster/kube_nodes.c src/cluster/kube_nodes.h \
 	src/cluster/kube_pod.c src/cluster/kube_pod.h
 check_PROGRAMS += t/070-kube-pod.t
 TESTS += t/070-kube-pod.t
 t_070_kube_pod_t_SOURCES = t/070-kube-pod.c
 t_070_kube_pod_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)
+# local backend test (hubd engineer): real demo model server processes.
+check_PROGRAMS += t/300-local-backend.t
+TESTS += t/300-local-backend.t
+t_300_local_backend_t_SOURCES = t/300-local-backend.c
+t_300_local_backend_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)

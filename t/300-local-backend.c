@@ -1,0 +1,192 @@
+/* 300-local-backend.c — the local instance backend (cluster/local.c) with a real demo model server:
+ * start, readiness by /healthz, the HTTP client, logs, stop as a process group,
+ * memory limit -> OOMKILLED, crash and exec failure -> FAILED, node info. */
+#include "cluster/cluster.h"
+#include "cluster/modelclient.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "t/lib/tap.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("top_srcdir");
+	return s && *s ? s : ".";
+}
+
+/* Running (a zombie nobody reaped yet counts as gone). */
+static int running(int pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	int r = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')))
+		r = p[2] != 'Z';
+	fclose(f);
+	return r;
+}
+
+static void nap(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Poll until the instance is READY or EXITED (or timeout); returns its state. */
+static enum cluster_state settle(struct cluster *c, const char *name, struct cluster_instance *ci,
+				 int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		if (cluster_get(c, name, ci) != 0)
+			return CLUSTER_EXITED;
+		if (ci->state == CLUSTER_READY || ci->state == CLUSTER_EXITED)
+			return ci->state;
+		nap(100);
+	}
+	return ci->state;
+}
+
+static int start(struct cluster *c, int64_t id, const char *const *cmd, int n, int mem_mib,
+		 struct cluster_instance *ci)
+{
+	struct cluster_spec sp = {0};
+
+	sp.instance_id = id;
+	sp.model_id = "t300";
+	sp.local_command = cmd;
+	sp.ncommand = n;
+	sp.memory_limit_mib = mem_mib;
+	return cluster_create(c, &sp, ci);
+}
+
+int main(void)
+{
+	char models[512], var[] = "/tmp/mh-t300-XXXXXX";
+	struct cluster_instance ci, ci2;
+	struct buf b = BUF_INIT;
+	struct cluster *c;
+	struct mc *m;
+	long st;
+	int pid;
+
+	log_init("t300");
+	log_set_level(LOG_WARN);
+	if (!mkdtemp(var))
+		return 1;
+	snprintf(models, sizeof models, "%s/models", srcdir());
+	cfg_parse("", &(const char *){0}, &(int){0});
+	cfg_set("hub.models_dir", models);
+	cfg_set("hub.var_dir", var);
+	c = cluster_new("local");
+	m = mc_new();
+	ok(c && m, "local backend and client created");
+	ok(cluster_new("nosuch") == NULL, "unknown backend refused");
+
+	{
+		const char *cmd[] = {"/usr/bin/python3", "{models_dir}/serve.py", "--model", "eos3b5e",
+				     "--host", "{host}", "--port", "{port}"};
+		is_int(start(c, 1, cmd, 8, 0, &ci), 0, "instance created");
+		is_str(ci.name, "mh-1", "  named after the instance id");
+		ok(strncmp(ci.address, "127.0.0.1:", 10) == 0, "  loopback address %s", ci.address);
+		is_int(ci.state, CLUSTER_STARTING, "  starting");
+		is_int(settle(c, "mh-1", &ci, 20000), CLUSTER_READY, "  ready by /healthz");
+		ok(ci.ready_ms >= ci.started_ms && ci.ready_ms > 0, "  ready time recorded");
+		pid = ci.pid;
+		is_int(getpgid(pid), pid, "  runs in its own process group");
+		is_int(mc_call(m, "POST", ci.address, "/run?orient=records", "[\"CCO\"]", 10000, &b, &st),
+		       MC_OK, "  POST /run answered");
+		is_int(st, 200, "  HTTP 200");
+		ok(strstr(buf_cstr(&b), "mol_weight") != NULL, "  a record: %s", buf_cstr(&b));
+		is_int(mc_call(m, "POST", ci.address, "/run", "[]", 10000, &b, &st), MC_OK, "empty batch answered");
+		is_int(st, 422, "  422 like ersilia-pack");
+		ok(mc_healthz(m, ci.address, 1000), "healthz via the client");
+		buf_reset(&b);
+		is_int(cluster_logs(c, "mh-1", &b, 1 << 20), 0, "logs readable");
+		ok(strstr(buf_cstr(&b), "starting instance mh-1") != NULL, "  log file has our start line");
+		ok(strstr(buf_cstr(&b), "listening") != NULL, "  and the server's output");
+		{
+			struct cluster_instance *list = NULL;
+			int n = 0;
+			is_int(cluster_list(c, &list, &n), 0, "list");
+			is_int(n, 1, "  one instance");
+			free(list);
+		}
+		is_int(cluster_delete(c, "mh-1", 5000), 0, "delete");
+		cluster_get(c, "mh-1", &ci);
+		is_int(ci.state, CLUSTER_EXITED, "  exited");
+		is_str(cluster_term_name(ci.term), "STOPPED", "  reason STOPPED");
+		ok(!running(pid), "  process gone");
+		is_int(mc_call(m, "GET", ci.address, "/healthz", NULL, 1000, &b, &st), MC_CONN,
+		       "  a call now reports the instance unreachable");
+	}
+	{
+		/* memory limit: the load model allocates 40 MiB per input, limit 128 MiB */
+		const char *cmd[] = {"/usr/bin/python3", "{models_dir}/serve.py", "--model", "load",
+				     "--host", "{host}", "--port", "{port}", "--mib-per-input", "40",
+				     "--cpu-per-input", "0"};
+		start(c, 2, cmd, 12, 128, &ci);
+		is_int(settle(c, "mh-2", &ci, 20000), CLUSTER_READY, "load model ready under a 128 MiB limit");
+		mc_call(m, "POST", ci.address, "/run", "[\"C\",\"CC\",\"CCC\",\"CCCC\",\"CCCCC\",\"C\",\"C\"]",
+			20000, &b, &st);
+		is_int(settle(c, "mh-2", &ci, 10000), CLUSTER_EXITED, "  killed when it grows past the limit");
+		is_str(cluster_term_name(ci.term), "OOMKILLED", "  reason OOMKILLED (%s)", ci.detail);
+	}
+	{
+		const char *cmd[] = {"/usr/bin/python3", "{models_dir}/serve.py", "--model", "eos3b5e",
+				     "--host", "{host}", "--port", "{port}", "--crash-after-calls", "1"};
+		start(c, 3, cmd, 10, 0, &ci);
+		settle(c, "mh-3", &ci, 20000);
+		is_int(mc_call(m, "POST", ci.address, "/run", "[\"C\"]", 10000, &b, &st), MC_CONN,
+		       "a server crashing mid-call: connection error, not an HTTP answer");
+		is_int(settle(c, "mh-3", &ci, 5000), CLUSTER_EXITED, "  exited");
+		is_str(cluster_term_name(ci.term), "FAILED", "  reason FAILED (%s)", ci.detail);
+	}
+	{
+		const char *cmd[] = {"/nonexistent/server", "{port}"};
+		start(c, 4, cmd, 2, 0, &ci);
+		is_int(settle(c, "mh-4", &ci, 5000), CLUSTER_EXITED, "exec failure: exited");
+		is_int(ci.exit_code, 127, "  exit code 127");
+		buf_reset(&b);
+		cluster_logs(c, "mh-4", &b, 4096);
+		ok(strstr(buf_cstr(&b), "exec /nonexistent/server failed") != NULL, "  cause in the log");
+	}
+	{
+		/* a group with a child: stopping the leader stops the child too */
+		const char *cmd[] = {"/bin/sh", "-c", "sleep 300 & echo child=$! ; sleep 300"};
+		start(c, 5, cmd, 3, 0, &ci2);
+		nap(300);
+		buf_reset(&b);
+		cluster_logs(c, "mh-5", &b, 4096);
+		const char *p = strstr(buf_cstr(&b), "child=");
+		int child = p ? atoi(p + 6) : 0;
+		ok(child > 0, "group member started (pid %d)", child);
+		cluster_delete(c, "mh-5", 2000);
+		nap(100);
+		ok(child > 0 && !running(child), "  stopped with the whole process group");
+	}
+	{
+		struct cluster_node *nodes = NULL;
+		struct cluster_node_metrics nm;
+		int n = 0;
+		is_int(cluster_nodes(c, &nodes, &n), 0, "nodes");
+		ok(n == 1 && nodes[0].cpu_m >= 1000 && nodes[0].memory_bytes > 0, "  this machine");
+		is_int(cluster_node_metrics(c, n ? nodes[0].name : "", &nm), 0, "node metrics");
+		ok(nm.cpu_seconds > 0 && nm.memory_bytes > 0, "  cpu and memory read");
+		free(nodes);
+		ok(cluster_scale_group(c, "g", 2) < 0, "scaling not supported locally");
+	}
+	buf_free(&b);
+	mc_free(m);
+	cluster_free(c);
+	return done_testing();
+}
