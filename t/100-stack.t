@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
-from stack import Stack, StackError, _alive   # noqa: E402
+from stack import Stack, StackError, _alive, _cmdline, descendants   # noqa: E402
 
 t = TAP()
 srcdir = os.environ.get("top_srcdir",
@@ -175,6 +175,20 @@ t.ok(not any(p and _alive(p) for p in pids), "stop() ends fcgi, postgres and orp
 t.ok(not os.path.exists(tmp2) or os.environ.get("MODELHUB_KEEP_TMP") == "1",
      "stop() removes the temp dir")
 t.ok(s.api("GET", "/api/health").status == 200, "first stack unaffected by the second's stop")
+
+# ---- a stack that cannot start fails loudly and leaves nothing behind
+try:
+    Stack(nginx=False, config={"fcgi.socket": "/nonexistent-dir/fcgi.sock"})
+    t.fail("unstartable stack raises StackError")
+    bad = None
+except StackError as e:
+    t.like(str(e), r"modelhub-fcgi", "unstartable stack raises StackError naming the daemon")
+    bad = e
+t.ok(bad is not None and not os.path.exists(bad.stack_tmp),
+     "failed start removed its temp dir at once")
+left = [p for p in descendants(os.getpid()) if _alive(p) and bad is not None
+        and bad.stack_tmp in _cmdline(p)]
+t.is_(left, [], "failed start left no process")
 
 s.stop()
 t.done()

@@ -366,6 +366,7 @@ class Stack:
             else:
                 self.config[k] = str(v)
         self.schema = self.config.get("db.schema", "modelhub")
+        self.fcgi_socket = self.config.get("fcgi.socket", self.fcgi_socket)
         try:
             self._write_config()
             self._start_postgres_initial()
@@ -378,8 +379,11 @@ class Stack:
             self.wait_health()
             if hubd:
                 self.start_hubd()
-        except Exception:
+        except Exception as e:
+            # Clean up at once (logs first): the test may go on without us.
             self.show_logs()
+            e.stack_tmp = self.tmp
+            self.stop()
             raise
 
     # ---------------------------------------------------------- config
