@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 500-web-basic.t — the pages in headless Chromium over the real stack: sign up through the form (client-side and API field errors shown), log in, models list, log out, refresh while active (also from another tab: the upstream refresh bug), idle expiry sends to login with a message, admin menu for admins only, global loader, no CSP violations; screenshots in t/artifacts/.
+# 500-web-basic.t — the pages in headless Chromium over the real stack: sign up through the form (client-side and API field errors shown), log in, models list, log out, refresh while active (also from another tab: the upstream refresh bug), idle expiry sends to login with a message, admin menu for admins only, global loader (also visible on a slow call), API down keeps the user logged in and the page recovers, no CSP violations; screenshots in t/artifacts/.
 import os
 import sys
 import time
@@ -114,6 +114,31 @@ t.is_(res[0], "1", "loader counter is 1 while a call is in flight")
 t.is_(res[1], "0", "loader counter back to 0 afterwards")
 t.is_(res[2], "status", "loader is an ARIA status region")
 t.is_(res[3], True, "loader hidden when nothing is in flight")
+
+# ---- the loader shows while a (slowed down) call is in flight
+b.driver.execute_script("""
+window.__realFetch = window.fetch;
+window.fetch = (...a) => new Promise((r) => setTimeout(r, 1500)).then(() => window.__realFetch(...a));""")
+b.route("#/models")
+b.wait(lambda: b.find("#loader").is_displayed(), "loader visible", timeout=3)
+t.pass_("global loader visible while an API call is slow")
+t.ok(b.find("#view").get_attribute("aria-busy") == "true" or b.find("body").get_attribute("data-api-inflight") != "0",
+     "the view is marked busy meanwhile")
+b.wait_gone("#loader", timeout=10)
+t.pass_("loader hidden when the call is done")
+b.driver.execute_script("window.fetch = window.__realFetch;")
+
+# ---- the API down: errors shown, the user is NOT logged out
+s.stop_fcgi()
+b.route("#/requests")
+b.wait_text("#requests-list", "Could not load your requests")
+t.pass_("API down: the page says it could not load")
+time.sleep(3)
+t.ok(b.exists("#current-user"), "API down: the user stays logged in (no false expiry)")
+s.start_fcgi()
+s.wait_health()
+b.wait(lambda: b.exists("#requests-list table"), "requests list back", timeout=15)
+t.pass_("API back: the live page recovers by itself")
 
 # ---- log out
 b.route("#/models")
@@ -231,7 +256,7 @@ b.wait_for("#admin-requests")
 t.pass_("admin work requests page opens")
 
 # ---- no CSP violations or script errors along the way
-errs = b.console_errors(ignore=("/api/auth/session", "status of 401", "status of 409",
+errs = b.console_errors(ignore=("/api/auth/session", "status of 401", "status of 409", "status of 502", "status of 503",
                                 "status of 422", "status of 404"))
 t.is_(errs, [], "no console errors (CSP violations, script errors)")
 t.ok(not any("Content Security Policy" in e.get("message", "") for e in b.console()),
