@@ -6,6 +6,7 @@
 # (loopback or admin token only).
 import datetime
 import os
+import re
 import sys
 import time
 
@@ -205,6 +206,15 @@ t.like(r.text, r'modelhub_requests\{status="COMPLETED"\} 4', "  requests by stat
 t.like(r.text, r'modelhub_instances\{state="TERMINATED"\} 4', "  instances by state")
 t.like(r.text, r"modelhub_scrape_cycles_total [1-9]", "  scrape cycles")
 t.like(r.text, r'modelhub_child_restarts_total\{role="scraper"', "  child restarts")
+m2 = re.search(r'^modelhub_http_requests_total\{code="2xx"\} (\d+)', r.text, re.M)
+m4 = re.search(r'^modelhub_http_requests_total\{code="4xx"\} (\d+)', r.text, re.M)
+t.ok(m2 and int(m2.group(1)) > 20 and m4 and int(m4.group(1)) > 15,
+     "  FastCGI requests counted by class across workers (2xx %s, 4xx %s)"
+     % (m2 and m2.group(1), m4 and m4.group(1)))
+bk = [int(x) for x in re.findall(r'^modelhub_http_request_duration_seconds_bucket\{le="[^"]+"\} (\d+)', r.text, re.M)]
+cnt = re.search(r"^modelhub_http_request_duration_seconds_count (\d+)", r.text, re.M)
+t.ok(len(bk) == 13 and bk == sorted(bk) and cnt and bk[-1] == int(cnt.group(1)),
+     "  latency histogram: 13 cumulative buckets, +Inf = count")
 r = fcgi_request(s.fcgi_socket, "GET", "/metrics", remote_addr="10.1.2.3")
 t.status(r, 403, "/metrics from elsewhere without a token -> 403")
 r = fcgi_request(s.fcgi_socket, "GET", "/metrics", remote_addr="10.1.2.3",

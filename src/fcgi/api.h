@@ -171,6 +171,13 @@ void jx_add_pg_double(json_object *o, const char *key, const void *res, int row,
 /* jsonb column: parsed and added as a JSON value. */
 void jx_add_pg_json(json_object *o, const char *key, const void *res, int row, int col);
 
+/* ---- api_metrics.c (called by main.c and the worker loop) ---- */
+/* Master, before forking workers: shared request counters for /metrics.
+ * -1 (logged) leaves them off; nothing else depends on them. */
+int api_metrics_global_init(void);
+/* Worker, after each response: count it (status, duration in us). */
+void api_metrics_observe(int status, int64_t us);
+
 #endif
 
 /* ---- api_auth.c (called by the worker loop) ---- */

@@ -6,7 +6,9 @@
  * (api_metrics_routes).
  * Owns: nothing (the segment attachment is per call: /metrics is scraped
  * every 15-60 s, so attaching once per scrape costs nothing).
- * Shared state: reads work_request, model_instance, instance_metrics and the
+ * Shared state: an anonymous MAP_SHARED page of request counters made by the
+ * master (api_metrics_global_init) and incremented by every worker after
+ * each response (atomics); reads work_request, model_instance and the
  * metrics segment header (scrape statistics, child table, seqlock
  * recoveries) and its instance slots (last sample per active instance).
  *
@@ -14,14 +16,57 @@
  * (REMOTE_ADDR 127.0.0.0/8 or ::1, as nginx passes it), so a Prometheus on
  * the same machine needs no token. Anyone else gets 403.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fcgi/api.h"
 #include "lib/config.h"
+#include "lib/log.h"
 #include "metrics/shm.h"
+
+/* ---- FastCGI request counters (shared by all workers) ---- */
+
+/* Histogram bucket upper bounds in seconds (Prometheus' default shape). */
+static const double le_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+#define NBUCKETS (sizeof(le_s) / sizeof(le_s[0]))
+
+struct http_counters {
+	_Atomic uint64_t by_class[6];           /* 1xx..5xx, [0] = other */
+	_Atomic uint64_t bucket[NBUCKETS + 1];  /* per bucket (not cumulative); last = +Inf */
+	_Atomic uint64_t sum_us;
+};
+
+static struct http_counters *hc;
+
+int api_metrics_global_init(void)
+{
+	void *p = mmap(NULL, sizeof(*hc), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		log_error("fcgi msg=\"request counters unavailable\"");
+		return -1;
+	}
+	hc = p; /* zero-filled; inherited by every worker */
+	return 0;
+}
+
+void api_metrics_observe(int status, int64_t us)
+{
+	size_t b = 0;
+
+	if (!hc)
+		return;
+	atomic_fetch_add_explicit(&hc->by_class[status >= 100 && status < 600 ? status / 100 : 0], 1,
+				  memory_order_relaxed);
+	while (b < NBUCKETS && (double)us / 1e6 > le_s[b])
+		b++;
+	atomic_fetch_add_explicit(&hc->bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hc->sum_us, us > 0 ? (uint64_t)us : 0, memory_order_relaxed);
+}
 
 static int loopback(const char *addr)
 {
@@ -64,6 +109,35 @@ static int from_query(struct api_req *r, struct buf *b, const char *stmt, const 
 	}
 	PQclear(res);
 	return 0;
+}
+
+static void http_metrics(struct buf *b)
+{
+	static const char *const cls[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+	uint64_t cum = 0;
+
+	if (!hc)
+		return;
+	family(b, "modelhub_http_requests_total", "counter",
+	       "FastCGI requests answered, by status class (all workers)");
+	for (int i = 1; i <= 6; i++)
+		buf_printf(b, "modelhub_http_requests_total{code=\"%s\"} %llu\n", cls[i % 6],
+			   (unsigned long long)atomic_load(&hc->by_class[i % 6]));
+	family(b, "modelhub_http_request_duration_seconds", "histogram",
+	       "FastCGI request handling time (all workers)");
+	for (size_t i = 0; i <= NBUCKETS; i++) {
+		cum += atomic_load(&hc->bucket[i]);
+		if (i < NBUCKETS)
+			buf_printf(b, "modelhub_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+				   le_s[i], (unsigned long long)cum);
+		else
+			buf_printf(b, "modelhub_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+				   (unsigned long long)cum);
+	}
+	buf_printf(b, "modelhub_http_request_duration_seconds_sum %.6f\n",
+		   (double)atomic_load(&hc->sum_us) / 1e6);
+	buf_printf(b, "modelhub_http_request_duration_seconds_count %llu\n",
+		   (unsigned long long)cum);
 }
 
 static void segment_metrics(struct buf *b)
@@ -188,6 +262,7 @@ static enum api_err h_metrics(struct api_req *r)
 		buf_free(&b);
 		return api_db_fail(r);
 	}
+	http_metrics(&b);
 	segment_metrics(&b);
 	if (b.oom) {
 		buf_free(&b);

@@ -367,6 +367,7 @@ int main(int argc, char **argv)
 	open_socket();
 	if (api_auth_global_init() != 0)
 		die("fcgi msg=\"auth init failed\"");
+	api_metrics_global_init();
 	write_pidfile();
 
 	nslots = cfg_workers();

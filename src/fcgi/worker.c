@@ -177,6 +177,7 @@ static void handle(FCGX_Request *fr, struct db *db, long max_body)
 	log_safe(lpath, sizeof lpath, r.path);
 	log_info("access method=%s path=%s status=%d ms=%.1f bytes=%zu", r.method, lpath,
 		 r.status, (double)(now_us() - r.t_start_us) / 1000.0, r.out.len);
+	api_metrics_observe(r.status, now_us() - r.t_start_us);
 	log_set_req(NULL);
 	api_req_end(&r);
 }
