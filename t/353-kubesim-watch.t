@@ -261,4 +261,27 @@ except OSError:
     t.pass_("deleting the adopted pod stops its process")
 w.close()
 sim.stop()
+
+# --persist without --keep-processes: a node reboot — processes die with the simulator and restart
+sim2 = KubeSim(base_config(), tls=False, extra_args=["--persist"]).start()
+sim2.api("POST", NS, pod_manifest("reboot"))
+p = sim2.wait_for(lambda: cs0(sim2.pod("reboot")).get("ready") and sim2.pod("reboot"), 15)
+ip = p["status"]["podIP"]
+sim2.stop()
+try:
+    urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=2)
+    t.fail("without --keep-processes the pod process stops with the simulator")
+except OSError:
+    t.pass_("without --keep-processes the pod process stops with the simulator")
+sim2.restore = True
+sim2.start()
+p1 = sim2.pod("reboot")
+t.is_(cs0(p1).get("lastState", {}).get("terminated", {}).get("reason"), "ContainerStatusUnknown",
+      "after the restart the lost container shows lastState ContainerStatusUnknown")
+p2 = sim2.wait_for(lambda: cs0(sim2.pod("reboot")).get("ready") and sim2.pod("reboot"), 15)
+t.ok(p2 and p2["metadata"]["uid"] == p["metadata"]["uid"], "restored pod is Ready again (container restarted)")
+t.is_(cs0(p2).get("restartCount"), 1, "restartCount 1")
+with urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=3) as r:
+    t.is_(r.status, 200, "on the same pod IP")
+sim2.stop()
 t.done()

@@ -92,6 +92,8 @@ def main(argv=None):
     p.add_argument("--models-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
     p.add_argument("--state-dir", required=True, help="logs, state.json, generated certificate")
     p.add_argument("--restore", action="store_true", help="load <state-dir>/state.json (a restarted API server)")
+    p.add_argument("--persist", action="store_true",
+                   help="write <state-dir>/state.json every second when changed and at exit (implied by --keep-processes)")
     p.add_argument("--keep-processes", action="store_true", help="leave pod processes running on exit (for --restore)")
     p.add_argument("--ready-file", help="write the port here once listening")
     p.add_argument("--history", type=int, default=1000, help="watch events kept for resuming")
@@ -105,6 +107,7 @@ def main(argv=None):
         with open(args.config) as f:
             cfg = json.load(f)
     args.models_dir = os.path.abspath(args.models_dir)
+    args.persist = args.persist or args.keep_processes
     os.makedirs(args.state_dir, exist_ok=True)
     sim = Simulator(args, cfg)
     Handler.sim = sim

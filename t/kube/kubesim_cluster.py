@@ -134,6 +134,7 @@ class PodRT:
         self.cids = {}  # container -> containerID of the running process
         self.adopt = {}  # container -> {"pid", "started", "cid"} after a restore
         self.synth = {}  # container -> (start, cpu cores, memory bytes) of a synthetic container
+        self.restarts0 = {}  # container -> restartCount to continue from after a restore
 
     def alive(self):
         return any(t.is_alive() for t in self.threads)
@@ -689,9 +690,9 @@ class SimPods:
         backoff = self.timing["backoff_initial"]
         model = self.image_model(image)
         restarts, pulled = 0, False
+        restarts = rt.restarts0.get(cname, 0)
         if cname in rt.adopt:
             pulled = True
-            restarts = rt.adopt[cname].get("restarts", 0)
         while not rt.stop.is_set():
             if cname in rt.adopt:
                 pass
@@ -1008,7 +1009,7 @@ class SimCtl:
                 if now - last_gc >= 1.0:
                     last_gc = now
                     self.forget_gone()
-                if self.store.dirty and now - last_dump >= 1.0:
+                if self.args.persist and self.store.dirty and now - last_dump >= 1.0:
                     last_dump = now
                     self.dump()
             except Exception as e:  # keep the control loop alive; the error is a simulator bug
@@ -1249,8 +1250,18 @@ class SimCtl:
                     cs = next((x for x in pod["status"].get("containerStatuses") or [] if x["name"] == c["name"]), {})
                     if "terminated" in (cs.get("state") or {}):
                         continue
-                    if c["name"] in rt.adopt:
-                        rt.adopt[c["name"]]["restarts"] = cs.get("restartCount", 0)
+                    rt.restarts0[c["name"]] = cs.get("restartCount", 0)
+                    if c["name"] not in rt.adopt and "running" in (cs.get("state") or {}):
+                        # the process died with the simulator: a restart, as after a node reboot
+                        rt.restarts0[c["name"]] += 1
+                        self.cstatus(rt, c["name"], ready=False, started=False,
+                                     restartCount=rt.restarts0[c["name"]],
+                                     lastState={"terminated": {
+                                         "exitCode": 137, "reason": "ContainerStatusUnknown",
+                                         "message": "The container could not be located when the pod was terminated",
+                                         "startedAt": cs["state"]["running"].get("startedAt"),
+                                         "finishedAt": iso(), "containerID": cs.get("containerID", "")}},
+                                     state={"waiting": {"reason": "ContainerCreating"}})
                     t = threading.Thread(target=self.kubelet, args=(rt, copy.deepcopy(c), pod["spec"].get("restartPolicy", "Always")),
                                          name="kubelet-%s-%s" % (md["name"], c["name"]), daemon=True)
                     rt.threads.append(t)
@@ -1270,7 +1281,7 @@ class SimCtl:
     def shutdown(self, keep):
         """Stop: dump the state, then kill every pod process unless keep."""
         self.stopping.set()
-        if self.args.state_dir:
+        if self.args.persist:
             self.dump()
         if keep:
             return
