@@ -16,8 +16,10 @@
  * - PR_SET_PDEATHSIG(SIGKILL) ties the model process to its runner: a runner
  *   that dies takes its instances with it (the rows are then marked LOST).
  * - Memory limit: a cgroup when one is writable — v2 (memory.max under
- *   /sys/fs/cgroup/modelhub/) or v1 (/sys/fs/cgroup/memory/modelhub/<name>/
- *   memory.limit_in_bytes); the child joins it before exec. Otherwise get()
+ *   /sys/fs/cgroup/modelhub/) or v1 (/sys/fs/cgroup/memory/modelhub/
+ *   <name>-<owner pid>/memory.limit_in_bytes; the owner's pid keeps hubs of
+ *   different databases on one machine apart, as instance ids repeat); the
+ *   child joins it before exec. Otherwise get()
  *   watches the group leader's RSS and kills it at the limit. Either way an
  *   instance killed at its limit ends OOMKILLED: the cgroup's oom_kill
  *   counter (v1 memory.oom_control, v2 memory.events) or our own RSS kill
@@ -183,7 +185,8 @@ static void cgroup_make(struct lproc *p)
 		write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 		mkdir("/sys/fs/cgroup/modelhub", 0755);
 		write_file("/sys/fs/cgroup/modelhub/cgroup.subtree_control", "+memory");
-		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/modelhub/%s", p->name);
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/modelhub/%s-%d", p->name,
+			 (int)getpid());
 		p->cgroup_v2 = 1;
 		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
 			goto none;
@@ -196,7 +199,8 @@ static void cgroup_make(struct lproc *p)
 	}
 	if (stat("/sys/fs/cgroup/memory", &st) == 0) {
 		mkdir("/sys/fs/cgroup/memory/modelhub", 0755);
-		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/memory/modelhub/%s", p->name);
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/memory/modelhub/%s-%d", p->name,
+			 (int)getpid());
 		p->cgroup_v2 = 0;
 		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
 			goto none;
