@@ -20,7 +20,9 @@
  * On crash: nothing is lost. Every cycle works from the database: active
  * rows get slots, TERMINATED rows without instance_metrics get persisted
  * (from the slot, else from instance_live, else an empty record), slots of
- * rows that are gone or done are released.
+ * rows that are gone or done are released. Rows of another replica that
+ * stayed unpersisted for 60 s (that replica is gone) are persisted too;
+ * ON CONFLICT DO NOTHING keeps two monitors from writing twice.
  *
  * DESIGN
  * - Liveness (local backend): kill(-pgid, 0). A group gone while its row is
@@ -101,7 +103,8 @@ static const char SQL_TO_PERSIST[] =
 	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
 	"LEFT JOIN instance_live il ON il.instance_id = mi.id "
 	"WHERE mi.state = 'TERMINATED' AND im.instance_id IS NULL "
-	"  AND (mi.replica_id = $1 OR mi.replica_id IS NULL) "
+	"  AND (mi.replica_id = $1 OR mi.replica_id IS NULL "
+	"       OR coalesce(mi.terminated_at, mi.updated_at) < now() - interval '60 seconds') "
 	"  AND coalesce(mi.terminated_at, mi.updated_at) > now() - interval '1 day' "
 	"ORDER BY mi.id LIMIT 100";
 
