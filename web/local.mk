@@ -10,5 +10,5 @@ nobase_dist_pkgdata_DATA = $(web_files)
 
 # Tests of the pages (owned with web/): without a browser (files, CSP
 # rules, module syntax) and in headless Chromium (t/lib/browser.py).
-TESTS += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t
-EXTRA_DIST += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t
+TESTS += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
+EXTRA_DIST += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
