@@ -5,12 +5,15 @@
 # shape, X-Request-Id on every answer and in the access log line.
 import os
 import re
+import socket
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP                     # noqa: E402
+import stack                            # noqa: E402
 from stack import Stack, fcgi_request   # noqa: E402
 
 t = TAP()
@@ -62,6 +65,48 @@ t.status(r, 413, "FastCGI direct: 413 for a 400 kB body")
 for i in range(4):
     r = fcgi_request(s.fcgi_socket, "GET", "/api/ping", b"", {})
     t.status(r, 200, "FastCGI direct: worker usable after the 413 (%d)" % i)
+
+
+
+def raw_fcgi(params, stdin_chunks):
+    """A hand-made FastCGI request (the harness client always sends a
+    consistent CONTENT_LENGTH); returns the raw stdout bytes."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.connect(s.fcgi_socket)
+    pv = b"".join(stack._fcgi_nv(k, v) for k, v in params.items())
+    msg = (stack._fcgi_record(stack._FCGI_BEGIN, struct.pack(">HB5x", 1, 0)) +
+           stack._fcgi_record(stack._FCGI_PARAMS, pv) + stack._fcgi_record(stack._FCGI_PARAMS, b""))
+    for ch in stdin_chunks:
+        msg += stack._fcgi_record(stack._FCGI_STDIN, ch)
+    c.sendall(msg + stack._fcgi_record(stack._FCGI_STDIN, b""))
+    out = b""
+    while True:
+        try:
+            chunk = c.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    c.close()
+    return out
+
+
+base = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/api/models", "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer " + adm}
+out = raw_fcgi(dict(base, CONTENT_LENGTH="12abc"), [b'{"id":"x"}'])
+t.ok(b"Status: 400" in out and b"invalid Content-Length" in out, "FastCGI: malformed CONTENT_LENGTH: 400")
+out = raw_fcgi(dict(base, CONTENT_LENGTH="-5"), [])
+t.ok(b"Status: 400" in out, "FastCGI: negative CONTENT_LENGTH: 400")
+out = raw_fcgi(dict(base, CONTENT_LENGTH="100"), [b'{"id":"m111short"}'])
+t.ok(b"Status: 400" in out and b"cut short" in out, "FastCGI: body shorter than CONTENT_LENGTH: 400")
+out = raw_fcgi({"REQUEST_URI": "/api/ping"}, [])
+t.ok(b"Status: 200" in out, "FastCGI: no REQUEST_METHOD is treated as GET")
+out = raw_fcgi({"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/ping"}, [])
+t.ok(b"Status: 200" in out, "FastCGI: DOCUMENT_URI is used when REQUEST_URI is missing")
+t.is_(s.sql("SELECT count(*) FROM model WHERE id IN ('x', 'm111short')")[0][0], "0",
+      "malformed requests stored nothing")
 
 # ---- 400 bad JSON
 for bad in ('{"id": ', '{"id": "x"} trailing', "[1,2]", "{'id': 'x'}", "", "null"):
