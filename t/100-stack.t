@@ -6,8 +6,10 @@
 import gzip
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
@@ -175,6 +177,20 @@ t.ok(not any(p and _alive(p) for p in pids), "stop() ends fcgi, postgres and orp
 t.ok(not os.path.exists(tmp2) or os.environ.get("MODELHUB_KEEP_TMP") == "1",
      "stop() removes the temp dir")
 t.ok(s.api("GET", "/api/health").status == 200, "first stack unaffected by the second's stop")
+
+# ---- a crashed worker is noticed even though the master replaces it
+s3 = Stack(nginx=False)
+t.is_(s3.crash_lines(), [], "no crash lines in a fresh stack")
+victim = [p for p in descendants(s3.pid_of("fcgi")) if _alive(p)][0]
+os.kill(victim, signal.SIGSEGV)
+deadline = time.time() + 10
+while time.time() < deadline and not s3.crash_lines():
+    time.sleep(0.1)
+t.ok(s3.crash_lines(), "SIGSEGV of a worker shows in crash_lines()")
+t.status(s3.api("GET", "/api/health"), 200, "the master replaced the worker")
+s3.expect_crashes = True
+t.is_(s3.crash_lines(), [], "expect_crashes silences it (tests that crash on purpose)")
+s3.stop()
 
 # ---- a stack that cannot start fails loudly and leaves nothing behind
 try:

@@ -320,6 +320,8 @@ class Stack:
         self._stopped = False
         self._admin_token = None
         self._logs_shown = False
+        # Set True in a test that crashes daemons on purpose (SIGSEGV...).
+        self.expect_crashes = False
         self.passwords = {}
         self.is_root = os.geteuid() == 0
         self.srcdir, self.builddir = SRCDIR, BUILDDIR
@@ -345,6 +347,10 @@ class Stack:
         self.url = None
         self.port = None
         atexit.register(self.stop)
+        tap = sys.modules.get("tap")
+        cur = getattr(getattr(tap, "TAP", None), "current", None)
+        if cur is not None:
+            cur.before_done.append(self.stop)
         tag = "t%d%s" % (os.getpid(), secrets.token_hex(3))
         self.config = {
             "db.conninfo": "host=%s port=%d dbname=%s user=%s connect_timeout=5"
@@ -835,6 +841,7 @@ class Stack:
             except Exception as e:
                 diag("stopping postgres: %r" % (e,))
         # Orphans re-parented to us (model servers, stray children).
+        self._check_crashes()
         # Orphans re-parented to us (we are a subreaper): model servers of a
         # modelhubd killed earlier in the test, recognised by our config
         # path in their environment or our temp dir in their command line.
@@ -858,6 +865,43 @@ class Stack:
                 diag("kept %s" % self.tmp)
             else:
                 shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # A worker or child killed by one of these signals crashed (tests kill
+    # with SIGKILL/SIGTERM); sanitizer builds report errors in the logs.
+    _SIGNAL_RE = re.compile(r"\bsignal=(4|6|7|8|11)\b")
+
+    def crash_lines(self):
+        """Log lines of fcgi/hubd reporting a child killed by a crash
+        signal (unless expect_crashes) or a sanitizer error."""
+        found = []
+        for name in ("fcgi", "hubd"):
+            path = self.logs.get(name)
+            if not path or not os.path.exists(path):
+                continue
+            with open(path, errors="replace") as f:
+                for line in f:
+                    san = re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+                                    r"UndefinedBehaviorSanitizer", line)
+                    sig = ("died" in line or "exited" in line) and self._SIGNAL_RE.search(line)
+                    if san or (sig and not self.expect_crashes):
+                        found.append("%s: %s" % (name, line.rstrip()[:300]))
+        return found
+
+    def _check_crashes(self):
+        """After the daemons stopped: a crash signal or a sanitizer report
+        in their logs fails the test (a restarted worker hides a crash
+        from every HTTP-level check)."""
+        found = self.crash_lines()
+        if not found:
+            return
+        tap = sys.modules.get("tap")
+        cur = getattr(getattr(tap, "TAP", None), "current", None)
+        if cur is not None and not cur.finished:
+            cur.ok(False, "no crash or sanitizer report in the daemons' logs")
+        for line in found[:20]:
+            diag(line)
+        if not self._logs_shown:
+            self.show_logs(30)
 
     def _mine(self, pid):
         if self.tmp in _cmdline(pid):

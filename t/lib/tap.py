@@ -27,6 +27,9 @@ class TAP:
     def __init__(self):
         TAP.current = self
         self.died = False
+        # Called by done() before the plan (Stack stops its daemons there
+        # and reports crashes found in their logs as failed tests).
+        self.before_done = []
         self.n = 0
         self.failed = 0
         self.finished = False
@@ -126,6 +129,11 @@ class TAP:
 
     def done(self):
         """Print the plan and exit: 0 if all passed, 1 otherwise."""
+        for f in list(self.before_done):
+            try:
+                f()
+            except Exception as e:      # a cleanup failure is a failure
+                self.ok(False, "cleanup %r: %r" % (f, e))
         self.finished = True
         print("1..%d" % self.n, flush=True)
         if self.n == 0:
