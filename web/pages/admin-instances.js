@@ -109,8 +109,23 @@ function instanceCard(inst, refresh) {
   const facts = el('dl.facts');
   const gauges = gaugeBlock();
   const chart = el('div.chart');
+  const evBody = el('div');
+  const events = el('details.events', el('summary', 'Events (raw)'), evBody);
+  // Loaded when opened, and again at each refresh while open.
+  const loadEvents = async () => {
+    if (!events.open) return;
+    try {
+      const r = await get(`/api/instances/${inst.id}/events`);
+      setContent(evBody, el('pre.events', items(r).map((e) =>
+        `${fmtTime(e.at)} ${e.source || 'hub'} ${e.kind} ${JSON.stringify(e.detail || {})}`).join('\n') || '(none)'));
+    } catch (e) {
+      setContent(evBody, el('p.error', errorText(e)));
+    }
+  };
+  events.addEventListener('toggle', loadEvents);
   const card = el('article.card.instance-card', { dataset: { id: String(inst.id) }, 'aria-labelledby': `inst-${inst.id}-h` },
-    head, facts, gauges, chart, actions(inst, refresh));
+    head, facts, gauges, chart, events, actions(inst, refresh));
+  card.loadEvents = loadEvents;
   head.id = `inst-${inst.id}-h`;
   let samples = [];
   let lastSamples = 0;
@@ -184,7 +199,7 @@ export async function activePage(view, ctx) {
     });
     if (!list.length && !out.querySelector('.empty')) out.replaceChildren(el('p.empty', 'No active instances. They start when requests arrive.'));
     summary.textContent = `${list.length} active instance(s); updated ${fmtTime(new Date().toISOString())}.`;
-    await Promise.all([...cards.values()].map((c) => c.loadSamples()));
+    await Promise.all([...cards.values()].map((c) => Promise.all([c.loadSamples(), c.loadEvents()])));
     return true;
   };
   const stop = poll(load, POLL_MS);
