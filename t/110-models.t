@@ -269,12 +269,26 @@ t.is_((r.json or {}).get("deleted"), 2, "two cache rows deleted")
 t.is_(s.sql("SELECT count(*) FROM input_cache WHERE model_id = 'm110'")[0][0], "0", "cache empty")
 t.status(s.api("DELETE", "/api/models/nope/cache", token=adm), 404, "cache of unknown model: 404")
 
-# ---- delete
+# ---- delete: refused while the model has work, then allowed
+s.sql("INSERT INTO work_request (model_id, user_id, input_count, status) "
+      "SELECT 'm110', id, 1, 'QUEUED' FROM app_user WHERE username = 't_admin'")
+r = s.api("DELETE", "/api/models/m110", token=adm)
+t.status(r, 409, "DELETE with a queued request: 409")
+t.is_(err_code(r), "model_busy", "code model_busy")
+s.sql("UPDATE work_request SET status = 'RUNNING' WHERE model_id = 'm110'")
+t.status(s.api("DELETE", "/api/models/m110", token=adm), 409, "DELETE with a running request: 409")
+s.sql("UPDATE work_request SET status = 'COMPLETED' WHERE model_id = 'm110'")
+s.sql("INSERT INTO model_instance (model_id, backend, state) VALUES ('m110', 'local', 'READY')")
+t.status(s.api("DELETE", "/api/models/m110", token=adm), 409, "DELETE with a live instance: 409")
+s.sql("UPDATE model_instance SET state = 'TERMINATED' WHERE model_id = 'm110'")
+t.is_(notifications(), [], "refused deletes notify nothing")
 r = s.api("DELETE", "/api/models/m110", token=adm)
 t.status(r, 204, "DELETE: 204")
 t.is_(notifications(), ["m110"], "DELETE sends NOTIFY model_changed")
 t.status(s.api("GET", "/api/models/m110", token=adm), 404, "deleted model gone")
 t.status(s.api("DELETE", "/api/models/m110", token=adm), 404, "DELETE again: 404")
+t.is_(s.sql("SELECT count(*) FROM work_request WHERE model_id = 'm110'")[0][0], "0",
+      "its finished requests went with it")
 
 # ---- modelhubctl add-model / list-models share the validation
 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:

@@ -468,19 +468,36 @@ int db_model_delete(struct db *db, const char *id)
 {
 	const char *p[1] = {id};
 	PGresult *res;
-	int n;
+	int rc = -1;
 
 	if (db_begin(db) < 0)
 		return -1;
+	/* The row lock conflicts with the KEY SHARE lock a concurrent request
+	 * insert takes through its foreign key, so no request can slip in
+	 * between the check and the delete. */
+	res = db_prep(db, "model_delete_check",
+		      "SELECT EXISTS (SELECT 1 FROM work_request w WHERE w.model_id = m.id"
+		      "   AND w.status IN ('QUEUED', 'RUNNING')),"
+		      " EXISTS (SELECT 1 FROM model_instance i WHERE i.model_id = m.id"
+		      "   AND i.state <> 'TERMINATED')"
+		      " FROM model m WHERE m.id = $1 FOR UPDATE OF m",
+		      1, p);
+	if (!res)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		rc = 1;
+	} else if (PQgetvalue(res, 0, 0)[0] == 't' || PQgetvalue(res, 0, 1)[0] == 't') {
+		rc = 2;
+	}
+	PQclear(res);
+	if (rc > 0) {
+		db_rollback(db);
+		return rc;
+	}
 	res = db_prep(db, "model_delete", "DELETE FROM model WHERE id = $1", 1, p);
 	if (!res)
 		goto fail;
-	n = atoi(PQcmdTuples(res));
 	PQclear(res);
-	if (n == 0) {
-		db_rollback(db);
-		return 1;
-	}
 	if (notify_changed(db, id) < 0 || db_commit(db) < 0)
 		goto fail;
 	log_info("model msg=deleted model=%s", id);

@@ -61,7 +61,9 @@ int db_model_write(struct db *db, enum db_model_mode mode, const char *id, json_
 		   int expect_version, char **json_out, int *created, int *cur_version,
 		   json_object **fields);
 
-/* 0 deleted, 1 not found, -1 error. */
+/* Delete a model with its finished requests: 0 deleted, 1 not found,
+ * 2 busy (it has QUEUED/RUNNING requests or instances not TERMINATED),
+ * -1 error. */
 int db_model_delete(struct db *db, const char *id);
 
 /* Delete the input_cache rows of a model: 0 (*deleted set), 1 no such

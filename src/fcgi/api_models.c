@@ -14,7 +14,9 @@
  *   PATCH  /api/models/{id}         admin; needs the current version in the
  *                                   body ("version") or If-Match; 409
  *                                   stale_version when it moved on
- *   DELETE /api/models/{id}         admin; 204
+ *   DELETE /api/models/{id}         admin; 204, or 409 model_busy while it
+ *                                   has queued/running requests or live
+ *                                   instances (disable it first)
  *   DELETE /api/models/{id}/cache   admin; clears the model's input cache
  *
  * Validation is db_model_validate (shared with modelhubctl add-model):
@@ -256,6 +258,10 @@ static enum api_err model_delete(struct api_req *r)
 		return api_db_fail(r);
 	if (rc == 1)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
+	if (rc == 2)
+		return api_fail(r, API_CONFLICT, "model_busy",
+				"the model has queued or running requests or live instances; "
+				"disable it and let them finish first");
 	list_cache_clear();
 	return api_text(r, 204, NULL, "", 0);
 }
