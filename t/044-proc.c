@@ -102,6 +102,7 @@ int main(void)
 
 	is_int(proc_cgroup_memory(getpid(), &ws, &ooms, NULL, 0), 1, "our own cgroup is not dedicated");
 	is_int(proc_cgroup_memory(999999999, &ws, &ooms, NULL, 0), -1, "unknown pid -> -1");
+	is_int(proc_cgroup_exclusive("/nonexistent", &t, g), -1, "no cgroup dir -> -1");
 
 	/* a dedicated v1 memory cgroup, when this machine lets us make one */
 	{
@@ -121,6 +122,25 @@ int main(void)
 			ok(ws >= 0, "working set read (%lld bytes)", (long long)ws);
 			ok(strstr(file, "mh-t044") != NULL, "path names the cgroup");
 			is_int(ooms, 0, "no OOM kills");
+			proc_scan(&t);
+			is_int(proc_cgroup_exclusive(file, &t, g), 1, "cgroup holds only the group");
+			{
+				pid_t other = fork();
+
+				if (other == 0) {
+					pause();
+					_exit(0);
+				}
+				snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)other);
+				snprintf(file + strlen(file), sizeof(file) - strlen(file), "/cgroup.procs");
+				f = fopen(file, "w");
+				ok(f && fputs(pidbuf, f) >= 0 && fclose(f) == 0, "another process joins it");
+				*strrchr(file, '/') = '\0';
+				proc_scan(&t);
+				is_int(proc_cgroup_exclusive(file, &t, g), 0, "cgroup shared -> 0");
+				kill(other, SIGKILL);
+				waitpid(other, NULL, 0);
+			}
 		} else {
 			ok(1, "# SKIP no writable v1 memory cgroup (%s)", strerror(errno));
 		}

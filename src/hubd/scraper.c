@@ -147,6 +147,16 @@ static void oom_kill(struct scraper *s, int64_t id, pid_t pgid, double mem_mib, 
 		   (long long)id, (int)pgid, mem_mib, limit_mib);
 }
 
+static int sn_flags(struct scraper *s, int slot, int64_t id)
+{
+	struct shm_snap sn;
+
+	if (shm_slot_snapshot(s->seg, SHM_INSTANCE, slot, &sn, NULL, 0, 0) != 1 ||
+	    sn.d.instance_id != id)
+		return 0;
+	return sn.d.flags;
+}
+
 /* The two newest samples are both over limit_mib: the local backend's own
  * check (leader RSS, when its runner polls) had a full interval to act, so
  * what is left is a group whose other members hold the memory. */
@@ -187,6 +197,7 @@ static int scrape_instances(struct scraper *s)
 		int64_t rss = 0, start = 0, ws = 0, ooms = 0;
 		double cpu = 0;
 		int members, cg;
+		char cgdir[1100];
 		struct shm_obs o;
 
 		if (slot < 0 || pgid <= 0)
@@ -194,7 +205,17 @@ static int scrape_instances(struct scraper *s)
 		members = proc_group_usage(&s->pt, pgid, &cpu, &rss, &start);
 		if (members == 0)
 			continue; /* gone; the runner and the monitor handle it */
-		cg = proc_cgroup_memory(pgid, &ws, &ooms, NULL, 0);
+		cg = proc_cgroup_memory(pgid, &ws, &ooms, cgdir, sizeof(cgdir));
+		if (cg == 0 && proc_cgroup_exclusive(cgdir, &s->pt, pgid) == 0) {
+			/* another process shares the cgroup (e.g. a name clash):
+			 * its working set is not this instance's alone */
+			if (!(sn_flags(s, slot, id) & SHM_F_SHARED_CG))
+				log_warn_x("scraper instance=%lld cgroup=%s msg=\"cgroup shared with "
+					   "other processes, using the group's RSS\"",
+					   (long long)id, cgdir);
+			shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, id, SHM_F_SHARED_CG, SHM_F_CGROUP);
+			cg = 1;
+		}
 		memset(&o, 0, sizeof(o));
 		o.t_ms = s->pt.at_ms;
 		o.has_cpu_counter = 1;

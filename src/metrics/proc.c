@@ -272,6 +272,32 @@ int proc_cgroup_memory(pid_t pid, int64_t *ws_bytes, int64_t *oom_kills, char *o
 	return 0;
 }
 
+int proc_cgroup_exclusive(const char *cgroup_dir, const struct proc_table *t, pid_t pgid)
+{
+	char path[1200], line[32];
+	FILE *f;
+	int rc = 1;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (rc == 1 && fgets(line, sizeof(line), f)) {
+		pid_t pid = (pid_t)atoi(line);
+		int found = 0;
+
+		for (size_t i = 0; i < t->n && !found; i++)
+			if (t->e[i].pid == pid) {
+				found = 1;
+				if (t->e[i].pgrp != pgid)
+					rc = 0;
+			}
+		/* a pid the scan did not see (started since) proves nothing */
+	}
+	fclose(f);
+	return rc;
+}
+
 /* ---- machine ---- */
 
 int proc_machine(struct proc_machine *m)

@@ -49,6 +49,11 @@ int proc_group_usage(const struct proc_table *t, pid_t pgid, double *cpu_s, int6
 int proc_cgroup_memory(pid_t pid, int64_t *ws_bytes, int64_t *oom_kills, char *path,
 		       size_t path_len);
 
+/* 1 when every process listed in <cgroup_dir>/cgroup.procs belongs to
+ * process group pgid (per the scan t), 0 when another process shares the
+ * cgroup (its working set would not be the instance's alone), -1 on error. */
+int proc_cgroup_exclusive(const char *cgroup_dir, const struct proc_table *t, pid_t pgid);
+
 struct proc_machine {
 	double cpu_busy_s;      /* non-idle CPU seconds since boot (all CPUs) */
 	int ncpu;

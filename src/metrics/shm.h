@@ -109,6 +109,7 @@ struct shm_slot_data {
 
 #define SHM_F_CGROUP 1          /* memory read from a dedicated cgroup */
 #define SHM_F_OOM 2             /* memory limit exceeded (scraper killed it / cgroup OOM) */
+#define SHM_F_SHARED_CG 4       /* its cgroup holds other processes: RSS used */
 
 struct shm_slot {
 	_Atomic uint64_t seq;
