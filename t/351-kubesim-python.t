@@ -173,10 +173,19 @@ t.ok(sim.wait_for(lambda: co.get_namespaced_custom_object("cluster.x-k8s.io", "v
      "MachineDeployment status.readyReplicas 2")
 machines = co.list_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machines")
 t.is_(len(machines["items"]), 2, "one Machine per node")
+victim = sorted(m["metadata"]["name"] for m in machines["items"])[-1]
+keep = [m["status"]["nodeRef"]["name"] for m in machines["items"] if m["metadata"]["name"] != victim]
+core.patch_node(victim, {"spec": {"unschedulable": True}})
+co.patch_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machines", victim,
+                                  {"metadata": {"annotations": {"cluster.x-k8s.io/delete-machine": "yes"}}})
 sc = co.get_namespaced_custom_object_scale("cluster.x-k8s.io", "v1beta1", "default", "machinedeployments", "md-a")
 sc["spec"]["replicas"] = 1
 co.replace_namespaced_custom_object_scale("cluster.x-k8s.io", "v1beta1", "default", "machinedeployments", "md-a", sc)
 t.ok(sim.wait_for(lambda: len(group_nodes(False)) == 1, 5), "replace scale to 1 removes a node")
+t.is_([n.metadata.name for n in group_nodes(False)], keep,
+      "the cordoned node whose Machine is marked delete-machine is the one removed")
+t.is_(len(co.list_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machines")["items"]), 1,
+      "and its Machine is gone")
 code, e = status_of(co.patch_namespaced_custom_object_scale, "cluster.x-k8s.io", "v1beta1", "default",
                     "machinedeployments", "md-a", {"spec": {"replicas": -1}})
 t.is_(code, 422, "negative replicas: 422 Invalid")

@@ -176,6 +176,19 @@ t.ok(sim.wait_for(lambda: sim.pod("big") is None and not [n for n in sim.api("GE
      "scaling md-big to 0 removes its node and the pods on it")
 sim.stop()
 
+# --- two simulators sharing a pod address range (parallel tests) ---------------------
+sa = KubeSim(base_config(), tls=False, extra_args=["--ip-octet", "240"]).start()
+sb = KubeSim(base_config(), tls=False, extra_args=["--ip-octet", "240"]).start()
+sa.api("POST", NS, pod_manifest("first", cpu="10m"))
+pa = sa.wait_for(lambda: cs0(sa.pod("first")).get("ready") and sa.pod("first"), 15)
+sb.api("POST", NS, pod_manifest("second", cpu="10m"))
+pb = sb.wait_for(lambda: cs0(sb.pod("second")).get("ready") and sb.pod("second"), 15)
+t.ok(pa and pb and pa["status"]["podIP"] != pb["status"]["podIP"],
+     "a second simulator skips a pod address whose port is taken (%s vs %s)"
+     % ((pa or {}).get("status", {}).get("podIP"), (pb or {}).get("status", {}).get("podIP")))
+sa.stop()
+sb.stop()
+
 # --- synthetic pods at scale: pod capacity, metrics without processes ----------------
 big = KubeSim(base_config(nodes=[{"name": "s-%d" % i, "cpu": "64", "memory": "256Gi", "pods": 100}
                                  for i in range(2)])).start()

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -27,7 +28,7 @@ import urllib.request
 import uuid
 
 from kubesim_core import (
-    KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, SYNTHETIC_IMAGE, Store,
+    ApiError, KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, SYNTHETIC_IMAGE, Store,
     TICKS, TIMING_DEFAULTS, fmt_cpu, fmt_mem, image_repo, invalid, iso, label_match,
     log, node_affinity_ok, node_ready, parse_iso, pod_recompute, pod_requests,
     qos_class, qty, rand_suffix, selector_from_match, set_condition, terminal, tolerates)
@@ -151,6 +152,7 @@ class Sim:
         self.rts = {}  # pod uid -> PodRT
         self.node_cpu_dead = collections.defaultdict(float)  # node -> cpu seconds of finished containers
         self.ip_next = 1
+        self.ip_used = set()  # pod addresses in use (self.rts, plus ones being bound)
         self.ip_b = args.ip_octet or (16 + os.getpid() % 200)
         self.ready_at = {}  # node name -> time it becomes Ready
         self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
@@ -592,7 +594,8 @@ class SimPods:
 
     def bind(self, pod, node):
         """Assign the pod to node and start its kubelet threads (lock held)."""
-        ip = self.alloc_ip()
+        ip = self.alloc_ip([self.container_port(c) for c in pod["spec"]["containers"]
+                            if image_repo(c["image"]) != SYNTHETIC_IMAGE])
         ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
 
         def f(p):
@@ -616,13 +619,31 @@ class SimPods:
         log("scheduled", pod=name, node=node, ip=ip)
         self.start_pod(pod)
 
-    def alloc_ip(self):
-        while True:
+    def alloc_ip(self, ports=()):
+        """Next free loopback address 127.B.x.y. Another simulator (parallel
+        tests) may use the same B: an address whose ports cannot be bound is skipped."""
+        used = self.ip_used
+        for _ in range(62500):
             n = self.ip_next
-            self.ip_next += 1
-            ip = "127.%d.%d.%d" % (self.ip_b, (n // 250) % 250, n % 250 + 1)
-            if ip not in {rt.ip for rt in self.rts.values()}:
-                return ip
+            self.ip_next = n % 62499 + 1
+            ip = "127.%d.%d.%d" % (self.ip_b, n // 250, n % 250 + 1)
+            if ip in used or not all(self.port_free(ip, self.host_port(p)) for p in ports):
+                continue
+            used.add(ip)
+            return ip
+        raise ApiError(500, "InternalError", "kubesim: no free pod address")
+
+    @staticmethod
+    def port_free(ip, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no conflict; a listener is
+        try:
+            s.bind((ip, port))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def start_pod(self, pod):
         md = pod["metadata"]
@@ -638,6 +659,7 @@ class SimPods:
             t.start()
 
     def add_rt(self, rt):
+        self.ip_used.add(rt.ip)
         self.rts[rt.uid] = rt
         self.node_rts.setdefault(rt.node, {})[rt.uid] = rt
 
@@ -987,6 +1009,7 @@ class SimPods:
             for uid in [u for u, rt in self.rts.items() if u not in live and not rt.alive()]:
                 rt = self.rts.pop(uid)
                 self.node_rts.get(rt.node, {}).pop(uid, None)
+                self.ip_used.discard(rt.ip)
             for d in (self.sched_msg, self.req_cache):
                 for uid in [u for u in d if u not in live]:
                     del d[uid]
