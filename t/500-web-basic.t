@@ -245,7 +245,7 @@ b.fill("#login-form [name=password]", s.admin_password)
 b.click("#login-submit")
 b.wait_text("#current-user", "t_admin")
 nav = b.wait_for("#admin-nav")
-for label in ("Models", "Work requests", "Instances", "Recommendations", "Nodes", "Hub health"):
+for label in ("Models", "Work requests", "Users", "Instances", "Recommendations", "Nodes", "Hub health"):
     t.ok(label in nav.text, "admin menu has %s" % label)
 b.click("#admin-nav a[href='#/admin/models']")
 b.wait_text("#admin-models", "web-test-model")

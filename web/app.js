@@ -28,6 +28,7 @@ const ROUTES = [
   ['/admin/models/new', 'admin-models', 'newPage', 'admin'],
   ['/admin/models/{id}', 'admin-models', 'editPage', 'admin'],
   ['/admin/requests', 'admin-requests', 'listPage', 'admin'],
+  ['/admin/users', 'admin-users', 'listPage', 'admin'],
   ['/admin/instances', 'admin-instances', 'activePage', 'admin'],
   ['/admin/instances/finished', 'admin-instances', 'finishedPage', 'admin'],
   ['/admin/instances/{id}', 'admin-instances', 'detailPage', 'admin'],
@@ -43,6 +44,7 @@ const USER_NAV = [
 const ADMIN_NAV = [
   ['#/admin/models', 'Models'],
   ['#/admin/requests', 'Work requests'],
+  ['#/admin/users', 'Users'],
   ['#/admin/instances', 'Instances'],
   ['#/admin/recommendations', 'Recommendations'],
   ['#/admin/nodes', 'Nodes'],
