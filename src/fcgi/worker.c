@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WORKER_DRAIN_MAX (1024L * 1024 * 1024) /* never discard more than 1 GiB */
+#define WORKER_DRAIN_MAX (64L * 1024 * 1024) /* discard at most 64 MiB, then close */
 #define WORKER_ACCEPT_BACKOFF_US 100000        /* after an accept error */
 
 static volatile sig_atomic_t w_stop;
