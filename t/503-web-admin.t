@@ -54,6 +54,8 @@ t.pass_("admin sees every user's requests")
 txt = b.find("#admin-requests").text
 t.ok("SECRET_SMILES" not in b.driver.page_source, "no inputs or results on the admin requests page")
 t.ok("user %s" % alice_id in txt, "owner shown by user id")
+b.wait_text("#admin-requests", "alice (user %s)" % alice_id)
+t.pass_("owner shown by name too")
 b.fill("#admin-requests-filters [name=user_id]", alice_id)
 b.click("#admin-requests-filters button[type=submit]")
 b.wait_route("#/admin/requests?")

@@ -44,6 +44,14 @@ export async function listPage(view, ctx) {
     for (const m of r.items || []) sel.append(el('option', { value: m.id, selected: m.id === q.get('model_id') }, m.id));
   }).catch(() => {});
 
+  // user id → username, for the Owner column (one page of users is enough
+  // to name most owners; the id is shown either way).
+  const names = new Map();
+  get('/api/admin/users?limit=500').then((r) => {
+    for (const u of r.items || []) names.set(u.id, u.username);
+    if (items.length) draw();
+  }).catch(() => {});
+
   const params = {};
   for (const k of FILTERS) params[k] = q.get(k) || '';
   let items = [];
@@ -54,7 +62,8 @@ export async function listPage(view, ctx) {
     setContent(out, table([
       { head: 'Id', cell: (r) => '#' + r.id },
       { head: 'Model', cell: (r) => r.model_id },
-      { head: 'Owner', cell: (r) => (r.user_id ? el('a', { href: '#/admin/requests?user_id=' + r.user_id }, 'user ' + r.user_id)
+      { head: 'Owner', cell: (r) => (r.user_id ? el('a', { href: '#/admin/requests?user_id=' + r.user_id },
+        names.has(r.user_id) ? `${names.get(r.user_id)} (user ${r.user_id})` : 'user ' + r.user_id)
         : r.anon_session_id ? el('a', { href: '#/admin/requests?anon_session_id=' + r.anon_session_id }, 'anon session ' + r.anon_session_id) : '–') },
       { head: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? el('small', ' ' + r.failure_reason) : null] },
       { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
