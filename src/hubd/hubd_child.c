@@ -30,6 +30,7 @@
 struct hubd_shared *hubd_shm;
 
 static volatile sig_atomic_t child_stop, child_hup, child_poke;
+static pid_t child_supervisor; /* our parent at fork; never signal anyone else */
 
 static void on_signal(int s)
 {
@@ -47,6 +48,7 @@ void hubd_child_signals(void)
 	struct sigaction sa;
 	sigset_t none;
 
+	child_supervisor = getppid();
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			signal(s, SIG_DFL);
@@ -153,6 +155,7 @@ void hubd_set_busy(int r, int busy)
 	if (!hubd_shm || r < 0 || r >= HUBD_MAX_RUNNERS)
 		return;
 	atomic_store(&hubd_shm->runner_busy[r], busy);
-	if (!busy)
-		kill(getppid(), SIGUSR1);
+	/* after the supervisor died our parent is init: do not signal it */
+	if (!busy && child_supervisor > 1 && getppid() == child_supervisor)
+		kill(child_supervisor, SIGUSR1);
 }

@@ -966,6 +966,11 @@ static void process(struct runner *r, struct work_req *q)
 		finish(r, &j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
 		goto out;
 	}
+	if (db_work_counts(r->db, q->id, &results, &errors) == 0 && results >= q->input_count) {
+		/* every input already has a result (an earlier attempt stored the
+		 * last chunk and died before finishing): no instance needed */
+		goto done;
+	}
 	for (;;) {
 		if (!in.wi.id) {
 			switch (inst_get(r, &j, &in, &reason, detail, sizeof detail)) {
@@ -991,6 +996,15 @@ static void process(struct runner *r, struct work_req *q)
 			break;
 		if (j.fatal == JF_ABORT)
 			goto aborted;
+		if (j.fatal == JF_DB) {
+			/* not the model's fault: leave the request RUNNING; its lease
+			 * expires and the janitor requeues it (counted, so a request
+			 * that keeps failing in the database ends ATTEMPTS_EXHAUSTED) */
+			log_warn_x("runner error=\"%s\" msg=\"database error, abandoning the request to its lease\"",
+				   j.err);
+			inst_put(r, &in, &m, 0);
+			goto out;
+		}
 		if (j.fatal == JF_INSTANCE && retries-- > 0) {
 			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
 				   m.id, j.err);
@@ -1004,6 +1018,7 @@ static void process(struct runner *r, struct work_req *q)
 		goto out;
 	}
 	inst_put(r, &in, &m, 0);
+done:
 	if (db_work_counts(r->db, q->id, &results, &errors) < 0) {
 		db_work_handback(r->db, q->id, r->id);
 		goto out;
@@ -1043,6 +1058,8 @@ static void drain_notifies(struct runner *r)
 	while ((n = db_next_notify(r->db)) != NULL) {
 		if (strcmp(n->relname, "model_changed") == 0)
 			memset(r->back, 0, sizeof r->back);
+		else if (strcmp(n->relname, "instance_stop") == 0)
+			r->last_housekeep = 0; /* an admin asked: look now */
 		PQfreemem(n);
 	}
 }
