@@ -4,7 +4,8 @@
 # instance, then MODEL_ERROR), OOM kill at the cgroup limit, never-ready
 # instance (INSTANCE_START_TIMEOUT), chunk timeout (TIMEOUT, after a SIGHUP
 # config reload), cancellation of a running request, admin stop of an
-# instance, idle instances stopped after idle_seconds.
+# instance, idle instances stopped after idle_seconds, whole-request
+# deadline.
 import os
 import signal
 import sys
@@ -167,4 +168,15 @@ time.sleep(1)
 rid = submit("slow", mols)
 st = wait(rid, 30)
 t.is_(st[:2], ("FAILED", "TIMEOUT"), "chunk over hub.chunk_timeout: FAILED TIMEOUT (%s)" % (st,))
+
+# ---- whole-request deadline (hub.request_timeout 2 s; 3 chunks of 3 s)
+s.set_config(hub__chunk_timeout="600", hub__request_timeout="2")
+os.kill(s.pid_of("hubd"), signal.SIGHUP)
+time.sleep(1)
+t0 = time.time()
+rid = submit("slow", mols)
+st = wait(rid, 30)
+t.is_(st[:2], ("FAILED", "TIMEOUT"), "request over hub.request_timeout: FAILED TIMEOUT")
+t.like(st[2] or "", "request deadline", "  detail names the request deadline")
+t.ok(time.time() - t0 < 10, "  failed near the deadline (%.1f s)" % (time.time() - t0))
 t.done()
