@@ -10,6 +10,7 @@ the limit is OOMKilled (exit 137, Never -> Failed, Always -> restart with
 lastState); a crashing process goes CrashLoopBackOff with restarts and
 previous logs; readiness waits for /healthz; deleting a pod kills its process."""
 
+import json
 import os
 import socket
 import sys
@@ -126,8 +127,28 @@ t.is_(last.get("reason"), "OOMKilled", "restartPolicy Always: lastState.terminat
 t.is_((oom2 or {}).get("status", {}).get("phase"), "Running", "and the pod stays Running (restarting)")
 
 # --- crash loop ------------------------------------------------------------------
+rv = sim.api("GET", NS).json()["metadata"]["resourceVersion"]
 create(pod_manifest("crash", args=["--crash-after-calls", "-1"], restart="Always", probe=False))
 t.ok(sim.wait_for(lambda: cs0(sim.pod("crash")).get("restartCount", 0) >= 2, 15), "a crashing container is restarted")
+c = sim.conn(10)
+c.request("GET", NS + "?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%%3Dcrash&resourceVersion=%s" % rv,
+          headers={"Authorization": "Bearer " + sim.token})
+seq = []
+for line in c.getresponse().read().decode().splitlines():
+    o = json.loads(line)["object"]
+    st = cs0(o)
+    key = list((st.get("state") or {"none": 0}).keys())[0]
+    step = (key, (st.get("state") or {}).get("waiting", {}).get("reason", ""), st.get("restartCount", 0))
+    if not seq or seq[-1][:3] != step:
+        seq.append(step + (o["status"]["phase"],))
+c.close()
+kinds = [(k, r, n) for k, r, n, ph in seq]
+t.ok(("running", "", 0) in kinds and ("terminated", "", 0) in kinds and ("running", "", 1) in kinds
+     and kinds.index(("running", "", 1)) < kinds.index(("waiting", "CrashLoopBackOff", 2)),
+     "first restart at once (running, terminated, running with restartCount 1), then CrashLoopBackOff")
+t.ok(all(ph != "Failed" for _, _, _, ph in seq), "restartPolicy Always: phase never Failed")
+if not t.ok(("waiting", "CrashLoopBackOff", 2) in kinds, "CrashLoopBackOff after the second exit"):
+    t.diag(seq)
 cs = cs0(sim.pod("crash"))
 t.is_(cs.get("lastState", {}).get("terminated", {}).get("reason"), "Error", "lastState terminated reason Error")
 t.is_(cs.get("lastState", {}).get("terminated", {}).get("exitCode"), 2, "with the process exit code (2)")

@@ -711,10 +711,7 @@ class SimPods:
         cname, image = c["name"], c["image"]
         backoff = self.timing["backoff_initial"]
         model = self.image_model(image)
-        restarts, pulled = 0, False
-        restarts = rt.restarts0.get(cname, 0)
-        if cname in rt.adopt:
-            pulled = True
+        restarts, pulled, last = rt.restarts0.get(cname, 0), cname in rt.adopt, None
         while not rt.stop.is_set():
             if cname in rt.adopt:
                 pass
@@ -735,7 +732,7 @@ class SimPods:
                 backoff = self.timing["backoff_initial"]
             else:
                 self.kev(rt, cname, "Normal", "Pulled", 'Container image "%s" already present on machine' % image)
-            term = self.run_container(rt, c, model, restarts)
+            term = self.run_container(rt, c, model, restarts, last)
             if term is None or rt.stop.is_set():
                 break
             again = policy == "Always" or (policy == "OnFailure" and term["exitCode"] != 0)
@@ -747,11 +744,19 @@ class SimPods:
             delay = 0 if restarts == 1 else backoff
             if restarts > 1:
                 backoff = min(backoff * 2, self.timing["backoff_max"])
+            log("container restart", pod=rt.name, container=cname, code=term["exitCode"],
+                reason=term["reason"], restarts=restarts, delay=delay)
+            if not delay:
+                # as the kubelet: the first restart is immediate, the status shows
+                # the terminated state until the new container runs (run_container
+                # then sets lastState and restartCount)
+                self.cstatus(rt, cname, state={"terminated": term}, ready=False, started=False)
+                last = term
+                continue
+            last = None
             msg = "back-off %gs restarting failed container=%s pod=%s_%s(%s)" % (delay, cname, rt.name, rt.ns, rt.uid)
             self.cstatus(rt, cname, lastState={"terminated": term}, restartCount=restarts, ready=False,
                          started=False, state={"waiting": {"reason": "CrashLoopBackOff", "message": msg}})
-            log("container restart", pod=rt.name, container=cname, code=term["exitCode"],
-                reason=term["reason"], restarts=restarts, delay=delay)
             if delay:
                 self.kev(rt, cname, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)"
                          % (cname, rt.name, rt.ns, rt.uid))
@@ -788,8 +793,10 @@ class SimPods:
         return os.path.join(self.args.state_dir, "logs", "%s_%s_%s" % (rt.ns, rt.name, rt.uid[:8]),
                             "%s.%d.log" % (cname, n))
 
-    def run_container(self, rt, c, model, n):
-        """Start the process and watch it; returns its terminated state (None if stopped first)."""
+    def run_container(self, rt, c, model, n, last=None):
+        """Start the process and watch it; returns its terminated state (None if
+        stopped first). n is the restart count; last the previous run's terminated
+        state when it was restarted at once (becomes lastState now)."""
         cname = c["name"]
         port = self.host_port(self.container_port(c))
         argv = [PYTHON, os.path.join(self.args.models_dir, "serve.py"), "--model", model,
@@ -830,9 +837,10 @@ class SimPods:
         if not adopt:
             self.kev(rt, cname, "Normal", "Created", "Created container %s" % cname)
             self.kev(rt, cname, "Normal", "Started", "Started container %s" % cname)
+            extra = {"lastState": {"terminated": last}, "restartCount": n} if last else {}
             self.cstatus(rt, cname, containerID=cid, started=True, ready=probe is None,
                          imageID="kubesim/%s@sha256:%s" % (image_repo(c["image"]), "0" * 64),
-                         state={"running": {"startedAt": iso(started)}})
+                         state={"running": {"startedAt": iso(started)}}, **extra)
             log("container started", pod=rt.name, container=cname, pid=proc.pid, ip=rt.ip, port=port)
         limit = None
         lim = (c.get("resources") or {}).get("limits") or {}

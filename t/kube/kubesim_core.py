@@ -596,8 +596,11 @@ def pod_recompute(pod):
     if not pod["spec"].get("nodeName") or not css:
         st["phase"] = "Pending"
         return
-    if all("terminated" in c["state"] for c in css):
-        st["phase"] = "Succeeded" if all(c["state"]["terminated"]["exitCode"] == 0 for c in css) else "Failed"
+    policy = pod["spec"].get("restartPolicy", "Always")
+    ok = all("terminated" in c["state"] and c["state"]["terminated"]["exitCode"] == 0 for c in css)
+    final = pod["metadata"].get("deletionTimestamp") or policy == "Never" or (policy == "OnFailure" and ok)
+    if all("terminated" in c["state"] for c in css) and final:
+        st["phase"] = "Succeeded" if ok else "Failed"
     elif any("waiting" in c["state"] and c["restartCount"] == 0 and not c.get("lastState")
              for c in css):
         st["phase"] = "Pending"
