@@ -164,6 +164,12 @@ t.is_(cs0(f).get("state", {}).get("terminated", {}).get("reason"), "Error", "res
 r = sim.api("GET", NS + "/fail/log")
 t.ok(r.status == 200 and "usage:" in r.text, "logs of the terminated container")
 
+create(pod_manifest("done", args=["--help"], restart="Never", probe=False, cpu="10m"))
+d = sim.wait_for(lambda: (sim.pod("done") or {}).get("status", {}).get("phase") == "Succeeded" and sim.pod("done"), 10)
+term = cs0(d).get("state", {}).get("terminated", {})
+t.is_((term.get("reason"), term.get("exitCode")), ("Completed", 0), "exit 0: terminated Completed, phase Succeeded")
+t.is_(cond(d, "Ready").get("reason"), "PodCompleted", "Ready condition reason PodCompleted")
+
 # --- readiness -------------------------------------------------------------------
 create(pod_manifest("slow", env={"MODEL_STARTUP_DELAY": "1.5"}, cpu="10m"))
 t.ok(sim.wait_for(lambda: state("slow").get("running"), 8), "slow model running")
