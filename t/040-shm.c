@@ -179,6 +179,20 @@ static void test_lifecycle(void)
 	shm_slot_snapshot(r, SHM_INSTANCE, b, &sn, smp, 10, 0);
 	is_dbl(smp[0].cpu_m, 500, 1e-6, "1 s over 2 s since start = 500 m");
 
+	/* the process behind the pid changed: refused, nothing recorded */
+	o = obs_counter(t0 + 4000, 2.0, 50);
+	o.start_ms = t0 + 3500;
+	is_int(shm_slot_ingest(w, SHM_INSTANCE, b, 12, &o), 1,
+	       "different start without same_source accepted (container restart)");
+	o = obs_counter(t0 + 4500, 2.0, 50);
+	o.start_ms = t0 + 3500;
+	o.same_source = 1;
+	is_int(shm_slot_ingest(w, SHM_INSTANCE, b, 12, &o), -2, "different start time -> -2 (reused pid)");
+	o = obs_counter(t0 + 5000, 2.5, 50);
+	o.start_ms = t0 + 1500;
+	o.same_source = 1;
+	is_int(shm_slot_ingest(w, SHM_INSTANCE, b, 12, &o), 1, "same start within the slack accepted");
+
 	/* direct millicores; window excludes samples older than 60 s; ring wraps */
 	for (int i = 0; i < 8; i++) {
 		memset(&o, 0, sizeof(o));

@@ -205,6 +205,8 @@ static int scrape_instances(struct scraper *s)
 		members = proc_group_usage(&s->pt, pgid, &cpu, &rss, &start);
 		if (members == 0)
 			continue; /* gone; the runner and the monitor handle it */
+		/* leader start time rides along: a reused pid shows up as a
+		 * different start and is ignored (shm_slot_ingest returns -2) */
 		cg = proc_cgroup_memory(pgid, &ws, &ooms, cgdir, sizeof(cgdir));
 		if (cg == 0 && proc_cgroup_exclusive(cgdir, &s->pt, pgid) == 0) {
 			/* another process shares the cgroup (e.g. a name clash):
@@ -221,9 +223,11 @@ static int scrape_instances(struct scraper *s)
 		o.has_cpu_counter = 1;
 		o.cpu_counter_s = cpu;
 		o.start_ms = start;
+		o.same_source = 1;
 		o.has_mem = 1;
 		o.mem_mib = (double)(cg == 0 ? ws : rss) / 1048576.0;
-		shm_slot_ingest(s->seg, SHM_INSTANCE, slot, id, &o);
+		if (shm_slot_ingest(s->seg, SHM_INSTANCE, slot, id, &o) == -2)
+			continue; /* the pid now belongs to another process: never kill it */
 		if (cg == 0)
 			shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, id,
 					   SHM_F_CGROUP | (ooms > 0 ? SHM_F_OOM : 0), 0);

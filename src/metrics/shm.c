@@ -748,6 +748,16 @@ int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 		return -1;
 	d = &s->d;
 	nring = seg->hdr->samples;
+	if (o->start_ms > 0) {
+		if (!d->source_start_ms) {
+			d->source_start_ms = o->start_ms;
+		} else if (o->same_source &&
+			   (o->start_ms - d->source_start_ms > SHM_START_SLACK_MS ||
+			    d->source_start_ms - o->start_ms > SHM_START_SLACK_MS)) {
+			write_end(s);
+			return -2;
+		}
+	}
 	if (o->has_cpu_m && isfinite(o->cpu_m)) {
 		cpu = o->cpu_m < 0 ? 0 : o->cpu_m;
 	} else if (o->has_cpu_counter && isfinite(o->cpu_counter_s)) {

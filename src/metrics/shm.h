@@ -57,7 +57,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x3154454d424855ULL /* "UHBMET1" little endian */
-#define SHM_LAYOUT_VERSION 1
+#define SHM_LAYOUT_VERSION 2
 #define SHM_MAX_CHILDREN 32
 #define SHM_STUCK_MS 200        /* odd seq this long + dead writer = take over */
 #define SHM_WINDOW_MS 60000     /* the "last 60 s" aggregate window */
@@ -98,6 +98,8 @@ struct shm_slot_data {
 	int32_t flags;          /* SHM_F_* */
 	int64_t registered_ms;
 	int64_t last_sample_ms;
+	int64_t source_start_ms; /* start of the process/container first sampled:
+				  * a different one later means a reused pid */
 	/* CPU counter baseline, for deltas */
 	double cpu_counter_s;
 	int64_t cpu_counter_ms;
@@ -222,6 +224,8 @@ struct shm_obs {
 	double cpu_counter_s;   /* CPU seconds since the process/container start */
 	int64_t start_ms;       /* process/container start (wall ms), 0 unknown:
 				 * gives the first observation a baseline of 0 */
+	int same_source;        /* start_ms must match the first observation's
+				 * (local pids can be reused; containers restart) */
 	int has_cpu_m;          /* cpu_m already in millicores (no delta) */
 	double cpu_m;
 	int has_mem;
@@ -231,7 +235,11 @@ struct shm_obs {
 /* Scraper: turn an observation into a sample (CPU from the counter delta
  * against the slot's baseline) and update the aggregates. Returns 1 if a
  * sample was added, 0 if only a baseline was recorded, -1 if the slot no
- * longer holds instance_id or is not ACTIVE. */
+ * longer holds instance_id or is not ACTIVE, -2 if obs->same_source and
+ * obs->start_ms differs
+ * from the start recorded at the first observation by more than
+ * SHM_START_SLACK_MS (another process now has the pid: nothing recorded). */
+#define SHM_START_SLACK_MS 2000
 int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 		    int64_t instance_id, const struct shm_obs *obs);
 
