@@ -239,6 +239,52 @@ t.is_(len(reader.list_namespaced_pod("modelhub").items), 4, "allow-listed user m
 code, e = status_of(reader.delete_namespaced_pod, name, "modelhub")
 t.is_(code, 403, "but not delete them")
 
+# raw API error paths: each bad input gets the API server's status code
+P = "/api/v1/namespaces/modelhub/pods"
+
+
+def raw(method, path, body=None, ctype="application/json"):
+    return sim.api(method, path, body, ctype=ctype).status
+
+
+bad = dict(pod_manifest(name="bad"))
+t.is_(raw("POST", P, b"{not json"), 400, "malformed JSON body: 400")
+t.is_(raw("GET", "/api/v1/namespaces/modelhub/nosuchthings"), 404, "unknown resource: 404")
+t.is_(raw("GET", "/apis/no.such.group/v1"), 404, "unknown API group: 404")
+t.is_(raw("POST", "/apis/metrics.k8s.io/v1beta1/namespaces/modelhub/pods", {}), 405, "create on metrics.k8s.io: 405")
+for field, value, what in ((("resources", "requests", "memory"), "lots", "invalid quantity"),
+                           (("resources", "requests", "memory"), "1Gi", "request above the limit")):
+    m = pod_manifest(name="bad")
+    m["spec"]["containers"][0]["resources"]["requests"]["memory"] = value
+    t.is_(raw("POST", P, m), 422, "%s: 422" % what)
+m = pod_manifest(name="bad", restart="Sometimes")
+t.is_(raw("POST", P, m), 422, "unknown restartPolicy: 422")
+m = pod_manifest(name="bad")
+del m["spec"]["containers"][0]["image"]
+t.is_(raw("POST", P, m), 422, "container without image: 422")
+t.is_(raw("POST", P, {"kind": "Node", "metadata": {"name": "x"}}), 400, "kind that does not match the URL: 400")
+t.is_(raw("POST", P, {"kind": "Pod", "metadata": {}, "spec": {"containers": [{"name": "a", "image": "b"}]}}), 422,
+      "no name and no generateName: 422")
+t.is_(raw("PUT", P + "/page-0", {"metadata": {"name": "other"}, "spec": {}}), 400, "PUT with another name: 400")
+cur = sim.api("GET", P + "/page-0").json()
+stale = dict(cur, metadata=dict(cur["metadata"], resourceVersion="1"))
+t.is_(raw("PUT", P + "/page-0", stale), 409, "PUT with a stale resourceVersion: 409 Conflict")
+t.is_(raw("PATCH", P + "/page-0", [{"op": "test", "path": "/metadata/name", "value": "x"}],
+          "application/json-patch+json"), 422, "failing JSON patch test op: 422")
+t.is_(raw("PATCH", P + "/page-0", [{"op": "remove", "path": "/metadata/nope"}], "application/json-patch+json"), 422,
+      "JSON patch on a missing path: 422")
+t.is_(raw("DELETE", P + "/page-0", {"kind": "DeleteOptions", "preconditions": {"uid": "not-it"}}), 409,
+      "delete with a wrong uid precondition: 409")
+t.is_(raw("DELETE", P + "/page-0?gracePeriodSeconds=soon"), 400, "non-numeric gracePeriodSeconds: 400")
+t.is_(raw("GET", P + "/page-0/log?container=nope"), 400, "logs of an unknown container: 400")
+t.is_(raw("GET", P + "/%s/log?previous=true" % name), 400, "previous logs without a restart: 400")
+t.is_(raw("GET", "/openapi/v3/apis/no.such/v1"), 404, "OpenAPI of an unknown group version: 404")
+t.is_(raw("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {"spec": {}}), 422,
+      "access review without resourceAttributes: 422")
+t.is_(raw("POST", P, b"k8s\x00\x0a\x00", "application/vnd.kubernetes.protobuf"), 415, "protobuf pod: 415")
+t.is_(raw("PATCH", "/apis/cluster.x-k8s.io/v1beta1/namespaces/default/machinedeployments/md-a",
+          {"spec": {"replicas": "two"}}, "application/merge-patch+json"), 422, "non-integer MachineDeployment replicas: 422")
+
 # delete: graceful, then gone
 d = core.delete_namespaced_pod(name, "modelhub")
 t.ok(d.metadata.deletion_timestamp is not None, "delete returns the pod with deletionTimestamp")

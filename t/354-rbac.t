@@ -183,4 +183,16 @@ t.is_(can_i("get", "nodes", sub="proxy"), True, "SelfSubjectAccessReview: get no
 t.is_(can_i("watch", "pods", ns="modelhub-models"), True, "SelfSubjectAccessReview: watch pods in the models namespace")
 t.is_(can_i("create", "pods", ns="default"), False, "SelfSubjectAccessReview: create pods in default denied")
 sim.stop()
+
+# the simulator's own bad input: missing options, a malformed config
+import subprocess  # noqa: E402
+from simtest import KUBESIM, PY  # noqa: E402
+r = subprocess.run([PY, KUBESIM, "--port", "0"], capture_output=True, text=True, timeout=30)
+t.ok(r.returncode == 2 and "--state-dir" in r.stderr, "kubesim without --state-dir: usage error")
+badcfg = os.path.join(sim.tmp, "bad.json")
+with open(badcfg, "w") as f:
+    f.write("{nodes: [")
+r = subprocess.run([PY, KUBESIM, "--port", "0", "--state-dir", sim.tmp, "--config", badcfg],
+                   capture_output=True, text=True, timeout=30)
+t.ok(r.returncode != 0 and "JSONDecodeError" in r.stderr, "a malformed config is refused at start")
 t.done()
