@@ -104,8 +104,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     cfg = {}
     if args.config:
-        with open(args.config) as f:
-            cfg = json.load(f)
+        try:
+            with open(args.config) as f:
+                cfg = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit("kubesim: bad config %s: %s" % (args.config, e))
     args.models_dir = os.path.abspath(args.models_dir)
     args.persist = args.persist or args.keep_processes
     os.makedirs(args.state_dir, exist_ok=True)
