@@ -4,8 +4,8 @@
 # instance, then MODEL_ERROR), OOM kill at the cgroup limit, never-ready
 # instance (INSTANCE_START_TIMEOUT), chunk timeout (TIMEOUT, after a SIGHUP
 # config reload), cancellation of a running request, admin stop of an
-# instance, idle instances stopped after idle_seconds, whole-request
-# deadline.
+# instance (idle, and busy: the request goes on elsewhere), idle instances
+# stopped after idle_seconds, whole-request deadline.
 import os
 import signal
 import sys
@@ -160,6 +160,26 @@ if iid:
     t.ok(not alive, "  its process is gone")
     kinds = [k for (k,) in s.sql("SELECT kind FROM instance_event WHERE instance_id = $1", iid[0][0])]
     t.ok("STOP_REQUESTED" in kinds and "TERMINATED" in kinds, "  STOP_REQUESTED and TERMINATED events")
+
+# ---- admin stop of a BUSY instance: the call is aborted, the request goes
+# on with a new instance and completes
+rid = submit("slow", mols)
+busy = None
+deadline = time.time() + 20
+while time.time() < deadline and not busy:
+    busy = s.sql("SELECT id FROM model_instance WHERE model_id = 'slow' AND state = 'BUSY'")
+    time.sleep(0.1)
+t.ok(busy, "a busy slow instance")
+if busy:
+    s.sql("UPDATE model_instance SET stop_requested = true WHERE id = $1", busy[0][0])
+    s.sql("SELECT pg_notify('instance_stop', $1)", busy[0][0])
+st = wait(rid, 60)
+t.is_(st[0], "COMPLETED", "request completes on another instance after an admin stop (%s)" % (st,))
+t.is_(s.sql("SELECT count(*), count(DISTINCT ordinal) FROM work_request_result WHERE request_id = $1",
+            rid), [("30", "30")], "  30 results, no duplicates")
+if busy:
+    t.is_(s.sql("SELECT state, termination_reason FROM model_instance WHERE id = $1", busy[0][0]),
+          [("TERMINATED", "STOPPED")], "  the stopped instance ended STOPPED")
 
 # ---- chunk timeout after a SIGHUP reload (hub.chunk_timeout 1 s; a chunk takes 3 s)
 s.set_config(hub__chunk_timeout="1")

@@ -70,9 +70,11 @@
 #define RUNNER_LOG_MAX (1 << 20)      /* instance log kept in Postgres */
 #define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
 #define RUNNER_INSTANCE_RETRIES 1
+#define RUNNER_MAX_ADMIN_STOPS 3
 #define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
 
-enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST };
+/* AB_INSTSTOP: an admin asked to stop the instance the request is using */
+enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST, AB_INSTSTOP };
 
 struct owned {
 	int64_t id;
@@ -115,7 +117,7 @@ struct cur {
 	int owned; /* started by this runner */
 };
 
-enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB };
+enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB, JF_STOPPED };
 
 struct job {
 	struct runner *r;
@@ -237,9 +239,12 @@ static void housekeep(struct runner *r)
 			continue;
 		}
 		if (stop) {
-			if (id == r->cur_inst)
+			if (id == r->cur_inst) {
+				/* abort the call; the request goes on elsewhere */
 				r->own[i].stop_after = 1;
-			else
+				if (r->abort == AB_NONE)
+					r->abort = AB_INSTSTOP;
+			} else
 				own_stop(r, i, "STOPPED", "STOP_REQUESTED");
 			continue;
 		}
@@ -373,7 +378,8 @@ static void inst_spec(const struct work_model *m, const struct runner *r, int64_
 }
 
 /* Is the instance gone? 1 dead (*oom set when killed at its memory
- * limit, why filled), 0 alive. Waits briefly for a dying process. */
+ * limit, why filled), 2 stopped on request (admin), 0 alive. Waits briefly
+ * for a dying process. */
 static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size_t whylen)
 {
 	*oom = 0;
@@ -417,7 +423,7 @@ static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 			*oom = strcmp(reason, "OOMKILLED") == 0;
 			snprintf(why, whylen, "instance process %d gone%s%s", in->wi.pid,
 				 reason[0] ? ", " : "", reason);
-			return 1;
+			return strcmp(reason, "STOPPED") == 0 ? 2 : 1;
 		}
 		if (t < 9)
 			hubd_wait(r->c, -1, 200);
@@ -655,8 +661,9 @@ static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const c
 		return BISECT_FATAL;
 	}
 	if (rc != MC_OK || st >= 500 || st == 0) {
-		if (inst_dead(j->r, j->inst, &oom, why, sizeof why)) {
-			j->fatal = oom ? JF_OOM : JF_INSTANCE;
+		int dead = inst_dead(j->r, j->inst, &oom, why, sizeof why);
+		if (dead) {
+			j->fatal = dead == 2 ? JF_STOPPED : oom ? JF_OOM : JF_INSTANCE;
 			snprintf(j->err, sizeof j->err, "instance died during %s: %s", what, why);
 			return BISECT_FATAL;
 		}
@@ -934,7 +941,7 @@ static void process(struct runner *r, struct work_req *q)
 	struct job j;
 	const char *reason = NULL;
 	char detail[512], rid[32];
-	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc;
+	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc, admin_stops = 0;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
 	log_set_req(rid);
@@ -994,6 +1001,18 @@ static void process(struct runner *r, struct work_req *q)
 		run_inputs(r, &j);
 		if (j.fatal == JF_NONE)
 			break;
+		if ((j.fatal == JF_ABORT && r->abort == AB_INSTSTOP) || j.fatal == JF_STOPPED) {
+			/* an admin stopped the instance: not the model's fault, go on
+			 * with a new one (bounded, in case stops keep coming) */
+			log_info("runner instance=%lld msg=\"instance stopped by request, continuing on another\"",
+				 (long long)in.wi.id);
+			r->abort = AB_NONE;
+			inst_put(r, &in, &m, j.fatal == JF_STOPPED);
+			if (admin_stops++ < RUNNER_MAX_ADMIN_STOPS)
+				continue;
+			finish(r, &j, "FAILED", "MODEL_ERROR", "instances kept being stopped by an administrator");
+			goto out;
+		}
 		if (j.fatal == JF_ABORT)
 			goto aborted;
 		if (j.fatal == JF_DB) {
@@ -1036,9 +1055,10 @@ done:
 	goto out;
 aborted:
 	inst_put(r, &in, &m, 0);
-	if (r->abort == AB_STOP) {
+	if (r->abort == AB_STOP || r->abort == AB_INSTSTOP) {
 		db_work_handback(r->db, q->id, r->id);
-		log_info("runner msg=\"stopping: request handed back\"");
+		log_info("runner reason=%s msg=\"request handed back\"",
+			 r->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
 	} else if (r->abort == AB_CANCELLED) {
 		log_info("runner msg=\"request cancelled, work stopped\"");
 	}
