@@ -487,6 +487,18 @@ int db_inst_started(struct db *db, int64_t id, const char *name, const char *add
 	return db_inst_event(db, id, "STARTED", detail);
 }
 
+int db_inst_address(struct db *db, int64_t id, const char *address, const char *node)
+{
+	char ids[24];
+	const char *p[3] = {ids, address, node && *node ? node : NULL};
+
+	i64(ids, sizeof ids, id);
+	return cmd(db_prep(db, "inst_address",
+			   "UPDATE model_instance SET address = $2, node = COALESCE($3, node),"
+			   " updated_at = now() WHERE id = $1",
+			   3, p));
+}
+
 int db_inst_state(struct db *db, int64_t id, const char *state, const char *event,
 		  const char *detail_json)
 {

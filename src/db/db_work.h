@@ -91,6 +91,8 @@ int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_i
 		    const char *replica_id, const char *backend, struct work_inst *out);
 int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
 		    const char *node);
+/* Address (and node, when known) learnt after create. */
+int db_inst_address(struct db *db, int64_t id, const char *address, const char *node);
 /* Set state (and ready_at for READY/BUSY after start) and add an event. */
 int db_inst_state(struct db *db, int64_t id, const char *state, const char *event,
 		  const char *detail_json);

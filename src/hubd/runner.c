@@ -305,6 +305,10 @@ static void sweep_lost(struct runner *r)
 		int pid = atoi(PQgetvalue(res, k, 1));
 		if (own_find(r, id) >= 0)
 			continue;
+		/* pid 0 past REQUESTED: not a local process (a pod); the backend's
+		 * own watch (monitor) decides about those */
+		if (pid == 0 && strcmp(PQgetvalue(res, k, 2), "REQUESTED") != 0)
+			continue;
 		if (pid > 0 && pid_alive(pid))
 			continue;
 		if (suspect_seen(r, id)) {
@@ -510,8 +514,10 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 			ci.state = CLUSTER_EXITED;
 		if (ci.state == CLUSTER_READY) {
 			/* kubernetes: the pod IP is known only once it runs */
-			if (ci.address[0])
+			if (ci.address[0] && strcmp(ci.address, in->wi.address) != 0) {
 				snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
+				db_inst_address(r->db, in->wi.id, ci.address, ci.node);
+			}
 			db_inst_state(r->db, in->wi.id, "READY", "READY", NULL);
 			db_inst_state(r->db, in->wi.id, "BUSY", NULL, NULL);
 			log_info("runner instance=%lld model=%s address=%s msg=\"instance ready\"",
