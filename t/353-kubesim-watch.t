@@ -284,4 +284,16 @@ t.is_(cs0(p2).get("restartCount"), 1, "restartCount 1")
 with urllib.request.urlopen("http://%s:80/healthz" % ip, timeout=3) as r:
     t.is_(r.status, 200, "on the same pod IP")
 sim2.stop()
+
+# a killed simulator (SIGKILL) leaves no model process behind
+sim3 = KubeSim(base_config(), tls=False).start()
+sim3.api("POST", NS, pod_manifest("orphan"))
+p = sim3.wait_for(lambda: cs0(sim3.pod("orphan")).get("ready") and sim3.pod("orphan"), 15)
+sim3.stop(sig=9)
+time.sleep(0.5)
+try:
+    urllib.request.urlopen("http://%s:80/healthz" % p["status"]["podIP"], timeout=2)
+    t.fail("SIGKILL of the simulator also ends its pod processes")
+except OSError:
+    t.pass_("SIGKILL of the simulator also ends its pod processes")
 t.done()

@@ -16,6 +16,7 @@ Locking: Store.lock (an RLock) around every object change; never held while
 
 import collections
 import copy
+import ctypes
 import json
 import os
 import random
@@ -94,6 +95,16 @@ class Sampler:
 
 
 # ---------------------------------------------------------------- simulator
+
+def die_with_parent():
+    """In the child before exec: SIGKILL when the simulator (the spawning
+    kubelet thread) dies, so a killed simulator leaves no model processes
+    behind (not used with --keep-processes)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
 
 class Adopted:
     """A container process left running by an earlier simulator run (not our child)."""
@@ -824,7 +835,8 @@ class SimPods:
             try:
                 with open(path, "ab") as out:
                     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                            env=env, cwd=self.args.models_dir, start_new_session=True)
+                                            env=env, cwd=self.args.models_dir, start_new_session=True,
+                                            preexec_fn=None if self.args.keep_processes else die_with_parent)
             except OSError as e:
                 self.kev(rt, cname, "Warning", "Failed", "Error: %s" % e)
                 return {"exitCode": 128, "reason": "StartError", "message": str(e),
