@@ -171,8 +171,8 @@ t.is_((r.json or {}).get("stop_requested"), True, "  stop_requested")
 r = s.api("POST", "/api/instances/%d/stop" % wid, token=adm)
 t.ok(r.status in (202, 409), "stop again: idempotent (%s)" % r.status)
 ev = s.sql("SELECT count(*), min(detail->>'by') FROM instance_event WHERE instance_id = $1"
-           " AND kind = 'STOP_REQUESTED'", wid)[0]
-t.is_(ev, ("1", "t_admin"), "one STOP_REQUESTED event naming the admin")
+           " AND kind = 'STOP_REQUESTED' AND detail->>'via' = 'api'", wid)[0]
+t.is_(ev, ("1", "t_admin"), "one STOP_REQUESTED event from the API naming the admin")
 end = wait_for("stopped", lambda: (lambda x: x if x[0] == "TERMINATED" else None)(s.sql(
     "SELECT state, termination_reason FROM model_instance WHERE id = $1", wid)[0]), timeout=30)
 t.is_(end, ("TERMINATED", "STOPPED"), "the runner stopped it (STOPPED)")
