@@ -181,6 +181,19 @@ t.is_(cond(sim.pod("slow"), "Ready").get("status"), "True", "Ready condition Tru
 t.ok(any(e["reason"] == "Unhealthy" and "Readiness probe failed" in e["message"] for e in sim.events("slow")),
      "Unhealthy event while starting")
 
+# --- liveness probe ----------------------------------------------------------------
+m = pod_manifest("live", env={"MODEL_NEVER_READY": "1"}, restart="Always", probe=False, cpu="10m")
+m["spec"]["containers"][0]["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 80},
+                                               "initialDelaySeconds": 1.5, "periodSeconds": 1, "failureThreshold": 2}
+create(m)
+lv = sim.wait_for(lambda: cs0(sim.pod("live")).get("restartCount", 0) >= 1 and sim.pod("live"), 15)
+t.ok(lv, "a failing liveness probe restarts the container")
+t.ok(any(e["reason"] == "Killing" and "failed liveness probe" in e["message"] for e in sim.events("live")),
+     "Killing event 'failed liveness probe, will be restarted'")
+t.ok(any(e["reason"] == "Unhealthy" and e["message"].startswith("Liveness probe failed: HTTP probe failed with statuscode: 503")
+         for e in sim.events("live")), "Unhealthy event 'Liveness probe failed: ... 503'")
+sim.api("DELETE", NS + "/live?gracePeriodSeconds=0")
+
 # --- delete kills the process ----------------------------------------------------
 ip = sim.pod("slow")["status"]["podIP"]
 s = socket.create_connection((ip, 80), timeout=2)

@@ -126,8 +126,11 @@ class Adopted:
                 self.returncode = -self.signalled if self.signalled else 255  # exit code unknown
         return self.returncode
 
-    def wait(self):
+    def wait(self, timeout=None):
+        end = None if timeout is None else time.time() + timeout
         while self.poll() is None:
+            if end is not None and time.time() >= end:
+                raise subprocess.TimeoutExpired("adopted pid %d" % self.pid, timeout)
             time.sleep(0.05)
         return self.returncode
 
@@ -858,7 +861,8 @@ class SimPods:
         lim = (c.get("resources") or {}).get("limits") or {}
         if "memory" in lim:
             limit = qty(lim["memory"])
-        oom = self.watch_process(rt, c, proc, probe, limit, port)
+        why = self.watch_process(rt, c, proc, probe, limit, port)
+        oom = why == "oom"
         rc = proc.wait()
         cpu = self.sampler.read_stat(proc.pid)
         with self.store.lock:
@@ -881,13 +885,18 @@ class SimPods:
         return term
 
     def watch_process(self, rt, c, proc, probe, limit, port):
-        """Poll until the process exits or the pod stops; returns True when OOM-killed."""
+        """Poll until the process exits or the pod stops; returns "oom" when
+        OOM-killed, "liveness" when killed for a failing liveness probe, else None."""
         cname = c["name"]
         ready = probe is None
         delay = float((probe or {}).get("initialDelaySeconds", 0))
         period = min(float((probe or {}).get("periodSeconds", 10)), self.timing["probe_period"])
         thresh = int((probe or {}).get("failureThreshold", 3))
         started, next_probe, fails = time.time(), time.time() + delay, 0
+        live = c.get("livenessProbe") or None
+        next_live = time.time() + float((live or {}).get("initialDelaySeconds", 0))
+        live_period = min(float((live or {}).get("periodSeconds", 10)), self.timing["probe_period"])
+        live_thresh, live_fails = int((live or {}).get("failureThreshold", 3)), 0
         termed = False
         while proc.poll() is None:
             if rt.stop.is_set():
@@ -907,7 +916,24 @@ class SimPods:
                              "Memory cgroup out of memory: Killed process %d (python3) total-vm:0kB, anon-rss:%dkB, file-rss:0kB, shmem-rss:0kB, UID:%d pgtables:0kB oom_score_adj:%d"
                              % (proc.pid, rss // 1024, os.geteuid(), 1000))
                     log("oom killed", pod=rt.name, container=cname, rss=rss, limit=int(limit))
-                    return True
+                    return "oom"
+            if live is not None and time.time() >= next_live:
+                next_live = time.time() + live_period
+                err = self.probe(rt, c, live, port)
+                live_fails = 0 if err is None else live_fails + 1
+                if err is not None:
+                    self.kev(rt, cname, "Warning", "Unhealthy", "Liveness probe failed: %s" % err)
+                if live_fails >= live_thresh:
+                    self.kev(rt, cname, "Normal", "Killing",
+                             "Container %s failed liveness probe, will be restarted" % cname)
+                    self.signal_group(proc, signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=2)
+                    except subprocess.TimeoutExpired:
+                        self.signal_group(proc, signal.SIGKILL)
+                        proc.wait()
+                    log("liveness kill", pod=rt.name, container=cname)
+                    return "liveness"
             if probe is not None and time.time() >= next_probe:
                 next_probe = time.time() + period
                 err = self.probe(rt, c, probe, port)
@@ -925,7 +951,7 @@ class SimPods:
                         ready = False
                         self.cstatus(rt, cname, ready=False)
             rt.stop.wait(self.timing["poll"])
-        return False
+        return None
 
     @staticmethod
     def signal_group(proc, sig):
