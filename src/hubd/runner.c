@@ -808,8 +808,10 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 		else
 			rc = job_store(j, buf_cstr(&rows));
 	}
+	/* the model's answer may echo molecules: it goes to the result's error
+	 * column (the owner's own data), never to the log */
 	if (rc == BISECT_BAD)
-		log_info("runner inputs=%d offset=%d error=\"%s\" msg=\"batch rejected\"", len, off, j->err);
+		log_info("runner inputs=%d offset=%d msg=\"batch rejected by the model\"", len, off);
 	buf_free(&out);
 	buf_free(&rows);
 	return rc;
@@ -901,12 +903,12 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 {
 	int extra = j->calls - j->chunks;
 
+	/* detail stays in the row: it may quote the model's answer */
 	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, j->calls,
 			   extra > 0 ? extra : 0) == 1)
-		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d detail=\"%s\""
+		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d"
 			 " msg=\"request finished\"",
-			 j->m->id, status, reason ? reason : "-", j->calls, extra > 0 ? extra : 0,
-			 detail ? detail : "");
+			 j->m->id, status, reason ? reason : "-", j->calls, extra > 0 ? extra : 0);
 	else
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 }
