@@ -10,20 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kubernetes backend links in when kube.c is built; until then the
- * weak reference stays NULL and "kubernetes" is reported as unavailable. */
-extern struct cluster *cluster_kube_new(void) __attribute__((weak));
-
 struct cluster *cluster_new(const char *backend)
 {
 	if (!backend || strcmp(backend, "local") == 0)
 		return cluster_local_new();
-	if (strcmp(backend, "kubernetes") == 0) {
-		if (cluster_kube_new)
-			return cluster_kube_new();
-		log_error_x("cluster backend=kubernetes msg=\"backend not built\"");
-		return NULL;
-	}
+	if (strcmp(backend, "kubernetes") == 0)
+		return cluster_kube_new(); /* kube.c */
 	log_error_x("cluster backend=\"%s\" msg=\"unknown backend\"", backend);
 	return NULL;
 }

@@ -148,6 +148,6 @@ const char *cluster_state_name(enum cluster_state s);
 
 /* Implementations. */
 struct cluster *cluster_local_new(void);
-struct cluster *cluster_kube_new(void); /* kube.c; weak until it exists */
+struct cluster *cluster_kube_new(void); /* kube.c */
 
 #endif

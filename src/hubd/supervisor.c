@@ -94,6 +94,8 @@ static size_t title_len;
  * their slots stay out of the table. */
 extern int scraper_main(struct hubd_child *c) __attribute__((weak));
 extern int monitor_main(struct hubd_child *c) __attribute__((weak));
+/* kubernetes backend: the pod watch (kubewatch.c, kube engineer) */
+extern int kubewatch_main(struct hubd_child *c) __attribute__((weak));
 
 void hubd_child_signals(void);
 
@@ -478,6 +480,8 @@ int supervisor_run(void)
 	add_slot(s, "janitor", 0, janitor_main);
 	add_slot(s, "scraper", 0, scraper_main);
 	add_slot(s, "monitor", 0, monitor_main);
+	if (strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0)
+		add_slot(s, "kubewatch", 0, kubewatch_main);
 	s->db = db_new(cfg_str("db.conninfo", ""), cfg_str("db.schema", "modelhub"), "modelhubd supervisor");
 	if (!s->db)
 		die("out of memory");

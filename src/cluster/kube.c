@@ -1,0 +1,469 @@
+/*
+ * kube.c — the kubernetes backend: a model instance is a pod.
+ *
+ * Runs in: runners (create, get, delete, logs), the monitor/API helpers
+ * (events, nodes), the autoscaler (scale_group). Called by: cluster.c
+ * dispatch.
+ * Owns: a kube_http client, a read-only mapping of the pod table published
+ * by the kubewatch child (kube_watch.h), the names of the pods this process
+ * created and deleted, and the logs fetched just before a delete.
+ * Shared state: the pod table (read only); the pods themselves in the API
+ * server (only those this replica owns are deleted).
+ *
+ * DESIGN
+ * - State comes from the table, never from a GET per pod: cluster_get() is
+ *   a memory read, so the runner's readiness loop costs the API server
+ *   nothing. A pod this process created but the watch has not shown yet is
+ *   PENDING for KUBE_UNSEEN_MS; after that (or when the watcher is down) one
+ *   GET answers, and 404 means gone — an answer, never an error path
+ *   (UPSTREAM.md 7.8).
+ * - Delete is by name only, and only for pods whose modelhub/server
+ *   annotation is this replica (7.3). Logs are read first, because a
+ *   deleted pod's log is gone with it; cluster_logs() then serves them.
+ * - A pod that this process deleted ends STOPPED; any other disappearance
+ *   or deletion is FAILED ("pod deleted"), so the runner retries the request
+ *   on a fresh instance or fails it — never waits.
+ */
+#include "cluster/cluster.h"
+#include "cluster/kube_http.h"
+#include "cluster/kube_nodes.h"
+#include "cluster/kube_pod.h"
+#include "cluster/kube_watch.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KUBE_MAX_MINE 64
+#define KUBE_UNSEEN_MS 20000        /* created, not yet in the table: PENDING */
+#define KUBE_WATCHER_STALE_MS 10000 /* table heartbeat older: watcher down */
+#define KUBE_CALL_MS 15000
+#define KUBE_LOG_MAX (4 << 20)
+#define KUBE_DELETE_WAIT_EXTRA_MS 5000
+
+struct mine {
+	char name[64];
+	int64_t created_mono;
+	int deleted;               /* we sent DELETE */
+	struct buf logs;           /* fetched before the delete */
+	int has_logs;
+};
+
+struct kube {
+	struct kube_conf kc;
+	struct kube_http *h;
+	struct kube_tab *tab;
+	char tab_path[512];
+	struct mine mine[KUBE_MAX_MINE];
+};
+
+static struct mine *mine_find(struct kube *k, const char *name, int create)
+{
+	struct mine *slot = NULL;
+
+	for (int i = 0; i < KUBE_MAX_MINE; i++) {
+		if (k->mine[i].name[0] && strcmp(k->mine[i].name, name) == 0)
+			return &k->mine[i];
+		if (!slot && !k->mine[i].name[0])
+			slot = &k->mine[i];
+	}
+	if (!create)
+		return NULL;
+	if (!slot) {
+		/* forget the oldest */
+		slot = &k->mine[0];
+		for (int i = 1; i < KUBE_MAX_MINE; i++)
+			if (k->mine[i].created_mono < slot->created_mono)
+				slot = &k->mine[i];
+		buf_free(&slot->logs);
+	}
+	memset(slot, 0, sizeof *slot);
+	snprintf(slot->name, sizeof slot->name, "%s", name);
+	slot->created_mono = mh_mono_ms();
+	return slot;
+}
+
+static struct kube_tab *tab(struct kube *k)
+{
+	if (!k->tab)
+		k->tab = kube_tab_open(k->tab_path, 0);
+	return k->tab;
+}
+
+static int watcher_alive(struct kube *k)
+{
+	return tab(k) && mh_wall_ms() - kube_tab_heartbeat_ms(k->tab) < KUBE_WATCHER_STALE_MS;
+}
+
+static void fill(const struct kube_podinfo *p, struct cluster_instance *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", p->name);
+	snprintf(out->address, sizeof out->address, "%s", p->address);
+	snprintf(out->node, sizeof out->node, "%s", p->node);
+	out->instance_id = p->instance_id;
+	out->state = p->state;
+	out->term = p->term;
+	out->exit_code = p->exit_code;
+	out->started_ms = p->started_ms ? p->started_ms : p->created_ms;
+	out->ready_ms = p->state == CLUSTER_READY ? (p->ready_ms ? p->ready_ms : mh_wall_ms()) : 0;
+	snprintf(out->detail, sizeof out->detail, "%s", p->detail);
+}
+
+/* A pod we know has ended: how. */
+static void ended(struct cluster_instance *out, const struct mine *m, const char *why)
+{
+	out->state = CLUSTER_EXITED;
+	if (m && m->deleted) {
+		if (out->term == CLUSTER_TERM_NONE || out->term == CLUSTER_TERM_FAILED)
+			out->term = CLUSTER_TERM_STOPPED;
+		snprintf(out->detail, sizeof out->detail, "pod deleted by modelhub");
+	} else if (out->term == CLUSTER_TERM_NONE) {
+		out->term = CLUSTER_TERM_FAILED;
+		snprintf(out->detail, sizeof out->detail, "%s", why);
+	}
+}
+
+static int kube_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
+{
+	struct kube *k = c->priv;
+	struct kube_pod_opts o;
+	struct json_object *pod, *ans = NULL;
+	struct kube_podinfo p;
+	struct buf body = BUF_INIT;
+	const char *err = NULL;
+	char path[256];
+	long st;
+	int rc = -1;
+
+	kube_pod_opts_from_config(&o, k->kc.ns);
+	pod = kube_pod_manifest(spec, &o, &err);
+	if (!pod) {
+		log_error_x("kube model=%s instance=%lld error=\"%s\" msg=\"no pod manifest\"",
+			    spec->model_id, (long long)spec->instance_id, err ? err : "?");
+		return -1;
+	}
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods", k->kc.ns);
+	st = kube_http_call(k->h, "POST", path, NULL,
+			    json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN), &body, KUBE_CALL_MS);
+	if (st != 201 && st != 200) {
+		log_error_x("kube model=%s instance=%lld status=%ld answer=\"%.200s\" msg=\"pod create failed\"",
+			    spec->model_id, (long long)spec->instance_id, st,
+			    body.data ? body.data : "");
+		goto out;
+	}
+	ans = json_tokener_parse(buf_cstr(&body));
+	if (kube_pod_parse(ans, k->kc.port_offset, &p) < 0) {
+		log_error_x("kube model=%s msg=\"pod create answer without a pod\"", spec->model_id);
+		goto out;
+	}
+	mine_find(k, p.name, 1);
+	fill(&p, out);
+	out->state = CLUSTER_PENDING;
+	out->started_ms = mh_wall_ms();
+	log_info("kube instance=%lld model=%s pod=%s ns=%s msg=\"pod created\"",
+		 (long long)spec->instance_id, spec->model_id, p.name, k->kc.ns);
+	rc = 0;
+out:
+	json_object_put(pod);
+	json_object_put(ans);
+	buf_free(&body);
+	return rc;
+}
+
+/* One GET of the pod, for when the watch cannot answer. 0 found, 1 404, -1. */
+static int get_direct(struct kube *k, const char *name, struct kube_podinfo *p)
+{
+	char path[256];
+	long st;
+	struct json_object *o;
+
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", k->kc.ns, name);
+	o = kube_http_get_json(k->h, path, &st, KUBE_CALL_MS);
+	if (st == 404)
+		return 1;
+	if (!o)
+		return -1;
+	st = kube_pod_parse(o, k->kc.port_offset, p);
+	json_object_put(o);
+	return st < 0 ? -1 : 0;
+}
+
+static int kube_get(struct cluster *c, const char *name_in, struct cluster_instance *out)
+{
+	struct kube *k = c->priv;
+	char name[64];
+	struct mine *m;
+	struct kube_tab_row row;
+	struct kube_podinfo p;
+	int rc;
+
+	/* name may point into out (runners pass ci.name): copy it first */
+	snprintf(name, sizeof name, "%s", name_in);
+	m = mine_find(k, name, 0);
+	rc = tab(k) ? kube_tab_find(k->tab, name, &row) : 0;
+
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", name);
+	out->exit_code = -1;
+	if (rc == 1) {
+		fill(&row.pod, out);
+		if (row.gone)
+			ended(out, m, "pod deleted");
+		else if (m && m->deleted && out->state == CLUSTER_EXITED)
+			ended(out, m, "");
+		return 0;
+	}
+	if (m && mh_mono_ms() - m->created_mono < KUBE_UNSEEN_MS && watcher_alive(k)) {
+		out->state = CLUSTER_PENDING;
+		snprintf(out->detail, sizeof out->detail, "created, not yet seen by the watch");
+		return 0;
+	}
+	rc = get_direct(k, name, &p);
+	if (rc == 0) {
+		fill(&p, out);
+		return 0;
+	}
+	if (rc < 0) {
+		/* API unreachable: say nothing new rather than "dead" */
+		out->state = m && m->deleted ? CLUSTER_EXITED : CLUSTER_PENDING;
+		snprintf(out->detail, sizeof out->detail, "API server unreachable");
+		return m ? 0 : -1;
+	}
+	ended(out, m, "pod not found");
+	return m ? 0 : 1;
+}
+
+static int kube_list(struct cluster *c, struct cluster_instance **out, int *n)
+{
+	struct kube *k = c->priv;
+	struct kube_tab_row row;
+	int cap = 0;
+
+	if (!tab(k))
+		return 0;
+	for (int i = 0; i < KUBE_TAB_MAX; i++) {
+		if (kube_tab_get(k->tab, i, &row) != 1 || row.gone)
+			continue;
+		if (*n == cap) {
+			int nc = cap ? cap * 2 : 32;
+			struct cluster_instance *x = realloc(*out, (size_t)nc * sizeof **out);
+			if (!x)
+				return -1;
+			*out = x;
+			cap = nc;
+		}
+		fill(&row.pod, &(*out)[(*n)++]);
+	}
+	return 0;
+}
+
+/* Log text of a pod, the tail when over max. 0, 1 no such pod, -1. */
+static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t max)
+{
+	char path[320];
+	struct buf b = BUF_INIT;
+	long st;
+
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?limitBytes=%d", k->kc.ns, name,
+		 KUBE_LOG_MAX);
+	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, KUBE_CALL_MS);
+	if (st == 404 || st == 400) {
+		buf_free(&b);
+		return 1;
+	}
+	if (st != 200 || b.oom) {
+		buf_free(&b);
+		return -1;
+	}
+	if (b.len > max)
+		buf_add(out, b.data + (b.len - max), max);
+	else if (b.len)
+		buf_add(out, b.data, b.len);
+	buf_free(&b);
+	return out->oom ? -1 : 0;
+}
+
+static int kube_remove(struct cluster *c, const char *name, int grace_ms)
+{
+	struct kube *k = c->priv;
+	struct mine *m = mine_find(k, name, 0);
+	struct kube_tab_row row;
+	char path[320];
+	int64_t until;
+	long st;
+
+	if (tab(k) && kube_tab_find(k->tab, name, &row) == 1 && row.pod.server[0] &&
+	    strcmp(row.pod.server, k->kc.replica) != 0) {
+		log_warn_x("kube pod=%s owner=%s msg=\"not deleting another replica's pod\"", name,
+			   row.pod.server);
+		return -1;
+	}
+	if (!m)
+		m = mine_find(k, name, 1);
+	if (!m->has_logs) {
+		buf_reset(&m->logs);
+		m->has_logs = fetch_logs(k, name, &m->logs, KUBE_LOG_MAX) == 0;
+	}
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
+		 name, grace_ms / 1000);
+	st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, KUBE_CALL_MS);
+	if (st == 404) {
+		m->deleted = 1;
+		return 0;
+	}
+	if (st != 200 && st != 202) {
+		log_error_x("kube pod=%s status=%ld msg=\"pod delete failed\"", name, st);
+		return -1;
+	}
+	m->deleted = 1;
+	log_info("kube pod=%s grace_ms=%d msg=\"pod deleted\"", name, grace_ms);
+	/* wait for the watch to see it go, so a following get() is final */
+	until = mh_mono_ms() + grace_ms + KUBE_DELETE_WAIT_EXTRA_MS;
+	while (watcher_alive(k) && mh_mono_ms() < until) {
+		struct timespec ts = {0, 100 * 1000000L};
+		if (kube_tab_find(k->tab, name, &row) == 1 && row.gone)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int kube_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes)
+{
+	struct kube *k = c->priv;
+	struct mine *m = mine_find(k, name, 0);
+
+	if (m && m->has_logs) {
+		size_t len = m->logs.len;
+		if (len > max_bytes)
+			buf_add(out, m->logs.data + (len - max_bytes), max_bytes);
+		else if (len)
+			buf_add(out, m->logs.data, len);
+		return out->oom ? -1 : 0;
+	}
+	return fetch_logs(k, name, out, max_bytes);
+}
+
+static int kube_events(struct cluster *c, const char *name, struct cluster_event **out, int *n)
+{
+	struct kube *k = c->priv;
+	struct json_object *o, *items;
+	char path[700], sel[200], esc[300];
+	long st;
+
+	snprintf(sel, sizeof sel, "involvedObject.name=%s", name);
+	kube_http_escape(sel, esc, sizeof esc);
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/events?fieldSelector=%s", k->kc.ns, esc);
+	o = kube_http_get_json(k->h, path, &st, KUBE_CALL_MS);
+	if (!o)
+		return -1;
+	items = kube_jget(o, "items", NULL);
+	if (items && json_object_is_type(items, json_type_array) && json_object_array_length(items)) {
+		size_t cnt = json_object_array_length(items);
+		*out = calloc(cnt, sizeof **out);
+		if (!*out) {
+			json_object_put(o);
+			return -1;
+		}
+		for (size_t i = 0; i < cnt; i++) {
+			struct json_object *e = json_object_array_get_idx(items, i);
+			const char *t = kube_jstr(e, "lastTimestamp", NULL);
+			struct cluster_event *ce = &(*out)[(*n)++];
+			if (!t)
+				t = kube_jstr(e, "eventTime", NULL);
+			if (!t)
+				t = kube_jstr(e, "metadata", "creationTimestamp", NULL);
+			ce->at_ms = kube_time_ms(t);
+			snprintf(ce->kind, sizeof ce->kind, "%s",
+				 kube_jstr(e, "reason", NULL) ? kube_jstr(e, "reason", NULL) : "");
+			snprintf(ce->message, sizeof ce->message, "%s",
+				 kube_jstr(e, "message", NULL) ? kube_jstr(e, "message", NULL) : "");
+		}
+	}
+	json_object_put(o);
+	return 0;
+}
+
+static int kube_nodes_op(struct cluster *c, struct cluster_node **out, int *n)
+{
+	struct kube *k = c->priv;
+
+	return kube_nodes_list(k->h, cfg_str("kube.node_group_label", "modelhub.io/node-group"), out, n,
+			       NULL);
+}
+
+static int kube_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out)
+{
+	struct kube *k = c->priv;
+
+	return kube_node_metrics_one(k->h, node, out);
+}
+
+static int kube_scale(struct cluster *c, const char *group, int replicas)
+{
+	struct kube *k = c->priv;
+	char path[400], body[96];
+	long st;
+
+	snprintf(path, sizeof path,
+		 "/apis/cluster.x-k8s.io/v1beta1/namespaces/%s/machinedeployments/%s/scale",
+		 cfg_str("kube.capi_namespace", "default"), group);
+	snprintf(body, sizeof body, "{\"spec\":{\"replicas\":%d}}", replicas);
+	st = kube_http_call(k->h, "PATCH", path, "application/merge-patch+json", body, NULL, KUBE_CALL_MS);
+	if (st != 200) {
+		log_error_x("kube group=%s replicas=%d status=%ld msg=\"scale failed\"", group, replicas, st);
+		return -1;
+	}
+	log_info("kube group=%s replicas=%d msg=\"node group scaled\"", group, replicas);
+	return 0;
+}
+
+static void kube_free(struct cluster *c)
+{
+	struct kube *k = c->priv;
+
+	for (int i = 0; i < KUBE_MAX_MINE; i++)
+		buf_free(&k->mine[i].logs);
+	kube_http_free(k->h);
+	kube_tab_close(k->tab);
+	explicit_bzero(k->kc.token, sizeof k->kc.token);
+	free(k);
+	free(c);
+}
+
+static const struct cluster_ops kube_ops = {
+	.name = "kubernetes",
+	.create = kube_create,
+	.get = kube_get,
+	.list = kube_list,
+	.remove = kube_remove,
+	.logs = kube_logs,
+	.events = kube_events,
+	.nodes = kube_nodes_op,
+	.node_metrics = kube_node_metrics,
+	.scale_group = kube_scale,
+	.free = kube_free,
+};
+
+struct cluster *cluster_kube_new(void)
+{
+	struct cluster *c = calloc(1, sizeof *c);
+	struct kube *k = calloc(1, sizeof *k);
+
+	if (!c || !k || kube_conf_load(&k->kc) < 0 || !(k->h = kube_http_new(&k->kc))) {
+		if (k)
+			explicit_bzero(k->kc.token, sizeof k->kc.token);
+		free(c);
+		free(k);
+		return NULL;
+	}
+	kube_tab_path(k->tab_path, sizeof k->tab_path);
+	c->ops = &kube_ops;
+	c->priv = k;
+	return c;
+}

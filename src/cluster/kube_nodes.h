@@ -1,0 +1,57 @@
+/*
+ * kube_nodes.h — nodes of the cluster and the concurrent fetch of their
+ * kubelet resource metrics.
+ *
+ * Runs in: the scraper (kubernetes backend: every scrape interval), the
+ * autoscaler and API helpers (node list). Called by: kube.c,
+ * hubd/kubescrape.c, bench/scrape.
+ * Owns: one CURL multi handle per struct kube_fetcher, kept across cycles
+ * so connections to the API server are reused; an easy handle per
+ * transfer, freed at the end of each cycle.
+ *
+ * DESIGN — one multi handle drives every node's
+ * GET /api/v1/nodes/{node}/proxy/metrics/resource at once (no thread per
+ * node, UPSTREAM.md 2.4), at most KUBE_FETCH_CONNS connections. Parsing is
+ * the caller's (metrics/prom.h lives outside cluster/).
+ */
+#ifndef MH_KUBE_NODES_H
+#define MH_KUBE_NODES_H
+
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "cluster/kube_http.h"
+
+#define KUBE_FETCH_CONNS 16
+
+/* CPU quantity ("2", "500m", "1.5", "250000n") to millicores; memory
+ * quantity ("4Gi", "512Mi", "1e9", "1G", "123Ki") to bytes. 0 / -1. */
+int kube_qty_milli(const char *q, int64_t *out);
+int kube_qty_bytes(const char *q, int64_t *out);
+
+/* GET /api/v1/nodes: name, allocatable cpu/memory, ready (Ready=True and
+ * not cordoned), group (value of group_label). *out malloc()ed. When
+ * schedulable is non-NULL it gets a malloc()ed flag per node (cordoned = 0). */
+int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out,
+		    int *n, int **schedulable);
+
+/* One node's node_cpu_usage_seconds_total / node_memory_working_set_bytes
+ * through the proxy (single GET). 0 / -1. */
+int kube_node_metrics_one(struct kube_http *h, const char *node, struct cluster_node_metrics *out);
+
+struct kube_fetch {
+	char path[320];
+	struct buf body;        /* reset by each cycle */
+	long status;            /* HTTP status, -1 transport error */
+	int64_t us;             /* time to the answer */
+};
+
+struct kube_fetcher;
+
+struct kube_fetcher *kube_fetcher_new(struct kube_http *h);
+void kube_fetcher_free(struct kube_fetcher *f);
+/* Run every fetch concurrently; returns when all finished or timeout_ms
+ * passed (the rest get status -1). Returns how many answered 2xx. */
+int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int timeout_ms);
+
+#endif

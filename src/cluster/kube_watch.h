@@ -1,0 +1,96 @@
+/*
+ * kube_watch.h — the pod watch of the kubernetes backend and the table it
+ * publishes.
+ *
+ * Runs in: the kubewatch child (hubd/kubewatch.c: the only writer; it runs
+ * the list+watch loop) and runners (readers, through kube.c's
+ * cluster_get/list).
+ * Called by: hubd/kubewatch.c, kube.c.
+ * Owns: the mapping of the pod table file (kube.state_file, default
+ * <hub.var_dir>/kube-pods.tab): a header and KUBE_TAB_MAX entries, each one
+ * pod as last seen by the watch.
+ *
+ * DESIGN
+ * - One watch per replica replaces the upstream GET-per-pod loops
+ *   (UPSTREAM.md 7.14): runners poll the table in memory, not the API.
+ * - Single writer, many readers: each entry has a sequence word (odd while
+ *   written, like the metrics segment's seqlock); readers copy and retry.
+ *   The header carries the writer's heartbeat and the time of the last
+ *   complete list ("synced"), so a reader can tell "not seen yet" from "the
+ *   watcher is down".
+ * - A pod that disappears (DELETED event, or absent from a relist) stays in
+ *   the table marked gone for KUBE_TAB_GONE_KEEP_MS, so the runner that
+ *   waits on it learns how it ended.
+ */
+#ifndef MH_KUBE_WATCH_H
+#define MH_KUBE_WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/kube_http.h"
+#include "cluster/kube_pod.h"
+
+#define KUBE_TAB_MAX 1024
+#define KUBE_TAB_GONE_KEEP_MS 600000
+
+struct kube_tab_row {
+	struct kube_podinfo pod;
+	int gone;               /* deleted or absent from the last list */
+	int64_t updated_ms;     /* wall ms of the last change */
+	int64_t gone_ms;
+};
+
+struct kube_tab;
+
+/* Path from kube.state_file or <hub.var_dir>/kube-pods.tab into out. */
+void kube_tab_path(char *out, size_t n);
+/* Map the table; writer creates/initialises it (0600). NULL (logged) on
+ * failure; a reader gets NULL until the writer made it. */
+struct kube_tab *kube_tab_open(const char *path, int writer);
+void kube_tab_close(struct kube_tab *t);
+
+/* Writer. put: insert or update by name (clears gone). gone: mark by name.
+ * 0, -1 when full. */
+int kube_tab_put(struct kube_tab *t, const struct kube_podinfo *p);
+int kube_tab_gone(struct kube_tab *t, const char *name);
+/* After a full list: mark every live entry whose name is not in names as
+ * gone; forget gone entries older than KUBE_TAB_GONE_KEEP_MS. */
+void kube_tab_sweep(struct kube_tab *t, char (*names)[64], int n);
+void kube_tab_heartbeat(struct kube_tab *t, int synced);
+/* The writer stops: readers see the watcher down at once. */
+void kube_tab_retire(struct kube_tab *t);
+
+/* Readers. find: 1 found (copied), 0 not present, -1 busy. */
+int kube_tab_find(struct kube_tab *t, const char *name, struct kube_tab_row *out);
+/* Entry idx (0..KUBE_TAB_MAX-1): 1 copied, 0 free, -1 busy. */
+int kube_tab_get(struct kube_tab *t, int idx, struct kube_tab_row *out);
+/* Wall ms of the writer's last heartbeat / last complete list (0: never). */
+int64_t kube_tab_heartbeat_ms(struct kube_tab *t);
+int64_t kube_tab_synced_ms(struct kube_tab *t);
+
+/* ---- the watch loop (writer side) ---- */
+
+enum kube_ev { KUBE_EV_LISTED, KUBE_EV_ADDED, KUBE_EV_MODIFIED, KUBE_EV_DELETED };
+
+struct kube_watcher {
+	struct kube_http *h;
+	struct kube_tab *tab;
+	int port_offset;
+	char rv[64];            /* resume point, "" = list first */
+	int backoff_ms;
+	uint64_t relists, reconnects, events;
+	/* Called for each pod (after the table was updated); pod borrowed. */
+	void (*on_pod)(enum kube_ev ev, const struct kube_podinfo *p, struct json_object *pod,
+		       void *arg);
+	/* About once a second; non-zero stops the loop. */
+	int (*on_tick)(void *arg);
+	void *arg;
+};
+
+/* One round: list if needed, then watch until the stream ends. Returns 0
+ * when the stream ended normally or must be relisted (410), -1 after an
+ * error (the caller sleeps w->backoff_ms), 1 when on_tick asked to stop. */
+int kube_watch_round(struct kube_watcher *w);
+
+#endif
