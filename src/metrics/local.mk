@@ -9,8 +9,8 @@ libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
 	src/metrics/kubelet.h src/metrics/kubelet.c
 
 MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a $(JSONC_LIBS) -lm $(LIBS)
-check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t
-TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t
+check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t t/046-view.t
+TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t t/046-view.t
 t_040_shm_t_SOURCES = t/040-shm.c
 t_040_shm_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_041_seqlock_stress_t_SOURCES = t/041-seqlock-stress.c
@@ -21,6 +21,8 @@ t_044_proc_t_SOURCES = t/044-proc.c
 t_044_proc_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_045_kubelet_t_SOURCES = t/045-kubelet.c
 t_045_kubelet_t_LDADD = $(MH_METRICS_TEST_LIBS)
+t_046_view_t_SOURCES = t/046-view.c
+t_046_view_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_042_prom_t_SOURCES = t/042-prom.c
 t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
 
