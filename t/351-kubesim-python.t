@@ -278,6 +278,9 @@ t.is_(raw("DELETE", P + "/page-0", {"kind": "DeleteOptions", "preconditions": {"
 t.is_(raw("DELETE", P + "/page-0?gracePeriodSeconds=soon"), 400, "non-numeric gracePeriodSeconds: 400")
 t.is_(raw("GET", P + "/page-0/log?container=nope"), 400, "logs of an unknown container: 400")
 t.is_(raw("GET", P + "/%s/log?previous=true" % name), 400, "previous logs without a restart: 400")
+t.is_(raw("GET", P + "?limit=many"), 400, "non-numeric limit: 400")
+t.is_(raw("GET", P + "?watch=1&timeoutSeconds=soon"), 400, "non-numeric timeoutSeconds: 400")
+t.is_(raw("GET", P + "/%s/log?tailLines=x" % name), 400, "non-numeric tailLines: 400")
 t.is_(raw("GET", "/openapi/v3/apis/no.such/v1"), 404, "OpenAPI of an unknown group version: 404")
 t.is_(raw("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {"spec": {}}), 422,
       "access review without resourceAttributes: 422")

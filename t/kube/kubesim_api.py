@@ -151,6 +151,14 @@ def rule_match(rules, verb, res, group, ns):
     return False
 
 
+def qint(q, name):
+    """Integer query parameter (0 when absent); 400 BadRequest when malformed."""
+    try:
+        return int(q.get(name) or 0)
+    except ValueError:
+        raise ApiError(400, "BadRequest", 'invalid value for %s: "%s"' % (name, q.get(name)))
+
+
 def jdump(obj):
     """Compact JSON, as the API server writes it."""
     return json.dumps(obj, separators=(",", ":"))
@@ -524,7 +532,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "You can start a new list without the continue parameter.")
                 items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
             meta = {"resourceVersion": str(rv)}
-            limit = int(q.get("limit") or 0)
+            limit = qint(q, "limit")
             if limit > 0 and len(items) > limit:
                 meta["remainingItemCount"] = len(items) - limit
                 items = items[:limit]
@@ -545,7 +553,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def watch(self, key, ns, lreqs, freqs, q):
         st = self.sim.store
         rvp = q.get("resourceVersion", "")
-        deadline = time.time() + float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+        deadline = time.time() + qint(q, "timeoutSeconds") if q.get("timeoutSeconds") else None
 
         def matches(o):
             return (o is not None and (ns is None or o["metadata"].get("namespace", "") == ns)
@@ -840,11 +848,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             data = b""
         if q.get("tailLines"):
-            t = int(q["tailLines"])
+            t = qint(q, "tailLines")
             lines = data.splitlines(keepends=True)
             data = b"".join(lines[-t:]) if t > 0 else b""
         if q.get("limitBytes"):
-            data = data[:int(q["limitBytes"])]
+            data = data[:qint(q, "limitBytes")]
         if not follow:
             return self.send_bytes(200, data, "text/plain")
         self.start_stream("text/plain")
