@@ -35,6 +35,17 @@ def cookie():
     return c["value"] if c else None
 
 
+def refresh_now():
+    """Extend the session through the page's own module (as 'Stay signed in'
+    does), so the outage sections below start with a full idle window."""
+    before = s.api("GET", "/api/auth/session", cookies={"modelhub_session": cookie()}).json["expires_at"]
+    b.driver.execute_async_script(
+        "const d = arguments[arguments.length - 1];"
+        "import('/session.js').then((m) => m.refresh()).then(() => d(1), () => d(0));")
+    after = s.api("GET", "/api/auth/session", cookies={"modelhub_session": cookie()}).json["expires_at"]
+    return after > before
+
+
 # ---- first visit: anonymous
 b.go("#/models")
 b.wait_text("#models-list", "eos3b5e")
@@ -129,6 +140,8 @@ t.pass_("loader hidden when the call is done")
 b.driver.execute_script("window.fetch = window.__realFetch;")
 
 # ---- the API down: errors shown, the user is NOT logged out
+time.sleep(1.1)  # expires_at has millisecond resolution; make the move visible
+t.ok(refresh_now(), "session.refresh() of the page extends the session")
 s.stop_fcgi()
 b.route("#/requests")
 b.wait_text("#requests-list", "Could not load your requests")
@@ -139,6 +152,25 @@ s.start_fcgi()
 s.wait_health()
 b.wait(lambda: b.exists("#requests-list table"), "requests list back", timeout=15)
 t.pass_("API back: the live page recovers by itself")
+
+# ---- Postgres down: session lookups fail (401 unauthorized on a cache
+# miss, 503 otherwise); the page must not log the user out.
+refresh_now()
+s.stop_postgres()
+s.reload_fcgi()          # fresh workers: empty session caches, lookups fail
+time.sleep(1)
+b.route("#/models")
+b.route("#/requests")
+b.wait_text("#requests-list", "Could not load your requests")
+time.sleep(3)
+t.ok(b.exists("#current-user"), "database down: the user stays logged in")
+t.ok(not b.hash().startswith("#/login"), "database down: not sent to the login page")
+s.start_postgres()
+s.wait_health()
+b.wait(lambda: b.exists("#requests-list table"), "requests list back after the database", timeout=20)
+t.pass_("database back: the live page recovers by itself")
+t.ok(b.exists("#current-user"), "database back: still logged in")
+refresh_now()
 
 # ---- log out
 b.route("#/models")

@@ -19,9 +19,11 @@
 // - when the local deadline passes, the server is asked
 //   (GET /api/auth/session) before anything is cleared: a refresh made by
 //   another tab just moves the deadline, no false "Session expired";
-// - the user is cleared only when the server says so (401 on any call,
-//   session_expired or unauthorized), then the app shows the login page
-//   with a message and, after login, the page the user was on.
+// - the user is cleared only when the server says so (401 session_expired
+//   on any call; a 401 unauthorized only if the hub is healthy, since the
+//   API answers that when its database cannot look the session up), then
+//   the app shows the login page with a message and, after login, the page
+//   the user was on.
 // - shortly before an idle expiry a banner offers "Stay signed in"
 //   (timing adjustable, WCAG 2.2.1).
 
@@ -117,15 +119,28 @@ function broadcast(type) {
   }
 }
 
-/** GET /api/auth/session. Resolves to the user or null; never throws for
- * "not logged in". Network errors propagate (the caller keeps its state). */
+/** Whether the hub and its database answer. The API treats a request
+ * whose session cannot be looked up (database down, cache miss) as carrying
+ * no session (401 unauthorized): that is an outage, not a logout. */
+async function hubHealthy() {
+  try {
+    const h = await request('GET', '/api/health', { noExpire: true });
+    return !!h && (h.db === undefined || h.db === 'ok');
+  } catch (e) {
+    return false;
+  }
+}
+
+/** GET /api/auth/session. Resolves to the session or null (not logged
+ * in: 401 session_expired, or unauthorized while the hub is healthy).
+ * Network errors and outages throw (the caller keeps its state). */
 async function fetchSession() {
   try {
     const s = await request('GET', '/api/auth/session', { noExpire: true });
     if (!s.user) return null; // an anonymous (API) session: not a page login
     return s;
   } catch (e) {
-    if (e.status === 401) return null;
+    if (e.status === 401 && (e.code === 'session_expired' || await hubHealthy())) return null;
     throw e;
   }
 }
@@ -272,8 +287,18 @@ function onActivity() {
 /** Start timers and listeners; call once after load(). */
 export function start() {
   onSessionExpired((err) => {
-    if (state.user) expired(err && err.code === 'session_expired' ? null : 'Please log in again.');
-    else emit('expired', null);
+    if (!state.user) {
+      emit('expired', null);
+    } else if (err && err.code === 'session_expired') {
+      expired();
+    } else if (!state.busy) {
+      // 401 unauthorized: the cookie is gone, or the hub could not look the
+      // session up (outage). check() tells them apart before clearing.
+      state.busy = true;
+      check().finally(() => {
+        state.busy = false;
+      });
+    }
   });
   for (const ev of ACTIVITY_EVENTS) window.addEventListener(ev, onActivity, { passive: true, capture: true });
   if (!timer) timer = setInterval(tick, TICK_MS);

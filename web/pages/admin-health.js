@@ -69,7 +69,7 @@ export async function nodesPage(view) {
       return true;
     } catch (e) {
       setContent(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'The nodes API is not available on this hub yet.' : errorText(e)));
-      return e.status !== 404 && e.status !== 401 && e.status !== 403;
+      return e.status !== 404 && e.status !== 403; // 401: the session module decides
     }
   };
   const stop = poll(load, POLL_MS);

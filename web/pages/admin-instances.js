@@ -176,7 +176,7 @@ export async function activePage(view, ctx) {
     } catch (e) {
       setContent(out, el('p.error', { role: 'alert' }, errorText(e)));
       cards.clear();
-      return e.status !== 401 && e.status !== 403;
+      return e.status !== 403; // 401: the session module decides
     }
     const seen = new Set(list.map((i) => i.id));
     for (const [cid, c] of cards) {
@@ -306,7 +306,7 @@ export async function detailPage(view, ctx) {
       inst = await get(`/api/instances/${id}`);
     } catch (e) {
       setContent(top, el('p.error', { role: 'alert' }, e.status === 404 ? 'There is no such instance.' : errorText(e)));
-      return e.status !== 404 && e.status !== 401 && e.status !== 403;
+      return e.status !== 404 && e.status !== 403; // 401: the session module decides
     }
     const active = inst.state !== 'TERMINATED';
     const r = resOf(inst);

@@ -85,7 +85,7 @@ export async function listPage(view, ctx) {
     } catch (e) {
       if (e.status === 422) showFieldErrors(form, e.fields, 'Check the filters.');
       else setContent(out, el('p.error', { role: 'alert' }, errorText(e)));
-      return false;
+      return e.status !== 422 && e.status !== 403; // bad filters: wait for new ones
     }
   };
   form.addEventListener('submit', (ev) => {

@@ -69,7 +69,7 @@ export async function listPage(view) {
       return items.some((x) => LIVE.has(x.status));
     } catch (e) {
       out.replaceChildren(el('p.error', { role: 'alert' }, 'Could not load your requests: ' + errorText(e)));
-      return e.status !== 401;
+      return true; // keep trying: a 401 that ends the session navigates away (cleanup stops this)
     }
   };
 
@@ -178,7 +178,7 @@ export async function detailPage(view, ctx) {
     } catch (e) {
       body.replaceChildren(el('p.error', { role: 'alert' },
         e.status === 404 ? 'There is no such request (or it is not yours).' : errorText(e)));
-      return e.status !== 404 && e.status !== 401;
+      return e.status !== 404; // 401: the session module decides
     }
   };
   let stop = poll(load, POLL_MS);
