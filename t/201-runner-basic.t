@@ -3,7 +3,7 @@
 # demo models: SYNC and ASYNC requests complete with correct values, chunks
 # of hub.chunk_size, invalid SMILES give null records, warm instances are
 # reused, instance rows/events/logs are recorded, process titles and the
-# hub_server row are visible.
+# hub_server row are visible; model_changed retires idle instances.
 import os
 import subprocess
 import sys
@@ -88,6 +88,22 @@ t.ok(len(recs) == 100 and all(abs(r["mol_weight"] - (12.011 * (1 + i % 10) + 1.0
                               for i, r in enumerate(recs)), "  100 alkane weights correct and in order")
 t.is_(s.sql("SELECT count(*), count(DISTINCT ordinal) FROM work_request_result WHERE request_id = $1",
             rid2), [("100", "100")], "  no duplicate results")
+
+# ---- model_changed retires idle instances: new resources apply next time
+s.sql("UPDATE model SET memory_limit_mib = 384 WHERE id = 'eos3b5e'")
+s.sql("SELECT pg_notify('model_changed', 'eos3b5e')")
+deadline = time.time() + 10
+while time.time() < deadline and s.sql("SELECT state FROM model_instance WHERE id = $1",
+                                       inst[0][0]) != [("TERMINATED",)]:
+    time.sleep(0.1)
+t.is_(s.sql("SELECT state, termination_reason FROM model_instance WHERE id = $1", inst[0][0]),
+      [("TERMINATED", "STOPPED")], "model_changed: the idle instance is retired")
+t.ok(s.sql("SELECT count(*) FROM instance_event WHERE instance_id = $1 AND kind = 'MODEL_CHANGED'",
+           inst[0][0]) == [("1",)], "  MODEL_CHANGED event")
+rid5 = submit("eos3b5e", ["CCO"])
+t.is_(wait(rid5)[0], "COMPLETED", "  next request completes")
+t.is_(s.sql("SELECT memory_limit_mib FROM model_instance WHERE model_id = 'eos3b5e' AND state <> 'TERMINATED'"),
+      [("384",)], "  on a new instance with the new memory limit")
 
 # ---- ASYNC
 rid3 = submit("eos3b5e-async", ["CCO", "bad(", "CCN"])

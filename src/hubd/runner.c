@@ -1084,8 +1084,16 @@ static void drain_notifies(struct runner *r)
 	PGnotify *n;
 
 	while ((n = db_next_notify(r->db)) != NULL) {
-		if (strcmp(n->relname, "model_changed") == 0)
+		if (strcmp(n->relname, "model_changed") == 0) {
 			memset(r->back, 0, sizeof r->back);
+			/* idle instances run the old command/resources: retire them */
+			for (int i = 0; i < r->nown; i++)
+				if (strcmp(r->own[i].model, n->extra) == 0 && r->own[i].id != r->cur_inst &&
+				    db_inst_take_idle(r->db, r->own[i].id, 0) == 1) {
+					own_stop(r, i, "STOPPED", "MODEL_CHANGED");
+					i--;
+				}
+		}
 		else if (strcmp(n->relname, "instance_stop") == 0)
 			r->last_housekeep = 0; /* an admin asked: look now */
 		PQfreemem(n);
