@@ -79,6 +79,12 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request, client_address):
+        """One log line for a failed connection (e.g. a client refusing our
+        certificate), not socketserver's traceback."""
+        err = sys.exc_info()[1]
+        log("connection error", "warn", peer="%s:%s" % client_address[:2], error=repr(err)[:200])
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Kubernetes API simulator for modelhub tests")

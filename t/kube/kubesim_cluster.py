@@ -1082,7 +1082,7 @@ class SimCtl:
                     last_dump = now
                     self.dump()
             except Exception as e:  # keep the control loop alive; the error is a simulator bug
-                log("controller error", error=repr(e))
+                log("controller error", "error", error=repr(e))
                 import traceback
                 traceback.print_exc()
             self.stopping.wait(0.05)

@@ -38,13 +38,13 @@ TIMING_DEFAULTS = {
 }
 
 
-def log(msg, **kv):
+def log(msg, _level="info", **kv):
     """One line per event on stderr: ts level role pid msg key=value."""
     ts = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
     fields = "".join(" %s=%s" % (k, v) for k, v in kv.items())
-    sys.stderr.write("%s.%03dZ info kubesim pid=%d %s%s\n"
-                     % (stamp, int(ts * 1000) % 1000, os.getpid(), msg, fields))
+    sys.stderr.write("%s.%03dZ %s kubesim pid=%d %s%s\n"
+                     % (stamp, int(ts * 1000) % 1000, _level, os.getpid(), msg, fields))
     sys.stderr.flush()
 
 
