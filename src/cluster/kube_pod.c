@@ -499,6 +499,13 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct kube_podinfo
 	if (p->ready)
 		p->ready_ms = kube_time_ms(kube_jstr(ready, "lastTransitionTime", NULL));
 	sched = condition(pod, "PodScheduled");
+	/* flags first: they survive into the deletion snapshot */
+	p->unschedulable = (s = kube_jstr(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
+			   (s = kube_jstr(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0;
+	p->image_error = wreason && (strcmp(wreason, "ErrImagePull") == 0 ||
+				     strcmp(wreason, "ImagePullBackOff") == 0 ||
+				     strcmp(wreason, "InvalidImageName") == 0 ||
+				     strcmp(wreason, "ErrImageNeverPull") == 0);
 
 	if (p->deleting) {
 		enum cluster_term t = is_oom(term_now) || is_oom(term_last) ? CLUSTER_TERM_OOMKILLED :
@@ -542,16 +549,12 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct kube_podinfo
 		    "container terminated (exit code %d)", p->exit_code);
 		return 0;
 	}
-	if ((s = kube_jstr(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
-	    (s = kube_jstr(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0) {
-		p->unschedulable = 1;
+	if (p->unschedulable) {
 		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, "Unschedulable", "unschedulable: %s",
 		    (s = kube_jstr(sched, "message", NULL)) ? s : "no node fits");
 		return 0;
 	}
-	if (wreason && (strcmp(wreason, "ErrImagePull") == 0 || strcmp(wreason, "ImagePullBackOff") == 0 ||
-			strcmp(wreason, "InvalidImageName") == 0 || strcmp(wreason, "ErrImageNeverPull") == 0)) {
-		p->image_error = 1;
+	if (p->image_error) {
 		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason, "image pull failed: %s",
 		    (s = kube_jstr(waiting, "message", NULL)) ? s : wreason);
 		return 0;
