@@ -121,6 +121,21 @@ t.is_(names, ["fcgi", "modelhubd", "nginx"], "containers nginx, fcgi, modelhubd"
 t.ok(all(c.get("securityContext", {}).get("allowPrivilegeEscalation") is False for c in spec["containers"]),
      "no privilege escalation")
 t.ok(spec.get("securityContext", {}).get("runAsNonRoot") is True, "runs as non-root")
+allc = spec["containers"] + spec.get("initContainers", [])
+vols = {v["name"] for v in spec.get("volumes") or []}
+mounts = {m["name"] for c in allc for m in c.get("volumeMounts") or []}
+t.is_(sorted(mounts - vols), [], "every volumeMount names a volume of the pod")
+t.is_(sorted(vols - mounts), [], "every volume is mounted somewhere")
+t.ok(all(dep["spec"]["template"]["metadata"]["labels"].get(k) == v
+         for k, v in dep["spec"]["selector"]["matchLabels"].items()), "Deployment selector matches its template labels")
+t.ok(all(c.get("resources", {}).get("requests") and c["resources"].get("limits", {}).get("memory")
+         for c in spec["containers"]), "every container has requests and a memory limit")
+shm = [m for c in spec["containers"] for m in c.get("volumeMounts") or [] if m["mountPath"] == "/dev/shm"]
+t.is_(sorted(c["name"] for c in spec["containers"] if any(m["mountPath"] == "/dev/shm" for m in c.get("volumeMounts") or [])),
+      ["fcgi", "modelhubd"], "fcgi and modelhubd share /dev/shm (metrics segment)")
+t.ok(len({m["name"] for m in shm}) == 1, "through one volume")
+cm_names = {c["metadata"]["name"] for c in of("ConfigMap")}
+t.ok(all(v["configMap"]["name"] in cm_names for v in spec["volumes"] if "configMap" in v), "config volume names the ConfigMap")
 conf = of("ConfigMap")[0]["data"]["modelhub.conf"]
 kv = dict(ln.split("=", 1) for ln in conf.splitlines() if "=" in ln and not ln.strip().startswith("#"))
 kv = {k.strip(): v.strip() for k, v in kv.items()}
