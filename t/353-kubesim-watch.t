@@ -134,6 +134,18 @@ t.is_((e["type"], e["object"]["involvedObject"]["name"], e["object"]["reason"]),
       "events watch by involvedObject.name")
 w.close()
 
+# nodes: watch sees a cordon
+rvn = rv_of(sim.api("GET", "/api/v1/nodes"))
+w = Stream("/api/v1/nodes?watch=1&resourceVersion=%d" % rvn)
+sim.api("PATCH", "/api/v1/nodes/node-a", {"spec": {"unschedulable": True}}, ctype="application/strategic-merge-patch+json")
+e = w.next()
+t.is_((e["type"], e["object"]["metadata"]["name"], e["object"]["spec"].get("unschedulable")), ("MODIFIED", "node-a", True),
+      "node watch: MODIFIED with spec.unschedulable")
+w.close()
+sim.api("PATCH", "/api/v1/nodes/node-a", {"spec": {"unschedulable": None}}, ctype="application/merge-patch+json")
+t.ok(sim.wait_for(lambda: not sim.api("GET", "/api/v1/nodes/node-a").json()["spec"].get("taints"), 3),
+     "uncordon by merge patch (null) removes the unschedulable taint")
+
 # bookmarks when asked for
 cur = rv_of(sim.api("GET", NS))
 w = Stream(NS + "?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%%3Dnone&resourceVersion=%d" % cur)
