@@ -75,7 +75,8 @@ struct scraper {
 
 static const char SQL_INSTANCES[] =
 	"SELECT mi.id, mi.pid, coalesce(mi.memory_limit_mib, 0), "
-	"       coalesce(m.disable_memory_limit, false), mi.termination_reason IS NOT NULL "
+	"       coalesce(m.disable_memory_limit, false), mi.termination_reason IS NOT NULL, "
+	"       mi.state IN ('REQUESTED', 'STARTING') "
 	"FROM model_instance mi LEFT JOIN model m ON m.id = mi.model_id "
 	"WHERE mi.backend = 'local' AND mi.state <> 'TERMINATED' AND mi.pid IS NOT NULL "
 	"  AND (mi.replica_id = $1 OR mi.replica_id IS NULL)";
@@ -193,6 +194,7 @@ static int scrape_instances(struct scraper *s)
 		int limit = atoi(PQgetvalue(r, i, 2));
 		int no_limit = PQgetvalue(r, i, 3)[0] == 't';
 		int has_reason = PQgetvalue(r, i, 4)[0] == 't';
+		int starting = PQgetvalue(r, i, 5)[0] == 't';
 		int slot = shm_find_instance(s->seg, id);
 		int64_t rss = 0, start = 0, ws = 0, ooms = 0;
 		double cpu = 0;
@@ -226,6 +228,15 @@ static int scrape_instances(struct scraper *s)
 		o.same_source = 1;
 		o.has_mem = 1;
 		o.mem_mib = (double)(cg == 0 ? ws : rss) / 1048576.0;
+		if (starting) {
+			/* Start-up (interpreter, imports) is not the model's working
+			 * profile: samples before READY would drag every floor (min)
+			 * down and skew request recommendations. Only the limit is
+			 * enforced meanwhile; over it while starting is unambiguous. */
+			if (cg != 0 && limit > 0 && !no_limit && !has_reason && o.mem_mib > limit)
+				oom_kill(s, id, pgid, o.mem_mib, limit, slot);
+			continue;
+		}
 		if (shm_slot_ingest(s->seg, SHM_INSTANCE, slot, id, &o) == -2)
 			continue; /* the pid now belongs to another process: never kill it */
 		if (cg == 0)
