@@ -271,11 +271,25 @@ t.pass_("a session revoked on the server: the next call (401) sends to login")
 t.ok(b.wait_text("#messages", "log in again"), "message asks to log in again")
 t.ok(not b.exists("#current-user"), "user cleared after a 401")
 
-# ---- admin: admin menu and admin pages
-b.fill("#login-form [name=username]", "t_admin")
-b.fill("#login-form [name=password]", s.admin_password)
-b.click("#login-submit")
+# ---- admin: keyboard only — the login form has focus, Tab, Enter
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+b.go("#/login")
+b.wait_for("#login-form")
+active = b.driver.switch_to.active_element
+t.is_(active.get_attribute("name"), "username", "login page: the username field has focus")
+active.send_keys("t_admin", Keys.TAB)
+b.driver.switch_to.active_element.send_keys(s.admin_password, Keys.ENTER)
 b.wait_text("#current-user", "t_admin")
+t.pass_("logged in with the keyboard only")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+b.go("#/models")                # a fresh document: nothing focused yet
+b.wait_text("#models-list", "eos3b5e")
+ActionChains(b.driver).send_keys(Keys.TAB).perform()
+t.is_(b.driver.switch_to.active_element.get_attribute("id"), "skip-link", "first Tab reaches the skip link")
+ActionChains(b.driver).send_keys(Keys.ENTER).perform()
+t.is_(b.driver.switch_to.active_element.get_attribute("id"), "main", "skip link moves focus to the main content")
+ActionChains(b.driver).send_keys(Keys.TAB).perform()
+t.is_(b.driver.switch_to.active_element.get_attribute("name"), "q", "the next Tab lands in the page (the model filter)")
 nav = b.wait_for("#admin-nav")
 for label in ("Models", "Work requests", "Users", "Instances", "Recommendations", "Nodes", "Hub health"):
     t.ok(label in nav.text, "admin menu has %s" % label)

@@ -76,8 +76,10 @@ class Browser:
 
     # ---- navigation and waiting
     def go(self, route=""):
-        """Open the app at a hash route ('#/login') or a path ('/x')."""
+        """Load the app afresh at a hash route ('#/login') or a path ('/x')."""
         url = self.base + ("/" + route if route.startswith("#") else route)
+        # A URL differing only in its hash would not reload the document.
+        self.driver.get("about:blank")
         self.driver.get(url)
         self.wait_js("return document.body.dataset.ready === '1'", "app started")
 
