@@ -96,6 +96,8 @@ export function navigate(route, opts = {}) {
   }
 }
 
+/** A menu link; aria-current="page" on its own route and the routes below
+ * it (#/requests lights up on #/requests/12). */
 function navLink(href, text, current) {
   const here = current === href.slice(1) || current.startsWith(href.slice(1) + '/');
   return el('a', { href, 'aria-current': here ? 'page' : null }, text);
@@ -107,7 +109,6 @@ function drawChrome(current) {
   const items = USER_NAV.filter((n) => !n[2] || user).map((n) => navLink(n[0], n[1], current));
   const parts = [el('ul.nav-main', items.map((a) => el('li', a)))];
   if (user && session.isAdmin()) {
-    // Exact match: '#/admin/instances' must not light up for '/admin/instances/finished' twice.
     parts.push(el('div.nav-admin#admin-nav', { role: 'group', 'aria-label': 'Admin' },
       el('span.nav-label', 'Admin'),
       el('ul', ADMIN_NAV.map((n) => el('li', navLink(n[0], n[1], current))))));
