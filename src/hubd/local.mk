@@ -24,4 +24,4 @@ modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
 # db/db_recommend.c (libmhdb.a, nightly job in the janitor) needs the engine.
 modelhubd_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
 # kubernetes backend (kube engineer): the kubewatch child.
-modelhubd_SOURCES += src/hubd/kubewatch.c
+modelhubd_SOURCES += src/hubd/kubewatch.c src/hubd/kubescrape.c src/hubd/kubescrape.h

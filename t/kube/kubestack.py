@@ -21,20 +21,20 @@ from stack import Stack  # noqa: E402
 NS = "modelhub"
 
 
-def kube_config(sim, **extra):
+def kube_config(sim, ns=NS, **extra):
     cfg = {"hub.backend": "kubernetes", "kube.server": sim.url, "kube.token": sim.token,
-           "kube.namespace": NS, "kube.grace_seconds": "1"}
+           "kube.namespace": ns, "kube.grace_seconds": "1"}
     if sim.tls:
         cfg["kube.ca_file"] = sim.ca
     cfg.update(extra)
     return cfg
 
 
-def start(sim_config=None, tls=True, hub=None, hubd=True):
+def start(sim_config=None, tls=True, hub=None, hubd=True, ns=NS):
     """(sim, stack) with the demo models registered and modelhubd running."""
     sim = KubeSim(sim_config or base_config(), tls=tls).start()
     cfg = {"hub.runners": "2"}
-    cfg.update(kube_config(sim))
+    cfg.update(kube_config(sim, ns))
     cfg.update(hub or {})
     s = Stack(hubd=False, config=cfg)
     s.add_demo_models()
@@ -67,8 +67,8 @@ def records(s, token, rid):
     return [x.get("record") for x in (r.json or {}).get("results", [])]
 
 
-def pods(sim, selector="app.kubernetes.io/managed-by%3Dmodelhub"):
-    r = sim.api("GET", "/api/v1/namespaces/%s/pods?labelSelector=%s" % (NS, selector))
+def pods(sim, selector="app.kubernetes.io/managed-by%3Dmodelhub", ns=NS):
+    r = sim.api("GET", "/api/v1/namespaces/%s/pods?labelSelector=%s" % (ns, selector))
     return r.json().get("items", []) if r.status == 200 else []
 
 

@@ -1,0 +1,40 @@
+/*
+ * kubescrape.h — the scraper's kubernetes source: kubelet resource metrics
+ * of every node, parsed and ingested into the metrics segment.
+ *
+ * Runs in: the scraper child (hub.backend = kubernetes); bench/kube-scrape.
+ * Called by: scraper.c once per scrape interval.
+ * Owns: a kube_http client, a kube_fetcher (one curl multi handle, reused
+ * across cycles), the node list (refreshed every KS_NODES_EVERY_MS).
+ * Shared state: node slots of the segment (registers and ingests; the
+ * scraper is their only writer) and samples of the instance slots the
+ * monitor registered (matched by pod name = slot name).
+ */
+#ifndef MH_KUBESCRAPE_H
+#define MH_KUBESCRAPE_H
+
+#include <stdint.h>
+
+struct metrics_seg;
+struct kubescrape;
+
+struct kubescrape_stats {
+	int nodes;              /* nodes scraped this cycle */
+	int nodes_ok;           /* answered 2xx */
+	int instances;          /* instance samples ingested */
+	int fallback;           /* metrics.k8s.io used (proxy forbidden) */
+	int64_t bytes;          /* Prometheus text parsed */
+};
+
+/* NULL (logged) when the API server is not configured. */
+struct kubescrape *kubescrape_new(void);
+void kubescrape_free(struct kubescrape *ks);
+/* One cycle. 0, -1 when nothing could be fetched. */
+int kubescrape_run(struct kubescrape *ks, struct metrics_seg *seg, struct kubescrape_stats *st);
+
+/* The scraper's entry (scraper.c, weak there): one cycle with a client made
+ * on first use. Instance samples ingested, or -1. */
+struct hubd_child;
+int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg);
+
+#endif
