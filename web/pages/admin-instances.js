@@ -144,8 +144,11 @@ function instanceCard(inst, refresh) {
       x.stop_requested ? [el('dt', 'Stop'), el('dd', 'requested')] : null);
     setGauges(gauges, x);
   };
+  card.visible = true; // until the IntersectionObserver says otherwise
   card.loadSamples = async () => {
-    if (Date.now() - lastSamples < SAMPLES_MS) return;
+    // Charts off screen wait: with many instances this keeps the calls
+    // per tick to what the admin can see.
+    if (!card.visible || Date.now() - lastSamples < SAMPLES_MS) return;
     lastSamples = Date.now();
     try {
       const since = samples.length ? samples[samples.length - 1].t_ms : undefined;
@@ -169,6 +172,9 @@ export async function activePage(view, ctx) {
   const summary = el('p.hint#instances-summary', { 'aria-live': 'polite' });
   view.append(pageTitle('Active instances'), tabs('active'), form, bandLegend(), summary, out);
   const cards = new Map();
+  const seen = 'IntersectionObserver' in window ? new IntersectionObserver((entries) => {
+    for (const e of entries) e.target.visible = e.isIntersecting;
+  }) : null;
   const load = async () => {
     let list;
     try {
@@ -178,9 +184,10 @@ export async function activePage(view, ctx) {
       cards.clear();
       return e.status !== 403; // 401: the session module decides
     }
-    const seen = new Set(list.map((i) => i.id));
+    const ids = new Set(list.map((i) => i.id));
     for (const [cid, c] of cards) {
-      if (!seen.has(cid)) {
+      if (!ids.has(cid)) {
+        if (seen) seen.unobserve(c);
         c.remove();
         cards.delete(cid);
       }
@@ -191,6 +198,7 @@ export async function activePage(view, ctx) {
       if (!c) {
         c = instanceCard(inst, load);
         cards.set(inst.id, c);
+        if (seen) seen.observe(c);
       } else {
         c.update(inst);
       }
@@ -203,7 +211,10 @@ export async function activePage(view, ctx) {
     return true;
   };
   const stop = poll(load, POLL_MS);
-  return () => stop();
+  return () => {
+    stop();
+    if (seen) seen.disconnect();
+  };
 }
 
 function peakCell(inst, res) {
