@@ -158,7 +158,9 @@ export async function detailPage(view, ctx) {
         el('dt', 'Started'), el('dd', fmtTime(r.started_at)),
         el('dt', 'Finished'), el('dd', fmtTime(r.finished_at)),
         el('dt', 'Duration'), el('dd', duration(r)),
-        el('dt', 'Attempts'), el('dd', String(r.attempts ?? 0))),
+        el('dt', 'Attempts'), el('dd', String(r.attempts ?? 0)),
+        el('dt', 'Model calls'), el('dd', String(r.model_calls ?? 0) +
+          (r.extra_calls ? ` (${r.extra_calls} to isolate failing inputs)` : ''))),
       el('div.actions',
         r.status === 'COMPLETED' ? [el('span', 'Download the result: '), downloads(r)] : null,
         live ? el('button.danger#cancel-request', { type: 'button', onclick: cancel }, 'Cancel request') : null,
