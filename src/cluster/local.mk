@@ -20,3 +20,8 @@ t_300_local_backend_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIB
 MH_KUBE_TESTS = t/360-kube-flow.t t/361-kube-failures.t t/362-kube-watch.t t/363-kube-nodes.t
 TESTS += $(MH_KUBE_TESTS)
 EXTRA_DIST += $(MH_KUBE_TESTS) t/kube/kubestack.py
+# bench/scrape (script) builds and runs this: one kubelet scrape cycle at
+# cluster scale against a fake API server.
+check_PROGRAMS += bench/kube-scrape-bench
+bench_kube_scrape_bench_SOURCES = bench/kube-scrape.c src/hubd/kubescrape.c
+bench_kube_scrape_bench_LDADD = libmhcluster.a libmhmetrics.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) -lm $(LIBS)
