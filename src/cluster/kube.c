@@ -42,12 +42,16 @@
 #define KUBE_UNSEEN_MS 20000        /* created, not yet in the table: PENDING */
 #define KUBE_WATCHER_STALE_MS 10000 /* table heartbeat older: watcher down */
 #define KUBE_CALL_MS 15000
+#define KUBE_DIRECT_MS 2000         /* direct GETs of one pod, at most this often */
 #define KUBE_LOG_MAX (4 << 20)
 #define KUBE_DELETE_WAIT_EXTRA_MS 5000
 
 struct mine {
 	char name[64];
 	int64_t created_mono;
+	int64_t direct_mono;       /* last direct GET (watcher down) */
+	struct kube_podinfo direct; /* its answer */
+	int direct_rc;
 	int deleted;               /* we sent DELETE */
 	struct buf logs;           /* fetched before the delete */
 	int has_logs;
@@ -223,7 +227,19 @@ static int kube_get(struct cluster *c, const char *name_in, struct cluster_insta
 		snprintf(out->detail, sizeof out->detail, "created, not yet seen by the watch");
 		return 0;
 	}
-	rc = get_direct(k, name, &p);
+	memset(&p, 0, sizeof p);
+	/* the watch cannot answer: one GET, at most every KUBE_DIRECT_MS per pod */
+	if (m && m->direct_mono && mh_mono_ms() - m->direct_mono < KUBE_DIRECT_MS) {
+		rc = m->direct_rc;
+		p = m->direct;
+	} else {
+		rc = get_direct(k, name, &p);
+		if (m) {
+			m->direct_mono = mh_mono_ms();
+			m->direct_rc = rc;
+			m->direct = p;
+		}
+	}
 	if (rc == 0) {
 		fill(&p, out);
 		return 0;
