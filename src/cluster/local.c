@@ -649,6 +649,30 @@ static const struct cluster_ops local_ops = {
 	.free = local_free,
 };
 
+/* Remove memory cgroups left by owners that died (SIGKILL gives them no
+ * chance to rmdir): names end in -<owner pid>; rmdir fails harmlessly on a
+ * group that still has members. */
+static void cgroup_sweep(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	char path[700];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *dash = strrchr(e->d_name, '-');
+		int pid = dash ? atoi(dash + 1) : 0;
+		if (strncmp(e->d_name, "mh-", 3) != 0 || pid <= 0)
+			continue;
+		if (kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+}
+
 struct cluster *cluster_local_new(void)
 {
 	struct cluster *c = calloc(1, sizeof *c);
@@ -661,5 +685,7 @@ struct cluster *cluster_local_new(void)
 	}
 	c->ops = &local_ops;
 	c->priv = l;
+	cgroup_sweep("/sys/fs/cgroup/memory/modelhub");
+	cgroup_sweep("/sys/fs/cgroup/modelhub");
 	return c;
 }
