@@ -204,6 +204,30 @@ b.click("#admin-models button[aria-label='Enable eos3b5e']")
 b.wait_for("#admin-models button[aria-label='Disable eos3b5e']")
 t.is_(s.sql("SELECT enabled FROM model WHERE id = 'eos3b5e'"), [("t",)], "enable again")
 
+# ---- create a model with the form, then delete it
+b.route("#/admin/models")
+b.click("#new-model")
+b.wait_for("#model-form [name=id]")
+t.is_(b.unlabelled(), [], "new model form: every control has a label")
+b.fill("#model-form [name=id]", "Bad Id")
+b.click("#save-model")
+t.like(b.wait(lambda: b.field_error("#model-form", "id"), "id error"), r"must match",
+       "an invalid id: the API's error next to the field")
+b.fill("#model-form [name=id]", "form-made")
+b.fill("#model-form [name=local_command]", "/usr/bin/python3\n{models_dir}/serve.py\n--model\neos3b5e\n--host\n{host}\n--port\n{port}")
+b.fill("#model-form [name=details]", '{"title": "Made by the form", "columns": ["mol_weight"]}')
+b.click("#save-model")
+b.wait_route("#/admin/models/form-made")
+row = s.sql("SELECT enabled, array_to_json(local_command)::text, details->>'title' FROM model WHERE id = 'form-made'")
+t.is_(row, [("t", '["/usr/bin/python3","{models_dir}/serve.py","--model","eos3b5e","--host","{host}","--port","{port}"]',
+             "Made by the form")], "model created from the form (argv one per line, details JSON)")
+b.wait_for("#delete-model")
+b.driver.execute_script("window.confirm = () => true;")
+b.click("#delete-model")
+b.wait_route("#/admin/models")
+b.wait_for("#admin-models")
+t.is_(s.sql("SELECT count(*) FROM model WHERE id = 'form-made'"), [("0",)], "model deleted from its page")
+
 # ---- users: disable / enable, links to their requests
 b.click("#admin-nav a[href='#/admin/users']")
 b.wait_for("#admin-users tr[data-username='alice']")
