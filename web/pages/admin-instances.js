@@ -7,12 +7,14 @@
 // #/admin/instances/finished, #/admin/instances/{id}).
 // Owns: the pollers of the page (stopped by the returned cleanup) and, on
 // the active page, one card per instance kept across polls (keyed by id)
-// so focus and open <details> survive the 2 s refresh.
+// so focus and open <details> survive the 2 s refresh, plus an
+// IntersectionObserver telling which cards are on screen.
 //
 // Calls: GET /api/instances?state=active|finished&model=&status=
 // &started_from=&started_to=&limit=&cursor= every 2 s (active only),
-// GET /api/instances/{id}/samples?since=<t_ms> per card every 4 s
-// (incremental), GET /api/instances/{id}[/events], POST
+// GET /api/instances/{id}/samples?since=<t_ms> every 4 s per card on
+// screen (incremental), GET /api/instances/{id}/events while a card's
+// events are open, GET /api/instances/{id}, POST
 // /api/instances/{id}/stop, and a plain link to /api/instances/{id}/logs.
 // Instance fields are read defensively (null pod fields are normal).
 
