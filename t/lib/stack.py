@@ -67,9 +67,54 @@ class StackError(Exception):
 
 
 def diag(msg):
-    """Print TAP diagnostic lines (usable without a TAP object)."""
-    for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
+    """Print TAP diagnostic lines (usable without a TAP object). Never
+    raises: cleanup must go on when stdout is a closed pipe."""
+    try:
+        for line in str(msg).splitlines() or [""]:
+            print("# " + line, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+# The watchdog: a small process per stack that cleans up when the test
+# process dies without running stop() (SIGKILL by a timeout, os._exit).
+# The kernel tells it with PR_SET_PDEATHSIG; stop() ends it with SIGTERM.
+_WATCHDOG = r"""
+import ctypes, os, shutil, signal, subprocess, sys, time
+tmp, ppid, keep = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+pg_stop = sys.argv[4:]
+fired = []
+signal.signal(signal.SIGUSR1, lambda *a: fired.append(1))
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+ctypes.CDLL(None).prctl(1, signal.SIGUSR1, 0, 0, 0)      # PR_SET_PDEATHSIG
+while not fired and os.getppid() == ppid:
+    time.sleep(0.5)
+if os.path.exists(os.path.join(tmp, "pg", "data", "postmaster.pid")):
+    subprocess.run(pg_stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                   timeout=60)
+me = str(os.getpid())
+conf = ("MODELHUB_CONFIG=" + os.path.join(tmp, "modelhub.conf")).encode()
+for _ in range(2):
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or d == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+            with open("/proc/%s/environ" % d, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if tmp.encode() in cmd or conf in env:
+            try:
+                os.kill(int(d), signal.SIGKILL)
+            except OSError:
+                pass
+    time.sleep(0.5)
+if not keep:
+    shutil.rmtree(tmp, ignore_errors=True)
+"""
 
 
 def free_port():
@@ -347,6 +392,7 @@ class Stack:
         self.url = None
         self.port = None
         atexit.register(self.stop)
+        self._start_watchdog()
         tap = sys.modules.get("tap")
         cur = getattr(getattr(tap, "TAP", None), "current", None)
         if cur is not None:
@@ -391,6 +437,15 @@ class Stack:
             e.stack_tmp = self.tmp
             self.stop()
             raise
+
+    def _start_watchdog(self):
+        pg_stop = self._as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D",
+                               os.path.join(self.pg_dir, "data"), "-m", "immediate", "stop"])
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, self.tmp, str(os.getpid()),
+             "1" if os.environ.get("MODELHUB_KEEP_TMP") == "1" else "0"] + pg_stop,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
 
     # ---------------------------------------------------------- config
     def _write_config(self):
@@ -819,6 +874,13 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
+        wd = getattr(self, "_watchdog", None)
+        if wd is not None and wd.poll() is None:
+            wd.terminate()
+            try:
+                wd.wait(5)
+            except subprocess.TimeoutExpired:
+                wd.kill()
         # A failed test (or a test script that died) gets the daemons' logs
         # in its TAP output: the temp dir is about to go.
         tap = sys.modules.get("tap")
