@@ -30,5 +30,6 @@ int ctl_create_token(const struct ctl_opts *o);
 int ctl_reset_password(const struct ctl_opts *o);
 int ctl_add_model(const struct ctl_opts *o);
 int ctl_list_models(const struct ctl_opts *o);
+int ctl_kubeconfig(const struct ctl_opts *o); /* ctl_kube.c */
 
 #endif

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  add-model FILE.json [--models-dir DIR]\n"
 		"                                   add or update models (object or array)\n"
 		"  list-models                      print the catalogue\n"
+		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
 		"options: -c FILE  configuration file (default $MODELHUB_CONFIG)\n");
 }
 
@@ -62,6 +63,7 @@ static const struct {
 	{"reset-password", ctl_reset_password, 1, 1},
 	{"add-model", ctl_add_model, 1, 1},
 	{"list-models", ctl_list_models, 0, 0},
+	{"kubeconfig", ctl_kubeconfig, 1, 2},
 };
 
 /* Option taking a value: "--name V" or "--name=V". Returns the value and
