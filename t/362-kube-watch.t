@@ -14,7 +14,7 @@ from tap import TAP  # noqa: E402
 t = TAP()
 need_root_or_skip(t)
 sim = KubeSim(base_config(), tls=True, keep_processes=True).start()
-cfg = {"hub.runners": "1"}
+cfg = {"hub.runners": "1", "kube.orphan_grace_seconds": "2"}
 cfg.update(kube_config(sim))
 s = Stack(hubd=False, config=cfg)
 s.add_demo_models()
@@ -74,4 +74,19 @@ t.is_(st[0], "COMPLETED", "next request completes on a new pod (%s)" % (st,))
 names = [n for (n,) in s.sql("SELECT name FROM model_instance WHERE model_id = 'eos3b5e' ORDER BY id")]
 t.ok(len(names) == 2 and names[1] != pod, "  a second instance with a new pod (%s)" % names)
 t.ok("watch reconnecting" in hubd_log(), "reconnects were logged with back-off")
+
+# ---- a runner dies while its pod is IDLE: pods outlive runners, so the
+# kubewatch child ends the row after idle_seconds + kube.orphan_grace_seconds
+import signal  # noqa: E402
+s.sql("UPDATE model SET idle_seconds = 3 WHERE id = 'eos3b5e'")
+rid, st = run(["CC"])
+t.is_(st[0], "COMPLETED", "request on a pod that will idle")
+iid, name = s.sql("SELECT id, name FROM model_instance WHERE model_id = 'eos3b5e' ORDER BY id DESC LIMIT 1")[0]
+os.kill(s.pid_of("runner"), signal.SIGKILL)
+row = wait_for(lambda: (lambda r: r if r[0] == "TERMINATED" else None)(
+    s.sql("SELECT state, termination_reason FROM model_instance WHERE id = $1", iid)[0]), 30)
+t.is_(row, ("TERMINATED", "IDLE"), "runner killed: the orphaned IDLE instance is ended (IDLE)")
+t.ok(wait_for(lambda: sim.pod(name) is None, 30), "  its pod deleted")
+t.ok(s.sql("SELECT length(text) > 0 FROM instance_log WHERE instance_id = $1", iid) == [("t",)],
+     "  its log kept")
 t.done()

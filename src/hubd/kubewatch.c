@@ -49,6 +49,8 @@
 #define KW_ORPHAN_AGE_MS 30000   /* never delete a pod younger than this for a missing row */
 #define KW_CACHE 1024
 #define KW_EVENTS_MS 10000
+#define KW_IDLE_GRACE_S 60       /* beyond idle_seconds before an IDLE row counts as orphaned */
+#define KW_LOG_MAX (4 << 20)
 
 struct seen {
 	char name[64];
@@ -106,6 +108,26 @@ static const char SQL_LOST[] =
 
 static const char SQL_LOST_EVENT[] =
 	"INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, 'TERMINATED', $2::jsonb)";
+
+/* IDLE past the model's idle_seconds + KW_IDLE_GRACE_S: the runner that
+ * would have stopped it is gone (pods outlive runners), so end it here; the
+ * pod is then deleted by reconcile_pods. Conditional on IDLE, so a runner
+ * taking the instance at the same moment wins or loses cleanly. */
+static const char SQL_IDLE_ORPHANS[] =
+	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', termination_reason = 'IDLE', "
+	"    termination_detail = 'idle past the model''s idle_seconds with no runner to stop it', "
+	"    terminated_at = now(), updated_at = now() "
+	"  FROM model m WHERE m.id = mi.model_id AND mi.backend = 'kubernetes' "
+	"    AND mi.replica_id = $1 AND mi.state = 'IDLE' "
+	"    AND coalesce(mi.last_used_at, mi.started_at) < "
+	"        now() - make_interval(secs => m.idle_seconds + $2::int) RETURNING mi.id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', '{\"reason\":\"IDLE\",\"by\":\"kubewatch\"}'::jsonb FROM x "
+	"RETURNING instance_id";
+
+static const char SQL_LOG_ONCE[] =
+	"INSERT INTO instance_log (instance_id, text, updated_at) VALUES ($1, $2, now()) "
+	"ON CONFLICT (instance_id) DO NOTHING";
 
 static struct seen *seen_get(struct kw *k, const char *name)
 {
@@ -227,6 +249,29 @@ static void on_pod(enum kube_ev ev, const struct kube_podinfo *p, struct json_ob
 		 cluster_state_name(p->state), p->reason[0] ? p->reason : "-");
 }
 
+/* The pod's log into instance_log unless the runner stored it already. */
+static void keep_log(struct kw *k, int64_t id, const char *name)
+{
+	char path[320], ids[24];
+	struct buf b = BUF_INIT;
+	const char *p[2];
+	long st;
+
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?limitBytes=%d", k->kc.ns, name,
+		 KW_LOG_MAX);
+	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, 15000);
+	if (st == 200 && !b.oom) {
+		for (size_t i = 0; i < b.len; i++)
+			if (b.data[i] == '\0')
+				b.data[i] = '?';
+		snprintf(ids, sizeof ids, "%lld", (long long)id);
+		p[0] = ids;
+		p[1] = buf_cstr(&b);
+		PQclear(db_prep(k->c->db, "kw_log_once", SQL_LOG_ONCE, 2, p));
+	}
+	buf_free(&b);
+}
+
 static void delete_pod(struct kw *k, const char *name, const char *why)
 {
 	char path[320];
@@ -299,10 +344,13 @@ static void reconcile_pods(struct kw *k)
 		}
 		if (strcmp(PQgetvalue(r, found, 1), "TERMINATED") != 0)
 			continue;
-		if (mine)
+		if (mine) {
+			keep_log(k, row.pod.instance_id, row.pod.name);
 			delete_pod(k, row.pod.name, "instance ended");
-		else if (PQgetisnull(r, found, 5) || PQgetvalue(r, found, 5)[0] == 't')
+		} else if (PQgetisnull(r, found, 5) || PQgetvalue(r, found, 5)[0] == 't') {
+			keep_log(k, row.pod.instance_id, row.pod.name);
 			delete_pod(k, row.pod.name, "instance ended, owner's lease expired");
+		}
 	}
 	PQclear(r);
 }
@@ -312,9 +360,18 @@ static void reconcile_pods(struct kw *k)
 static void reconcile_rows(struct kw *k)
 {
 	const char *p[1] = {k->c->replica_id ? k->c->replica_id : ""};
-	PGresult *r = db_prep(k->c->db, "kw_active", SQL_ACTIVE, 1, p);
+	char grace[16];
+	const char *pi[2] = {p[0], grace};
+	PGresult *r;
 	int synced = kube_tab_synced_ms(k->tab) > 0;
 
+	snprintf(grace, sizeof grace, "%ld", cfg_int("kube.orphan_grace_seconds", KW_IDLE_GRACE_S));
+	r = db_prep(k->c->db, "kw_idle_orphans", SQL_IDLE_ORPHANS, 2, pi);
+	for (int i = 0; r && i < PQntuples(r); i++)
+		log_warn_x("kubewatch instance=%s msg=\"IDLE with no runner to stop it: ended\"",
+			   PQgetvalue(r, i, 0));
+	PQclear(r);
+	r = db_prep(k->c->db, "kw_active", SQL_ACTIVE, 1, p);
 	if (!r)
 		return;
 	for (int i = 0; i < PQntuples(r); i++) {
