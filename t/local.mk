@@ -20,3 +20,11 @@ EXTRA_DIST += t/350-kubesim-kubectl.t t/351-kubesim-python.t t/352-kubesim-sched
 # scripts/run-local in a copy of the tree (uses the built programs).
 TESTS += t/190-run-local.t
 EXTRA_DIST += t/190-run-local.t
+
+# bench/api-throughput still runs (one short round).
+TESTS += t/191-bench-smoke.t
+EXTRA_DIST += t/191-bench-smoke.t
+
+# scripts/install-deps: list parsing, nothing to do, missing without root.
+TESTS += t/192-install-deps.t
+EXTRA_DIST += t/192-install-deps.t
