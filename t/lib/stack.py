@@ -32,7 +32,16 @@ NOTES
 - MODELHUB_* variables of the caller's environment are removed from the
   daemons' environment: they would override the config file (config.h).
 - Failures while starting raise StackError after printing the daemons'
-  logs as TAP diagnostics; tap.py turns that into a failed test.
+  logs as TAP diagnostics and cleaning up at once; tap.py turns that into
+  a failed test. A test that failed also gets the logs printed at stop().
+- t.done() stops the stack before printing the plan; a worker or child
+  killed by a crash signal (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) or a
+  sanitizer report in the fcgi/hubd logs then fails the test — the master
+  restarting a worker hides a crash from every HTTP-level check. Tests
+  that crash daemons on purpose set s.expect_crashes = True.
+- A watchdog process per stack (PR_SET_PDEATHSIG) stops and removes the
+  stack when the test process dies without running stop() (SIGKILL from a
+  timeout), so killed tests leave no Postgres or nginx behind.
 """
 
 import atexit
