@@ -699,9 +699,11 @@ int db_janitor_dead_replicas(struct db *db, int stale_s)
 				"  termination_reason = 'LOST', termination_detail = 'replica stopped beating',"
 				"  terminated_at = now(), updated_at = now()"
 				"  FROM hub_server h WHERE h.replica_id = i.replica_id AND i.state <> 'TERMINATED'"
-				"  AND h.heartbeat_at < now() - make_interval(secs => $1::int) RETURNING i.id)"
-				" INSERT INTO instance_event (instance_id, kind, detail)"
-				" SELECT id, 'TERMINATED', '{\"reason\":\"LOST\"}' FROM x",
+				"  AND h.heartbeat_at < now() - make_interval(secs => $1::int)"
+				"  RETURNING i.id, i.model_id)"
+				" , ev AS (INSERT INTO instance_event (instance_id, kind, detail)"
+				"  SELECT id, 'TERMINATED', '{\"reason\":\"LOST\"}' FROM x)"
+				" SELECT pg_notify('work_queued', model_id) FROM x",
 				1, p));
 }
 

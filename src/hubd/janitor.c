@@ -35,7 +35,7 @@
 #define JANITOR_LEADER_RETRY_MS 5000
 #define JANITOR_RETENTION_MS (3600 * 1000)
 #define JANITOR_BATCH 1000
-#define JANITOR_REPLICA_STALE_S 120
+#define JANITOR_REPLICA_STALE_S 30 /* 3 missed hub_server beats (every 10 s) */
 #define JANITOR_NIGHTLY_CHECK_MS 60000 /* is the nightly recommendation run due? */
 #define JANITOR_AUTH_KEEP_S 86400      /* ended sessions, login attempts, rate windows */
 
@@ -112,7 +112,8 @@ static void tick(struct db *db)
 	n = db_janitor_disabled(db);
 	if (n > 0)
 		log_info("janitor requests=%d msg=\"queued requests of disabled models failed\"", n);
-	n = db_janitor_dead_replicas(db, JANITOR_REPLICA_STALE_S);
+	n = db_janitor_dead_replicas(db, (int)cfg_int("hub.replica_stale_seconds",
+						     JANITOR_REPLICA_STALE_S));
 	if (n > 0)
 		log_info("janitor instances=%d msg=\"instances of dead replicas marked LOST\"", n);
 	/* Nightly recommendations: one cheap claim statement when not due. */
