@@ -954,6 +954,9 @@ class Stack:
                     san = re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
                                     r"UndefinedBehaviorSanitizer", line)
                     sig = ("died" in line or "exited" in line) and self._SIGNAL_RE.search(line)
+                    # ASan turns a crash signal into a report of its own.
+                    if san and re.search(r"AddressSanitizer: (SEGV|BUS|FPE|ILL|ABRT)\b", line):
+                        san, sig = None, True
                     if san or (sig and not self.expect_crashes):
                         found.append("%s: %s" % (name, line.rstrip()[:300]))
         return found
