@@ -11,9 +11,10 @@
  * whose pod it sees (never state: that is the runner's), instance_event
  * rows with source 'k8s' (the pod's Kubernetes events, each once), marks
  * active rows of this replica LOST when their pod has been gone for
- * KW_LOST_GRACE_MS without a runner recording the end, and deletes pods
- * whose instance row has ended (its own, or another replica's whose
- * request lease expired).
+ * KW_LOST_GRACE_MS without a runner recording the end, ends IDLE rows
+ * whose runner died and active rows of replicas that stopped beating
+ * (hub_server), and deletes pods whose instance row has ended (its own, or
+ * another replica's whose request lease expired or whose replica is gone).
  * On crash: the supervisor restarts it; the table file survives, the first
  * list rebuilds it, runners see a stale heartbeat meanwhile and fall back
  * to one GET per question.
@@ -51,6 +52,7 @@
 #define KW_EVENTS_MS 10000
 #define KW_IDLE_GRACE_S 60       /* beyond idle_seconds before an IDLE row counts as orphaned */
 #define KW_LOG_MAX (4 << 20)
+#define KW_DEAD_REPLICA_S 120    /* hub_server heartbeat older: the replica is gone */
 
 struct seen {
 	char name[64];
@@ -83,12 +85,33 @@ static const char SQL_EVENT[] =
 	"                  AND e.source = 'k8s' AND e.detail->>'uid' = $6 "
 	"                  AND e.detail->>'count' = $7)";
 
+/* Column 5: may another replica's ended pod go? Its request is no longer
+ * leased (not RUNNING, or the lease expired), or its replica stopped
+ * beating (hub_server) for kube.replica_dead_seconds. */
 static const char SQL_ROWS[] =
 	"SELECT mi.id, mi.state, coalesce(mi.name, ''), coalesce(mi.address, ''), "
 	"       coalesce(mi.replica_id, ''), "
-	"       (SELECT w.status <> 'RUNNING' OR w.lease_expires_at < now() FROM work_request w "
-	"         WHERE w.id = mi.current_request_id) "
+	"       coalesce((SELECT w.status <> 'RUNNING' OR w.lease_expires_at < now() "
+	"                 FROM work_request w WHERE w.id = mi.current_request_id), true) "
+	"       OR NOT EXISTS (SELECT 1 FROM hub_server h WHERE h.replica_id = mi.replica_id "
+	"                      AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
 	"FROM model_instance mi WHERE mi.id = ANY ($1::bigint[])";
+
+/* Active rows of replicas that stopped beating: their runners are gone but
+ * pods outlive them; end the rows so their pods can be deleted. */
+static const char SQL_DEAD_REPLICAS[] =
+	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', "
+	"    termination_reason = coalesce(termination_reason, 'LOST'), "
+	"    termination_detail = coalesce(termination_detail, 'its hub replica stopped'), "
+	"    terminated_at = now(), updated_at = now() "
+	"  WHERE mi.backend = 'kubernetes' AND mi.state <> 'TERMINATED' "
+	"    AND mi.replica_id IS NOT NULL AND mi.replica_id <> $1 "
+	"    AND NOT EXISTS (SELECT 1 FROM hub_server h WHERE h.replica_id = mi.replica_id "
+	"                    AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
+	"  RETURNING mi.id, mi.replica_id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', jsonb_build_object('reason', 'LOST', 'by', 'kubewatch', "
+	"       'replica', replica_id) FROM x RETURNING instance_id";
 
 static const char SQL_ACTIVE[] =
 	"SELECT id, coalesce(name, ''), coalesce(address, ''), "
@@ -321,8 +344,10 @@ static void reconcile_pods(struct kw *k)
 		return;
 	}
 	{
-		const char *p[1] = {buf_cstr(&ids)};
-		r = db_prep(k->c->db, "kw_rows", SQL_ROWS, 1, p);
+		char dead[16];
+		const char *p[2] = {buf_cstr(&ids), dead};
+		snprintf(dead, sizeof dead, "%ld", cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S));
+		r = db_prep(k->c->db, "kw_rows", SQL_ROWS, 2, p);
 	}
 	buf_free(&ids);
 	if (!r)
@@ -369,6 +394,12 @@ static void reconcile_rows(struct kw *k)
 	r = db_prep(k->c->db, "kw_idle_orphans", SQL_IDLE_ORPHANS, 2, pi);
 	for (int i = 0; r && i < PQntuples(r); i++)
 		log_warn_x("kubewatch instance=%s msg=\"IDLE with no runner to stop it: ended\"",
+			   PQgetvalue(r, i, 0));
+	PQclear(r);
+	snprintf(grace, sizeof grace, "%ld", cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S));
+	r = db_prep(k->c->db, "kw_dead_replicas", SQL_DEAD_REPLICAS, 2, pi);
+	for (int i = 0; r && i < PQntuples(r); i++)
+		log_warn_x("kubewatch instance=%s msg=\"its replica stopped beating: ended LOST\"",
 			   PQgetvalue(r, i, 0));
 	PQclear(r);
 	r = db_prep(k->c->db, "kw_active", SQL_ACTIVE, 1, p);
