@@ -12,7 +12,7 @@ from tap import TAP  # noqa: E402
 
 t = TAP()
 need_root_or_skip(t)
-sim, s = start()
+sim, s = start(hub={"kube.live_log_seconds": "1"})
 anon = s.anon()
 
 # ---- SYNC
@@ -53,6 +53,9 @@ t.ok("Scheduled" in kinds and "Started" in kinds, "  k8s events recorded as inst
 snap = s.sql("SELECT snapshot->'pod'->'metadata'->>'name', snapshot->'pod_state'->>'phase'"
              " FROM model_instance WHERE id = $1", iid)[0]
 t.is_(snap, (name, "Running"), "  pod snapshot stored")
+
+live = wait_for(lambda: s.sql("SELECT text FROM instance_log WHERE instance_id = $1", iid), 10)
+t.ok(live and "model" in live[0][0], "  log of the running pod refreshed into instance_log")
 
 # ---- ASYNC (same image, another model row)
 rid2 = submit(s, anon, "eos3b5e-async", ["CCO", "O"])

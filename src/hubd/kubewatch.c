@@ -9,7 +9,8 @@
  * kube_http client, a small cache of what it last recorded per pod.
  * Shared state: writes model_instance.node/address/snapshot.pod of rows
  * whose pod it sees (never state: that is the runner's), instance_event
- * rows with source 'k8s' (the pod's Kubernetes events, each once), marks
+ * rows with source 'k8s' (the pod's Kubernetes events, each once),
+ * instance_log of its running pods (tail, every KW_LIVE_LOG_MS), marks
  * active rows of this replica LOST when their pod has been gone for
  * KW_LOST_GRACE_MS without a runner recording the end, ends IDLE rows
  * whose runner died and active rows of replicas that stopped beating
@@ -52,7 +53,9 @@
 #define KW_EVENTS_MS 10000
 #define KW_IDLE_GRACE_S 60       /* beyond idle_seconds before an IDLE row counts as orphaned */
 #define KW_LOG_MAX (4 << 20)
-#define KW_DEAD_REPLICA_S 120    /* hub_server heartbeat older: the replica is gone */
+#define KW_DEAD_REPLICA_S 120
+#define KW_LIVE_LOG_MS 15000     /* logs of running pods into instance_log (admin view) */
+#define KW_LIVE_LOG_LINES 5000    /* hub_server heartbeat older: the replica is gone */
 
 struct seen {
 	char name[64];
@@ -68,6 +71,7 @@ struct kw {
 	struct seen seen[KW_CACHE];
 	int nseen;
 	int64_t last_reconcile;
+	int64_t last_live_log;
 };
 
 static const char SQL_POD[] =
@@ -148,9 +152,18 @@ static const char SQL_IDLE_ORPHANS[] =
 	"SELECT id, 'TERMINATED', '{\"reason\":\"IDLE\",\"by\":\"kubewatch\"}'::jsonb FROM x "
 	"RETURNING instance_id";
 
+/* Never over the runner's final copy: only while the row is active. */
+static const char SQL_LOG_LIVE[] =
+	"INSERT INTO instance_log (instance_id, text, updated_at) "
+	"SELECT $1::bigint, $2::text, now() WHERE EXISTS (SELECT 1 FROM model_instance "
+	"  WHERE id = $1::bigint AND state <> 'TERMINATED') "
+	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now()";
+
+/* An ended pod's log: kept unless a longer copy (the runner's) is there. */
 static const char SQL_LOG_ONCE[] =
 	"INSERT INTO instance_log (instance_id, text, updated_at) VALUES ($1, $2, now()) "
-	"ON CONFLICT (instance_id) DO NOTHING";
+	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now() "
+	"WHERE length(instance_log.text) < length(EXCLUDED.text)";
 
 static struct seen *seen_get(struct kw *k, const char *name)
 {
@@ -272,16 +285,21 @@ static void on_pod(enum kube_ev ev, const struct kube_podinfo *p, struct json_ob
 		 cluster_state_name(p->state), p->reason[0] ? p->reason : "-");
 }
 
-/* The pod's log into instance_log unless the runner stored it already. */
-static void keep_log(struct kw *k, int64_t id, const char *name)
+/* The pod's log into instance_log: once (unless the runner stored it
+ * already), or live (replacing the last copy, the tail only). */
+static void store_log(struct kw *k, int64_t id, const char *name, int live)
 {
-	char path[320], ids[24];
+	char path[360], ids[24];
 	struct buf b = BUF_INIT;
 	const char *p[2];
 	long st;
 
-	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?limitBytes=%d", k->kc.ns, name,
-		 KW_LOG_MAX);
+	if (live)
+		snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?tailLines=%d&limitBytes=%d",
+			 k->kc.ns, name, KW_LIVE_LOG_LINES, KW_LOG_MAX);
+	else
+		snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?limitBytes=%d", k->kc.ns,
+			 name, KW_LOG_MAX);
 	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, 15000);
 	if (st == 200 && !b.oom) {
 		for (size_t i = 0; i < b.len; i++)
@@ -290,9 +308,15 @@ static void keep_log(struct kw *k, int64_t id, const char *name)
 		snprintf(ids, sizeof ids, "%lld", (long long)id);
 		p[0] = ids;
 		p[1] = buf_cstr(&b);
-		PQclear(db_prep(k->c->db, "kw_log_once", SQL_LOG_ONCE, 2, p));
+		PQclear(live ? db_prep(k->c->db, "kw_log_live", SQL_LOG_LIVE, 2, p) :
+			       db_prep(k->c->db, "kw_log_once", SQL_LOG_ONCE, 2, p));
 	}
 	buf_free(&b);
+}
+
+static void keep_log(struct kw *k, int64_t id, const char *name)
+{
+	store_log(k, id, name, 0);
 }
 
 static void delete_pod(struct kw *k, const char *name, const char *why)
@@ -389,7 +413,11 @@ static void reconcile_rows(struct kw *k)
 	const char *pi[2] = {p[0], grace};
 	PGresult *r;
 	int synced = kube_tab_synced_ms(k->tab) > 0;
+	int live_logs = mh_mono_ms() - k->last_live_log >=
+			cfg_int("kube.live_log_seconds", KW_LIVE_LOG_MS / 1000) * 1000;
 
+	if (live_logs)
+		k->last_live_log = mh_mono_ms();
 	snprintf(grace, sizeof grace, "%ld", cfg_int("kube.orphan_grace_seconds", KW_IDLE_GRACE_S));
 	r = db_prep(k->c->db, "kw_idle_orphans", SQL_IDLE_ORPHANS, 2, pi);
 	for (int i = 0; r && i < PQntuples(r); i++)
@@ -419,6 +447,8 @@ static void reconcile_rows(struct kw *k)
 		}
 		f = kube_tab_find(k->tab, name, &row);
 		if (f == 1 && !row.gone) {
+			if (live_logs && row.pod.state == CLUSTER_READY)
+				store_log(k, strtoll(id, NULL, 10), name, 1);
 			if (row.pod.address[0] && strcmp(row.pod.address, addr) != 0) {
 				const char *pa[2] = {id, row.pod.address};
 				PQclear(db_prep(k->c->db, "kw_address", SQL_ADDRESS, 2, pa));
