@@ -71,6 +71,7 @@
 #define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
 #define RUNNER_INSTANCE_RETRIES 1
 #define RUNNER_MAX_ADMIN_STOPS 3
+#define RUNNER_UNKNOWN_GRACE_MS 10000 /* a new pod may be unknown to the watch a while */
 #define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
 
 /* AB_INSTSTOP: an admin asked to stop the instance the request is using */
@@ -83,6 +84,7 @@ struct owned {
 	int idle_seconds;
 	int pid;
 	int stop_after; /* stop requested while serving us */
+	int64_t created_ms;
 };
 
 struct backoff {
@@ -173,9 +175,14 @@ static void own_finish(struct runner *r, int i, const char *reason, const char *
 	struct owned o = r->own[i];
 	const char *rsn = reason;
 	char detail[300];
+	int g;
 
-	if (cluster_get(r->cl, o.name, &ci) == 0 && ci.state != CLUSTER_EXITED) {
+	memset(&ci, 0, sizeof ci);
+	g = cluster_get(r->cl, o.name, &ci);
+	if (g != 0 || ci.state != CLUSTER_EXITED) {
+		/* running, or unknown to the backend (a pod not seen yet): delete */
 		cluster_delete(r->cl, o.name, RUNNER_STOP_GRACE_MS);
+		memset(&ci, 0, sizeof ci);
 		cluster_get(r->cl, o.name, &ci);
 	}
 	if (ci.state == CLUSTER_EXITED)
@@ -210,7 +217,10 @@ static void housekeep(struct runner *r)
 		struct cluster_instance ci;
 		if (r->own[i].id == r->cur_inst)
 			continue;
-		if (cluster_get(r->cl, r->own[i].name, &ci) != 0 || ci.state == CLUSTER_EXITED) {
+		int g = cluster_get(r->cl, r->own[i].name, &ci);
+		if (g == 1 && mh_mono_ms() - r->own[i].created_ms < RUNNER_UNKNOWN_GRACE_MS)
+			continue;
+		if (g != 0 || ci.state == CLUSTER_EXITED) {
 			own_finish(r, i, "FAILED", "exited while not serving");
 			i--;
 		}
@@ -503,6 +513,7 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	snprintf(r->own[i].model, sizeof r->own[i].model, "%s", j->m->id);
 	r->own[i].idle_seconds = j->m->idle_seconds;
 	r->own[i].pid = ci.pid;
+	r->own[i].created_ms = mh_mono_ms();
 	in->owned = 1;
 	snprintf(in->wi.name, sizeof in->wi.name, "%s", ci.name);
 	snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
@@ -510,8 +521,11 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
 	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
 	for (;;) {
-		if (cluster_get(r->cl, ci.name, &ci) != 0)
+		int g = cluster_get(r->cl, in->wi.name, &ci);
+		if (g == 1 && mh_mono_ms() - r->own[own_find(r, in->wi.id)].created_ms >= RUNNER_UNKNOWN_GRACE_MS)
 			ci.state = CLUSTER_EXITED;
+		else if (g != 0)
+			ci.state = CLUSTER_PENDING;
 		if (ci.state == CLUSTER_READY) {
 			/* kubernetes: the pod IP is known only once it runs */
 			if (ci.address[0] && strcmp(ci.address, in->wi.address) != 0) {
