@@ -88,6 +88,8 @@ hs = wait_for(lambda: (lambda r: r if r and int(r[0][0] or 0) >= 2 else None)(
     s.sql("SELECT (SELECT sum((c->>'restarts')::int) FROM jsonb_array_elements(detail->'children') c)"
           " FROM hub_server")), 15)
 t.ok(hs, "hub_server detail counts the restarts")
+det = s.sql("SELECT detail ? 'queued', jsonb_array_length(detail->'assignment') FROM hub_server")
+t.is_(det, [("t", "2")], "  and shows queue depths and the assignment of both runners")
 
 # ---- janitor singleton across replicas
 env = s.env({"MODELHUB_HUB_REPLICA_ID": "second", "MODELHUB_HUB_SHM_NAME": "/modelhub-second-%d" % os.getpid()})

@@ -83,6 +83,7 @@ struct sup {
 	int64_t last_beat, last_assign;
 	int assign_wanted;
 	int starting;
+	struct json_object *queue; /* {model: queued} from the last assignment */
 };
 
 static volatile sig_atomic_t sig_chld, sig_term, sig_hup, sig_usr1;
@@ -316,10 +317,14 @@ static void assign(struct sup *s)
 	out = calloc((size_t)(nm + 1) * (size_t)s->nrunners, 1);
 	if (!am || !ids || !out)
 		goto out;
+	json_object_put(s->queue);
+	s->queue = json_object_new_object();
 	for (int i = 0; i < nm; i++) {
 		snprintf(ids[i], sizeof ids[i], "%s", PQgetvalue(r, i, 0));
 		am[i].depth = atoi(PQgetvalue(r, i, 1));
 		am[i].cap = atoi(PQgetvalue(r, i, 2));
+		if (s->queue)
+			json_object_object_add(s->queue, ids[i], json_object_new_int(am[i].depth));
 	}
 	for (int k = 0; k < s->nrunners; k++)
 		busy[k] = atomic_load(&hubd_shm->runner_busy[k]);
@@ -386,6 +391,20 @@ static void beat(struct sup *s)
 		json_object_array_add(arr, c);
 	}
 	json_object_object_add(d, "children", arr);
+	if (s->queue)
+		json_object_object_add(d, "queued", json_object_get(s->queue));
+	{
+		struct json_object *as = json_object_new_array();
+		for (int k = 0; as && k < s->nrunners; k++) {
+			struct hubd_runner_models rm;
+			struct json_object *l = json_object_new_array();
+			hubd_assigned_models(k, &rm);
+			for (int i = 0; l && i < rm.n; i++)
+				json_object_array_add(l, json_object_new_string(rm.id[i]));
+			json_object_array_add(as, l);
+		}
+		json_object_object_add(d, "assignment", as);
+	}
 	json_object_object_add(d, "runners", json_object_new_int(s->nrunners));
 	db_hub_server_beat(s->db, s->replica, s->hostname, (int)getpid(), MH_VERSION,
 			   json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN), s->starting);
@@ -556,6 +575,7 @@ int supervisor_run(void)
 		shm_unlink_name(s->shm_name);
 	}
 	db_free(s->db);
+	json_object_put(s->queue);
 	munmap(hubd_shm, sizeof *hubd_shm);
 	free(s);
 	log_info("supervisor msg=\"stopped\"");
