@@ -962,7 +962,7 @@ static void process(struct runner *r, struct work_req *q)
 	struct cur in;
 	struct job j;
 	const char *reason = NULL;
-	char detail[512], rid[32];
+	char detail[600], rid[32];
 	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc, admin_stops = 0;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
