@@ -142,6 +142,9 @@ def parse_args(argv):
                    help="fail a whole batch on one invalid SMILES (like ersilia-pack)")
     p.add_argument("--cpu-per-input", type=float, default=_env("MODEL_CPU_PER_INPUT"),
                    help="CPU seconds burnt per input")
+    p.add_argument("--cpu-rate", type=float, default=float(_env("MODEL_CPU_RATE", "0")),
+                   help="pace the burn to at most this many millicores (0 = flat out), so "
+                        "usage is what is asked for even on a busy machine")
     p.add_argument("--mib-per-input", type=float, default=_env("MODEL_MIB_PER_INPUT"),
                    help="MiB allocated and touched per input, held for the call")
     p.add_argument("--base-mib", type=float, default=float(_env("MODEL_BASE_MIB", "0")),
@@ -171,7 +174,7 @@ def parse_args(argv):
         a.mib_per_input = d.get("mib_per_input", 0.0)
     a.cpu_per_input = float(a.cpu_per_input)
     a.mib_per_input = float(a.mib_per_input)
-    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay"):
+    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay", "cpu_rate"):
         v = getattr(a, k)
         if not math.isfinite(v) or v < 0:
             p.error("--%s must be a finite number >= 0" % k.replace("_", "-"))
@@ -192,8 +195,10 @@ def touch_mib(mib):
     return buf
 
 
-def burn_cpu(seconds):
-    """Busy loop until this thread has used `seconds` of CPU time."""
+def burn_cpu(seconds, pace=None):
+    """Busy loop until this thread has used `seconds` of CPU time. pace:
+    (rate in cores, wall start, cpu start) of the call: sleep whenever the
+    call is ahead of that rate."""
     if seconds <= 0:
         return
     end = time.thread_time() + seconds
@@ -201,6 +206,15 @@ def burn_cpu(seconds):
     while time.thread_time() < end:
         for i in range(2000):
             x = (x * 31 + i) & 0xFFFF
+        if pace:
+            rate, w0, c0 = pace
+            ahead = (time.thread_time() - c0) / rate - (time.monotonic() - w0)
+            if ahead > 0.002:
+                time.sleep(ahead)
+            elif ahead < -0.05:
+                # starved by a busy machine: forget the debt instead of
+                # catching up at full speed (a burst above the rate)
+                pace[1], pace[2] = time.monotonic(), time.thread_time()
 
 
 def _clean(v):
@@ -240,8 +254,10 @@ class Model:
         held = []
         out = []
         fn = self.spec["fn"]
+        rate = self.args.cpu_rate / 1000.0
+        pace = [rate, time.monotonic(), time.thread_time()] if rate > 0 else None
         for smi in inputs:
-            burn_cpu(self.args.cpu_per_input)
+            burn_cpu(self.args.cpu_per_input, pace)
             buf = touch_mib(self.args.mib_per_input)
             if buf is not None:
                 held.append(buf)
