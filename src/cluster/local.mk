@@ -7,8 +7,10 @@ libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster
 libmhcluster_a_SOURCES += src/cluster/kube.c src/cluster/kube_http.c src/cluster/kube_http.h \
 	src/cluster/kube_watch.c src/cluster/kube_watch.h src/cluster/kube_nodes.c src/cluster/kube_nodes.h \
 	src/cluster/kube_pod.c src/cluster/kube_pod.h
-check_PROGRAMS += t/070-kube-pod.t
-TESTS += t/070-kube-pod.t
+check_PROGRAMS += t/070-kube-pod.t t/071-kube-tab.t
+TESTS += t/070-kube-pod.t t/071-kube-tab.t
+t_071_kube_tab_t_SOURCES = t/071-kube-tab.c
+t_071_kube_tab_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) -lm $(LIBS)
 t_070_kube_pod_t_SOURCES = t/070-kube-pod.c
 t_070_kube_pod_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)
 # local backend test (hubd engineer): real demo model server processes.
