@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "kube"))
@@ -56,6 +57,21 @@ anon = s.anon()
 st = wait_done(s, submit(s, anon, "eos3b5e", ["CCO"]), 60)
 t.is_(st[0], "COMPLETED", "a request runs on the cluster with exactly those lines (%s)" % (st,))
 t.is_(s.sql("SELECT backend FROM model_instance")[0][0], "kubernetes", "  on a pod")
+
+# in-cluster style: no kube.server, KUBERNETES_SERVICE_HOST/PORT from the environment
+s.stop_hubd()
+s.set_config(**{"kube.server": None})
+os.environ["KUBERNETES_SERVICE_HOST"] = "127.0.0.1"
+os.environ["KUBERNETES_SERVICE_PORT"] = str(sim.port)
+s.start_hubd()
+st = wait_done(s, submit(s, anon, "descriptors", ["CCO"]), 60)
+t.is_(st[0], "COMPLETED", "in-cluster server from KUBERNETES_SERVICE_HOST/PORT (%s)" % (st,))
+s.stop_hubd()
+del os.environ["KUBERNETES_SERVICE_HOST"]
+s.start_hubd()
+time.sleep(1.5)
+with open(s.logs["hubd"], errors="replace") as f:
+    t.ok("no API server" in f.read(), "no server configured and not in a cluster: said so in the log")
 
 # JSON kubeconfig (as simtest writes it), with a CA path
 rc, out, err = ctl("kubeconfig", sim.kubeconfig)
