@@ -56,6 +56,7 @@ rid = submit(s, anon, "noimage", ["CCO"])
 st = wait_done(s, rid, 60)
 took = time.time() - t0
 t.is_(st[:2], ("FAILED", "INSTANCE_START_TIMEOUT"), "image pull failure -> INSTANCE_START_TIMEOUT (%s)" % (st,))
+t.like(st[2] or "", r"image pull failed|ImagePull|ErrImage", "  failure detail names the image pull")
 t.ok(START_TIMEOUT - 1 <= took < START_TIMEOUT + 15, "  within the start deadline (%.1f s)" % took)
 rows = inst("noimage")
 snap = s.sql("SELECT snapshot->'pod_state'->>'image_error', snapshot->'pod_state'->>'reason'"
@@ -70,6 +71,7 @@ rid = submit(s, anon, "huge", ["CCO"])
 st = wait_done(s, rid, 60)
 took = time.time() - t0
 t.is_(st[:2], ("FAILED", "INSTANCE_START_TIMEOUT"), "unschedulable -> INSTANCE_START_TIMEOUT (%s)" % (st,))
+t.like(st[2] or "", r"unschedulable: 0/1 nodes are available", "  failure detail carries the scheduler's message")
 t.ok(took < START_TIMEOUT + 15, "  within the start deadline (%.1f s)" % took)
 rows = inst("huge")
 kinds = [k for (k,) in s.sql("SELECT kind FROM instance_event WHERE instance_id = $1 AND source = 'k8s'",

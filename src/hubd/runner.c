@@ -547,7 +547,9 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 			return GET_FAILED;
 		}
 		if (mh_mono_ms() >= until) {
-			snprintf(detail, dlen, "instance not ready after %d s", r->start_timeout_s);
+			/* the backend's last word says why (kubernetes: Unschedulable, ImagePullBackOff) */
+			snprintf(detail, dlen, "instance not ready after %d s%s%.200s", r->start_timeout_s,
+				 ci.detail[0] ? ": " : "", ci.detail);
 			*reason = "INSTANCE_START_TIMEOUT";
 			db_inst_state(r->db, in->wi.id, "TERMINATING", "START_TIMEOUT", NULL);
 			own_finish(r, own_find(r, in->wi.id), "FAILED", "not ready in time");
