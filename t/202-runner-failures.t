@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # 202-runner-failures.t — failure paths of the runners with real model
-# servers: disabled model, server crash mid-request (one retry on a new
-# instance, then MODEL_ERROR), OOM kill at the cgroup limit, never-ready
-# instance (INSTANCE_START_TIMEOUT), chunk timeout (TIMEOUT, after a SIGHUP
+# servers: disabled model, a local_command that cannot run, server crash
+# mid-request (one retry on a new instance, then MODEL_ERROR), OOM kill at
+# the cgroup limit, never-ready instance (INSTANCE_START_TIMEOUT), chunk timeout (TIMEOUT, after a SIGHUP
 # config reload), cancellation of a running request, admin stop of an
 # instance (idle, and busy: the request goes on elsewhere), idle instances
 # stopped after idle_seconds, whole-request deadline.
@@ -63,6 +63,7 @@ add_model("oomy", "load", "--mib-per-input", "20", "--cpu-per-input", "0", mem=1
 add_model("never", "eos3b5e", "--never-ready")
 add_model("slow", "load", "--cpu-per-input", "0.3", "--mib-per-input", "0", idle=1)
 add_model("dis", "eos3b5e")
+s.sql("INSERT INTO model (id, local_command) VALUES ('badcmd', ARRAY['/nonexistent/serve', '--port', '{port}'])")
 s.start_hubd()
 
 # ---- disabled while queued: a request that is already QUEUED when the model
@@ -106,6 +107,17 @@ inst = s.sql("SELECT id, termination_reason FROM model_instance WHERE model_id =
 t.is_([r[1] for r in inst], ["OOMKILLED"], "  instance termination_reason OOMKILLED")
 t.ok(inst and s.sql("SELECT count(*) FROM instance_event WHERE instance_id = $1 AND kind = 'OOM_KILLED'",
                     inst[0][0]) == [("1",)], "  OOM_KILLED event recorded")
+
+# ---- a command that cannot run (wrong local_command)
+rid = submit("badcmd", ["CCO"])
+st = wait(rid, 30)
+t.is_(st[:2], ("FAILED", "MODEL_ERROR"), "local_command that cannot start: FAILED MODEL_ERROR")
+t.like(st[2] or "", "exited before it was ready", "  detail says the instance never came up")
+t.ok(s.sql("SELECT termination_reason FROM model_instance WHERE model_id = 'badcmd'") == [("FAILED",)],
+     "  instance recorded FAILED")
+t.like((s.sql("SELECT text FROM instance_log l JOIN model_instance i ON i.id = l.instance_id"
+              " WHERE i.model_id = 'badcmd'") or [("",)])[0][0], "exec /nonexistent/serve failed",
+       "  the cause is in the instance log")
 
 # ---- never ready
 t0 = time.time()

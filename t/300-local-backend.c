@@ -1,6 +1,6 @@
 /* 300-local-backend.c — the local instance backend (cluster/local.c) with a real demo model server:
  * start, readiness by /healthz, the HTTP client, logs, stop as a process group,
- * memory limit -> OOMKILLED, crash and exec failure -> FAILED, node info. */
+ * memory limit -> OOMKILLED, crash and exec failure -> FAILED, unwritable log dir, node info. */
 #include "cluster/cluster.h"
 #include "cluster/modelclient.h"
 #include "lib/config.h"
@@ -189,6 +189,24 @@ int main(void)
 		cluster_delete(c, "mh-5", 2000);
 		nap(100);
 		ok(child > 0 && !running(child), "  stopped with the whole process group");
+	}
+	{
+		/* the log file cannot be created: create fails, nothing is left running */
+		const char *cmd[] = {"/bin/sleep", "300"};
+		struct cluster_instance *list = NULL;
+		int n = 0, running_before = 0, running_after = 0;
+		cluster_list(c, &list, &n);
+		for (int i = 0; i < n; i++)
+			running_before += list[i].state != CLUSTER_EXITED;
+		free(list);
+		cfg_set("hub.var_dir", "/proc/modelhub-no-such-dir");
+		ok(start(c, 6, cmd, 2, 0, &ci) < 0, "create fails when the log cannot be written");
+		cfg_set("hub.var_dir", var);
+		cluster_list(c, &list, &n);
+		for (int i = 0; i < n; i++)
+			running_after += list[i].state != CLUSTER_EXITED;
+		free(list);
+		is_int(running_after, running_before, "  and starts nothing");
 	}
 	{
 		struct cluster_node *nodes = NULL;
