@@ -890,6 +890,16 @@ class Stack:
                 wd.wait(5)
             except subprocess.TimeoutExpired:
                 wd.kill()
+        try:
+            self._stop_all()
+        finally:
+            if self.tmp and os.path.isdir(self.tmp):
+                if os.environ.get("MODELHUB_KEEP_TMP") == "1":
+                    diag("kept %s" % self.tmp)
+                else:
+                    shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _stop_all(self):
         # A failed test (or a test script that died) gets the daemons' logs
         # in its TAP output: the temp dir is about to go.
         tap = sys.modules.get("tap")
@@ -911,31 +921,33 @@ class Stack:
                 self.stop_postgres("immediate")
             except Exception as e:
                 diag("stopping postgres: %r" % (e,))
-        # Orphans re-parented to us (model servers, stray children).
-        self._check_crashes()
+        try:
+            self._check_crashes()
+        except Exception as e:
+            diag("checking the logs: %r" % (e,))
         # Orphans re-parented to us (we are a subreaper): model servers of a
         # modelhubd killed earlier in the test, recognised by our config
         # path in their environment or our temp dir in their command line.
         for p in descendants(os.getpid()):
             if p not in ours and self._mine(p):
                 ours.add(p)
-        left = [p for p in ours if _alive(p)]
-        for p in left:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-        for _ in range(50):
-            try:
-                if os.waitpid(-1, os.WNOHANG) == (0, 0):
+        for p in ours:
+            if _alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+        # Reap the ones that are our children (only ours: another Stack of
+        # the same test owns its own).
+        deadline = time.time() + 5
+        for p in ours:
+            while time.time() < deadline:
+                try:
+                    if os.waitpid(p, os.WNOHANG) != (0, 0):
+                        break
+                except ChildProcessError:
                     break
-            except ChildProcessError:
-                break
-        if self.tmp and os.path.isdir(self.tmp):
-            if os.environ.get("MODELHUB_KEEP_TMP") == "1":
-                diag("kept %s" % self.tmp)
-            else:
-                shutil.rmtree(self.tmp, ignore_errors=True)
+                time.sleep(0.02)
 
     # A worker or child killed by one of these signals crashed (tests kill
     # with SIGKILL/SIGTERM); sanitizer builds report errors in the logs.
