@@ -88,6 +88,13 @@ def pid(name):
         return None
 
 
+# ---- a password the API would reject stops the setup with the reason
+r = run_local(extra={"MODELHUB_ADMIN_PASSWORD": "short"})
+t.isnt(r.returncode, 0, "too short MODELHUB_ADMIN_PASSWORD: run-local fails")
+t.like(r.stdout, r"create-admin failed", "... and says create-admin failed")
+t.like(r.stdout, r"password .*rejected", "... with modelhubctl's reason")
+t.ok(not os.path.exists(os.path.join(var, "admin-token")), "... and writes no token")
+
 # ---- first run
 r = run_local()
 if not t.is_(r.returncode, 0, "run-local exits 0"):
@@ -172,6 +179,16 @@ if sub.get("id"):
     t.is_(st, 200, "data survives the second run")
 r = run_local("status")
 t.is_(r.returncode, 0, "status: exit 0 when everything runs")
+
+# ---- token file lost: a new token for the existing admin
+os.unlink(tokfile)
+r = run_local()
+t.is_(r.returncode, 0, "run without var/admin-token exits 0")
+t.like(r.stdout, r"exists already; writing a new token", "... keeps the account")
+tok2 = open(tokfile).read().strip() if os.path.exists(tokfile) else ""
+t.ok(tok2 and tok2 != admin_token, "... writes a new token")
+st, _ = get("/api/admin/requests", token=tok2)
+t.is_(st, 200, "... which works")
 
 # ---- a busy port is refused before anything starts
 busy = socket.socket()
