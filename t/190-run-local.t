@@ -214,6 +214,11 @@ except OSError:
     t.pass_("nothing listens after stop")
 r = run_local("status")
 t.ok(r.returncode != 0, "status: non-zero when stopped")
+r = run_local("stop")
+t.is_(r.returncode, 0, "stop when nothing runs: exit 0")
+r = run_local("bogus")
+t.isnt(r.returncode, 0, "unknown command: non-zero")
+t.like(r.stdout, r"usage: scripts/run-local", "unknown command: usage")
 if t.failed:
     diag(r.stdout)
 t.done()
