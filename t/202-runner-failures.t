@@ -2,10 +2,11 @@
 # 202-runner-failures.t — failure paths of the runners with real model
 # servers: disabled model, a local_command that cannot run, server crash
 # mid-request (one retry on a new instance, then MODEL_ERROR), OOM kill at
-# the cgroup limit, never-ready instance (INSTANCE_START_TIMEOUT), chunk timeout (TIMEOUT, after a SIGHUP
-# config reload), cancellation of a running request, admin stop of an
-# instance (idle, and busy: the request goes on elsewhere), idle instances
-# stopped after idle_seconds, whole-request deadline.
+# the cgroup limit, never-ready instance (INSTANCE_START_TIMEOUT), chunk
+# timeout (TIMEOUT, after a SIGHUP config reload), cancellation of a running
+# request, admin stop of an instance (idle, and busy: the request goes on
+# elsewhere), idle instances stopped after idle_seconds, whole-request
+# deadline.
 import os
 import signal
 import sys
