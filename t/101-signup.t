@@ -96,7 +96,7 @@ cases = [
     ("password not a string", dict(username="carol", email="c@example.org",
                                    password=1234567890123), "password"),
     ("password with control char", dict(username="carol", email="c@example.org",
-                                        password="0123456789\u0000abc"), "password"),
+                                        password="0123456789\u0001abc"), "password"),
     ("password too long", dict(username="carol", email="c@example.org", password="x" * 1025),
      "password"),
     ("first_name too long", dict(username="carol", email="c@example.org",
@@ -172,5 +172,10 @@ t.ok(re.match(r"^\d+$", ra) and 1 <= int(ra) <= 3600, "Retry-After in seconds (g
 t.ok(not s.sql("SELECT 1 FROM app_user WHERE username = 'rate99'"), "no account created")
 t.status(signup_from("10.4.0.2", 99), 201, "another address may still sign up")
 
+# A NUL inside a JSON string never reaches the validators: 400 bad_json.
+r = s.api("POST", "/api/auth/signup", json={"username": "nul_user", "email": "nul@example.org",
+                                            "password": "0123456789\u0000abc"})
+t.status(r, 400, "password with a NUL: 400")
+t.is_((r.json or {}).get("error", {}).get("code"), "bad_json", "... code bad_json")
 s.stop()
 t.done()
