@@ -28,3 +28,6 @@ EXTRA_DIST += $(MH_KUBE_TESTS) t/kube/kubestack.py
 check_PROGRAMS += bench/kube-scrape-bench
 bench_kube_scrape_bench_SOURCES = bench/kube-scrape.c src/hubd/kubescrape.c
 bench_kube_scrape_bench_LDADD = libmhcluster.a libmhmetrics.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) -lm $(LIBS)
+# kubectl observes the hub on the kubernetes backend; dropped watches.
+TESTS += t/366-kube-kubectl.t
+EXTRA_DIST += t/366-kube-kubectl.t
