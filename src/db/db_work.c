@@ -22,6 +22,15 @@
 
 static void i64(char *buf, size_t n, int64_t v) { snprintf(buf, n, "%lld", (long long)v); }
 
+/* db_prep returns a result to clear; wrap for statements without rows. */
+static int cmd(PGresult *r)
+{
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
 static int affected(PGresult *r)
 {
 	int n;
@@ -455,19 +464,11 @@ int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detai
 	const char *p[3] = {ids, kind, detail_json ? detail_json : "{}"};
 
 	i64(ids, sizeof ids, id);
-	return db_prep(db, "inst_event",
-		       "INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
-		       3, p) ? 0 : -1;
+	return cmd(db_prep(db, "inst_event",
+			   "INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
+			   3, p));
 }
 
-/* db_prep returns a result to clear; wrap for statements without rows. */
-static int cmd(PGresult *r)
-{
-	if (!r)
-		return -1;
-	PQclear(r);
-	return 0;
-}
 
 int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
 		    const char *node)
