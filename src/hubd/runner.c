@@ -1116,11 +1116,16 @@ static void drain_notifies(struct runner *r)
 	}
 }
 
-/* One claim attempt among the assigned models; 1 when work was done. */
+/* One claim attempt among the assigned models and the models of this
+ * runner's own instances (a warm model is claimed on this runner's own
+ * NOTIFY, without waiting for the supervisor to assign it again once its
+ * queue drained: docs/performance.md, "Work requests"). Extra models never
+ * take a model from its assigned runner, and claims use FOR UPDATE SKIP
+ * LOCKED, so two runners never get one request. 1 when work was done. */
 static int claim_once(struct runner *r)
 {
 	struct hubd_runner_models am;
-	const char *models[HUBD_MAX_ASSIGN];
+	const char *models[HUBD_MAX_ASSIGN + RUNNER_MAX_OWN];
 	struct work_req q;
 	int n = 0, rc;
 
@@ -1128,6 +1133,14 @@ static int claim_once(struct runner *r)
 	for (int i = 0; i < am.n; i++)
 		if (!backoff_active(r, am.id[i]))
 			models[n++] = am.id[i];
+	for (int i = 0; i < r->nown; i++) {
+		int dup = backoff_active(r, r->own[i].model);
+
+		for (int k = 0; k < n && !dup; k++)
+			dup = strcmp(models[k], r->own[i].model) == 0;
+		if (!dup)
+			models[n++] = r->own[i].model;
+	}
 	if (n == 0)
 		return 0;
 	rc = db_work_claim(r->db, r->id, r->c->replica_id, models, n, r->lease_s,
@@ -1164,6 +1177,8 @@ int runner_main(struct hubd_child *c)
 	log_info("runner id=%s backend=%s msg=\"started\"", r->id, r->backend);
 	while (!hubd_should_stop()) {
 		int64_t now = mh_mono_ms();
+		unsigned long seen;
+
 		hubd_heartbeat(c);
 		if (hubd_take_reload())
 			config_read(r);
@@ -1172,7 +1187,14 @@ int runner_main(struct hubd_child *c)
 		if (now - r->last_sweep >= RUNNER_SWEEP_MS)
 			sweep_lost(r);
 		drain_notifies(r);
+		seen = db_notify_count(r->db, "work_queued");
 		if (claim_once(r))
+			continue;
+		/* A NOTIFY that came in with the claim's answer sits in libpq's
+		 * buffer, where poll() cannot see it: take it out and claim
+		 * again rather than sleep on a socket with nothing new. */
+		drain_notifies(r);
+		if (db_notify_count(r->db, "work_queued") != seen)
 			continue;
 		if (hubd_wait(c, db_socket(r->db), RUNNER_IDLE_WAIT_MS) == 1)
 			drain_notifies(r);

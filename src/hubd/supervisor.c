@@ -26,8 +26,11 @@
  *   hand their request back and stop their instances), SIGKILL the rest.
  * - SIGHUP: reload the config file and forward it.
  * - SIGUSR1 from a runner (it became idle) or a NOTIFY triggers a new
- *   assignment (at most every SUP_ASSIGN_MIN_MS); runners whose model list
- *   changed get SIGUSR1 so they claim at once.
+ *   assignment (at once after a quiet spell, then at most every
+ *   SUP_ASSIGN_MIN_MS; new work for a model that already has a runner only
+ *   every SUP_ASSIGN_LAZY_MS); runners whose model list changed get SIGUSR1
+ *   so they claim at once. Runners also claim the models of their own warm
+ *   instances, so a drained-and-refilled model does not wait for us.
  */
 #include "db/db_work.h"
 #include "hubd/assign.h"
@@ -57,6 +60,7 @@
 #define SUP_BEAT_MS 10000          /* hub_server heartbeat */
 #define SUP_ASSIGN_EVERY_MS 30000  /* periodic reassignment */
 #define SUP_ASSIGN_MIN_MS 50       /* debounce of NOTIFY-driven reassignment */
+#define SUP_ASSIGN_LAZY_MS 1000    /* same, new work for a model that has a runner */
 #define SUP_LOOP_MS 1000
 
 struct slot {
@@ -81,7 +85,8 @@ struct sup {
 	char hostname[128];
 	char shm_name[160];
 	int64_t last_beat, last_assign;
-	int assign_wanted;
+	int assign_wanted; /* reassign within SUP_ASSIGN_MIN_MS */
+	int assign_lazy;   /* reassign within SUP_ASSIGN_LAZY_MS */
 	int starting;
 	struct json_object *queue; /* {model: queued} from the last assignment */
 };
@@ -308,6 +313,7 @@ static void assign(struct sup *s)
 
 	s->last_assign = mh_mono_ms();
 	s->assign_wanted = 0;
+	s->assign_lazy = 0;
 	r = db_work_queue_depths(s->db);
 	if (!r)
 		return;
@@ -412,12 +418,33 @@ static void beat(struct sup *s)
 	json_object_put(d);
 }
 
+/* Is the model in some runner's list? Only the supervisor writes the lists. */
+static int model_assigned(const struct sup *s, const char *model)
+{
+	for (int k = 0; k < s->nrunners; k++) {
+		const struct hubd_runner_models *rm = &hubd_shm->assigned[k];
+
+		for (int i = 0; i < rm->n; i++)
+			if (strcmp(rm->id[i], model) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* New work for a model nobody runs needs an assignment now; for a model
+ * that has a runner only the weights change, which can wait
+ * SUP_ASSIGN_LAZY_MS (the queue-depth query counts every queued row, and a
+ * burst of submissions sends a NOTIFY each). */
 static void drain(struct sup *s)
 {
 	PGnotify *n;
 
 	while ((n = db_next_notify(s->db)) != NULL) {
-		s->assign_wanted = 1;
+		if (strcmp(n->relname, "work_queued") == 0 && n->extra[0] &&
+		    model_assigned(s, n->extra))
+			s->assign_lazy = 1;
+		else
+			s->assign_wanted = 1;
 		PQfreemem(n);
 	}
 }
@@ -536,6 +563,7 @@ int supervisor_run(void)
 		int64_t now = mh_mono_ms();
 		struct pollfd pfd;
 		struct timespec ts = {0, 0};
+		int64_t wait_ms;
 		int fd;
 
 		if (sig_chld) {
@@ -557,14 +585,26 @@ int supervisor_run(void)
 		if (now - s->last_beat >= SUP_BEAT_MS)
 			beat(s);
 		if ((s->assign_wanted && now - s->last_assign >= SUP_ASSIGN_MIN_MS) ||
+		    (s->assign_lazy && now - s->last_assign >= SUP_ASSIGN_LAZY_MS) ||
 		    now - s->last_assign >= SUP_ASSIGN_EVERY_MS)
 			assign(s);
+		/* the queries above may have left notifications in libpq's
+		 * buffer, which ppoll() cannot see */
+		drain(s);
 		fd = db_socket(s->db);
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		ts.tv_nsec = (s->assign_wanted ? SUP_ASSIGN_MIN_MS : SUP_LOOP_MS % 1000) * 1000000L;
-		ts.tv_sec = s->assign_wanted ? 0 : SUP_LOOP_MS / 1000;
+		wait_ms = SUP_LOOP_MS;
+		if (s->assign_wanted || s->assign_lazy) {
+			/* leading edge: at once after a quiet spell, else the rest */
+			wait_ms = (s->assign_wanted ? SUP_ASSIGN_MIN_MS : SUP_ASSIGN_LAZY_MS) -
+				  (mh_mono_ms() - s->last_assign);
+			if (wait_ms <= 0)
+				continue;
+		}
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (wait_ms % 1000) * 1000000L;
 		if (ppoll(fd >= 0 ? &pfd : NULL, fd >= 0 ? 1 : 0, &ts, &empty) > 0 || fd < 0)
 			drain(s);
 	}
