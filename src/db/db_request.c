@@ -11,13 +11,15 @@
  * so a runner finishing at the same moment either wins (cancel sees a
  * finished request, 409) or finds the request no longer RUNNING.
  *
- * DESIGN: submit is one transaction of at most four statements whatever
- * the input count: the request and all inputs go in one INSERT ... SELECT
- * FROM unnest($inputs::text[]) WITH ORDINALITY (ordinals are 1-based, in
- * submit order), cache hits in one INSERT ... SELECT joining
- * unnest($keys::text[]) to input_cache, then a counters UPDATE and the
- * NOTIFY, which Postgres delivers at COMMIT, so a runner never wakes for a
- * request it cannot see yet.
+ * DESIGN: submit is one statement (one round trip, its own transaction)
+ * whatever the input count: cache hits are looked up first by joining
+ * unnest($keys::text[]) to input_cache, the request row is inserted with
+ * its counters (COMPLETED when every input hit), all inputs go in one
+ * INSERT ... SELECT FROM unnest($inputs::text[]) WITH ORDINALITY
+ * (ordinals are 1-based, in submit order), the hits into results, and the
+ * NOTIFY (only for a QUEUED request) is delivered at COMMIT, so a runner
+ * never wakes for a request it cannot see yet. The statement returns the
+ * request's row, which is the API's answer (no re-read).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -117,74 +119,18 @@ static int find_idempotent(struct db *db, const struct db_request_new *rq, int64
 	return rc;
 }
 
-/* Copy cache hits into results and complete the request if all hit.
- * Returns 1 completed, 0 not (or no hits), -1 error. */
-static int apply_cache(struct db *db, int64_t id, const struct db_request_new *rq)
-{
-	char ids[24], nbuf[24], *keys;
-	const char *p[4];
-	PGresult *res;
-	long hits;
-	int done = 0;
-
-	keys = db_text_array(rq->cache_keys, rq->n_inputs);
-	if (!keys) {
-		log_error_x("request id=%" PRId64 " msg=\"out of memory building cache keys\"", id);
-		return -1;
-	}
-	fmt_i64(ids, sizeof(ids), id);
-	p[0] = ids;
-	p[1] = rq->model_id;
-	p[2] = rq->model_version;
-	p[3] = keys;
-	/* Null records (SQL NULL, JSON null, or an object whose every value is
-	 * null, which is how models answer an invalid input) are not served
-	 * from the cache: a null may come from a transient failure, and
-	 * upstream's cache kept nulls forever (UPSTREAM.md 7.11). */
-	res = db_prep(db, "req_cache_hits",
-		      "INSERT INTO work_request_result (request_id, ordinal, record, cached) "
-		      "SELECT $1::bigint, k.o, c.record, true "
-		      "FROM unnest($4::text[]) WITH ORDINALITY AS k(key, o) "
-		      "JOIN input_cache c ON c.model_id = $2 AND c.model_version = $3 "
-		      " AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
-		      "  AND jsonb_typeof(c.record) <> 'null' "
-		      "  AND jsonb_strip_nulls(c.record) <> '{}'::jsonb",
-		      4, p);
-	free(keys);
-	if (!res)
-		return -1;
-	hits = strtol(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	if (hits <= 0)
-		return 0;
-	fmt_i64(nbuf, sizeof(nbuf), hits);
-	p[1] = nbuf;
-	res = db_prep(db, "req_cache_count",
-		      "UPDATE work_request SET cached_count = $2::int, done_count = $2::int, "
-		      " status = CASE WHEN $2::int >= input_count THEN 'COMPLETED' ELSE status END, "
-		      " started_at = CASE WHEN $2::int >= input_count THEN now() END, "
-		      " finished_at = CASE WHEN $2::int >= input_count THEN now() END "
-		      "WHERE id = $1::bigint RETURNING status", 2, p);
-	if (!res)
-		return -1;
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "COMPLETED") == 0)
-		done = 1;
-	PQclear(res);
-	log_info("request id=%" PRId64 " model=%s msg=\"cache hits at submit\" hits=%ld inputs=%zu",
-		 id, rq->model_id, hits, rq->n_inputs);
-	return done;
-}
-
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
-				    int64_t *id_out)
+				    int64_t *id_out, PGresult **row_out)
 {
+	int with_cache = rq->cache_enabled && rq->cache_keys && rq->model_version;
 	char u[24], a[24], cnt[24];
-	const char *p[10];
-	char *inputs = NULL;
+	const char *p[12];
+	char *inputs = NULL, *keys = NULL;
 	PGresult *res = NULL;
-	int completed = 0;
 	enum db_submit_rc rc = DB_SUBMIT_ERROR;
+	long hits;
 
+	*row_out = NULL;
 	if (rq->idempotency_key) {
 		int f = find_idempotent(db, rq, id_out);
 
@@ -192,12 +138,11 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 			return f == 0 ? DB_SUBMIT_EXISTING : DB_SUBMIT_ERROR;
 	}
 	inputs = db_text_array(rq->inputs, rq->n_inputs);
-	if (!inputs) {
+	keys = with_cache ? db_text_array(rq->cache_keys, rq->n_inputs) : NULL;
+	if (!inputs || (with_cache && !keys)) {
 		log_error_x("request msg=\"out of memory building inputs\"");
-		return DB_SUBMIT_ERROR;
-	}
-	if (db_begin(db) < 0)
 		goto out;
+	}
 	owner_params(&rq->owner, u, a, sizeof(u), &p[1], &p[2]);
 	snprintf(cnt, sizeof(cnt), "%zu", rq->n_inputs);
 	p[0] = rq->model_id;
@@ -208,50 +153,62 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 	p[7] = rq->metadata ? rq->metadata : "{}";
 	p[8] = cnt;
 	p[9] = inputs;
-	res = db_prep(db, "req_insert",
-		      "WITH r AS ("
+	p[10] = with_cache ? rq->model_version : NULL;
+	p[11] = keys;
+	/* One statement (its own transaction, so the NOTIFY goes out at its
+	 * commit and only for a request left QUEUED). Cache hits are found
+	 * first (k), so the request row is inserted with its counters and,
+	 * when every input hit, COMPLETED. Null records (SQL NULL, JSON null,
+	 * or an object whose every value is null, which is how models answer
+	 * an invalid input) are not served from the cache: a null may come
+	 * from a transient failure, and upstream's cache kept nulls forever
+	 * (UPSTREAM.md 7.11). */
+	res = db_prep(db, "req_submit",
+		      "WITH k AS (SELECT k.o, c.record "
+		      " FROM unnest($12::text[]) WITH ORDINALITY AS k(key, o) "
+		      " JOIN input_cache c ON c.model_id = $1 AND c.model_version = $11 "
+		      "  AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
+		      "  AND jsonb_typeof(c.record) <> 'null' "
+		      "  AND jsonb_strip_nulls(c.record) <> '{}'::jsonb), "
+		      "hc AS (SELECT count(*)::int AS n FROM k), "
+		      "r AS ("
 		      " INSERT INTO work_request (model_id, user_id, anon_session_id, has_header, "
-		      "  header, cache_opt_in, idempotency_key, metadata, input_count) "
-		      " VALUES ($1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
-		      "  $8::jsonb, $9::int) RETURNING id), "
+		      "  header, cache_opt_in, idempotency_key, metadata, input_count, "
+		      "  cached_count, done_count, status, started_at, finished_at) "
+		      " SELECT $1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
+		      "  $8::jsonb, $9::int, hc.n, hc.n, "
+		      "  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
+		      "  CASE WHEN hc.n >= $9::int THEN now() END, "
+		      "  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
 		      "i AS (INSERT INTO work_request_input (request_id, ordinal, input) "
-		      " SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)) "
-		      "SELECT id FROM r", 10, p);
+		      " SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)), "
+		      "h AS (INSERT INTO work_request_result (request_id, ordinal, record, cached) "
+		      " SELECT r.id, k.o, k.record, true FROM r, k), "
+		      "n AS (SELECT pg_notify('work_queued', $1) FROM r WHERE r.status = 'QUEUED') "
+		      "SELECT " REQ_COLS ", (SELECT count(*) FROM n) FROM r", 12, p);
 	if (!res) {
-		int dup = db_is_unique_violation(db);
-
-		db_rollback(db);
 		/* Two retries with one key raced: the other insert won. */
-		if (dup && rq->idempotency_key && find_idempotent(db, rq, id_out) == 0)
+		if (db_is_unique_violation(db) && rq->idempotency_key &&
+		    find_idempotent(db, rq, id_out) == 0)
 			rc = DB_SUBMIT_EXISTING;
 		goto out;
 	}
-	*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	res = NULL;
-	if (rq->cache_enabled && rq->cache_keys && rq->model_version) {
-		completed = apply_cache(db, *id_out, rq);
-		if (completed < 0) {
-			db_rollback(db);
-			goto out;
-		}
-	}
-	if (!completed) {
-		const char *np[1] = {rq->model_id};
-
-		if (db_cmd(db, "SELECT pg_notify('work_queued', $1)", 1, np) < 0) {
-			db_rollback(db);
-			goto out;
-		}
-	}
-	if (db_commit(db) < 0) {
-		db_rollback(db);
+	if (PQntuples(res) != 1) {
+		log_error_x("request msg=\"submit returned no row\"");
 		goto out;
 	}
+	*id_out = strtoll(PQgetvalue(res, 0, DBR_ID), NULL, 10);
+	hits = strtol(PQgetvalue(res, 0, DBR_CACHED_COUNT), NULL, 10);
+	if (hits > 0)
+		log_info("request id=%" PRId64 " model=%s msg=\"cache hits at submit\" hits=%ld inputs=%zu",
+			 *id_out, rq->model_id, hits, rq->n_inputs);
+	*row_out = res;
+	res = NULL;
 	rc = DB_SUBMIT_CREATED;
 out:
 	PQclear(res);
 	free(inputs);
+	free(keys);
 	return rc;
 }
 

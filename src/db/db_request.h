@@ -58,9 +58,13 @@ int db_request_model(struct db *db, const char *model_id, int *enabled, int *cac
  * into results (when rq->cache_keys and the model caches), complete the
  * request at once when every input hit, else NOTIFY work_queued. The caller
  * has checked the model with db_request_model() (a model deleted since
- * makes the insert fail with a foreign key violation). */
+ * makes the insert fail with a foreign key violation).
+ * Without a cache lookup it is one statement (insert, inputs, NOTIFY) and
+ * *row_out receives the new request as a db_request_get row (columns
+ * DBR_*; the caller PQclear()s it); otherwise, and for DB_SUBMIT_EXISTING,
+ * *row_out is NULL and the caller reads the request with db_request_get. */
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
-				    int64_t *id_out);
+				    int64_t *id_out, PGresult **row_out);
 
 /* Columns of db_request_get/db_request_list rows (in this order). */
 enum db_request_col {

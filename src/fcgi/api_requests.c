@@ -205,16 +205,18 @@ static json_object *request_json(const PGresult *res, int row)
 	return o;
 }
 
-/* Answer with the owner's view of request id; with a Location header when
- * it answers a submit. */
-static enum api_err reply_request(struct api_req *r, int64_t id, int status, int location)
+/* Answer with the owner's view of request id (res: its row if the caller
+ * has it, consumed, else read here); with a Location header when it answers
+ * a submit. */
+static enum api_err reply_request_row(struct api_req *r, int64_t id, PGresult *res, int status,
+				      int location)
 {
 	struct db_owner o;
-	PGresult *res;
 	json_object *obj;
 
 	owner_of(r, &o);
-	res = db_request_get(r->db, id, &o);
+	if (!res)
+		res = db_request_get(r->db, id, &o);
 	if (!res)
 		return api_db_fail(r);
 	if (PQntuples(res) != 1) {
@@ -226,6 +228,11 @@ static enum api_err reply_request(struct api_req *r, int64_t id, int status, int
 	if (location)
 		api_header(r, "Location", "/api/requests/%" PRId64, id);
 	return api_json(r, status, obj);
+}
+
+static enum api_err reply_request(struct api_req *r, int64_t id, int status, int location)
+{
+	return reply_request_row(r, id, NULL, status, location);
 }
 
 /* ---- submit ---- */
@@ -479,6 +486,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	const char *idem, *ct = r->content_type;
 	int enabled = 0, cache_enabled = 0, mrc;
 	int64_t id = 0;
+	PGresult *row = NULL;
 	enum db_submit_rc rc;
 	enum api_err e;
 	long max_inputs = cfg_int("hub.max_inputs", 1000);
@@ -585,12 +593,12 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	rq.cache_enabled = cache_enabled;
 	rq.model_version = version;
 	rq.cache_keys = keys;
-	rc = db_request_submit(r->db, &rq, &id);
+	rc = db_request_submit(r->db, &rq, &id, &row);
 	switch (rc) {
 	case DB_SUBMIT_CREATED:
 		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
 			 "msg=\"submitted\"", id, s.model_id, s.in.n, s.source, r->auth.is_anon);
-		e = reply_request(r, id, 201, 1);
+		e = reply_request_row(r, id, row, 201, 1);
 		break;
 	case DB_SUBMIT_EXISTING:
 		log_info("request id=%" PRId64 " msg=\"idempotent retry, returning the first\"", id);
