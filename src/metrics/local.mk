@@ -28,7 +28,7 @@ t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
 
 # bench/prom-parse (script) builds and runs this; built by `make check`, not run.
 check_PROGRAMS += bench/prom-parse-bench
-bench_prom_parse_bench_SOURCES = bench/prom-parse.c
+bench_prom_parse_bench_SOURCES = bench/prom-parse-bench.c
 bench_prom_parse_bench_LDADD = $(MH_METRICS_TEST_LIBS)
 
 # Metrics and instances API over the real stack (t/lib/stack.py).

@@ -1,5 +1,5 @@
 /*
- * prom-parse.c — benchmark of the Prometheus text parser (src/metrics/prom.c)
+ * prom-parse-bench.c — benchmark of the Prometheus text parser (src/metrics/prom.c)
  * against two baselines over the same buffer, in one run.
  *
  * Runs in: bench/prom-parse (the script builds and runs it). Payload: one
