@@ -183,28 +183,34 @@ PGresult *db_work_missing(struct db *db, int64_t id)
 		       1, p);
 }
 
-int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s)
+int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s,
+		  int64_t event_inst, const char *event_detail)
 {
-	char ids[24], lease[16];
-	const char *p[4] = {ids, runner_id, rows, lease};
+	char ids[24], lease[16], inst[24];
+	const char *p[6] = {ids, runner_id, rows, lease, event_inst > 0 ? inst : NULL,
+			    event_detail ? event_detail : "{}"};
 	PGresult *r;
 	int rc;
 
 	i64(ids, sizeof ids, id);
+	i64(inst, sizeof inst, event_inst);
 	snprintf(lease, sizeof lease, "%d", lease_s);
 	r = db_prep(db, "work_store",
-		    "WITH ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
+		    "WITH ok AS (SELECT 1 FROM work_request"
+		    "  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2),"
+		    " ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
 		    "  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2"
-		    "  FROM jsonb_array_elements($3::jsonb) e"
-		    "  WHERE EXISTS (SELECT 1 FROM work_request"
-		    "    WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2)"
-		    "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err)"
+		    "  FROM jsonb_array_elements($3::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)"
+		    "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err),"
+		    " ev AS (INSERT INTO instance_event (instance_id, kind, detail)"
+		    "  SELECT $5::bigint, 'CHUNK_SENT', $6::jsonb"
+		    "  WHERE $5::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
 		    " UPDATE work_request SET done_count = done_count + (SELECT count(*) FROM ins),"
 		    "  error_count = error_count + (SELECT count(*) FROM ins WHERE err),"
 		    "  lease_expires_at = now() + make_interval(secs => $4::int)"
 		    " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2"
 		    " RETURNING (SELECT count(*) FROM ins)",
-		    4, p);
+		    6, p);
 	if (!r)
 		return -1;
 	rc = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -2;

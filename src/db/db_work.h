@@ -58,8 +58,12 @@ int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
 PGresult *db_work_missing(struct db *db, int64_t id);
 /* Store records: rows is a JSON array of [ordinal, record|null, error|null].
  * Returns rows inserted (>= 0; duplicates are skipped), -2 when the request
- * is no longer RUNNING for this runner, -1 on error. Renews the lease. */
-int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s);
+ * is no longer RUNNING for this runner, -1 on error. Renews the lease.
+ * With event_inst > 0 the same statement also records instance event
+ * CHUNK_SENT with event_detail (JSON) for that instance (saves the runner a
+ * round trip per chunk: the next chunk's event rides on this store). */
+int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s,
+		  int64_t event_inst, const char *event_detail);
 /* Result and error counts of the request. */
 int db_work_counts(struct db *db, int64_t id, int *results, int *errors);
 /* Final state: status COMPLETED or FAILED (reason, detail may be NULL). */

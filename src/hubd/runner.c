@@ -128,6 +128,10 @@ struct job {
 	struct cur *inst;
 	PGresult *missing;
 	int calls, chunks;
+	/* the current chunk; the next chunk's CHUNK_SENT event rides on the
+	 * store of this chunk's full answer (next_detail, next_sent) */
+	int chunk_off, chunk_len, next_sent;
+	char next_detail[96];
 	int64_t deadline_ms; /* monotonic */
 	enum fatal fatal;
 	char err[512];
@@ -778,9 +782,12 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	return BISECT_OK;
 }
 
-static enum bisect_rc job_store(struct job *j, const char *rows)
+/* off/len: the inputs stored (len 0: not a call's answer). */
+static enum bisect_rc job_store(struct job *j, const char *rows, int off, int len)
 {
-	int n = db_work_store(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s);
+	int ev = len > 0 && off == j->chunk_off && len == j->chunk_len && j->next_detail[0];
+	int n = db_work_store(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s,
+			      ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL);
 
 	if (n == -2) {
 		tick(j->r); /* finds out: cancelled or lost */
@@ -795,6 +802,8 @@ static enum bisect_rc job_store(struct job *j, const char *rows)
 		return BISECT_FATAL;
 	}
 	j->r->last_renew = mh_mono_ms();
+	if (ev)
+		j->next_sent = 1;
 	return BISECT_OK;
 }
 
@@ -822,7 +831,7 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0)
 			rc = BISECT_BAD;
 		else
-			rc = job_store(j, buf_cstr(&rows));
+			rc = job_store(j, buf_cstr(&rows), off, len);
 	}
 	/* the model's answer may echo molecules: it goes to the result's error
 	 * column (the owner's own data), never to the log */
@@ -848,7 +857,7 @@ static int job_fail_one(void *ctx, int idx)
 	json_object_array_add(e, NULL);
 	json_object_array_add(e, json_object_new_string(j->err[0] ? j->err : "model failed on this input"));
 	json_object_array_add(a, e);
-	rc = job_store(j, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	rc = job_store(j, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN), idx, 0);
 	json_object_put(a);
 	return rc == BISECT_OK ? 0 : -1;
 }
@@ -943,12 +952,27 @@ static void run_inputs(struct runner *r, struct job *j)
 		return;
 	}
 	n = PQntuples(j->missing);
+	j->next_sent = 0;
 	for (int off = 0; off < n && j->fatal == JF_NONE; off += r->chunk_size) {
 		int len = n - off < r->chunk_size ? n - off : r->chunk_size;
-		char detail[96];
-		snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
-			 (long long)j->req->id, len);
-		db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+		int next = n - off - len < r->chunk_size ? n - off - len : r->chunk_size;
+
+		/* recorded by the previous chunk's store unless that chunk was
+		 * bisected or failed */
+		if (!j->next_sent) {
+			char detail[96];
+
+			snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
+				 (long long)j->req->id, len);
+			db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+		}
+		j->next_sent = 0;
+		j->chunk_off = off;
+		j->chunk_len = len;
+		j->next_detail[0] = '\0';
+		if (next > 0)
+			snprintf(j->next_detail, sizeof j->next_detail,
+				 "{\"request_id\":%lld,\"inputs\":%d}", (long long)j->req->id, next);
 		j->chunks++;
 		st.calls = 0;
 		if (bisect_run(&ops, off, len, &st) < 0 && j->fatal == JF_NONE)
