@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+from flows import error_code as code  # noqa: E402
 
 IDLE, ABS, ANON = 3, 7, 3
 t = TAP()
@@ -18,10 +19,6 @@ s = Stack(config={"auth.pwhash_fast": "1", "session.idle_seconds": str(IDLE),
 
 def ts(x):
     return datetime.strptime(x, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-
-
-def code(r):
-    return ((r.json or {}).get("error") or {}).get("code")
 
 
 def session(tok):

@@ -9,14 +9,11 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP                     # noqa: E402
 from stack import Stack, fcgi_request   # noqa: E402
+from flows import error_code as code  # noqa: E402
 
 PER_HOUR = 3
 t = TAP()
 s = Stack(config={"auth.pwhash_fast": "1", "anon.per_ip_per_hour": str(PER_HOUR)})
-
-
-def code(r):
-    return ((r.json or {}).get("error") or {}).get("code")
 
 
 r = s.api("POST", "/api/auth/anon")

@@ -7,14 +7,11 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+from flows import error_code as code  # noqa: E402
 
 t = TAP()
 s = Stack(config={"auth.pwhash_fast": "1"})
 PW = "correct horse battery"
-
-
-def code(r):
-    return ((r.json or {}).get("error") or {}).get("code")
 
 
 admin = s.admin_token

@@ -15,15 +15,12 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP                     # noqa: E402
 import stack                            # noqa: E402
 from stack import Stack, fcgi_request   # noqa: E402
+from flows import error_code as code  # noqa: E402
 
 t = TAP()
 MAX = 20000
 s = Stack(config={"fcgi.max_body": str(MAX)})
 adm = s.admin_token
-
-
-def code(r):
-    return ((r.json or {}).get("error") or {}).get("code")
 
 
 def shape_ok(r):

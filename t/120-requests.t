@@ -4,14 +4,13 @@
 # cancel, Idempotency-Key and the work_queued notification.
 import json
 import os
-import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+from flows import Listener      # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False)
@@ -26,39 +25,6 @@ anon2 = s.anon()
 ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
 
-class Listener:
-    """psql session LISTENing on work_queued; drain() returns payloads."""
-
-    def __init__(self):
-        self.p = subprocess.Popen(s._psql_argv(s.db_name), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=s.env())
-        self.n = 0
-        self._cmd("LISTEN work_queued;")
-        self.drain()
-
-    def _cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-
-    def drain(self):
-        out = []
-        for _ in range(2):  # notifications print after the next command
-            self.n += 1
-            mark = "sync-%d" % self.n
-            self._cmd("SELECT '%s';" % mark)
-            while True:
-                line = self.p.stdout.readline()
-                if not line or line.strip() == mark:
-                    break
-                out.append(line)
-        return re.findall(r'notification "work_queued" with payload "([^"]*)"', "".join(out))
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=10)
-
-
 def inputs_of(rid):
     return [r[0] for r in s.sql("SELECT input FROM work_request_input WHERE request_id = $1 "
                                 "ORDER BY ordinal", rid)]
@@ -71,7 +37,7 @@ r = s.api("GET", "/api/requests")
 t.status(r, 401, "list without a session: 401")
 
 # ---- JSON submit
-lis = Listener()
+lis = Listener(s)
 r = s.api("POST", "/api/requests", token=alice,
           json={"model_id": "m1", "inputs": ["CCO", "  c1ccccc1 ", "", "   "]})
 t.status(r, 201, "JSON submit: 201")

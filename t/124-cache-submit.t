@@ -8,8 +8,6 @@
 import hashlib
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 
@@ -17,6 +15,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+from flows import Listener      # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False)
@@ -47,39 +46,6 @@ s.sql("INSERT INTO input_cache (model_id, model_version, input_key, input, recor
 cache("nc", "v2", "CCO", {"mol_weight": 46.069})      # model without caching
 
 
-class Listener:
-    """psql session LISTENing on work_queued; drain() returns payloads."""
-
-    def __init__(self):
-        self.p = subprocess.Popen(s._psql_argv(s.db_name), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=s.env())
-        self.n = 0
-        self._cmd("LISTEN work_queued;")
-        self.drain()
-
-    def _cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-
-    def drain(self):
-        out = []
-        for _ in range(2):
-            self.n += 1
-            mark = "sync-%d" % self.n
-            self._cmd("SELECT '%s';" % mark)
-            while True:
-                line = self.p.stdout.readline()
-                if not line or line.strip() == mark:
-                    break
-                out.append(line)
-        return re.findall(r'notification "work_queued" with payload "([^"]*)"', "".join(out))
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=10)
-
-
 def submit(tok, model, inputs, **kw):
     body = {"model_id": model, "inputs": inputs}
     body.update(kw)
@@ -94,7 +60,7 @@ def results(rid):
                  "WHERE request_id = $1 ORDER BY ordinal", rid)
 
 
-lis = Listener()
+lis = Listener(s)
 
 # ---- every input hits
 j = submit(alice, "cm", ["CCO", "  O ", "CCO"])

@@ -4,6 +4,7 @@
 # of hub.chunk_size, invalid SMILES give null records, warm instances are
 # reused, instance rows/events/logs are recorded, process titles and the
 # hub_server row are visible; model_changed retires idle instances.
+import functools
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "40"})
@@ -21,25 +23,8 @@ s.start_hubd()
 anon = s.anon()
 
 
-def submit(model, inputs, **kw):
-    body = {"model_id": model, "inputs": inputs}
-    body.update(kw)
-    r = s.api("POST", "/api/requests", token=anon, json=body)
-    if r.status != 201:
-        t.diag("submit: %s %s" % (r.status, r.text))
-    return (r.json or {}).get("id")
-
-
-def wait(rid, timeout=60):
-    deadline = time.time() + timeout
-    st = None
-    while time.time() < deadline:
-        st = s.sql("SELECT status, failure_reason, failure_detail FROM work_request WHERE id = $1",
-                   rid)[0]
-        if st[0] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return st
-        time.sleep(0.1)
-    return st
+submit = functools.partial(flows.submit, t, s, anon)
+wait = functools.partial(flows.wait_request, s)
 
 
 def records(rid):

@@ -7,6 +7,7 @@
 # request, admin stop of an instance (idle, and busy: the request goes on
 # elsewhere), idle instances stopped after idle_seconds, whole-request
 # deadline.
+import functools
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "10",
@@ -34,23 +36,8 @@ def add_model(mid, model, *args, mode="SYNC", mem=512, max_instances=2, idle=60,
           mid, mode, arr, mem, max_instances, idle, enabled)
 
 
-def submit(model, inputs):
-    r = s.api("POST", "/api/requests", token=anon, json={"model_id": model, "inputs": inputs})
-    if r.status != 201:
-        t.diag("submit: %s %s" % (r.status, r.text))
-    return (r.json or {}).get("id")
-
-
-def wait(rid, timeout=60, until=("COMPLETED", "FAILED", "CANCELLED")):
-    deadline = time.time() + timeout
-    st = None
-    while time.time() < deadline:
-        st = s.sql("SELECT status, failure_reason, failure_detail FROM work_request WHERE id = $1",
-                   rid)[0]
-        if st[0] in until:
-            return st
-        time.sleep(0.1)
-    return st
+submit = functools.partial(flows.submit, t, s, anon)
+wait = functools.partial(flows.wait_request, s)
 
 
 def nresults(rid):

@@ -6,14 +6,15 @@
 # 2n; an all-invalid request ends FAILED MODEL_ERROR. A model registered by
 # its own command line (local_command) and one without (built-in demo
 # default) give the same results.
+import functools
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
@@ -28,23 +29,8 @@ def add_model(mid, model, *args, mode="SYNC", command=True):
           " VALUES ($1, $2, $3::text[], '{\"columns\":[\"mol_weight\"]}')", mid, mode, arr)
 
 
-def submit(model, inputs):
-    r = s.api("POST", "/api/requests", token=anon, json={"model_id": model, "inputs": inputs})
-    if r.status != 201:
-        t.diag("submit: %s %s" % (r.status, r.text))
-    return (r.json or {}).get("id")
-
-
-def wait(rid, timeout=120):
-    deadline = time.time() + timeout
-    st = None
-    while time.time() < deadline:
-        st = s.sql("SELECT status, failure_reason, failure_detail FROM work_request WHERE id = $1",
-                   rid)[0]
-        if st[0] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return st
-        time.sleep(0.1)
-    return st
+submit = functools.partial(flows.submit, t, s, anon)
+wait = functools.partial(flows.wait_request, s, timeout=120)
 
 
 def weight(n):

@@ -5,14 +5,15 @@
 # copy), the persisted instance_metrics match the last live aggregates,
 # and an instance killed at its memory limit is recorded OOMKILLED with its
 # memory maximum.
+import functools
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 INTERVAL_MS = 400
 CPU_PER_INPUT = 0.15
@@ -56,15 +57,7 @@ def req_status(rid):
     return s.sql("SELECT status, failure_reason FROM work_request WHERE id = $1", rid)[0]
 
 
-def wait_for(what, cond, timeout=90, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    t.diag("timed out waiting for " + what)
-    return None
+wait_for = functools.partial(flows.wait_for, t)
 
 
 def active_item(model):

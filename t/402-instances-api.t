@@ -5,15 +5,16 @@
 # (and 404/409), GET /api/bands (public), GET /api/nodes, and GET /metrics
 # (loopback or admin token only).
 import datetime
+import functools
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP                          # noqa: E402
 from stack import Stack, fcgi_request        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "metrics.interval_ms": "500"})
@@ -31,15 +32,7 @@ def submit(model, inputs):
     return (r.json or {}).get("id")
 
 
-def wait_for(what, cond, timeout=90, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    t.diag("timed out waiting for " + what)
-    return None
+wait_for = functools.partial(flows.wait_for, t)
 
 
 def done(rid):

@@ -5,6 +5,7 @@
 # instance_metrics row, no slot is leaked; API workers serve instance_live
 # for an instance without a local slot; the segment is recreated by a
 # modelhubd restart without API workers crashing.
+import functools
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "metrics.interval_ms": "300"})
@@ -28,15 +30,7 @@ adm = s.admin_token
 anon = s.anon()
 
 
-def wait_for(what, cond, timeout=90, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    t.diag("timed out waiting for " + what)
-    return None
+wait_for = functools.partial(flows.wait_for, t)
 
 
 def metric(name_re):
