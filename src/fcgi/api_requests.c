@@ -834,20 +834,201 @@ static void csv_number(struct buf *b, const char *text)
 	buf_adds(b, num);
 }
 
-/* One CSV cell from a [type, text] pair of the cells column. */
-static void csv_cell(struct buf *b, json_object *pair)
-{
-	const char *type = json_object_get_string(json_object_array_get_idx(pair, 0));
-	const char *text = json_object_get_string(json_object_array_get_idx(pair, 1));
+/* CSV cells are taken straight from the record's jsonb text, which
+ * Postgres prints canonically (`{"k": v, "k2": v2}`, strings escaped only
+ * for '"', '\\' and control characters, nested values exactly as ->> prints
+ * them), so one linear scan per row replaces a per-cell SQL subquery and a
+ * json-c re-parse (docs/performance.md, "Work requests"). */
+struct rec_member {
+	const char *key, *val; /* key without its quotes (raw, escaped) */
+	size_t klen, vlen;
+};
 
-	if (!type || !text || strcmp(type, "null") == 0)
+struct rec_scan {
+	struct rec_member *m;
+	int n, cap;
+	struct buf tmp;
+};
+
+/* Past the JSON string whose opening quote is at s, or NULL. */
+static const char *json_skip_string(const char *s)
+{
+	for (s++; *s && *s != '"'; s++)
+		if (*s == '\\' && s[1])
+			s++;
+	return *s ? s + 1 : NULL;
+}
+
+/* Past the JSON value at s, or NULL. */
+static const char *json_skip(const char *s)
+{
+	int depth = 0;
+
+	if (*s == '"')
+		return json_skip_string(s);
+	if (*s != '{' && *s != '[') {
+		while (*s && *s != ',' && *s != '}' && *s != ']')
+			s++;
+		return s;
+	}
+	for (; *s; s++) {
+		if (*s == '"') {
+			if (!(s = json_skip_string(s)))
+				return NULL;
+			s--;
+		} else if (*s == '{' || *s == '[') {
+			depth++;
+		} else if ((*s == '}' || *s == ']') && --depth == 0) {
+			return s + 1;
+		}
+	}
+	return NULL;
+}
+
+/* Members of the top-level object in text (none for other values). 0 ok,
+ * -1 on text this scanner does not understand or out of memory. */
+static int rec_scan(struct rec_scan *rs, const char *s)
+{
+	rs->n = 0;
+	if (*s != '{')
+		return 0;
+	for (s++; *s == ' '; s++)
+		;
+	if (*s == '}')
+		return 0;
+	for (;;) {
+		const char *k = s, *e;
+
+		if (*k != '"' || !(e = json_skip_string(k)) || *e != ':')
+			return -1;
+		for (s = e + 1; *s == ' '; s++)
+			;
+		if (rs->n == rs->cap) {
+			int ncap = rs->cap ? rs->cap * 2 : 16;
+			struct rec_member *nm = realloc(rs->m, (size_t)ncap * sizeof(*nm));
+
+			if (!nm)
+				return -1;
+			rs->m = nm;
+			rs->cap = ncap;
+		}
+		rs->m[rs->n].key = k + 1;
+		rs->m[rs->n].klen = (size_t)(e - k - 2);
+		rs->m[rs->n].val = s;
+		if (!(e = json_skip(s)) || e == s)
+			return -1;
+		rs->m[rs->n].vlen = (size_t)(e - s);
+		rs->n++;
+		s = e;
+		if (*s == '}')
+			return 0;
+		if (*s != ',')
+			return -1;
+		for (s++; *s == ' '; s++)
+			;
+	}
+}
+
+static unsigned hex4(const char *s)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+
+		v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0'
+					: c >= 'a' && c <= 'f' ? c - 'a' + 10
+					: c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
+	}
+	return v;
+}
+
+/* The decoded text of a JSON string body (without quotes) into o. */
+static void json_unescape(struct buf *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned cp;
+
+		if (s[i] != '\\' || i + 1 >= n) {
+			buf_addc(o, s[i]);
+			continue;
+		}
+		switch (s[++i]) {
+		case 'b': buf_addc(o, '\b'); break;
+		case 'f': buf_addc(o, '\f'); break;
+		case 'n': buf_addc(o, '\n'); break;
+		case 'r': buf_addc(o, '\r'); break;
+		case 't': buf_addc(o, '\t'); break;
+		case 'u':
+			if (i + 4 >= n)
+				return;
+			cp = hex4(s + i + 1);
+			i += 4;
+			if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && s[i + 1] == '\\' &&
+			    s[i + 2] == 'u' && hex4(s + i + 3) >= 0xDC00 && hex4(s + i + 3) < 0xE000) {
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(s + i + 3) - 0xDC00);
+				i += 6;
+			}
+			if (cp < 0x80) {
+				buf_addc(o, (char)cp);
+			} else if (cp < 0x800) {
+				buf_addc(o, (char)(0xC0 | cp >> 6));
+				buf_addc(o, (char)(0x80 | (cp & 0x3F)));
+			} else if (cp < 0x10000) {
+				buf_addc(o, (char)(0xE0 | cp >> 12));
+				buf_addc(o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+				buf_addc(o, (char)(0x80 | (cp & 0x3F)));
+			} else {
+				buf_addc(o, (char)(0xF0 | cp >> 18));
+				buf_addc(o, (char)(0x80 | ((cp >> 12) & 0x3F)));
+				buf_addc(o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+				buf_addc(o, (char)(0x80 | (cp & 0x3F)));
+			}
+			break;
+		default: buf_addc(o, s[i]); break; /* \" \\ \/ */
+		}
+	}
+}
+
+/* The member named name, or NULL. */
+static const struct rec_member *rec_find(struct rec_scan *rs, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (int i = 0; i < rs->n; i++) {
+		const struct rec_member *m = &rs->m[i];
+
+		if (memchr(m->key, '\\', m->klen)) {
+			buf_reset(&rs->tmp);
+			json_unescape(&rs->tmp, m->key, m->klen);
+			if (strcmp(buf_cstr(&rs->tmp), name) == 0)
+				return m;
+		} else if (m->klen == len && memcmp(m->key, name, len) == 0) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/* One CSV cell from a member's value (as ->> gives it: strings decoded,
+ * nested values as JSON text, numbers in the shortest round-trip form). */
+static void csv_cell(struct buf *b, struct rec_scan *rs, const struct rec_member *m)
+{
+	char c = m->val[0];
+
+	if (c == 'n')
 		return;
-	if (strcmp(type, "number") == 0)
-		csv_number(b, text);
-	else if (strcmp(type, "boolean") == 0)
-		buf_adds(b, text);
+	buf_reset(&rs->tmp);
+	if (c == '"')
+		json_unescape(&rs->tmp, m->val + 1, m->vlen - 2);
 	else
-		buf_add_csv(b, text); /* string, or object/array as JSON text */
+		buf_add(&rs->tmp, m->val, m->vlen);
+	if (c == '"' || c == '{' || c == '[')
+		buf_add_csv(b, buf_cstr(&rs->tmp));
+	else if (c == 't' || c == 'f')
+		buf_adds(b, buf_cstr(&rs->tmp));
+	else
+		csv_number(b, buf_cstr(&rs->tmp));
 }
 
 static int has_name(json_object *arr, const char *name)
@@ -894,21 +1075,6 @@ static json_object *result_columns(const PGresult *meta)
 	return cols;
 }
 
-/* The columns as a text[] literal for the cells query (malloc'd). */
-static char *columns_literal(json_object *cols)
-{
-	size_t n = json_object_array_length(cols);
-	char **v = calloc(n ? n : 1, sizeof(*v)), *lit;
-
-	if (!v)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		v[i] = (char *)json_object_get_string(json_object_array_get_idx(cols, i));
-	lit = db_text_array(v, n);
-	free(v);
-	return lit;
-}
-
 static void json_str(struct buf *b, const char *s)
 {
 	json_object *o = json_object_new_string(s);
@@ -918,8 +1084,9 @@ static void json_str(struct buf *b, const char *s)
 	json_object_put(o);
 }
 
-static void format_rows(struct buf *b, const PGresult *res, json_object *cols, int csv,
-			int *first_row)
+/* 0 ok, -1 when a record's text could not be scanned (logged). */
+static int format_rows(struct buf *b, const PGresult *res, json_object *cols, int csv,
+		       int *first_row, struct rec_scan *rs)
 {
 	size_t ncols = json_object_array_length(cols);
 
@@ -927,19 +1094,21 @@ static void format_rows(struct buf *b, const PGresult *res, json_object *cols, i
 		int has_rec = !PQgetisnull(res, i, DBX_RECORD);
 
 		if (csv) {
-			json_object *cells = PQgetisnull(res, i, DBX_CELLS) ? NULL
-				: json_tokener_parse(PQgetvalue(res, i, DBX_CELLS));
-			size_t ncells = cells && json_object_is_type(cells, json_type_array)
-				? json_object_array_length(cells) : 0;
-
+			if (rec_scan(rs, has_rec ? PQgetvalue(res, i, DBX_RECORD) : "null") < 0) {
+				log_error_x("request ordinal=%s msg=\"record text not understood\"",
+					    PQgetvalue(res, i, DBX_ORDINAL));
+				return -1;
+			}
 			buf_add_csv(b, PQgetvalue(res, i, DBX_INPUT));
 			for (size_t c = 0; c < ncols; c++) {
+				const struct rec_member *m = rs->n ? rec_find(rs,
+					json_object_get_string(json_object_array_get_idx(cols, c))) : NULL;
+
 				buf_addc(b, ',');
-				if (c < ncells)
-					csv_cell(b, json_object_array_get_idx(cells, c));
+				if (m)
+					csv_cell(b, rs, m);
 			}
 			buf_adds(b, "\r\n");
-			json_object_put(cells);
 			continue;
 		}
 		if (!*first_row)
@@ -959,6 +1128,7 @@ static void format_rows(struct buf *b, const PGresult *res, json_object *cols, i
 		buf_adds(b, PQgetvalue(res, i, DBX_CACHED)[0] == 't' ? "true" : "false");
 		buf_addc(b, '}');
 	}
+	return 0;
 }
 
 static enum api_err result_not_ready(struct api_req *r, const PGresult *meta)
@@ -989,7 +1159,7 @@ static enum api_err h_result(struct api_req *r)
 	struct db_owner o;
 	PGresult *meta = NULL, *page = NULL;
 	json_object *cols = NULL;
-	char *collit = NULL;
+	struct rec_scan rs = {NULL, 0, 0, BUF_INIT};
 	struct buf b = BUF_INIT;
 	FCGX_Stream *out = NULL;
 	const char *fmt = api_query(r, "format"), *type;
@@ -1018,13 +1188,9 @@ static enum api_err h_result(struct api_req *r)
 		goto out;
 	}
 	cols = result_columns(meta);
-	if (csv && !(collit = columns_literal(cols))) {
-		e = api_fail(r, API_INTERNAL, "internal", "out of memory (columns)");
-		goto out;
-	}
 	/* Read the first page before any byte goes out, so a failure here
 	 * is still a clean error response. */
-	page = db_request_results_page(r->db, id, 0, RESULT_PAGE, collit);
+	page = db_request_results_page(r->db, id, 0, RESULT_PAGE, NULL);
 	if (!page) {
 		e = api_db_fail(r);
 		goto out;
@@ -1049,7 +1215,11 @@ static enum api_err h_result(struct api_req *r)
 	for (;;) {
 		int n = PQntuples(page);
 
-		format_rows(&b, page, cols, csv, &first_row);
+		if (format_rows(&b, page, cols, csv, &first_row, &rs) < 0) {
+			e = out ? API_OK : api_fail(r, API_INTERNAL, "internal",
+						    "a stored record could not be read");
+			goto out;
+		}
 		if (n > 0)
 			last = atoi(PQgetvalue(page, n - 1, DBX_ORDINAL));
 		PQclear(page);
@@ -1067,7 +1237,7 @@ static enum api_err h_result(struct api_req *r)
 			FCGX_PutStr(b.data, (int)b.len, out);
 			buf_reset(&b);
 		}
-		page = db_request_results_page(r->db, id, last, RESULT_PAGE, collit);
+		page = db_request_results_page(r->db, id, last, RESULT_PAGE, NULL);
 		if (!page) {
 			/* Headers are gone already when streaming: the body ends
 			 * short and the log says why. */
@@ -1085,7 +1255,8 @@ static enum api_err h_result(struct api_req *r)
 		e = api_text(r, 200, type, b.data ? b.data : "", b.len);
 	}
 out:
-	free(collit);
+	free(rs.m);
+	buf_free(&rs.tmp);
 	buf_free(&b);
 	json_object_put(cols);
 	PQclear(page);
