@@ -39,10 +39,11 @@
 #define JANITOR_NIGHTLY_CHECK_MS 60000 /* is the nightly recommendation run due? */
 #define JANITOR_AUTH_KEEP_S 86400      /* ended sessions, login attempts, rate windows */
 
-static int try_lead(struct db *db)
+/* Run sql, a boolean query about the lock key $1: 1 true, 0 false or error. */
+static int lock_query(struct db *db, const char *sql)
 {
 	const char *p[1] = {JANITOR_LOCK_KEY};
-	PGresult *r = db_exec(db, "SELECT pg_try_advisory_lock($1::bigint)", 1, p);
+	PGresult *r = db_exec(db, sql, 1, p);
 	int ok;
 
 	if (!r)
@@ -52,23 +53,18 @@ static int try_lead(struct db *db)
 	return ok;
 }
 
+static int try_lead(struct db *db)
+{
+	return lock_query(db, "SELECT pg_try_advisory_lock($1::bigint)");
+}
+
 /* Still leader? A reconnect drops the session lock; holding it again is
  * idempotent (the lock count just grows by one on this session). */
 static int still_lead(struct db *db)
 {
-	const char *p[1] = {JANITOR_LOCK_KEY};
-	PGresult *r = db_exec(db,
-			      "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+	return lock_query(db, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
 			      " AND pid = pg_backend_pid() AND granted"
-			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)",
-			      1, p);
-	int ok;
-
-	if (!r)
-		return 0;
-	ok = PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	return ok;
+			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)");
 }
 
 static void retention(struct hubd_child *c, struct db *db)
