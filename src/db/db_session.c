@@ -117,22 +117,12 @@ int db_session_create(struct db *db, const char *kind, int64_t user_id, long idl
 	return 0;
 }
 
-int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
-		      struct db_session_info *out)
+/* res of a statement returning SESSION_COLS: 0 with *out filled from its one
+ * row, 1 no row, -1 res NULL (error logged by db_prep). Clears res. */
+static int one_session(PGresult *res, struct db_session_info *out)
 {
-	char hhex[DB_SESSION_HASH_LEN * 2 + 1];
-	const char *p[1] = {hhex};
-	PGresult *res;
 	int rc;
 
-	hash_hex(hash, hhex);
-	res = db_prep(db, "session_lookup",
-		      "SELECT " SESSION_COLS " FROM session s LEFT JOIN app_user u"
-		      " ON u.id = s.user_id"
-		      " WHERE s.token_hash = decode($1, 'hex') AND s.revoked_at IS NULL"
-		      " AND s.expires_at > now() AND s.absolute_expires_at > now()"
-		      " AND (s.user_id IS NULL OR NOT u.disabled)",
-		      1, p);
 	if (!res)
 		return -1;
 	rc = PQntuples(res) == 1 ? 0 : 1;
@@ -142,12 +132,29 @@ int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LE
 	return rc;
 }
 
+int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
+		      struct db_session_info *out)
+{
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1];
+	const char *p[1] = {hhex};
+	PGresult *res;
+
+	hash_hex(hash, hhex);
+	res = db_prep(db, "session_lookup",
+		      "SELECT " SESSION_COLS " FROM session s LEFT JOIN app_user u"
+		      " ON u.id = s.user_id"
+		      " WHERE s.token_hash = decode($1, 'hex') AND s.revoked_at IS NULL"
+		      " AND s.expires_at > now() AND s.absolute_expires_at > now()"
+		      " AND (s.user_id IS NULL OR NOT u.disabled)",
+		      1, p);
+	return one_session(res, out);
+}
+
 int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session_info *out)
 {
 	char sid[24], idle[24];
 	const char *p[2] = {sid, idle};
 	PGresult *res;
-	int rc;
 
 	snprintf(sid, sizeof sid, "%lld", (long long)id);
 	snprintf(idle, sizeof idle, "%ld", idle_s);
@@ -161,50 +168,42 @@ int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session
 		      " SELECT " SESSION_COLS " FROM s LEFT JOIN app_user u ON u.id = s.user_id"
 		      " WHERE s.user_id IS NULL OR NOT u.disabled",
 		      2, p);
-	if (!res)
-		return -1;
-	rc = PQntuples(res) == 1 ? 0 : 1;
-	if (rc == 0)
-		fill(out, res);
-	PQclear(res);
-	return rc;
+	return one_session(res, out);
 }
 
-int db_session_revoke(struct db *db, int64_t id)
+/* Run the prepared statement name (sql, one bigint parameter $1 = id) and
+ * drop its rows: 0, or -1 on a database error (logged by db_prep). */
+static int exec_id(struct db *db, const char *name, const char *sql, int64_t id)
 {
 	char sid[24];
 	const char *p[1] = {sid};
 	PGresult *res;
 
 	snprintf(sid, sizeof sid, "%lld", (long long)id);
-	res = db_prep(db, "session_revoke",
-		      "WITH r AS (UPDATE session SET revoked_at = now()"
-		      " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id)"
-		      " SELECT pg_notify('session_revoked', id::text) FROM r",
-		      1, p);
+	res = db_prep(db, name, sql, 1, p);
 	if (!res)
 		return -1;
 	PQclear(res);
 	return 0;
 }
 
+int db_session_revoke(struct db *db, int64_t id)
+{
+	return exec_id(db, "session_revoke",
+		       "WITH r AS (UPDATE session SET revoked_at = now()"
+		       " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+		       " SELECT pg_notify('session_revoked', id::text) FROM r",
+		       id);
+}
+
 int db_session_revoke_user(struct db *db, int64_t user_id)
 {
-	char uid[24];
-	const char *p[1] = {uid};
-	PGresult *res;
-
-	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
-	res = db_prep(db, "session_revoke_user",
-		      "WITH r AS (UPDATE session SET revoked_at = now()"
-		      " WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id)"
-		      " SELECT pg_notify('session_revoked', 'user:' || $1)"
-		      " WHERE EXISTS (SELECT 1 FROM r)",
-		      1, p);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return exec_id(db, "session_revoke_user",
+		       "WITH r AS (UPDATE session SET revoked_at = now()"
+		       " WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id)"
+		       " SELECT pg_notify('session_revoked', 'user:' || $1)"
+		       " WHERE EXISTS (SELECT 1 FROM r)",
+		       user_id);
 }
 
 int db_session_login_user(struct db *db, const char *login, struct db_login_user *out)
