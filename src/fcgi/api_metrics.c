@@ -93,6 +93,22 @@ static void family(struct buf *b, const char *name, const char *type, const char
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family with one unlabelled sample: a whole number. */
+static void single_u64(struct buf *b, const char *name, const char *type, const char *help,
+		       unsigned long long v)
+{
+	family(b, name, type, help);
+	buf_printf(b, "%s %llu\n", name, v);
+}
+
+/* A family with one unlabelled sample: microseconds, shown as seconds. */
+static void single_seconds(struct buf *b, const char *name, const char *type, const char *help,
+			   unsigned long long us)
+{
+	family(b, name, type, help);
+	buf_printf(b, "%s %.6f\n", name, (double)us / 1e6);
+}
+
 /* One labelled family from a 2-column result (label value, number). */
 static int from_query(struct api_req *r, struct buf *b, const char *stmt, const char *sql,
 		      const char *name, const char *type, const char *help, const char *lname)
@@ -152,29 +168,21 @@ static void segment_metrics(struct buf *b)
 		snprintf(host, sizeof(host), "local");
 	shm_name_from_config(name, sizeof(name), rid && *rid ? rid : host);
 	seg = shm_attach(name, 1);
-	family(b, "modelhub_metrics_segment_up", "gauge",
-	       "1 when the live metrics segment is attached");
-	buf_printf(b, "modelhub_metrics_segment_up %d\n", seg ? 1 : 0);
+	single_u64(b, "modelhub_metrics_segment_up", "gauge",
+		   "1 when the live metrics segment is attached", seg ? 1 : 0);
 	if (!seg)
 		return;
 	h = shm_header(seg);
-	family(b, "modelhub_scrape_cycles_total", "counter", "Scraper cycles run");
-	buf_printf(b, "modelhub_scrape_cycles_total %llu\n",
-		   (unsigned long long)atomic_load(&h->scrape_cycles));
-	family(b, "modelhub_scrape_duration_seconds_total", "counter",
-	       "Time spent in scraper cycles");
-	buf_printf(b, "modelhub_scrape_duration_seconds_total %.6f\n",
-		   (double)atomic_load(&h->scrape_us_total) / 1e6);
-	family(b, "modelhub_scrape_last_duration_seconds", "gauge", "Duration of the last cycle");
-	buf_printf(b, "modelhub_scrape_last_duration_seconds %.6f\n",
-		   (double)atomic_load(&h->scrape_us_last) / 1e6);
-	family(b, "modelhub_scrape_errors_total", "counter", "Scraper cycles that failed");
-	buf_printf(b, "modelhub_scrape_errors_total %llu\n",
-		   (unsigned long long)atomic_load(&h->scrape_errors));
-	family(b, "modelhub_shm_seqlock_recoveries_total", "counter",
-	       "Slot locks taken over from a writer that died");
-	buf_printf(b, "modelhub_shm_seqlock_recoveries_total %llu\n",
-		   (unsigned long long)atomic_load(&h->recoveries));
+	single_u64(b, "modelhub_scrape_cycles_total", "counter", "Scraper cycles run",
+		   atomic_load(&h->scrape_cycles));
+	single_seconds(b, "modelhub_scrape_duration_seconds_total", "counter",
+		       "Time spent in scraper cycles", atomic_load(&h->scrape_us_total));
+	single_seconds(b, "modelhub_scrape_last_duration_seconds", "gauge",
+		       "Duration of the last cycle", atomic_load(&h->scrape_us_last));
+	single_u64(b, "modelhub_scrape_errors_total", "counter", "Scraper cycles that failed",
+		   atomic_load(&h->scrape_errors));
+	single_u64(b, "modelhub_shm_seqlock_recoveries_total", "counter",
+		   "Slot locks taken over from a writer that died", atomic_load(&h->recoveries));
 	family(b, "modelhub_child_restarts_total", "counter",
 	       "Restarts of modelhubd children, by role (when published in the segment)");
 	for (int i = 0; i < SHM_MAX_CHILDREN; i++) {
