@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP                     # noqa: E402
 import stack                            # noqa: E402
 from stack import Stack, fcgi_request   # noqa: E402
-from flows import error_code as code  # noqa: E402
+from flows import error_code as code, recv_all  # noqa: E402
 
 t = TAP()
 MAX = 20000
@@ -77,17 +77,7 @@ def raw_fcgi(params, stdin_chunks):
     for ch in stdin_chunks:
         msg += stack._fcgi_record(stack._FCGI_STDIN, ch)
     c.sendall(msg + stack._fcgi_record(stack._FCGI_STDIN, b""))
-    out = b""
-    while True:
-        try:
-            chunk = c.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    c.close()
-    return out
+    return recv_all(c)
 
 
 base = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/api/models", "QUERY_STRING": "",

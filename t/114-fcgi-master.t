@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP                                        # noqa: E402
 import stack                                               # noqa: E402
 from stack import Stack, fcgi_request, descendants, _alive  # noqa: E402
+from flows import recv_all                                  # noqa: E402
 
 t = TAP()
 s = Stack(nginx=False, config={"fcgi.workers": "2", "fcgi.max_body": "1000"})
@@ -136,16 +137,7 @@ except OSError:
     refused = True
 t.ok(refused, "new connections are refused while draining")
 c.sendall(stack._fcgi_record(stack._FCGI_STDIN, b"67890") + stack._fcgi_record(stack._FCGI_STDIN, b""))
-out = b""
-while True:
-    try:
-        chunk = c.recv(65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-c.close()
+out = recv_all(c)
 t.ok(b"Status: 405" in out and b"method_not_allowed" in out,
      "the request in flight got its complete answer")
 t.ok(wait_for(lambda: s.procs["fcgi"].poll() is not None, 10), "then the master exits")

@@ -61,6 +61,22 @@ def wait_request(s, rid, timeout=60, until=TERMINAL):
     return st
 
 
+def recv_all(c):
+    """Everything c sends until it closes or a socket error (a timeout
+    included) ends the read; closes c."""
+    out = b""
+    while True:
+        try:
+            chunk = c.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    c.close()
+    return out
+
+
 class Listener:
     """psql session LISTENing on one channel of the stack's database;
     drain() returns the payloads received since the last drain()."""
