@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP                                        # noqa: E402
 import stack                                               # noqa: E402
 from stack import Stack, fcgi_request, descendants, _alive  # noqa: E402
+import flows                                               # noqa: E402
 from flows import recv_all                                  # noqa: E402
 
 t = TAP()
@@ -34,12 +35,7 @@ def workers():
 
 
 def wait_for(cond, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return bool(flows.poll(cond, timeout, 0.05))
 
 
 def log_text():

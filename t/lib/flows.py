@@ -22,18 +22,24 @@ def error_code(r):
     return ((r.json or {}).get("error") or {}).get("code")
 
 
-def wait_for(t, what, cond, timeout=90, step=0.2):
-    """Poll cond() every step seconds until it returns a true value, which is
-    returned; after timeout seconds print a TAP diag naming what and return
-    None."""
+def poll(cond, timeout, step):
+    """Call cond() every step seconds until it returns a true value, which is
+    returned; None after timeout seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = cond()
         if v:
             return v
         time.sleep(step)
-    t.diag("timed out waiting for " + what)
     return None
+
+
+def wait_for(t, what, cond, timeout=90, step=0.2):
+    """poll(), and a TAP diag naming what when it times out."""
+    v = poll(cond, timeout, step)
+    if v is None:
+        t.diag("timed out waiting for " + what)
+    return v
 
 
 def submit(t, s, tok, model, inputs, **kw):
