@@ -402,6 +402,18 @@ static const char *fmt_num(char *b, size_t n, double v, int present)
 	return b;
 }
 
+/* The six parameters of one aggregate (min, max, avg all-time, then the same
+ * for the window) into p[0..5], text in nb[0..5]; NULL where no samples. */
+static void fmt_agg(const char **p, char (*nb)[32], const struct shm_agg *a)
+{
+	p[0] = fmt_num(nb[0], 32, a->min, a->count > 0);
+	p[1] = fmt_num(nb[1], 32, a->max, a->count > 0);
+	p[2] = fmt_num(nb[2], 32, shm_agg_avg(a), a->count > 0);
+	p[3] = fmt_num(nb[3], 32, a->w_min, a->w_count > 0);
+	p[4] = fmt_num(nb[4], 32, a->w_max, a->w_count > 0);
+	p[5] = fmt_num(nb[5], 32, a->w_avg, a->w_count > 0);
+}
+
 static const char *fmt_int(char *b, size_t n, int v)
 {
 	if (v <= 0)
@@ -448,18 +460,8 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 	p[0] = ids;
 	p[1] = PQgetvalue(r, row, 1);
 	p[2] = cnt;
-	p[3] = fmt_num(nb[0], 32, d.cpu.min, d.cpu.count > 0);
-	p[4] = fmt_num(nb[1], 32, d.cpu.max, d.cpu.count > 0);
-	p[5] = fmt_num(nb[2], 32, shm_agg_avg(&d.cpu), d.cpu.count > 0);
-	p[6] = fmt_num(nb[3], 32, d.cpu.w_min, d.cpu.w_count > 0);
-	p[7] = fmt_num(nb[4], 32, d.cpu.w_max, d.cpu.w_count > 0);
-	p[8] = fmt_num(nb[5], 32, d.cpu.w_avg, d.cpu.w_count > 0);
-	p[9] = fmt_num(nb[6], 32, d.mem.min, d.mem.count > 0);
-	p[10] = fmt_num(nb[7], 32, d.mem.max, d.mem.count > 0);
-	p[11] = fmt_num(nb[8], 32, shm_agg_avg(&d.mem), d.mem.count > 0);
-	p[12] = fmt_num(nb[9], 32, d.mem.w_min, d.mem.w_count > 0);
-	p[13] = fmt_num(nb[10], 32, d.mem.w_max, d.mem.w_count > 0);
-	p[14] = fmt_num(nb[11], 32, d.mem.w_avg, d.mem.w_count > 0);
+	fmt_agg(&p[3], &nb[0], &d.cpu);
+	fmt_agg(&p[9], &nb[6], &d.mem);
 	p[15] = fmt_int(nb[12], 32, creq);
 	p[16] = fmt_int(nb[13], 32, clim);
 	p[17] = fmt_int(nb[14], 32, mreq);
