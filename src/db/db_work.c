@@ -531,15 +531,16 @@ int db_inst_release(struct db *db, int64_t id)
 	int n;
 
 	i64(ids, sizeof ids, id);
-	/* the NOTIFY wakes runners waiting for an instance of this model */
+	/* the NOTIFY wakes runners waiting for an instance of this model; the
+	 * IDLE event goes in the same statement (one round trip) */
 	n = affected(db_prep(db, "inst_release",
 			     "WITH x AS (UPDATE model_instance SET state = 'IDLE', current_request_id = NULL,"
 			     " last_used_at = now(), updated_at = now()"
-			     " WHERE id = $1 AND state IN ('BUSY', 'READY') RETURNING model_id)"
+			     " WHERE id = $1 AND state IN ('BUSY', 'READY') RETURNING id, model_id),"
+			     " e AS (INSERT INTO instance_event (instance_id, kind, detail)"
+			     "  SELECT id, 'IDLE', '{}'::jsonb FROM x)"
 			     " SELECT pg_notify('work_queued', model_id) FROM x",
 			     1, p));
-	if (n > 0)
-		db_inst_event(db, id, "IDLE", NULL);
 	return n < 0 ? -1 : 0;
 }
 
