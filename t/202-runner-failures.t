@@ -29,7 +29,7 @@ anon = s.anon()
 def add_model(mid, model, *args, mode="SYNC", mem=512, max_instances=2, idle=60, enabled=True):
     argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", model, "--host", "{host}",
             "--port", "{port}"] + list(args)
-    arr = "{" + ",".join('"%s"' % a for a in argv) + "}"
+    arr = flows.argv_literal(argv)
     s.sql("INSERT INTO model (id, execution_mode, local_command, memory_request_mib,"
           " memory_limit_mib, max_instances, idle_seconds, enabled)"
           " VALUES ($1, $2, $3::text[], 64, $4::int, $5::int, $6::int, $7::boolean)",

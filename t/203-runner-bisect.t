@@ -24,7 +24,7 @@ anon = s.anon()
 def add_model(mid, model, *args, mode="SYNC", command=True):
     argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", model, "--host", "{host}",
             "--port", "{port}"] + list(args)
-    arr = "{" + ",".join('"%s"' % a for a in argv) + "}" if command else None
+    arr = flows.argv_literal(argv) if command else None
     s.sql("INSERT INTO model (id, execution_mode, local_command, details)"
           " VALUES ($1, $2, $3::text[], '{\"columns\":[\"mol_weight\"]}')", mid, mode, arr)
 

@@ -23,7 +23,7 @@ anon = s.anon()
 argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load", "--host", "{host}",
         "--port", "{port}", "--cpu-per-input", "0.15", "--mib-per-input", "0"]
 s.sql("INSERT INTO model (id, execution_mode, local_command, max_instances)"
-      " VALUES ('slow', 'SYNC', $1::text[], 2)", "{" + ",".join('"%s"' % a for a in argv) + "}")
+      " VALUES ('slow', 'SYNC', $1::text[], 2)", flows.argv_literal(argv))
 s.start_hubd()
 
 

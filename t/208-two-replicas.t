@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "5", "hub.lease_seconds": "3",
@@ -25,7 +26,7 @@ s.add_demo_models()
 argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load", "--host", "{host}",
         "--port", "{port}", "--cpu-per-input", "0.1", "--mib-per-input", "0"]
 s.sql("INSERT INTO model (id, local_command, max_instances, idle_seconds)"
-      " VALUES ('slow', $1::text[], 1, 0)", "{" + ",".join('"%s"' % a for a in argv) + "}")
+      " VALUES ('slow', $1::text[], 1, 0)", flows.argv_literal(argv))
 s.sql("UPDATE model SET max_instances = 1 WHERE id = 'eos3b5e'")
 s.start_hubd()
 env = s.env({"MODELHUB_HUB_REPLICA_ID": "replica-b",

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
+import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "10", "hub.lease_seconds": "3"})
@@ -23,7 +24,7 @@ anon = s.anon()
 def add_model(mid, *args, mode="SYNC"):
     argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--host", "{host}", "--port", "{port}"] + list(args)
     s.sql("INSERT INTO model (id, execution_mode, local_command) VALUES ($1, $2, $3::text[])",
-          mid, mode, "{" + ",".join('"%s"' % a for a in argv) + "}")
+          mid, mode, flows.argv_literal(argv))
 
 
 add_model("slow", "--model", "load", "--cpu-per-input", "0.1", "--mib-per-input", "0")

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
 import flows                   # noqa: E402
+from flows import argv_literal  # noqa: E402
 
 INTERVAL_MS = 400
 CPU_PER_INPUT = 0.15
@@ -24,10 +25,6 @@ t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "metrics.interval_ms": str(INTERVAL_MS)})
 s.add_demo_models()
 adm = s.admin_token
-
-
-def argv_literal(argv):
-    return "{" + ",".join('"%s"' % a for a in argv) + "}"
 
 
 def add_load_model(mid, cpu, mib, base, mem_limit, idle):

@@ -24,7 +24,7 @@ s.add_demo_models()
 argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load", "--cpu-per-input", "0.05",
         "--mib-per-input", "1", "--host", "{host}", "--port", "{port}"]
 s.sql("INSERT INTO model (id, local_command, idle_seconds, max_instances) VALUES"
-      " ('loadc', $1::text[], 1, 2)", "{" + ",".join('"%s"' % a for a in argv) + "}")
+      " ('loadc', $1::text[], 1, 2)", flows.argv_literal(argv))
 s.start_hubd()
 adm = s.admin_token
 anon = s.anon()

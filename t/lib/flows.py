@@ -42,6 +42,12 @@ def wait_for(t, what, cond, timeout=90, step=0.2):
     return v
 
 
+def argv_literal(argv):
+    """A PostgreSQL text[] literal of argv (for model.local_command); the
+    elements are test-chosen words, double-quoted without escaping."""
+    return "{" + ",".join('"%s"' % a for a in argv) + "}"
+
+
 def submit(t, s, tok, model, inputs, **kw):
     """POST /api/requests with model_id, inputs and any further body fields;
     the new request's id, or None (with a TAP diag) when it is not 201."""
