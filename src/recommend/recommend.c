@@ -142,7 +142,7 @@ static void compute_item(const struct rec_config *cfg, const struct rec_instance
 void rec_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
 		 const int current[REC_RES_MAX], struct rec_result *out)
 {
-	int worst = -1, changed = 0;
+	int critical = 0, changed = 0;
 
 	memset(out, 0, sizeof *out);
 	out->instances = n;
@@ -164,12 +164,12 @@ void rec_compute(const struct rec_config *cfg, const struct rec_instance *in, in
 	}
 	for (int r = 0; r < REC_RES_MAX; r++) {
 		const struct rec_item *it = &out->item[r];
-		if (it->band && (int)it->band->id > worst)
-			worst = it->band->id == BAND_CRITICAL ? BAND_CRITICAL : worst;
+		if (it->band && it->band->id == BAND_CRITICAL)
+			critical = 1;
 		if (it->recommended != it->current)
 			changed = 1;
 	}
-	if (out->oom_instances || worst == BAND_CRITICAL)
+	if (out->oom_instances || critical)
 		out->verdict = REC_CRITICAL;
 	else
 		out->verdict = changed ? REC_ADJUST : REC_OK;
