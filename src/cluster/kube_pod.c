@@ -35,18 +35,27 @@
 #include <string.h>
 #include <time.h>
 
-struct json_object *kube_jget(struct json_object *o, ...)
+/* Follow the NULL-terminated key path in ap from o; NULL when a step is
+ * missing or not an object. */
+static struct json_object *jwalk(struct json_object *o, va_list ap)
 {
-	va_list ap;
 	const char *k;
 
-	va_start(ap, o);
 	while (o && (k = va_arg(ap, const char *)) != NULL) {
 		struct json_object *v = NULL;
 		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
 			v = NULL;
 		o = v;
 	}
+	return o;
+}
+
+struct json_object *kube_jget(struct json_object *o, ...)
+{
+	va_list ap;
+
+	va_start(ap, o);
+	o = jwalk(o, ap);
 	va_end(ap);
 	return o;
 }
@@ -54,15 +63,9 @@ struct json_object *kube_jget(struct json_object *o, ...)
 const char *kube_jstr(struct json_object *o, ...)
 {
 	va_list ap;
-	const char *k;
 
 	va_start(ap, o);
-	while (o && (k = va_arg(ap, const char *)) != NULL) {
-		struct json_object *v = NULL;
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
-			v = NULL;
-		o = v;
-	}
+	o = jwalk(o, ap);
 	va_end(ap);
 	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
 }
