@@ -2,8 +2,11 @@
 # 113-schema.t — db.schema: a stack whose schema is not "modelhub" (and needs
 # quoting) works end to end and every object lands in that schema; and
 # `modelhubctl migrate`: idempotent, each file in one transaction (a failing
-# file leaves nothing), --sql-dir, only NNN_name.sql files.
+# file leaves nothing), --sql-dir, only NNN_name.sql files; and deleting a
+# request deletes its inputs and results (002's statement trigger, which
+# must find them from a session whose search_path is not the schema).
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +24,10 @@ adm = s.admin_token
 r = s.api("GET", "/api/health")
 t.status(r, 200, "health with a non-default schema")
 t.is_((r.json or {}).get("schema"), SCHEMA, "health reports the schema")
-t.is_((r.json or {}).get("migration"), 1, "health reports the migration version")
+# Every shipped migration is applied: the newest number is the version.
+SHIPPED = sorted(f for f in os.listdir(os.path.join(s.srcdir, "sql")) if re.match(r"^\d{3}_.*\.sql$", f))
+LAST = int(SHIPPED[-1][:3])
+t.is_((r.json or {}).get("migration"), LAST, "health reports the migration version")
 
 r = s.api("POST", "/api/models", json={"id": "m113", "description": "in another schema"}, token=adm)
 t.status(r, 201, "create a model through the API")
@@ -53,43 +59,64 @@ t.is_([x[0] for x in rows], ["t113user", "t_admin"], "accounts are in the schema
 # ---- migrate is idempotent
 r = s.ctl("migrate")
 t.is_(r.returncode, 0, "second migrate: exit 0")
-t.like(r.stdout, r"up to date \(version 1\)", "second migrate applies nothing")
-t.is_(s.sql("SELECT version, name FROM schema_migration ORDER BY 1"), [("1", "001_init.sql")],
-      "schema_migration records 001 once")
+t.like(r.stdout, r"up to date \(version %d\)" % LAST, "second migrate applies nothing")
+t.is_(s.sql("SELECT version, name FROM schema_migration ORDER BY 1"),
+      [(str(int(f[:3])), f) for f in SHIPPED], "schema_migration records each shipped file once")
 
 # ---- a failing migration leaves nothing; a fixed one applies; odd names ignored
 d = tempfile.mkdtemp(prefix="mh113-")
-shutil.copy(os.path.join(s.srcdir, "sql", "001_init.sql"), d)
-with open(os.path.join(d, "002_bad.sql"), "w") as f:
+for f in SHIPPED:
+    shutil.copy(os.path.join(s.srcdir, "sql", f), d)
+with open(os.path.join(d, "901_bad.sql"), "w") as f:
     f.write("CREATE TABLE t113_partial (x int);\nSELECT * FROM no_such_table_113;\n")
 with open(os.path.join(d, "README.sql"), "w") as f:
     f.write("this is not SQL\n")
-with open(os.path.join(d, "004.sql"), "w") as f:
+with open(os.path.join(d, "904.sql"), "w") as f:
     f.write("this is not SQL either\n")
 r = s.ctl("migrate", "--sql-dir", d)
 t.is_(r.returncode, 1, "a failing migration: exit 1")
-t.like(r.stderr, r"002_bad\.sql", "the error names the file")
+t.like(r.stderr, r"901_bad\.sql", "the error names the file")
 t.is_(objects_in(SCHEMA).count("t113_partial"), 0, "the failed file's first statement was rolled back")
-t.is_(len(s.sql("SELECT 1 FROM schema_migration WHERE version = 2")), 0, "002 not recorded")
-with open(os.path.join(d, "002_bad.sql"), "w") as f:
+t.is_(len(s.sql("SELECT 1 FROM schema_migration WHERE version = 901")), 0, "901 not recorded")
+with open(os.path.join(d, "901_bad.sql"), "w") as f:
     f.write("CREATE TABLE t113_partial (x int);\nINSERT INTO t113_partial VALUES (1);\n")
-with open(os.path.join(d, "003_more.sql"), "w") as f:
+with open(os.path.join(d, "902_more.sql"), "w") as f:
     f.write("ALTER TABLE t113_partial ADD COLUMN y text;\n")
 r = s.ctl("migrate", "--sql-dir", d)
 t.is_(r.returncode, 0, "fixed migrations apply: exit 0")
-t.like(r.stdout, r"applied 002_bad\.sql\napplied 003_more\.sql", "002 then 003 applied, in order")
+t.like(r.stdout, r"applied 901_bad\.sql\napplied 902_more\.sql", "901 then 902 applied, in order")
 t.ok("t113_partial" in objects_in(SCHEMA), "the new table is in the configured schema")
-t.is_(s.sql("SELECT version FROM schema_migration ORDER BY 1"), [("1",), ("2",), ("3",)],
-      "versions 1, 2, 3 recorded")
+t.is_(s.sql("SELECT version FROM schema_migration ORDER BY 1"),
+      [(str(int(f[:3])),) for f in SHIPPED] + [("901",), ("902",)], "shipped versions, 901, 902 recorded")
 r = s.ctl("migrate", "--sql-dir", d)
-t.like(r.stdout, r"up to date \(version 3\)", "third run: up to date")
-with open(os.path.join(d, "003_dup.sql"), "w") as f:
+t.like(r.stdout, r"up to date \(version 902\)", "third run: up to date")
+with open(os.path.join(d, "902_dup.sql"), "w") as f:
     f.write("SELECT 1;\n")
 r = s.ctl("migrate", "--sql-dir", d)
-t.ok(r.returncode == 1 and "two migrations numbered 3" in r.stderr, "duplicate numbers are refused")
+t.ok(r.returncode == 1 and "two migrations numbered 902" in r.stderr, "duplicate numbers are refused")
 r = s.ctl("migrate", "--sql-dir", "/nonexistent-113")
 t.is_(r.returncode, 1, "missing sql dir: exit 1")
 shutil.rmtree(d)
+
+# ---- deleting requests deletes their inputs and results (trigger of 002)
+tok = s.anon()
+ids = []
+for k in range(3):
+    r = s.api("POST", "/api/requests", token=tok,
+              json={"model_id": "m113", "inputs": ["C%d" % k, "CC", "CCC"]})
+    t.status(r, 201, "request %d stored" % k)
+    ids.append((r.json or {}).get("id", 0))
+s.sql("INSERT INTO work_request_result (request_id, ordinal, record) "
+      "SELECT request_id, ordinal, '{\"x\": 1}' FROM work_request_input")
+t.is_(s.sql("SELECT count(*) FROM work_request_input")[0][0], "9", "9 inputs stored")
+s.sql('SET search_path TO public; DELETE FROM "mh-T113 x".work_request WHERE id IN ($1, $2)',
+      ids[0], ids[1])
+t.is_(s.sql("SELECT DISTINCT request_id FROM work_request_input"), [(str(ids[2]),)],
+      "inputs of the deleted requests are gone, the other's kept")
+t.is_(s.sql("SELECT request_id, count(*) FROM work_request_result GROUP BY 1"),
+      [(str(ids[2]), "3")], "results likewise")
+r = s.api("GET", "/api/requests/%d/result" % ids[2], token=tok)
+t.is_(r.status, 409, "the kept request is still there (queued: no result yet)")
 
 # ---- modelhubctl basics
 r = s.ctl("--version")
