@@ -34,6 +34,11 @@ struct db {
 	char errmsg[512];
 	unsigned long reconnects;
 	int ever_connected;
+	/* db_send: statement in flight (name kept for the error log), or its
+	 * result already read by another statement and kept for db_collect */
+	int in_flight, flight_lost;
+	const char *flight_name;
+	PGresult *parked;
 };
 
 struct db *db_new(const char *conninfo, const char *schema, const char *app_name)
@@ -63,6 +68,7 @@ void db_free(struct db *db)
 {
 	if (!db)
 		return;
+	PQclear(db->parked);
 	if (db->conn)
 		PQfinish(db->conn);
 	forget_prepared(db);
@@ -141,6 +147,8 @@ int db_ensure(struct db *db)
 		PQfinish(db->conn);
 		db->conn = NULL;
 	}
+	db->flight_lost |= db->in_flight; /* went with the connection */
+	db->in_flight = 0;
 	forget_prepared(db);
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -211,12 +219,38 @@ static int conn_lost(struct db *db, const PGresult *r)
 	return !r || !PQresultErrorField(r, PG_DIAG_SQLSTATE);
 }
 
+/* Read the result of the db_send statement (the last one, for a
+ * statement that somehow returned several); NULL only when libpq had none. */
+static PGresult *take_in_flight(struct db *db)
+{
+	PGresult *r, *last = NULL;
+
+	while ((r = PQgetResult(db->conn)) != NULL) {
+		PQclear(last);
+		last = r;
+	}
+	db->in_flight = 0;
+	return last;
+}
+
+/* A statement is about to run while one sent by db_send is in flight:
+ * libpq allows one at a time, so read that one's result now and keep it. */
+static void park_in_flight(struct db *db)
+{
+	if (db->in_flight && db->conn)
+		db->parked = take_in_flight(db);
+	db->in_flight = 0;
+}
+
+static PGresult *check_result(struct db *db, const char *name, PGresult *r);
+
 static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		     const char *const *params)
 {
 	PGresult *r;
-	int idle, st;
+	int idle;
 
+	park_in_flight(db);
 	if (db_ensure(db) < 0)
 		return NULL;
 	idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
@@ -232,7 +266,15 @@ static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 			return NULL;
 		r = run_once(db, name, sql, n, params);
 	}
-	st = PQresultStatus(r);
+	return check_result(db, name, r);
+}
+
+/* r on success; otherwise NULL with the error set and logged, and a lost
+ * connection dropped so that the next statement reconnects. */
+static PGresult *check_result(struct db *db, const char *name, PGresult *r)
+{
+	int st = PQresultStatus(r);
+
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		db->sqlstate[0] = '\0';
 		db->errmsg[0] = '\0';
@@ -245,6 +287,8 @@ static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		r = NULL;
 		PQfinish(db->conn);
 		db->conn = NULL;
+		db->flight_lost |= db->in_flight;
+		db->in_flight = 0;
 		forget_prepared(db);
 	} else
 		set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE),
@@ -256,6 +300,64 @@ static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 	PQclear(r);
 	return NULL;
 }
+
+int db_send(struct db *db, const char *name, const char *sql, int n,
+	    const char *const *params)
+{
+	db->flight_lost = 0;
+	if (db->in_flight || db->parked) {
+		set_err(db, "55000", "a statement is already in flight");
+		log_error_x("db stmt=%s msg=\"db_send while another is in flight\"", name);
+		return -1;
+	}
+	if (db_ensure(db) < 0)
+		return -1;
+	if (!is_prepared(db, name)) {
+		/* once per connection: prepare synchronously, then send */
+		PGresult *r = check_result(db, name, PQprepare(db->conn, name, sql, n, NULL));
+		if (!r)
+			return -1;
+		PQclear(r);
+		if (db->nprepared >= DB_MAX_NAMES || !(db->prepared[db->nprepared] = strdup(name))) {
+			set_err(db, "53200", "prepared statement table full");
+			return -1;
+		}
+		db->nprepared++;
+	}
+	if (!PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL, 0)) {
+		PQclear(check_result(db, name, NULL));
+		return -1;
+	}
+	db->in_flight = 1;
+	db->flight_name = name;
+	return 0;
+}
+
+PGresult *db_collect(struct db *db)
+{
+	PGresult *r;
+
+	if (db->parked) {
+		r = db->parked;
+		db->parked = NULL;
+	} else if (db->in_flight && db->conn) {
+		r = take_in_flight(db);
+	} else if (db->flight_lost) {
+		db->flight_lost = 0;
+		set_err(db, "08006", "connection lost with the statement in flight");
+		log_error_x("db stmt=%s msg=\"connection lost with the statement in flight\"",
+			    db->flight_name);
+		return NULL;
+	} else {
+		set_err(db, "55000", "no statement in flight");
+		log_error_x("db msg=\"db_collect without a statement in flight\"");
+		return NULL;
+	}
+	db->in_flight = 0;
+	return check_result(db, db->flight_name, r);
+}
+
+int db_in_flight(const struct db *db) { return db->in_flight || db->parked; }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
 {
@@ -283,6 +385,7 @@ int db_commit(struct db *db) { return db_cmd(db, "COMMIT", 0, NULL); }
 
 void db_rollback(struct db *db)
 {
+	park_in_flight(db);
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
 		PGresult *r = PQexec(db->conn, "ROLLBACK");

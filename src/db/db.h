@@ -36,6 +36,20 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
 /* Same, prepared once per connection under `name` (a literal). */
 PGresult *db_prep(struct db *db, const char *name, const char *sql, int nparams,
 		  const char *const *params);
+/* One statement in flight while the caller does something else (the
+ * runner stores a chunk's results while the model computes the next).
+ * db_send sends a prepared statement and returns at once (0 / -1);
+ * db_collect waits for its result, with db_prep's contract (PGresult or
+ * NULL with the error set). At most one at a time. Any other statement
+ * issued in between first waits for the one in flight and keeps its result
+ * for db_collect, so code that runs meanwhile (lease renewal, housekeeping)
+ * needs no care. No retry on a new connection: a lost connection fails the
+ * statement. */
+int db_send(struct db *db, const char *name, const char *sql, int nparams,
+	    const char *const *params);
+PGresult *db_collect(struct db *db);
+/* 1 while a db_send statement has not been collected. */
+int db_in_flight(const struct db *db);
 /* Convenience: run a statement, PQclear the result; 0 / -1. */
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params);
 

@@ -183,37 +183,81 @@ PGresult *db_work_missing(struct db *db, int64_t id)
 		       1, p);
 }
 
-int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s,
-		  int64_t event_inst, const char *event_detail)
+int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const char *rows,
+		       int lease_s, int64_t event_inst, const char *event_detail)
 {
 	char ids[24], lease[16], inst[24];
 	const char *p[6] = {ids, runner_id, rows, lease, event_inst > 0 ? inst : NULL,
 			    event_detail ? event_detail : "{}"};
-	PGresult *r;
-	int rc;
 
 	i64(ids, sizeof ids, id);
 	i64(inst, sizeof inst, event_inst);
 	snprintf(lease, sizeof lease, "%d", lease_s);
-	r = db_prep(db, "work_store",
-		    "WITH ok AS (SELECT 1 FROM work_request"
-		    "  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2),"
-		    " ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
-		    "  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2"
-		    "  FROM jsonb_array_elements($3::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)"
-		    "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err),"
-		    " ev AS (INSERT INTO instance_event (instance_id, kind, detail)"
-		    "  SELECT $5::bigint, 'CHUNK_SENT', $6::jsonb"
-		    "  WHERE $5::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
-		    " UPDATE work_request SET done_count = done_count + (SELECT count(*) FROM ins),"
-		    "  error_count = error_count + (SELECT count(*) FROM ins WHERE err),"
-		    "  lease_expires_at = now() + make_interval(secs => $4::int)"
-		    " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2"
-		    " RETURNING (SELECT count(*) FROM ins)",
-		    6, p);
+	return db_send(db, "work_store",
+		       "WITH ok AS (SELECT 1 FROM work_request"
+		       "  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2),"
+		       " ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
+		       "  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2"
+		       "  FROM jsonb_array_elements($3::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)"
+		       "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err),"
+		       " ev AS (INSERT INTO instance_event (instance_id, kind, detail)"
+		       "  SELECT $5::bigint, 'CHUNK_SENT', $6::jsonb"
+		       "  WHERE $5::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
+		       " UPDATE work_request SET done_count = done_count + (SELECT count(*) FROM ins),"
+		       "  error_count = error_count + (SELECT count(*) FROM ins WHERE err),"
+		       "  lease_expires_at = now() + make_interval(secs => $4::int)"
+		       " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2"
+		       " RETURNING (SELECT count(*) FROM ins)",
+		       6, p);
+}
+
+int db_work_store_collect(struct db *db)
+{
+	PGresult *r = db_collect(db);
+	int rc;
+
 	if (!r)
 		return -1;
 	rc = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -2;
+	PQclear(r);
+	return rc;
+}
+
+int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls,
+		     int extra_calls, const char *last_error, char *status_out, size_t status_size)
+{
+	char ids[24], c1[16], c2[16];
+	const char *p[5] = {ids, runner_id, c1, c2, last_error ? last_error : ""};
+	PGresult *r;
+	int rc = 0;
+
+	i64(ids, sizeof ids, id);
+	snprintf(c1, sizeof c1, "%d", calls);
+	snprintf(c2, sizeof c2, "%d", extra_calls);
+	r = db_prep(db, "work_complete",
+		    "WITH c AS (SELECT count(*)::int AS n,"
+		    "  (count(*) FILTER (WHERE error IS NOT NULL))::int AS e"
+		    "  FROM work_request_result WHERE request_id = $1)"
+		    " UPDATE work_request w SET"
+		    "  status = CASE WHEN c.n < w.input_count OR c.e >= w.input_count"
+		    "   THEN 'FAILED' ELSE 'COMPLETED' END,"
+		    "  failure_reason = CASE WHEN c.n < w.input_count THEN 'RESULT_MISMATCH'"
+		    "   WHEN c.e >= w.input_count THEN 'MODEL_ERROR' END,"
+		    "  failure_detail = CASE WHEN c.n < w.input_count"
+		    "   THEN format('%s results for %s inputs', c.n, w.input_count)"
+		    "   WHEN c.e >= w.input_count THEN 'every input failed; last error: ' || $5 END,"
+		    "  finished_at = now(), lease_expires_at = NULL,"
+		    "  model_calls = w.model_calls + $3::int, extra_calls = w.extra_calls + $4::int,"
+		    "  done_count = c.n, error_count = c.e"
+		    " FROM c WHERE w.id = $1 AND w.status = 'RUNNING' AND w.runner_id = $2"
+		    " RETURNING w.status, w.failure_reason",
+		    5, p);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		snprintf(status_out, status_size, "%s", PQgetvalue(r, 0, 0));
+		rc = 1;
+	}
 	PQclear(r);
 	return rc;
 }

@@ -57,13 +57,23 @@ int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
 /* Inputs without a result row: columns ordinal, input; in ordinal order. */
 PGresult *db_work_missing(struct db *db, int64_t id);
 /* Store records: rows is a JSON array of [ordinal, record|null, error|null].
- * Returns rows inserted (>= 0; duplicates are skipped), -2 when the request
+ * Sent without waiting (db_send), so the caller can call the model for the
+ * next chunk meanwhile; 0 sent, -1 error. db_work_store_collect then
+ * returns rows inserted (>= 0; duplicates are skipped), -2 when the request
  * is no longer RUNNING for this runner, -1 on error. Renews the lease.
  * With event_inst > 0 the same statement also records instance event
  * CHUNK_SENT with event_detail (JSON) for that instance (saves the runner a
  * round trip per chunk: the next chunk's event rides on this store). */
-int db_work_store(struct db *db, int64_t id, const char *runner_id, const char *rows, int lease_s,
-		  int64_t event_inst, const char *event_detail);
+int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const char *rows,
+		       int lease_s, int64_t event_inst, const char *event_detail);
+int db_work_store_collect(struct db *db);
+/* End a request whose inputs were all sent, in one statement: counts the
+ * results and sets COMPLETED, or FAILED RESULT_MISMATCH (fewer results
+ * than inputs) or MODEL_ERROR (every input failed; last_error quoted).
+ * 1 finished (status into status_out), 0 the request is no longer RUNNING
+ * for this runner, -1 error. */
+int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls,
+		     int extra_calls, const char *last_error, char *status_out, size_t status_size);
 /* Result and error counts of the request. */
 int db_work_counts(struct db *db, int64_t id, int *results, int *errors);
 /* Final state: status COMPLETED or FAILED (reason, detail may be NULL). */

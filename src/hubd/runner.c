@@ -132,6 +132,8 @@ struct job {
 	 * store of this chunk's full answer (next_detail, next_sent) */
 	int chunk_off, chunk_len, next_sent;
 	char next_detail[96];
+	/* a store sent and not yet collected (job_settle) */
+	int store_pending;
 	int64_t deadline_ms; /* monotonic */
 	enum fatal fatal;
 	char err[512];
@@ -782,13 +784,15 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	return BISECT_OK;
 }
 
-/* off/len: the inputs stored (len 0: not a call's answer). */
-static enum bisect_rc job_store(struct job *j, const char *rows, int off, int len)
+/* Wait for the store in flight, if any (see job_store). */
+static enum bisect_rc job_settle(struct job *j)
 {
-	int ev = len > 0 && off == j->chunk_off && len == j->chunk_len && j->next_detail[0];
-	int n = db_work_store(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s,
-			      ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL);
+	int n;
 
+	if (!j->store_pending)
+		return BISECT_OK;
+	j->store_pending = 0;
+	n = db_work_store_collect(j->r->db);
 	if (n == -2) {
 		tick(j->r); /* finds out: cancelled or lost */
 		if (j->r->abort == AB_NONE)
@@ -801,9 +805,33 @@ static enum bisect_rc job_store(struct job *j, const char *rows, int off, int le
 		snprintf(j->err, sizeof j->err, "database error while storing results");
 		return BISECT_FATAL;
 	}
-	j->r->last_renew = mh_mono_ms();
+	return BISECT_OK;
+}
+
+/* Store records; off/len: the inputs stored (len 0: not a call's answer).
+ * The statement is sent and left in flight: the runner calls the model for
+ * the next chunk while Postgres stores this one, and collects the outcome
+ * (job_settle) once that call has answered, before the next store. A store
+ * that fails is thus noticed one chunk later, which loses nothing: results
+ * are only ever added (ON CONFLICT DO NOTHING) and a retry sends only the
+ * inputs without one. */
+static enum bisect_rc job_store(struct job *j, const char *rows, int off, int len)
+{
+	int ev = len > 0 && off == j->chunk_off && len == j->chunk_len && j->next_detail[0];
+
+	if (job_settle(j) != BISECT_OK)
+		return BISECT_FATAL;
+	if (db_work_store_send(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s,
+			       ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL) < 0) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "database error while storing results");
+		return BISECT_FATAL;
+	}
+	j->store_pending = 1;
+	/* counted as recorded now: a store that fails stops the request */
 	if (ev)
 		j->next_sent = 1;
+	j->r->last_renew = mh_mono_ms();
 	return BISECT_OK;
 }
 
@@ -938,6 +966,28 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 }
 
+/* Every input was sent: the request ends in one statement that counts the
+ * results and decides. 1 when it COMPLETED. */
+static int complete(struct runner *r, struct job *j)
+{
+	char status[16] = "";
+	int extra = j->calls - j->chunks;
+	int rc = db_work_complete(r->db, j->req->id, r->id, j->calls, extra > 0 ? extra : 0, j->err,
+				  status, sizeof status);
+
+	if (rc < 0) {
+		db_work_handback(r->db, j->req->id, r->id);
+		return 0;
+	}
+	if (rc == 0) {
+		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
+		return 0;
+	}
+	log_info("runner model=%s status=%s calls=%d extra_calls=%d msg=\"request finished\"",
+		 j->m->id, status, j->calls, extra > 0 ? extra : 0);
+	return strcmp(status, "COMPLETED") == 0;
+}
+
 /* Send every input without a result; returns with j->fatal set on failure. */
 static void run_inputs(struct runner *r, struct job *j)
 {
@@ -978,6 +1028,20 @@ static void run_inputs(struct runner *r, struct job *j)
 		if (bisect_run(&ops, off, len, &st) < 0 && j->fatal == JF_NONE)
 			j->fatal = JF_DB;
 	}
+	/* the last store; after a failure too, so that what was stored counts
+	 * before anyone reads the missing inputs again (the first failure is
+	 * the one reported) */
+	if (j->fatal == JF_NONE) {
+		job_settle(j);
+	} else if (j->store_pending) {
+		enum fatal f = j->fatal;
+		char err[sizeof j->err];
+
+		memcpy(err, j->err, sizeof err);
+		job_settle(j);
+		j->fatal = f;
+		memcpy(j->err, err, sizeof err);
+	}
 	PQclear(j->missing);
 	j->missing = NULL;
 }
@@ -990,6 +1054,7 @@ static void process(struct runner *r, struct work_req *q)
 	const char *reason = NULL;
 	char detail[600], rid[32];
 	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc, admin_stops = 0;
+	int completed;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
 	log_set_req(rid);
@@ -1084,22 +1149,12 @@ static void process(struct runner *r, struct work_req *q)
 		finish(r, &j, "FAILED", reason, j.err);
 		goto out;
 	}
-	inst_put(r, &in, &m, 0);
 done:
-	if (db_work_counts(r->db, q->id, &results, &errors) < 0) {
-		db_work_handback(r->db, q->id, r->id);
-		goto out;
-	}
-	if (results < q->input_count) {
-		snprintf(detail, sizeof detail, "%d results for %d inputs", results, q->input_count);
-		finish(r, &j, "FAILED", "RESULT_MISMATCH", detail);
-	} else if (errors >= q->input_count) {
-		snprintf(detail, sizeof detail, "every input failed; last error: %s", j.err);
-		finish(r, &j, "FAILED", "MODEL_ERROR", detail);
-	} else {
-		finish(r, &j, "COMPLETED", NULL, NULL);
+	/* the request first (its owner is waiting), then the instance */
+	completed = complete(r, &j);
+	inst_put(r, &in, &m, 0);
+	if (completed)
 		cache_results(r, q, &m);
-	}
 	goto out;
 aborted:
 	inst_put(r, &in, &m, 0);
