@@ -100,6 +100,13 @@ for _ in range(20):
     rid = None
 t.ok(rid, "a request running on replica B")
 if rid:
+    # kill once B's instance is serving it (RUNNING alone can be seen
+    # between the claim and the instance row)
+    deadline = time.time() + 20
+    while time.time() < deadline and not s.sql(
+            "SELECT 1 FROM model_instance WHERE replica_id = 'replica-b' AND model_id = 'slow'"
+            " AND state = 'BUSY' AND current_request_id = $1", rid):
+        time.sleep(0.05)
     os.killpg(hub_b.pid, signal.SIGKILL)
     hub_b.wait(timeout=10)
     ok = wait_all([rid], 90)

@@ -262,25 +262,6 @@ int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls
 	return rc;
 }
 
-int db_work_counts(struct db *db, int64_t id, int *results, int *errors)
-{
-	char ids[24];
-	const char *p[1] = {ids};
-	PGresult *r;
-
-	i64(ids, sizeof ids, id);
-	r = db_prep(db, "work_counts",
-		    "SELECT count(*), count(*) FILTER (WHERE error IS NOT NULL)"
-		    " FROM work_request_result WHERE request_id = $1",
-		    1, p);
-	if (!r)
-		return -1;
-	*results = atoi(PQgetvalue(r, 0, 0));
-	*errors = atoi(PQgetvalue(r, 0, 1));
-	PQclear(r);
-	return 0;
-}
-
 int db_work_finish(struct db *db, int64_t id, const char *runner_id, const char *status,
 		   const char *reason, const char *detail, int calls, int extra_calls)
 {
@@ -428,6 +409,21 @@ int db_work_model(struct db *db, const char *model_id, struct work_model *m)
 	return rc;
 }
 
+/* Take the most recently used IDLE instance of the model on this replica
+ * (pi: model id, request id, replica id); 0 or 1 rows, NULL on error. */
+static PGresult *take_idle(struct db *db, const char *const *pi)
+{
+	return db_prep(db, "inst_take_idle",
+		       "UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint,"
+		       " request_ids = array_append(request_ids, $2::bigint), last_used_at = now(),"
+		       " updated_at = now()"
+		       " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
+		       "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
+		       "   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)"
+		       " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0)",
+		       3, pi);
+}
+
 int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
 		    const char *replica_id, const char *backend, struct work_inst *out)
 {
@@ -448,21 +444,25 @@ int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_i
 	snprintf(m1, sizeof m1, "%d", m->memory_request_mib);
 	snprintf(m2, sizeof m2, "%d", m->disable_memory_limit ? 0 : m->memory_limit_mib);
 	pn[7] = m->disable_memory_limit ? NULL : m2;
+	/* A warm instance first, without the lock: IDLE -> BUSY is one
+	 * conditional update and does not change the count the lock guards,
+	 * so the common case costs one round trip instead of four. */
+	r = take_idle(db, pi);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1) {
+		rc = 1;
+		goto got;
+	}
+	PQclear(r);
 	if (db_begin(db) < 0)
 		return -1;
 	r = db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl);
 	if (!r)
 		goto fail;
 	PQclear(r);
-	r = db_prep(db, "inst_take_idle",
-		    "UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint,"
-		    " request_ids = array_append(request_ids, $2::bigint), last_used_at = now(),"
-		    " updated_at = now()"
-		    " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
-		    "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
-		    "   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)"
-		    " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0)",
-		    3, pi);
+	/* again under the lock: one may have gone IDLE meanwhile */
+	r = take_idle(db, pi);
 	if (!r)
 		goto fail;
 	if (PQntuples(r) == 1) {
@@ -498,7 +498,7 @@ got:
 	snprintf(out->address, sizeof out->address, "%s", PQgetvalue(r, 0, 2));
 	out->pid = atoi(PQgetvalue(r, 0, 3));
 	PQclear(r);
-	if (db_commit(db) < 0)
+	if (PQtransactionStatus(db_conn(db)) != PQTRANS_IDLE && db_commit(db) < 0)
 		return -1;
 	if (rc == 2)
 		db_inst_event(db, out->id, "REQUESTED", NULL);

@@ -74,8 +74,6 @@ int db_work_store_collect(struct db *db);
  * for this runner, -1 error. */
 int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls,
 		     int extra_calls, const char *last_error, char *status_out, size_t status_size);
-/* Result and error counts of the request. */
-int db_work_counts(struct db *db, int64_t id, int *results, int *errors);
 /* Final state: status COMPLETED or FAILED (reason, detail may be NULL). */
 int db_work_finish(struct db *db, int64_t id, const char *runner_id, const char *status,
 		   const char *reason, const char *detail, int calls, int extra_calls);

@@ -1053,7 +1053,7 @@ static void process(struct runner *r, struct work_req *q)
 	struct job j;
 	const char *reason = NULL;
 	char detail[600], rid[32];
-	int retries = RUNNER_INSTANCE_RETRIES, results = 0, errors = 0, mrc, admin_stops = 0;
+	int retries = RUNNER_INSTANCE_RETRIES, mrc, admin_stops = 0;
 	int completed;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
@@ -1086,9 +1086,10 @@ static void process(struct runner *r, struct work_req *q)
 		finish(r, &j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
 		goto out;
 	}
-	if (db_work_counts(r->db, q->id, &results, &errors) == 0 && results >= q->input_count) {
+	if (q->done_count >= q->input_count) {
 		/* every input already has a result (an earlier attempt stored the
-		 * last chunk and died before finishing): no instance needed */
+		 * last chunk and died before finishing; the store counts in the
+		 * same statement): no instance needed */
 		goto done;
 	}
 	for (;;) {
@@ -1261,20 +1262,28 @@ int runner_main(struct hubd_child *c)
 		hubd_heartbeat(c);
 		if (hubd_take_reload())
 			config_read(r);
-		if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
-			housekeep(r);
-		if (now - r->last_sweep >= RUNNER_SWEEP_MS)
-			sweep_lost(r);
 		drain_notifies(r);
 		seen = db_notify_count(r->db, "work_queued");
-		if (claim_once(r))
+		/* Claim before housekeeping: a request that woke us should not
+		 * wait for the reap/idle checks. Those run when there is nothing
+		 * to claim, and from the tick during calls; a runner that stays
+		 * busy still sweeps between requests. */
+		if (claim_once(r)) {
+			if (mh_mono_ms() - r->last_sweep >= RUNNER_SWEEP_MS * 3)
+				sweep_lost(r);
 			continue;
+		}
 		/* A NOTIFY that came in with the claim's answer sits in libpq's
 		 * buffer, where poll() cannot see it: take it out and claim
 		 * again rather than sleep on a socket with nothing new. */
 		drain_notifies(r);
 		if (db_notify_count(r->db, "work_queued") != seen)
 			continue;
+		now = mh_mono_ms();
+		if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
+			housekeep(r);
+		if (now - r->last_sweep >= RUNNER_SWEEP_MS)
+			sweep_lost(r);
 		if (hubd_wait(c, db_socket(r->db), RUNNER_IDLE_WAIT_MS) == 1)
 			drain_notifies(r);
 	}
