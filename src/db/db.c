@@ -237,8 +237,17 @@ static PGresult *take_in_flight(struct db *db)
  * libpq allows one at a time, so read that one's result now and keep it. */
 static void park_in_flight(struct db *db)
 {
-	if (db->in_flight && db->conn)
+	if (db->in_flight && db->conn) {
 		db->parked = take_in_flight(db);
+		if (PQstatus(db->conn) == CONNECTION_BAD) {
+			/* its error belongs to a connection about to be replaced:
+			 * keep only the fact, so that collecting it later does not
+			 * drop the new one */
+			PQclear(db->parked);
+			db->parked = NULL;
+			db->flight_lost = 1;
+		}
+	}
 	db->in_flight = 0;
 }
 
@@ -357,7 +366,7 @@ PGresult *db_collect(struct db *db)
 	return check_result(db, db->flight_name, r);
 }
 
-int db_in_flight(const struct db *db) { return db->in_flight || db->parked; }
+int db_in_flight(const struct db *db) { return db->in_flight || db->parked || db->flight_lost; }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
 {

@@ -48,7 +48,7 @@ PGresult *db_prep(struct db *db, const char *name, const char *sql, int nparams,
 int db_send(struct db *db, const char *name, const char *sql, int nparams,
 	    const char *const *params);
 PGresult *db_collect(struct db *db);
-/* 1 while a db_send statement has not been collected. */
+/* 1 while a db_send statement (or its failure) has not been collected. */
 int db_in_flight(const struct db *db);
 /* Convenience: run a statement, PQclear the result; 0 / -1. */
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params);

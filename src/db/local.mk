@@ -11,3 +11,10 @@ check_PROGRAMS += t/013-validate.t
 TESTS += t/013-validate.t
 t_013_validate_t_SOURCES = t/013-validate.c
 t_013_validate_t_LDADD = libmhdb.a libmhlib.a $(PQ_LIBS) $(JSONC_LIBS)
+# db_send/db_collect against a real Postgres: the helper prints TAP, the
+# .t starts the cluster and relays it.
+check_PROGRAMS += t/db-async-helper
+t_db_async_helper_SOURCES = t/db-async-helper.c
+t_db_async_helper_LDADD = libmhdb.a libmhlib.a $(PQ_LIBS) $(JSONC_LIBS)
+TESTS += t/117-db-async.t
+EXTRA_DIST += t/117-db-async.t
