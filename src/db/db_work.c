@@ -169,12 +169,17 @@ int db_work_status(struct db *db, int64_t id, char *out, size_t outlen)
 	return rc;
 }
 
-PGresult *db_work_missing(struct db *db, int64_t id)
+PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 {
 	char ids[24];
 	const char *p[1] = {ids};
 
 	i64(ids, sizeof ids, id);
+	if (none_stored)
+		return db_prep(db, "work_inputs",
+			       "SELECT ordinal, input FROM work_request_input WHERE request_id = $1"
+			       " ORDER BY ordinal",
+			       1, p);
 	return db_prep(db, "work_missing",
 		       "SELECT i.ordinal, i.input FROM work_request_input i WHERE i.request_id = $1"
 		       " AND NOT EXISTS (SELECT 1 FROM work_request_result r"
@@ -183,23 +188,65 @@ PGresult *db_work_missing(struct db *db, int64_t id)
 		       1, p);
 }
 
+/* The end of a request, given its result and error counts n and e (SQL
+ * expressions over CTE c): COMPLETED, or FAILED RESULT_MISMATCH / MODEL_ERROR
+ * ($5: last error). Shared by the final store and db_work_complete. */
+#define WORK_END_SET \
+	"  status = CASE WHEN c.n < w.input_count OR c.e >= w.input_count" \
+	"   THEN 'FAILED' ELSE 'COMPLETED' END," \
+	"  failure_reason = CASE WHEN c.n < w.input_count THEN 'RESULT_MISMATCH'" \
+	"   WHEN c.e >= w.input_count THEN 'MODEL_ERROR' END," \
+	"  failure_detail = CASE WHEN c.n < w.input_count" \
+	"   THEN format('%s results for %s inputs', c.n, w.input_count)" \
+	"   WHEN c.e >= w.input_count THEN 'every input failed; last error: ' || $5 END," \
+	"  finished_at = now(), lease_expires_at = NULL," \
+	"  model_calls = w.model_calls + $3::int, extra_calls = w.extra_calls + $4::int," \
+	"  done_count = c.n, error_count = c.e"
+
+/* Insert the records of parameter ROWS (a JSON array of [ordinal, record,
+ * error]) only while the request is RUNNING for this runner ($1 id, $2
+ * runner id); CTE ins says which went in. */
+#define WORK_STORE_OK(ROWS) \
+	"WITH ok AS (SELECT 1 FROM work_request" \
+	"  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2)," \
+	" ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)" \
+	"  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2" \
+	"  FROM jsonb_array_elements(" ROWS "::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)" \
+	"  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err)"
+
 int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const char *rows,
-		       int lease_s, int64_t event_inst, const char *event_detail)
+		       int lease_s, int64_t event_inst, const char *event_detail,
+		       const struct work_end *end)
 {
-	char ids[24], lease[16], inst[24];
+	char ids[24], lease[16], inst[24], c1[16], c2[16];
 	const char *p[6] = {ids, runner_id, rows, lease, event_inst > 0 ? inst : NULL,
 			    event_detail ? event_detail : "{}"};
 
 	i64(ids, sizeof ids, id);
+	if (end) {
+		/* the last chunk: stored and the request ended in one statement
+		 * (the results counted are those before it plus its own: the
+		 * statement's parts share one snapshot) */
+		const char *pe[6] = {ids, runner_id, c1, c2, end->last_error ? end->last_error : "",
+				     rows};
+
+		snprintf(c1, sizeof c1, "%d", end->calls);
+		snprintf(c2, sizeof c2, "%d", end->extra_calls);
+		return db_send(db, "work_store_end",
+			       WORK_STORE_OK("$6") ","
+			       " c AS (SELECT (SELECT count(*) FROM work_request_result"
+			       "   WHERE request_id = $1)::int + (SELECT count(*) FROM ins)::int AS n,"
+			       "  (SELECT count(*) FROM work_request_result WHERE request_id = $1"
+			       "   AND error IS NOT NULL)::int + (SELECT count(*) FROM ins WHERE err)::int AS e)"
+			       " UPDATE work_request w SET" WORK_END_SET
+			       " FROM c WHERE w.id = $1 AND w.status = 'RUNNING' AND w.runner_id = $2"
+			       " RETURNING (SELECT count(*) FROM ins), w.status",
+			       6, pe);
+	}
 	i64(inst, sizeof inst, event_inst);
 	snprintf(lease, sizeof lease, "%d", lease_s);
 	return db_send(db, "work_store",
-		       "WITH ok AS (SELECT 1 FROM work_request"
-		       "  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2),"
-		       " ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)"
-		       "  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2"
-		       "  FROM jsonb_array_elements($3::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)"
-		       "  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err),"
+		       WORK_STORE_OK("$3") ","
 		       " ev AS (INSERT INTO instance_event (instance_id, kind, detail)"
 		       "  SELECT $5::bigint, 'CHUNK_SENT', $6::jsonb"
 		       "  WHERE $5::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM ok))"
@@ -207,11 +254,11 @@ int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const c
 		       "  error_count = error_count + (SELECT count(*) FROM ins WHERE err),"
 		       "  lease_expires_at = now() + make_interval(secs => $4::int)"
 		       " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2"
-		       " RETURNING (SELECT count(*) FROM ins)",
+		       " RETURNING (SELECT count(*) FROM ins), NULL::text",
 		       6, p);
 }
 
-int db_work_store_collect(struct db *db)
+int db_work_store_collect(struct db *db, char *status_out, size_t status_size)
 {
 	PGresult *r = db_collect(db);
 	int rc;
@@ -219,6 +266,8 @@ int db_work_store_collect(struct db *db)
 	if (!r)
 		return -1;
 	rc = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -2;
+	if (rc >= 0 && !PQgetisnull(r, 0, 1))
+		snprintf(status_out, status_size, "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
 	return rc;
 }
@@ -238,17 +287,7 @@ int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls
 		    "WITH c AS (SELECT count(*)::int AS n,"
 		    "  (count(*) FILTER (WHERE error IS NOT NULL))::int AS e"
 		    "  FROM work_request_result WHERE request_id = $1)"
-		    " UPDATE work_request w SET"
-		    "  status = CASE WHEN c.n < w.input_count OR c.e >= w.input_count"
-		    "   THEN 'FAILED' ELSE 'COMPLETED' END,"
-		    "  failure_reason = CASE WHEN c.n < w.input_count THEN 'RESULT_MISMATCH'"
-		    "   WHEN c.e >= w.input_count THEN 'MODEL_ERROR' END,"
-		    "  failure_detail = CASE WHEN c.n < w.input_count"
-		    "   THEN format('%s results for %s inputs', c.n, w.input_count)"
-		    "   WHEN c.e >= w.input_count THEN 'every input failed; last error: ' || $5 END,"
-		    "  finished_at = now(), lease_expires_at = NULL,"
-		    "  model_calls = w.model_calls + $3::int, extra_calls = w.extra_calls + $4::int,"
-		    "  done_count = c.n, error_count = c.e"
+		    " UPDATE work_request w SET" WORK_END_SET
 		    " FROM c WHERE w.id = $1 AND w.status = 'RUNNING' AND w.runner_id = $2"
 		    " RETURNING w.status, w.failure_reason",
 		    5, p);

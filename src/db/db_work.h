@@ -54,8 +54,15 @@ int db_work_handback(struct db *db, int64_t id, const char *runner_id);
 int db_work_renew(struct db *db, int64_t id, const char *runner_id, int lease_s);
 /* Current status into out (e.g. "CANCELLED"); 0, 1 when the row is gone, -1. */
 int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
-/* Inputs without a result row: columns ordinal, input; in ordinal order. */
-PGresult *db_work_missing(struct db *db, int64_t id);
+/* Inputs without a result row: columns ordinal, input; in ordinal order.
+ * none_stored: the caller knows no result exists yet (first attempt, no
+ * cache hit, nothing sent), so every input is read without the anti-join. */
+PGresult *db_work_missing(struct db *db, int64_t id, int none_stored);
+/* How a request ends when its last records are stored (see below). */
+struct work_end {
+	int calls, extra_calls;
+	const char *last_error; /* quoted when every input failed; may be NULL */
+};
 /* Store records: rows is a JSON array of [ordinal, record|null, error|null].
  * Sent without waiting (db_send), so the caller can call the model for the
  * next chunk meanwhile; 0 sent, -1 error. db_work_store_collect then
@@ -63,10 +70,14 @@ PGresult *db_work_missing(struct db *db, int64_t id);
  * is no longer RUNNING for this runner, -1 on error. Renews the lease.
  * With event_inst > 0 the same statement also records instance event
  * CHUNK_SENT with event_detail (JSON) for that instance (saves the runner a
- * round trip per chunk: the next chunk's event rides on this store). */
+ * round trip per chunk: the next chunk's event rides on this store).
+ * With end (the last records of the request), the same statement also ends
+ * the request as db_work_complete does, and collect puts the final status
+ * into status_out (untouched otherwise). */
 int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const char *rows,
-		       int lease_s, int64_t event_inst, const char *event_detail);
-int db_work_store_collect(struct db *db);
+		       int lease_s, int64_t event_inst, const char *event_detail,
+		       const struct work_end *end);
+int db_work_store_collect(struct db *db, char *status_out, size_t status_size);
 /* End a request whose inputs were all sent, in one statement: counts the
  * results and sets COMPLETED, or FAILED RESULT_MISMATCH (fewer results
  * than inputs) or MODEL_ERROR (every input failed; last_error quoted).

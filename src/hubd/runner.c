@@ -134,6 +134,8 @@ struct job {
 	char next_detail[96];
 	/* a store sent and not yet collected (job_settle) */
 	int store_pending;
+	/* set when the last store also ended the request: its final status */
+	char end_status[16];
 	int64_t deadline_ms; /* monotonic */
 	enum fatal fatal;
 	char err[512];
@@ -792,7 +794,7 @@ static enum bisect_rc job_settle(struct job *j)
 	if (!j->store_pending)
 		return BISECT_OK;
 	j->store_pending = 0;
-	n = db_work_store_collect(j->r->db);
+	n = db_work_store_collect(j->r->db, j->end_status, sizeof j->end_status);
 	if (n == -2) {
 		tick(j->r); /* finds out: cancelled or lost */
 		if (j->r->abort == AB_NONE)
@@ -817,12 +819,19 @@ static enum bisect_rc job_settle(struct job *j)
  * inputs without one. */
 static enum bisect_rc job_store(struct job *j, const char *rows, int off, int len)
 {
-	int ev = len > 0 && off == j->chunk_off && len == j->chunk_len && j->next_detail[0];
+	int whole = len > 0 && off == j->chunk_off && len == j->chunk_len;
+	int ev = whole && j->next_detail[0];
+	/* the whole last chunk answered at once: its store also ends the
+	 * request (one statement less between the model's last answer and
+	 * the result being downloadable) */
+	int last = whole && off + len == PQntuples(j->missing);
+	struct work_end end = {j->calls, j->calls > j->chunks ? j->calls - j->chunks : 0, j->err};
 
 	if (job_settle(j) != BISECT_OK)
 		return BISECT_FATAL;
 	if (db_work_store_send(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s,
-			       ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL) < 0) {
+			       ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL,
+			       last ? &end : NULL) < 0) {
 		j->fatal = JF_DB;
 		snprintf(j->err, sizeof j->err, "database error while storing results");
 		return BISECT_FATAL;
@@ -966,8 +975,18 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 }
 
-/* Every input was sent: the request ends in one statement that counts the
- * results and decides. 1 when it COMPLETED. */
+/* The request ended with status: logged; 1 when it COMPLETED. */
+static int ended(struct job *j, const char *status)
+{
+	int extra = j->calls - j->chunks;
+
+	log_info("runner model=%s status=%s calls=%d extra_calls=%d msg=\"request finished\"",
+		 j->m->id, status, j->calls, extra > 0 ? extra : 0);
+	return strcmp(status, "COMPLETED") == 0;
+}
+
+/* Every input was sent (and the last store did not end the request): one
+ * statement counts the results and decides. 1 when it COMPLETED. */
 static int complete(struct runner *r, struct job *j)
 {
 	char status[16] = "";
@@ -983,9 +1002,7 @@ static int complete(struct runner *r, struct job *j)
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 		return 0;
 	}
-	log_info("runner model=%s status=%s calls=%d extra_calls=%d msg=\"request finished\"",
-		 j->m->id, status, j->calls, extra > 0 ? extra : 0);
-	return strcmp(status, "COMPLETED") == 0;
+	return ended(j, status);
 }
 
 /* Send every input without a result; returns with j->fatal set on failure. */
@@ -995,7 +1012,8 @@ static void run_inputs(struct runner *r, struct job *j)
 	struct bisect_stats st = {0, 0};
 	int n;
 
-	j->missing = db_work_missing(r->db, j->req->id);
+	/* done_count is the claim's: exact while this attempt stored nothing */
+	j->missing = db_work_missing(r->db, j->req->id, j->req->done_count == 0 && j->calls == 0);
 	if (!j->missing) {
 		j->fatal = JF_DB;
 		snprintf(j->err, sizeof j->err, "database error reading inputs");
@@ -1152,7 +1170,7 @@ static void process(struct runner *r, struct work_req *q)
 	}
 done:
 	/* the request first (its owner is waiting), then the instance */
-	completed = complete(r, &j);
+	completed = j.end_status[0] ? ended(&j, j.end_status) : complete(r, &j);
 	inst_put(r, &in, &m, 0);
 	if (completed)
 		cache_results(r, q, &m);
