@@ -190,7 +190,10 @@ PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 
 /* The end of a request, given its result and error counts n and e (SQL
  * expressions over CTE c): COMPLETED, or FAILED RESULT_MISMATCH / MODEL_ERROR
- * ($5: last error). Shared by the final store and db_work_complete. */
+ * ($5: last error). Shared by the final store and db_work_complete.
+ * finished_at is the clock when the row is updated, after the last results
+ * went in, not the statement's start (now()): it says when the result
+ * became complete. */
 #define WORK_END_SET \
 	"  status = CASE WHEN c.n < w.input_count OR c.e >= w.input_count" \
 	"   THEN 'FAILED' ELSE 'COMPLETED' END," \
@@ -199,7 +202,7 @@ PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 	"  failure_detail = CASE WHEN c.n < w.input_count" \
 	"   THEN format('%s results for %s inputs', c.n, w.input_count)" \
 	"   WHEN c.e >= w.input_count THEN 'every input failed; last error: ' || $5 END," \
-	"  finished_at = now(), lease_expires_at = NULL," \
+	"  finished_at = clock_timestamp(), lease_expires_at = NULL," \
 	"  model_calls = w.model_calls + $3::int, extra_calls = w.extra_calls + $4::int," \
 	"  done_count = c.n, error_count = c.e"
 
