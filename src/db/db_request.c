@@ -319,50 +319,64 @@ int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char 
 	return rc;
 }
 
-PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o)
+PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o,
+				  int keys_over)
 {
-	char ids[24], u[24], a[24];
-	const char *p[3];
+	char ids[24], u[24], a[24], ko[16];
+	const char *p[4];
 
 	fmt_i64(ids, sizeof(ids), id);
+	snprintf(ko, sizeof(ko), "%d", keys_over);
 	p[0] = ids;
+	p[3] = ko;
 	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
 	return db_prep(db, "req_result_meta",
 		       "SELECT w.status, w.failure_reason, w.failure_detail, w.model_id, "
 		       " m.details->'columns', w.metadata->'columns', "
+		       " CASE WHEN w.input_count > $4::int THEN"
 		       " (SELECT jsonb_agg(x.k ORDER BY x.ord, x.pos) FROM ("
 		       "   SELECT DISTINCT ON (kv.k) kv.k, r.ordinal AS ord, kv.pos "
 		       "   FROM work_request_result r, jsonb_object_keys(CASE WHEN "
 		       "    jsonb_typeof(r.record) = 'object' THEN r.record ELSE '{}' END) "
 		       "    WITH ORDINALITY AS kv(k, pos) "
-		       "   WHERE r.request_id = w.id ORDER BY kv.k, r.ordinal, kv.pos) x), "
+		       "   WHERE r.request_id = w.id ORDER BY kv.k, r.ordinal, kv.pos) x) END, "
 		       " w.input_count "
 		       "FROM work_request w LEFT JOIN model m ON m.id = w.model_id "
 		       "WHERE w.id = $1::bigint AND "
-		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
+		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 4, p);
 }
 
-#define RESULTS_PAGE_SQL(CELLS) \
-	"SELECT i.ordinal, i.input, r.record, r.error, r.cached, r.request_id IS NOT NULL, " \
-	CELLS " FROM work_request_input i LEFT JOIN work_request_result r " \
-	" ON r.request_id = i.request_id AND r.ordinal = i.ordinal " \
-	"WHERE i.request_id = $1::bigint AND i.ordinal > $2::int " \
-	"ORDER BY i.ordinal LIMIT $3::int"
-
-PGresult *db_request_results_page(struct db *db, int64_t id, int after, int limit,
-				  const char *cols)
+int db_request_results_page(struct db *db, int64_t id, int after, int limit,
+			    struct db_results_page *pg)
 {
 	char ids[24], af[16], lim[16];
-	const char *p[4] = {ids, af, lim, cols};
+	const char *p[3] = {ids, af, lim};
 
 	fmt_i64(ids, sizeof(ids), id);
 	snprintf(af, sizeof(af), "%d", after);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	if (!cols)
-		return db_prep(db, "req_results_page", RESULTS_PAGE_SQL("NULL::jsonb"), 3, p);
-	return db_prep(db, "req_results_cells",
-		       RESULTS_PAGE_SQL("(SELECT jsonb_agg(jsonb_build_array("
-					"jsonb_typeof(r.record->u.c), r.record->>u.c) ORDER BY u.n) "
-					"FROM unnest($4::text[]) WITH ORDINALITY AS u(c, n))"),
-		       4, p);
+	pg->res = NULL;
+	pg->in = db_prep(db, "req_page_inputs",
+			 "SELECT ordinal, input FROM work_request_input"
+			 " WHERE request_id = $1::bigint AND ordinal > $2::int"
+			 " ORDER BY ordinal LIMIT $3::int", 3, p);
+	if (!pg->in)
+		return -1;
+	pg->res = db_prep(db, "req_page_results",
+			  "SELECT ordinal, record, error, cached FROM work_request_result"
+			  " WHERE request_id = $1::bigint AND ordinal > $2::int"
+			  " AND ordinal <= $2::int + $3::int ORDER BY ordinal", 3, p);
+	if (!pg->res) {
+		PQclear(pg->in);
+		pg->in = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void db_results_page_clear(struct db_results_page *pg)
+{
+	PQclear(pg->in);
+	PQclear(pg->res);
+	pg->in = pg->res = NULL;
 }

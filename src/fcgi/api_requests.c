@@ -14,7 +14,8 @@
  * formats; has_header defaults to false everywhere, the header line is
  * stored apart and never becomes an input), the model is checked (exists,
  * enabled), and db_request_submit() inserts everything in one transaction.
- * Results are read page by page (RESULT_PAGE rows per query). A body that
+ * Results are read page by page (RESULT_PAGE inputs and their result rows, two
+ * ordered range scans merged here; db_request.h says why). A body that
  * stays under RESULT_STREAM_AT goes out in one piece with a Content-Length
  * (the usual case: several small writes through nginx would meet Nagle and
  * delayed ACKs, measured at +40 ms per download); a larger one is streamed
@@ -814,6 +815,51 @@ static void fmt_double(char *out, size_t n, double v)
 	}
 }
 
+/* 1 when fmt_double would print text unchanged, so the conversion can be
+ * skipped or cut short (it was most of the CSV download's CPU): a plain
+ * decimal -?(0|[1-9][0-9]*)\.[0-9]*[1-9] with a decimal exponent in
+ * [-4, 14] (%g's fixed notation) and d <= 17 significant digits. With
+ * d <= 15 it always is (any such decimal reads back from a double by
+ * %.15g). With 16 or 17 (how Python prints most floats) it is when no
+ * (d-1)-digit form reads back as the same double (then no shorter one
+ * does) and %.{d}g prints the text: two conversions instead of the three
+ * rounds of fmt_double. */
+static int plain_shortest(const char *s)
+{
+	const char *p = s + (*s == '-'), *dot;
+	char num[40];
+	int sig = 0, lead = 0, seen = 0;
+	double v;
+
+	if (!isdigit((unsigned char)*p) || (p[0] == '0' && p[1] != '.'))
+		return 0;
+	dot = p + strspn(p, "0123456789");
+	if (*dot != '.' || !isdigit((unsigned char)dot[1]))
+		return 0;
+	for (const char *q = p; *q; q++) {
+		if (q == dot)
+			continue;
+		if (!isdigit((unsigned char)*q))
+			return 0;
+		if (*q != '0')
+			seen = 1;
+		if (seen)
+			sig++;
+		else if (q > dot)
+			lead++; /* zeros after "0." before the first digit */
+	}
+	if (sig == 0 || sig > 17 || s[strlen(s) - 1] == '0' || lead > 3 || dot - p > 15)
+		return 0;
+	if (sig <= 15)
+		return 1;
+	v = strtod(s, NULL);
+	snprintf(num, sizeof num, "%.*g", sig - 1, v);
+	if (strtod(num, NULL) == v)
+		return 0;
+	snprintf(num, sizeof num, "%.*g", sig, v);
+	return strcmp(num, s) == 0;
+}
+
 /* A JSON number as stored (exact digits from Postgres): integers as they
  * are (any size), other numbers in the shortest round-trip form. */
 static void csv_number(struct buf *b, const char *text)
@@ -821,7 +867,7 @@ static void csv_number(struct buf *b, const char *text)
 	char num[40];
 	double v;
 
-	if (strspn(text, "-0123456789") == strlen(text)) {
+	if (strspn(text, "-0123456789") == strlen(text) || plain_shortest(text)) {
 		buf_adds(b, text);
 		return;
 	}
@@ -1084,22 +1130,73 @@ static void json_str(struct buf *b, const char *s)
 	json_object_put(o);
 }
 
-/* 0 ok, -1 when a record's text could not be scanned (logged). */
-static int format_rows(struct buf *b, const PGresult *res, json_object *cols, int csv,
-		       int *first_row, struct rec_scan *rs)
+/* Add to cols the keys of the page's object records in order of first
+ * appearance (ordinal, then position), as the meta query's aggregate does
+ * for requests larger than a page. 0, or -1 when a record's text could not
+ * be scanned. */
+static int page_keys(const struct db_results_page *pg, struct rec_scan *rs, json_object *cols)
+{
+	struct rec_member seen[64];
+	struct buf names = BUF_INIT;
+	int nseen = 0, rc = 0;
+
+	buf_addc(&names, '[');
+	for (int k = 0; k < PQntuples(pg->res) && rc == 0; k++) {
+		if (PQgetisnull(pg->res, k, DBX_RECORD) ||
+		    rec_scan(rs, PQgetvalue(pg->res, k, DBX_RECORD)) < 0) {
+			rc = PQgetisnull(pg->res, k, DBX_RECORD) ? 0 : -1;
+			continue;
+		}
+		for (int i = 0; i < rs->n; i++) {
+			const struct rec_member *m = &rs->m[i];
+			int dup = 0;
+
+			for (int s = 0; s < nseen && !dup; s++)
+				dup = seen[s].klen == m->klen && memcmp(seen[s].key, m->key, m->klen) == 0;
+			if (dup)
+				continue;
+			/* past 64 distinct keys add_names still drops repeats */
+			if (nseen < 64)
+				seen[nseen++] = *m;
+			/* the key is JSON string text already (Postgres prints it) */
+			if (names.len > 1)
+				buf_addc(&names, ',');
+			buf_addc(&names, '"');
+			buf_add(&names, m->key, m->klen);
+			buf_addc(&names, '"');
+		}
+	}
+	buf_addc(&names, ']');
+	if (rc == 0 && names.len > 2)
+		add_names(cols, buf_cstr(&names));
+	if (names.oom)
+		rc = -1;
+	buf_free(&names);
+	return rc;
+}
+
+/* 0 ok, -1 when a record's text could not be scanned (logged). Walks the
+ * page's inputs and its result rows together (both in ordinal order). */
+static int format_rows(struct buf *b, const struct db_results_page *pg, json_object *cols,
+		       int csv, int *first_row, struct rec_scan *rs)
 {
 	size_t ncols = json_object_array_length(cols);
+	int nres = PQntuples(pg->res), k = 0;
 
-	for (int i = 0; i < PQntuples(res); i++) {
-		int has_rec = !PQgetisnull(res, i, DBX_RECORD);
+	for (int i = 0; i < PQntuples(pg->in); i++) {
+		const char *ord = PQgetvalue(pg->in, i, DBX_IN_ORDINAL);
+		int o = atoi(ord), has_result, has_rec;
 
+		while (k < nres && atoi(PQgetvalue(pg->res, k, DBX_RES_ORDINAL)) < o)
+			k++;
+		has_result = k < nres && atoi(PQgetvalue(pg->res, k, DBX_RES_ORDINAL)) == o;
+		has_rec = has_result && !PQgetisnull(pg->res, k, DBX_RECORD);
 		if (csv) {
-			if (rec_scan(rs, has_rec ? PQgetvalue(res, i, DBX_RECORD) : "null") < 0) {
-				log_error_x("request ordinal=%s msg=\"record text not understood\"",
-					    PQgetvalue(res, i, DBX_ORDINAL));
+			if (rec_scan(rs, has_rec ? PQgetvalue(pg->res, k, DBX_RECORD) : "null") < 0) {
+				log_error_x("request ordinal=%s msg=\"record text not understood\"", ord);
 				return -1;
 			}
-			buf_add_csv(b, PQgetvalue(res, i, DBX_INPUT));
+			buf_add_csv(b, PQgetvalue(pg->in, i, DBX_INPUT));
 			for (size_t c = 0; c < ncols; c++) {
 				const struct rec_member *m = rs->n ? rec_find(rs,
 					json_object_get_string(json_object_array_get_idx(cols, c))) : NULL;
@@ -1115,17 +1212,17 @@ static int format_rows(struct buf *b, const PGresult *res, json_object *cols, in
 			buf_addc(b, ',');
 		*first_row = 0;
 		buf_adds(b, "{\"input\":");
-		json_str(b, PQgetvalue(res, i, DBX_INPUT));
+		json_str(b, PQgetvalue(pg->in, i, DBX_INPUT));
 		buf_adds(b, ",\"record\":");
-		buf_adds(b, has_rec ? PQgetvalue(res, i, DBX_RECORD) : "null");
-		if (!PQgetisnull(res, i, DBX_ERROR)) {
+		buf_adds(b, has_rec ? PQgetvalue(pg->res, k, DBX_RECORD) : "null");
+		if (has_result && !PQgetisnull(pg->res, k, DBX_ERROR)) {
 			buf_adds(b, ",\"error\":");
-			json_str(b, PQgetvalue(res, i, DBX_ERROR));
-		} else if (PQgetvalue(res, i, DBX_HAS_RESULT)[0] != 't') {
+			json_str(b, PQgetvalue(pg->res, k, DBX_ERROR));
+		} else if (!has_result) {
 			buf_adds(b, ",\"error\":\"no result was stored for this input\"");
 		}
 		buf_adds(b, ",\"cached\":");
-		buf_adds(b, PQgetvalue(res, i, DBX_CACHED)[0] == 't' ? "true" : "false");
+		buf_adds(b, has_result && PQgetvalue(pg->res, k, DBX_CACHED)[0] == 't' ? "true" : "false");
 		buf_addc(b, '}');
 	}
 	return 0;
@@ -1157,7 +1254,8 @@ static enum api_err result_not_ready(struct api_req *r, const PGresult *meta)
 static enum api_err h_result(struct api_req *r)
 {
 	struct db_owner o;
-	PGresult *meta = NULL, *page = NULL;
+	PGresult *meta = NULL;
+	struct db_results_page page = {NULL, NULL};
 	json_object *cols = NULL;
 	struct rec_scan rs = {NULL, 0, 0, BUF_INIT};
 	struct buf b = BUF_INIT;
@@ -1176,7 +1274,7 @@ static enum api_err h_result(struct api_req *r)
 	if (id <= 0)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
 	owner_of(r, &o);
-	meta = db_request_result_meta(r->db, id, &o);
+	meta = db_request_result_meta(r->db, id, &o, RESULT_PAGE);
 	if (!meta)
 		return api_db_fail(r);
 	if (PQntuples(meta) != 1) {
@@ -1190,9 +1288,13 @@ static enum api_err h_result(struct api_req *r)
 	cols = result_columns(meta);
 	/* Read the first page before any byte goes out, so a failure here
 	 * is still a clean error response. */
-	page = db_request_results_page(r->db, id, 0, RESULT_PAGE, NULL);
-	if (!page) {
+	if (db_request_results_page(r->db, id, 0, RESULT_PAGE, &page) < 0) {
 		e = api_db_fail(r);
+		goto out;
+	}
+	if (atoi(PQgetvalue(meta, 0, DBM_INPUT_COUNT)) <= RESULT_PAGE &&
+	    page_keys(&page, &rs, cols) < 0) {
+		e = api_fail(r, API_INTERNAL, "internal", "a stored record could not be read");
 		goto out;
 	}
 	if (csv) {
@@ -1213,17 +1315,16 @@ static enum api_err h_result(struct api_req *r)
 		buf_adds(&b, ",\"results\":[");
 	}
 	for (;;) {
-		int n = PQntuples(page);
+		int n = PQntuples(page.in);
 
-		if (format_rows(&b, page, cols, csv, &first_row, &rs) < 0) {
+		if (format_rows(&b, &page, cols, csv, &first_row, &rs) < 0) {
 			e = out ? API_OK : api_fail(r, API_INTERNAL, "internal",
 						    "a stored record could not be read");
 			goto out;
 		}
 		if (n > 0)
-			last = atoi(PQgetvalue(page, n - 1, DBX_ORDINAL));
-		PQclear(page);
-		page = NULL;
+			last = atoi(PQgetvalue(page.in, n - 1, DBX_IN_ORDINAL));
+		db_results_page_clear(&page);
 		if (b.oom) {
 			e = api_fail(r, API_INTERNAL, "internal", "out of memory formatting results");
 			goto out;
@@ -1237,8 +1338,7 @@ static enum api_err h_result(struct api_req *r)
 			FCGX_PutStr(b.data, (int)b.len, out);
 			buf_reset(&b);
 		}
-		page = db_request_results_page(r->db, id, last, RESULT_PAGE, NULL);
-		if (!page) {
+		if (db_request_results_page(r->db, id, last, RESULT_PAGE, &page) < 0) {
 			/* Headers are gone already when streaming: the body ends
 			 * short and the log says why. */
 			log_error_x("request id=%" PRId64 " msg=\"result page failed mid-stream\"", id);
@@ -1259,7 +1359,7 @@ out:
 	buf_free(&rs.tmp);
 	buf_free(&b);
 	json_object_put(cols);
-	PQclear(page);
+	db_results_page_clear(&page);
 	PQclear(meta);
 	return e;
 }
