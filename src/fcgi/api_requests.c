@@ -485,7 +485,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	json_object *body = NULL, *meta = NULL;
 	char version[64], **keys = NULL;
 	const char *idem, *ct = r->content_type;
-	int enabled = 0, cache_enabled = 0, mrc;
+	int enabled = 0, cache_lookup = 0, mrc;
 	int64_t id = 0;
 	PGresult *row = NULL;
 	enum db_submit_rc rc;
@@ -538,7 +538,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 		e = api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
 		goto out;
 	}
-	mrc = db_request_model(r->db, s.model_id, &enabled, &cache_enabled, version,
+	mrc = db_request_model(r->db, s.model_id, &enabled, &cache_lookup, version,
 			       sizeof(version));
 	if (mrc < 0) {
 		e = api_db_fail(r);
@@ -573,7 +573,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	}
 	if (r->auth.is_anon)
 		s.cache_opt_in = 0; /* only registered users feed the shared cache */
-	if (cache_enabled) {
+	if (cache_lookup) {
 		keys = make_keys(&s.in);
 		if (!keys) {
 			e = api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
@@ -591,7 +591,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	rq.metadata = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
 	rq.inputs = s.in.inputs;
 	rq.n_inputs = s.in.n;
-	rq.cache_enabled = cache_enabled;
+	rq.cache_enabled = cache_lookup;
 	rq.model_version = version;
 	rq.cache_keys = keys;
 	rc = db_request_submit(r->db, &rq, &id, &row);
