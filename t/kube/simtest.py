@@ -4,8 +4,9 @@ Runs in: t/35x-*.t test scripts under /usr/bin/python3.
 Called by: t/350-kubesim-kubectl.t, t/351-kubesim-python.t, t/352-kubesim-scheduler.t,
   t/353-kubesim-watch.t (and any later test that needs a fake cluster).
 Owns: one kubesim.py process per KubeSim object (stopped with SIGTERM at exit,
-  which also kills the pod processes it started), a temporary state directory,
-  a kubeconfig for kubectl.
+  which also kills the pod processes it started; with keep_processes those
+  survive it by design and cleanup() kills them), a temporary state
+  directory, a kubeconfig for kubectl.
 
 kubectl never sends a bearer token over plain HTTP, so kubectl talks to the
 simulator over HTTPS with the self-signed certificate kubesim generates
@@ -129,9 +130,33 @@ class KubeSim:
         self.keep = False
         if self.proc and self.proc.poll() is None:
             self.stop()
+        self.kill_pod_processes()
         if os.environ.get("KUBESIM_KEEP_TMP"):
             return
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def kill_pod_processes(self):
+        """Pod processes of this simulator that outlived it: with
+        --keep-processes they are meant to (a restarted simulator adopts
+        them), so at the end of a test they are killed here. Each one has
+        KUBERNETES_SERVICE_PORT = this simulator's port in its environment."""
+        mark = ("KUBERNETES_SERVICE_PORT=%d" % self.port).encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if mark in env:
+                try:
+                    os.killpg(int(pid), signal.SIGKILL)
+                except OSError:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
 
     def log_text(self):
         try:
