@@ -21,6 +21,10 @@
 
 struct mc {
 	CURL *h;
+	CURLM *multi;               /* every call runs through it (mc_start) */
+	struct curl_slist *hdr;     /* headers of the call under way */
+	char where[600];            /* its address and path, for the log */
+	int running;                /* a call was started and not finished */
 	mc_tick_fn tick;
 	void *tick_ctx;
 	int64_t last_tick;
@@ -44,8 +48,9 @@ struct mc *mc_new(void)
 	if (!m)
 		return NULL;
 	m->h = curl_easy_init();
-	if (!m->h) {
-		free(m);
+	m->multi = curl_multi_init();
+	if (!m->h || !m->multi) {
+		mc_free(m);
 		return NULL;
 	}
 	return m;
@@ -55,7 +60,13 @@ void mc_free(struct mc *m)
 {
 	if (!m)
 		return;
-	curl_easy_cleanup(m->h);
+	if (m->running)
+		curl_multi_remove_handle(m->multi, m->h);
+	curl_slist_free_all(m->hdr);
+	if (m->multi)
+		curl_multi_cleanup(m->multi);
+	if (m->h)
+		curl_easy_cleanup(m->h);
 	free(m);
 }
 
@@ -92,17 +103,17 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	return 0;
 }
 
-enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const char *path,
-		   const char *body, int timeout_ms, struct buf *out, long *status)
+int mc_start(struct mc *m, const char *method, const char *address, const char *path,
+	     const char *body, int timeout_ms, struct buf *out)
 {
 	char url[512];
-	struct curl_slist *hdr = NULL;
-	CURLcode cc;
-	enum mc_rc rc;
+	int still;
 
-	*status = 0;
+	if (m->running)
+		return -1;
 	buf_reset(out);
 	snprintf(url, sizeof url, "http://%s%s", address, path);
+	snprintf(m->where, sizeof m->where, "%s%s", address, path);
 	curl_easy_reset(m->h);
 	curl_easy_setopt(m->h, CURLOPT_URL, url);
 	curl_easy_setopt(m->h, CURLOPT_NOSIGNAL, 1L);
@@ -114,42 +125,102 @@ enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const 
 	curl_easy_setopt(m->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(m->h, CURLOPT_XFERINFODATA, m);
 	curl_easy_setopt(m->h, CURLOPT_PROXY, "");
+	curl_slist_free_all(m->hdr);
+	m->hdr = NULL;
 	if (strcmp(method, "POST") == 0) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
-		hdr = curl_slist_append(hdr, "Expect:");
-		curl_easy_setopt(m->h, CURLOPT_HTTPHEADER, hdr);
+		m->hdr = curl_slist_append(m->hdr, "Content-Type: application/json");
+		m->hdr = curl_slist_append(m->hdr, "Expect:");
+		curl_easy_setopt(m->h, CURLOPT_HTTPHEADER, m->hdr);
 		curl_easy_setopt(m->h, CURLOPT_POSTFIELDS, body ? body : "");
 	}
 	m->aborted = 0;
 	m->last_tick = mh_mono_ms();
-	cc = curl_easy_perform(m->h);
-	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, status);
+	if (curl_multi_add_handle(m->multi, m->h) != CURLM_OK)
+		return -1;
+	m->running = 1;
+	/* connect (or reuse) and send what can be sent now */
+	curl_multi_perform(m->multi, &still);
+	return 0;
+}
+
+/* The outcome of the finished transfer. */
+static enum mc_rc finished_rc(struct mc *m, CURLcode cc)
+{
 	switch (cc) {
 	case CURLE_OK:
-		rc = MC_OK;
-		break;
+		return MC_OK;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
-		rc = MC_CONN;
-		break;
+		return MC_CONN;
 	case CURLE_OPERATION_TIMEDOUT:
-		rc = MC_TIMEOUT;
-		break;
+		return MC_TIMEOUT;
 	case CURLE_ABORTED_BY_CALLBACK:
-		rc = m->aborted ? MC_ABORTED : MC_ERROR;
-		break;
+		return m->aborted ? MC_ABORTED : MC_ERROR;
 	default:
-		rc = MC_ERROR;
-		log_warn_x("modelclient url=%s%s msg=\"call failed\" error=\"%s\"", address, path,
+		log_warn_x("modelclient url=%s msg=\"call failed\" error=\"%s\"", m->where,
 			   curl_easy_strerror(cc));
+		return MC_ERROR;
 	}
+}
+
+enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status)
+{
+	CURLcode cc = CURLE_OK;
+	int still = 1, done = 0;
+	enum mc_rc rc;
+
+	*status = 0;
+	if (!m->running)
+		return MC_ERROR;
+	while (!done) {
+		CURLMsg *msg;
+		int left;
+
+		if (curl_multi_perform(m->multi, &still) != CURLM_OK) {
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+		while ((msg = curl_multi_info_read(m->multi, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == m->h) {
+				cc = msg->data.result;
+				done = 1;
+			}
+		if (done)
+			break;
+		if (!still) { /* nothing running and no result: should not happen */
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+		/* at most a second between performs: the progress callback
+		 * (the tick) runs from them */
+		if (curl_multi_poll(m->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+			cc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, status);
+	curl_multi_remove_handle(m->multi, m->h);
+	m->running = 0;
+	rc = finished_rc(m, cc);
 	if (out->oom)
 		rc = MC_ERROR;
-	curl_slist_free_all(hdr);
 	return rc;
+}
+
+int mc_busy(const struct mc *m) { return m->running; }
+
+enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const char *path,
+		   const char *body, int timeout_ms, struct buf *out, long *status)
+{
+	*status = 0;
+	if (mc_start(m, method, address, path, body, timeout_ms, out) < 0) {
+		buf_reset(out);
+		return MC_ERROR;
+	}
+	return mc_finish(m, out, status);
 }
 
 int mc_healthz(struct mc *m, const char *address, int timeout_ms)

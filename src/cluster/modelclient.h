@@ -37,6 +37,17 @@ void mc_set_tick(struct mc *m, mc_tick_fn fn, void *ctx);
 enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const char *path,
 		   const char *body, int timeout_ms, struct buf *out, long *status);
 
+/* The same call in two halves, so the caller can work while the model
+ * computes: mc_start sends the request and returns (0, or -1 when a call is
+ * already under way or libcurl refuses); mc_finish waits for the answer
+ * (ticking as mc_call does) with mc_call's outcome. body and out must live
+ * until mc_finish. One call at a time per struct mc. */
+int mc_start(struct mc *m, const char *method, const char *address, const char *path,
+	     const char *body, int timeout_ms, struct buf *out);
+enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status);
+/* 1 between mc_start and mc_finish. */
+int mc_busy(const struct mc *m);
+
 /* 1 when GET /healthz answers 2xx within timeout_ms, else 0. */
 int mc_healthz(struct mc *m, const char *address, int timeout_ms);
 
