@@ -5,10 +5,14 @@
 # 97 correct records in order, 3 null records with an error, calls within
 # 2n; an all-invalid request ends FAILED MODEL_ERROR. A model registered by
 # its own command line (local_command) and one without (built-in demo
-# default) give the same results.
+# default) give the same results. In chunks of 10, rejected chunks are
+# bisected while the next chunk's call (started before the previous answer
+# is stored) is under way: nothing lost, doubled or reordered.
 import functools
 import os
+import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
@@ -76,6 +80,37 @@ for model in ("strict-sync", "strict-async"):
     st = wait(rid)
     t.is_(st[:2], ("FAILED", "MODEL_ERROR"), "%s: every input invalid -> FAILED MODEL_ERROR" % model)
     t.like(st[2] or "", "every input failed", "  with a clear reason")
+
+# ---- several chunks: the runner starts the next chunk's call before it
+# parses and stores the previous answer; a rejected chunk among them is
+# bisected while the next one's call is under way, and nothing is lost,
+# doubled or reordered
+s.set_config(hub__chunk_size="10")
+os.kill(s.pid_of("hubd"), signal.SIGHUP)
+time.sleep(1.5)
+BAD2 = {15: "bad((", 33: "Xx))"}
+inputs2 = ["C" * (1 + i % 7) for i in range(50)]
+for pos, text in BAD2.items():
+    inputs2[pos] = text
+rid = submit("strict-sync", inputs2)
+st = wait(rid)
+t.is_(st[0], "COMPLETED", "50 inputs in chunks of 10, 2 rejected chunks: COMPLETED (%s)" % (st,))
+r = s.api("GET", "/api/requests/%s/result?format=json" % rid, token=anon)
+res = (r.json or {}).get("results", [])
+t.ok(len(res) == 50 and all(res[i]["input"] == inputs2[i] for i in range(50)),
+     "  50 results, inputs in order")
+t.ok(len(res) == 50 and all(res[i]["record"] and
+                            abs(res[i]["record"]["mol_weight"] - weight(1 + i % 7)) < 0.05
+                            for i in range(50) if i not in BAD2), "  48 correct records")
+t.ok(len(res) == 50 and all(res[i]["record"] is None and res[i].get("error") for i in BAD2),
+     "  the 2 rejected inputs: null record + error")
+t.is_(s.sql("SELECT count(*), count(DISTINCT ordinal) FROM work_request_result WHERE request_id = $1",
+            rid), [("50", "50")], "  one result row per input")
+calls, extra, errs = map(int, s.sql("SELECT model_calls, extra_calls, error_count FROM work_request"
+                                    " WHERE id = $1", rid)[0])
+t.ok(7 <= calls <= 5 + 2 * 18, "  %d model calls: 5 chunks, bisection of 2 (bound 2n-1 each)" % calls)
+t.is_(extra, calls - 5, "  extra calls = calls - chunks (%d)" % extra)
+t.is_(errs, 2, "  error_count 2")
 
 mols = ["CCO", "c1ccccc1", "CC(=O)O", "bad(("]
 out = {}
