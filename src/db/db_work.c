@@ -20,6 +20,13 @@
 
 #define DB_LOCK_MODEL 0x6d68 /* advisory lock class: per-model instance limit */
 
+#define MODEL_COLS \
+	"SELECT enabled, execution_mode, COALESCE(image, ''), image_tag," \
+	" array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m," \
+	" memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances," \
+	" idle_seconds, cache_enabled, model_version, id FROM model"
+
+static int model_fill(PGresult *r, struct work_model *m);
 static void i64(char *buf, size_t n, int64_t v) { snprintf(buf, n, "%lld", (long long)v); }
 
 /* db_prep returns a result to clear; wrap for statements without rows. */
@@ -65,41 +72,64 @@ static char *text_array(const char *const *v, int n)
 	return s;
 }
 
-int db_work_claim(struct db *db, const char *runner_id, const char *replica_id,
-		  const char *const *models, int n, int lease_s, int request_timeout_s,
-		  struct work_req *out)
+/* The model of the oldest QUEUED request among models that can get an
+ * instance now: disabled ones (to fail their requests), ones with an IDLE
+ * instance on this replica, or under max_instances (avoids taking a slot
+ * only to find the limit). Nothing is locked. 1 into *m, 0 none, -1. */
+static int claim_model(struct db *db, const struct work_claim *c, struct work_model *m)
 {
-	char lease[16], tmo[16];
-	char *arr = text_array(models, n);
-	const char *p[5] = {arr, runner_id, lease, tmo, replica_id};
+	char *arr = text_array(c->models, c->n);
+	const char *p[2] = {arr, c->replica_id};
 	PGresult *r;
-	int rc = -1;
 
 	if (!arr)
 		return -1;
-	snprintf(lease, sizeof lease, "%d", lease_s);
-	snprintf(tmo, sizeof tmo, "%d", request_timeout_s);
-	/* Only models that can get an instance now: disabled ones (to fail
-	 * their requests), ones with an IDLE instance on this replica, or under
-	 * max_instances. Avoids claim/hand-back churn at the limit. */
-	r = db_prep(db, "work_claim",
-		    "WITH ok AS (SELECT m.id FROM model m WHERE m.id = ANY($1::text[]) AND (NOT m.enabled"
+	r = db_prep(db, "work_claim_model",
+		    MODEL_COLS " WHERE id = (SELECT w.model_id FROM work_request w"
+		    " WHERE w.status = 'QUEUED' AND w.model_id IN (SELECT m.id FROM model m"
+		    "  WHERE m.id = ANY($1::text[]) AND (NOT m.enabled"
 		    "  OR EXISTS (SELECT 1 FROM model_instance i WHERE i.model_id = m.id"
-		    "    AND i.state = 'IDLE' AND i.replica_id = $5 AND NOT i.stop_requested)"
+		    "    AND i.state = 'IDLE' AND i.replica_id = $2 AND NOT i.stop_requested)"
 		    "  OR (SELECT count(*) FROM model_instance i WHERE i.model_id = m.id"
 		    "    AND i.state <> 'TERMINATED') < m.max_instances))"
-		    " UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
+		    " ORDER BY w.id LIMIT 1)",
+		    2, p);
+	free(arr);
+	return model_fill(r, m);
+}
+
+/* The oldest QUEUED request of the model, RUNNING under this runner, and
+ * the slot (inst, 0 for none) made its instance, in one statement.
+ * started_at is the clock when the row is taken, not now(): a statement
+ * that began early but was descheduled would otherwise date its request
+ * before later claims. 1, 0 none left, -1 error. */
+static int claim_row(struct db *db, const struct work_claim *c, const char *model_id,
+		     int64_t inst, struct work_req *out)
+{
+	char lease[16], tmo[16], ids[24];
+	const char *p[5] = {model_id, c->runner_id, lease, tmo, ids};
+	PGresult *r;
+	int rc = 0;
+
+	snprintf(lease, sizeof lease, "%d", c->lease_s);
+	snprintf(tmo, sizeof tmo, "%d", c->request_timeout_s);
+	i64(ids, sizeof ids, inst);
+	r = db_prep(db, "work_claim",
+		    "WITH q AS (UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
 		    " attempts = attempts + 1,"
 		    " lease_expires_at = now() + make_interval(secs => $3::int),"
-		    " started_at = COALESCE(started_at, now()),"
+		    " started_at = COALESCE(started_at, clock_timestamp()),"
 		    " deadline = COALESCE(deadline, now() + make_interval(secs => $4::int)),"
 		    " failure_reason = NULL, failure_detail = NULL"
 		    " WHERE id = (SELECT id FROM work_request WHERE status = 'QUEUED'"
-		    "   AND model_id IN (SELECT id FROM ok) ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
+		    "   AND model_id = $1 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
 		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
-		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())",
+		    " COALESCE(user_id, 0) AS uid, extract(epoch FROM deadline - now()) AS left_s),"
+		    " i AS (UPDATE model_instance SET current_request_id = q.id,"
+		    "  request_ids = array_append(request_ids, q.id) FROM q"
+		    "  WHERE model_instance.id = $5::bigint RETURNING 1)"
+		    " SELECT q.*, (SELECT count(*) FROM i) FROM q",
 		    5, p);
-	free(arr);
 	if (!r)
 		return -1;
 	if (PQntuples(r) == 1) {
@@ -112,8 +142,6 @@ int db_work_claim(struct db *db, const char *runner_id, const char *replica_id,
 		out->user_id = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
 		out->deadline_in_s = strtod(PQgetvalue(r, 0, 7), NULL);
 		rc = 1;
-	} else {
-		rc = 0;
 	}
 	PQclear(r);
 	return rc;
@@ -409,23 +437,16 @@ out:
 	return rc;
 }
 
-int db_work_model(struct db *db, const char *model_id, struct work_model *m)
+/* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */
+static int model_fill(PGresult *r, struct work_model *m)
 {
-	const char *p[1] = {model_id};
-	PGresult *r;
 	int rc = 0;
 
 	memset(m, 0, sizeof *m);
-	r = db_prep(db, "work_model",
-		    "SELECT enabled, execution_mode, COALESCE(image, ''), image_tag,"
-		    " array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m,"
-		    " memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances,"
-		    " idle_seconds, cache_enabled, model_version FROM model WHERE id = $1",
-		    1, p);
 	if (!r)
 		return -1;
 	if (PQntuples(r) == 1) {
-		snprintf(m->id, sizeof m->id, "%s", model_id);
+		snprintf(m->id, sizeof m->id, "%s", PQgetvalue(r, 0, 15));
 		m->enabled = PQgetvalue(r, 0, 0)[0] == 't';
 		m->async = strcmp(PQgetvalue(r, 0, 1), "ASYNC") == 0;
 		snprintf(m->image, sizeof m->image, "%s", PQgetvalue(r, 0, 2));
@@ -451,13 +472,21 @@ int db_work_model(struct db *db, const char *model_id, struct work_model *m)
 	return rc;
 }
 
+int db_work_model(struct db *db, const char *model_id, struct work_model *m)
+{
+	const char *p[1] = {model_id};
+
+	return model_fill(db_prep(db, "work_model", MODEL_COLS " WHERE id = $1", 1, p), m);
+}
+
 /* Take the most recently used IDLE instance of the model on this replica
  * (pi: model id, request id, replica id); 0 or 1 rows, NULL on error. */
 static PGresult *take_idle(struct db *db, const char *const *pi)
 {
 	return db_prep(db, "inst_take_idle",
 		       "UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint,"
-		       " request_ids = array_append(request_ids, $2::bigint), last_used_at = now(),"
+		       " request_ids = CASE WHEN $2::bigint IS NULL THEN request_ids"
+		       "  ELSE array_append(request_ids, $2::bigint) END, last_used_at = now(),"
 		       " updated_at = now()"
 		       " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
 		       "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
@@ -466,19 +495,31 @@ static PGresult *take_idle(struct db *db, const char *const *pi)
 		       3, pi);
 }
 
-int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
-		    const char *replica_id, const char *backend, struct work_inst *out)
+static void inst_row(PGresult *r, struct work_inst *out)
+{
+	out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+	snprintf(out->address, sizeof out->address, "%s", PQgetvalue(r, 0, 2));
+	out->pid = atoi(PQgetvalue(r, 0, 3));
+}
+
+/* The slow path of db_inst_acquire, inside the caller's transaction: the
+ * model's advisory lock, an IDLE instance again (one may have gone IDLE
+ * meanwhile), else count and insert a REQUESTED row. Same returns. */
+static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_t request_id,
+			       const char *replica_id, const char *backend, struct work_inst *out)
 {
 	char rid[24], lockc[16], maxi[16], c1[16], c2[16], m1[16], m2[16];
 	const char *pl[2] = {lockc, m->id};
 	const char *pi[3] = {m->id, rid, replica_id};
 	const char *pc[2] = {m->id, maxi};
 	const char *pn[9] = {m->id, backend, replica_id, rid, c1, c2, m1, m2, NULL};
-	PGresult *r = NULL;
-	int rc = -1;
+	PGresult *r;
+	int rc;
 
-	memset(out, 0, sizeof *out);
 	i64(rid, sizeof rid, request_id);
+	if (request_id == 0)
+		pi[1] = pn[3] = NULL; /* a claim's slot: its request comes next */
 	snprintf(lockc, sizeof lockc, "%d", DB_LOCK_MODEL);
 	snprintf(maxi, sizeof maxi, "%d", m->max_instances);
 	snprintf(c1, sizeof c1, "%d", m->cpu_request_m);
@@ -486,30 +527,14 @@ int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_i
 	snprintf(m1, sizeof m1, "%d", m->memory_request_mib);
 	snprintf(m2, sizeof m2, "%d", m->disable_memory_limit ? 0 : m->memory_limit_mib);
 	pn[7] = m->disable_memory_limit ? NULL : m2;
-	/* A warm instance first, without the lock: IDLE -> BUSY is one
-	 * conditional update and does not change the count the lock guards,
-	 * so the common case costs one round trip instead of four. */
-	r = take_idle(db, pi);
-	if (!r)
+	if (cmd(db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl)) < 0)
+		return -1;
+	if (!(r = take_idle(db, pi)))
 		return -1;
 	if (PQntuples(r) == 1) {
-		rc = 1;
-		goto got;
-	}
-	PQclear(r);
-	if (db_begin(db) < 0)
-		return -1;
-	r = db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl);
-	if (!r)
-		goto fail;
-	PQclear(r);
-	/* again under the lock: one may have gone IDLE meanwhile */
-	r = take_idle(db, pi);
-	if (!r)
-		goto fail;
-	if (PQntuples(r) == 1) {
-		rc = 1;
-		goto got;
+		inst_row(r, out);
+		PQclear(r);
+		return 1;
 	}
 	PQclear(r);
 	r = db_prep(db, "inst_count",
@@ -517,37 +542,149 @@ int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_i
 		    " WHERE model_id = $1 AND state <> 'TERMINATED'",
 		    2, pc);
 	if (!r)
-		goto fail;
-	if (PQgetvalue(r, 0, 0)[0] != 't') {
-		PQclear(r);
-		db_commit(db);
-		return 0;
-	}
+		return -1;
+	rc = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
+	if (!rc)
+		return 0;
 	r = db_prep(db, "inst_insert",
 		    "INSERT INTO model_instance (model_id, backend, replica_id, state, current_request_id,"
 		    " request_ids, cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib)"
-		    " VALUES ($1, $2, $3, 'REQUESTED', $4::bigint, ARRAY[$4::bigint], $5::int, $6::int,"
+		    " VALUES ($1, $2, $3, 'REQUESTED', $4::bigint,"
+		    " CASE WHEN $4::bigint IS NULL THEN '{}' ELSE ARRAY[$4::bigint] END, $5::int, $6::int,"
 		    " $7::int, $8::int)"
 		    " RETURNING id, '', '', 0",
 		    8, pn);
 	if (!r)
-		goto fail;
-	rc = 2;
-got:
-	out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
-	snprintf(out->address, sizeof out->address, "%s", PQgetvalue(r, 0, 2));
-	out->pid = atoi(PQgetvalue(r, 0, 3));
+		return -1;
+	inst_row(r, out);
 	PQclear(r);
-	if (PQtransactionStatus(db_conn(db)) != PQTRANS_IDLE && db_commit(db) < 0)
+	return 2;
+}
+
+/* A warm instance without the lock, else inst_acquire_locked; in the
+ * caller's transaction when one is open. */
+static int inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+			const char *replica_id, const char *backend, struct work_inst *out)
+{
+	char rid[24];
+	const char *pi[3] = {m->id, rid, replica_id};
+	PGresult *r;
+
+	memset(out, 0, sizeof *out);
+	i64(rid, sizeof rid, request_id);
+	if (request_id == 0)
+		pi[1] = NULL;
+	/* IDLE -> BUSY is one conditional update and does not change the
+	 * count the lock guards, so the common case costs one round trip. */
+	if (!(r = take_idle(db, pi)))
+		return -1;
+	if (PQntuples(r) == 1) {
+		inst_row(r, out);
+		PQclear(r);
+		return 1;
+	}
+	PQclear(r);
+	return inst_acquire_locked(db, m, request_id, replica_id, backend, out);
+}
+
+int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+		    const char *replica_id, const char *backend, struct work_inst *out)
+{
+	int rc;
+
+	if (db_begin(db) < 0)
+		return -1;
+	rc = inst_acquire(db, m, request_id, replica_id, backend, out);
+	if (rc < 0) {
+		db_rollback(db);
+		return -1;
+	}
+	if (db_commit(db) < 0)
 		return -1;
 	if (rc == 2)
 		db_inst_event(db, out->id, "REQUESTED", NULL);
 	return rc;
-fail:
-	db_rollback(db);
-	return -1;
+}
+
+/* Undo a slot taken in this (uncommitted) transaction: the taken IDLE
+ * instance goes back to IDLE, the new row (nobody saw it) is deleted. */
+static int inst_unclaim(struct db *db, int64_t id, int how)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+
+	i64(ids, sizeof ids, id);
+	if (how == 2)
+		return cmd(db_prep(db, "inst_unclaim_new", "DELETE FROM model_instance WHERE id = $1", 1, p));
+	return cmd(db_prep(db, "inst_unclaim_idle",
+			   "UPDATE model_instance SET state = 'IDLE', current_request_id = NULL"
+			   " WHERE id = $1",
+			   1, p));
+}
+
+int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
+		  struct work_model *m, struct work_inst *wi, int *inst_rc)
+{
+	int rc;
+
+	memset(wi, 0, sizeof *wi);
+	*inst_rc = 0;
+	if (db_begin(db) < 0) {
+		memset(m, 0, sizeof *m);
+		return -1;
+	}
+	rc = claim_model(db, c, m);
+	if (rc <= 0)
+		goto end;
+	/* The slot before the request: a runner that loses the race for an
+	 * instance holds no request lock, so the winner always takes the
+	 * oldest request and nobody overtakes a waiting one. */
+	if (m->enabled) {
+		*inst_rc = inst_acquire(db, m, 0, c->replica_id, c->backend, wi);
+		if (*inst_rc < 0) {
+			rc = -1;
+			goto end;
+		}
+		if (*inst_rc == 0) {
+			/* the limit was reached since the check */
+			snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
+			db_rollback(db);
+			db_work_model_clear(m);
+			return 2;
+		}
+	}
+	rc = claim_row(db, c, m->id, wi->id, q);
+	if (rc == 0) {
+		/* other runners took what was queued for the model meanwhile */
+		snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
+		db_rollback(db);
+		db_work_model_clear(m);
+		*inst_rc = 0;
+		return 3;
+	}
+	if (rc > 0 && *inst_rc > 0 &&
+	    (q->deadline_in_s <= 0 || q->done_count >= q->input_count)) {
+		/* it ends without an instance: give the slot back unused */
+		rc = inst_unclaim(db, wi->id, *inst_rc) < 0 ? -1 : 1;
+		memset(wi, 0, sizeof *wi);
+		*inst_rc = 0;
+	}
+end:
+	if (rc <= 0) {
+		db_rollback(db);
+		db_work_model_clear(m);
+		*inst_rc = 0;
+		return rc;
+	}
+	if (db_commit(db) < 0) {
+		db_work_model_clear(m);
+		*inst_rc = 0;
+		return -1;
+	}
+	if (*inst_rc == 2)
+		db_inst_event(db, wi->id, "REQUESTED", NULL);
+	return 1;
 }
 
 int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detail_json)

@@ -44,10 +44,6 @@ struct work_model {
 };
 
 /* Requests */
-/* 1 claimed into *out, 0 nothing queued for these models, -1 error. */
-int db_work_claim(struct db *db, const char *runner_id, const char *replica_id,
-		  const char *const *models, int n, int lease_s, int request_timeout_s,
-		  struct work_req *out);
 /* Give the request back to the queue without counting the attempt. */
 int db_work_handback(struct db *db, int64_t id, const char *runner_id);
 /* 1 lease renewed, 0 no longer ours (see db_work_status), -1 error. */
@@ -112,6 +108,25 @@ struct work_inst {
  * instances are not TERMINATED (2), or 0 when the model is at its limit. */
 int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
 		    const char *replica_id, const char *backend, struct work_inst *out);
+
+/* Claim: an instance slot for the model of the oldest QUEUED request among
+ * models that can get one now, then that model's oldest request, in one
+ * transaction. A request is RUNNING only once it can run, and a runner that
+ * loses the race for a slot holds no request, so nobody overtakes it
+ * (FIFO per model, docs/hubd.md). */
+struct work_claim {
+	const char *runner_id, *replica_id, *backend;
+	const char *const *models;
+	int n, lease_s, request_timeout_s;
+};
+/* 1 claimed: *q, its model *m (free with db_work_model_clear) and, in
+ * *inst_rc, the slot as db_inst_acquire returns it (0: none needed, the
+ * model is disabled or gone, the deadline passed or every input has a
+ * result). 0 nothing queued for these models. 2 q->model_id is at its
+ * instance limit after all, 3 its queued requests were all taken by other
+ * runners meanwhile (nothing claimed in either case). -1 error. */
+int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
+		  struct work_model *m, struct work_inst *wi, int *inst_rc);
 int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
 		    const char *node);
 /* Address (and node, when known) learnt after create. */

@@ -19,11 +19,16 @@
  * sent again).
  *
  * DESIGN
- * - Claim, then get an instance: an IDLE one of this replica, or a new one
- *   while the model is under max_instances (counted in model_instance under
- *   a per-model advisory lock, so every runner of every replica agrees).
- *   At the limit the request is handed back (QUEUED, attempt not counted)
- *   and the model is skipped for RUNNER_FULL_BACKOFF_MS.
+ * - Claim together with an instance slot, in one transaction: an IDLE
+ *   instance of this replica, or a new one while the model is under
+ *   max_instances (counted in model_instance under a per-model advisory
+ *   lock, so every runner of every replica agrees). A request is never
+ *   RUNNING without a slot, so no runner overtakes an older request of the
+ *   model while another waits at the limit (FIFO per model). When the slot
+ *   went between the claim's check and the take, nothing is claimed and
+ *   the model is skipped for RUNNER_FULL_BACKOFF_MS; a request whose
+ *   reused instance turns out dead gets another slot, or is handed back
+ *   (QUEUED, attempt not counted) at the limit.
  * - Inputs without a result go in chunks of hub.chunk_size; a chunk the
  *   model rejects (HTTP error, failed job, wrong record count) is bisected
  *   (bisect.c) down to single inputs, which get a null record and an error.
@@ -148,6 +153,9 @@ struct job {
 	/* set when the last store also ended the request: its final status */
 	char end_status[16];
 	int64_t deadline_ms; /* monotonic */
+	/* the instance slot came with the claim: db_inst_acquire's return
+	 * for inst->wi, used by the first inst_get */
+	int claim_rc;
 	enum fatal fatal;
 	char err[512];
 };
@@ -478,8 +486,14 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	int rc, i;
 
 	for (;;) {
-		memset(in, 0, sizeof *in);
-		rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
+		if (j->claim_rc) {
+			/* the slot taken with the claim (in->wi holds it) */
+			rc = j->claim_rc;
+			j->claim_rc = 0;
+		} else {
+			memset(in, 0, sizeof *in);
+			rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
+		}
 		if (rc < 0) {
 			*reason = "MODEL_ERROR";
 			snprintf(detail, dlen, "database error while getting an instance");
@@ -1136,14 +1150,17 @@ static void run_inputs(struct runner *r, struct job *j)
 	j->missing = NULL;
 }
 
-static void process(struct runner *r, struct work_req *q)
+/* Run one claimed request; m (owned: cleared here) and, when inst_rc > 0,
+ * the instance slot wi were taken with the claim (db_work_claim). */
+static void process(struct runner *r, struct work_req *q, struct work_model *mp,
+		    const struct work_inst *wi, int inst_rc)
 {
-	struct work_model m;
+	struct work_model m = *mp;
 	struct cur in;
 	struct job j;
 	const char *reason = NULL;
 	char detail[600], rid[32];
-	int retries = RUNNER_INSTANCE_RETRIES, mrc, admin_stops = 0;
+	int retries = RUNNER_INSTANCE_RETRIES, admin_stops = 0;
 	int completed;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
@@ -1158,18 +1175,18 @@ static void process(struct runner *r, struct work_req *q)
 	j.m = &m;
 	j.inst = &in;
 	j.deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
-	log_info("runner model=%s attempt=%d inputs=%d done=%d msg=\"claimed\"", q->model_id,
-		 q->attempts, q->input_count, q->done_count);
-	mrc = db_work_model(r->db, q->model_id, &m);
-	if (mrc <= 0 || !m.enabled) {
-		if (mrc < 0) {
-			db_work_handback(r->db, q->id, r->id);
-		} else {
-			j.m = &m;
-			snprintf(m.id, sizeof m.id, "%s", q->model_id);
-			finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
-			db_work_fail_disabled(r->db, q->model_id);
-		}
+	if (inst_rc > 0) {
+		in.wi = *wi;
+		j.claim_rc = inst_rc;
+	}
+	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
+		 q->model_id, q->attempts, q->input_count, q->done_count,
+		 inst_rc > 0 ? (long long)wi->id : 0LL);
+	if (!m.enabled) {
+		/* disabled, or deleted since the claim read it */
+		snprintf(m.id, sizeof m.id, "%s", q->model_id);
+		finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
+		db_work_fail_disabled(r->db, q->model_id);
 		goto out;
 	}
 	if (q->deadline_in_s <= 0) {
@@ -1183,7 +1200,7 @@ static void process(struct runner *r, struct work_req *q)
 		goto done;
 	}
 	for (;;) {
-		if (!in.wi.id) {
+		if (!in.wi.id || j.claim_rc) {
 			switch (inst_get(r, &j, &in, &reason, detail, sizeof detail)) {
 			case GET_OK:
 				break;
@@ -1313,14 +1330,32 @@ static int claim_once(struct runner *r)
 	}
 	if (n == 0)
 		return 0;
-	rc = db_work_claim(r->db, r->id, r->c->replica_id, models, n, r->lease_s,
-			   r->request_timeout_s, &q);
-	if (rc <= 0)
-		return 0;
-	hubd_set_busy(r->c->role_index, 1);
-	process(r, &q);
-	hubd_set_busy(r->c->role_index, 0);
-	return 1;
+	for (;;) {
+		struct work_claim c = {r->id, r->c->replica_id, r->backend, models, n,
+				       r->lease_s, r->request_timeout_s};
+		struct work_model m;
+		struct work_inst wi;
+		int irc;
+
+		rc = db_work_claim(r->db, &c, &q, &m, &wi, &irc);
+		if (rc <= 0)
+			return 0;
+		if (rc == 1) {
+			hubd_set_busy(r->c->role_index, 1);
+			process(r, &q, &m, &wi, irc);
+			hubd_set_busy(r->c->role_index, 0);
+			return 1;
+		}
+		/* 2: the model filled up since the claim's check, skip it a
+		 * while; 3: others took its queue. Try the other models now. */
+		if (rc == 2)
+			backoff_set(r, q.model_id, RUNNER_FULL_BACKOFF_MS);
+		for (int i = 0; i < n; i++)
+			if (strcmp(models[i], q.model_id) == 0)
+				models[i--] = models[--n];
+		if (n == 0)
+			return 0;
+	}
 }
 
 int runner_main(struct hubd_child *c)
