@@ -503,6 +503,21 @@ static void inst_row(PGresult *r, struct work_inst *out)
 	out->pid = atoi(PQgetvalue(r, 0, 3));
 }
 
+/* take_idle into *out: 1 taken, 0 none IDLE, -1 error. */
+static int idle_take(struct db *db, const char *const *pi, struct work_inst *out)
+{
+	PGresult *r = take_idle(db, pi);
+	int n;
+
+	if (!r)
+		return -1;
+	n = PQntuples(r) == 1;
+	if (n)
+		inst_row(r, out);
+	PQclear(r);
+	return n;
+}
+
 /* The slow path of db_inst_acquire, inside the caller's transaction: the
  * model's advisory lock, an IDLE instance again (one may have gone IDLE
  * meanwhile), else count and insert a REQUESTED row. Same returns. */
@@ -529,14 +544,8 @@ static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_
 	pn[7] = m->disable_memory_limit ? NULL : m2;
 	if (cmd(db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl)) < 0)
 		return -1;
-	if (!(r = take_idle(db, pi)))
-		return -1;
-	if (PQntuples(r) == 1) {
-		inst_row(r, out);
-		PQclear(r);
-		return 1;
-	}
-	PQclear(r);
+	if ((rc = idle_take(db, pi, out)) != 0)
+		return rc;
 	r = db_prep(db, "inst_count",
 		    "SELECT count(*) < $2::int FROM model_instance"
 		    " WHERE model_id = $1 AND state <> 'TERMINATED'",
@@ -569,7 +578,7 @@ static int inst_acquire(struct db *db, const struct work_model *m, int64_t reque
 {
 	char rid[24];
 	const char *pi[3] = {m->id, rid, replica_id};
-	PGresult *r;
+	int rc;
 
 	memset(out, 0, sizeof *out);
 	i64(rid, sizeof rid, request_id);
@@ -577,14 +586,8 @@ static int inst_acquire(struct db *db, const struct work_model *m, int64_t reque
 		pi[1] = NULL;
 	/* IDLE -> BUSY is one conditional update and does not change the
 	 * count the lock guards, so the common case costs one round trip. */
-	if (!(r = take_idle(db, pi)))
-		return -1;
-	if (PQntuples(r) == 1) {
-		inst_row(r, out);
-		PQclear(r);
-		return 1;
-	}
-	PQclear(r);
+	if ((rc = idle_take(db, pi, out)) != 0)
+		return rc;
 	return inst_acquire_locked(db, m, request_id, replica_id, backend, out);
 }
 
