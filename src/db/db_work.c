@@ -633,13 +633,16 @@ int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
 
 	memset(wi, 0, sizeof *wi);
 	*inst_rc = 0;
-	if (db_begin(db) < 0) {
-		memset(m, 0, sizeof *m);
-		return -1;
-	}
+	/* The candidate read locks nothing, so it needs no transaction: a
+	 * runner woken while nothing can run (a model at its limit) costs one
+	 * round trip, not three. */
 	rc = claim_model(db, c, m);
 	if (rc <= 0)
-		goto end;
+		return rc;
+	if (db_begin(db) < 0) {
+		db_work_model_clear(m);
+		return -1;
+	}
 	/* The slot before the request: a runner that loses the race for an
 	 * instance holds no request lock, so the winner always takes the
 	 * oldest request and nobody overtakes a waiting one. */

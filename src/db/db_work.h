@@ -109,11 +109,12 @@ struct work_inst {
 int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
 		    const char *replica_id, const char *backend, struct work_inst *out);
 
-/* Claim: an instance slot for the model of the oldest QUEUED request among
- * models that can get one now, then that model's oldest request, in one
- * transaction. A request is RUNNING only once it can run, and a runner that
- * loses the race for a slot holds no request, so nobody overtakes it
- * (FIFO per model, docs/hubd.md). */
+/* Claim: the model of the oldest QUEUED request among models that can get
+ * an instance now (read without a transaction), then in one transaction an
+ * instance slot for it and that model's oldest request. A request is
+ * RUNNING only once it can run, and a runner that loses the race for a
+ * slot holds no request, so nobody overtakes it (FIFO per model,
+ * docs/hubd.md). */
 struct work_claim {
 	const char *runner_id, *replica_id, *backend;
 	const char *const *models;
