@@ -96,7 +96,6 @@ for m in MODELS:
             over.append((m, rid, inv))
         if inv > worst:
             worst, worst_at = inv, (m, rows[max(0, pos - inv - 1):pos + 1])
-handbacks = 0
 with open(s.logs["hubd"], errors="replace") as f:
     handbacks = sum(1 for ln in f if "handed back" in ln)
 t.diag("worst overtaking %d at %r; %d hand-backs" % (worst, worst_at, handbacks))

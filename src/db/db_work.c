@@ -124,11 +124,12 @@ static int claim_row(struct db *db, const struct work_claim *c, const char *mode
 		    " WHERE id = (SELECT id FROM work_request WHERE status = 'QUEUED'"
 		    "   AND model_id = $1 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
 		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
-		    " COALESCE(user_id, 0) AS uid, extract(epoch FROM deadline - now()) AS left_s),"
+		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())),"
+		    /* runs whether or not the outer query reads it */
 		    " i AS (UPDATE model_instance SET current_request_id = q.id,"
 		    "  request_ids = array_append(request_ids, q.id) FROM q"
-		    "  WHERE model_instance.id = $5::bigint RETURNING 1)"
-		    " SELECT q.*, (SELECT count(*) FROM i) FROM q",
+		    "  WHERE model_instance.id = $5::bigint)"
+		    " SELECT * FROM q",
 		    5, p);
 	if (!r)
 		return -1;
@@ -640,57 +641,47 @@ int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
 	if (rc <= 0)
 		return rc;
 	if (db_begin(db) < 0) {
-		db_work_model_clear(m);
-		return -1;
+		rc = -1;
+		goto clear;
 	}
 	/* The slot before the request: a runner that loses the race for an
 	 * instance holds no request lock, so the winner always takes the
 	 * oldest request and nobody overtakes a waiting one. */
 	if (m->enabled) {
 		*inst_rc = inst_acquire(db, m, 0, c->replica_id, c->backend, wi);
-		if (*inst_rc < 0) {
-			rc = -1;
-			goto end;
-		}
-		if (*inst_rc == 0) {
-			/* the limit was reached since the check */
-			snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
-			db_rollback(db);
-			db_work_model_clear(m);
-			return 2;
+		if (*inst_rc <= 0) {
+			/* 2: the limit was reached since the check */
+			rc = *inst_rc < 0 ? -1 : 2;
+			goto undo;
 		}
 	}
 	rc = claim_row(db, c, m->id, wi->id, q);
 	if (rc == 0) {
-		/* other runners took what was queued for the model meanwhile */
-		snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
-		db_rollback(db);
-		db_work_model_clear(m);
-		*inst_rc = 0;
-		return 3;
-	}
-	if (rc > 0 && *inst_rc > 0 &&
-	    (q->deadline_in_s <= 0 || q->done_count >= q->input_count)) {
+		rc = 3; /* other runners took what was queued meanwhile */
+	} else if (rc > 0 && *inst_rc > 0 &&
+		   (q->deadline_in_s <= 0 || q->done_count >= q->input_count)) {
 		/* it ends without an instance: give the slot back unused */
 		rc = inst_unclaim(db, wi->id, *inst_rc) < 0 ? -1 : 1;
 		memset(wi, 0, sizeof *wi);
 		*inst_rc = 0;
 	}
-end:
-	if (rc <= 0) {
-		db_rollback(db);
-		db_work_model_clear(m);
-		*inst_rc = 0;
-		return rc;
-	}
+	if (rc != 1)
+		goto undo;
 	if (db_commit(db) < 0) {
-		db_work_model_clear(m);
-		*inst_rc = 0;
-		return -1;
+		rc = -1;
+		goto clear;
 	}
 	if (*inst_rc == 2)
 		db_inst_event(db, wi->id, "REQUESTED", NULL);
 	return 1;
+undo:
+	if (rc == 2 || rc == 3)
+		snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
+	db_rollback(db);
+clear:
+	db_work_model_clear(m);
+	*inst_rc = 0;
+	return rc;
 }
 
 int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detail_json)

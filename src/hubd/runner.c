@@ -153,9 +153,10 @@ struct job {
 	/* set when the last store also ended the request: its final status */
 	char end_status[16];
 	int64_t deadline_ms; /* monotonic */
-	/* the instance slot came with the claim: db_inst_acquire's return
-	 * for inst->wi, used by the first inst_get */
+	/* the instance slot that came with the claim (db_inst_acquire's
+	 * return, 0 none), taken by the first inst_get */
 	int claim_rc;
+	struct work_inst claim_wi;
 	enum fatal fatal;
 	char err[512];
 };
@@ -486,12 +487,12 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	int rc, i;
 
 	for (;;) {
+		memset(in, 0, sizeof *in);
 		if (j->claim_rc) {
-			/* the slot taken with the claim (in->wi holds it) */
+			in->wi = j->claim_wi;
 			rc = j->claim_rc;
 			j->claim_rc = 0;
 		} else {
-			memset(in, 0, sizeof *in);
 			rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
 		}
 		if (rc < 0) {
@@ -1176,15 +1177,13 @@ static void process(struct runner *r, struct work_req *q, struct work_model *mp,
 	j.inst = &in;
 	j.deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
 	if (inst_rc > 0) {
-		in.wi = *wi;
+		j.claim_wi = *wi;
 		j.claim_rc = inst_rc;
 	}
 	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
 		 q->model_id, q->attempts, q->input_count, q->done_count,
 		 inst_rc > 0 ? (long long)wi->id : 0LL);
 	if (!m.enabled) {
-		/* disabled, or deleted since the claim read it */
-		snprintf(m.id, sizeof m.id, "%s", q->model_id);
 		finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
 		db_work_fail_disabled(r->db, q->model_id);
 		goto out;
@@ -1200,7 +1199,7 @@ static void process(struct runner *r, struct work_req *q, struct work_model *mp,
 		goto done;
 	}
 	for (;;) {
-		if (!in.wi.id || j.claim_rc) {
+		if (!in.wi.id) {
 			switch (inst_get(r, &j, &in, &reason, detail, sizeof detail)) {
 			case GET_OK:
 				break;
