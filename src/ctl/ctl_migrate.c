@@ -90,6 +90,10 @@ static char *slurp(const char *path)
 	return txt;
 }
 
+/* Simple-query protocol on purpose: a migration file is a script of many
+ * statements, which PQexecParams cannot run, and CREATE SCHEMA takes an
+ * identifier, not a parameter (built with PQescapeIdentifier). Nothing a
+ * user sends reaches here. */
 static int exec_ok(PGconn *c, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(c, sql);

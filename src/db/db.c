@@ -113,6 +113,9 @@ static int session_setup(struct db *db)
 		char sql[160];
 		if (!id)
 			return -1;
+		/* LISTEN takes an identifier, which cannot be a bind
+		 * parameter; the channel names are the daemons' own
+		 * constants, escaped all the same */
 		snprintf(sql, sizeof sql, "LISTEN %s", id);
 		PQfreemem(id);
 		r = PQexec(db->conn, sql);
