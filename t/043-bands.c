@@ -1,7 +1,7 @@
 /* 043-bands — the DESIGN §6 band tables: edges, colours, out-of-range input. */
 #include <math.h>
 
-#include "metrics/bands.h"
+#include "recommend/bands.h"
 #include "lib/tap.h"
 
 static const char *nm(enum band_kind k, double p)

@@ -29,7 +29,7 @@
 #include "fcgi/api.h"
 #include "lib/config.h"
 #include "lib/log.h"
-#include "metrics/bands.h"
+#include "recommend/bands.h"
 #include "metrics/shm.h"
 #include "metrics/view.h"
 

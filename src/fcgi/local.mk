@@ -11,7 +11,7 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_instances.c \
 	src/fcgi/api_recommend.c
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
-modelhub_fcgi_LDADD = libmhapi.a libmhrecommend.a libmhmetrics.a libmhdb.a libmhlib.a \
+modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
 # Work requests (api_requests.c): input parsing, pure and unit-tested.
 libmhapi_a_SOURCES += src/fcgi/csvin.c src/fcgi/csvin.h
@@ -26,8 +26,6 @@ TESTS += t/015-auth-cache.t
 t_015_auth_cache_t_SOURCES = t/015-auth-cache.c
 t_015_auth_cache_t_LDADD = libmhapi.a libmhdb.a libmhlib.a $(FCGI_LIBS) $(PQ_LIBS) \
 	$(JSONC_LIBS) $(SODIUM_LIBS)
-# db/db_recommend.c (in libmhdb.a) calls the engine and the band table.
-modelhub_fcgi_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
 # API tests of accounts and sessions (t/lib/stack.py).
 AUTH_API_TESTS = t/101-signup.t t/102-login.t t/103-session-expiry.t t/104-anon.t \
 	t/105-roles-csrf.t t/106-session-cache.t
@@ -42,7 +40,7 @@ TESTS += t/010-config.t t/011-router.t t/012-json.t
 t_010_config_t_SOURCES = t/010-config.c
 t_010_config_t_LDADD = libmhlib.a
 t_011_router_t_SOURCES = t/011-router.c
-t_011_router_t_LDADD = libmhapi.a libmhdb.a libmhrecommend.a libmhmetrics.a libmhlib.a \
+t_011_router_t_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
 t_012_json_t_SOURCES = t/012-json.c
 t_012_json_t_LDADD = $(t_011_router_t_LDADD)

@@ -5,7 +5,7 @@ bin_PROGRAMS += modelhubd
 modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
 	src/hubd/supervisor.c src/hubd/hubd_child.c src/hubd/runner.c src/hubd/janitor.c \
 	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
-modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhrecommend.a libmhdb.a libmhlib.a \
+modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
 	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm $(LIBS)
 
 check_PROGRAMS += t/020-bisect.t t/021-assign.t t/022-cachekey.t
@@ -22,7 +22,5 @@ TESTS += $(MH_HUBD_TESTS)
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.
 modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
-# db/db_recommend.c (libmhdb.a, nightly job in the janitor) needs the engine.
-modelhubd_LDADD += libmhrecommend.a libmhmetrics.a libmhlib.a -lm
 # kubernetes backend (kube engineer): the kubewatch child.
 modelhubd_SOURCES += src/hubd/kubewatch.c src/hubd/kubescrape.c src/hubd/kubescrape.h

@@ -1,22 +1,20 @@
-# src/metrics/local.mk — libmhmetrics.a: shm segment, Prometheus parser, bands,
+# src/metrics/local.mk — libmhmetrics.a: shm segment, Prometheus parser,
 # /proc + cgroup sampling; their unit tests and the parser benchmark.
+# view.c colours gauges with the band table of libmhrecommend.a.
 noinst_LIBRARIES += libmhmetrics.a
 libmhmetrics_a_SOURCES = src/metrics/shm.h src/metrics/shm.c \
-	src/metrics/bands.h src/metrics/bands.c \
 	src/metrics/prom.h src/metrics/prom.c \
 	src/metrics/proc.h src/metrics/proc.c \
 	src/metrics/view.h src/metrics/view.c \
 	src/metrics/kubelet.h src/metrics/kubelet.c
 
-MH_METRICS_TEST_LIBS = libmhmetrics.a libmhlib.a $(JSONC_LIBS) -lm $(LIBS)
-check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t t/046-view.t
-TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/043-bands.t t/044-proc.t t/045-kubelet.t t/046-view.t
+MH_METRICS_TEST_LIBS = libmhmetrics.a libmhrecommend.a libmhlib.a $(JSONC_LIBS) -lm $(LIBS)
+check_PROGRAMS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/044-proc.t t/045-kubelet.t t/046-view.t
+TESTS += t/040-shm.t t/041-seqlock-stress.t t/042-prom.t t/044-proc.t t/045-kubelet.t t/046-view.t
 t_040_shm_t_SOURCES = t/040-shm.c
 t_040_shm_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_041_seqlock_stress_t_SOURCES = t/041-seqlock-stress.c
 t_041_seqlock_stress_t_LDADD = $(MH_METRICS_TEST_LIBS)
-t_043_bands_t_SOURCES = t/043-bands.c
-t_043_bands_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_044_proc_t_SOURCES = t/044-proc.c
 t_044_proc_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_045_kubelet_t_SOURCES = t/045-kubelet.c

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics/bands.h"
+#include "recommend/bands.h"
 #include "metrics/view.h"
 
 double view_round1(double v)

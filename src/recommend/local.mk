@@ -1,10 +1,16 @@
-# src/recommend/local.mk — libmhrecommend.a: the pure recommendation engine.
+# src/recommend/local.mk — libmhrecommend.a: the usage bands and the pure
+# recommendation engine (no I/O; depends on src/lib only).
 noinst_LIBRARIES += libmhrecommend.a
-libmhrecommend_a_SOURCES = src/recommend/recommend.h src/recommend/recommend.c
+libmhrecommend_a_SOURCES = src/recommend/bands.h src/recommend/bands.c \
+	src/recommend/recommend.h src/recommend/recommend.c
+check_PROGRAMS += t/043-bands.t
+TESTS += t/043-bands.t
+t_043_bands_t_SOURCES = t/043-bands.c
+t_043_bands_t_LDADD = libmhrecommend.a libmhlib.a -lm
 check_PROGRAMS += t/060-recommend.t
 TESTS += t/060-recommend.t
 t_060_recommend_t_SOURCES = t/060-recommend.c
 t_060_recommend_t_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/t/lib
-t_060_recommend_t_LDADD = libmhrecommend.a libmhmetrics.a libmhlib.a -lm
+t_060_recommend_t_LDADD = libmhrecommend.a libmhlib.a -lm
 TESTS += t/160-recommend-api.t t/161-recommend-nightly.t t/162-recommend-e2e.t
 EXTRA_DIST += t/160-recommend-api.t t/161-recommend-nightly.t t/162-recommend-e2e.t

@@ -24,7 +24,7 @@
 #ifndef MH_RECOMMEND_H
 #define MH_RECOMMEND_H
 
-#include "metrics/bands.h"
+#include "recommend/bands.h"
 
 /* One finished instance, as persisted in instance_metrics. */
 struct rec_instance {

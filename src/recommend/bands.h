@@ -1,9 +1,10 @@
 /*
  * bands.h — the usage bands of DESIGN.md §6 (percent of a request or limit).
  *
- * Runs in: modelhub-fcgi workers (gauges, GET /api/bands), the
- * recommendation engine (src/recommend), the janitor. Pure: no I/O, no
- * allocation, no state. Called by: fcgi/api_instances.c, recommend/recommend.c.
+ * Runs in: modelhub-fcgi workers (gauges, GET /api/bands), the scraper
+ * (metrics/view.c gauges), the recommendation engine and its JSON rendering.
+ * Pure: no I/O, no allocation, no state. Called by: fcgi/api_instances.c,
+ * metrics/view.c, recommend/recommend.c, recommend/rec_json.c.
  *
  * A band is [lo, hi) in percent; the last band of each kind is open-ended
  * (hi = +inf, BANDS_OPEN). Bands of a kind are contiguous and start at 0;

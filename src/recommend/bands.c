@@ -1,13 +1,13 @@
 /*
  * bands.c — the band tables of DESIGN.md §6 and the lookup on them.
  *
- * Runs in: any process (pure). Called by: api_instances.c (gauges,
- * GET /api/bands), the recommendation engine. Owns: two static tables.
+ * Runs in: any process (pure). Called by: api_instances.c (GET /api/bands),
+ * metrics/view.c (gauges), the recommendation engine. Owns: two static tables.
  */
 #include <math.h>
 #include <stddef.h>
 
-#include "metrics/bands.h"
+#include "recommend/bands.h"
 
 static const struct band cpu_bands[BAND_COUNT] = {
 	{BAND_VERY_UNDER, "very_under", "orange", 0, 40},
