@@ -1,0 +1,462 @@
+/*
+ * smiles.c — conservative SMILES screen (see smiles.h).
+ *
+ * Runs in: runners and tests. Called by: runner.c (screen_inputs), t/023,
+ * t/smiles-screen (t/024). Owns: one allocation per call (atoms, bonds,
+ * open rings, branch stack), freed before returning. Shared state: none.
+ *
+ * DESIGN
+ * One left-to-right pass builds the atoms and bonds; the bonds written
+ * between neighbouring atoms form a forest (one tree per dot-separated
+ * part) and ring-closure bonds are the only other edges. So an atom is in a
+ * ring exactly when it lies on the tree path between the two ends of some
+ * ring closure; that is how the aromatic-atom rule is checked without a
+ * general cycle search. A ring closure that joins two different trees
+ * (RDKit allows "C1.C1") makes that shortcut wrong, so the rule is skipped
+ * for such inputs. Valence is checked only for unbracketed C, N, O and F
+ * whose bonds all have a plain order: RDKit's own clean-up turns some
+ * 5-valent N (nitro, azide) into charged forms, so N is rejected at 4
+ * bonds or more than 5, never at 5.
+ */
+#include "lib/smiles.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define B_NONE -1   /* no bond symbol pending */
+#define B_UNKNOWN 9 /* aromatic ':', '~', dative: order not used */
+
+struct atom {
+	int parent; /* tree parent, -1 for a root */
+	int depth;
+	int tree;
+	int pos;       /* 1-based */
+	int valence;   /* sum of plain bond orders */
+	char sym;      /* 'C','N','O','F' when checked, else 0 */
+	char aromatic; /* lower-case symbol */
+	char unknown;  /* has a bond whose order is not used */
+	char in_ring;
+};
+
+struct ring {
+	long num;
+	int atom, bond, pos;
+};
+
+struct branch {
+	int atom, pos;
+};
+
+struct parser {
+	const char *s;
+	int i, n;
+	struct atom *a;
+	int na;
+	struct ring *r;
+	int nr;
+	struct branch *st;
+	int nst;
+	int prev;      /* atom the next one bonds to, -1 at a chain start */
+	int bond;      /* pending bond order or B_NONE */
+	int bond_pos;  /* position of the pending bond symbol */
+	char bond_ch;
+	int tree;
+	int joined;    /* a ring closure joined two trees */
+	int after_open, dot_pos;
+	char *why;
+	size_t whylen;
+};
+
+static const char *const ELEMENTS[] = {
+	"H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
+	"Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
+	"Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd",
+	"Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm",
+	"Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os",
+	"Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa",
+	"U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg",
+	"Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og", NULL,
+};
+
+static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why, p->whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The character at i for a message: 'x', or byte 0xNN when not printable. */
+static const char *show(const struct parser *p, int i, char *out, size_t n)
+{
+	unsigned char c = (unsigned char)p->s[i];
+
+	if (c > 32 && c < 127)
+		snprintf(out, n, "'%c'", c);
+	else
+		snprintf(out, n, "byte 0x%02X", c);
+	return out;
+}
+
+/* 1 when the letters s[0..len) (first one upper-cased) name an element. */
+static int element(const char *s, int len)
+{
+	char sym[3] = {0, 0, 0};
+
+	sym[0] = (char)(s[0] >= 'a' && s[0] <= 'z' ? s[0] - 32 : s[0]);
+	if (len == 2)
+		sym[1] = s[1];
+	for (int k = 0; ELEMENTS[k]; k++)
+		if (strcmp(ELEMENTS[k], sym) == 0)
+			return 1;
+	return 0;
+}
+
+static int lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static int upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static int digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static void add_valence(struct atom *x, int order)
+{
+	if (order == B_UNKNOWN)
+		x->unknown = 1;
+	else
+		x->valence += order;
+}
+
+/* A new atom at position pos; bonded to p->prev with the pending bond. */
+static int new_atom(struct parser *p, int pos, char sym, int aromatic)
+{
+	struct atom *x = &p->a[p->na];
+
+	if (p->prev < 0 && p->bond != B_NONE)
+		return fail(p, "bond '%c' at position %d has no atom before it", p->bond_ch,
+			    p->bond_pos);
+	memset(x, 0, sizeof *x);
+	x->parent = p->prev;
+	x->depth = p->prev >= 0 ? p->a[p->prev].depth + 1 : 0;
+	x->tree = p->tree;
+	x->pos = pos;
+	x->sym = sym;
+	x->aromatic = (char)aromatic;
+	if (p->prev >= 0) {
+		/* implicit bond: aromatic between two aromatic atoms, else single */
+		int order = p->bond != B_NONE ? p->bond :
+			    aromatic && p->a[p->prev].aromatic ? B_UNKNOWN : 1;
+		add_valence(x, order);
+		add_valence(&p->a[p->prev], order);
+	}
+	p->prev = p->na++;
+	p->bond = B_NONE;
+	p->after_open = 0;
+	p->dot_pos = 0;
+	return 0;
+}
+
+/* Unbracketed atom at p->i: B, Br, C, Cl, N, O, P, S, F, I, b, c, n, o,
+ * p, s or '*'. 1 when one was read, 0 when p->i is not one. */
+static int organic(struct parser *p)
+{
+	const char *c = p->s + p->i;
+	int pos = p->i + 1, len = 1;
+	char sym = 0;
+	int arom = 0;
+
+	if ((c[0] == 'C' && c[1] == 'l') || (c[0] == 'B' && c[1] == 'r'))
+		len = 2;
+	else if (strchr("CNOF", c[0]))
+		sym = c[0];
+	else if (c[0] && strchr("bcnops", c[0]))
+		arom = 1;
+	else if (!c[0] || !strchr("BPSI*", c[0]))
+		return 0;
+	p->i += len;
+	return new_atom(p, pos, sym, arom) < 0 ? -1 : 1;
+}
+
+/* Bracket atom [isotope? symbol rest] at p->i; symbol is '*', '#n', an
+ * element or its lower-case (aromatic) form. The rest (chirality, H count,
+ * charge, class) is only checked for its characters. */
+static int bracket(struct parser *p)
+{
+	const char *s = p->s;
+	int open = p->i + 1, i = p->i + 1, arom = 0;
+	char ch[16];
+
+	while (digit(s[i]))
+		i++;
+	if (s[i] == '*') {
+		i++;
+	} else if (s[i] == '#' && digit(s[i + 1])) {
+		for (i++; digit(s[i]); i++)
+			;
+	} else if ((upper(s[i]) || lower(s[i])) && lower(s[i + 1]) && element(s + i, 2)) {
+		arom = lower(s[i]);
+		i += 2;
+	} else if ((upper(s[i]) || lower(s[i])) && element(s + i, 1)) {
+		arom = lower(s[i]);
+		i += 1;
+	} else if (s[i] == ']' || s[i] == '\0') {
+		return fail(p, s[i] ? "empty bracket atom at position %d" :
+			    "unclosed bracket '[' at position %d", open);
+	} else if (upper(s[i]) || lower(s[i])) {
+		return fail(p, "unknown element '%.*s' at position %d", lower(s[i + 1]) ? 2 : 1,
+			    s + i, i + 1);
+	} else {
+		return fail(p, "unexpected character %s in bracket atom at position %d",
+			    show(p, i, ch, sizeof ch), i + 1);
+	}
+	for (; s[i] && s[i] != ']'; i++)
+		if (!(upper(s[i]) || lower(s[i]) || digit(s[i]) || strchr("@+-:", s[i])))
+			return fail(p, s[i] == ' ' || s[i] == '\t' || s[i] == '[' ?
+				    "unclosed bracket '[' at position %d" :
+				    "unexpected character in bracket atom at position %d",
+				    s[i] == ' ' || s[i] == '\t' || s[i] == '[' ? open : i + 1);
+	if (!s[i])
+		return fail(p, "unclosed bracket '[' at position %d", open);
+	p->i = i + 1;
+	return new_atom(p, open, 0, arom);
+}
+
+/* Ring bond number at p->i: a digit, %nn or %(n). -1 when malformed. */
+static long ring_number(struct parser *p, int *pos)
+{
+	const char *s = p->s;
+	long num = 0;
+	int i = p->i;
+
+	*pos = i + 1;
+	if (digit(s[i])) {
+		p->i = i + 1;
+		return s[i] - '0';
+	}
+	if (digit(s[i + 1]) && digit(s[i + 2])) {
+		p->i = i + 3;
+		return (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+	}
+	if (s[i + 1] == '(' && digit(s[i + 2])) {
+		for (i += 2; digit(s[i]) && num < 1000000; i++)
+			num = num * 10 + (s[i] - '0');
+		if (s[i] == ')') {
+			p->i = i + 1;
+			return num;
+		}
+	}
+	fail(p, "'%%' at position %d is not followed by a ring number", *pos);
+	return -1;
+}
+
+/* 1 when atoms x and y are tree neighbours. */
+static int tree_bonded(const struct parser *p, int x, int y)
+{
+	return p->a[x].parent == y || p->a[y].parent == x;
+}
+
+/* Atoms x and y (same tree) are joined by a ring closure: every atom on
+ * the tree path between them is in a ring. */
+static void mark_ring(struct parser *p, int x, int y)
+{
+	while (x != y) {
+		if (p->a[x].depth >= p->a[y].depth) {
+			p->a[x].in_ring = 1;
+			x = p->a[x].parent;
+		} else {
+			p->a[y].in_ring = 1;
+			y = p->a[y].parent;
+		}
+	}
+	p->a[x].in_ring = 1;
+}
+
+static int ring_bond(struct parser *p)
+{
+	int pos, k, order;
+	long num = ring_number(p, &pos);
+
+	if (num < 0)
+		return -1;
+	if (p->prev < 0)
+		return fail(p, "ring bond %ld at position %d has no atom before it", num, pos);
+	for (k = 0; k < p->nr && p->r[k].num != num; k++)
+		;
+	if (k == p->nr) {
+		p->r[p->nr++] = (struct ring){num, p->prev, p->bond, pos};
+		p->bond = B_NONE;
+		return 0;
+	}
+	if (p->r[k].atom == p->prev)
+		return fail(p, "ring bond %ld at position %d closes on its own atom", num, pos);
+	if (tree_bonded(p, p->r[k].atom, p->prev))
+		return fail(p, "ring bond %ld at position %d doubles an existing bond", num, pos);
+	order = p->bond != B_NONE ? p->bond : p->r[k].bond;
+	if (order == B_NONE)
+		order = p->a[p->prev].aromatic && p->a[p->r[k].atom].aromatic ? B_UNKNOWN : 1;
+	if (p->bond != B_NONE && p->r[k].bond != B_NONE && p->bond != p->r[k].bond)
+		order = B_UNKNOWN; /* disagreeing ends: leave it to the model */
+	add_valence(&p->a[p->prev], order);
+	add_valence(&p->a[p->r[k].atom], order);
+	if (p->a[p->prev].tree != p->a[p->r[k].atom].tree)
+		p->joined = 1;
+	else
+		mark_ring(p, p->prev, p->r[k].atom);
+	p->r[k] = p->r[--p->nr];
+	p->bond = B_NONE;
+	return 0;
+}
+
+/* Bond symbol at p->i (- = # $ : / \\ ~ and the datives -> <-). 1 when
+ * one was read, 0 when p->i is not one. */
+static int bond_symbol(struct parser *p)
+{
+	const char *c = p->s + p->i;
+	int pos = p->i + 1, len = 1, order;
+
+	switch (c[0]) {
+	case '-': order = c[1] == '>' ? B_UNKNOWN : 1; len = c[1] == '>' ? 2 : 1; break;
+	case '<':
+		if (c[1] != '-')
+			return 0;
+		order = B_UNKNOWN;
+		len = 2;
+		break;
+	case '=': order = 2; break;
+	case '#': order = 3; break;
+	case '$': order = 4; break;
+	case '/': order = 1; break;
+	case '\\': order = 1; len = c[1] == '\\' ? 2 : 1; break; /* RDKit reads a doubled one as one bond */
+	case ':': case '~': order = B_UNKNOWN; break;
+	default: return 0;
+	}
+	if (p->prev < 0)
+		return fail(p, "bond '%c' at position %d has no atom before it", c[0], pos);
+	if (p->bond != B_NONE)
+		return fail(p, "two bonds in a row at position %d", pos);
+	p->bond = order;
+	p->bond_ch = c[0];
+	p->bond_pos = pos;
+	p->i += len;
+	return 1;
+}
+
+/* '(' ')' or '.' at p->i. */
+static int punct(struct parser *p)
+{
+	char c = p->s[p->i];
+	int pos = ++p->i;
+
+	if (c == '(') {
+		if (p->prev < 0 || p->bond != B_NONE)
+			return fail(p, "branch '(' at position %d does not follow an atom", pos);
+		p->st[p->nst++] = (struct branch){p->prev, pos};
+		p->after_open = 1;
+		return 0;
+	}
+	if (c == ')') {
+		if (p->nst == 0)
+			return fail(p, "unmatched ')' at position %d", pos);
+		if (p->after_open)
+			return fail(p, "empty branch at position %d", pos);
+		if (p->bond != B_NONE || p->dot_pos)
+			return fail(p, "'%c' at position %d is not followed by an atom",
+				    p->bond != B_NONE ? p->bond_ch : '.',
+				    p->bond != B_NONE ? p->bond_pos : p->dot_pos);
+		p->prev = p->st[--p->nst].atom;
+		return 0;
+	}
+	if (p->prev < 0 || p->after_open || p->bond != B_NONE)
+		return fail(p, "misplaced '.' at position %d", pos);
+	p->prev = -1;
+	p->tree++;
+	p->dot_pos = pos;
+	return 0;
+}
+
+static int token(struct parser *p)
+{
+	char c = p->s[p->i], ch[16];
+	int rc;
+
+	if (c == '[')
+		return bracket(p);
+	if (digit(c) || c == '%')
+		return ring_bond(p);
+	if (c == '(' || c == ')' || c == '.')
+		return punct(p);
+	if ((rc = organic(p)) != 0 || (rc = bond_symbol(p)) != 0)
+		return rc < 0 ? -1 : 0;
+	return fail(p, "unexpected character %s at position %d", show(p, p->i, ch, sizeof ch),
+		    p->i + 1);
+}
+
+/* Everything read: what is still open, then valences and aromatic atoms. */
+static int finish(struct parser *p)
+{
+	static const int max[] = {['C'] = 4, ['N'] = 5, ['O'] = 2, ['F'] = 1};
+	int first = 0;
+
+	if (p->bond != B_NONE || p->dot_pos)
+		return fail(p, "'%c' at position %d is not followed by an atom",
+			    p->bond != B_NONE ? p->bond_ch : '.',
+			    p->bond != B_NONE ? p->bond_pos : p->dot_pos);
+	if (p->nst > 0)
+		return fail(p, "unclosed branch '(' at position %d", p->st[p->nst - 1].pos);
+	for (int k = 1; k < p->nr; k++)
+		if (p->r[k].pos < p->r[first].pos)
+			first = k;
+	if (p->nr > 0)
+		return fail(p, "unclosed ring %ld at position %d", p->r[first].num, p->r[first].pos);
+	for (int k = 0; k < p->na; k++) {
+		const struct atom *x = &p->a[k];
+		if (!x->sym || x->unknown)
+			continue;
+		if (x->valence > max[(int)x->sym] || (x->sym == 'N' && x->valence == 4))
+			return fail(p, "atom %c at position %d has %d bonds (at most %d)", x->sym,
+				    x->pos, x->valence, max[(int)x->sym] == 5 ? 3 : max[(int)x->sym]);
+	}
+	for (int k = 0; !p->joined && k < p->na; k++)
+		if (p->a[k].aromatic && !p->a[k].in_ring)
+			return fail(p, "aromatic atom at position %d is not in a ring", p->a[k].pos);
+	return 0;
+}
+
+int smiles_screen(const char *s, char *why, size_t whylen)
+{
+	struct parser p = {.s = s, .prev = -1, .bond = B_NONE, .why = why, .whylen = whylen};
+	void *mem;
+	int rc = 0, start = 0;
+
+	if (whylen)
+		why[0] = '\0';
+	while (s[start] == ' ' || s[start] == '\t')
+		start++;
+	p.i = start;
+	for (p.n = start; s[p.n] && s[p.n] != ' ' && s[p.n] != '\t'; p.n++)
+		;
+	mem = calloc((size_t)p.n + 1, sizeof(struct atom) + sizeof(struct ring) + sizeof(struct branch));
+	if (!mem)
+		return 0;
+	p.a = mem;
+	p.r = (struct ring *)(p.a + p.n + 1);
+	p.st = (struct branch *)(p.r + p.n + 1);
+	while (rc == 0 && p.i < p.n)
+		rc = token(&p);
+	if (rc == 0)
+		rc = finish(&p);
+	free(mem);
+	return rc;
+}
