@@ -158,6 +158,14 @@ def parse_args(argv):
     p.add_argument("--never-ready", action="store_true",
                    default=_env_bool("MODEL_NEVER_READY"),
                    help="/healthz never answers 200")
+    p.add_argument("--call-cost", type=float, default=float(_env("MODEL_CALL_COST", "0")),
+                   help="seconds every /run or job takes (a real server starts its "
+                        "model's shell script per call); calls pay their costs one at a time")
+    p.add_argument("--input-cost", type=float, default=float(_env("MODEL_INPUT_COST", "0")),
+                   help="seconds added per input of a call")
+    p.add_argument("--fail-cost", type=float, default=float(_env("MODEL_FAIL_COST", "0")),
+                   help="seconds added to a call that fails (--strict): a real server's "
+                        "failing calls are slower than its good ones")
     p.add_argument("--version", default=_env("MODEL_VERSION", "1.0"),
                    help="model version reported by /models/status and /card")
     a = p.parse_args(argv)
@@ -174,7 +182,8 @@ def parse_args(argv):
         a.mib_per_input = d.get("mib_per_input", 0.0)
     a.cpu_per_input = float(a.cpu_per_input)
     a.mib_per_input = float(a.mib_per_input)
-    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay", "cpu_rate"):
+    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay", "cpu_rate",
+              "call_cost", "input_cost", "fail_cost"):
         v = getattr(a, k)
         if not math.isfinite(v) or v < 0:
             p.error("--%s must be a finite number >= 0" % k.replace("_", "-"))
@@ -234,6 +243,7 @@ class Model:
         self.started = time.time()
         self.ready_at = time.monotonic() + args.startup_delay
         self.lock = threading.Lock()
+        self.cost_lock = threading.Lock()  # one call pays its costs at a time
         self.calls = 0
         self.jobs = {}  # job_id -> {"status", "result", "orient"}
         self.base = touch_mib(args.base_mib)
@@ -249,8 +259,27 @@ class Model:
             n = self.calls
         return self.args.crash_after_calls > 0 and n == self.args.crash_after_calls
 
+    def pay(self, n, failed):
+        """The imitated cost of a call of n inputs (--call-cost, --input-cost,
+        --fail-cost): slept, one call at a time, like a server that runs its
+        model's script per call."""
+        a = self.args
+        cost = a.call_cost + a.input_cost * n + (a.fail_cost if failed else 0.0)
+        if cost > 0:
+            with self.cost_lock:
+                time.sleep(cost)
+
     def predict(self, inputs):
         """Records for inputs, in order. Raises StrictFailure under --strict."""
+        try:
+            out = self._predict(inputs)
+        except StrictFailure:
+            self.pay(len(inputs), True)
+            raise
+        self.pay(len(inputs), False)
+        return out
+
+    def _predict(self, inputs):
         held = []
         out = []
         fn = self.spec["fn"]
@@ -704,6 +733,7 @@ def main(argv):
         cpu_per_input=args.cpu_per_input, mib_per_input=args.mib_per_input,
         base_mib=args.base_mib, startup_delay=args.startup_delay,
         crash_after_calls=args.crash_after_calls, never_ready=int(args.never_ready),
+        call_cost=args.call_cost, input_cost=args.input_cost, fail_cost=args.fail_cost,
         version=args.version)
     srv.serve_forever(poll_interval=0.5)
     return 0

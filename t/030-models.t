@@ -428,6 +428,40 @@ def test_strict():
     srv.stop()
 
 
+def test_costs():
+    """--call-cost/--input-cost/--fail-cost imitate a real server's slow
+    (and slower failing) calls, paid one call at a time."""
+    srv = Server("--model", "eos3b5e", "--strict", "--call-cost", "0.3", "--input-cost", "0.01",
+                 "--fail-cost", "0.6")
+    t.ok(srv.wait_ready(), "costs: ready")
+
+    def timed(body):
+        t0 = time.monotonic()
+        st, _, _ = req(srv, "POST", "/run", body)
+        return st, time.monotonic() - t0
+
+    st, dt = timed(["CCO"] * 10)
+    t.ok(st == 200 and 0.4 <= dt < 1.5, "costs: good call of 10 takes call + 10 inputs (%.2f s)" % dt)
+    st, dt = timed(["CCO", "xx"])
+    t.ok(st == 500 and 0.92 <= dt < 2.5, "costs: failing call adds the fail cost (%.2f s)" % dt)
+    out = []
+    th = [threading.Thread(target=lambda: out.append(timed(["CCO"])[1])) for _ in range(2)]
+    t0 = time.monotonic()
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    t.ok(time.monotonic() - t0 >= 0.6, "costs: two concurrent calls pay one after the other")
+    st, j, _ = req(srv, "POST", "/job/submit", ["CCO", "xx"])
+    t0 = time.monotonic()
+    st, s = job_wait(srv, j["job_id"])
+    t.ok(s["status"] == "failed" and time.monotonic() - t0 >= 0.8,
+         "costs: a failing job pays the fail cost too")
+    srv.stop()
+    srv = Server("--model", "eos3b5e", "--fail-cost", "-1", wait=False)
+    t.ok(srv.p.wait(10) == 2, "costs: a negative cost is refused (exit 2)")
+
+
 def test_load():
     ref = Server("--model", "eos3b5e")
     ref.wait_ready()
@@ -589,6 +623,7 @@ try:
     test_eos3b5e()
     test_descriptors()
     test_strict()
+    test_costs()
     test_load()
     test_faults()
     test_catalog()
