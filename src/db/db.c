@@ -392,6 +392,31 @@ int db_cmd(struct db *db, const char *sql, int nparams, const char *const *param
 	return 0;
 }
 
+int db_done(PGresult *r)
+{
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int db_affected(PGresult *r)
+{
+	int n;
+
+	if (!r)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n;
+}
+
+const char *db_int_text(char *buf, int64_t v)
+{
+	snprintf(buf, DB_INT_LEN, "%lld", (long long)v);
+	return buf;
+}
+
 int db_begin(struct db *db) { return db_cmd(db, "BEGIN", 0, NULL); }
 int db_commit(struct db *db) { return db_cmd(db, "COMMIT", 0, NULL); }
 

@@ -19,6 +19,7 @@
 #define MH_DB_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 struct db;
 
@@ -52,6 +53,18 @@ PGresult *db_collect(struct db *db);
 int db_in_flight(const struct db *db);
 /* Convenience: run a statement, PQclear the result; 0 / -1. */
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params);
+/* For the query modules: PQclear r; 0, or -1 when r is NULL (the failed
+ * statement was logged by db_prep). */
+int db_done(PGresult *r);
+/* PQclear r; rows affected (PQcmdTuples), or -1 when r is NULL. */
+int db_affected(PGresult *r);
+
+/* Integer query parameters: DB_INT(v) is the decimal text of v in a buffer
+ * that lives until the end of the enclosing block, so it can sit in a
+ * parameter array initialiser: const char *p[] = {DB_INT(id), name}; */
+#define DB_INT_LEN 24
+#define DB_INT(v) db_int_text((char[DB_INT_LEN]){0}, (int64_t)(v))
+const char *db_int_text(char *buf, int64_t v);
 
 int db_begin(struct db *db);
 int db_commit(struct db *db);

@@ -4,7 +4,10 @@
  * janitor's sweeps.
  *
  * Runs in: modelhubd runners, janitor and supervisor. Called by: runner.c,
- * janitor.c, supervisor.c. Tables: work_request (+_input, _result), model,
+ * janitor.c, supervisor.c. Implemented by db_work_claim.c (claim and slot),
+ * db_work_lease.c, db_work_store.c (results, ending a request, the input
+ * cache), db_work_model.c, db_janitor.c and db_hub.c; the instance rows are
+ * in db_instance.h (included here). Tables: work_request (+_input, _result), model,
  * model_instance, instance_event, instance_log, input_cache, session,
  * hub_server.
  *
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "db/db_instance.h"
 
 struct work_req {
 	int64_t id;
@@ -128,31 +132,6 @@ struct work_claim {
  * runners meanwhile (nothing claimed in either case). -1 error. */
 int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
 		  struct work_model *m, struct work_inst *wi, int *inst_rc);
-int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
-		    const char *node);
-/* Address (and node, when known) learnt after create. */
-int db_inst_address(struct db *db, int64_t id, const char *address, const char *node);
-/* Set state (and ready_at for READY/BUSY after start) and add an event. */
-int db_inst_state(struct db *db, int64_t id, const char *state, const char *event,
-		  const char *detail_json);
-int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detail_json);
-/* BUSY -> IDLE (last_used_at = now). */
-int db_inst_release(struct db *db, int64_t id);
-/* IDLE -> TERMINATING if idle for at least idle_seconds; 1 done, 0 not. */
-int db_inst_take_idle(struct db *db, int64_t id, int idle_seconds);
-/* Record the end: TERMINATED with reason/detail, event(s), the log text. */
-int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char *detail,
-		       const char *log_text);
-/* Rows of these instances: id, state, stop_requested ('t'/'f'),
- * termination_reason. ids: Postgres array literal "{1,2}". */
-PGresult *db_inst_poll(struct db *db, const char *ids);
-/* Set stop_requested (a borrower asks the owner to stop it). */
-int db_inst_request_stop(struct db *db, int64_t id);
-/* Non-terminated instances of this replica: id, pid. */
-PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id);
-/* Mark one instance LOST (its process is gone and nobody reaped it). */
-int db_inst_lost(struct db *db, int64_t id, const char *detail);
-
 /* Janitor */
 /* Requeue RUNNING requests whose lease expired (FAILED ATTEMPTS_EXHAUSTED
  * at max_attempts); rows changed or -1. */

@@ -4,7 +4,10 @@ libmhdb_a_SOURCES = src/db/db.c src/db/db.h
 libmhdb_a_SOURCES += src/db/db_user.c src/db/db_user.h src/db/db_session.c src/db/db_session.h
 libmhdb_a_SOURCES += src/db/db_request.c src/db/db_request.h
 libmhdb_a_SOURCES += src/db/db_recommend.c src/db/db_recommend.h
-libmhdb_a_SOURCES += src/db/db_work.c src/db/db_work.h
+libmhdb_a_SOURCES += src/db/db_work.h src/db/db_work_int.h src/db/db_work_claim.c
+libmhdb_a_SOURCES += src/db/db_work_lease.c src/db/db_work_store.c src/db/db_work_model.c
+libmhdb_a_SOURCES += src/db/db_instance.c src/db/db_instance.h
+libmhdb_a_SOURCES += src/db/db_janitor.c src/db/db_hub.c
 libmhdb_a_SOURCES += src/db/db_model.c src/db/db_model.h
 # Model validation shared by the API and modelhubctl.
 check_PROGRAMS += t/013-validate.t
