@@ -125,6 +125,9 @@ static void open_socket(void)
 	if (chmod(path, (mode_t)mode) != 0)
 		die("fcgi msg=\"cannot chmod socket\" path=%s", path);
 	fcntl(listen_fd, F_SETFD, 0);
+	/* workers sleep in ppoll() and accept without blocking (worker.c) */
+	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0)
+		die("fcgi msg=\"cannot make the socket non-blocking\" path=%s", path);
 	log_info("fcgi msg=listening socket=%s mode=%04lo", path, mode);
 }
 

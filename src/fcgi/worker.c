@@ -16,11 +16,13 @@
  * can still deliver the answer), api_auth_resolve(), api_dispatch(), one
  * response write, one access log line.
  *
- * Stopping: SIGTERM sets w_stop. When the worker is idle (blocked in
- * accept) the handler _exit()s at once — there is nothing to finish and
- * accept() cannot be interrupted without a race otherwise; when a request
- * is in flight (SA_RESTART keeps its reads and writes going) the loop
- * finishes it and then returns.
+ * Stopping: SIGTERM and SIGINT only set w_stop (STYLE rule 9). They stay
+ * blocked except while the worker sleeps in ppoll() on the listening
+ * socket, so a request in flight is never interrupted and a signal that
+ * arrives between the check of w_stop and the sleep still ends the sleep
+ * (no lost wake-up). The listening socket is non-blocking (main.c): all
+ * workers wake when a connection arrives, one accept() wins and the others
+ * get EAGAIN and sleep again.
  */
 #include "fcgi/worker.h"
 #include "fcgi/api.h"
@@ -28,6 +30,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +44,11 @@
 #define WORKER_ACCEPT_BACKOFF_US 100000        /* after an accept error */
 
 static volatile sig_atomic_t w_stop;
-static volatile sig_atomic_t w_busy;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	w_stop = 1;
-	if (!w_busy)
-		_exit(0);
 }
 
 static int64_t now_us(void)
@@ -182,27 +182,51 @@ static void handle(FCGX_Request *fr, struct db *db, long max_body)
 	api_req_end(&r);
 }
 
-static void worker_signals(void)
+/* Flags for SIGTERM/SIGINT, blocked outside ppoll(); *sleep_mask gets
+ * the mask to sleep with (nothing blocked). */
+static void worker_signals(sigset_t *sleep_mask)
 {
 	struct sigaction sa;
-	sigset_t none;
+	sigset_t term;
 
 	memset(&sa, 0, sizeof sa);
-	/* SA_RESTART: a SIGTERM during a request must not break the reads and
-	 * writes of that request; when idle, on_term exits by itself. */
 	sa.sa_handler = on_term;
-	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	sigprocmask(SIG_SETMASK, &term, NULL);
+	sigemptyset(sleep_mask);
+}
+
+/* Sleep until the listening socket is readable or a signal came; then
+ * accept without blocking. 0 with a request, 1 nothing (again), -1 when
+ * asked to stop. */
+static int next_request(FCGX_Request *req, int listen_fd, const sigset_t *sleep_mask)
+{
+	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+	int rc;
+
+	if (w_stop)
+		return -1;
+	if (ppoll(&pfd, 1, NULL, sleep_mask) < 0 || w_stop)
+		return w_stop ? -1 : 1;
+	rc = FCGX_Accept_r(req);
+	if (rc >= 0)
+		return 0;
+	if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
+		errno = -rc;
+		log_warn("worker msg=\"accept failed\" rc=%d", rc);
+		usleep(WORKER_ACCEPT_BACKOFF_US);
+	}
+	return 1;
 }
 
 int worker_main(int listen_fd, int index)
@@ -212,9 +236,9 @@ int worker_main(int listen_fd, int index)
 	long max_body;
 	unsigned long served = 0;
 	char role[32];
+	sigset_t sleep_mask;
 
-	w_busy = 1; /* until the loop is ready, a SIGTERM only sets w_stop */
-	worker_signals();
+	worker_signals(&sleep_mask);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	snprintf(role, sizeof role, "fcgi-worker-%d", index);
 	log_init(role);
@@ -232,23 +256,13 @@ int worker_main(int listen_fd, int index)
 		return 1;
 	}
 	log_info("worker msg=started max_body=%ld", max_body);
-	while (!w_stop) {
-		int rc;
+	for (;;) {
+		int rc = next_request(&req, listen_fd, &sleep_mask);
 
-		w_busy = 0;
-		if (w_stop)
+		if (rc < 0)
 			break;
-		rc = FCGX_Accept_r(&req);
-		w_busy = 1;
-		if (rc < 0) {
-			if (w_stop)
-				break;
-			if (errno != EINTR) {
-				log_warn("worker msg=\"accept failed\" rc=%d", rc);
-				usleep(WORKER_ACCEPT_BACKOFF_US);
-			}
+		if (rc > 0)
 			continue;
-		}
 		handle(&req, db, max_body);
 		FCGX_Finish_r(&req);
 		served++;
