@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "recommend/recommend.h"
+#include "recommend/bands.h"
 #include "tap.h"
 
 static struct rec_config cfg;
@@ -16,10 +17,11 @@ static const int cur[REC_RES_MAX] = {100, 1000, 256, 1000};
 static struct rec_instance inst(double cpu_min, double cpu_max, double mem_min, double mem_max)
 {
 	struct rec_instance x = {
-		.cpu_min_m = cpu_min, .cpu_max_m = cpu_max, .cpu_avg_m = (cpu_min + cpu_max) / 2,
-		.mem_min_mib = mem_min, .mem_max_mib = mem_max, .mem_avg_mib = (mem_min + mem_max) / 2,
-		.cpu_request_m = 100, .cpu_limit_m = 1000,
-		.memory_request_mib = 256, .memory_limit_mib = 1000, .input_count = 5};
+		.cpu_m = {.min = cpu_min, .max = cpu_max, .avg = (cpu_min + cpu_max) / 2},
+		.mem_mib = {.min = mem_min, .max = mem_max, .avg = (mem_min + mem_max) / 2},
+		.had = {[REC_CPU_REQUEST] = 100, [REC_CPU_LIMIT] = 1000,
+			[REC_MEM_REQUEST] = 256, [REC_MEM_LIMIT] = 1000},
+		.samples = 10, .input_count = 5};
 	return x;
 }
 
@@ -60,9 +62,9 @@ static void boundary_cases(void)
 		struct rec_result r;
 
 		if (c->res == REC_CPU_LIMIT)
-			x.cpu_max_m = c->used;
+			x.cpu_m.max = c->used;
 		else
-			x.mem_max_mib = c->used;
+			x.mem_mib.max = c->used;
 		rec_compute(&cfg, &x, 1, cur, &r);
 		const struct rec_item *it = &r.item[c->res];
 		is_str(it->band ? it->band->name : "none", c->band, "%s used %.0f of 1000 -> band %s",
@@ -74,7 +76,7 @@ static void boundary_cases(void)
 	/* fractional boundaries: 39.9 % and 40 % exactly */
 	struct rec_instance x = inst(50, 399.0, 100, 500);
 	struct rec_result r;
-	x.cpu_limit_m = 1000;
+	x.had[REC_CPU_LIMIT] = 1000;
 	rec_compute(&cfg, &x, 1, cur, &r);
 	is_str(r.item[REC_CPU_LIMIT].band->name, "very_under", "39.9%% cpu is very_under");
 }
@@ -90,22 +92,22 @@ static void request_cases(void)
 	is_int(r.item[REC_CPU_REQUEST].recommended, 100, "green request kept");
 	/* memory request 256: min 180 -> 70.3 % green */
 	is_str(r.item[REC_MEM_REQUEST].band->name, "recommended", "mem request 70.3%% green");
-	x.cpu_min_m = 30;
-	x.mem_min_mib = 50;   /* 19.5 % of 256 -> 50/0.725 = 68.97 -> 80 */
+	x.cpu_m.min = 30;
+	x.mem_mib.min = 50;   /* 19.5 % of 256 -> 50/0.725 = 68.97 -> 80 */
 	rec_compute(&cfg, &x, 1, cur, &r);
 	is_int(r.item[REC_CPU_REQUEST].recommended, 40, "cpu request 30m -> 40m");
 	is_int(r.item[REC_MEM_REQUEST].recommended, 80, "mem request 50Mi -> 80Mi");
 	/* floors: 3m -> 4 -> floor 10; 20 MiB -> 27.6 -> 32 -> floor 64 */
-	x.cpu_min_m = 3;
-	x.mem_min_mib = 20;
+	x.cpu_m.min = 3;
+	x.mem_mib.min = 20;
 	rec_compute(&cfg, &x, 1, cur, &r);
 	is_int(r.item[REC_CPU_REQUEST].recommended, 10, "cpu floor 10m");
 	is_int(r.item[REC_MEM_REQUEST].recommended, 64, "memory floor 64Mi");
 	/* clamp: request 200 green (min 140 = 70 %), limit 2000 with max 140
 	 * -> 186.7 -> 190: the kept request 200 must drop to 190 */
 	x = inst(140, 140, 180, 700);
-	x.cpu_request_m = 200;
-	x.cpu_limit_m = 2000;
+	x.had[REC_CPU_REQUEST] = 200;
+	x.had[REC_CPU_LIMIT] = 2000;
 	int cur2[REC_RES_MAX] = {200, 2000, 256, 1000};
 	rec_compute(&cfg, &x, 1, cur2, &r);
 	is_int(r.item[REC_CPU_LIMIT].recommended, 190, "limit 190m");
@@ -127,7 +129,7 @@ static void mixed_and_counts(void)
 	 * worst = 90 % (over); peak 1800 -> 2400 */
 	xs[0] = inst(50, 500, 100, 700);
 	xs[1] = inst(50, 1800, 100, 700);
-	xs[1].cpu_limit_m = 2000;
+	xs[1].had[REC_CPU_LIMIT] = 2000;
 	rec_compute(&cfg, xs, 2, cur, &r);
 	is_str(r.item[REC_CPU_LIMIT].band->name, "over", "mixed: worst instance 90%% over");
 	is_dbl(r.item[REC_CPU_LIMIT].percent_min, 50, 1e-9, "spread min 50%%");
@@ -141,7 +143,7 @@ static void mixed_and_counts(void)
 	rec_compute(&cfg, xs, 3, cur, &r);
 	is_int(r.verdict, REC_OK, "all green -> ok");
 	/* instance without a memory limit (disabled) is skipped for that item */
-	xs[0].memory_limit_mib = 0;
+	xs[0].had[REC_MEM_LIMIT] = 0;
 	rec_compute(&cfg, xs, 3, cur, &r);
 	is_int(r.item[REC_MEM_LIMIT].instances, 2, "instance without limit skipped");
 }
@@ -152,7 +154,7 @@ static void oom_and_caps(void)
 	struct rec_result r;
 
 	/* OOM at 512: need 512 * 1.5 = 768 -> /0.725 = 1059.3 -> 1072 */
-	x.memory_limit_mib = 512;
+	x.had[REC_MEM_LIMIT] = 512;
 	x.oom_killed = 1;
 	rec_compute(&cfg, &x, 1, cur, &r);
 	is_int(r.item[REC_MEM_LIMIT].recommended, 1072, "OOM: 512 x1.5 / 72.5%% -> 1072");
@@ -204,11 +206,11 @@ static double vpa_memory(const struct rec_instance *in, int n)
 {
 	double peaks[64];
 	for (int i = 0; i < n; i++) {
-		peaks[i] = in[i].mem_max_mib;
+		peaks[i] = in[i].mem_mib.max;
 		if (in[i].oom_killed) {
-			double bump = in[i].memory_limit_mib * 1.2;
-			if (bump < in[i].memory_limit_mib + 100)
-				bump = in[i].memory_limit_mib + 100;
+			double bump = in[i].had[REC_MEM_LIMIT] * 1.2;
+			if (bump < in[i].had[REC_MEM_LIMIT] + 100)
+				bump = in[i].had[REC_MEM_LIMIT] + 100;
 			peaks[i] = bump;
 		}
 	}
@@ -235,7 +237,7 @@ static void vpa_comparison(void)
 	   "VPA limit is below the observed peak, ours above it");
 	/* OOM at 512 Mi: VPA bump = max(614.4, 612) * 1.15 = 706.6; ours 1072 */
 	struct rec_instance o = inst(50, 500, 100, 500);
-	o.memory_limit_mib = 512;
+	o.had[REC_MEM_LIMIT] = 512;
 	o.oom_killed = 1;
 	vpa = vpa_memory(&o, 1);
 	rec_compute(&cfg, &o, 1, cur, &r);

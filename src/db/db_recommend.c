@@ -2,225 +2,126 @@
  * db_recommend.c — implementation of db_recommend.h.
  *
  * Runs in: modelhub-fcgi workers and the janitor.
- * Shared state: reads model, instance_metrics; writes recommendation,
- * job_run. All SQL parameterised.
+ * Shared state: reads model, instance_metrics, recommendation; writes
+ * recommendation (new rows, applied_at/by), model (apply), job_run (the
+ * nightly claim). All SQL parameterised.
  */
 #include "db/db_recommend.h"
-#include "lib/config.h"
 #include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static const char *const units[REC_RES_MAX] = {"m", "m", "MiB", "MiB"};
-
-void db_recommend_config(struct rec_config *cfg)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-
-	rec_config_default(cfg);
-	cfg->cpu_step_m = (int)cfg_int("recommend.cpu_step_m", cfg->cpu_step_m);
-	cfg->mem_step_mib = (int)cfg_int("recommend.mem_step_mib", cfg->mem_step_mib);
-	cfg->cpu_floor_m = (int)cfg_int("recommend.cpu_floor_m", cfg->cpu_floor_m);
-	cfg->mem_floor_mib = (int)cfg_int("recommend.mem_floor_mib", cfg->mem_floor_mib);
-	cfg->oom_factor = cfg_double("recommend.oom_factor", cfg->oom_factor);
-	cfg->min_bucket_instances = (int)cfg_int("recommend.min_bucket_instances",
-						 cfg->min_bucket_instances);
-	/* Never recommend more than the largest node can give (the VPA's
-	 * best-known failure). Local backend: this machine. */
-	cfg->max_cpu_m = (int)cfg_int("recommend.max_cpu_m", cores > 0 ? cores * 1000 : 0);
-	cfg->max_mem_mib = (int)cfg_int("recommend.max_mem_mib",
-					pages > 0 && psz > 0 ? (long)((double)pages * psz / 1048576) : 0);
-}
-
-static json_object *item_json(const struct rec_item *it, enum rec_resource r)
-{
-	json_object *o = json_object_new_object(), *band = NULL, *spread;
-
-	json_object_object_add(o, "current", json_object_new_int(it->current));
-	json_object_object_add(o, "recommended", json_object_new_int(it->recommended));
-	json_object_object_add(o, "unit", json_object_new_string(units[r]));
-	if (it->band) {
-		band = json_object_new_object();
-		json_object_object_add(band, "name", json_object_new_string(it->band->name));
-		json_object_object_add(band, "colour", json_object_new_string(it->band->colour));
-	}
-	json_object_object_add(o, "band", band);
-	json_object_object_add(o, "percent_used", json_object_new_double(it->percent_used));
-	spread = json_object_new_object();
-	json_object_object_add(spread, "min_percent", json_object_new_double(it->percent_min));
-	json_object_object_add(spread, "max_percent", json_object_new_double(it->percent_max));
-	json_object_object_add(o, "spread", spread);
-	json_object_object_add(o, "usage", json_object_new_double(it->usage));
-	json_object_object_add(o, "instances", json_object_new_int(it->instances));
-	json_object_object_add(o, "capped", json_object_new_boolean(it->capped));
-	json_object_object_add(o, "oom_adjusted", json_object_new_boolean(it->oom_adjusted));
-	json_object_object_add(o, "reason", json_object_new_string(it->reason));
-	return o;
-}
-
-static json_object *result_json(const struct rec_result *res)
-{
-	json_object *o = json_object_new_object(), *rs = json_object_new_object();
-
-	json_object_object_add(o, "instances", json_object_new_int(res->instances));
-	json_object_object_add(o, "oom_instances", json_object_new_int(res->oom_instances));
-	json_object_object_add(o, "verdict", json_object_new_string(rec_verdict_name(res->verdict)));
-	for (int r = 0; r < REC_RES_MAX; r++)
-		json_object_object_add(rs, rec_resource_name((enum rec_resource)r),
-				       item_json(&res->item[r], (enum rec_resource)r));
-	json_object_object_add(o, "resources", rs);
-	return o;
-}
 
 static double num(PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? 0 : strtod(PQgetvalue(r, row, col), NULL);
 }
 
-json_object *db_recommend_model(struct db *db, const struct rec_config *cfg,
-				const char *model_id, const char *from, const char *to,
-				int limit, int *status)
+static enum db_rec_status load_model(struct db *db, const char *model_id, struct rec_report *m)
 {
-	const char *p[4];
-	char lim[16];
-	PGresult *m, *r;
-	int current[REC_RES_MAX], n;
-	struct rec_instance *in;
-	struct rec_result res;
-	struct rec_bucket buckets[REC_BUCKETS];
-	json_object *o, *win, *arr;
+	const char *p[1] = {model_id};
+	PGresult *r = db_prep(db, "rec_model",
+			      "SELECT cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
+			      " version, iso(now()) FROM model WHERE id = $1", 1, p);
 
-	*status = -1;
-	p[0] = model_id;
-	m = db_prep(db, "rec_model",
-		    "SELECT cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
-		    " version, iso(now()) FROM model WHERE id = $1", 1, p);
-	if (!m)
-		return NULL;
-	if (PQntuples(m) == 0) {
-		PQclear(m);
-		*status = 1;
-		return NULL;
+	if (!r)
+		return DB_REC_ERROR;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return DB_REC_NOT_FOUND;
 	}
 	for (int i = 0; i < REC_RES_MAX; i++)
-		current[i] = atoi(PQgetvalue(m, 0, i));
-	if (limit <= 0)
-		limit = 100;
-	if (limit > DB_REC_MAX_LIMIT)
-		limit = DB_REC_MAX_LIMIT;
-	snprintf(lim, sizeof lim, "%d", limit);
-	p[1] = from;
-	p[2] = to;
-	p[3] = lim;
+		m->current[i] = atoi(PQgetvalue(r, 0, i));
+	m->model_version = atoi(PQgetvalue(r, 0, 4));
+	snprintf(m->computed_at, sizeof m->computed_at, "%s", PQgetvalue(r, 0, 5));
+	PQclear(r);
+	return DB_REC_OK;
+}
+
+/* Row i of the rec_instances query (column order of its SELECT). */
+static void row_instance(PGresult *r, int i, struct rec_instance *x)
+{
+	x->cpu_m.min = num(r, i, 0);
+	x->cpu_m.max = num(r, i, 1);
+	x->cpu_m.avg = num(r, i, 2);
+	x->mem_mib.min = num(r, i, 3);
+	x->mem_mib.max = num(r, i, 4);
+	x->mem_mib.avg = num(r, i, 5);
+	for (int k = 0; k < REC_RES_MAX; k++)
+		x->had[k] = (int)num(r, i, 6 + k);
+	x->oom_killed = !PQgetisnull(r, i, 10) && PQgetvalue(r, i, 10)[0] == 't';
+	x->input_count = (int)num(r, i, 11);
+	x->samples = (int)num(r, i, 12);
+}
+
+enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const char *from,
+				     const char *to, int limit, struct rec_report *rep,
+				     struct rec_instance **in, int *n)
+{
+	char lim[16];
+	const char *p[4] = {model_id, from, to, lim};
+	enum db_rec_status st;
+	PGresult *r;
+
+	*in = NULL;
+	*n = 0;
+	memset(rep, 0, sizeof *rep);
+	rep->model_id = model_id;
+	rep->from = from;
+	rep->to = to;
+	rep->limit = rec_limit(limit);
+	st = load_model(db, model_id, rep);
+	if (st != DB_REC_OK)
+		return st;
+	snprintf(lim, sizeof lim, "%d", rep->limit);
 	r = db_prep(db, "rec_instances",
 		    "SELECT cpu_min_m, cpu_max_m, cpu_avg_m, mem_min_mib, mem_max_mib, mem_avg_mib,"
 		    " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
-		    " termination_reason = 'OOMKILLED', input_count"
+		    " termination_reason = 'OOMKILLED', input_count, sample_count"
 		    " FROM instance_metrics WHERE model_id = $1"
 		    " AND ($2::timestamptz IS NULL OR persisted_at >= $2::timestamptz)"
 		    " AND ($3::timestamptz IS NULL OR persisted_at <= $3::timestamptz)"
 		    " AND sample_count > 0"
 		    " ORDER BY persisted_at DESC, instance_id DESC LIMIT $4::int",
 		    4, p);
-	if (!r) {
-		PQclear(m);
-		return NULL;
-	}
-	n = PQntuples(r);
-	in = calloc((size_t)(n ? n : 1), sizeof *in);
-	if (!in) {
+	if (!r)
+		return DB_REC_ERROR;
+	*n = PQntuples(r);
+	*in = calloc((size_t)(*n ? *n : 1), sizeof **in);
+	if (!*in) {
+		log_error("recommend msg=\"out of memory loading instances\" model=%s", model_id);
 		PQclear(r);
-		PQclear(m);
-		return NULL;
+		*n = 0;
+		return DB_REC_ERROR;
 	}
-	for (int i = 0; i < n; i++) {
-		in[i].cpu_min_m = num(r, i, 0);
-		in[i].cpu_max_m = num(r, i, 1);
-		in[i].cpu_avg_m = num(r, i, 2);
-		in[i].mem_min_mib = num(r, i, 3);
-		in[i].mem_max_mib = num(r, i, 4);
-		in[i].mem_avg_mib = num(r, i, 5);
-		in[i].cpu_request_m = (int)num(r, i, 6);
-		in[i].cpu_limit_m = (int)num(r, i, 7);
-		in[i].memory_request_mib = (int)num(r, i, 8);
-		in[i].memory_limit_mib = (int)num(r, i, 9);
-		in[i].oom_killed = !PQgetisnull(r, i, 10) && PQgetvalue(r, i, 10)[0] == 't';
-		in[i].input_count = (int)num(r, i, 11);
-	}
+	for (int i = 0; i < *n; i++)
+		row_instance(r, i, &(*in)[i]);
 	PQclear(r);
-	rec_compute(cfg, in, n, current, &res);
-	rec_compute_buckets(cfg, in, n, current, buckets);
-	free(in);
-
-	o = result_json(&res);
-	json_object_object_add(o, "model_id", json_object_new_string(model_id));
-	json_object_object_add(o, "model_version", json_object_new_int(atoi(PQgetvalue(m, 0, 4))));
-	json_object_object_add(o, "computed_at", json_object_new_string(PQgetvalue(m, 0, 5)));
-	PQclear(m);
-	win = json_object_new_object();
-	json_object_object_add(win, "from", from ? json_object_new_string(from) : NULL);
-	json_object_object_add(win, "to", to ? json_object_new_string(to) : NULL);
-	json_object_object_add(win, "limit", json_object_new_int(limit));
-	json_object_object_add(o, "window", win);
-	arr = json_object_new_array();
-	for (int b = 0; b < REC_BUCKETS; b++) {
-		json_object *bo;
-		char label[32];
-
-		if (buckets[b].result.instances == 0)
-			continue;
-		bo = result_json(&buckets[b].result);
-		if (buckets[b].hi)
-			snprintf(label, sizeof label, "%d-%d", buckets[b].lo, buckets[b].hi);
-		else
-			snprintf(label, sizeof label, "%d+", buckets[b].lo);
-		json_object_object_add(bo, "inputs", json_object_new_string(label));
-		json_object_object_add(bo, "enough_data", json_object_new_boolean(buckets[b].enough));
-		json_object_array_add(arr, bo);
-	}
-	json_object_object_add(o, "by_input_size", arr);
-	*status = 0;
-	return o;
+	return DB_REC_OK;
 }
 
-static const char *res_field(json_object *rec, const char *res, const char *field, char *tmp,
-			     size_t n)
+int db_recommend_store(struct db *db, const struct rec_report *rep, const char *detail_json,
+		       int64_t *id_out)
 {
-	json_object *rs, *it, *v;
-
-	if (!json_object_object_get_ex(rec, "resources", &rs) ||
-	    !json_object_object_get_ex(rs, res, &it) || !json_object_object_get_ex(it, field, &v))
-		return NULL;
-	snprintf(tmp, n, "%d", json_object_get_int(v));
-	return tmp;
-}
-
-int db_recommend_store(struct db *db, json_object *rec, int64_t *id_out)
-{
-	char t[8][16], cnt[16];
+	char t[2 * REC_RES_MAX][16], cnt[16];
 	const char *p[14];
-	json_object *v, *win;
 	PGresult *r;
 	int k = 0;
 
-	p[k++] = json_object_object_get_ex(rec, "model_id", &v) ? json_object_get_string(v) : NULL;
-	win = json_object_object_get_ex(rec, "window", &win) ? win : NULL;
-	p[k++] = win && json_object_object_get_ex(win, "from", &v) && v ? json_object_get_string(v) : NULL;
-	p[k++] = win && json_object_object_get_ex(win, "to", &v) && v ? json_object_get_string(v) : NULL;
-	snprintf(cnt, sizeof cnt, "%d",
-		 json_object_object_get_ex(rec, "instances", &v) ? json_object_get_int(v) : 0);
+	p[k++] = rep->model_id;
+	p[k++] = rep->from;
+	p[k++] = rep->to;
+	snprintf(cnt, sizeof cnt, "%d", rep->result.instances);
 	p[k++] = cnt;
-	for (int i = 0; i < REC_RES_MAX; i++)
-		p[k++] = res_field(rec, rec_resource_name((enum rec_resource)i), "current", t[i], 16);
-	for (int i = 0; i < REC_RES_MAX; i++)
-		p[k++] = res_field(rec, rec_resource_name((enum rec_resource)i), "recommended",
-				   t[4 + i], 16);
-	p[k++] = json_object_object_get_ex(rec, "verdict", &v) ? json_object_get_string(v) : NULL;
-	p[k++] = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
+	for (int i = 0; i < REC_RES_MAX; i++) {
+		snprintf(t[i], sizeof t[i], "%d", rep->result.item[i].current);
+		snprintf(t[REC_RES_MAX + i], sizeof t[i], "%d", rep->result.item[i].recommended);
+	}
+	for (int i = 0; i < 2 * REC_RES_MAX; i++)
+		p[k++] = t[i];
+	p[k++] = rec_verdict_name(rep->result.verdict);
+	p[k++] = detail_json;
 	r = db_prep(db, "rec_store",
 		    "INSERT INTO recommendation (model_id, window_from, window_to, sample_count,"
 		    " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
@@ -237,46 +138,120 @@ int db_recommend_store(struct db *db, json_object *rec, int64_t *id_out)
 	return 0;
 }
 
-int db_recommend_nightly(struct db *db)
+PGresult *db_recommend_models(struct db *db, int enabled_only)
 {
-	const char *at = cfg_str("recommend.nightly_at", "03:00");
-	const char *p[1] = {at};
-	struct rec_config cfg;
-	PGresult *due, *models;
-	int stored = 0;
+	if (enabled_only)
+		return db_prep(db, "rec_enabled_models",
+			       "SELECT id FROM model WHERE enabled ORDER BY id", 0, NULL);
+	return db_prep(db, "rec_all_models", "SELECT id FROM model ORDER BY id", 0, NULL);
+}
 
-	/* Claim today's run atomically: the row moves forward only when the
-	 * configured time of day has passed since the last run, so several
-	 * janitors (or restarts) never run it twice. First ever run: at once. */
-	due = db_prep(db, "rec_nightly_due",
-		      "INSERT INTO job_run (job, last_at) VALUES ('recommendations', now())"
-		      " ON CONFLICT (job) DO UPDATE SET last_at = now()"
-		      " WHERE job_run.last_at < date_trunc('day', now()) + $1::time"
-		      " AND now() >= date_trunc('day', now()) + $1::time RETURNING 1",
-		      1, p);
-	if (!due)
-		return -1;
-	if (PQntuples(due) == 0) {
-		PQclear(due);
-		return 0;
+PGresult *db_recommend_history(struct db *db, const char *model_id, int limit)
+{
+	char lim[16];
+	const char *p[2] = {model_id, lim};
+
+	snprintf(lim, sizeof lim, "%d", limit);
+	return db_prep(db, "rec_history",
+		       "SELECT id, model_id, iso(computed_at), iso(window_from), iso(window_to),"
+		       " sample_count, verdict,"
+		       " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
+		       " rec_cpu_request_m, rec_cpu_limit_m, rec_memory_request_mib,"
+		       " rec_memory_limit_mib, iso(applied_at), applied_by, detail"
+		       " FROM recommendation WHERE ($1::text IS NULL OR model_id = $1)"
+		       " ORDER BY computed_at DESC, id DESC LIMIT $2::int",
+		       2, p);
+}
+
+enum db_rec_status db_recommend_stored(struct db *db, const char *model_id, int64_t rec_id,
+				       int vals[REC_RES_MAX], int *version)
+{
+	char id[24];
+	const char *p[2] = {id, model_id};
+	PGresult *r;
+
+	snprintf(id, sizeof id, "%lld", (long long)rec_id);
+	r = db_prep(db, "rec_load",
+		    "SELECT rec_cpu_request_m, rec_cpu_limit_m, rec_memory_request_mib,"
+		    " rec_memory_limit_mib, (detail->>'model_version')::int"
+		    " FROM recommendation WHERE id = $1::bigint AND model_id = $2",
+		    2, p);
+	if (!r)
+		return DB_REC_ERROR;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return DB_REC_NOT_FOUND;
 	}
-	PQclear(due);
-	models = db_prep(db, "rec_nightly_models", "SELECT id FROM model WHERE enabled ORDER BY id",
-			 0, NULL);
-	if (!models)
-		return -1;
-	db_recommend_config(&cfg);
-	for (int i = 0; i < PQntuples(models); i++) {
-		int st;
-		json_object *rec = db_recommend_model(db, &cfg, PQgetvalue(models, i, 0), NULL, NULL,
-						      100, &st);
-		if (!rec)
-			continue;
-		if (db_recommend_store(db, rec, NULL) == 0)
-			stored++;
-		json_object_put(rec);
+	for (int k = 0; k < REC_RES_MAX; k++)
+		vals[k] = atoi(PQgetvalue(r, 0, k));
+	*version = atoi(PQgetvalue(r, 0, 4));
+	PQclear(r);
+	return DB_REC_OK;
+}
+
+static int mark_applied(struct db *db, int64_t rec_id, int64_t user_id)
+{
+	char id[24], uid[24];
+	const char *p[2] = {id, user_id ? uid : NULL};
+
+	snprintf(id, sizeof id, "%lld", (long long)rec_id);
+	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+	return db_cmd(db, "UPDATE recommendation SET applied_at = now(), applied_by = $2::bigint"
+		      " WHERE id = $1::bigint", 2, p);
+}
+
+enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int version,
+				      const int vals[REC_RES_MAX], int64_t rec_id,
+				      int64_t user_id, int out[REC_RES_MAX], int *new_version)
+{
+	char t[REC_RES_MAX + 1][16];
+	const char *p[REC_RES_MAX + 2] = {model_id, t[0]};
+	PGresult *r;
+
+	snprintf(t[0], sizeof t[0], "%d", version);
+	for (int k = 0; k < REC_RES_MAX; k++) {
+		snprintf(t[1 + k], sizeof t[1 + k], "%d", vals[k]);
+		p[2 + k] = t[1 + k];
 	}
-	PQclear(models);
-	log_info("recommend msg=\"nightly recommendations stored\" models=%d", stored);
-	return stored;
+	r = db_prep(db, "rec_apply_model",
+		    "UPDATE model SET cpu_request_m = $3::int, cpu_limit_m = $4::int,"
+		    " memory_request_mib = $5::int, memory_limit_mib = $6::int,"
+		    " version = version + 1, updated_at = now()"
+		    " WHERE id = $1 AND version = $2::int"
+		    " RETURNING version, cpu_request_m, cpu_limit_m, memory_request_mib,"
+		    " memory_limit_mib, pg_notify('model_changed', id)",
+		    6, p);
+	if (!r)
+		return DB_REC_ERROR;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return DB_REC_STALE;
+	}
+	*new_version = atoi(PQgetvalue(r, 0, 0));
+	for (int k = 0; k < REC_RES_MAX; k++)
+		out[k] = atoi(PQgetvalue(r, 0, 1 + k));
+	PQclear(r);
+	return mark_applied(db, rec_id, user_id) < 0 ? DB_REC_ERROR : DB_REC_OK;
+}
+
+int db_recommend_nightly_claim(struct db *db, const char *at)
+{
+	const char *p[1] = {at};
+	PGresult *r;
+	int due;
+
+	/* The row moves forward only when the configured time of day has
+	 * passed since the last run, so several janitors (or restarts) never
+	 * run it twice. First ever run: at once. */
+	r = db_prep(db, "rec_nightly_due",
+		    "INSERT INTO job_run (job, last_at) VALUES ('recommendations', now())"
+		    " ON CONFLICT (job) DO UPDATE SET last_at = now()"
+		    " WHERE job_run.last_at < date_trunc('day', now()) + $1::time"
+		    " AND now() >= date_trunc('day', now()) + $1::time RETURNING 1",
+		    1, p);
+	if (!r)
+		return -1;
+	due = PQntuples(r) > 0;
+	PQclear(r);
+	return due;
 }

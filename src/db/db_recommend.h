@@ -1,43 +1,74 @@
 /*
- * db_recommend.h — recommendations: load finished-instance metrics, compute
- * with the pure engine (recommend/recommend.h), render JSON, store history,
- * apply to a model.
+ * db_recommend.h — recommendation data: load the finished-instance metrics
+ * a recommendation is computed from, store computed recommendations, read
+ * their history, apply one to its model.
  *
- * Runs in: modelhub-fcgi workers (GET /api/recommendations, apply) and the
- * janitor (nightly run). Called by: fcgi/api_recommend.c, hubd/janitor.c.
- * Owns: nothing beyond each call; JSON objects returned belong to the caller.
+ * Runs in: modelhub-fcgi workers (GET /api/recommendations, history, apply)
+ * and the janitor (nightly run). Called by: fcgi/api_recommend.c,
+ * hubd/janitor.c. The engine (recommend/recommend.h) runs in the caller;
+ * this file only fills its input type and stores its result.
+ * Owns: nothing beyond each call; arrays and results returned belong to the
+ * caller as documented per function.
  */
 #ifndef MH_DB_RECOMMEND_H
 #define MH_DB_RECOMMEND_H
 
 #include <stdint.h>
 
-#include <json-c/json.h>
-
 #include "db/db.h"
 #include "recommend/recommend.h"
 
-#define DB_REC_MAX_LIMIT 1000
+/* Outcome of the loads and of apply. */
+enum db_rec_status {
+	DB_REC_ERROR = -1,   /* database error (logged) */
+	DB_REC_OK = 0,
+	DB_REC_NOT_FOUND,    /* no such model / no such recommendation of it */
+	DB_REC_STALE,        /* apply: the model's version moved on */
+};
 
-/* Engine settings from config (recommend.*) with node caps from this
- * machine when not configured. */
-void db_recommend_config(struct rec_config *cfg);
+/* Load model_id and its finished instances with metrics (persisted_at in
+ * [from, to], ISO dates/timestamps or NULL; newest first; at most limit,
+ * clamped by rec_limit). Fills what rep is computed against and over
+ * (model_id, model_version, current, computed_at = now(), from, to, limit;
+ * result and buckets zeroed) and *in, malloc'd (caller frees, also when
+ * *n = 0 or on error). Missing aggregates (NULL) are loaded as 0.
+ * OK, NOT_FOUND (no such model) or ERROR. */
+enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const char *from,
+				     const char *to, int limit, struct rec_report *rep,
+				     struct rec_instance **in, int *n);
 
-/* Compute the recommendation of one model over its finished instances
- * (persisted_at in [from, to], newest first, at most limit). from/to are
- * ISO dates/timestamps or NULL. Returns a JSON object (caller puts it),
- * or NULL with *status: 1 = no such model, -1 = db error. */
-json_object *db_recommend_model(struct db *db, const struct rec_config *cfg,
-				const char *model_id, const char *from, const char *to,
-				int limit, int *status);
+/* Insert rep into table recommendation with detail_json (its rendering)
+ * as the detail column; *id_out set when not NULL. 0 / -1. */
+int db_recommend_store(struct db *db, const struct rec_report *rep, const char *detail_json,
+		       int64_t *id_out);
 
-/* Store a computed recommendation (the JSON from db_recommend_model) in
- * table recommendation; *id_out set. 0 / -1. */
-int db_recommend_store(struct db *db, json_object *rec, int64_t *id_out);
+/* Model ids in id order: all of them, or the enabled ones. PGresult with
+ * one column (caller PQclear()s) or NULL on error. */
+PGresult *db_recommend_models(struct db *db, int enabled_only);
 
-/* Nightly job: if due (recommend.nightly_at, UTC "HH:MM", once per day and
- * once on first run), compute and store for every enabled model. Returns
- * the number stored, 0 when not due, -1 on error. */
-int db_recommend_nightly(struct db *db);
+/* Stored recommendations, newest first (model_id NULL: all models).
+ * Columns: 0 id, 1 model_id, 2 computed_at, 3 window_from, 4 window_to,
+ * 5 sample_count, 6 verdict, 7-10 current values and 11-14 recommended
+ * values (enum rec_resource order), 15 applied_at, 16 applied_by,
+ * 17 detail (JSON). Times ISO 8601 UTC. Caller PQclear()s; NULL on error. */
+PGresult *db_recommend_history(struct db *db, const char *model_id, int limit);
+
+/* A stored recommendation of model_id: its recommended values and the
+ * model version it was computed against. OK, NOT_FOUND or ERROR. */
+enum db_rec_status db_recommend_stored(struct db *db, const char *model_id, int64_t rec_id,
+				       int vals[REC_RES_MAX], int *version);
+
+/* Set the model's resources to vals if its version is still `version`
+ * (version + 1, NOTIFY model_changed) and mark recommendation rec_id
+ * applied by user_id (0: nobody). out[] and *new_version get the stored
+ * values. OK, STALE (nothing written) or ERROR. Run inside a transaction. */
+enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int version,
+				      const int vals[REC_RES_MAX], int64_t rec_id,
+				      int64_t user_id, int out[REC_RES_MAX], int *new_version);
+
+/* Claim today's nightly run: 1 when the UTC time of day at ("HH:MM") has
+ * passed since the last run (or there was none) and this caller now owns
+ * the run, 0 when not due, -1 on error. Atomic across replicas. */
+int db_recommend_nightly_claim(struct db *db, const char *at);
 
 #endif

@@ -11,14 +11,14 @@
  * Shared state: work_request (requeue/fail/delete), model_instance (old
  * rows deleted, rows of dead replicas marked LOST), session (expired rows
  * deleted; login_attempt and rate_limit through db_session_purge), job_run
- * (time of the last retention pass), recommendation (nightly run through
- * db_recommend_nightly, which decides when it is due).
+ * (time of the last retention pass), recommendation (the nightly run: the
+ * janitor checks every JANITOR_NIGHTLY_CHECK_MS, claims the day's run in
+ * job_run, then per enabled model loads, computes and stores).
  *
  * Timers: leases and disabled models every JANITOR_TICK_MS; retention at
  * start and every JANITOR_RETENTION_MS, in batches of JANITOR_BATCH rows
  * with a heartbeat between batches so a big backlog never looks hung.
  */
-#include "db/db_recommend.h"
 #include "db/db_recommend.h"
 #include "db/db_session.h"
 #include "db/db_work.h"
@@ -26,6 +26,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "recommend/rec_json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -112,8 +113,49 @@ static void tick(struct db *db)
 						     JANITOR_REPLICA_STALE_S));
 	if (n > 0)
 		log_info("janitor instances=%d msg=\"instances of dead replicas marked LOST\"", n);
-	/* Nightly recommendations: one cheap claim statement when not due. */
-	db_recommend_nightly(db);
+}
+
+/* One model's nightly recommendation: load, compute, store. 0 / -1. */
+static int nightly_model(struct db *db, const struct rec_config *cfg, const char *model)
+{
+	struct rec_instance *in;
+	struct rec_report rep;
+	json_object *detail;
+	int n, rc = -1;
+
+	if (db_recommend_load(db, model, NULL, NULL, REC_DEFAULT_LIMIT, &rep, &in, &n) == DB_REC_OK) {
+		rec_report_compute(cfg, in, n, &rep);
+		detail = rec_report_json(&rep);
+		if (detail)
+			rc = db_recommend_store(db, &rep,
+						json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN),
+						NULL);
+		json_object_put(detail);
+	}
+	free(in);
+	return rc;
+}
+
+/* The nightly recommendations, once a day after recommend.nightly_at (UTC
+ * "HH:MM"; the first run ever at once): one cheap claim statement when not
+ * due. Returns the number of models stored, 0 when not due, -1 on error. */
+static int nightly(struct db *db)
+{
+	struct rec_config cfg;
+	PGresult *models;
+	int stored = 0, due = db_recommend_nightly_claim(db, cfg_str("recommend.nightly_at", "03:00"));
+
+	if (due <= 0)
+		return due;
+	models = db_recommend_models(db, 1);
+	if (!models)
+		return -1;
+	rec_config_read(&cfg);
+	for (int i = 0; i < PQntuples(models); i++)
+		if (nightly_model(db, &cfg, PQgetvalue(models, i, 0)) == 0)
+			stored++;
+	PQclear(models);
+	return stored;
 }
 
 int janitor_main(struct hubd_child *c)
@@ -147,7 +189,7 @@ int janitor_main(struct hubd_child *c)
 		}
 		tick(db);
 		if (now - last_nightly >= JANITOR_NIGHTLY_CHECK_MS) {
-			int stored = db_recommend_nightly(db);
+			int stored = nightly(db);
 			last_nightly = now;
 			if (stored > 0)
 				log_info("janitor models=%d msg=\"nightly recommendations stored\"", stored);

@@ -1,8 +1,10 @@
 # src/recommend/local.mk — libmhrecommend.a: the usage bands and the pure
-# recommendation engine (no I/O; depends on src/lib only).
+# recommendation engine, its settings and its JSON rendering (no I/O;
+# depends on src/lib and json-c only).
 noinst_LIBRARIES += libmhrecommend.a
 libmhrecommend_a_SOURCES = src/recommend/bands.h src/recommend/bands.c \
-	src/recommend/recommend.h src/recommend/recommend.c
+	src/recommend/recommend.h src/recommend/recommend.c \
+	src/recommend/rec_config.c src/recommend/rec_json.h src/recommend/rec_json.c
 check_PROGRAMS += t/043-bands.t
 TESTS += t/043-bands.t
 t_043_bands_t_SOURCES = t/043-bands.c

@@ -2,10 +2,11 @@
  * recommend.c — implementation of recommend.h (pure computation).
  *
  * Runs in: modelhub-fcgi workers and the janitor. Called by:
- * db/db_recommend.c and the unit tests t/060-recommend.c.
+ * fcgi/api_recommend.c, hubd/janitor.c and the unit tests t/060-recommend.c.
  * Owns: nothing; results are written into caller-provided structs.
  */
 #include "recommend/recommend.h"
+#include "recommend/bands.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,15 +34,21 @@ void rec_config_default(struct rec_config *cfg)
 static int is_cpu(enum rec_resource r) { return r == REC_CPU_REQUEST || r == REC_CPU_LIMIT; }
 static int is_limit(enum rec_resource r) { return r == REC_CPU_LIMIT || r == REC_MEM_LIMIT; }
 
-/* What instance i used and had for resource r. */
+int rec_limit(int limit)
+{
+	if (limit <= 0)
+		return REC_DEFAULT_LIMIT;
+	return limit > REC_MAX_LIMIT ? REC_MAX_LIMIT : limit;
+}
+
+/* What instance x used and had for resource r: a request is compared with
+ * the floor (min) of usage, a limit with the peak (max). */
 static void pick(const struct rec_instance *x, enum rec_resource r, double *used, int *had)
 {
-	switch (r) {
-	case REC_CPU_REQUEST: *used = x->cpu_min_m; *had = x->cpu_request_m; break;
-	case REC_CPU_LIMIT: *used = x->cpu_max_m; *had = x->cpu_limit_m; break;
-	case REC_MEM_REQUEST: *used = x->mem_min_mib; *had = x->memory_request_mib; break;
-	default: *used = x->mem_max_mib; *had = x->memory_limit_mib; break;
-	}
+	const struct rec_usage *u = is_cpu(r) ? &x->cpu_m : &x->mem_mib;
+
+	*used = is_limit(r) ? u->max : u->min;
+	*had = x->had[r];
 }
 
 /* Round up to a multiple of step (step <= 0: whole units). */
@@ -55,16 +62,13 @@ static int round_up(double v, int step)
 	return (int)q * step;
 }
 
-static void compute_item(const struct rec_config *cfg, const struct rec_instance *in, int n,
-			 enum rec_resource r, int current, struct rec_item *it, int *oom_seen)
+/* Pass over the instances for resource r: usage (worst instance), spread
+ * and count into *it. Returns the number of OOM-killed instances counted. */
+static int scan(const struct rec_config *cfg, const struct rec_instance *in, int n,
+		enum rec_resource r, struct rec_item *it)
 {
-	enum band_kind kind = is_cpu(r) ? BAND_CPU : BAND_MEMORY;
-	const char *unit = is_cpu(r) ? "m" : "Mi";
 	int oom = 0;
 
-	memset(it, 0, sizeof *it);
-	it->current = current;
-	it->recommended = current;
 	it->percent_min = INFINITY;
 	it->percent_max = -INFINITY;
 	for (int i = 0; i < n; i++) {
@@ -92,9 +96,58 @@ static void compute_item(const struct rec_config *cfg, const struct rec_instance
 			it->percent_max = pct;
 		it->instances++;
 	}
+	return oom;
+}
+
+/* The value that puts it->usage at the middle of the green band, rounded
+ * up to the step, within the floor and the node cap (sets it->capped). */
+static int target_value(const struct rec_config *cfg, enum rec_resource r, struct rec_item *it)
+{
+	double want = it->usage * 100.0 / band_target_percent(is_cpu(r) ? BAND_CPU : BAND_MEMORY);
+	int floor_v = is_cpu(r) ? cfg->cpu_floor_m : cfg->mem_floor_mib;
+	int cap = is_cpu(r) ? cfg->max_cpu_m : cfg->max_mem_mib;
+	int v = round_up(want, is_cpu(r) ? cfg->cpu_step_m : cfg->mem_step_mib);
+
+	if (v < floor_v)
+		v = floor_v;
+	if (cap > 0 && v > cap) {
+		v = cap;
+		it->capped = 1;
+	}
+	return v;
+}
+
+/* The reason text of an item whose value changes (oom: OOM kills seen). */
+static void change_reason(const struct rec_config *cfg, enum rec_resource r, int oom,
+			  struct rec_item *it)
+{
+	const char *unit = is_cpu(r) ? "m" : "Mi";
+	const char *capped = it->capped ? " (capped at the largest node)" : "";
+
+	if (oom)
+		snprintf(it->reason, sizeof it->reason,
+			 "%d of %d instances were OOM-killed: true peak unknown, observed max x%.2f = %.0f%s%s",
+			 oom, it->instances, cfg->oom_factor, it->usage, unit, capped);
+	else
+		snprintf(it->reason, sizeof it->reason,
+			 "%s usage %.0f%s is %.1f%% at worst (%s) over %d instances; %d%s puts it at %.1f%%%s",
+			 is_limit(r) ? "peak" : "floor", it->usage, unit, it->percent_used,
+			 it->band->name, it->instances, it->recommended, unit,
+			 band_target_percent(is_cpu(r) ? BAND_CPU : BAND_MEMORY), capped);
+}
+
+static void compute_item(const struct rec_config *cfg, const struct rec_instance *in, int n,
+			 enum rec_resource r, int current, struct rec_item *it, int *oom_seen)
+{
+	enum band_kind kind = is_cpu(r) ? BAND_CPU : BAND_MEMORY;
+	int oom;
+
+	memset(it, 0, sizeof *it);
+	it->current = current;
+	it->recommended = current;
+	oom = scan(cfg, in, n, r, it);
 	if (it->instances == 0) {
 		it->percent_min = it->percent_max = 0;
-		it->band = NULL;
 		snprintf(it->reason, sizeof it->reason, "no finished instance had a %s set",
 			 is_limit(r) ? "limit" : "request");
 		return;
@@ -109,34 +162,12 @@ static void compute_item(const struct rec_config *cfg, const struct rec_instance
 	if (it->band->id == BAND_RECOMMENDED) {
 		snprintf(it->reason, sizeof it->reason,
 			 "%s usage %.0f%s is %.1f%% at worst over %d instances: within the recommended band",
-			 is_limit(r) ? "peak" : "floor", it->usage, unit, it->percent_used, it->instances);
+			 is_limit(r) ? "peak" : "floor", it->usage, is_cpu(r) ? "m" : "Mi",
+			 it->percent_used, it->instances);
 		return;
 	}
-	double target = band_target_percent(kind);
-	double want = it->usage * 100.0 / target;
-	int step = is_cpu(r) ? cfg->cpu_step_m : cfg->mem_step_mib;
-	int floor_v = is_cpu(r) ? cfg->cpu_floor_m : cfg->mem_floor_mib;
-	int cap = is_cpu(r) ? cfg->max_cpu_m : cfg->max_mem_mib;
-	int rec = round_up(want, step);
-
-	if (rec < floor_v)
-		rec = floor_v;
-	if (cap > 0 && rec > cap) {
-		rec = cap;
-		it->capped = 1;
-	}
-	it->recommended = rec;
-	if (oom)
-		snprintf(it->reason, sizeof it->reason,
-			 "%d of %d instances were OOM-killed: true peak unknown, observed max x%.2f = %.0f%s%s",
-			 oom, it->instances, cfg->oom_factor, it->usage, unit,
-			 it->capped ? " (capped at the largest node)" : "");
-	else
-		snprintf(it->reason, sizeof it->reason,
-			 "%s usage %.0f%s is %.1f%% at worst (%s) over %d instances; %d%s puts it at %.1f%%%s",
-			 is_limit(r) ? "peak" : "floor", it->usage, unit, it->percent_used,
-			 it->band->name, it->instances, rec, unit, target,
-			 it->capped ? " (capped at the largest node)" : "");
+	it->recommended = target_value(cfg, r, it);
+	change_reason(cfg, r, oom, it);
 }
 
 void rec_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
@@ -199,4 +230,11 @@ void rec_compute_buckets(const struct rec_config *cfg, const struct rec_instance
 		out[b].enough = total >= cfg->min_bucket_instances;
 		rec_compute(cfg, sub, m, current, &out[b].result);
 	}
+}
+
+void rec_report_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
+			struct rec_report *rep)
+{
+	rec_compute(cfg, in, n, rep->current, &rep->result);
+	rec_compute_buckets(cfg, in, n, rep->current, rep->buckets);
 }

@@ -4,7 +4,9 @@
  *
  * Runs in: modelhub-fcgi workers (GET /api/recommendations, apply) and the
  * janitor (nightly persistence). Pure: no I/O, no allocation beyond what the
- * caller passes in; deterministic. Called by: db/db_recommend.c.
+ * caller passes in; deterministic. Called by: fcgi/api_recommend.c and
+ * hubd/janitor.c, which load the input with db/db_recommend.h, compute here,
+ * render with recommend/rec_json.h and store with db/db_recommend.h.
  *
  * DESIGN
  * Each instance may have run with different resources, so every comparison
@@ -24,16 +26,28 @@
 #ifndef MH_RECOMMEND_H
 #define MH_RECOMMEND_H
 
-#include "recommend/bands.h"
+struct band;                             /* recommend/bands.h */
 
-/* One finished instance, as persisted in instance_metrics. */
+enum rec_resource { REC_CPU_REQUEST = 0, REC_CPU_LIMIT, REC_MEM_REQUEST, REC_MEM_LIMIT, REC_RES_MAX };
+
+#define REC_DEFAULT_LIMIT 100            /* newest instances a recommendation uses */
+#define REC_MAX_LIMIT 1000
+
+/* Usage aggregates of one resource over the samples of one instance. A
+ * value the sampler never measured arrives as 0 (see db_recommend_load). */
+struct rec_usage {
+	double min, max, avg;
+};
+
+/* One finished instance: the engine's whole input. */
 struct rec_instance {
-	double cpu_min_m, cpu_max_m, cpu_avg_m;
-	double mem_min_mib, mem_max_mib, mem_avg_mib;
-	int cpu_request_m, cpu_limit_m;         /* what it ran with */
-	int memory_request_mib, memory_limit_mib;
-	int oom_killed;
-	int input_count;                        /* inputs it served (0 unknown) */
+	int had[REC_RES_MAX];    /* resources it ran with (enum rec_resource
+				  * order; <= 0 = not set, e.g. no memory limit) */
+	struct rec_usage cpu_m;  /* CPU, millicores */
+	struct rec_usage mem_mib;/* memory, MiB */
+	int samples;             /* samples behind the aggregates */
+	int oom_killed;          /* it was killed by the OOM killer */
+	int input_count;         /* inputs it served (0 unknown) */
 };
 
 struct rec_config {
@@ -46,8 +60,6 @@ struct rec_config {
 	int max_mem_mib;
 	int min_bucket_instances;/* per input-size bucket, default 3 */
 };
-
-enum rec_resource { REC_CPU_REQUEST = 0, REC_CPU_LIMIT, REC_MEM_REQUEST, REC_MEM_LIMIT, REC_RES_MAX };
 
 struct rec_item {
 	int current;             /* the model's value now */
@@ -80,13 +92,37 @@ struct rec_bucket {
 	struct rec_result result;
 };
 
+/* One recommendation as shown (rec_json.h) and stored (db_recommend.h):
+ * what it was computed against and over (filled by db_recommend_load), the
+ * result and its input-size buckets (rec_report_compute). model_id, from
+ * and to are borrowed from the caller. */
+struct rec_report {
+	const char *model_id;
+	int model_version;       /* model.version the result was computed against */
+	int current[REC_RES_MAX];/* the model's resources then, enum rec_resource order */
+	char computed_at[40];    /* ISO 8601 UTC */
+	const char *from, *to;   /* window on persisted_at; NULL = open */
+	int limit;               /* newest instances considered */
+	struct rec_result result;
+	struct rec_bucket buckets[REC_BUCKETS];
+};
+
 void rec_config_default(struct rec_config *cfg);
+/* Defaults overridden by recommend.* from the configuration; node caps
+ * default to this machine (rec_config.c). */
+void rec_config_read(struct rec_config *cfg);
 /* current[] in enum rec_resource order: the model's present settings. */
 void rec_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
 		 const int current[REC_RES_MAX], struct rec_result *out);
 /* Same per input-size bucket (1-10, 11-100, 101-1000, 1001+). */
 void rec_compute_buckets(const struct rec_config *cfg, const struct rec_instance *in, int n,
 			 const int current[REC_RES_MAX], struct rec_bucket out[REC_BUCKETS]);
+/* rec_compute and rec_compute_buckets against rep->current into
+ * rep->result and rep->buckets. */
+void rec_report_compute(const struct rec_config *cfg, const struct rec_instance *in, int n,
+			struct rec_report *rep);
+/* limit clamped to [1, REC_MAX_LIMIT]; <= 0 means REC_DEFAULT_LIMIT. */
+int rec_limit(int limit);
 
 const char *rec_resource_name(enum rec_resource r);  /* "cpu_request_m", ... */
 const char *rec_verdict_name(enum rec_verdict v);    /* "no_data", "ok", ... */
