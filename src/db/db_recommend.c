@@ -59,8 +59,7 @@ enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const 
 				     const char *to, int limit, struct rec_report *rep,
 				     struct rec_instance **in, int *n)
 {
-	char lim[16];
-	const char *p[4] = {model_id, from, to, lim};
+	const char *p[4] = {model_id, from, to, DB_INT(rec_limit(limit))};
 	enum db_rec_status st;
 	PGresult *r;
 
@@ -74,7 +73,6 @@ enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const 
 	st = load_model(db, model_id, rep);
 	if (st != DB_REC_OK)
 		return st;
-	snprintf(lim, sizeof lim, "%d", rep->limit);
 	r = db_prep(db, "rec_instances",
 		    "SELECT cpu_min_m, cpu_max_m, cpu_avg_m, mem_min_mib, mem_max_mib, mem_avg_mib,"
 		    " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
@@ -104,24 +102,16 @@ enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const 
 int db_recommend_store(struct db *db, const struct rec_report *rep, const char *detail_json,
 		       int64_t *id_out)
 {
-	char t[2 * REC_RES_MAX][16], cnt[16];
-	const char *p[14];
+	const struct rec_item *it = rep->result.item;
+	const char *p[14] = {
+		rep->model_id, rep->from, rep->to, DB_INT(rep->result.instances),
+		DB_INT(it[REC_CPU_REQUEST].current), DB_INT(it[REC_CPU_LIMIT].current),
+		DB_INT(it[REC_MEM_REQUEST].current), DB_INT(it[REC_MEM_LIMIT].current),
+		DB_INT(it[REC_CPU_REQUEST].recommended), DB_INT(it[REC_CPU_LIMIT].recommended),
+		DB_INT(it[REC_MEM_REQUEST].recommended), DB_INT(it[REC_MEM_LIMIT].recommended),
+		rec_verdict_name(rep->result.verdict), detail_json};
 	PGresult *r;
-	int k = 0;
 
-	p[k++] = rep->model_id;
-	p[k++] = rep->from;
-	p[k++] = rep->to;
-	snprintf(cnt, sizeof cnt, "%d", rep->result.instances);
-	p[k++] = cnt;
-	for (int i = 0; i < REC_RES_MAX; i++) {
-		snprintf(t[i], sizeof t[i], "%d", rep->result.item[i].current);
-		snprintf(t[REC_RES_MAX + i], sizeof t[i], "%d", rep->result.item[i].recommended);
-	}
-	for (int i = 0; i < 2 * REC_RES_MAX; i++)
-		p[k++] = t[i];
-	p[k++] = rec_verdict_name(rep->result.verdict);
-	p[k++] = detail_json;
 	r = db_prep(db, "rec_store",
 		    "INSERT INTO recommendation (model_id, window_from, window_to, sample_count,"
 		    " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
@@ -148,10 +138,8 @@ PGresult *db_recommend_models(struct db *db, int enabled_only)
 
 PGresult *db_recommend_history(struct db *db, const char *model_id, int limit)
 {
-	char lim[16];
-	const char *p[2] = {model_id, lim};
+	const char *p[2] = {model_id, DB_INT(limit)};
 
-	snprintf(lim, sizeof lim, "%d", limit);
 	return db_prep(db, "rec_history",
 		       "SELECT id, model_id, iso(computed_at), iso(window_from), iso(window_to),"
 		       " sample_count, verdict,"
@@ -166,11 +154,9 @@ PGresult *db_recommend_history(struct db *db, const char *model_id, int limit)
 enum db_rec_status db_recommend_stored(struct db *db, const char *model_id, int64_t rec_id,
 				       int vals[REC_RES_MAX], int *version)
 {
-	char id[24];
-	const char *p[2] = {id, model_id};
+	const char *p[2] = {DB_INT(rec_id), model_id};
 	PGresult *r;
 
-	snprintf(id, sizeof id, "%lld", (long long)rec_id);
 	r = db_prep(db, "rec_load",
 		    "SELECT rec_cpu_request_m, rec_cpu_limit_m, rec_memory_request_mib,"
 		    " rec_memory_limit_mib, (detail->>'model_version')::int"
@@ -191,11 +177,8 @@ enum db_rec_status db_recommend_stored(struct db *db, const char *model_id, int6
 
 static int mark_applied(struct db *db, int64_t rec_id, int64_t user_id)
 {
-	char id[24], uid[24];
-	const char *p[2] = {id, user_id ? uid : NULL};
+	const char *p[2] = {DB_INT(rec_id), user_id ? DB_INT(user_id) : NULL};
 
-	snprintf(id, sizeof id, "%lld", (long long)rec_id);
-	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
 	return db_cmd(db, "UPDATE recommendation SET applied_at = now(), applied_by = $2::bigint"
 		      " WHERE id = $1::bigint", 2, p);
 }
@@ -204,15 +187,11 @@ enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int v
 				      const int vals[REC_RES_MAX], int64_t rec_id,
 				      int64_t user_id, int out[REC_RES_MAX], int *new_version)
 {
-	char t[REC_RES_MAX + 1][16];
-	const char *p[REC_RES_MAX + 2] = {model_id, t[0]};
+	const char *p[REC_RES_MAX + 2] = {
+		model_id, DB_INT(version), DB_INT(vals[REC_CPU_REQUEST]), DB_INT(vals[REC_CPU_LIMIT]),
+		DB_INT(vals[REC_MEM_REQUEST]), DB_INT(vals[REC_MEM_LIMIT])};
 	PGresult *r;
 
-	snprintf(t[0], sizeof t[0], "%d", version);
-	for (int k = 0; k < REC_RES_MAX; k++) {
-		snprintf(t[1 + k], sizeof t[1 + k], "%d", vals[k]);
-		p[2 + k] = t[1 + k];
-	}
 	r = db_prep(db, "rec_apply_model",
 		    "UPDATE model SET cpu_request_m = $3::int, cpu_limit_m = $4::int,"
 		    " memory_request_mib = $5::int, memory_limit_mib = $6::int,"
