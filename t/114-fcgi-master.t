@@ -69,7 +69,8 @@ def replaced(gone):
 t.ok(wait_for(lambda: replaced([w0[0]])),
      "a SIGKILLed worker is replaced")
 t.is_(ping(), 200, "requests are served after the replacement")
-t.like(log_text(), r"worker died, restarting.*signal=9", "the death is logged with the signal")
+t.like(log_text(), r"(?m)^(?=.*worker died, restarting)(?=.*exit=crash signal=9).*$",
+       "the death is logged as a crash with the signal")
 
 # crash loop: kill the replacement of one slot repeatedly; the delay grows
 for i in range(4):
@@ -81,7 +82,7 @@ for i in range(4):
         break
     os.kill(victim[0], signal.SIGKILL)
     wait_for(lambda: replaced(victim), 15)
-delays = [int(x) for x in re.findall(r"worker died, restarting.*delay_ms=(\d+)", log_text())]
+delays = [int(x) for x in re.findall(r"(?m)^(?=.*worker died, restarting).*delay_ms=(\d+)", log_text())]
 t.ok(len(delays) >= 4 and delays[-1] > delays[1] > 0,
      "quick deaths back off with growing delays: %s" % delays)
 t.ok(wait_for(lambda: len(workers()) == 2, 15), "the pool is full again after the crash loop")

@@ -11,22 +11,28 @@
  * On crash: workers die with it (PR_SET_PDEATHSIG) and nginx answers 502
  * until it is restarted.
  *
- * DESIGN: signals are blocked in the master and taken synchronously with
- * sigtimedwait(), so no work happens in a handler and no signal is lost
- * between checks (the postmaster uses a latch for the same reason).
- *   SIGCHLD  reap; a current worker is re-forked, with exponential back-off
- *            when it lived less than WORKER_MIN_LIFE_MS (crash loop guard).
+ * DESIGN: the supervisor core (lib/sup.c) forks, reaps and restarts the
+ * workers from its slot table; this file declares the one role, runs the
+ * loop and owns the socket. Signals are blocked except in sup_wait(), and
+ * their handlers only set flags, so no work happens in a handler and none
+ * is lost between checks.
+ *   SIGCHLD  reap (in sup_tick); a current worker is re-forked: a crash
+ *            backs off exponentially while the worker dies young
+ *            (WORKER_MIN_LIFE_MS), an exit 1 (init failure) backs off more
+ *            slowly, an exit 0 is restarted at once.
  *   SIGTERM/SIGINT  close and unlink the socket (stop accepting), SIGTERM
  *            every worker (each finishes its request in flight), wait up to
  *            fcgi.drain_seconds, SIGKILL stragglers, remove the pid file.
  *   SIGHUP   reload the configuration; on success fork a new generation of
- *            workers and SIGTERM the old one, which drains the same way.
- *            The socket path cannot change without a restart.
+ *            workers and retire the old one (SIGTERM, never restarted),
+ *            which drains the same way. The socket path cannot change
+ *            without a restart.
  */
 #include "fcgi/api.h"
 #include "fcgi/worker.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/sup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,19 +51,22 @@
 #define WORKER_MIN_LIFE_MS 5000     /* shorter lives count as a crash loop */
 #define WORKER_BACKOFF_MAX_MS 10000 /* cap of the restart delay */
 #define MASTER_TICK_MS 1000         /* wake-up when nothing is scheduled */
-#define MAX_RETIRING 1024
+#define MAX_WORKERS 256
+#define MAX_RETIRING 1024           /* old-generation workers still draining */
 
-struct wslot {
-	pid_t pid;
-	int64_t started_ms;
-	int64_t restart_at_ms;
-	int fails;
+/* A crash of a worker that lived long is restarted at once; quick deaths
+ * back off from 200 ms. Exit 1 (could not initialise) waits longer: the
+ * next try would most likely fail the same way. */
+static const struct sup_policy worker_policy = {
+	.crash = {.first_ms = 0, .min_ms = 200, .max_ms = WORKER_BACKOFF_MAX_MS},
+	.error = {.first_ms = 1000, .min_ms = 1000, .max_ms = 30000},
+	.clean_ms = 0,
+	.stable_ms = WORKER_MIN_LIFE_MS,
 };
 
-static struct wslot *slots;
-static int nslots;
-static pid_t retiring[MAX_RETIRING];
-static int nretiring;
+static const struct sup_role worker_role = {"worker", &worker_policy, 0};
+
+static struct sup *sup;
 static int listen_fd = -1;
 static char *sock_path;
 static char *pid_path;
@@ -76,7 +85,7 @@ static int cfg_workers(void)
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n <= 0)
 		n = 2;
-	return n > 256 ? 256 : (int)n;
+	return n > MAX_WORKERS ? MAX_WORKERS : (int)n;
 }
 
 /* Remove a stale socket; refuse when another server still listens on it. */
@@ -144,102 +153,19 @@ static void write_pidfile(void)
 		die("fcgi msg=\"cannot write pid file\" path=%s", p);
 }
 
-static int64_t now_ms(void)
+/* Child side of a fork (lib/sup.c): the worker's accept loop. */
+static int run_worker(struct sup *s, int slot, void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)arg;
+	return worker_main(listen_fd, sup_slot_index(s, slot));
 }
 
-static void spawn(int i)
+/* Slots for a new generation of n workers. */
+static void add_workers(int n)
 {
-	pid_t pid = fork();
-
-	if (pid < 0) {
-		log_error("fcgi msg=\"fork failed\" slot=%d", i);
-		slots[i].restart_at_ms = now_ms() + 1000;
-		return;
-	}
-	if (pid == 0) {
-		free(slots);
-		_exit(worker_main(listen_fd, i));
-	}
-	slots[i].pid = pid;
-	slots[i].started_ms = now_ms();
-	log_info("fcgi msg=\"worker started\" slot=%d worker_pid=%d", i, (int)pid);
-}
-
-static void describe_exit(int st, char *out, size_t n)
-{
-	if (WIFEXITED(st))
-		snprintf(out, n, "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(out, n, "signal=%d", WTERMSIG(st));
-	else
-		snprintf(out, n, "status=%d", st);
-}
-
-static void reap(int stopping)
-{
-	pid_t pid;
-	int st;
-
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		char how[32];
-		int found = 0;
-
-		describe_exit(st, how, sizeof how);
-		for (int i = 0; i < nretiring; i++)
-			if (retiring[i] == pid) {
-				retiring[i] = retiring[--nretiring];
-				log_info("fcgi msg=\"old worker exited\" worker_pid=%d %s", (int)pid, how);
-				found = 1;
-				break;
-			}
-		for (int i = 0; !found && i < nslots; i++) {
-			struct wslot *w = &slots[i];
-			int64_t lived;
-			if (w->pid != pid)
-				continue;
-			found = 1;
-			w->pid = 0;
-			lived = now_ms() - w->started_ms;
-			if (stopping) {
-				log_info("fcgi msg=\"worker exited\" slot=%d worker_pid=%d %s", i,
-					 (int)pid, how);
-				break;
-			}
-			w->fails = lived < WORKER_MIN_LIFE_MS ? w->fails + 1 : 0;
-			int64_t delay = w->fails ? 100LL << (w->fails > 7 ? 7 : w->fails) : 0;
-			if (delay > WORKER_BACKOFF_MAX_MS)
-				delay = WORKER_BACKOFF_MAX_MS;
-			w->restart_at_ms = now_ms() + delay;
-			log_warn_x("fcgi msg=\"worker died, restarting\" slot=%d worker_pid=%d %s "
-				   "lived_ms=%lld delay_ms=%lld", i, (int)pid, how,
-				   (long long)lived, (long long)delay);
-		}
-		if (!found)
-			log_info("fcgi msg=\"unknown child exited\" pid=%d %s", (int)pid, how);
-	}
-}
-
-static int children_left(void)
-{
-	int n = nretiring;
-
-	for (int i = 0; i < nslots; i++)
-		n += slots[i].pid > 0;
-	return n;
-}
-
-static void signal_all(int sig)
-{
-	for (int i = 0; i < nslots; i++)
-		if (slots[i].pid > 0)
-			kill(slots[i].pid, sig);
-	for (int i = 0; i < nretiring; i++)
-		kill(retiring[i], sig);
+	for (int i = 0; i < n; i++)
+		if (sup_add(sup, &worker_role, i) < 0)
+			log_error_x("fcgi msg=\"worker table full\" index=%d", i);
 }
 
 /* SIGHUP: reload; on success a new generation replaces the old one. */
@@ -247,7 +173,6 @@ static void reload(void)
 {
 	const char *err = NULL;
 	int line = 0, n;
-	struct wslot *ns;
 
 	if (cfg_load(cfg_path(), &err, &line) != 0) {
 		log_error_x("fcgi msg=\"reload failed, keeping the old configuration\" "
@@ -257,87 +182,33 @@ static void reload(void)
 	if (strcmp(cfg_str("fcgi.socket", "var/run/fcgi.sock"), sock_path) != 0)
 		log_warn_x("fcgi msg=\"fcgi.socket changed; takes effect after a restart\"");
 	n = cfg_workers();
-	ns = calloc((size_t)n, sizeof *ns);
-	if (!ns) {
-		log_error_x("fcgi msg=\"reload: out of memory\"");
-		return;
-	}
-	for (int i = 0; i < nslots; i++)
-		if (slots[i].pid > 0) {
-			if (nretiring < MAX_RETIRING)
-				retiring[nretiring++] = slots[i].pid;
-			kill(slots[i].pid, SIGTERM);
-		}
-	free(slots);
-	slots = ns;
-	nslots = n;
+	for (int i = 0; i < sup_nslots(sup); i++)
+		if (sup_slot_role(sup, i))
+			sup_retire(sup, i);
+	add_workers(n);
 	log_info("fcgi msg=\"configuration reloaded\" workers=%d", n);
-	for (int i = 0; i < nslots; i++)
-		spawn(i);
 }
 
-static int master_loop(void)
+static void master_loop(void)
 {
-	sigset_t set;
-	int stopping = 0;
-	int64_t deadline = 0;
-	long drain_ms = cfg_int("fcgi.drain_seconds", 30) * 1000;
+	unsigned sig = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	for (;;) {
-		int64_t now, wait_ms = MASTER_TICK_MS;
-		struct timespec ts;
-		int sig;
-
-		reap(stopping);
-		now = now_ms();
-		if (stopping) {
-			if (!children_left())
-				return 0;
-			if (now >= deadline) {
-				log_warn_x("fcgi msg=\"drain timeout, killing workers\" left=%d",
-					   children_left());
-				signal_all(SIGKILL);
-				deadline = now + 60000;
-			}
-		} else {
-			for (int i = 0; i < nslots; i++) {
-				if (slots[i].pid > 0)
-					continue;
-				if (slots[i].restart_at_ms <= now)
-					spawn(i);
-				else if (slots[i].restart_at_ms - now < wait_ms)
-					wait_ms = slots[i].restart_at_ms - now;
-			}
-		}
-		ts.tv_sec = wait_ms / 1000;
-		ts.tv_nsec = (wait_ms % 1000) * 1000000;
-		sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT) {
-			if (stopping)
-				continue;
-			stopping = 1;
-			log_info("fcgi msg=\"stopping, draining workers\" signal=%d", sig);
-			close(listen_fd);
-			listen_fd = -1;
-			unlink(sock_path);
-			signal_all(SIGTERM);
-			deadline = now_ms() + drain_ms;
-		} else if (sig == SIGHUP && !stopping) {
+	while (!(sig & SUP_SIG_TERM)) {
+		if (sig & SUP_SIG_HUP)
 			reload();
-		}
+		sig = sup_wait(-1, sup_tick(sup, MASTER_TICK_MS));
 	}
+	log_info("fcgi msg=\"stopping, draining workers\"");
+	close(listen_fd);
+	listen_fd = -1;
+	unlink(sock_path);
+	sup_stop(sup, cfg_int("fcgi.drain_seconds", 30) * 1000);
 }
 
 int main(int argc, char **argv)
 {
 	const char *cfile = NULL, *err = NULL;
-	int line = 0, rc;
-	sigset_t set;
+	int line = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {
@@ -359,13 +230,7 @@ int main(int argc, char **argv)
 		    cfile ? cfile : "(env)", err ? err : "?", line);
 	prctl(PR_SET_NAME, "mh-fcgi-master");
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sup_signals_init();
 
 	open_socket();
 	if (api_auth_global_init() != 0)
@@ -373,21 +238,19 @@ int main(int argc, char **argv)
 	api_metrics_global_init();
 	write_pidfile();
 
-	nslots = cfg_workers();
-	slots = calloc((size_t)nslots, sizeof *slots);
-	if (!slots)
+	sup = sup_new("fcgi", MAX_WORKERS + MAX_RETIRING, run_worker, NULL);
+	if (!sup)
 		die("fcgi msg=\"out of memory\"");
-	log_info("fcgi msg=started version=%s workers=%d", MH_VERSION, nslots);
-	for (int i = 0; i < nslots; i++)
-		spawn(i);
+	log_info("fcgi msg=started version=%s workers=%d", MH_VERSION, cfg_workers());
+	add_workers(cfg_workers());
 
-	rc = master_loop();
+	master_loop();
 	if (pid_path)
 		unlink(pid_path);
 	log_info("fcgi msg=stopped");
-	free(slots);
+	sup_free(sup);
 	free(sock_path);
 	free(pid_path);
 	cfg_free();
-	return rc;
+	return 0;
 }

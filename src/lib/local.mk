@@ -1,7 +1,7 @@
 # src/lib/local.mk — libmhlib.a: config, logging, buffers (depends on nothing of ours).
 noinst_LIBRARIES += libmhlib.a
 libmhlib_a_SOURCES = src/lib/log.c src/lib/log.h src/lib/config.c src/lib/config.h \
-	src/lib/buf.c src/lib/buf.h
+	src/lib/buf.c src/lib/buf.h src/lib/sup.c src/lib/sup.h
 libmhlib_a_SOURCES += src/lib/validate.c src/lib/validate.h
 check_PROGRAMS += t/014-validate-auth.t
 TESTS += t/014-validate-auth.t
