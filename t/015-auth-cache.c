@@ -1,6 +1,7 @@
 /* t/015-auth-cache.c — the per-worker session cache and its shared revocation counter (fcgi/auth_cache.c), and the token/CSRF rules of api_auth.c that need no database. */
 #include "fcgi/auth_cache.h"
 #include "db/db_session.h"
+#include "lib/clock.h"
 #include "../t/lib/tap.h"
 
 #include <sodium.h>

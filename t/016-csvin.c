@@ -178,16 +178,6 @@ static void test_add(void)
 	ok(1, "free NULL ok");
 }
 
-static void test_utf8(void)
-{
-	ok(csvin_utf8_ok("C\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10), "utf8: 2-, 3-, 4-byte ok");
-	ok(!csvin_utf8_ok("\xc0\xaf", 2), "utf8: overlong rejected");
-	ok(!csvin_utf8_ok("\xed\xa0\x80", 3), "utf8: surrogate rejected");
-	ok(!csvin_utf8_ok("\xe2\x82", 2), "utf8: truncated rejected");
-	ok(!csvin_utf8_ok("\xf4\x90\x80\x80", 4), "utf8: above U+10FFFF rejected");
-	ok(!csvin_utf8_ok("\x80", 1), "utf8: lone continuation rejected");
-}
-
 static void test_multipart(void)
 {
 	char b[80];
@@ -254,7 +244,6 @@ int main(void)
 	test_errors();
 	test_csv();
 	test_add();
-	test_utf8();
 	test_multipart();
 	return done_testing();
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "metrics/shm.h"
 #include "lib/tap.h"

@@ -29,6 +29,7 @@
 #include "cluster/kube_nodes.h"
 #include "cluster/kube_pod.h"
 #include "cluster/kube_watch.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

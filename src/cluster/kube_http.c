@@ -19,6 +19,7 @@
  *   resourceVersion), because a half-open TCP connection never errors.
  */
 #include "cluster/kube_http.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

@@ -8,6 +8,7 @@
  */
 #include "cluster/kube_nodes.h"
 #include "cluster/kube_pod.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <curl/curl.h>
@@ -217,19 +218,11 @@ void kube_fetcher_free(struct kube_fetcher *f)
 	free(f);
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int timeout_ms)
 {
 	CURL **easy = calloc((size_t)(n ? n : 1), sizeof *easy);
 	void **hdrs = calloc((size_t)(n ? n : 1), sizeof *hdrs);
-	int64_t t0 = mono_us(), deadline = t0 + (int64_t)timeout_ms * 1000;
+	int64_t t0 = mh_mono_us(), deadline = t0 + (int64_t)timeout_ms * 1000;
 	int running = 0, ok = 0;
 
 	if (!easy || !hdrs) {
@@ -249,10 +242,10 @@ int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int time
 		curl_multi_add_handle(f->multi, easy[i]);
 	}
 	curl_multi_perform(f->multi, &running);
-	while (running > 0 && mono_us() < deadline) {
+	while (running > 0 && mh_mono_us() < deadline) {
 		CURLMsg *m;
 		int left;
-		int wait_ms = (int)((deadline - mono_us()) / 1000);
+		int wait_ms = (int)((deadline - mh_mono_us()) / 1000);
 
 		curl_multi_poll(f->multi, NULL, 0, wait_ms > 200 ? 200 : (wait_ms > 0 ? wait_ms : 1), NULL);
 		curl_multi_perform(f->multi, &running);
@@ -263,7 +256,7 @@ int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int time
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&fx);
 			if (!fx)
 				continue;
-			fx->us = mono_us() - t0;
+			fx->us = mh_mono_us() - t0;
 			if (m->data.result == CURLE_OK)
 				curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &fx->status);
 		}
@@ -277,7 +270,7 @@ int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int time
 				continue;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&fx);
 			if (fx && m->data.result == CURLE_OK) {
-				fx->us = mono_us() - t0;
+				fx->us = mh_mono_us() - t0;
 				curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &fx->status);
 			}
 		}

@@ -19,6 +19,7 @@
  * doubles from KUBE_BACKOFF_MIN_MS to KUBE_BACKOFF_MAX_MS.
  */
 #include "cluster/kube_watch.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

@@ -29,6 +29,7 @@
  */
 #include "cluster/cluster.h"
 #include "cluster/modelclient.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

@@ -12,6 +12,7 @@
  * after fork, never the supervisor).
  */
 #include "cluster/modelclient.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <curl/curl.h>

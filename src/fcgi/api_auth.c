@@ -46,6 +46,7 @@
 #include "fcgi/auth_cache.h"
 #include "db/db_session.h"
 #include "db/db_user.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/validate.h"

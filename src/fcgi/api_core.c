@@ -16,6 +16,7 @@
  */
 #include "fcgi/api.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -342,47 +343,6 @@ static int no_single_quotes(const char *s, size_t n)
 	return 1;
 }
 
-/* Well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /* 1 when no string in o holds a NUL (from \u0000), which neither
  * C strings nor Postgres text/jsonb can carry. */
 static int no_nul(json_object *o)
@@ -424,7 +384,7 @@ enum api_err api_body_json(struct api_req *r, json_object **out)
 		return api_fail(r, API_BAD_REQUEST, "bad_json", "the body is empty");
 	if (r->body_len > (size_t)INT32_MAX)
 		return api_fail(r, API_TOO_LARGE, "body_too_large", "the body is too large");
-	if (!utf8_ok((const unsigned char *)r->body, r->body_len))
+	if (!utf8_valid(r->body, r->body_len))
 		return api_fail(r, API_BAD_REQUEST, "bad_json", "the body is not valid UTF-8");
 	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
 	if (!tok)

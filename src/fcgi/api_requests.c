@@ -42,6 +42,7 @@
 #include "lib/cachekey.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 
 #define REQUESTS_MAX_INPUT_LEN 4096   /* bytes per input (DESIGN.md §5) */
 #define REQUESTS_LIST_DEFAULT 50
@@ -434,7 +435,7 @@ static void meta_add_text(json_object *m, const char *key, const char *v)
 	n = strnlen(v, 256);
 	while (n > 0 && v[n] && ((unsigned char)v[n] & 0xC0) == 0x80)
 		n--;
-	if (csvin_utf8_ok(v, n))
+	if (utf8_valid_text(v, n))
 		json_object_object_add(m, key, json_object_new_string_len(v, (int)n));
 }
 

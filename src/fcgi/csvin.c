@@ -21,53 +21,11 @@
 
 #include "fcgi/csvin.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 
 static int is_space(unsigned char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
-}
-
-int csvin_utf8_ok(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned cp;
-
-		if (c == 0)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (len - i <= n)
-			return 0;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
 }
 
 const char *csvin_strerror(enum csvin_err e)
@@ -111,7 +69,7 @@ int csvin_add(struct csvin *c, const char *s, size_t len, size_t line,
 		return 0;
 	if (len > o->max_len)
 		return fail(c, CSVIN_TOO_LONG, line);
-	if (!csvin_utf8_ok(s, len))
+	if (!utf8_valid_text(s, len))
 		return fail(c, CSVIN_BAD_ENCODING, line);
 	if (o->has_header && !c->header) {
 		c->header = strndup(s, len);

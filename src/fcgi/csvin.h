@@ -69,9 +69,6 @@ int csvin_finish(struct csvin *c);
 void csvin_free(struct csvin *c);
 /* Short English description of an error code (static). */
 const char *csvin_strerror(enum csvin_err e);
-/* 1 if s[0..len) is valid UTF-8 without NUL bytes (overlongs and surrogates
- * rejected). */
-int csvin_utf8_ok(const char *s, size_t len);
 
 /* ---- multipart/form-data (RFC 7578) ---- */
 struct csvin_part {

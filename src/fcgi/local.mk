@@ -68,7 +68,7 @@ t_017_fuzz_replay_t_SOURCES = t/017-fuzz-replay.c t/fuzz/fuzz-api-input.c
 t_017_fuzz_replay_t_LDADD = $(t_011_router_t_LDADD)
 t_017_fuzz_replay_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
 MH_FUZZ_API_SRC = t/fuzz/fuzz-api-input.c src/fcgi/api_core.c src/db/db_model.c src/db/db.c \
-	src/lib/log.c src/lib/buf.c
+	src/lib/log.c src/lib/buf.c src/lib/utf8.c
 EXTRA_DIST += $(MH_FUZZ_API_SRC)
 fuzz-api-input: $(MH_FUZZ_API_SRC:%=$(srcdir)/%)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(srcdir)/src \

@@ -26,6 +26,7 @@
  */
 #include "fcgi/worker.h"
 #include "fcgi/api.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 
@@ -51,21 +52,13 @@ static void on_term(int sig)
 	w_stop = 1;
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void make_req_id(char out[24])
 {
 	unsigned char b[8];
 	static unsigned long fallback;
 
 	if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-		unsigned long x = (unsigned long)now_us() ^ ((unsigned long)getpid() << 32) ^ ++fallback;
+		unsigned long x = (unsigned long)mh_mono_us() ^ ((unsigned long)getpid() << 32) ^ ++fallback;
 		memcpy(b, &x, sizeof b);
 	}
 	for (int i = 0; i < 8; i++)
@@ -135,7 +128,7 @@ static void handle(FCGX_Request *fr, struct db *db, long max_body)
 	api_req_init(&r);
 	r.fcgi = fr;
 	r.db = db;
-	r.t_start_us = now_us();
+	r.t_start_us = mh_mono_us();
 	make_req_id(r.req_id);
 	log_set_req(r.req_id);
 
@@ -176,8 +169,8 @@ static void handle(FCGX_Request *fr, struct db *db, long max_body)
 	}
 	log_safe(lpath, sizeof lpath, r.path);
 	log_info("access method=%s path=%s status=%d ms=%.1f bytes=%zu", r.method, lpath,
-		 r.status, (double)(now_us() - r.t_start_us) / 1000.0, r.out.len);
-	api_metrics_observe(r.status, now_us() - r.t_start_us);
+		 r.status, (double)(mh_mono_us() - r.t_start_us) / 1000.0, r.out.len);
+	api_metrics_observe(r.status, mh_mono_us() - r.t_start_us);
 	log_set_req(NULL);
 	api_req_end(&r);
 }

@@ -16,6 +16,7 @@
 #include "hubd/hubd.h"
 #include "hubd/shared.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "metrics/shm.h"

@@ -24,6 +24,7 @@
 #include "db/db_work.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "recommend/rec_json.h"

@@ -24,6 +24,7 @@
 #include "cluster/kube_http.h"
 #include "cluster/kube_nodes.h"
 #include "cluster/kube_pod.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "hubd/hubd.h"

@@ -38,6 +38,7 @@
 #include "db/db.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

@@ -49,6 +49,7 @@
 #include "db/db.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "metrics/shm.h"

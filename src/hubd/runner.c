@@ -55,6 +55,7 @@
 #include "hubd/shared.h"
 #include "lib/buf.h"
 #include "lib/cachekey.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 

@@ -48,6 +48,7 @@
 #include "db/db.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "metrics/proc.h"
@@ -337,14 +338,6 @@ static int scrape_kube(struct scraper *s)
 
 /* ---- main loop ---- */
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int ensure_seg(struct scraper *s)
 {
 	if (s->c->seg && !s->own_seg) {
@@ -377,7 +370,7 @@ int scraper_main(struct hubd_child *c)
 		if (interval < MIN_INTERVAL_MS)
 			interval = MIN_INTERVAL_MS;
 		if (ensure_seg(&s) == 0) {
-			t0us = mono_us();
+			t0us = mh_mono_us();
 			if (strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0) {
 				n = scrape_kube(&s);
 			} else {
@@ -392,7 +385,7 @@ int scraper_main(struct hubd_child *c)
 			} else {
 				write_live(&s, 0);
 			}
-			shm_scrape_stat(s.seg, (uint64_t)(mono_us() - t0us), err);
+			shm_scrape_stat(s.seg, (uint64_t)(mh_mono_us() - t0us), err);
 		}
 		hubd_heartbeat(c);
 		took = mh_mono_ms() - t0;

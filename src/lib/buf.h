@@ -1,6 +1,5 @@
 /*
- * buf.h — growable byte buffer (strings, HTTP bodies, CSV output) and
- * small time helpers.
+ * buf.h — growable byte buffer (strings, HTTP bodies, CSV output).
  *
  * Runs in: every process. The buffer owns its memory; buf_free() releases it
  * and leaves an empty, reusable buffer. After an allocation failure the
@@ -34,9 +33,5 @@ void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 /* Hand the data to the caller (who free()s it); the buffer becomes empty. */
 char *buf_steal(struct buf *b);
-
-/* Monotonic and wall clocks in milliseconds. */
-int64_t mh_mono_ms(void);
-int64_t mh_wall_ms(void);
 
 #endif

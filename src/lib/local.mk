@@ -1,4 +1,5 @@
-# src/lib/local.mk — libmhlib.a: config, logging, buffers (depends on nothing of ours).
+# src/lib/local.mk — libmhlib.a: config, logging, buffers, clocks, UTF-8, JSON and
+# password helpers (depends on nothing of ours).
 noinst_LIBRARIES += libmhlib.a
 libmhlib_a_SOURCES = src/lib/log.c src/lib/log.h src/lib/config.c src/lib/config.h \
 	src/lib/buf.c src/lib/buf.h src/lib/sup.c src/lib/sup.h
@@ -16,3 +17,10 @@ t_023_smiles_t_SOURCES = t/023-smiles.c
 t_023_smiles_t_LDADD = libmhlib.a
 t_smiles_screen_SOURCES = t/smiles-screen.c
 t_smiles_screen_LDADD = libmhlib.a
+libmhlib_a_SOURCES += src/lib/utf8.c src/lib/utf8.h src/lib/clock.c src/lib/clock.h
+check_PROGRAMS += t/050-utf8.t t/051-clock.t
+TESTS += t/050-utf8.t t/051-clock.t
+t_050_utf8_t_SOURCES = t/050-utf8.c
+t_050_utf8_t_LDADD = libmhlib.a
+t_051_clock_t_SOURCES = t/051-clock.c
+t_051_clock_t_LDADD = libmhlib.a

@@ -25,6 +25,7 @@
  */
 #include "lib/sup.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <errno.h>

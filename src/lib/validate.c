@@ -9,6 +9,7 @@
  * truncated at the NUL by C string functions.
  */
 #include "lib/validate.h"
+#include "lib/utf8.h"
 
 #include <string.h>
 #include <strings.h>
@@ -24,41 +25,13 @@ long validate_utf8_chars(const char *s, size_t len)
 	long n = 0;
 
 	for (size_t i = 0; i < len; n++) {
-		unsigned c = p[i];
-		size_t k;
-		unsigned cp;
+		uint32_t cp;
+		size_t k = utf8_decode(p + i, len - i, &cp);
 
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return -1;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
+		/* malformed, C0 controls (NUL included), DEL, C1 controls */
+		if (k == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			return -1;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= len || (p[i + j] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (p[i + j] & 0x3f);
-		}
-		/* overlong 3/4-byte forms, surrogates, beyond U+10FFFF */
-		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return -1;
-		/* C1 controls */
-		if (cp >= 0x80 && cp <= 0x9f)
-			return -1;
-		i += k + 1;
+		i += k;
 	}
 	return n;
 }
