@@ -1,7 +1,5 @@
 #!/usr/bin/python3
-# 192-install-deps.t — scripts/install-deps: reads packages.txt (comments,
-# blanks), does nothing when all are installed, and without root (or sudo)
-# fails naming the missing packages instead of installing.
+# 192-install-deps.t — scripts/install-deps: reads packages-{runtime,build,test}.txt (comments, blanks, duplicates across lists), one list by name, does nothing when all are installed, and without root (or sudo) fails naming the missing packages instead of installing.
 import os
 import shutil
 import subprocess
@@ -22,11 +20,15 @@ shutil.copy(os.path.join(srcdir, "scripts", "install-deps"), script)
 os.chmod(script, 0o755)
 
 
-def run(packages, unprivileged=False):
-    with open(os.path.join(tmp, "scripts", "packages.txt"), "w") as f:
-        f.write(packages)
-    os.chmod(os.path.join(tmp, "scripts", "packages.txt"), 0o644)
-    argv = [script]
+def write(name, text):
+    path = os.path.join(tmp, "scripts", "packages-%s.txt" % name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def run(*lists, unprivileged=False):
+    argv = [script] + list(lists)
     if unprivileged and os.geteuid() == 0:
         argv = ["runuser", "-u", "nobody", "--"] + argv
     return subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -34,21 +36,42 @@ def run(packages, unprivileged=False):
 
 
 try:
-    r = run("# a comment\n\nbash\n  coreutils   # why we need it\nbash\n")
+    # the repository's own lists are well formed: one package name per line
+    for name in ("runtime", "build", "test"):
+        with open(os.path.join(srcdir, "scripts", "packages-%s.txt" % name)) as f:
+            names = [ln.split("#")[0].strip() for ln in f if ln.split("#")[0].strip()]
+        t.ok(names and all(len(n.split()) == 1 for n in names),
+             "scripts/packages-%s.txt lists %d packages" % (name, len(names)))
+    with open(os.path.join(srcdir, "scripts", "packages-runtime.txt")) as f:
+        rt = f.read()
+    t.ok(not any(p in rt.split() for p in ("build-essential", "gcc", "chromium", "python3-rdkit")),
+         "the runtime list holds no compiler, browser or model toolkit")
+
+    write("runtime", "# a comment\n\nbash\n  coreutils   # why we need it\n")
+    write("build", "bash\n")
+    write("test", "coreutils\n")
+    r = run()
     t.is_(r.returncode, 0, "all installed: exit 0")
-    t.like(r.stdout, r"all 2 packages present", "comments, blanks and duplicates ignored")
+    t.like(r.stdout, r"all 2 packages present", "comments, blanks and duplicates across lists ignored")
     t.ok("apt-get" not in r.stdout, "all installed: no apt-get run")
 
-    r = run("bash\nmodelhub-no-such-package-x\n", unprivileged=True)
+    write("test", "bash\nmodelhub-no-such-package-x\n")
+    r = run("runtime", "build")
+    t.is_(r.returncode, 0, "only the lists named are read (runtime build)")
+    r = run("test", unprivileged=True)
     t.isnt(r.returncode, 0, "missing package without root: exit non-zero")
     t.like(r.stdout, r"missing: modelhub-no-such-package-x\b", "names the missing package")
     t.ok("bash" not in r.stdout.split("missing:")[-1].split("\n")[0],
          "installed packages are not listed as missing")
 
-    os.unlink(os.path.join(tmp, "scripts", "packages.txt"))
-    r = subprocess.run([script], text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    t.isnt(r.returncode, 0, "no packages.txt: exit non-zero")
-    t.like(r.stdout, r"packages.txt missing", "no packages.txt: says so")
+    r = run("runtime", "docs")
+    t.isnt(r.returncode, 0, "unknown list: exit non-zero")
+    t.like(r.stdout, r"unknown list 'docs'", "unknown list: says which")
+
+    os.unlink(os.path.join(tmp, "scripts", "packages-build.txt"))
+    r = run()
+    t.isnt(r.returncode, 0, "no packages-build.txt: exit non-zero")
+    t.like(r.stdout, r"packages-build.txt missing", "no packages-build.txt: says so")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -28,3 +28,12 @@ EXTRA_DIST += t/191-bench-smoke.t
 # scripts/install-deps: list parsing, nothing to do, missing without root.
 TESTS += t/192-install-deps.t
 EXTRA_DIST += t/192-install-deps.t
+
+# The container image (scripts/build-image) and its file system run as a pod
+# would. Not in `make check`: the first run downloads Debian packages for the
+# base root file system (1-4 min); later runs reuse build/image/cache. CI runs
+# it once through scripts/test (`make check-image`).
+EXTRA_DIST += t/380-image.t
+check-image:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='t/380-image.t'
+.PHONY: check-image
