@@ -6,7 +6,7 @@ Called by: the real kubectl, the python3-kubernetes client and modelhub's
   kubernetes backend (libcurl), over HTTP or HTTPS with a Bearer token.
 Owns: the listening socket (ThreadingHTTPServer, one thread per connection), an
   in-memory object store (namespaces, pods, events, nodes, Cluster API
-  MachineDeployments and Machines) with a bounded watch history, a controller
+  MachineDeployments and Machines, ConfigMaps) with a bounded watch history, a controller
   thread (scheduler, node lifecycle, MachineDeployment reconciler, state dump),
   a sampler thread (/proc scan: CPU and RSS per process group), one "kubelet"
   thread per container, and the model processes it starts (one process group each).
@@ -14,7 +14,9 @@ Shared state: none outside the process except the optional state file
   <state-dir>/state.json and the container logs under <state-dir>/logs/.
 Modules: kubesim_core.py (selectors, patches, store, resource table),
   kubesim_cluster.py (nodes, scheduler, kubelet, metrics, state file),
-  kubesim_api.py (HTTP handler); this file parses options and starts them.
+  kubesim_api.py (HTTP handler), kubesim_autoscaler.py (an external
+  autoscaler behaving like cluster-autoscaler or Karpenter, config
+  "external_autoscaler"); this file parses options and starts them.
   Documentation: docs/kubernetes.md §3.
 
 DESIGN

@@ -131,6 +131,7 @@ def wants_table(accept):
 # ---------------------------------------------------------------- HTTP
 
 PUBLIC = {"/version", "/healthz", "/livez", "/readyz"}
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
 def rule_match(rules, verb, res, group, ns):
@@ -388,6 +389,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                         "groups": [api_group(gv) for gv in RESOURCES if gv[0]]})
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             return self.openapi_v3(path[len("/openapi/v3"):].strip("/"))
+        if self.inject_fault(method, path):
+            return None
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 2:
             gv, rest = ("", parts[1]), parts[2:]
@@ -423,6 +426,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         watch = q.get("watch", "") in ("1", "true", "True")
         verb = {"GET": "watch" if watch else ("get" if name else "list"), "POST": "create", "PUT": "update",
                 "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}[method]
+        if verb in WRITE_VERBS and gv != AUTHZ:
+            sim.audit_write(self.user.get("name", ""), verb, res + ("/" + sub if sub else ""), gv[0], ns, name,
+                            self.allowed(verb, res + ("/" + sub if sub else ""), gv[0], ns))
         self.authorize(verb, res + ("/" + sub if sub else ""), gv[0], ns, name)
         if verb not in (d["subs"][sub] if sub else d["verbs"]):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -459,15 +465,56 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.delete(key, res, gv[0], ns, name, q)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
+    def inject_fault(self, method, path):
+        """Answer with an injected fault (see admin /kubesim/faults) when one
+        matches this request: True when the request was answered (or cut)."""
+        f = self.sim.take_fault(method, path)
+        if f is None:
+            return False
+        log("fault injected", method=method, path=path, code=f.get("code", 0), reset=int(bool(f.get("reset"))))
+        if f.get("reset"):
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
+        code = int(f.get("code", 500))
+        err = ApiError(code, "TooManyRequests" if code == 429 else "InternalError",
+                       "kubesim: injected fault %d" % code)
+        data = jdump(err.status()).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if f.get("retry_after") is not None:
+            self.send_header("Retry-After", str(f["retry_after"]))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def admin(self, method, path):
-        """Fault injection for tests (full-access token only):
+        """Fault injection and inspection for tests (full-access token only):
         POST /kubesim/drop-watches  cut every open watch (no final chunk: a network drop)
-        POST /kubesim/compact       forget the watch history: every older version is 410"""
+        POST /kubesim/compact       forget the watch history: every older version is 410
+        POST /kubesim/faults        body [{"method","path" (regular expression, searched),
+                                    "code" (429, 5xx) or "reset": true, "retry_after", "count"}]:
+                                    the next count matching requests fail so; [] clears
+        GET  /kubesim/audit         every write request seen (user, verb, resource, allowed),
+                                    also appended to <state-dir>/audit.jsonl"""
         if self.user.get("name") != "admin":
             raise ApiError(403, "Forbidden", "kubesim admin endpoints need the --token token")
+        if path == "/kubesim/audit" and method == "GET":
+            with self.sim.audit_lock:
+                return self.send_json(200, {"items": list(self.sim.audit)})
         if method != "POST":
             raise ApiError(405, "MethodNotAllowed", "POST only")
         st = self.sim.store
+        if path == "/kubesim/faults":
+            faults = self.body()
+            if not isinstance(faults, list) or not all(isinstance(f, dict) and f.get("path") for f in faults):
+                raise ApiError(400, "BadRequest", "faults: a list of objects with a path")
+            self.sim.set_faults(faults)
+            return self.send_json(200, {"faults": len(faults)})
         if path == "/kubesim/drop-watches":
             with st.cond:
                 n = self.sim.open_watches

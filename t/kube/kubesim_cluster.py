@@ -20,6 +20,7 @@ import ctypes
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ import time
 import urllib.request
 import uuid
 
+from kubesim_autoscaler import ExternalAutoscaler
 from kubesim_core import (
     ApiError, KEY_MACHINE, KEY_MD, MAX_EVENTS, NAME_RE, NODE_BASE_MEMORY, PAGE, PYTHON, SYNTHETIC_IMAGE, Store,
     TICKS, TIMING_DEFAULTS, fmt_cpu, fmt_mem, image_repo, invalid, iso, label_match,
@@ -169,6 +171,7 @@ class Sim:
         self.ip_used = set()  # pod addresses in use (self.rts, plus ones being bound)
         self.ip_b = args.ip_octet or (16 + os.getpid() % 200)
         self.ready_at = {}  # node name -> time it becomes Ready
+        self.provision_at = {}  # (ns, Machine name) -> time its Node registers
         self.sched_msg = {}  # pod uid -> (message, time of last FailedScheduling)
         self.node_rts = {}  # node name -> pod uid -> PodRT (metrics per node)
         self.watch_gen = 0  # bumped by /kubesim/drop-watches; open watches then end
@@ -188,6 +191,36 @@ class Sim:
                                                                if ln.split("#")[0].strip()]
             self.tokens[u["token"]] = u
         os.makedirs(os.path.join(args.state_dir, "logs"), exist_ok=True)
+        self.audit = []  # write requests seen, oldest first (GET /kubesim/audit)
+        self.audit_lock = threading.Lock()
+        self.faults = []  # injected faults (POST /kubesim/faults), first match wins
+        ext = cfg.get("external_autoscaler")
+        self.ext = ExternalAutoscaler(self, ext) if ext else None
+
+    # ---- audit log and fault injection (tests)
+
+    def audit_write(self, user, verb, res, group, ns, name, allowed):
+        """Record one write request (also refused ones) in memory and in
+        <state-dir>/audit.jsonl: tests prove from it who wrote what."""
+        rec = {"at": iso(), "user": user, "verb": verb, "resource": res, "group": group,
+               "namespace": ns or "", "name": name or "", "allowed": bool(allowed)}
+        with self.audit_lock:
+            self.audit.append(rec)
+            with open(os.path.join(self.args.state_dir, "audit.jsonl"), "a") as f:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    def set_faults(self, faults):
+        with self.audit_lock:
+            self.faults = [dict(f, re=re.compile(f["path"]), count=int(f.get("count", 1))) for f in faults]
+
+    def take_fault(self, method, path):
+        """The injected fault matching this request (its count decremented), or None."""
+        with self.audit_lock:
+            for f in self.faults:
+                if f["count"] > 0 and f.get("method", method) == method and f["re"].search(path):
+                    f["count"] -= 1
+                    return f
+        return None
 
     # ---- configuration
 
@@ -311,6 +344,8 @@ class Sim:
             ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"] = str(md["max"])
         sel = {"cluster.x-k8s.io/cluster-name": cluster, "cluster.x-k8s.io/deployment-name": name}
         node = dict(md.get("node") or {})
+        if "provision_seconds" in md:
+            node["provision_seconds"] = md["provision_seconds"]
         obj = {"kind": "MachineDeployment", "apiVersion": "cluster.x-k8s.io/v1beta1",
                "metadata": self.meta(name, ns, labels={"cluster.x-k8s.io/cluster-name": cluster},
                                      annotations=ann),
@@ -334,22 +369,58 @@ class Sim:
         return [n for n in self.store.list("nodes")
                 if (n["metadata"].get("labels") or {}).get("cluster.x-k8s.io/deployment-name") == name]
 
+    def md_machines(self, md):
+        """Machines of md, with or without a Node yet (provisioning)."""
+        name = md["metadata"]["name"]
+        return [m for m in self.store.list(KEY_MACHINE, md["metadata"].get("namespace"))
+                if (m["metadata"].get("labels") or {}).get("cluster.x-k8s.io/deployment-name") == name]
+
     def md_status(self, md):
-        nodes = self.md_nodes(md) if md["metadata"].get("resourceVersion") else []
+        machines = self.md_machines(md) if md["metadata"].get("resourceVersion") else []
+        nodes = self.md_nodes(md) if machines else []
         ready = sum(1 for n in nodes if node_ready(n))
         want = int(md["spec"].get("replicas", 0))
-        phase = "Running" if len(nodes) == want else ("ScalingUp" if len(nodes) < want else "ScalingDown")
+        have = len(machines)
+        phase = "Running" if have == want else ("ScalingUp" if have < want else "ScalingDown")
         sel = ",".join("%s=%s" % kv for kv in sorted(md["spec"]["selector"]["matchLabels"].items()))
-        md["status"] = {"replicas": len(nodes), "readyReplicas": ready, "availableReplicas": ready,
-                        "updatedReplicas": len(nodes), "unavailableReplicas": max(0, want - ready),
+        md["status"] = {"replicas": have, "readyReplicas": ready, "availableReplicas": ready,
+                        "updatedReplicas": have, "unavailableReplicas": max(0, want - ready),
                         "observedGeneration": md["metadata"].get("generation", 1), "phase": phase,
                         "selector": sel}
 
+    def md_template(self, md):
+        return json.loads(md["metadata"]["annotations"].get("kubesim/node-template", "{}"))
+
     def add_md_node(self, md, ready=False):
-        """Create a Machine and its Node for MachineDeployment md (lock held)."""
+        """Create a Machine for MachineDeployment md (lock held). Its Node
+        registers at once, or after the template's provision_seconds (the
+        cloud creating the machine); then it turns Ready after node_ready_delay."""
         mdname, ns = md["metadata"]["name"], md["metadata"]["namespace"]
-        tmpl = json.loads(md["metadata"]["annotations"].get("kubesim/node-template", "{}"))
+        tmpl = self.md_template(md)
         name = "%s-%s-%s" % (mdname, rand_suffix(5), rand_suffix(5))
+        labels = dict(md["spec"]["selector"]["matchLabels"])
+        machine = {"kind": "Machine", "apiVersion": "cluster.x-k8s.io/v1beta1",
+                   "metadata": self.meta(name, ns, labels=labels),
+                   "spec": {"clusterName": md["spec"]["clusterName"], "providerID": "kubesim://" + name,
+                            "bootstrap": {"dataSecretName": mdname + "-bootstrap"},
+                            "infrastructureRef": md["spec"]["template"]["spec"]["infrastructureRef"]},
+                   "status": {"phase": "Provisioning"}}
+        machine["metadata"]["ownerReferences"] = [{"apiVersion": "cluster.x-k8s.io/v1beta1",
+                                                   "kind": "MachineDeployment", "name": mdname,
+                                                   "uid": md["metadata"]["uid"]}]
+        self.store.add(KEY_MACHINE, machine)
+        delay = 0.0 if ready else float(tmpl.get("provision_seconds", self.timing["provision_seconds"]))
+        if delay > 0:
+            self.provision_at[(ns, name)] = time.time() + delay
+            log("machine provisioning", machine=name, group=mdname, seconds=delay)
+            return None
+        return self.register_machine_node(md, machine, ready)
+
+    def register_machine_node(self, md, machine, ready):
+        """The Node of a provisioned Machine joins the cluster (lock held)."""
+        mdname, ns = md["metadata"]["name"], md["metadata"]["namespace"]
+        name = machine["metadata"]["name"]
+        tmpl = self.md_template(md)
         labels = dict(md["spec"]["selector"]["matchLabels"])
         labels.setdefault(self.group_label, tmpl.get("group") or mdname)
         node = self.new_node(name, tmpl, ready, extra_labels=labels,
@@ -358,24 +429,29 @@ class Sim:
                                           "cluster.x-k8s.io/owner-name": mdname,
                                           "cluster.x-k8s.io/cluster-namespace": ns})
         self.store.add("nodes", node)
-        machine = {"kind": "Machine", "apiVersion": "cluster.x-k8s.io/v1beta1",
-                   "metadata": self.meta(name, ns, labels=labels),
-                   "spec": {"clusterName": md["spec"]["clusterName"], "providerID": "kubesim://" + name,
-                            "bootstrap": {"dataSecretName": mdname + "-bootstrap"},
-                            "infrastructureRef": md["spec"]["template"]["spec"]["infrastructureRef"]},
-                   "status": {"phase": "Running" if ready else "Provisioned",
-                              "nodeRef": {"apiVersion": "v1", "kind": "Node", "name": name,
-                                          "uid": node["metadata"]["uid"]}}}
-        machine["metadata"]["ownerReferences"] = [{"apiVersion": "cluster.x-k8s.io/v1beta1",
-                                                   "kind": "MachineDeployment", "name": mdname,
-                                                   "uid": md["metadata"]["uid"]}]
-        self.store.add(KEY_MACHINE, machine)
+
+        def provisioned(m):
+            m["status"].update(phase="Running" if ready else "Provisioned",
+                               nodeRef={"apiVersion": "v1", "kind": "Node", "name": name,
+                                        "uid": node["metadata"]["uid"]})
+        self.store.mutate(KEY_MACHINE, ns, name, provisioned)
         if not ready:
             self.ready_at[name] = time.time() + self.timing["node_ready_delay"]
         self.event(node, "Normal", "RegisteredNode", "Node %s event: Registered Node %s in Controller" % (name, name),
                    "node-controller")
         log("node added", node=name, group=mdname, ready=int(ready))
         return node
+
+    def remove_machine(self, ns, mname):
+        """Delete a Machine and its Node, if it has one (lock held)."""
+        m = self.store.get(KEY_MACHINE, ns, mname)
+        if m is None:
+            return
+        nref = (m.get("status") or {}).get("nodeRef") or {}
+        if nref.get("name"):
+            self.remove_node(nref["name"])
+        self.store.remove(KEY_MACHINE, ns, mname)
+        self.provision_at.pop((ns, mname), None)
 
     def remove_node(self, name):
         """Delete a node, its Machine and every pod bound to it (lock held)."""
@@ -1074,6 +1150,8 @@ class SimCtl:
                 if now - last_sched >= self.timing["scheduler_period"]:
                     last_sched = now
                     self.schedule_pass()
+                if self.ext:
+                    self.ext.tick()
                 self.finalize_deletions()
                 if now - last_gc >= 1.0:
                     last_gc = now
@@ -1135,33 +1213,46 @@ class SimCtl:
 
     def md_pass(self):
         with self.store.lock:
+            now = time.time()
+            for (ns, mname), at in list(self.provision_at.items()):
+                m = self.store.get(KEY_MACHINE, ns, mname)
+                md = m and self.store.get(KEY_MD, ns, m["metadata"]["ownerReferences"][0]["name"])
+                if not md:
+                    del self.provision_at[(ns, mname)]
+                elif now >= at:
+                    del self.provision_at[(ns, mname)]
+                    self.register_machine_node(md, m, False)
             for md in self.store.list(KEY_MD):
                 want = max(0, int(md["spec"].get("replicas") or 0))
-                nodes = self.md_nodes(md)
+                machines = self.md_machines(md)
                 if md["metadata"].get("deletionTimestamp"):
                     want = 0
-                for _ in range(want - len(nodes)):
+                for _ in range(want - len(machines)):
                     self.add_md_node(md)
-                if len(nodes) > want:
-                    for n in self.scale_down_order(md, nodes)[:len(nodes) - want]:
-                        self.remove_node(n["metadata"]["name"])
                 ns, name = md["metadata"]["namespace"], md["metadata"]["name"]
-                if md["metadata"].get("deletionTimestamp") and not self.md_nodes(md):
+                if len(machines) > want:
+                    for m in self.scale_down_order(md, machines)[:len(machines) - want]:
+                        self.remove_machine(ns, m["metadata"]["name"])
+                if md["metadata"].get("deletionTimestamp") and not self.md_machines(md):
                     self.store.remove(KEY_MD, ns, name)
                     continue
                 self.store.mutate(KEY_MD, ns, name, self.md_status)
 
-    def scale_down_order(self, md, nodes):
+    def scale_down_order(self, md, machines):
+        """Machines to delete first, as Cluster API's MachineSet picks them:
+        the ones marked cluster.x-k8s.io/delete-machine (on the Machine; the
+        simulator also accepts the mark on its Node), then machines without a
+        Ready node, then the least busy, newest first."""
         busy = collections.Counter(p["spec"].get("nodeName") for p in self.store.list("pods") if not terminal(p))
-        ns = md["metadata"]["namespace"]
 
-        def key(n):
-            name = n["metadata"]["name"]
-            m = self.store.get(KEY_MACHINE, ns, (n["metadata"].get("annotations") or {}).get("cluster.x-k8s.io/machine", ""))
-            marked = "cluster.x-k8s.io/delete-machine" in ((m or {}).get("metadata", {}).get("annotations") or {}) \
-                or "cluster.x-k8s.io/delete-machine" in (n["metadata"].get("annotations") or {})
-            return (not marked, node_ready(n), busy[name], -parse_iso(n["metadata"]["creationTimestamp"]), name)
-        return sorted(nodes, key=key)
+        def key(m):
+            nname = ((m.get("status") or {}).get("nodeRef") or {}).get("name", "")
+            n = self.store.get("nodes", "", nname) if nname else None
+            marked = "cluster.x-k8s.io/delete-machine" in (m["metadata"].get("annotations") or {}) \
+                or "cluster.x-k8s.io/delete-machine" in ((n or {}).get("metadata", {}).get("annotations") or {})
+            return (not marked, bool(n and node_ready(n)), busy[nname], -parse_iso(m["metadata"]["creationTimestamp"]),
+                    m["metadata"]["name"])
+        return sorted(machines, key=key)
 
     # ---- metrics
 
@@ -1300,6 +1391,10 @@ class SimCtl:
             for node in self.store.list("nodes"):
                 if not node_ready(node):
                     self.ready_at[node["metadata"]["name"]] = time.time() + self.timing["node_ready_delay"]
+            for m in self.store.list(KEY_MACHINE):
+                if not (m.get("status") or {}).get("nodeRef"):
+                    self.provision_at[(m["metadata"]["namespace"], m["metadata"]["name"])] = \
+                        time.time() + self.timing["provision_seconds"]
             for pod in self.store.list("pods"):
                 md = pod["metadata"]
                 info = (state.get("runtime") or {}).get(md["uid"])

@@ -33,6 +33,7 @@ TIMING_DEFAULTS = {
     "scheduler_period": 0.2,   # scheduling pass
     "unschedulable_event_every": 10.0,  # re-emit FailedScheduling at most this often
     "node_ready_delay": 2.0,   # new MachineDeployment node -> Ready
+    "provision_seconds": 0.0,  # new Machine -> its Node registers (per MachineDeployment: "provision_seconds")
     "sample_period": 0.5,      # /proc scan
     "bookmark_every": 5.0,     # idle watch with allowWatchBookmarks=true -> BOOKMARK event
 }
@@ -445,6 +446,8 @@ RESOURCES = {
         "nodes": {"kind": "Node", "singular": "node", "ns": False, "verbs": RW, "short": ["no"],
                   "subs": {"status": ["get", "patch", "update"],
                            "proxy": ["create", "delete", "get", "patch", "update"]}, "store": "nodes"},
+        "configmaps": {"kind": "ConfigMap", "singular": "configmap", "ns": True, "verbs": RW, "short": ["cm"],
+                       "subs": {}, "store": "configmaps"},
         "namespaces": {"kind": "Namespace", "singular": "namespace", "ns": False,
                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
                        "short": ["ns"], "subs": {"status": ["get", "patch", "update"]},

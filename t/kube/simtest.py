@@ -1,7 +1,7 @@
 """simtest.py — helpers for the tests that run the Kubernetes API simulator.
 
 Runs in: t/35x-*.t test scripts under /usr/bin/python3.
-Called by: t/350-kubesim-kubectl.t, t/351-kubesim-python.t, t/352-kubesim-scheduler.t,
+Called by: t/350-kubesim-kubectl.t, t/351-kubesim-python.t, t/352-kubesim-scheduler.t, t/370-kubesim-autoscale.t,
   t/353-kubesim-watch.t (and any later test that needs a fake cluster).
 Owns: one kubesim.py process per KubeSim object (stopped with SIGTERM at exit,
   which also kills the pod processes it started; with keep_processes those
