@@ -80,18 +80,6 @@ int db_login_failures(struct db *db, const char *username, const char *ip, long 
 		      long max, long *user_fail, long *ip_fail, long *retry_after_s);
 int db_login_record(struct db *db, const char *username, const char *ip, int success);
 
-/* Passwords: libsodium argon2id (crypto_pwhash_str). Limits are
- * OPSLIMIT/MEMLIMIT_INTERACTIVE, or the MIN limits when the config key
- * auth.pwhash_fast is true (tests only: hashing then takes microseconds).
- * Hashes made with other limits still verify (the string carries them).
- * out holds crypto_pwhash_STRBYTES (128). 0 / -1 (out of memory). */
-#define DB_PWHASH_LEN 128
-int db_password_hash(const char *pw, size_t len, char out[DB_PWHASH_LEN]);
-/* 1 match, 0 no match (or malformed hash). */
-int db_password_verify(const char *hash, const char *pw, size_t len);
-/* 1 when the hash was made with other limits than the current ones. */
-int db_password_needs_rehash(const char *hash);
-
 /* Fixed-window counter: add one hit to `bucket` in the current window of
  * window_s seconds; *hits = hits in this window including this one,
  * *retry_after_s = seconds until the window ends. 0 / -1. */

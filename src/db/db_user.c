@@ -1,6 +1,6 @@
 /*
- * db_user.c — accounts, password hashing and API tokens (db_user.h, and the
- * db_password_* part of db_session.h).
+ * db_user.c — accounts and API tokens (db_user.h); passwords are hashed by
+ * lib/password.c before they reach the table.
  *
  * Runs in: modelhub-fcgi workers (signup, login), modelhubctl (create-admin,
  * reset-password, create-token). Called by: api_auth.c, src/ctl. Owns:
@@ -9,60 +9,19 @@
  * Shared state: table app_user (insert, update password_hash), session
  * (API tokens; revocation on password reset, with NOTIFY session_revoked).
  *
- * NOTES: the argon2id limits come from the config key auth.pwhash_fast
- * (default off = INTERACTIVE: 2 passes, 64 MiB). The MIN limits exist only
- * so that test suites that create many accounts stay fast; a production
- * config must never set it. Emails are stored lower-cased so that the
- * unique constraint and login by email ignore case.
+ * NOTES: emails are stored lower-cased so that the unique constraint and
+ * login by email ignore case.
  */
 #include "db/db_user.h"
 #include "db/db_session.h"
-#include "lib/config.h"
 #include "lib/log.h"
+#include "lib/password.h"
 
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void pw_limits(unsigned long long *ops, size_t *mem)
-{
-	if (cfg_bool("auth.pwhash_fast", 0)) {
-		*ops = crypto_pwhash_OPSLIMIT_MIN;
-		*mem = crypto_pwhash_MEMLIMIT_MIN;
-	} else {
-		*ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-		*mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-	}
-}
-
-int db_password_hash(const char *pw, size_t len, char out[DB_PWHASH_LEN])
-{
-	unsigned long long ops;
-	size_t mem;
-
-	pw_limits(&ops, &mem);
-	if (crypto_pwhash_str_alg(out, pw, len, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
-		log_error_x("auth msg=\"password hashing failed (out of memory)\"");
-		return -1;
-	}
-	return 0;
-}
-
-int db_password_verify(const char *hash, const char *pw, size_t len)
-{
-	return crypto_pwhash_str_verify(hash, pw, len) == 0;
-}
-
-int db_password_needs_rehash(const char *hash)
-{
-	unsigned long long ops;
-	size_t mem;
-
-	pw_limits(&ops, &mem);
-	return crypto_pwhash_str_needs_rehash(hash, ops, mem) != 0;
-}
 
 static void lower_copy(char *dst, size_t cap, const char *src)
 {
@@ -77,7 +36,7 @@ int db_user_create(struct db *db, const char *username, const char *email,
 		   const char *password, const char *first_name, const char *last_name,
 		   const char *roles_csv, int64_t *id_out)
 {
-	char hash[DB_PWHASH_LEN], mail[320];
+	char hash[PASSWORD_HASH_LEN], mail[320];
 	const char *p[6];
 	PGresult *res;
 
@@ -85,7 +44,7 @@ int db_user_create(struct db *db, const char *username, const char *email,
 		log_warn_x("auth msg=\"email too long\"");
 		return -1;
 	}
-	if (db_password_hash(password, strlen(password), hash) < 0)
+	if (password_hash(password, strlen(password), hash) < 0)
 		return -1;
 	lower_copy(mail, sizeof mail, email);
 	p[0] = username;
@@ -114,13 +73,13 @@ int db_user_create(struct db *db, const char *username, const char *email,
 
 int db_user_set_password(struct db *db, const char *username, const char *password)
 {
-	char hash[DB_PWHASH_LEN];
+	char hash[PASSWORD_HASH_LEN];
 	const char *p[2];
 	PGresult *res;
 	int64_t id;
 	int rc = -1;
 
-	if (db_password_hash(password, strlen(password), hash) < 0)
+	if (password_hash(password, strlen(password), hash) < 0)
 		return -1;
 	p[0] = username;
 	p[1] = hash;

@@ -3,7 +3,7 @@
  *
  * Runs in: modelhub-fcgi workers (signup, login), modelhubctl (create-admin,
  * reset-password, create-token). Passwords are hashed with libsodium
- * argon2id (crypto_pwhash_str); tokens are 32 random bytes, hex-encoded for
+ * argon2id by lib/password.c; tokens are 32 random bytes, hex-encoded for
  * the client, stored as SHA-256 only. Callers must have called sodium_init().
  */
 #ifndef MH_DB_USER_H

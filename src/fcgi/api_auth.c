@@ -49,6 +49,7 @@
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/password.h"
 #include "lib/validate.h"
 
 #include <ctype.h>
@@ -70,7 +71,7 @@
 
 enum cache_outcome { CACHE_NONE = 0, CACHE_HIT, CACHE_MISS };
 
-static char dummy_hash[DB_PWHASH_LEN];
+static char dummy_hash[PASSWORD_HASH_LEN];
 static unsigned char cur_hash[DB_SESSION_HASH_LEN];
 static int cur_hash_set;
 static enum cache_outcome cur_outcome;
@@ -86,7 +87,7 @@ static int make_dummy_hash(void)
 
 	randombytes_buf(pw, sizeof pw);
 	sodium_bin2hex(hex, sizeof hex, pw, sizeof pw);
-	rc = db_password_hash(hex, strlen(hex), dummy_hash);
+	rc = password_hash(hex, strlen(hex), dummy_hash);
 	sodium_memzero(pw, sizeof pw);
 	sodium_memzero(hex, sizeof hex);
 	return rc;
@@ -625,7 +626,7 @@ static enum api_err auth_login(struct api_req *r)
 		goto out;
 	}
 	/* same work whether or not the account exists */
-	good = db_password_verify(found == 0 ? u.hash : dummy_hash, password, pl) && found == 0;
+	good = password_verify(found == 0 ? u.hash : dummy_hash, password, pl) && found == 0;
 	if (!good) {
 		if (db_login_record(r->db, key, ip, 0) < 0) {
 			rc = api_db_fail(r);
@@ -642,9 +643,9 @@ static enum api_err auth_login(struct api_req *r)
 		rc = api_fail(r, API_FORBIDDEN, "account_disabled", "this account is disabled");
 		goto out;
 	}
-	if (db_password_needs_rehash(u.hash)) {
-		char h[DB_PWHASH_LEN];
-		if (db_password_hash(password, pl, h) == 0)
+	if (password_needs_rehash(u.hash)) {
+		char h[PASSWORD_HASH_LEN];
+		if (password_hash(password, pl, h) == 0)
 			db_session_store_hash(r->db, u.id, h);
 		sodium_memzero(h, sizeof h);
 	}
