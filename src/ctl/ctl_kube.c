@@ -15,6 +15,7 @@
  * (token only) and are reported as such.
  */
 #include "ctl/ctl.h"
+#include "lib/json.h"
 
 #include <json-c/json.h>
 #include <sodium.h>
@@ -220,15 +221,6 @@ static struct json_object *kubeconfig_parse(char *text, const char **err)
 	return o;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* The "what" member of the entry of list whose name is name. */
 static struct json_object *named(struct json_object *root, const char *list, const char *name,
 				 const char *what)
@@ -239,7 +231,7 @@ static struct json_object *named(struct json_object *root, const char *list, con
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		const char *n = jstr(e, "name");
+		const char *n = jx_str(e, "name");
 		if (n && strcmp(n, name) == 0)
 			return json_object_object_get_ex(e, what, &v) ? v : NULL;
 	}
@@ -294,38 +286,38 @@ int ctl_kubeconfig(const struct ctl_opts *o)
 		fprintf(stderr, "modelhubctl: %s: %s\n", file, err);
 		goto out;
 	}
-	ctx_name = o->nargs > 1 ? o->args[1] : jstr(root, "current-context");
+	ctx_name = o->nargs > 1 ? o->args[1] : jx_str(root, "current-context");
 	ctx = named(root, "contexts", ctx_name, "context");
 	if (!ctx) {
 		fprintf(stderr, "modelhubctl: %s: no context %s\n", file, ctx_name ? ctx_name : "(current-context unset)");
 		goto out;
 	}
-	cl = named(root, "clusters", jstr(ctx, "cluster"), "cluster");
-	user = named(root, "users", jstr(ctx, "user"), "user");
-	if (!cl || !jstr(cl, "server")) {
+	cl = named(root, "clusters", jx_str(ctx, "cluster"), "cluster");
+	user = named(root, "users", jx_str(ctx, "user"), "user");
+	if (!cl || !jx_str(cl, "server")) {
 		fprintf(stderr, "modelhubctl: %s: context %s has no cluster server\n", file, ctx_name);
 		goto out;
 	}
-	if (!user || (!jstr(user, "token") && !jstr(user, "tokenFile"))) {
+	if (!user || (!jx_str(user, "token") && !jx_str(user, "tokenFile"))) {
 		fprintf(stderr, "modelhubctl: %s: user of context %s has no token (client certificates "
 			"and exec plugins are not supported; use a service-account token)\n", file, ctx_name);
 		goto out;
 	}
 	printf("hub.backend = kubernetes\n");
-	printf("kube.server = %s\n", jstr(cl, "server"));
-	if (jstr(user, "token"))
-		printf("kube.token = %s\n", jstr(user, "token"));
+	printf("kube.server = %s\n", jx_str(cl, "server"));
+	if (jx_str(user, "token"))
+		printf("kube.token = %s\n", jx_str(user, "token"));
 	else
-		printf("kube.token_file = %s\n", jstr(user, "tokenFile"));
-	if (jstr(cl, "certificate-authority-data")) {
-		if (write_ca(file, jstr(cl, "certificate-authority-data"), ca_path, sizeof ca_path) < 0) {
+		printf("kube.token_file = %s\n", jx_str(user, "tokenFile"));
+	if (jx_str(cl, "certificate-authority-data")) {
+		if (write_ca(file, jx_str(cl, "certificate-authority-data"), ca_path, sizeof ca_path) < 0) {
 			fprintf(stderr, "modelhubctl: %s: cannot write the CA from certificate-authority-data\n",
 				file);
 			goto out;
 		}
 		printf("kube.ca_file = %s\n", ca_path);
-	} else if (jstr(cl, "certificate-authority")) {
-		printf("kube.ca_file = %s\n", jstr(cl, "certificate-authority"));
+	} else if (jx_str(cl, "certificate-authority")) {
+		printf("kube.ca_file = %s\n", jx_str(cl, "certificate-authority"));
 	}
 	{
 		struct json_object *ins;
@@ -335,8 +327,8 @@ int ctl_kubeconfig(const struct ctl_opts *o)
 		      strcmp(json_object_get_string(ins), "true") == 0)))
 			printf("kube.insecure = 1\n");
 	}
-	if (jstr(ctx, "namespace"))
-		printf("kube.namespace = %s\n", jstr(ctx, "namespace"));
+	if (jx_str(ctx, "namespace"))
+		printf("kube.namespace = %s\n", jx_str(ctx, "namespace"));
 	rc = 0;
 out:
 	json_object_put(root);

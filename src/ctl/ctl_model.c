@@ -15,6 +15,7 @@
 #include "ctl/ctl.h"
 #include "db/db_model.h"
 #include "lib/buf.h"
+#include "lib/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,16 +55,6 @@ static int subst_models_dir(json_object *m, const char *dir)
 	return 0;
 }
 
-/* The id string of a model object, or NULL. */
-static const char *model_id_of(json_object *m)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(m, "id", &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static void print_fields(const char *id, json_object *fields)
 {
 	json_object_object_foreach(fields, key, val)
@@ -98,7 +89,7 @@ int ctl_add_model(const struct ctl_opts *o)
 	n = json_object_array_length(list);
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(list, i), *fields = NULL;
-		const char *id = json_object_is_type(m, json_type_object) ? model_id_of(m) : NULL;
+		const char *id = json_object_is_type(m, json_type_object) ? jx_str(m, "id") : NULL;
 		char label[32];
 
 		if (!id) {
@@ -120,7 +111,7 @@ int ctl_add_model(const struct ctl_opts *o)
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(list, i), *fields = NULL, *stored;
-		const char *id = model_id_of(m);
+		const char *id = jx_str(m, "id");
 		char *json = NULL;
 		int created = 0, r;
 

@@ -24,6 +24,7 @@
 
 #include "db/db.h"
 #include "lib/buf.h"
+#include "lib/json.h" /* jx_* member readers and result-column helpers */
 
 enum api_err {
 	API_OK = 0,
@@ -159,17 +160,6 @@ void api_render(struct api_req *r, struct buf *out);
 /* For large bodies (CSV downloads): write status and headers now and get
  * the stream to write the body to; sets r->streamed. NULL in unit tests. */
 FCGX_Stream *api_stream_begin(struct api_req *r, int status, const char *type);
-
-/* ---- JSON field helpers (NULL/0 when absent or of the wrong type) ---- */
-const char *jx_str(json_object *o, const char *key);
-int jx_has(json_object *o, const char *key);
-/* Add a text column of a PGresult as a JSON string, or null when NULL. */
-void jx_add_pg_str(json_object *o, const char *key, const void *res, int row, int col);
-void jx_add_pg_int(json_object *o, const char *key, const void *res, int row, int col);
-void jx_add_pg_bool(json_object *o, const char *key, const void *res, int row, int col);
-void jx_add_pg_double(json_object *o, const char *key, const void *res, int row, int col);
-/* jsonb column: parsed and added as a JSON value. */
-void jx_add_pg_json(json_object *o, const char *key, const void *res, int row, int col);
 
 /* ---- api_metrics.c (called by main.c and the worker loop) ---- */
 /* Master, before forking workers: shared request counters for /metrics.

@@ -29,3 +29,9 @@ check_PROGRAMS += t/052-password.t
 TESTS += t/052-password.t
 t_052_password_t_SOURCES = t/052-password.c
 t_052_password_t_LDADD = libmhlib.a $(SODIUM_LIBS)
+# json.c needs json-c only; json_pg.c (result columns) also libpq.
+libmhlib_a_SOURCES += src/lib/json.c src/lib/json_pg.c src/lib/json.h
+check_PROGRAMS += t/053-json.t
+TESTS += t/053-json.t
+t_053_json_t_SOURCES = t/053-json.c
+t_053_json_t_LDADD = libmhlib.a $(JSONC_LIBS) $(PQ_LIBS)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "recommend/bands.h"
 #include "metrics/view.h"
 
@@ -112,14 +113,7 @@ json_object *view_gauge(const char *resource, const char *stat, const char *agai
 /* aggregates.<res>.<stat> as a number, -1 when missing/null. */
 static double agg_get(json_object *aggs, const char *res, const char *stat)
 {
-	json_object *r, *v;
-
-	if (!aggs || !json_object_object_get_ex(aggs, res, &r) ||
-	    !json_object_object_get_ex(r, stat, &v) || !v)
-		return -1;
-	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-		return -1;
-	return json_object_get_double(v);
+	return jx_num(jx_get(aggs, res, NULL), stat, -1);
 }
 
 json_object *view_gauges(json_object *aggs, int cpu_req_m, int cpu_lim_m, int mem_req_mib,
@@ -157,34 +151,23 @@ json_object *view_samples(const struct shm_sample *s, int n)
 	return a;
 }
 
-static double getd(json_object *o, const char *k, double def)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k, &v) || !v)
-		return def;
-	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-		return def;
-	return json_object_get_double(v);
-}
-
 static void agg_parse(json_object *o, struct shm_agg *a)
 {
 	json_object *w = NULL;
-	double n = getd(o, "count", 0);
+	double n = jx_num(o, "count", 0);
 
 	memset(a, 0, sizeof(*a));
 	if (n <= 0)
 		return;
 	a->count = (uint64_t)n;
-	a->min = getd(o, "min", 0);
-	a->max = getd(o, "max", 0);
-	a->sum = getd(o, "avg", 0) * n;
+	a->min = jx_num(o, "min", 0);
+	a->max = jx_num(o, "max", 0);
+	a->sum = jx_num(o, "avg", 0) * n;
 	if (o && json_object_object_get_ex(o, "last_60s", &w) && w) {
-		a->w_count = (uint32_t)getd(w, "count", 0);
-		a->w_min = getd(w, "min", 0);
-		a->w_max = getd(w, "max", 0);
-		a->w_avg = getd(w, "avg", 0);
+		a->w_count = (uint32_t)jx_num(w, "count", 0);
+		a->w_min = jx_num(w, "min", 0);
+		a->w_max = jx_num(w, "max", 0);
+		a->w_avg = jx_num(w, "avg", 0);
 	}
 }
 
@@ -198,6 +181,6 @@ int view_aggregates_parse(json_object *aggs, struct shm_slot_data *d)
 	json_object_object_get_ex(aggs, "memory", &m);
 	agg_parse(c, &d->cpu);
 	agg_parse(m, &d->mem);
-	d->last_sample_ms = (int64_t)getd(aggs, "last_sample_at_ms", 0);
+	d->last_sample_ms = (int64_t)jx_num(aggs, "last_sample_at_ms", 0);
 	return 0;
 }
