@@ -4,7 +4,7 @@
  * Runs in: modelhub-fcgi workers, modelhubctl. Called by: api_models.c,
  * ctl_model.c.
  * Owns: nothing global.
- * Shared state: table model (read/written), input_cache (rows deleted by
+ * Shared state: table model (read/written), input_cache and input_failure (rows deleted by
  * db_model_clear_cache); sends NOTIFY model_changed with the model id in
  * the same transaction as each change, so listeners (modelhubd) never see
  * a notification for an uncommitted row.
@@ -514,8 +514,10 @@ int db_model_clear_cache(struct db *db, const char *id, long *deleted)
 
 	*deleted = 0;
 	res = db_prep(db, "model_clear_cache",
-		      "WITH d AS (DELETE FROM input_cache WHERE model_id = $1 RETURNING 1)"
-		      " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1 FROM model WHERE id = $1)",
+		      "WITH d AS (DELETE FROM input_cache WHERE model_id = $1 RETURNING 1),"
+		      " f AS (DELETE FROM input_failure WHERE model_id = $1 RETURNING 1)"
+		      " SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM f),"
+		      "  EXISTS (SELECT 1 FROM model WHERE id = $1)",
 		      1, p);
 	if (!res)
 		return -1;

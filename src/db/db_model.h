@@ -66,7 +66,8 @@ int db_model_write(struct db *db, enum db_model_mode mode, const char *id, json_
  * -1 error. */
 int db_model_delete(struct db *db, const char *id);
 
-/* Delete the input_cache rows of a model: 0 (*deleted set), 1 no such
+/* Delete the input_cache rows of a model and its negative cache
+ * (input_failure, sql/009; both counted in *deleted): 0 (*deleted set), 1 no such
  * model, -1 error. */
 int db_model_clear_cache(struct db *db, const char *id, long *deleted);
 

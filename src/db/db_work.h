@@ -45,6 +45,7 @@ struct work_model {
 	int disable_memory_limit;
 	int max_instances, idle_seconds, cache_enabled;
 	char version[64];
+	int compound; /* inputs are SMILES (details.input "Compound"): screen them */
 };
 
 /* Requests */
@@ -58,9 +59,16 @@ int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
  * none_stored: the caller knows no result exists yet (first attempt, no
  * cache hit, nothing sent), so every input is read without the anti-join. */
 PGresult *db_work_missing(struct db *db, int64_t id, int none_stored);
+/* Counters added to the request's row as it goes (model_calls,
+ * extra_calls, isolation_ms, screened_count, known_bad_count): deltas since
+ * the last time they were sent. */
+struct work_counts {
+	int calls, extra_calls;
+	int64_t isolation_ms;
+	int screened, known_bad;
+};
 /* How a request ends when its last records are stored (see below). */
 struct work_end {
-	int calls, extra_calls;
 	const char *last_error; /* quoted when every input failed; may be NULL */
 };
 /* Store records: rows is a JSON array of [ordinal, record|null, error|null].
@@ -71,23 +79,34 @@ struct work_end {
  * With event_inst > 0 the same statement also records instance event
  * CHUNK_SENT with event_detail (JSON) for that instance (saves the runner a
  * round trip per chunk: the next chunk's event rides on this store).
- * With end (the last records of the request), the same statement also ends
- * the request as db_work_complete does, and collect puts the final status
- * into status_out (untouched otherwise). */
+ * add (may be NULL) is added to the request's counters. With end (the last
+ * records of the request), the same statement also ends the request as
+ * db_work_complete does, and collect puts the final status into status_out
+ * (untouched otherwise). */
 int db_work_store_send(struct db *db, int64_t id, const char *runner_id, const char *rows,
 		       int lease_s, int64_t event_inst, const char *event_detail,
-		       const struct work_end *end);
+		       const struct work_counts *add, const struct work_end *end);
 int db_work_store_collect(struct db *db, char *status_out, size_t status_size);
 /* End a request whose inputs were all sent, in one statement: counts the
  * results and sets COMPLETED, or FAILED RESULT_MISMATCH (fewer results
  * than inputs) or MODEL_ERROR (every input failed; last_error quoted).
  * 1 finished (status into status_out), 0 the request is no longer RUNNING
  * for this runner, -1 error. */
-int db_work_complete(struct db *db, int64_t id, const char *runner_id, int calls,
-		     int extra_calls, const char *last_error, char *status_out, size_t status_size);
+int db_work_complete(struct db *db, int64_t id, const char *runner_id,
+		     const struct work_counts *add, const char *last_error, char *status_out,
+		     size_t status_size);
 /* Final state: status COMPLETED or FAILED (reason, detail may be NULL). */
 int db_work_finish(struct db *db, int64_t id, const char *runner_id, const char *status,
-		   const char *reason, const char *detail, int calls, int extra_calls);
+		   const char *reason, const char *detail, const struct work_counts *add);
+/* Negative cache (input_failure, sql/009): keys_json is a JSON array of
+ * cachekey hex strings; returns rows (o, error) for the 1-based positions
+ * o of the keys that failed alone on this model version before. */
+PGresult *db_work_known_bad(struct db *db, const char *model_id, const char *version,
+			    const char *keys_json);
+/* Remember inputs that failed alone: rows is a JSON array of [key_hex,
+ * error]. Rows inserted, or -1. */
+int db_work_known_bad_put(struct db *db, const char *model_id, const char *version,
+			  const char *rows);
 /* Fail every QUEUED request of a disabled model at once; rows affected. */
 int db_work_fail_disabled(struct db *db, const char *model_id);
 /* Computed (not cached) results worth caching: columns input, record. */

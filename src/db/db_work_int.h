@@ -13,7 +13,10 @@
 	"SELECT enabled, execution_mode, COALESCE(image, ''), image_tag," \
 	" array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m," \
 	" memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances," \
-	" idle_seconds, cache_enabled, model_version, id FROM model"
+	" idle_seconds, cache_enabled, model_version, id," \
+	" (lower(COALESCE(details->>'input', '')) = 'compound'" \
+	"  OR (jsonb_typeof(details->'input') = 'array' AND details->'input' ? 'Compound'))" \
+	" AND COALESCE(details->>'input_screen', '') <> 'false' FROM model"
 
 /* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */
 int db_work_model_fill(PGresult *r, struct work_model *m);

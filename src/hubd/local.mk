@@ -11,6 +11,7 @@ modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmh
 check_PROGRAMS += t/020-bisect.t t/021-assign.t t/022-cachekey.t
 TESTS += t/020-bisect.t t/021-assign.t t/022-cachekey.t
 t_020_bisect_t_SOURCES = t/020-bisect.c src/hubd/bisect.c
+t_020_bisect_t_LDADD = -lm
 t_021_assign_t_SOURCES = t/021-assign.c src/hubd/assign.c
 t_022_cachekey_t_SOURCES = t/022-cachekey.c
 t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)

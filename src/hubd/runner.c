@@ -58,6 +58,7 @@
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/smiles.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -79,6 +80,9 @@
 #define RUNNER_MAX_ADMIN_STOPS 3
 #define RUNNER_UNKNOWN_GRACE_MS 10000 /* a new pod may be unknown to the watch a while */
 #define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
+/* a failed call's cost in good calls until both kinds were timed
+ * (ersilia-pack's measure about 9, the demo models' about 1) */
+#define RUNNER_FAIL_WEIGHT_GUESS 4.0
 
 /* AB_INSTSTOP: an admin asked to stop the instance the request is using */
 enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST, AB_INSTSTOP };
@@ -133,7 +137,23 @@ struct job {
 	struct work_model *m;
 	struct cur *inst;
 	PGresult *missing;
-	int calls, chunks;
+	/* the inputs to send: rows of missing (screened and known-bad ones
+	 * left out), so bisect's offsets index send[] */
+	int *send, nsend;
+	int calls;
+	int sent_inputs; /* inputs of the chunks started (extra_calls' base) */
+	struct bisect_plan *plan;
+	struct bisect_stats st;
+	/* counters of the request's row; reported as deltas with each store
+	 * (work_counts), so model_calls and extra_calls move while it runs */
+	struct work_counts counted;
+	int64_t isolation_ms;
+	int screened, known_bad;
+	/* call durations, for the cost of a failed call against a good one */
+	int64_t ok_ms, fail_ms;
+	int ok_n, fail_n;
+	int cacheable; /* the last failure is a rejection worth remembering */
+	struct json_object *known_rows; /* [key_hex, error] failed alone */
 	/* the current chunk; the next chunk's CHUNK_SENT event rides on the
 	 * store of this chunk's full answer (next_detail, next_sent) */
 	int chunk_off, chunk_len, next_sent;
@@ -653,7 +673,7 @@ static int records_to_rows(struct job *j, const char *body, int off, int want, s
 	for (int k = 0; k < n; k++) {
 		struct json_object *rec = json_object_array_get_idx(a, (size_t)k);
 		buf_printf(rows, "%s[%s,%s,null]", k ? "," : "",
-			   PQgetvalue(j->missing, off + k, 0),
+			   PQgetvalue(j->missing, j->send[off + k], 0),
 			   rec ? json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN) : "null");
 	}
 	buf_addc(rows, ']');
@@ -671,7 +691,7 @@ static char *inputs_json(struct job *j, int off, int len)
 	if (!a)
 		return NULL;
 	for (int k = 0; k < len; k++)
-		json_object_array_add(a, json_object_new_string(PQgetvalue(j->missing, off + k, 1)));
+		json_object_array_add(a, json_object_new_string(PQgetvalue(j->missing, j->send[off + k], 1)));
 	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
 	json_object_put(a);
 	return s;
@@ -732,6 +752,9 @@ static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const c
 	}
 	short_detail(body ? buf_cstr((struct buf *)body) : "", txt, sizeof txt);
 	snprintf(j->err, sizeof j->err, "%s: HTTP %ld %s", what, st, txt);
+	/* a rejection (500, like ersilia-pack's, or 422) is the input's
+	 * doing; 502/503/504 may pass (breaker open, proxy, overload) */
+	j->cacheable = st == 500 || st == 422;
 	return BISECT_BAD;
 }
 
@@ -770,9 +793,11 @@ static void prefetch_drop(struct job *j)
  * whole chunks of a SYNC model; a chunk being bisected calls in order. */
 static void prefetch_next(struct job *j, int off, int len)
 {
-	int n = PQntuples(j->missing), next = off + len, nlen, is_req;
+	int n = j->nsend, next = off + len, nlen, is_req;
 
-	if (j->m->async || j->pf.active || off != j->chunk_off || len != j->chunk_len || next >= n)
+	/* only while nothing failed: then the next chunk is a full one */
+	if (j->m->async || j->pf.active || off != j->chunk_off || len != j->chunk_len || next >= n ||
+	    j->st.failed_calls > 0)
 		return;
 	nlen = n - next < j->r->chunk_size ? n - next : j->r->chunk_size;
 	j->pf.body = inputs_json(j, next, nlen);
@@ -807,6 +832,7 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	if (!o || !json_object_object_get_ex(o, "job_id", &v) || !json_object_get_string(v)) {
 		json_object_put(o);
 		snprintf(j->err, sizeof j->err, "job submit answer without job_id");
+		j->cacheable = 0;
 		return BISECT_BAD;
 	}
 	snprintf(job_id, sizeof job_id, "%s", json_object_get_string(v));
@@ -837,6 +863,7 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 		if (status && strcmp(status, "failed") == 0) {
 			json_object_put(o);
 			snprintf(j->err, sizeof j->err, "ASYNC job failed");
+			j->cacheable = 1;
 			return BISECT_BAD;
 		}
 		json_object_put(o);
@@ -852,6 +879,39 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	if (rc != MC_OK || st != 200)
 		return call_failed(j, rc, st, "GET /job/result", out);
 	return BISECT_OK;
+}
+
+/* The request row's counters not yet reported (and now counted as such).
+ * extra_calls: calls beyond one per hub.chunk_size inputs sent, which is
+ * what the inputs would have cost had none failed. */
+static struct work_counts counts_delta(struct job *j)
+{
+	int base = (j->sent_inputs + j->r->chunk_size - 1) / j->r->chunk_size;
+	int extra = j->calls > base ? j->calls - base : 0;
+	struct work_counts now = {j->calls, extra, j->isolation_ms, j->screened, j->known_bad};
+	struct work_counts d = {now.calls - j->counted.calls, now.extra_calls - j->counted.extra_calls,
+				now.isolation_ms - j->counted.isolation_ms,
+				now.screened - j->counted.screened, now.known_bad - j->counted.known_bad};
+
+	j->counted = now;
+	return d;
+}
+
+/* A call took ms: keep the cost of a failed call against a good one up
+ * to date in the plan (bisect.c sizes chunks and splits with it). */
+static void call_timed(struct job *j, enum bisect_rc rc, int64_t ms)
+{
+	if (rc == BISECT_OK) {
+		j->ok_ms += ms;
+		j->ok_n++;
+	} else if (rc == BISECT_BAD) {
+		j->fail_ms += ms;
+		j->fail_n++;
+	}
+	if (j->ok_n > 0 && j->fail_n > 0) {
+		double ok = (double)j->ok_ms / j->ok_n, bad = (double)j->fail_ms / j->fail_n;
+		bisect_plan_tune(j->plan, 1, bad / (ok > 1 ? ok : 1));
+	}
 }
 
 /* Wait for the store in flight, if any (see job_store). */
@@ -892,13 +952,15 @@ static enum bisect_rc job_store(struct job *j, const char *rows, int off, int le
 	/* the whole last chunk answered at once: its store also ends the
 	 * request (one statement less between the model's last answer and
 	 * the result being downloadable) */
-	int last = whole && off + len == PQntuples(j->missing);
-	struct work_end end = {j->calls, j->calls > j->chunks ? j->calls - j->chunks : 0, j->err};
+	int last = whole && off + len == j->nsend;
+	struct work_end end = {j->err};
+	struct work_counts add;
 
 	if (job_settle(j) != BISECT_OK)
 		return BISECT_FATAL;
+	add = counts_delta(j);
 	if (db_work_store_send(j->r->db, j->req->id, j->r->id, rows, j->r->lease_s,
-			       ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL,
+			       ev ? j->inst->wi.id : 0, ev ? j->next_detail : NULL, &add,
 			       last ? &end : NULL) < 0) {
 		j->fatal = JF_DB;
 		snprintf(j->err, sizeof j->err, "database error while storing results");
@@ -918,6 +980,7 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 	struct buf out = BUF_INIT, rows = BUF_INIT;
 	char *body;
 	enum bisect_rc rc;
+	int64_t t0 = mh_mono_ms(), timed = 1;
 
 	if (tick(j->r)) {
 		j->fatal = JF_ABORT;
@@ -927,6 +990,7 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 		/* this call was started with the previous answer */
 		prefetch_wait(j);
 		j->calls++;
+		timed = 0; /* started earlier: its duration is not known here */
 		rc = j->pf.rc != MC_OK || j->pf.st != 200 ?
 		     call_failed(j, j->pf.rc, j->pf.st, "POST /run", &j->pf.out) : BISECT_OK;
 		buf_free(&out);
@@ -947,12 +1011,16 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 		rc = j->m->async ? run_async(j, body, &out) : run_sync(j, body, &out);
 		free(body);
 	}
+	if (timed || rc != BISECT_OK)
+		call_timed(j, rc, mh_mono_ms() - t0);
 	if (rc == BISECT_OK) {
 		prefetch_next(j, off, len);
-		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0)
+		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0) {
 			rc = BISECT_BAD;
-		else
+			j->cacheable = 1;
+		} else {
 			rc = job_store(j, buf_cstr(&rows), off, len);
+		}
 	}
 	/* the model's answer may echo molecules: it goes to the result's error
 	 * column (the owner's own data), never to the log */
@@ -963,23 +1031,50 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 	return rc;
 }
 
-static int job_fail_one(void *ctx, int idx)
+/* One [ordinal, null, error] row appended to rows. */
+static void error_row(struct json_object *rows, const char *ordinal, const char *error)
+{
+	struct json_object *e = json_object_new_array();
+
+	if (!e)
+		return;
+	json_object_array_add(e, json_object_new_int(atoi(ordinal)));
+	json_object_array_add(e, NULL);
+	json_object_array_add(e, json_object_new_string(error));
+	json_object_array_add(rows, e);
+}
+
+/* Input idx (of send[]) is bad: a null record with the error; one that
+ * was rejected in a call of its own is remembered (negative cache). */
+static int job_fail_one(void *ctx, int idx, int alone)
 {
 	struct job *j = ctx;
-	struct json_object *a = json_object_new_array(), *e = json_object_new_array();
+	struct json_object *a = json_object_new_array();
+	const char *input = PQgetvalue(j->missing, j->send[idx], 1);
+	char msg[700], hex[CACHEKEY_HEX_LEN + 1];
 	enum bisect_rc rc;
 
-	if (!a || !e) {
-		json_object_put(a);
-		json_object_put(e);
+	if (!a)
 		return -1;
-	}
-	json_object_array_add(e, json_object_new_int(atoi(PQgetvalue(j->missing, idx, 0))));
-	json_object_array_add(e, NULL);
-	json_object_array_add(e, json_object_new_string(j->err[0] ? j->err : "model failed on this input"));
-	json_object_array_add(a, e);
+	if (alone)
+		snprintf(msg, sizeof msg, "%s", j->err[0] ? j->err : "model failed on this input");
+	else
+		snprintf(msg, sizeof msg, "rejected in every batch that held it (last: %s)", j->err);
+	error_row(a, PQgetvalue(j->missing, j->send[idx], 0), msg);
 	rc = job_store(j, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN), idx, 0);
 	json_object_put(a);
+	if (alone && j->cacheable && cachekey_hex(input, hex) == 0) {
+		struct json_object *e = json_object_new_array();
+		if (!j->known_rows)
+			j->known_rows = json_object_new_array();
+		if (e && j->known_rows) {
+			json_object_array_add(e, json_object_new_string(hex));
+			json_object_array_add(e, json_object_new_string(msg));
+			json_object_array_add(j->known_rows, e);
+		} else {
+			json_object_put(e);
+		}
+	}
 	return rc == BISECT_OK ? 0 : -1;
 }
 
@@ -1047,14 +1142,13 @@ static int backoff_active(struct runner *r, const char *model)
 static void finish(struct runner *r, struct job *j, const char *status, const char *reason,
 		   const char *detail)
 {
-	int extra = j->calls - j->chunks;
+	struct work_counts add = counts_delta(j);
 
 	/* detail stays in the row: it may quote the model's answer */
-	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, j->calls,
-			   extra > 0 ? extra : 0) == 1)
+	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, &add) == 1)
 		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d"
 			 " msg=\"request finished\"",
-			 j->m->id, status, reason ? reason : "-", j->calls, extra > 0 ? extra : 0);
+			 j->m->id, status, reason ? reason : "-", j->calls, j->counted.extra_calls);
 	else
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 }
@@ -1062,10 +1156,10 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 /* The request ended with status: logged; 1 when it COMPLETED. */
 static int ended(struct job *j, const char *status)
 {
-	int extra = j->calls - j->chunks;
-
-	log_info("runner model=%s status=%s calls=%d extra_calls=%d msg=\"request finished\"",
-		 j->m->id, status, j->calls, extra > 0 ? extra : 0);
+	log_info("runner model=%s status=%s calls=%d extra_calls=%d isolation_ms=%lld screened=%d"
+		 " known_bad=%d msg=\"request finished\"",
+		 j->m->id, status, j->calls, j->counted.extra_calls, (long long)j->isolation_ms,
+		 j->screened, j->known_bad);
 	return strcmp(status, "COMPLETED") == 0;
 }
 
@@ -1074,9 +1168,8 @@ static int ended(struct job *j, const char *status)
 static int complete(struct runner *r, struct job *j)
 {
 	char status[16] = "";
-	int extra = j->calls - j->chunks;
-	int rc = db_work_complete(r->db, j->req->id, r->id, j->calls, extra > 0 ? extra : 0, j->err,
-				  status, sizeof status);
+	struct work_counts add = counts_delta(j);
+	int rc = db_work_complete(r->db, j->req->id, r->id, &add, j->err, status, sizeof status);
 
 	if (rc < 0) {
 		db_work_handback(r->db, j->req->id, r->id);
@@ -1089,47 +1182,156 @@ static int complete(struct runner *r, struct job *j)
 	return ended(j, status);
 }
 
-/* Send every input without a result; returns with j->fatal set on failure. */
-static void run_inputs(struct runner *r, struct job *j)
+/* Inputs the model need not see: rejected by the SMILES screen (compound
+ * models) or rejected alone by this model version before (input_failure).
+ * j->send lists the others; the keys of those go to keys (a JSON array). */
+static void screen_inputs(struct job *j, struct json_object *rows, struct json_object *keys)
 {
-	struct bisect_ops ops = {job_call, job_fail_one, j};
-	struct bisect_stats st = {0, 0};
-	int n;
+	char why[SMILES_WHY_MAX], msg[160], hex[CACHEKEY_HEX_LEN + 1];
+
+	for (int k = 0; k < PQntuples(j->missing); k++) {
+		const char *input = PQgetvalue(j->missing, k, 1);
+		if (j->m->compound && smiles_screen(input, why, sizeof why) < 0) {
+			snprintf(msg, sizeof msg, "invalid SMILES: %s", why);
+			error_row(rows, PQgetvalue(j->missing, k, 0), msg);
+			j->screened++;
+			continue;
+		}
+		j->send[j->nsend++] = k;
+		json_object_array_add(keys, json_object_new_string(
+			cachekey_hex(input, hex) == 0 ? hex : ""));
+	}
+}
+
+/* Of send[], drop the inputs found in the negative cache (their errors go
+ * to rows). A failed lookup only means they are sent. */
+static void known_bad(struct job *j, struct json_object *rows, struct json_object *keys)
+{
+	PGresult *res;
+	int drop = 0, w = 0;
+	char msg[700];
+
+	if (j->nsend == 0)
+		return;
+	res = db_work_known_bad(j->r->db, j->m->id, j->m->version,
+				json_object_to_json_string_ext(keys, JSON_C_TO_STRING_PLAIN));
+	if (!res)
+		return;
+	for (int k = 0; k < PQntuples(res); k++) {
+		int pos = atoi(PQgetvalue(res, k, 0)) - 1;
+		if (pos < 0 || pos >= j->nsend || j->send[pos] < 0)
+			continue;
+		snprintf(msg, sizeof msg, "failed alone on model version %s before: %s",
+			 j->m->version, PQgetvalue(res, k, 1));
+		error_row(rows, PQgetvalue(j->missing, j->send[pos], 0), msg);
+		j->send[pos] = -1;
+		drop++;
+	}
+	PQclear(res);
+	for (int k = 0; k < j->nsend; k++)
+		if (j->send[k] >= 0)
+			j->send[w++] = j->send[k];
+	j->nsend = w;
+	j->known_bad += drop;
+}
+
+/* Read the inputs without a result and store the errors of those the
+ * model need not see. 0, or -1 with j->fatal set. */
+static int prepare_inputs(struct runner *r, struct job *j)
+{
+	struct json_object *rows, *keys;
+	int rc = 0;
 
 	/* done_count is the claim's: exact while this attempt stored nothing */
 	j->missing = db_work_missing(r->db, j->req->id, j->req->done_count == 0 && j->calls == 0);
-	if (!j->missing) {
+	free(j->send);
+	j->nsend = 0;
+	j->send = j->missing ? malloc(((size_t)PQntuples(j->missing) + 1) * sizeof *j->send) : NULL;
+	if (!j->plan)
+		j->plan = bisect_plan_new(r->chunk_size, 1, RUNNER_FAIL_WEIGHT_GUESS);
+	rows = json_object_new_array();
+	keys = json_object_new_array();
+	if (!j->missing || !j->send || !j->plan || !rows || !keys) {
 		j->fatal = JF_DB;
 		snprintf(j->err, sizeof j->err, "database error reading inputs");
+		rc = -1;
+		goto out;
+	}
+	screen_inputs(j, rows, keys);
+	known_bad(j, rows, keys);
+	if (json_object_array_length(rows) > 0 &&
+	    job_store(j, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), 0, 0) != BISECT_OK)
+		rc = -1;
+	if (j->screened || j->known_bad)
+		log_info("runner screened=%d known_bad=%d to_send=%d msg=\"inputs not sent to the model\"",
+			 j->screened, j->known_bad, j->nsend);
+out:
+	json_object_put(rows);
+	json_object_put(keys);
+	return rc;
+}
+
+/* Remember the inputs that were rejected alone (negative cache). */
+static void remember_known_bad(struct runner *r, struct job *j)
+{
+	if (!j->known_rows)
 		return;
+	if (json_object_array_length(j->known_rows) > 0 &&
+	    db_work_known_bad_put(r->db, j->m->id, j->m->version,
+				  json_object_to_json_string_ext(j->known_rows,
+								 JSON_C_TO_STRING_PLAIN)) < 0)
+		log_warn_x("runner msg=\"could not remember the failing inputs\"");
+	json_object_put(j->known_rows);
+	j->known_rows = NULL;
+}
+
+/* One chunk [off, off+len) of send[]: its CHUNK_SENT event (unless it rode
+ * on the previous store), then the call and the isolation of its bad
+ * inputs, timed. */
+static void run_chunk(struct runner *r, struct job *j, const struct bisect_ops *ops, int off,
+		      int len)
+{
+	struct bisect_stats after = j->st;
+	int n = j->nsend, next, failed = j->st.failed_calls;
+	int64_t t0;
+
+	/* the next chunk's length, should this one pass whole */
+	after.settled += len;
+	next = n - off - len > 0 ? bisect_plan_chunk(j->plan, &after, n - off - len) : 0;
+	if (!j->next_sent) {
+		char detail[96];
+
+		snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, len);
+		db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
 	}
-	n = PQntuples(j->missing);
 	j->next_sent = 0;
-	for (int off = 0; off < n && j->fatal == JF_NONE; off += r->chunk_size) {
-		int len = n - off < r->chunk_size ? n - off : r->chunk_size;
-		int next = n - off - len < r->chunk_size ? n - off - len : r->chunk_size;
+	j->chunk_off = off;
+	j->chunk_len = len;
+	j->next_detail[0] = '\0';
+	if (next > 0)
+		snprintf(j->next_detail, sizeof j->next_detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, next);
+	j->sent_inputs += len;
+	t0 = mh_mono_ms();
+	if (bisect_run(j->plan, ops, off, len, &j->st) < 0 && j->fatal == JF_NONE)
+		j->fatal = JF_DB;
+	if (j->st.failed_calls > failed)
+		j->isolation_ms += mh_mono_ms() - t0;
+}
 
-		/* recorded by the previous chunk's store unless that chunk was
-		 * bisected or failed */
-		if (!j->next_sent) {
-			char detail[96];
+/* Send every input without a result; returns with j->fatal set on failure. */
+static void run_inputs(struct runner *r, struct job *j)
+{
+	struct bisect_ops ops = {job_call, NULL, job_fail_one, j};
 
-			snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
-				 (long long)j->req->id, len);
-			db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+	j->next_sent = 0;
+	if (prepare_inputs(r, j) == 0)
+		for (int off = 0, len; off < j->nsend && j->fatal == JF_NONE; off += len) {
+			len = bisect_plan_chunk(j->plan, &j->st, j->nsend - off);
+			run_chunk(r, j, &ops, off, len);
 		}
-		j->next_sent = 0;
-		j->chunk_off = off;
-		j->chunk_len = len;
-		j->next_detail[0] = '\0';
-		if (next > 0)
-			snprintf(j->next_detail, sizeof j->next_detail,
-				 "{\"request_id\":%lld,\"inputs\":%d}", (long long)j->req->id, next);
-		j->chunks++;
-		st.calls = 0;
-		if (bisect_run(&ops, off, len, &st) < 0 && j->fatal == JF_NONE)
-			j->fatal = JF_DB;
-	}
+	remember_known_bad(r, j);
 	/* a call started for a chunk that will not run now (a failure):
 	 * wait for it to end (an abort or a dead instance ends it at once),
 	 * its answer is not used; the inputs stay without a result */
@@ -1274,6 +1476,8 @@ aborted:
 		log_info("runner msg=\"request cancelled, work stopped\"");
 	}
 out:
+	bisect_plan_free(j.plan);
+	free(j.send);
 	db_work_model_clear(&m);
 	r->req = NULL;
 	r->cur_inst = 0;
