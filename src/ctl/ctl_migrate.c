@@ -9,14 +9,13 @@
  * its own transaction together with its schema_migration row, so a failed
  * file leaves nothing behind and a re-run continues where it stopped.
  *
- * DESIGN: the schema name comes from the configuration, never from a
- * request; it is still quoted with PQescapeIdentifier because CREATE
- * SCHEMA takes no parameters. Objects in the files carry no schema prefix:
+ * DESIGN: the statements are in db_migrate.c. Objects in the files carry no schema prefix:
  * the connection's search_path (db.c) puts them in the configured schema.
  * A session advisory lock serialises concurrent runs (two replicas or
  * run-local and a test starting together).
  */
 #include "ctl/ctl.h"
+#include "db/db_migrate.h"
 #include "lib/config.h"
 #include "lib/log.h"
 
@@ -90,45 +89,24 @@ static char *slurp(const char *path)
 	return txt;
 }
 
-/* Simple-query protocol on purpose: a migration file is a script of many
- * statements, which PQexecParams cannot run, and CREATE SCHEMA takes an
- * identifier, not a parameter (built with PQescapeIdentifier). Nothing a
- * user sends reaches here. */
-static int exec_ok(PGconn *c, const char *sql, const char *what)
+/* The message for a failed apply, as modelhubctl has always printed it. */
+static void apply_failed(struct db *db, const char *name, enum db_migrate_rc rc)
 {
-	PGresult *r = PQexec(c, sql);
-	int st = PQresultStatus(r);
-	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+	const char *pq = PQerrorMessage(db_conn(db));
 
-	if (!ok)
-		fprintf(stderr, "modelhubctl: %s failed: %s", what, PQerrorMessage(c));
-	PQclear(r);
-	return ok ? 0 : -1;
-}
-
-static int applied(struct db *db, int version)
-{
-	char v[16];
-	const char *p[1] = {v};
-	PGresult *r;
-	int n;
-
-	snprintf(v, sizeof v, "%d", version);
-	r = db_exec(db, "SELECT 1 FROM schema_migration WHERE version = $1", 1, p);
-	if (!r)
-		return -1;
-	n = PQntuples(r);
-	PQclear(r);
-	return n > 0;
+	if (rc == DB_MIGRATE_RECORD_FAILED)
+		fprintf(stderr, "modelhubctl: recording %s failed: %s\n", name, db_errmsg(db));
+	else
+		fprintf(stderr, "modelhubctl: %s failed: %s",
+			rc == DB_MIGRATE_BEGIN_FAILED ? "BEGIN"
+			: rc == DB_MIGRATE_COMMIT_FAILED ? "COMMIT" : name, pq);
 }
 
 static int apply_one(struct db *db, const char *dir, const char *name, int version)
 {
-	PGconn *c = db_conn(db);
-	char path[8192], v[16];
-	const char *p[2] = {v, name};
+	char path[8192];
 	char *sql;
-	int rc = -1;
+	enum db_migrate_rc rc;
 
 	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
 		fprintf(stderr, "modelhubctl: path too long: %s/%s\n", dir, name);
@@ -139,37 +117,70 @@ static int apply_one(struct db *db, const char *dir, const char *name, int versi
 		fprintf(stderr, "modelhubctl: cannot read %s\n", path);
 		return -1;
 	}
-	snprintf(v, sizeof v, "%d", version);
-	if (exec_ok(c, "BEGIN", "BEGIN") < 0)
-		goto out;
-	if (exec_ok(c, sql, name) < 0)
-		goto rollback;
-	if (db_cmd(db, "INSERT INTO schema_migration (version, name) VALUES ($1, $2)", 2, p) < 0) {
-		fprintf(stderr, "modelhubctl: recording %s failed: %s\n", name, db_errmsg(db));
-		goto rollback;
+	rc = db_migrate_apply(db, version, name, sql);
+	free(sql);
+	if (rc != DB_MIGRATE_OK) {
+		apply_failed(db, name, rc);
+		return -1;
 	}
-	if (exec_ok(c, "COMMIT", "COMMIT") < 0)
-		goto rollback;
 	printf("applied %s\n", name);
 	log_info("migrate msg=applied file=%s version=%d schema=%s", name, version, db_schema(db));
-	rc = 0;
-	goto out;
-rollback:
-	db_rollback(db);
-out:
-	free(sql);
-	return rc;
+	return 0;
+}
+
+/* Lock, schema, schema_migration: 0, -1 (message printed). */
+static int prepare_schema(struct db *db)
+{
+	if (db_migrate_lock(db) < 0)
+		goto dberr;
+	if (db_migrate_create_schema(db) < 0) {
+		fprintf(stderr, "modelhubctl: CREATE SCHEMA failed: %s", PQerrorMessage(db_conn(db)));
+		return -1;
+	}
+	if (db_migrate_table(db) < 0)
+		goto dberr;
+	return 0;
+dberr:
+	fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
+	return -1;
+}
+
+/* Apply the files not yet recorded, in order: 0, -1 (message printed). */
+static int apply_all(struct db *db, const char *dir, struct dirent **names, int n)
+{
+	int done = 0, last = -1, max_applied = 0;
+
+	for (int i = 0; i < n; i++) {
+		int version = atoi(names[i]->d_name), a;
+		if (version == last) {
+			fprintf(stderr, "modelhubctl: two migrations numbered %d in %s\n", version, dir);
+			return -1;
+		}
+		last = version;
+		a = db_migrate_applied(db, version);
+		if (a < 0) {
+			fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
+			return -1;
+		}
+		if (!a && apply_one(db, dir, names[i]->d_name, version) < 0)
+			return -1;
+		done += !a;
+		max_applied = version;
+	}
+	if (done == 0)
+		printf("schema %s is up to date (version %d)\n", db_schema(db), max_applied);
+	else
+		printf("schema %s now at version %d (%d applied)\n", db_schema(db), max_applied, done);
+	return 0;
 }
 
 int ctl_migrate(const struct ctl_opts *o)
 {
 	struct db *db = ctl_db();
-	char tmp[4096], sql[512];
+	char tmp[4096];
 	const char *dir = pick_dir(o, tmp, sizeof tmp);
-	const char *p[1];
 	struct dirent **names = NULL;
-	char *ident;
-	int n, rc = 1, done = 0, last = -1, max_applied = 0;
+	int n, rc = 1;
 
 	if (db_ensure(db) < 0) {
 		fprintf(stderr, "modelhubctl: cannot connect to the database: %s\n", db_errmsg(db));
@@ -180,53 +191,10 @@ int ctl_migrate(const struct ctl_opts *o)
 		fprintf(stderr, "modelhubctl: cannot read the sql directory %s\n", dir);
 		return 1;
 	}
-	if (n == 0 || n > MIGRATE_MAX_FILES) {
+	if (n == 0 || n > MIGRATE_MAX_FILES)
 		fprintf(stderr, "modelhubctl: %d migration files in %s\n", n, dir);
-		goto out;
-	}
-	p[0] = db_schema(db);
-	if (db_cmd(db, "SELECT pg_advisory_lock(hashtext('modelhub.migrate:' || $1))", 1, p) < 0)
-		goto dberr;
-	ident = PQescapeIdentifier(db_conn(db), p[0], strlen(p[0]));
-	if (!ident)
-		goto dberr;
-	snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", ident);
-	PQfreemem(ident);
-	if (exec_ok(db_conn(db), sql, "CREATE SCHEMA") < 0)
-		goto out;
-	if (db_cmd(db, "CREATE TABLE IF NOT EXISTS schema_migration ("
-		       " version integer PRIMARY KEY,"
-		       " name text NOT NULL,"
-		       " applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL) < 0)
-		goto dberr;
-	for (int i = 0; i < n; i++) {
-		int version = atoi(names[i]->d_name), a;
-		if (version == last) {
-			fprintf(stderr, "modelhubctl: two migrations numbered %d in %s\n", version, dir);
-			goto out;
-		}
-		last = version;
-		a = applied(db, version);
-		if (a < 0)
-			goto dberr;
-		if (a) {
-			max_applied = version;
-			continue;
-		}
-		if (apply_one(db, dir, names[i]->d_name, version) < 0)
-			goto out;
-		max_applied = version;
-		done++;
-	}
-	if (done == 0)
-		printf("schema %s is up to date (version %d)\n", db_schema(db), max_applied);
-	else
-		printf("schema %s now at version %d (%d applied)\n", db_schema(db), max_applied, done);
-	rc = 0;
-	goto out;
-dberr:
-	fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
-out:
+	else if (prepare_schema(db) == 0 && apply_all(db, dir, names, n) == 0)
+		rc = 0;
 	for (int i = 0; i < n; i++)
 		free(names[i]);
 	free(names);

@@ -62,19 +62,16 @@ static void print_fields(const char *id, json_object *fields)
 			json_object_get_string(val));
 }
 
-int ctl_add_model(const struct ctl_opts *o)
+/* The file as an array of models (a single object is wrapped); NULL with
+ * the message printed. */
+static json_object *load_models(const char *path)
 {
-	const char *path = o->args[0];
-	json_object *doc, *list;
-	struct db *db = ctl_db();
-	size_t n;
-	int bad = 0, rc = 1;
+	json_object *doc = json_object_from_file(path), *list = NULL;
 
-	doc = json_object_from_file(path);
 	if (!doc) {
 		fprintf(stderr, "modelhubctl: cannot read %s as JSON: %s\n", path,
 			json_util_get_last_err());
-		return 1;
+		return NULL;
 	}
 	if (json_object_is_type(doc, json_type_array)) {
 		list = json_object_get(doc);
@@ -83,10 +80,18 @@ int ctl_add_model(const struct ctl_opts *o)
 		json_object_array_add(list, json_object_get(doc));
 	} else {
 		fprintf(stderr, "modelhubctl: %s must hold a model object or an array of them\n", path);
-		json_object_put(doc);
-		return 1;
 	}
-	n = json_object_array_length(list);
+	json_object_put(doc);
+	return list;
+}
+
+/* Validate every model (after the models_dir substitution) before writing
+ * any: 0 all valid, -1 (messages printed). */
+static int validate_all(const struct ctl_opts *o, json_object *list)
+{
+	size_t n = json_object_array_length(list);
+	int bad = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(list, i), *fields = NULL;
 		const char *id = json_object_is_type(m, json_type_object) ? jx_str(m, "id") : NULL;
@@ -98,7 +103,7 @@ int ctl_add_model(const struct ctl_opts *o)
 		}
 		if (o->models_dir && json_object_is_type(m, json_type_object) &&
 		    subst_models_dir(m, o->models_dir) < 0)
-			goto out;
+			return -1;
 		if (db_model_validate(m, DB_MODEL_UPSERT, &fields) > 0) {
 			print_fields(id, fields);
 			bad++;
@@ -107,35 +112,55 @@ int ctl_add_model(const struct ctl_opts *o)
 	}
 	if (bad) {
 		fprintf(stderr, "modelhubctl: %d invalid model(s); nothing written\n", bad);
-		goto out;
+		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(list, i), *fields = NULL, *stored;
-		const char *id = jx_str(m, "id");
-		char *json = NULL;
-		int created = 0, r;
+	return 0;
+}
 
-		r = db_model_write(db, DB_MODEL_UPSERT, id, m, 0, &json, &created, NULL, &fields);
-		if (r == 3) {
-			print_fields(id, fields);
-			json_object_put(fields);
-			goto out;
-		}
-		json_object_put(fields);
-		if (r != 0) {
-			fprintf(stderr, "modelhubctl: model %s: database error: %s\n", id, db_errmsg(db));
-			goto out;
-		}
-		stored = json_tokener_parse(json);
-		printf("%s model %s (version %d)\n", created ? "added" : "updated", id,
-		       json_object_get_int(json_object_object_get(stored, "version")));
-		json_object_put(stored);
-		free(json);
+/* Upsert one valid model and say what happened: 0, -1 (message printed). */
+static int write_one(struct db *db, json_object *m)
+{
+	const char *id = jx_str(m, "id");
+	json_object *fields = NULL, *stored;
+	char *json = NULL;
+	int created = 0, r;
+
+	r = db_model_write(db, DB_MODEL_UPSERT, id, m, 0, &json, &created, NULL, &fields);
+	if (r == 3)
+		print_fields(id, fields);
+	json_object_put(fields);
+	if (r == 3)
+		return -1;
+	if (r != 0) {
+		fprintf(stderr, "modelhubctl: model %s: database error: %s\n", id, db_errmsg(db));
+		return -1;
 	}
+	stored = json_tokener_parse(json);
+	printf("%s model %s (version %d)\n", created ? "added" : "updated", id,
+	       json_object_get_int(json_object_object_get(stored, "version")));
+	json_object_put(stored);
+	free(json);
+	return 0;
+}
+
+int ctl_add_model(const struct ctl_opts *o)
+{
+	json_object *list = load_models(o->args[0]);
+	struct db *db = ctl_db();
+	size_t n;
+	int rc = 1;
+
+	if (!list)
+		return 1;
+	if (validate_all(o, list) < 0)
+		goto out;
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++)
+		if (write_one(db, json_object_array_get_idx(list, i)) < 0)
+			goto out;
 	rc = 0;
 out:
 	json_object_put(list);
-	json_object_put(doc);
 	return rc;
 }
 
@@ -145,9 +170,7 @@ int ctl_list_models(const struct ctl_opts *o)
 	PGresult *res;
 
 	(void)o;
-	res = db_exec(db, "SELECT id, enabled, execution_mode, cpu_request_m, cpu_limit_m,"
-		      " memory_request_mib, memory_limit_mib, max_instances, idle_seconds, version"
-		      " FROM model ORDER BY id", 0, NULL);
+	res = db_model_table(db);
 	if (!res) {
 		fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
 		return 1;

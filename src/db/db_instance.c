@@ -2,9 +2,11 @@
  * db_instance.c — model_instance rows and their instance_event/instance_log records.
  *
  * Runs in: modelhubd children and supervisor. Called by: runner.c,
- * janitor.c, supervisor.c.
+ * janitor.c, supervisor.c; api_instances.c (the admin views and the stop
+ * action).
  * Owns: nothing beyond the statements it prepares on the caller's connection.
- * Shared state: model_instance, instance_event, instance_log.
+ * Shared state: model_instance, instance_event, instance_log; reads
+ * instance_live and instance_metrics for the admin views.
  */
 #include "db/db_instance.h"
 #include "lib/log.h"
@@ -162,4 +164,134 @@ PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id)
 int db_inst_lost(struct db *db, int64_t id, const char *detail)
 {
 	return db_inst_terminated(db, id, "LOST", detail, NULL);
+}
+
+/* ---- the admin views ---- */
+
+#define INSTANCE_COLUMNS                                                                        \
+	"mi.id, mi.model_id, mi.backend, mi.name, mi.node, mi.address, mi.pid, mi.replica_id, "  \
+	"mi.state, mi.termination_reason, mi.termination_detail, mi.stop_requested, "            \
+	"mi.current_request_id, array_to_json(mi.request_ids), mi.cpu_request_m, "               \
+	"mi.cpu_limit_m, mi.memory_request_mib, mi.memory_limit_mib, iso(mi.started_at), "       \
+	"iso(mi.ready_at), iso(mi.last_used_at), iso(mi.terminated_at), iso(mi.updated_at), "    \
+	"mi.snapshot, il.aggregates, iso(il.at), im.sample_count, im.cpu_min_m, im.cpu_max_m, "  \
+	"im.cpu_avg_m, im.cpu_60_min_m, im.cpu_60_max_m, im.cpu_60_avg_m, im.mem_min_mib, "      \
+	"im.mem_max_mib, im.mem_avg_mib, im.mem_60_min_mib, im.mem_60_max_mib, "                 \
+	"im.mem_60_avg_mib, im.input_count, im.termination_reason, iso(im.persisted_at), "       \
+	"im.cpu_request_m, im.cpu_limit_m, im.memory_request_mib, im.memory_limit_mib "          \
+	"FROM model_instance mi "                                                                \
+	"LEFT JOIN instance_live il ON il.instance_id = mi.id "                                  \
+	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
+
+static const char SQL_LIST[] =
+	"SELECT " INSTANCE_COLUMNS
+	"WHERE ($1 = 'all' OR ($1 = 'active') = (mi.state <> 'TERMINATED')) "
+	"  AND ($2::text IS NULL OR mi.model_id = $2) "
+	"  AND ($3::text IS NULL OR mi.state = $3 OR mi.termination_reason = $3) "
+	"  AND ($4::text IS NULL OR mi.started_at >= $4::timestamptz) "
+	"  AND ($5::text IS NULL OR mi.started_at < CASE WHEN length($5) = 10 "
+	"       THEN ($5::date + 1)::timestamptz ELSE $5::timestamptz END) "
+	"  AND ($6::bigint IS NULL OR mi.id < $6::bigint) "
+	"ORDER BY mi.id DESC LIMIT $7::int";
+
+static const char SQL_ONE[] = "SELECT " INSTANCE_COLUMNS "WHERE mi.id = $1::bigint";
+
+static const char SQL_EVENTS[] =
+	"SELECT id, iso(at), kind, source, detail FROM instance_event "
+	"WHERE instance_id = $1::bigint ORDER BY at, id";
+
+static const char SQL_LOG[] = "SELECT text FROM instance_log WHERE instance_id = $1::bigint";
+
+static const char SQL_STOP[] =
+	"UPDATE model_instance SET stop_requested = true, updated_at = now() "
+	"WHERE id = $1::bigint AND state <> 'TERMINATED' "
+	"RETURNING state, (SELECT stop_requested FROM model_instance WHERE id = $1::bigint)";
+
+static const char SQL_STOP_EVENT[] =
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"VALUES ($1::bigint, 'STOP_REQUESTED', json_build_object('by', $2::text, 'user_id', "
+	"$3::bigint, 'via', 'api')::jsonb)";
+
+static const char SQL_NODE_COUNTS[] =
+	"SELECT coalesce(node, ''), count(*) FROM model_instance WHERE state <> 'TERMINATED' "
+	"GROUP BY 1 ORDER BY 1";
+
+PGresult *db_inst_list(struct db *db, const struct db_inst_filter *f)
+{
+	const char *p[7] = {f->state, f->model, f->status, f->from, f->to,
+			    f->cursor ? DB_INT(f->cursor) : NULL, DB_INT(f->limit)};
+
+	return db_prep(db, "instances_list", SQL_LIST, 7, p);
+}
+
+PGresult *db_inst_get(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "instances_one", SQL_ONE, 1, p);
+}
+
+PGresult *db_inst_events(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "instances_events", SQL_EVENTS, 1, p);
+}
+
+PGresult *db_inst_log_text(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "instances_log", SQL_LOG, 1, p);
+}
+
+PGresult *db_inst_node_counts(struct db *db)
+{
+	return db_prep(db, "instances_node_counts", SQL_NODE_COUNTS, 0, NULL);
+}
+
+/* Inside the caller's transaction: the UPDATE, then (first time) the
+ * event and the notification. */
+static enum db_inst_stop admin_stop_tx(struct db *db, const char *const *p, const char *const *pn,
+				       char *state_out, size_t state_size)
+{
+	PGresult *up = db_prep(db, "instances_stop", SQL_STOP, 1, p);
+	int already;
+
+	if (!up)
+		return DB_INST_STOP_ERROR;
+	if (PQntuples(up) != 1) {
+		PQclear(up);
+		return DB_INST_STOP_TERMINATED;
+	}
+	/* the subselect sees the row as it was before this statement */
+	already = PQgetvalue(up, 0, 1)[0] == 't';
+	snprintf(state_out, state_size, "%s", PQgetvalue(up, 0, 0));
+	PQclear(up);
+	if (already)
+		return DB_INST_STOP_ALREADY;
+	if (db_cmd(db, SQL_STOP_EVENT, 3, p) < 0 ||
+	    db_cmd(db, "SELECT pg_notify($1, $2)", 2, pn) < 0)
+		return DB_INST_STOP_ERROR;
+	return DB_INST_STOP_SET;
+}
+
+enum db_inst_stop db_inst_admin_stop(struct db *db, int64_t id, const char *username,
+				     int64_t user_id, char *state_out, size_t state_size)
+{
+	const char *ids = DB_INT(id);
+	const char *p[3] = {ids, username, DB_INT(user_id)};
+	const char *pn[2] = {"instance_stop", ids};
+	enum db_inst_stop rc;
+
+	if (db_begin(db) < 0)
+		return DB_INST_STOP_ERROR;
+	rc = admin_stop_tx(db, p, pn, state_out, state_size);
+	if (rc == DB_INST_STOP_ERROR || rc == DB_INST_STOP_TERMINATED) {
+		db_rollback(db);
+		return rc;
+	}
+	if (db_commit(db) < 0)
+		return DB_INST_STOP_ERROR;
+	return rc;
 }

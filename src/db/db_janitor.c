@@ -1,10 +1,11 @@
 /*
- * db_janitor.c — the janitor's sweeps: expired leases, retention, dead replicas.
+ * db_janitor.c — the janitor's sweeps: expired leases, retention, dead
+ * replicas.
  *
  * Runs in: modelhubd children and supervisor. Called by: janitor.c.
  * Owns: nothing beyond the statements it prepares on the caller's connection.
  * Shared state: work_request (+_input, _result), model_instance, session,
- * hub_server.
+ * hub_server, job_run.
  */
 #include "db/db_work.h"
 
@@ -84,4 +85,13 @@ int db_janitor_dead_replicas(struct db *db, int stale_s)
 				"  SELECT id, 'TERMINATED', '{\"reason\":\"LOST\"}' FROM x)"
 				" SELECT pg_notify('work_queued', model_id) FROM x",
 				1, p));
+}
+
+
+int db_janitor_retention_done(struct db *db)
+{
+	return db_done(db_prep(db, "jan_retention_done",
+			       "INSERT INTO job_run (job, last_at) VALUES ('retention', now())"
+			       " ON CONFLICT (job) DO UPDATE SET last_at = now()",
+			       0, NULL));
 }

@@ -530,3 +530,11 @@ int db_model_clear_cache(struct db *db, const char *id, long *deleted)
 	log_info("model msg=\"cache cleared\" model=%s rows=%ld", id, *deleted);
 	return 0;
 }
+
+PGresult *db_model_table(struct db *db)
+{
+	return db_exec(db, "SELECT id, enabled, execution_mode, cpu_request_m, cpu_limit_m,"
+			   " memory_request_mib, memory_limit_mib, max_instances, idle_seconds, version"
+			   " FROM model ORDER BY id",
+		       0, NULL);
+}

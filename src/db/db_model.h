@@ -46,6 +46,11 @@ int db_model_validate_merged(json_object *m, json_object *cur, json_object **fie
 /* {"items":[...]} of all models (enabled ones only unless all). NULL on error. */
 char *db_model_list_json(struct db *db, int all);
 
+/* The catalogue for `modelhubctl list-models`, by id: id, enabled,
+ * execution_mode, cpu_request_m, cpu_limit_m, memory_request_mib,
+ * memory_limit_mib, max_instances, idle_seconds, version. NULL on error. */
+PGresult *db_model_table(struct db *db);
+
 /* One model: 0 found, 1 not found, -1 error. enabled/version may be NULL. */
 int db_model_get_json(struct db *db, const char *id, char **json_out, int *enabled,
 		      int *version);

@@ -392,3 +392,13 @@ int db_session_purge(struct db *db, long keep_s, int batch, long *deleted)
 	}
 	return 0;
 }
+
+PGresult *db_session_row(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "auth_session_get",
+		       "SELECT kind, iso(expires_at), iso(absolute_expires_at) FROM session"
+		       " WHERE id = $1::bigint",
+		       1, p);
+}

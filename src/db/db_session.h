@@ -92,4 +92,8 @@ int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
  * 0 / -1. */
 int db_session_purge(struct db *db, long keep_s, int batch, long *deleted);
 
+/* The row of a session as it is now (even expired or revoked): kind,
+ * expires_at, absolute_expires_at (ISO 8601); 0 or 1 rows, NULL on error. */
+PGresult *db_session_row(struct db *db, int64_t id);
+
 #endif

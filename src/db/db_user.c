@@ -140,3 +140,52 @@ int db_token_create_api(struct db *db, int64_t user_id, int ttl_days,
 		 (long long)user_id, (long long)info.id, ttl_days);
 	return 0;
 }
+
+PGresult *db_user_get(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "auth_user_json",
+		       "SELECT id, username, email, first_name, last_name, array_to_json(roles),"
+		       " disabled, iso(created_at) FROM app_user WHERE id = $1::bigint",
+		       1, p);
+}
+
+PGresult *db_user_page(struct db *db, int64_t after_id, long limit)
+{
+	const char *p[2] = {DB_INT(limit), DB_INT(after_id)};
+
+	return db_prep(db, "auth_admin_users",
+		       "SELECT id, username, email, first_name, last_name, array_to_json(roles),"
+		       " disabled, iso(created_at) FROM app_user WHERE id > $2::bigint"
+		       " ORDER BY id LIMIT $1::int",
+		       2, p);
+}
+
+int db_user_taken(struct db *db, const char *username, const char *email, int *user_taken,
+		  int *email_taken)
+{
+	const char *p[2] = {username, email};
+	PGresult *res = db_prep(db, "auth_signup_taken",
+				"SELECT bool_or(username = $1), bool_or(email = lower($2))"
+				" FROM app_user WHERE username = $1 OR email = lower($2)",
+				2, p);
+
+	if (!res)
+		return -1;
+	*user_taken = PQgetvalue(res, 0, 0)[0] == 't';
+	*email_taken = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
+int db_user_admin_update(struct db *db, int64_t id, const char *disabled, const char *roles)
+{
+	const char *p[3] = {DB_INT(id), disabled, roles};
+
+	return db_affected(db_prep(db, "auth_admin_user_patch",
+				   "UPDATE app_user SET disabled = coalesce($2::boolean, disabled),"
+				   " roles = coalesce($3::text[], roles), updated_at = now()"
+				   " WHERE id = $1::bigint",
+				   3, p));
+}

@@ -29,4 +29,18 @@ int db_user_find(struct db *db, const char *username, int64_t *id_out);
 int db_token_create_api(struct db *db, int64_t user_id, int ttl_days,
 			char token_out[DB_TOKEN_HEX_LEN + 1]);
 
+/* Columns of db_user_get and db_user_page: id, username, email,
+ * first_name, last_name, roles (JSON array), disabled, created_at. */
+/* One user (0 or 1 rows; never the hash). NULL on error. */
+PGresult *db_user_get(struct db *db, int64_t id);
+/* Users with id > after_id, by id, at most limit. NULL on error. */
+PGresult *db_user_page(struct db *db, int64_t after_id, long limit);
+/* Whether username, or email (compared lower-cased), is in use: 0 with
+ * *user_taken / *email_taken set, -1 error. */
+int db_user_taken(struct db *db, const char *username, const char *email, int *user_taken,
+		  int *email_taken);
+/* Admin change: disabled ("true"/"false") and roles (array literal such as
+ * "{ADMIN,USER}"), each NULL to keep. 1 updated, 0 no such user, -1 error. */
+int db_user_admin_update(struct db *db, int64_t id, const char *disabled, const char *roles);
+
 #endif

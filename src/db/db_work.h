@@ -163,6 +163,8 @@ int db_janitor_sessions(struct db *db);
 int db_janitor_disabled(struct db *db);
 /* Instances of replicas whose hub_server heartbeat is older than stale_s. */
 int db_janitor_dead_replicas(struct db *db, int stale_s);
+/* Record the time of a retention pass in job_run. */
+int db_janitor_retention_done(struct db *db);
 
 /* Supervisor */
 int db_hub_server_beat(struct db *db, const char *replica_id, const char *hostname, int pid,

@@ -8,6 +8,9 @@ libmhdb_a_SOURCES += src/db/db_work.h src/db/db_work_int.h src/db/db_work_claim.
 libmhdb_a_SOURCES += src/db/db_work_lease.c src/db/db_work_store.c src/db/db_work_model.c
 libmhdb_a_SOURCES += src/db/db_instance.c src/db/db_instance.h
 libmhdb_a_SOURCES += src/db/db_janitor.c src/db/db_hub.c
+libmhdb_a_SOURCES += src/db/db_stats.c src/db/db_stats.h
+libmhdb_a_SOURCES += src/db/db_migrate.c src/db/db_migrate.h
+libmhdb_a_SOURCES += src/db/db_inst_metrics.c src/db/db_lead.c src/db/db_lead.h
 libmhdb_a_SOURCES += src/db/db_model.c src/db/db_model.h
 # Model validation shared by the API and modelhubctl.
 check_PROGRAMS += t/013-validate.t

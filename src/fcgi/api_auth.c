@@ -375,17 +375,11 @@ static void field_err(json_object *fields, const char *key, const char *msg)
  * (*db_error set when the database failed). */
 static json_object *user_json(struct api_req *r, int64_t id, int *db_error)
 {
-	char sid[24];
-	const char *p[1] = {sid};
 	PGresult *res;
 	json_object *u;
 
 	*db_error = 0;
-	snprintf(sid, sizeof sid, "%lld", (long long)id);
-	res = db_prep(r->db, "auth_user_json",
-		      "SELECT id, username, email, first_name, last_name, array_to_json(roles),"
-		      " disabled, iso(created_at) FROM app_user WHERE id = $1::bigint",
-		      1, p);
+	res = db_user_get(r->db, id);
 	if (!res) {
 		*db_error = 1;
 		return NULL;
@@ -417,19 +411,11 @@ static void add_str(json_object *o, const char *key, const char *v)
 /* 409 naming the taken field(s), or API_OK when neither is taken. */
 static enum api_err signup_taken(struct api_req *r, const char *username, const char *email)
 {
-	const char *p[2] = {username, email};
-	PGresult *res = db_prep(r->db, "auth_signup_taken",
-				"SELECT bool_or(username = $1), bool_or(email = lower($2))"
-				" FROM app_user WHERE username = $1 OR email = lower($2)",
-				2, p);
 	json_object *fields;
 	int u, e;
 
-	if (!res)
+	if (db_user_taken(r->db, username, email, &u, &e) < 0)
 		return api_db_fail(r);
-	u = PQgetvalue(res, 0, 0)[0] == 't';
-	e = PQgetvalue(res, 0, 1)[0] == 't';
-	PQclear(res);
 	if (!u && !e)
 		return API_OK;
 	fields = json_object_new_object();
@@ -706,18 +692,12 @@ static enum api_err auth_refresh(struct api_req *r)
 
 static enum api_err auth_session(struct api_req *r)
 {
-	char sid[24];
-	const char *p[1] = {sid};
 	PGresult *res;
 	json_object *o, *user = NULL, *roles;
 	int dberr = 0;
 
-	snprintf(sid, sizeof sid, "%lld", (long long)r->auth.session_id);
 	/* the row, not the cache: another worker may have refreshed it */
-	res = db_prep(r->db, "auth_session_get",
-		      "SELECT kind, iso(expires_at), iso(absolute_expires_at) FROM session"
-		      " WHERE id = $1::bigint",
-		      1, p);
+	res = db_session_row(r->db, r->auth.session_id);
 	if (!res)
 		return api_db_fail(r);
 	if (PQntuples(res) != 1) {
@@ -788,8 +768,6 @@ static enum api_err auth_anon(struct api_req *r)
 static enum api_err admin_users(struct api_req *r)
 {
 	const char *ls = api_query(r, "limit"), *after = api_query(r, "after");
-	char lim[24], aft[24];
-	const char *p[2] = {lim, aft};
 	long limit = 100;
 	long long after_id = 0;
 	char *end;
@@ -809,13 +787,7 @@ static enum api_err admin_users(struct api_req *r)
 			return api_fail(r, API_BAD_REQUEST, "bad_request",
 					"after must be a user id");
 	}
-	snprintf(lim, sizeof lim, "%ld", limit + 1);
-	snprintf(aft, sizeof aft, "%lld", after_id);
-	res = db_prep(r->db, "auth_admin_users",
-		      "SELECT id, username, email, first_name, last_name, array_to_json(roles),"
-		      " disabled, iso(created_at) FROM app_user WHERE id > $2::bigint"
-		      " ORDER BY id LIMIT $1::int",
-		      2, p);
+	res = db_user_page(r->db, after_id, limit + 1);
 	if (!res)
 		return api_db_fail(r);
 	o = json_object_new_object();
@@ -868,13 +840,12 @@ static enum api_err admin_user_patch(struct api_req *r)
 {
 	static const char *const allowed[] = {"disabled", "roles", NULL};
 	json_object *body = NULL, *fields, *v, *user;
-	char roles[32] = "", sid[24], *end;
-	const char *p[3], *err;
+	char roles[32] = "", *end;
+	const char *err;
 	const char *dis = NULL;
 	long long id = strtoll(r->params[0], &end, 10);
 	enum api_err rc;
-	PGresult *res;
-	int dberr;
+	int dberr, up;
 
 	if (*end || id <= 0)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such user");
@@ -897,22 +868,11 @@ static enum api_err admin_user_patch(struct api_req *r)
 		return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
 				       "some fields are invalid");
 	json_object_put(fields);
-	snprintf(sid, sizeof sid, "%lld", id);
-	p[0] = sid;
-	p[1] = dis;
-	p[2] = roles[0] ? roles : NULL;
-	res = db_prep(r->db, "auth_admin_user_patch",
-		      "UPDATE app_user SET disabled = coalesce($2::boolean, disabled),"
-		      " roles = coalesce($3::text[], roles), updated_at = now()"
-		      " WHERE id = $1::bigint RETURNING id",
-		      3, p);
-	if (!res)
+	up = db_user_admin_update(r->db, id, dis, roles[0] ? roles : NULL);
+	if (up < 0)
 		return api_db_fail(r);
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	if (up == 0)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such user");
-	}
-	PQclear(res);
 	/* a disabled account loses its sessions, API tokens included */
 	if (dis && strcmp(dis, "true") == 0 && db_session_revoke_user(r->db, id) < 0)
 		return api_db_fail(r);

@@ -11,6 +11,7 @@
  * balancers and scripts/run-local can wait on it. /api/ping touches no
  * database: it is the "trivial FastCGI responder" of bench/api-throughput.
  */
+#include "db/db_stats.h"
 #include "fcgi/api.h"
 
 #include <stdlib.h>
@@ -21,8 +22,7 @@ static enum api_err health_get(struct api_req *r)
 	PGresult *res;
 	json_object *o;
 
-	res = db_prep(r->db, "health_get",
-		      "SELECT (SELECT max(version) FROM schema_migration), current_schema()", 0, NULL);
+	res = db_stats_health(r->db);
 	if (!res) {
 		if (db_is_unavailable(r->db))
 			return api_fail(r, API_UNAVAILABLE, "db_unavailable",

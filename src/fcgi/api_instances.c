@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db/db_instance.h"
 #include "fcgi/api.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -104,31 +105,6 @@ static enum api_err bad_param(struct api_req *r, const char *field, const char *
 
 /* ---- one instance as JSON ---- */
 
-enum {
-	C_ID, C_MODEL, C_BACKEND, C_NAME, C_NODE, C_ADDRESS, C_PID, C_REPLICA, C_STATE,
-	C_TREASON, C_TDETAIL, C_STOPREQ, C_CURREQ, C_REQIDS, C_CPU_REQ, C_CPU_LIM, C_MEM_REQ,
-	C_MEM_LIM, C_STARTED, C_READY, C_LASTUSED, C_TERMINATED, C_UPDATED, C_SNAPSHOT,
-	C_LIVE_AGG, C_LIVE_AT, C_M_COUNT, C_M_CPU_MIN, C_M_CPU_MAX, C_M_CPU_AVG, C_M_CPU60_MIN,
-	C_M_CPU60_MAX, C_M_CPU60_AVG, C_M_MEM_MIN, C_M_MEM_MAX, C_M_MEM_AVG, C_M_MEM60_MIN,
-	C_M_MEM60_MAX, C_M_MEM60_AVG, C_M_INPUTS, C_M_REASON, C_M_AT, C_M_CPU_REQ, C_M_CPU_LIM,
-	C_M_MEM_REQ, C_M_MEM_LIM
-};
-
-#define INSTANCE_COLUMNS                                                                        \
-	"mi.id, mi.model_id, mi.backend, mi.name, mi.node, mi.address, mi.pid, mi.replica_id, "  \
-	"mi.state, mi.termination_reason, mi.termination_detail, mi.stop_requested, "            \
-	"mi.current_request_id, array_to_json(mi.request_ids), mi.cpu_request_m, "               \
-	"mi.cpu_limit_m, mi.memory_request_mib, mi.memory_limit_mib, iso(mi.started_at), "       \
-	"iso(mi.ready_at), iso(mi.last_used_at), iso(mi.terminated_at), iso(mi.updated_at), "    \
-	"mi.snapshot, il.aggregates, iso(il.at), im.sample_count, im.cpu_min_m, im.cpu_max_m, "  \
-	"im.cpu_avg_m, im.cpu_60_min_m, im.cpu_60_max_m, im.cpu_60_avg_m, im.mem_min_mib, "      \
-	"im.mem_max_mib, im.mem_avg_mib, im.mem_60_min_mib, im.mem_60_max_mib, "                 \
-	"im.mem_60_avg_mib, im.input_count, im.termination_reason, iso(im.persisted_at), "       \
-	"im.cpu_request_m, im.cpu_limit_m, im.memory_request_mib, im.memory_limit_mib "          \
-	"FROM model_instance mi "                                                                \
-	"LEFT JOIN instance_live il ON il.instance_id = mi.id "                                  \
-	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
-
 static int col_int(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 : atoi(PQgetvalue(res, row, col));
@@ -149,12 +125,12 @@ static json_object *persisted_aggregates(const PGresult *res, int row)
 		const char *key, *unit;
 		int min, max, avg, wmin, wmax, wavg;
 	} k[2] = {
-		{"cpu", "millicores", C_M_CPU_MIN, C_M_CPU_MAX, C_M_CPU_AVG, C_M_CPU60_MIN,
-		 C_M_CPU60_MAX, C_M_CPU60_AVG},
-		{"memory", "MiB", C_M_MEM_MIN, C_M_MEM_MAX, C_M_MEM_AVG, C_M_MEM60_MIN,
-		 C_M_MEM60_MAX, C_M_MEM60_AVG},
+		{"cpu", "millicores", DB_IC_M_CPU_MIN, DB_IC_M_CPU_MAX, DB_IC_M_CPU_AVG, DB_IC_M_CPU60_MIN,
+		 DB_IC_M_CPU60_MAX, DB_IC_M_CPU60_AVG},
+		{"memory", "MiB", DB_IC_M_MEM_MIN, DB_IC_M_MEM_MAX, DB_IC_M_MEM_AVG, DB_IC_M_MEM60_MIN,
+		 DB_IC_M_MEM60_MAX, DB_IC_M_MEM60_AVG},
 	};
-	int count = col_int(res, row, C_M_COUNT);
+	int count = col_int(res, row, DB_IC_M_COUNT);
 
 	json_object_object_add(o, "sample_count", json_object_new_int(count));
 	for (int i = 0; i < 2; i++) {
@@ -174,78 +150,115 @@ static json_object *persisted_aggregates(const PGresult *res, int row)
 	return o;
 }
 
+/* The columns of the row as they are. */
+static void instance_fields(json_object *o, const PGresult *res, int row, int active)
+{
+	jx_add_pg_int(o, "id", res, row, DB_IC_ID);
+	jx_add_pg_str(o, "model_id", res, row, DB_IC_MODEL);
+	jx_add_pg_str(o, "backend", res, row, DB_IC_BACKEND);
+	jx_add_pg_str(o, "name", res, row, DB_IC_NAME);
+	jx_add_pg_str(o, "node", res, row, DB_IC_NODE);
+	jx_add_pg_str(o, "address", res, row, DB_IC_ADDRESS);
+	jx_add_pg_int(o, "pid", res, row, DB_IC_PID);
+	jx_add_pg_str(o, "replica_id", res, row, DB_IC_REPLICA);
+	jx_add_pg_str(o, "state", res, row, DB_IC_STATE);
+	json_object_object_add(o, "active", json_object_new_boolean(active));
+	jx_add_pg_str(o, "termination_reason", res, row, DB_IC_TREASON);
+	jx_add_pg_str(o, "termination_detail", res, row, DB_IC_TDETAIL);
+	jx_add_pg_bool(o, "stop_requested", res, row, DB_IC_STOPREQ);
+	jx_add_pg_int(o, "current_request_id", res, row, DB_IC_CURREQ);
+	jx_add_pg_json(o, "request_ids", res, row, DB_IC_REQIDS);
+	jx_add_pg_str(o, "started_at", res, row, DB_IC_STARTED);
+	jx_add_pg_str(o, "ready_at", res, row, DB_IC_READY);
+	jx_add_pg_str(o, "last_used_at", res, row, DB_IC_LASTUSED);
+	jx_add_pg_str(o, "terminated_at", res, row, DB_IC_TERMINATED);
+	jx_add_pg_str(o, "updated_at", res, row, DB_IC_UPDATED);
+}
+
+/* Requests and limits: the instance row's, or those persisted with its
+ * metrics (the resources it ran with). */
+struct inst_res {
+	int creq, clim, mreq, mlim;
+};
+
+static void res_from(struct inst_res *rs, const PGresult *res, int row, int creq, int clim,
+		     int mreq, int mlim)
+{
+	rs->creq = col_int(res, row, creq);
+	rs->clim = col_int(res, row, clim);
+	rs->mreq = col_int(res, row, mreq);
+	rs->mlim = col_int(res, row, mlim);
+}
+
+/* Aggregates from this machine's segment, or NULL. A slot without samples
+ * yet loses to another replica's live copy. */
+static json_object *segment_agg(const PGresult *res, int row, struct metrics_seg *sg,
+				json_object *metrics)
+{
+	int64_t id = strtoll(PQgetvalue(res, row, DB_IC_ID), NULL, 10);
+	int idx = shm_find_instance(sg, id);
+	struct shm_snap sn;
+
+	if (idx < 0 || shm_slot_snapshot(sg, SHM_INSTANCE, idx, &sn, NULL, 0, 0) != 1 ||
+	    sn.d.instance_id != id || !(sn.d.cpu.count || PQgetisnull(res, row, DB_IC_LIVE_AGG)))
+		return NULL;
+	json_object_object_add(metrics, "oom_flagged",
+			       json_object_new_boolean((sn.d.flags & SHM_F_OOM) != 0));
+	json_object_object_add(metrics, "memory_from_cgroup",
+			       json_object_new_boolean((sn.d.flags & SHM_F_CGROUP) != 0));
+	return view_aggregates(&sn.d);
+}
+
+/* Aggregates persisted in instance_metrics, or NULL. */
+static json_object *persisted_agg(const PGresult *res, int row, json_object *o,
+				  json_object *metrics, struct inst_res *rs)
+{
+	if (PQgetisnull(res, row, DB_IC_M_COUNT))
+		return NULL;
+	jx_add_pg_int(o, "input_count", res, row, DB_IC_M_INPUTS);
+	jx_add_pg_str(metrics, "persisted_at", res, row, DB_IC_M_AT);
+	if (!PQgetisnull(res, row, DB_IC_M_CPU_REQ) || !PQgetisnull(res, row, DB_IC_M_MEM_LIM))
+		res_from(rs, res, row, DB_IC_M_CPU_REQ, DB_IC_M_CPU_LIM, DB_IC_M_MEM_REQ,
+			 DB_IC_M_MEM_LIM);
+	return persisted_aggregates(res, row);
+}
+
+/* Aggregates another replica published in instance_live, or NULL. */
+static json_object *live_agg(const PGresult *res, int row, json_object *metrics)
+{
+	json_object *agg;
+
+	if (PQgetisnull(res, row, DB_IC_LIVE_AGG))
+		return NULL;
+	agg = json_tokener_parse(PQgetvalue(res, row, DB_IC_LIVE_AGG));
+	if (agg)
+		jx_add_pg_str(metrics, "at", res, row, DB_IC_LIVE_AT);
+	return agg;
+}
+
 static json_object *instance_json(const PGresult *res, int row, struct metrics_seg *sg)
 {
 	json_object *o = json_object_new_object(), *metrics = json_object_new_object();
 	json_object *agg = NULL;
 	const char *source = NULL;
-	int active = strcmp(PQgetvalue(res, row, C_STATE), "TERMINATED") != 0;
-	int64_t id = strtoll(PQgetvalue(res, row, C_ID), NULL, 10);
-	int creq = col_int(res, row, C_CPU_REQ), clim = col_int(res, row, C_CPU_LIM);
-	int mreq = col_int(res, row, C_MEM_REQ), mlim = col_int(res, row, C_MEM_LIM);
+	int active = strcmp(PQgetvalue(res, row, DB_IC_STATE), "TERMINATED") != 0;
+	struct inst_res rs;
 
-	jx_add_pg_int(o, "id", res, row, C_ID);
-	jx_add_pg_str(o, "model_id", res, row, C_MODEL);
-	jx_add_pg_str(o, "backend", res, row, C_BACKEND);
-	jx_add_pg_str(o, "name", res, row, C_NAME);
-	jx_add_pg_str(o, "node", res, row, C_NODE);
-	jx_add_pg_str(o, "address", res, row, C_ADDRESS);
-	jx_add_pg_int(o, "pid", res, row, C_PID);
-	jx_add_pg_str(o, "replica_id", res, row, C_REPLICA);
-	jx_add_pg_str(o, "state", res, row, C_STATE);
-	json_object_object_add(o, "active", json_object_new_boolean(active));
-	jx_add_pg_str(o, "termination_reason", res, row, C_TREASON);
-	jx_add_pg_str(o, "termination_detail", res, row, C_TDETAIL);
-	jx_add_pg_bool(o, "stop_requested", res, row, C_STOPREQ);
-	jx_add_pg_int(o, "current_request_id", res, row, C_CURREQ);
-	jx_add_pg_json(o, "request_ids", res, row, C_REQIDS);
-	jx_add_pg_str(o, "started_at", res, row, C_STARTED);
-	jx_add_pg_str(o, "ready_at", res, row, C_READY);
-	jx_add_pg_str(o, "last_used_at", res, row, C_LASTUSED);
-	jx_add_pg_str(o, "terminated_at", res, row, C_TERMINATED);
-	jx_add_pg_str(o, "updated_at", res, row, C_UPDATED);
-	json_object_object_add(o, "resources", view_resources(creq, clim, mreq, mlim));
-	jx_add_pg_json(o, "snapshot", res, row, C_SNAPSHOT);
-
-	if (active && sg) {
-		int idx = shm_find_instance(sg, id);
-		struct shm_snap sn;
-
-		/* a slot without samples yet loses to another replica's live copy */
-		if (idx >= 0 && shm_slot_snapshot(sg, SHM_INSTANCE, idx, &sn, NULL, 0, 0) == 1 &&
-		    sn.d.instance_id == id && (sn.d.cpu.count || PQgetisnull(res, row, C_LIVE_AGG))) {
-			agg = view_aggregates(&sn.d);
-			source = "segment";
-			json_object_object_add(metrics, "oom_flagged",
-					       json_object_new_boolean((sn.d.flags & SHM_F_OOM) != 0));
-			json_object_object_add(metrics, "memory_from_cgroup",
-					       json_object_new_boolean((sn.d.flags & SHM_F_CGROUP) != 0));
-		}
-	}
-	if (!agg && !PQgetisnull(res, row, C_M_COUNT)) {
-		agg = persisted_aggregates(res, row);
+	res_from(&rs, res, row, DB_IC_CPU_REQ, DB_IC_CPU_LIM, DB_IC_MEM_REQ, DB_IC_MEM_LIM);
+	instance_fields(o, res, row, active);
+	json_object_object_add(o, "resources", view_resources(rs.creq, rs.clim, rs.mreq, rs.mlim));
+	jx_add_pg_json(o, "snapshot", res, row, DB_IC_SNAPSHOT);
+	if (active && sg && (agg = segment_agg(res, row, sg, metrics)))
+		source = "segment";
+	else if ((agg = persisted_agg(res, row, o, metrics, &rs)))
 		source = "persisted";
-		jx_add_pg_int(o, "input_count", res, row, C_M_INPUTS);
-		jx_add_pg_str(metrics, "persisted_at", res, row, C_M_AT);
-		/* the resources the instance ran with, as persisted */
-		if (!PQgetisnull(res, row, C_M_CPU_REQ) || !PQgetisnull(res, row, C_M_MEM_LIM)) {
-			creq = col_int(res, row, C_M_CPU_REQ);
-			clim = col_int(res, row, C_M_CPU_LIM);
-			mreq = col_int(res, row, C_M_MEM_REQ);
-			mlim = col_int(res, row, C_M_MEM_LIM);
-		}
-	}
-	if (!agg && !PQgetisnull(res, row, C_LIVE_AGG)) {
-		agg = json_tokener_parse(PQgetvalue(res, row, C_LIVE_AGG));
-		if (agg) {
-			source = "instance_live";
-			jx_add_pg_str(metrics, "at", res, row, C_LIVE_AT);
-		}
-	}
+	else if ((agg = live_agg(res, row, metrics)))
+		source = "instance_live";
 	if (!jx_has(o, "input_count"))
 		json_object_object_add(o, "input_count", NULL);
 	json_object_object_add(metrics, "source", source ? json_object_new_string(source) : NULL);
-	json_object_object_add(metrics, "gauges", view_gauges(agg, creq, clim, mreq, mlim));
+	json_object_object_add(metrics, "gauges",
+			       view_gauges(agg, rs.creq, rs.clim, rs.mreq, rs.mlim));
 	json_object_object_add(metrics, "aggregates", agg);
 	json_object_object_add(o, "metrics", metrics);
 	return o;
@@ -253,79 +266,71 @@ static json_object *instance_json(const PGresult *res, int row, struct metrics_s
 
 /* ---- GET /api/instances ---- */
 
-static const char SQL_LIST[] =
-	"SELECT " INSTANCE_COLUMNS
-	"WHERE ($1 = 'all' OR ($1 = 'active') = (mi.state <> 'TERMINATED')) "
-	"  AND ($2::text IS NULL OR mi.model_id = $2) "
-	"  AND ($3::text IS NULL OR mi.state = $3 OR mi.termination_reason = $3) "
-	"  AND ($4::text IS NULL OR mi.started_at >= $4::timestamptz) "
-	"  AND ($5::text IS NULL OR mi.started_at < CASE WHEN length($5) = 10 "
-	"       THEN ($5::date + 1)::timestamptz ELSE $5::timestamptz END) "
-	"  AND ($6::bigint IS NULL OR mi.id < $6::bigint) "
-	"ORDER BY mi.id DESC LIMIT $7::int";
-
 static const char *const STATUSES[] = {"REQUESTED", "STARTING", "READY",     "BUSY",
 				       "IDLE",      "TERMINATING", "TERMINATED", "COMPLETED",
 				       "FAILED",    "OOMKILLED", "STOPPED",    "LOST",
 				       NULL};
 
+/* status: an instance state or a termination reason. */
+static int known_status(const char *status)
+{
+	for (int i = 0; STATUSES[i]; i++)
+		if (strcmp(status, STATUSES[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *nonempty(const char *s) { return s && *s ? s : NULL; }
+
+/* The query string of GET /api/instances into *f; API_OK or the 400. */
+static enum api_err list_filter(struct api_req *r, struct db_inst_filter *f)
+{
+	const char *limit_s = api_query(r, "limit"), *cursor = api_query(r, "cursor");
+
+	f->state = nonempty(api_query(r, "state")) ? api_query(r, "state") : "active";
+	f->model = nonempty(api_query(r, "model"));
+	f->status = nonempty(api_query(r, "status"));
+	f->from = nonempty(api_query(r, "started_from"));
+	f->to = nonempty(api_query(r, "started_to"));
+	f->limit = LIST_DEFAULT;
+	f->cursor = 0;
+	if (strcmp(f->state, "active") && strcmp(f->state, "finished") && strcmp(f->state, "all"))
+		return bad_param(r, "state", "must be active, finished or all");
+	if (f->model && strlen(f->model) > 64)
+		return bad_param(r, "model", "is not a model id");
+	if (f->status && !known_status(f->status))
+		return bad_param(r, "status", "must be an instance state or a termination reason");
+	if (f->from && !valid_when(f->from))
+		return bad_param(r, "started_from", "must be a date YYYY-MM-DD or an ISO 8601 time");
+	if (f->to && !valid_when(f->to))
+		return bad_param(r, "started_to", "must be a date YYYY-MM-DD or an ISO 8601 time");
+	if (limit_s && *limit_s) {
+		f->limit = parse_id(limit_s);
+		if (f->limit < 1 || f->limit > LIST_MAX)
+			return bad_param(r, "limit", "must be an integer from 1 to 500");
+	}
+	if (cursor && *cursor) {
+		f->cursor = parse_id(cursor);
+		if (f->cursor < 1)
+			return bad_param(r, "cursor", "must be a next_cursor value from a previous page");
+	}
+	return API_OK;
+}
+
 static enum api_err h_list(struct api_req *r)
 {
-	const char *state = api_query(r, "state"), *model = api_query(r, "model");
-	const char *status = api_query(r, "status"), *from = api_query(r, "started_from");
-	const char *to = api_query(r, "started_to"), *limit_s = api_query(r, "limit");
-	const char *cursor = api_query(r, "cursor");
-	char limit_buf[16], cursor_buf[24];
-	const char *p[7];
-	int64_t limit = LIST_DEFAULT, cur = 0;
+	struct db_inst_filter f;
+	enum api_err e = list_filter(r, &f);
+	int64_t limit = f.limit;
 	json_object *root, *items;
 	PGresult *res;
 	struct metrics_seg *sg;
 	int n, shown;
 
-	if (!state || !*state)
-		state = "active";
-	if (strcmp(state, "active") && strcmp(state, "finished") && strcmp(state, "all"))
-		return bad_param(r, "state", "must be active, finished or all");
-	if (model && !*model)
-		model = NULL;
-	if (model && strlen(model) > 64)
-		return bad_param(r, "model", "is not a model id");
-	if (status && *status) {
-		int okst = 0;
-
-		for (int i = 0; STATUSES[i]; i++)
-			okst |= strcmp(status, STATUSES[i]) == 0;
-		if (!okst)
-			return bad_param(r, "status",
-					 "must be an instance state or a termination reason");
-	} else {
-		status = NULL;
-	}
-	if (from && *from && !valid_when(from))
-		return bad_param(r, "started_from", "must be a date YYYY-MM-DD or an ISO 8601 time");
-	if (to && *to && !valid_when(to))
-		return bad_param(r, "started_to", "must be a date YYYY-MM-DD or an ISO 8601 time");
-	if (limit_s && *limit_s) {
-		limit = parse_id(limit_s);
-		if (limit < 1 || limit > LIST_MAX)
-			return bad_param(r, "limit", "must be an integer from 1 to 500");
-	}
-	if (cursor && *cursor) {
-		cur = parse_id(cursor);
-		if (cur < 1)
-			return bad_param(r, "cursor", "must be a next_cursor value from a previous page");
-	}
-	snprintf(limit_buf, sizeof(limit_buf), "%lld", (long long)limit + 1);
-	snprintf(cursor_buf, sizeof(cursor_buf), "%lld", (long long)cur);
-	p[0] = state;
-	p[1] = model;
-	p[2] = status;
-	p[3] = from && *from ? from : NULL;
-	p[4] = to && *to ? to : NULL;
-	p[5] = cur ? cursor_buf : NULL;
-	p[6] = limit_buf;
-	res = db_prep(r->db, "instances_list", SQL_LIST, 7, p);
+	if (e != API_OK)
+		return e;
+	f.limit = limit + 1; /* one more row tells whether a next page exists */
+	res = db_inst_list(r->db, &f);
 	if (!res) {
 		const char *st = db_sqlstate(r->db);
 
@@ -333,7 +338,7 @@ static enum api_err h_list(struct api_req *r)
 			return bad_param(r, "started_from", "or started_to is not a valid time");
 		return api_db_fail(r);
 	}
-	sg = strcmp(state, "finished") ? api_seg() : NULL;
+	sg = strcmp(f.state, "finished") ? api_seg() : NULL;
 	root = json_object_new_object();
 	items = json_object_new_array();
 	n = PQntuples(res);
@@ -342,7 +347,7 @@ static enum api_err h_list(struct api_req *r)
 		json_object_array_add(items, instance_json(res, i, sg));
 	json_object_object_add(root, "items", items);
 	json_object_object_add(root, "next_cursor",
-			       n > limit ? json_object_new_string(PQgetvalue(res, shown - 1, C_ID))
+			       n > limit ? json_object_new_string(PQgetvalue(res, shown - 1, DB_IC_ID))
 					 : NULL);
 	PQclear(res);
 	return api_json(r, 200, root);
@@ -350,13 +355,10 @@ static enum api_err h_list(struct api_req *r)
 
 /* ---- one instance ---- */
 
-static const char SQL_ONE[] = "SELECT " INSTANCE_COLUMNS "WHERE mi.id = $1::bigint";
-
 /* The row of params[0]; NULL with *e set (404 / 500) when none. */
 static PGresult *load_one(struct api_req *r, int64_t *id_out, enum api_err *e)
 {
 	int64_t id = parse_id(r->params[0]);
-	const char *p[1] = {r->params[0]};
 	PGresult *res;
 
 	*e = API_OK;
@@ -364,7 +366,7 @@ static PGresult *load_one(struct api_req *r, int64_t *id_out, enum api_err *e)
 		*e = api_fail(r, API_NOT_FOUND, "not_found", "no such instance");
 		return NULL;
 	}
-	res = db_prep(r->db, "instances_one", SQL_ONE, 1, p);
+	res = db_inst_get(r->db, id);
 	if (!res) {
 		*e = api_db_fail(r);
 		return NULL;
@@ -415,7 +417,7 @@ static enum api_err h_samples(struct api_req *r)
 	res = load_one(r, &id, &e);
 	if (!res)
 		return e;
-	active = strcmp(PQgetvalue(res, 0, C_STATE), "TERMINATED") != 0;
+	active = strcmp(PQgetvalue(res, 0, DB_IC_STATE), "TERMINATED") != 0;
 	PQclear(res);
 	o = json_object_new_object();
 	json_object_object_add(o, "instance_id", json_object_new_int64(id));
@@ -442,21 +444,16 @@ static enum api_err h_samples(struct api_req *r)
 	return api_json(r, 200, o);
 }
 
-static const char SQL_EVENTS[] =
-	"SELECT id, iso(at), kind, source, detail FROM instance_event "
-	"WHERE instance_id = $1::bigint ORDER BY at, id";
-
 static enum api_err h_events(struct api_req *r)
 {
 	enum api_err e;
 	int64_t id;
 	PGresult *res = load_one(r, &id, &e), *ev;
 	json_object *o, *items;
-	const char *p[1] = {r->params[0]};
 
 	if (!res)
 		return e;
-	ev = db_prep(r->db, "instances_events", SQL_EVENTS, 1, p);
+	ev = db_inst_events(r->db, id);
 	if (!ev) {
 		PQclear(res);
 		return api_db_fail(r);
@@ -484,20 +481,17 @@ static enum api_err h_events(struct api_req *r)
 
 /* ---- logs ---- */
 
-static const char SQL_LOG[] = "SELECT text FROM instance_log WHERE instance_id = $1::bigint";
-
 static enum api_err h_logs(struct api_req *r)
 {
 	enum api_err e;
 	int64_t id;
 	PGresult *res = load_one(r, &id, &e), *lg;
-	const char *p[1] = {r->params[0]};
 	char path[1024];
 	int active, fd = -1;
 
 	if (!res)
 		return e;
-	active = strcmp(PQgetvalue(res, 0, C_STATE), "TERMINATED") != 0;
+	active = strcmp(PQgetvalue(res, 0, DB_IC_STATE), "TERMINATED") != 0;
 	PQclear(res);
 	api_header(r, "Content-Disposition", "attachment; filename=\"instance-%lld.log\"",
 		   (long long)id);
@@ -527,7 +521,7 @@ static enum api_err h_logs(struct api_req *r)
 		}
 		return API_OK;
 	}
-	lg = db_prep(r->db, "instances_log", SQL_LOG, 1, p);
+	lg = db_inst_log_text(r->db, id);
 	if (!lg)
 		return api_db_fail(r);
 	if (PQntuples(lg) == 1)
@@ -541,62 +535,32 @@ static enum api_err h_logs(struct api_req *r)
 
 /* ---- stop ---- */
 
-static const char SQL_STOP[] =
-	"UPDATE model_instance SET stop_requested = true, updated_at = now() "
-	"WHERE id = $1::bigint AND state <> 'TERMINATED' "
-	"RETURNING state, (SELECT stop_requested FROM model_instance WHERE id = $1::bigint)";
-
-static const char SQL_STOP_EVENT[] =
-	"INSERT INTO instance_event (instance_id, kind, detail) "
-	"VALUES ($1::bigint, 'STOP_REQUESTED', json_build_object('by', $2::text, 'user_id', "
-	"$3::bigint, 'via', 'api')::jsonb)";
-
 static enum api_err h_stop(struct api_req *r)
 {
 	enum api_err e;
 	int64_t id;
-	PGresult *res = load_one(r, &id, &e), *up;
-	char uid[24];
-	const char *p[3] = {r->params[0], r->auth.username, uid};
-	const char *pn[2] = {"instance_stop", r->params[0]};
+	PGresult *res = load_one(r, &id, &e);
+	char state[32];
 	json_object *o;
-	int already;
 
 	if (!res)
 		return e;
 	PQclear(res);
-	snprintf(uid, sizeof(uid), "%lld", (long long)r->auth.user_id);
-	if (db_begin(r->db) < 0)
+	switch (db_inst_admin_stop(r->db, id, r->auth.username, r->auth.user_id, state,
+				   sizeof state)) {
+	case DB_INST_STOP_ERROR:
 		return api_db_fail(r);
-	up = db_prep(r->db, "instances_stop", SQL_STOP, 1, p);
-	if (!up) {
-		db_rollback(r->db);
-		return api_db_fail(r);
-	}
-	if (PQntuples(up) != 1) {
-		PQclear(up);
-		db_rollback(r->db);
+	case DB_INST_STOP_TERMINATED:
 		return api_fail(r, API_CONFLICT, "instance_terminated",
 				"the instance has already terminated");
+	case DB_INST_STOP_SET:
+	case DB_INST_STOP_ALREADY:
+		break;
 	}
-	/* the subselect sees the row as it was before this statement */
-	already = PQgetvalue(up, 0, 1)[0] == 't';
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
-	json_object_object_add(o, "state", json_object_new_string(PQgetvalue(up, 0, 0)));
+	json_object_object_add(o, "state", json_object_new_string(state));
 	json_object_object_add(o, "stop_requested", json_object_new_boolean(1));
-	PQclear(up);
-	if (!already &&
-	    (db_cmd(r->db, SQL_STOP_EVENT, 3, p) < 0 ||
-	     db_cmd(r->db, "SELECT pg_notify($1, $2)", 2, pn) < 0)) {
-		db_rollback(r->db);
-		json_object_put(o);
-		return api_db_fail(r);
-	}
-	if (db_commit(r->db) < 0) {
-		json_object_put(o);
-		return api_db_fail(r);
-	}
 	log_info("instance id=%lld user=%lld msg=\"stop requested\"", (long long)id,
 		 (long long)r->auth.user_id);
 	return api_json(r, 202, o);
@@ -637,10 +601,6 @@ static enum api_err h_bands(struct api_req *r)
 
 /* ---- nodes ---- */
 
-static const char SQL_NODE_COUNTS[] =
-	"SELECT coalesce(node, ''), count(*) FROM model_instance WHERE state <> 'TERMINATED' "
-	"GROUP BY 1 ORDER BY 1";
-
 static json_object *node_json(const struct shm_snap *sn, const struct shm_sample *last)
 {
 	json_object *o = json_object_new_object(), *cpu = json_object_new_object(),
@@ -672,7 +632,7 @@ static enum api_err h_nodes(struct api_req *r)
 {
 	struct metrics_seg *sg = api_seg();
 	json_object *root = json_object_new_object(), *items = json_object_new_array();
-	PGresult *cnt = db_prep(r->db, "instances_node_counts", SQL_NODE_COUNTS, 0, NULL);
+	PGresult *cnt = db_inst_node_counts(r->db);
 	int nslots = sg ? shm_nslots(sg, SHM_NODE) : 0;
 
 	if (!cnt) {

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "db/db_stats.h"
 #include "fcgi/api.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -110,10 +111,10 @@ static void single_seconds(struct buf *b, const char *name, const char *type, co
 }
 
 /* One labelled family from a 2-column result (label value, number). */
-static int from_query(struct api_req *r, struct buf *b, const char *stmt, const char *sql,
+static int from_query(struct api_req *r, struct buf *b, PGresult *(*query)(struct db *),
 		      const char *name, const char *type, const char *help, const char *lname)
 {
-	PGresult *res = db_prep(r->db, stmt, sql, 0, NULL);
+	PGresult *res = query(r->db);
 
 	if (!res)
 		return -1;
@@ -124,6 +125,27 @@ static int from_query(struct api_req *r, struct buf *b, const char *stmt, const 
 		buf_printf(b, "\"} %s\n", PQgetvalue(res, i, 1));
 	}
 	PQclear(res);
+	return 0;
+}
+
+/* The labelled families read from the database. */
+static int db_families(struct api_req *r, struct buf *b)
+{
+	static const struct {
+		PGresult *(*query)(struct db *);
+		const char *name, *help, *label;
+	} fam[] = {
+		{db_stats_requests, "modelhub_requests", "Work requests by status", "status"},
+		{db_stats_queue, "modelhub_queue_depth", "Queued work requests per model", "model"},
+		{db_stats_instances, "modelhub_instances", "Model instances by state", "state"},
+		{db_stats_terminations, "modelhub_instance_terminations",
+		 "Ended model instances by termination reason", "reason"},
+	};
+
+	for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+		if (from_query(r, b, fam[i].query, fam[i].name, "gauge", fam[i].help,
+			       fam[i].label) < 0)
+			return -1;
 	return 0;
 }
 
@@ -156,23 +178,9 @@ static void http_metrics(struct buf *b)
 		   (unsigned long long)cum);
 }
 
-static void segment_metrics(struct buf *b)
+/* The segment's own counters. */
+static void seg_counters(struct buf *b, const struct shm_header *h)
 {
-	char name[256], host[128] = "local";
-	const char *rid = cfg_str("hub.replica_id", NULL);
-	struct metrics_seg *seg;
-	const struct shm_header *h;
-	int n;
-
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		snprintf(host, sizeof(host), "local");
-	shm_name_from_config(name, sizeof(name), rid && *rid ? rid : host);
-	seg = shm_attach(name, 1);
-	single_u64(b, "modelhub_metrics_segment_up", "gauge",
-		   "1 when the live metrics segment is attached", seg ? 1 : 0);
-	if (!seg)
-		return;
-	h = shm_header(seg);
 	single_u64(b, "modelhub_scrape_cycles_total", "counter", "Scraper cycles run",
 		   atomic_load(&h->scrape_cycles));
 	single_seconds(b, "modelhub_scrape_duration_seconds_total", "counter",
@@ -183,6 +191,10 @@ static void segment_metrics(struct buf *b)
 		   atomic_load(&h->scrape_errors));
 	single_u64(b, "modelhub_shm_seqlock_recoveries_total", "counter",
 		   "Slot locks taken over from a writer that died", atomic_load(&h->recoveries));
+}
+
+static void seg_children(struct buf *b, const struct shm_header *h)
+{
 	family(b, "modelhub_child_restarts_total", "counter",
 	       "Restarts of modelhubd children, by role (when published in the segment)");
 	for (int i = 0; i < SHM_MAX_CHILDREN; i++) {
@@ -196,6 +208,10 @@ static void segment_metrics(struct buf *b)
 		label(b, role);
 		buf_printf(b, "\",slot=\"%d\"} %u\n", i, atomic_load(&h->children[i].restarts));
 	}
+}
+
+static void seg_slots(struct buf *b, struct metrics_seg *seg)
+{
 	family(b, "modelhub_metrics_slots", "gauge", "Segment slots by kind and state");
 	for (int k = 0; k < 2; k++) {
 		enum shm_kind kind = k ? SHM_INSTANCE : SHM_NODE;
@@ -209,34 +225,59 @@ static void segment_metrics(struct buf *b)
 		buf_printf(b, "modelhub_metrics_slots{kind=\"%s\",state=\"free\"} %d\n",
 			   k ? "instance" : "node", total - active);
 	}
+}
+
+/* Last CPU and memory sample of each live instance: two families, the
+ * memory lines gathered aside so each family stays in one block. */
+static void seg_instances(struct buf *b, struct metrics_seg *seg)
+{
+	struct buf mem = BUF_INIT;
+	int n = shm_nslots(seg, SHM_INSTANCE);
+
 	family(b, "modelhub_instance_cpu_millicores", "gauge",
 	       "Last CPU sample of each live instance");
-	n = shm_nslots(seg, SHM_INSTANCE);
-	{
-		struct buf mem = BUF_INIT;
+	for (int i = 0; i < n; i++) {
+		struct shm_sample last[1];
+		struct shm_snap sn;
 
-		for (int i = 0; i < n; i++) {
-			struct shm_sample last[1];
-			struct shm_snap sn;
-
-			if (shm_slot_snapshot(seg, SHM_INSTANCE, i, &sn, last, 1, 0) != 1 ||
-			    !sn.nsamples)
-				continue;
-			buf_printf(b, "modelhub_instance_cpu_millicores{instance=\"%lld\",model=\"",
-				   (long long)sn.d.instance_id);
-			label(b, sn.d.model_id);
-			buf_printf(b, "\"} %.1f\n", last[0].cpu_m);
-			buf_printf(&mem, "modelhub_instance_memory_mib{instance=\"%lld\",model=\"",
-				   (long long)sn.d.instance_id);
-			label(&mem, sn.d.model_id);
-			buf_printf(&mem, "\"} %.1f\n", last[0].mem_mib);
-		}
-		family(b, "modelhub_instance_memory_mib", "gauge",
-		       "Last memory working set sample of each live instance");
-		if (mem.len)
-			buf_add(b, mem.data, mem.len);
-		buf_free(&mem);
+		if (shm_slot_snapshot(seg, SHM_INSTANCE, i, &sn, last, 1, 0) != 1 || !sn.nsamples)
+			continue;
+		buf_printf(b, "modelhub_instance_cpu_millicores{instance=\"%lld\",model=\"",
+			   (long long)sn.d.instance_id);
+		label(b, sn.d.model_id);
+		buf_printf(b, "\"} %.1f\n", last[0].cpu_m);
+		buf_printf(&mem, "modelhub_instance_memory_mib{instance=\"%lld\",model=\"",
+			   (long long)sn.d.instance_id);
+		label(&mem, sn.d.model_id);
+		buf_printf(&mem, "\"} %.1f\n", last[0].mem_mib);
 	}
+	family(b, "modelhub_instance_memory_mib", "gauge",
+	       "Last memory working set sample of each live instance");
+	if (mem.len)
+		buf_add(b, mem.data, mem.len);
+	buf_free(&mem);
+}
+
+static void segment_metrics(struct buf *b)
+{
+	char name[256], host[128] = "local";
+	const char *rid = cfg_str("hub.replica_id", NULL);
+	struct metrics_seg *seg;
+	const struct shm_header *h;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "local");
+	shm_name_from_config(name, sizeof(name), rid && *rid ? rid : host);
+	seg = shm_attach(name, 1);
+	single_u64(b, "modelhub_metrics_segment_up", "gauge",
+		   "1 when the live metrics segment is attached", seg ? 1 : 0);
+	if (!seg)
+		return;
+	h = shm_header(seg);
+	seg_counters(b, h);
+	seg_children(b, h);
+	seg_slots(b, seg);
+	seg_instances(b, seg);
 	shm_close(seg);
 }
 
@@ -248,25 +289,7 @@ static enum api_err h_metrics(struct api_req *r)
 	if (!r->auth.is_admin && !loopback(api_env(r, "REMOTE_ADDR")))
 		return api_fail(r, API_FORBIDDEN, "forbidden",
 				"metrics need an admin token or a loopback caller");
-	if (from_query(r, &b, "metrics_requests",
-		       "SELECT s, (SELECT count(*) FROM work_request w WHERE w.status = s) "
-		       "FROM unnest(ARRAY['QUEUED','RUNNING','COMPLETED','FAILED','CANCELLED']) s",
-		       "modelhub_requests", "gauge", "Work requests by status", "status") < 0 ||
-	    from_query(r, &b, "metrics_queue",
-		       "SELECT model_id, count(*) FROM work_request WHERE status = 'QUEUED' "
-		       "GROUP BY model_id ORDER BY model_id",
-		       "modelhub_queue_depth", "gauge", "Queued work requests per model",
-		       "model") < 0 ||
-	    from_query(r, &b, "metrics_instances",
-		       "SELECT s, (SELECT count(*) FROM model_instance mi WHERE mi.state = s) "
-		       "FROM unnest(ARRAY['REQUESTED','STARTING','READY','BUSY','IDLE',"
-		       "'TERMINATING','TERMINATED']) s",
-		       "modelhub_instances", "gauge", "Model instances by state", "state") < 0 ||
-	    from_query(r, &b, "metrics_terminations",
-		       "SELECT termination_reason, count(*) FROM model_instance "
-		       "WHERE termination_reason IS NOT NULL GROUP BY 1 ORDER BY 1",
-		       "modelhub_instance_terminations", "gauge",
-		       "Ended model instances by termination reason", "reason") < 0) {
+	if (db_families(r, &b) < 0) {
 		buf_free(&b);
 		return api_db_fail(r);
 	}

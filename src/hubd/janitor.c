@@ -20,6 +20,7 @@
  * with a heartbeat between batches so a big backlog never looks hung.
  */
 #include "db/db_recommend.h"
+#include "db/db_lead.h"
 #include "db/db_session.h"
 #include "db/db_work.h"
 #include "hubd/hubd.h"
@@ -32,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JANITOR_LOCK_KEY "7236051898443571022" /* arbitrary, "modelhub janitor" */
+#define JANITOR_LOCK_KEY 7236051898443571022LL /* arbitrary, "modelhub janitor" */
 #define JANITOR_TICK_MS 2000
 #define JANITOR_LEADER_RETRY_MS 5000
 #define JANITOR_RETENTION_MS (3600 * 1000)
@@ -41,33 +42,11 @@
 #define JANITOR_NIGHTLY_CHECK_MS 60000 /* is the nightly recommendation run due? */
 #define JANITOR_AUTH_KEEP_S 86400      /* ended sessions, login attempts, rate windows */
 
-/* Run sql, a boolean query about the lock key $1: 1 true, 0 false or error. */
-static int lock_query(struct db *db, const char *sql)
-{
-	const char *p[1] = {JANITOR_LOCK_KEY};
-	PGresult *r = db_exec(db, sql, 1, p);
-	int ok;
-
-	if (!r)
-		return 0;
-	ok = PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	return ok;
-}
-
-static int try_lead(struct db *db)
-{
-	return lock_query(db, "SELECT pg_try_advisory_lock($1::bigint)");
-}
+static int try_lead(struct db *db) { return db_lead_try(db, JANITOR_LOCK_KEY); }
 
 /* Still leader? A reconnect drops the session lock; holding it again is
  * idempotent (the lock count just grows by one on this session). */
-static int still_lead(struct db *db)
-{
-	return lock_query(db, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
-			      " AND pid = pg_backend_pid() AND granted"
-			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)");
-}
+static int still_lead(struct db *db) { return db_lead_still(db, JANITOR_LOCK_KEY); }
 
 static void retention(struct hubd_child *c, struct db *db)
 {
@@ -94,8 +73,7 @@ static void retention(struct hubd_child *c, struct db *db)
 		hubd_heartbeat(c);
 	}
 	n = db_janitor_sessions(db);
-	db_cmd(db, "INSERT INTO job_run (job, last_at) VALUES ('retention', now())"
-		   " ON CONFLICT (job) DO UPDATE SET last_at = now()", 0, NULL);
+	db_janitor_retention_done(db);
 	log_info("janitor days=%d requests=%d instances=%d sessions=%d msg=\"retention pass\"", days,
 		 total, inst, n > 0 ? n : 0);
 }

@@ -46,7 +46,7 @@
 #include <json-c/json.h>
 
 #include "cluster/cluster.h"
-#include "db/db.h"
+#include "db/db_instance.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -84,64 +84,6 @@ struct monitor {
 	struct cluster *cl;     /* kubernetes backend handle, for pod events */
 	int cl_failed;
 };
-
-static const char SQL_ACTIVE[] =
-	"SELECT id, model_id, backend, coalesce(name, ''), coalesce(node, ''), coalesce(pid, 0), "
-	"       state, coalesce(cpu_request_m, 0), coalesce(cpu_limit_m, 0), "
-	"       coalesce(memory_request_mib, 0), coalesce(memory_limit_mib, 0), "
-	"       (extract(epoch FROM now() - started_at) * 1000)::bigint "
-	"FROM model_instance "
-	"WHERE state <> 'TERMINATED' AND (replica_id = $1 OR replica_id IS NULL) ORDER BY id";
-
-static const char SQL_TO_PERSIST[] =
-	"SELECT mi.id, mi.model_id, mi.termination_reason, coalesce(mi.cpu_request_m, 0), "
-	"       coalesce(mi.cpu_limit_m, 0), coalesce(mi.memory_request_mib, 0), "
-	"       coalesce(mi.memory_limit_mib, 0), "
-	"       (SELECT coalesce(sum(w.input_count), 0) FROM work_request w "
-	"         WHERE w.id = ANY (mi.request_ids)), "
-	"       il.aggregates, mi.backend "
-	"FROM model_instance mi "
-	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
-	"LEFT JOIN instance_live il ON il.instance_id = mi.id "
-	"WHERE mi.state = 'TERMINATED' AND im.instance_id IS NULL "
-	"  AND (mi.replica_id = $1 OR mi.replica_id IS NULL "
-	"       OR coalesce(mi.terminated_at, mi.updated_at) < now() - interval '60 seconds') "
-	"  AND coalesce(mi.terminated_at, mi.updated_at) > now() - interval '1 day' "
-	"ORDER BY mi.id LIMIT 100";
-
-static const char SQL_INSERT_METRICS[] =
-	"INSERT INTO instance_metrics (instance_id, model_id, sample_count, "
-	"  cpu_min_m, cpu_max_m, cpu_avg_m, cpu_60_min_m, cpu_60_max_m, cpu_60_avg_m, "
-	"  mem_min_mib, mem_max_mib, mem_avg_mib, mem_60_min_mib, mem_60_max_mib, mem_60_avg_mib, "
-	"  cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib, input_count, "
-	"  termination_reason) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-	"        $16, $17, $18, $19, $20, $21) ON CONFLICT (instance_id) DO NOTHING";
-
-static const char SQL_SNAPSHOT[] =
-	"UPDATE model_instance SET snapshot = coalesce(snapshot, '{}'::jsonb) || $2::jsonb "
-	"WHERE id = $1";
-
-static const char SQL_DROP_LIVE[] = "DELETE FROM instance_live WHERE instance_id = $1";
-
-static const char SQL_LOST[] =
-	"UPDATE model_instance SET state = 'TERMINATED', "
-	"       termination_reason = coalesce(termination_reason, 'LOST'), "
-	"       termination_detail = coalesce(termination_detail, $2), "
-	"       terminated_at = now(), updated_at = now() "
-	"WHERE id = $1 AND state <> 'TERMINATED' RETURNING termination_reason";
-
-static const char SQL_LOST_EVENT[] =
-	"INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, 'TERMINATED', $2::jsonb)";
-
-static const char SQL_SLOT_DONE[] =
-	"SELECT NOT EXISTS (SELECT 1 FROM model_instance WHERE id = $1 AND state <> 'TERMINATED') "
-	"   AND (EXISTS (SELECT 1 FROM instance_metrics WHERE instance_id = $1) "
-	"        OR NOT EXISTS (SELECT 1 FROM model_instance WHERE id = $1))";
-
-static const char SQL_LOG[] =
-	"INSERT INTO instance_log (instance_id, text, updated_at) VALUES ($1, $2, now()) "
-	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now()";
 
 /* ---- the seen table ---- */
 
@@ -181,10 +123,9 @@ static void tab_drop(struct monitor *m, int64_t id)
  * always when force). Logs contain model output, never our secrets. */
 static void copy_log(struct monitor *m, int64_t id, struct mon_inst *mi, int force)
 {
-	char path[1024], ids[24];
+	char path[1024];
 	struct stat st;
 	struct buf b = BUF_INIT;
-	const char *p[2];
 	off_t from = 0;
 	int fd;
 	ssize_t r;
@@ -215,23 +156,12 @@ static void copy_log(struct monitor *m, int64_t id, struct mon_inst *mi, int for
 	for (size_t i = 0; i < b.len; i++)
 		if (b.data[i] == '\0')
 			b.data[i] = '?';
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	p[0] = ids;
-	p[1] = buf_cstr(&b);
-	if (db_cmd(m->c->db, SQL_LOG, 2, p) == 0 && mi)
+	if (db_inst_log_put(m->c->db, id, buf_cstr(&b)) == 0 && mi)
 		mi->log_size = (int64_t)st.st_size;
 	buf_free(&b);
 }
 
 /* ---- kubernetes events ---- */
-
-static const char SQL_K8S_EVENT[] =
-	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "
-	"SELECT $1::bigint, coalesce(to_timestamp($2::bigint / 1000.0), now()), $3, 'k8s', "
-	"       jsonb_build_object('reason', $3::text, 'message', $4::text) "
-	"WHERE NOT EXISTS (SELECT 1 FROM instance_event WHERE instance_id = $1::bigint "
-	"  AND source = 'k8s' AND kind = $3 AND detail->>'message' = $4 "
-	"  AND ($2::bigint IS NULL OR at = to_timestamp($2::bigint / 1000.0)))";
 
 /* Copy the pod's events (reason, message, time) as source 'k8s' events;
  * the NOT EXISTS makes repeated copies idempotent. */
@@ -249,16 +179,9 @@ static void copy_k8s_events(struct monitor *m, int64_t id, const char *pod)
 	}
 	if (!m->cl || cluster_events(m->cl, pod, &ev, &n) < 0)
 		return;
-	for (int i = 0; i < n; i++) {
-		char ids[24], at[24];
-		const char *p[4] = {ids, ev[i].at_ms > 0 ? at : NULL, ev[i].kind, ev[i].message};
-
-		if (!ev[i].kind[0])
-			continue;
-		snprintf(ids, sizeof(ids), "%lld", (long long)id);
-		snprintf(at, sizeof(at), "%lld", (long long)ev[i].at_ms);
-		db_cmd(m->c->db, SQL_K8S_EVENT, 4, p);
-	}
+	for (int i = 0; i < n; i++)
+		if (ev[i].kind[0])
+			db_inst_k8s_event(m->c->db, id, ev[i].at_ms, ev[i].kind, ev[i].message);
 	free(ev);
 }
 
@@ -271,26 +194,8 @@ static int group_alive(pid_t pgid)
 
 static void mark_lost(struct monitor *m, int64_t id, const char *why)
 {
-	char ids[24], detail[256];
-	const char *p[2] = {ids, why};
-	PGresult *r;
-
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	r = db_prep(m->c->db, "monitor_lost", SQL_LOST, 2, p);
-	if (r && PQntuples(r) == 1) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "reason", json_object_new_string(PQgetvalue(r, 0, 0)));
-		json_object_object_add(o, "by", json_object_new_string("monitor"));
-		json_object_object_add(o, "detail", json_object_new_string(why));
-		snprintf(detail, sizeof(detail), "%s",
-			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-		p[1] = detail;
-		db_cmd(m->c->db, SQL_LOST_EVENT, 2, p);
+	if (db_inst_monitor_lost(m->c->db, id, why) == 1)
 		log_warn_x("monitor instance=%lld reason=LOST msg=\"%s\"", (long long)id, why);
-	}
-	PQclear(r);
 }
 
 static void sync_slot(struct monitor *m, PGresult *r, int row)
@@ -358,10 +263,9 @@ static void check_alive(struct monitor *m, PGresult *r, int row, struct mon_inst
 
 static int pass_active(struct monitor *m)
 {
-	const char *p[1] = {m->c->replica_id ? m->c->replica_id : ""};
 	int copy_logs = mh_mono_ms() - m->last_log_ms >= LOG_EVERY_MS;
 	int copy_events = mh_mono_ms() - m->last_events_ms >= EVENTS_EVERY_MS;
-	PGresult *r = db_prep(m->c->db, "monitor_active", SQL_ACTIVE, 1, p);
+	PGresult *r = db_inst_active_rows(m->c->db, m->c->replica_id ? m->c->replica_id : "");
 	int n;
 
 	if (!r)
@@ -395,107 +299,97 @@ static int pass_active(struct monitor *m)
 
 /* ---- ended instances: persist, then release ---- */
 
-static const char *fmt_num(char *b, size_t n, double v, int present)
+static void agg_of(struct db_agg *out, const struct shm_agg *a)
 {
-	if (!present)
-		return NULL;
-	snprintf(b, n, "%.3f", v);
-	return b;
+	out->count = a->count;
+	out->w_count = a->w_count;
+	out->min = a->min;
+	out->max = a->max;
+	out->avg = shm_agg_avg(a);
+	out->w_min = a->w_min;
+	out->w_max = a->w_max;
+	out->w_avg = a->w_avg;
 }
 
-/* The six parameters of one aggregate (min, max, avg all-time, then the same
- * for the window) into p[0..5], text in nb[0..5]; NULL where no samples. */
-static void fmt_agg(const char **p, char (*nb)[32], const struct shm_agg *a)
+/* The aggregates of an ended instance: from its slot, else from the
+ * instance_live copy (column 8), else none. Returns the source's name, or
+ * NULL when the slot's writer is busy (try again next cycle). */
+static const char *final_data(struct monitor *m, PGresult *r, int row, int64_t id, int idx,
+			      struct shm_slot_data *d)
 {
-	p[0] = fmt_num(nb[0], 32, a->min, a->count > 0);
-	p[1] = fmt_num(nb[1], 32, a->max, a->count > 0);
-	p[2] = fmt_num(nb[2], 32, shm_agg_avg(a), a->count > 0);
-	p[3] = fmt_num(nb[3], 32, a->w_min, a->w_count > 0);
-	p[4] = fmt_num(nb[4], 32, a->w_max, a->w_count > 0);
-	p[5] = fmt_num(nb[5], 32, a->w_avg, a->w_count > 0);
+	memset(d, 0, sizeof(*d));
+	if (idx >= 0) {
+		struct shm_snap sn;
+		int got = shm_slot_snapshot(m->seg, SHM_INSTANCE, idx, &sn, NULL, 0, 0);
+
+		if (got < 0)
+			return NULL;
+		if (got == 1 && sn.d.instance_id == id) {
+			*d = sn.d;
+			return "segment";
+		}
+	}
+	if (!PQgetisnull(r, row, 8)) {
+		json_object *live = json_tokener_parse(PQgetvalue(r, row, 8));
+		int ok = view_aggregates_parse(live, d) == 0;
+
+		json_object_put(live);
+		if (ok)
+			return "instance_live";
+	}
+	return "none";
 }
 
-static const char *fmt_int(char *b, size_t n, int v)
+/* The snapshot merged into model_instance.snapshot at the end. */
+static json_object *final_snapshot(const struct db_inst_final *f, const struct shm_slot_data *d,
+				   const char *source, const struct mon_inst *mi)
 {
-	if (v <= 0)
-		return NULL;
-	snprintf(b, n, "%d", v);
-	return b;
+	json_object *snap = json_object_new_object();
+
+	json_object_object_add(snap, "resources",
+			       view_resources(f->cpu_request_m, f->cpu_limit_m,
+					      f->memory_request_mib, f->memory_limit_mib));
+	json_object_object_add(snap, "metrics", view_aggregates(d));
+	json_object_object_add(snap, "metrics_source", json_object_new_string(source));
+	json_object_object_add(snap, "final_state",
+			       mi && mi->state[0] ? json_object_new_string(mi->state) : NULL);
+	json_object_object_add(snap, "termination_reason",
+			       f->reason ? json_object_new_string(f->reason) : NULL);
+	json_object_object_add(snap, "oom_flagged",
+			       json_object_new_boolean((d->flags & SHM_F_OOM) != 0));
+	return snap;
 }
 
 static int persist_one(struct monitor *m, PGresult *r, int row)
 {
 	int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-	const char *reason = PQgetisnull(r, row, 2) ? NULL : PQgetvalue(r, row, 2);
-	int creq = atoi(PQgetvalue(r, row, 3)), clim = atoi(PQgetvalue(r, row, 4));
-	int mreq = atoi(PQgetvalue(r, row, 5)), mlim = atoi(PQgetvalue(r, row, 6));
 	struct mon_inst *mi = tab_get(m, id, 0);
+	int idx = shm_find_instance(m->seg, id);
+	struct db_inst_final f = {
+		.id = id, .model_id = PQgetvalue(r, row, 1),
+		.reason = PQgetisnull(r, row, 2) ? NULL : PQgetvalue(r, row, 2),
+		.cpu_request_m = atoi(PQgetvalue(r, row, 3)),
+		.cpu_limit_m = atoi(PQgetvalue(r, row, 4)),
+		.memory_request_mib = atoi(PQgetvalue(r, row, 5)),
+		.memory_limit_mib = atoi(PQgetvalue(r, row, 6)),
+		.input_count = PQgetvalue(r, row, 7),
+	};
 	struct shm_slot_data d;
-	struct shm_snap sn;
-	char nb[16][32], ids[24], cnt[24];
-	const char *p[21];
-	const char *source = "none";
-	json_object *snap = NULL, *agg = NULL;
-	int idx = shm_find_instance(m->seg, id), rc = -1;
+	const char *source = final_data(m, r, row, id, idx, &d);
+	json_object *snap;
+	int rc;
 
-	memset(&d, 0, sizeof(d));
-	if (idx >= 0) {
-		int got = shm_slot_snapshot(m->seg, SHM_INSTANCE, idx, &sn, NULL, 0, 0);
-
-		if (got < 0)
-			return -1; /* writer busy: next cycle */
-		if (got == 1 && sn.d.instance_id == id) {
-			d = sn.d;
-			source = "segment";
-		}
-	}
-	if (!strcmp(source, "none") && !PQgetisnull(r, row, 8)) {
-		json_object *live = json_tokener_parse(PQgetvalue(r, row, 8));
-
-		if (view_aggregates_parse(live, &d) == 0)
-			source = "instance_live";
-		json_object_put(live);
-	}
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)d.cpu.count);
-	p[0] = ids;
-	p[1] = PQgetvalue(r, row, 1);
-	p[2] = cnt;
-	fmt_agg(&p[3], &nb[0], &d.cpu);
-	fmt_agg(&p[9], &nb[6], &d.mem);
-	p[15] = fmt_int(nb[12], 32, creq);
-	p[16] = fmt_int(nb[13], 32, clim);
-	p[17] = fmt_int(nb[14], 32, mreq);
-	p[18] = fmt_int(nb[15], 32, mlim);
-	p[19] = PQgetvalue(r, row, 7);
-	p[20] = reason;
-
-	snap = json_object_new_object();
-	agg = view_aggregates(&d);
-	json_object_object_add(snap, "resources", view_resources(creq, clim, mreq, mlim));
-	json_object_object_add(snap, "metrics", agg);
-	json_object_object_add(snap, "metrics_source", json_object_new_string(source));
-	json_object_object_add(snap, "final_state",
-			       mi && mi->state[0] ? json_object_new_string(mi->state) : NULL);
-	json_object_object_add(snap, "termination_reason",
-			       reason ? json_object_new_string(reason) : NULL);
-	json_object_object_add(snap, "oom_flagged",
-			       json_object_new_boolean((d.flags & SHM_F_OOM) != 0));
-
-	if (db_begin(m->c->db) < 0)
-		goto done;
-	if (db_cmd(m->c->db, SQL_INSERT_METRICS, 21, p) < 0)
-		goto rollback;
-	{
-		const char *ps[2] = {ids, json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN)};
-
-		if (db_cmd(m->c->db, SQL_SNAPSHOT, 2, ps) < 0)
-			goto rollback;
-	}
-	if (db_cmd(m->c->db, SQL_DROP_LIVE, 1, p) < 0)
-		goto rollback;
-	if (db_commit(m->c->db) < 0)
-		goto rollback;
+	if (!source)
+		return -1; /* writer busy: next cycle */
+	f.sample_count = d.cpu.count;
+	agg_of(&f.cpu, &d.cpu);
+	agg_of(&f.mem, &d.mem);
+	snap = final_snapshot(&f, &d, source, mi);
+	f.snapshot_json = json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN);
+	rc = db_inst_persist(m->c->db, &f);
+	json_object_put(snap);
+	if (rc < 0)
+		return -1;
 	if (strcmp(PQgetvalue(r, row, 9), "local") == 0)
 		copy_log(m, id, NULL, 1);
 	if (idx >= 0)
@@ -503,20 +397,13 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 	tab_drop(m, id);
 	log_info("monitor instance=%lld samples=%llu source=%s reason=%s msg=\"metrics persisted, "
 		 "slot released\"",
-		 (long long)id, (unsigned long long)d.cpu.count, source, reason ? reason : "-");
-	rc = 0;
-	goto done;
-rollback:
-	db_rollback(m->c->db);
-done:
-	json_object_put(snap);
-	return rc;
+		 (long long)id, (unsigned long long)d.cpu.count, source, f.reason ? f.reason : "-");
+	return 0;
 }
 
 static void pass_ended(struct monitor *m)
 {
-	const char *p[1] = {m->c->replica_id ? m->c->replica_id : ""};
-	PGresult *r = db_prep(m->c->db, "monitor_to_persist", SQL_TO_PERSIST, 1, p);
+	PGresult *r = db_inst_to_persist(m->c->db, m->c->replica_id ? m->c->replica_id : "");
 
 	if (!r)
 		return;
@@ -534,24 +421,18 @@ static void pass_orphan_slots(struct monitor *m)
 
 	for (int i = 0; i < n; i++) {
 		struct mon_inst *mi;
-		char ids[24];
-		const char *p[1] = {ids};
-		PGresult *r;
 
 		if (shm_slot_snapshot(m->seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1)
 			continue;
 		mi = tab_get(m, sn.d.instance_id, 0);
 		if (mi && mi->seen)
 			continue;
-		snprintf(ids, sizeof(ids), "%lld", (long long)sn.d.instance_id);
-		r = db_prep(m->c->db, "monitor_slot_done", SQL_SLOT_DONE, 1, p);
-		if (r && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
+		if (db_inst_slot_done(m->c->db, sn.d.instance_id) == 1) {
 			shm_slot_release(m->seg, SHM_INSTANCE, i, sn.d.instance_id);
 			tab_drop(m, sn.d.instance_id);
 			log_info("monitor instance=%lld slot=%d msg=\"stale slot released\"",
 				 (long long)sn.d.instance_id, i);
 		}
-		PQclear(r);
 	}
 	/* forget instances no longer active and without a slot */
 	for (size_t i = 0; i < m->n;) {
@@ -564,12 +445,7 @@ static void pass_orphan_slots(struct monitor *m)
 
 static int ensure_seg(struct monitor *m)
 {
-	if (m->c->seg && !m->own_seg) {
-		m->seg = m->c->seg;
-		return 0;
-	}
-	m->own_seg = 1;
-	return shm_keep(&m->seg, m->seg_name, 0, ATTACH_RETRY_MS) ? 0 : -1;
+	return shm_child_seg(&m->seg, &m->own_seg, m->c->seg, m->seg_name, ATTACH_RETRY_MS);
 }
 
 int monitor_main(struct hubd_child *c)

@@ -45,7 +45,8 @@
 
 #include <json-c/json.h>
 
-#include "db/db.h"
+#include "db/db_instance.h"
+#include "db/db_lead.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -56,7 +57,7 @@
 #include "metrics/view.h"
 
 #define LIVE_EVERY_MS 15000     /* instance_live upsert period (DESIGN §6) */
-#define SCRAPER_LOCK_KEY "7236051898443571023" /* kubelets are scraped by one replica */
+#define SCRAPER_LOCK_KEY 7236051898443571023LL /* kubelets are scraped by one replica */
 #define ATTACH_RETRY_MS 2000    /* segment missing: try again this often */
 #define MIN_INTERVAL_MS 200
 
@@ -73,26 +74,6 @@ struct scraper {
 	int nwritten;
 	int kube_leader, kube_warned;
 };
-
-static const char SQL_INSTANCES[] =
-	"SELECT mi.id, mi.pid, coalesce(mi.memory_limit_mib, 0), "
-	"       coalesce(m.disable_memory_limit, false), mi.termination_reason IS NOT NULL, "
-	"       mi.state IN ('REQUESTED', 'STARTING') "
-	"FROM model_instance mi LEFT JOIN model m ON m.id = mi.model_id "
-	"WHERE mi.backend = 'local' AND mi.state <> 'TERMINATED' AND mi.pid IS NOT NULL "
-	"  AND (mi.replica_id = $1 OR mi.replica_id IS NULL)";
-
-static const char SQL_OOM_MARK[] =
-	"UPDATE model_instance SET termination_reason = 'OOMKILLED', termination_detail = $2, "
-	"       updated_at = now() "
-	"WHERE id = $1 AND state <> 'TERMINATED' AND termination_reason IS NULL";
-
-static const char SQL_OOM_EVENT[] =
-	"INSERT INTO instance_event (instance_id, kind, detail) VALUES ($1, 'OOM_KILLED', $2::jsonb)";
-
-static const char SQL_LIVE[] =
-	"INSERT INTO instance_live (instance_id, at, aggregates) VALUES ($1, now(), $2::jsonb) "
-	"ON CONFLICT (instance_id) DO UPDATE SET at = now(), aggregates = EXCLUDED.aggregates";
 
 /* ---- the machine (node slot) ---- */
 
@@ -128,18 +109,15 @@ static void scrape_node(struct scraper *s, int ninstances)
 static void oom_kill(struct scraper *s, int64_t id, pid_t pgid, double mem_mib, int limit_mib,
 		     int slot)
 {
-	char ids[24], detail[160], ev[200];
-	const char *p2[2] = {ids, detail}, *pe[2] = {ids, ev};
+	char detail[160], ev[200];
 
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
 	snprintf(detail, sizeof(detail),
 		 "memory working set %.0f MiB over the limit of %d MiB (killed by the scraper)",
 		 mem_mib, limit_mib);
 	snprintf(ev, sizeof(ev), "{\"memory_mib\":%.1f,\"limit_mib\":%d,\"by\":\"scraper\"}",
 		 mem_mib, limit_mib);
 	/* reason first, so whoever reaps the process records OOMKILLED */
-	db_cmd(s->c->db, SQL_OOM_MARK, 2, p2);
-	db_cmd(s->c->db, SQL_OOM_EVENT, 2, pe);
+	db_inst_oom_mark(s->c->db, id, detail, ev);
 	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
 		log_warn("scraper instance=%lld pgid=%d msg=\"kill failed\"", (long long)id,
 			 (int)pgid);
@@ -175,13 +153,93 @@ static int last_two_over(struct scraper *s, int slot, int64_t id, int limit_mib)
 
 /* ---- local instances ---- */
 
+/* One row of db_inst_local_rows. */
+struct local_row {
+	int64_t id;
+	pid_t pgid;
+	int limit, no_limit, has_reason, starting;
+};
+
+static void local_row(PGresult *r, int i, struct local_row *lr)
+{
+	lr->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	lr->pgid = (pid_t)atoi(PQgetvalue(r, i, 1));
+	lr->limit = atoi(PQgetvalue(r, i, 2));
+	lr->no_limit = PQgetvalue(r, i, 3)[0] == 't';
+	lr->has_reason = PQgetvalue(r, i, 4)[0] == 't';
+	lr->starting = PQgetvalue(r, i, 5)[0] == 't';
+}
+
+/* The group's memory from its own cgroup (0, into *ws and *ooms), or not
+ * (non-zero: use its RSS); flags the slot when the cgroup is shared. */
+static int group_memory(struct scraper *s, const struct local_row *lr, int slot, int64_t *ws,
+			int64_t *ooms)
+{
+	char cgdir[1100];
+	int cg = proc_cgroup_memory(lr->pgid, ws, ooms, cgdir, sizeof(cgdir));
+
+	if (cg == 0 && proc_cgroup_exclusive(cgdir, &s->pt, lr->pgid) == 0) {
+		/* another process shares the cgroup (e.g. a name clash):
+		 * its working set is not this instance's alone */
+		if (!(sn_flags(s, slot, lr->id) & SHM_F_SHARED_CG))
+			log_warn_x("scraper instance=%lld cgroup=%s msg=\"cgroup shared with "
+				   "other processes, using the group's RSS\"",
+				   (long long)lr->id, cgdir);
+		shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, lr->id, SHM_F_SHARED_CG, SHM_F_CGROUP);
+		cg = 1;
+	}
+	return cg;
+}
+
+/* Sample one local instance into its slot, and enforce its memory limit
+ * where no cgroup does. */
+static void scrape_one(struct scraper *s, const struct local_row *lr)
+{
+	int slot = shm_find_instance(s->seg, lr->id);
+	int64_t rss = 0, start = 0, ws = 0, ooms = 0;
+	double cpu = 0;
+	int cg, over;
+	struct shm_obs o;
+
+	if (slot < 0 || lr->pgid <= 0)
+		return; /* the monitor registers slots */
+	if (proc_group_usage(&s->pt, lr->pgid, &cpu, &rss, &start) == 0)
+		return; /* gone; the runner and the monitor handle it */
+	/* leader start time rides along: a reused pid shows up as a
+	 * different start and is ignored (shm_slot_ingest returns -2) */
+	cg = group_memory(s, lr, slot, &ws, &ooms);
+	memset(&o, 0, sizeof(o));
+	o.t_ms = s->pt.at_ms;
+	o.has_cpu_counter = 1;
+	o.cpu_counter_s = cpu;
+	o.start_ms = start;
+	o.same_source = 1;
+	o.has_mem = 1;
+	o.mem_mib = (double)(cg == 0 ? ws : rss) / 1048576.0;
+	over = lr->limit > 0 && !lr->no_limit && !lr->has_reason && o.mem_mib > lr->limit;
+	if (lr->starting) {
+		/* Start-up (interpreter, imports) is not the model's working
+		 * profile: samples before READY would drag every floor (min)
+		 * down and skew request recommendations. Only the limit is
+		 * enforced meanwhile; over it while starting is unambiguous. */
+		if (cg != 0 && over)
+			oom_kill(s, lr->id, lr->pgid, o.mem_mib, lr->limit, slot);
+		return;
+	}
+	if (shm_slot_ingest(s->seg, SHM_INSTANCE, slot, lr->id, &o) == -2)
+		return; /* the pid now belongs to another process: never kill it */
+	if (cg == 0)
+		shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, lr->id,
+				   SHM_F_CGROUP | (ooms > 0 ? SHM_F_OOM : 0), 0);
+	else if (over && last_two_over(s, slot, lr->id, lr->limit))
+		oom_kill(s, lr->id, lr->pgid, o.mem_mib, lr->limit, slot);
+}
+
 static int scrape_instances(struct scraper *s)
 {
-	const char *p[1] = {s->c->replica_id ? s->c->replica_id : ""};
-	PGresult *r;
+	PGresult *r = db_inst_local_rows(s->c->db, s->c->replica_id ? s->c->replica_id : "");
 	int n;
 
-	r = db_prep(s->c->db, "scraper_instances", SQL_INSTANCES, 1, p);
 	if (!r)
 		return -1;
 	if (proc_scan(&s->pt) < 0) {
@@ -190,62 +248,10 @@ static int scrape_instances(struct scraper *s)
 	}
 	n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
-		int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		pid_t pgid = (pid_t)atoi(PQgetvalue(r, i, 1));
-		int limit = atoi(PQgetvalue(r, i, 2));
-		int no_limit = PQgetvalue(r, i, 3)[0] == 't';
-		int has_reason = PQgetvalue(r, i, 4)[0] == 't';
-		int starting = PQgetvalue(r, i, 5)[0] == 't';
-		int slot = shm_find_instance(s->seg, id);
-		int64_t rss = 0, start = 0, ws = 0, ooms = 0;
-		double cpu = 0;
-		int members, cg;
-		char cgdir[1100];
-		struct shm_obs o;
+		struct local_row lr;
 
-		if (slot < 0 || pgid <= 0)
-			continue; /* the monitor registers slots */
-		members = proc_group_usage(&s->pt, pgid, &cpu, &rss, &start);
-		if (members == 0)
-			continue; /* gone; the runner and the monitor handle it */
-		/* leader start time rides along: a reused pid shows up as a
-		 * different start and is ignored (shm_slot_ingest returns -2) */
-		cg = proc_cgroup_memory(pgid, &ws, &ooms, cgdir, sizeof(cgdir));
-		if (cg == 0 && proc_cgroup_exclusive(cgdir, &s->pt, pgid) == 0) {
-			/* another process shares the cgroup (e.g. a name clash):
-			 * its working set is not this instance's alone */
-			if (!(sn_flags(s, slot, id) & SHM_F_SHARED_CG))
-				log_warn_x("scraper instance=%lld cgroup=%s msg=\"cgroup shared with "
-					   "other processes, using the group's RSS\"",
-					   (long long)id, cgdir);
-			shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, id, SHM_F_SHARED_CG, SHM_F_CGROUP);
-			cg = 1;
-		}
-		memset(&o, 0, sizeof(o));
-		o.t_ms = s->pt.at_ms;
-		o.has_cpu_counter = 1;
-		o.cpu_counter_s = cpu;
-		o.start_ms = start;
-		o.same_source = 1;
-		o.has_mem = 1;
-		o.mem_mib = (double)(cg == 0 ? ws : rss) / 1048576.0;
-		if (starting) {
-			/* Start-up (interpreter, imports) is not the model's working
-			 * profile: samples before READY would drag every floor (min)
-			 * down and skew request recommendations. Only the limit is
-			 * enforced meanwhile; over it while starting is unambiguous. */
-			if (cg != 0 && limit > 0 && !no_limit && !has_reason && o.mem_mib > limit)
-				oom_kill(s, id, pgid, o.mem_mib, limit, slot);
-			continue;
-		}
-		if (shm_slot_ingest(s->seg, SHM_INSTANCE, slot, id, &o) == -2)
-			continue; /* the pid now belongs to another process: never kill it */
-		if (cg == 0)
-			shm_slot_set_flags(s->seg, SHM_INSTANCE, slot, id,
-					   SHM_F_CGROUP | (ooms > 0 ? SHM_F_OOM : 0), 0);
-		else if (limit > 0 && !no_limit && !has_reason && o.mem_mib > limit &&
-			 last_two_over(s, slot, id, limit))
-			oom_kill(s, id, pgid, o.mem_mib, limit, slot);
+		local_row(r, i, &lr);
+		scrape_one(s, &lr);
 	}
 	PQclear(r);
 	return n;
@@ -270,8 +276,6 @@ static void write_live(struct scraper *s, int all)
 	}
 	for (int i = 0; i < n; i++) {
 		json_object *agg;
-		char ids[24];
-		const char *p[2];
 
 		if (shm_slot_snapshot(s->seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1)
 			continue;
@@ -281,13 +285,9 @@ static void write_live(struct scraper *s, int all)
 		agg = view_aggregates(&sn.d);
 		if (!agg)
 			continue;
-		snprintf(ids, sizeof(ids), "%lld", (long long)sn.d.instance_id);
-		p[0] = ids;
-		p[1] = json_object_to_json_string_ext(agg, JSON_C_TO_STRING_PLAIN);
 		/* a row deleted meanwhile fails the foreign key: harmless */
-		PGresult *r = db_prep(s->c->db, "scraper_live", SQL_LIVE, 2, p);
-
-		PQclear(r);
+		db_inst_live_put(s->c->db, sn.d.instance_id,
+				 json_object_to_json_string_ext(agg, JSON_C_TO_STRING_PLAIN));
 		json_object_put(agg);
 	}
 }
@@ -305,16 +305,8 @@ extern int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg) __att
  * tries to take it when not. */
 static int lead_kube(struct scraper *s)
 {
-	const char *p[1] = {SCRAPER_LOCK_KEY};
-	PGresult *r = db_exec(s->c->db,
-			      "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE"
-			      " locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
-			      " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint)"
-			      " THEN true ELSE pg_try_advisory_lock($1::bigint) END",
-			      1, p);
-	int ok = r && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	int ok = db_lead_hold(s->c->db, SCRAPER_LOCK_KEY);
 
-	PQclear(r);
 	if (ok != s->kube_leader)
 		log_info("scraper kube_leader=%d msg=\"%s\"", ok,
 			 ok ? "scraping the kubelets" : "another replica scrapes the kubelets");
@@ -340,12 +332,7 @@ static int scrape_kube(struct scraper *s)
 
 static int ensure_seg(struct scraper *s)
 {
-	if (s->c->seg && !s->own_seg) {
-		s->seg = s->c->seg;
-		return 0;
-	}
-	s->own_seg = 1;
-	return shm_keep(&s->seg, s->seg_name, 0, ATTACH_RETRY_MS) ? 0 : -1;
+	return shm_child_seg(&s->seg, &s->own_seg, s->c->seg, s->seg_name, ATTACH_RETRY_MS);
 }
 
 int scraper_main(struct hubd_child *c)

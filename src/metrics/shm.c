@@ -371,6 +371,17 @@ struct metrics_seg *shm_keep(struct metrics_seg **segp, const char *name, int re
 	return *segp;
 }
 
+int shm_child_seg(struct metrics_seg **segp, int *own, struct metrics_seg *given,
+		  const char *name, int retry_ms)
+{
+	if (given && !*own) {
+		*segp = given;
+		return 0;
+	}
+	*own = 1;
+	return shm_keep(segp, name, 0, retry_ms) ? 0 : -1;
+}
+
 const struct shm_header *shm_header(const struct metrics_seg *seg)
 {
 	return seg->hdr;

@@ -194,6 +194,13 @@ int shm_seg_stale(struct metrics_seg *seg);
  * retry_ms), reattach if stale. Returns *segp (may be NULL). */
 struct metrics_seg *shm_keep(struct metrics_seg **segp, const char *name, int readonly,
 			     int retry_ms);
+/* A modelhubd child's segment (read-write): the supervisor's attachment
+ * (given) while it has one and the child never had to attach its own;
+ * otherwise the child keeps its own attachment of name (shm_keep, *own set
+ * so the child shm_close()s it at exit). 0 with *segp usable, -1 not
+ * attached yet. */
+int shm_child_seg(struct metrics_seg **segp, int *own, struct metrics_seg *given,
+		  const char *name, int retry_ms);
 
 const struct shm_header *shm_header(const struct metrics_seg *seg);
 int shm_nslots(const struct metrics_seg *seg, enum shm_kind kind);
