@@ -264,7 +264,6 @@ static void test_lifecycle(void)
 
 	/* children and scrape stats */
 	shm_child_set(w, 3, "scraper", 777, 2);
-	shm_child_heartbeat(w, 3);
 	shm_child_set(w, 99, "bad", 1, 0);
 	shm_scrape_stat(w, 1500, 0);
 	shm_scrape_stat(w, 500, 1);

@@ -2,10 +2,13 @@
  * hubd.h — what every modelhubd child role may use from the supervisor.
  *
  * Runs in: modelhubd children. Each role is one `<role>_main()` in its own
- * file (runner.c, janitor.c, scraper.c, monitor.c, autoscaler.c), called by
- * the supervisor (supervisor.c) after fork with signals reset, its process
- * title set, PR_SET_PDEATHSIG armed and log_init(role) done.
- * A role returns 0 when asked to stop, 1 on an orderly fatal error.
+ * file (dealer.c, runner.c, janitor.c, scraper.c, monitor.c, kubewatch.c),
+ * listed in the role table of supervisor.c and called after fork with
+ * signals reset, its process title set, PR_SET_PDEATHSIG armed and
+ * log_init(role) done.
+ * A role returns 0 when asked to stop, 1 on an orderly fatal error; the
+ * role's policy (supervisor.c) decides the restart for each, and for a
+ * crash.
  */
 #ifndef MH_HUBD_H
 #define MH_HUBD_H
@@ -15,8 +18,10 @@
 #include "db/db.h"
 
 struct metrics_seg; /* metrics/shm.h */
+struct sup;         /* lib/sup.h */
 
 struct hubd_child {
+	const struct sup *sup;  /* the supervisor's slot table (inherited copy) */
 	int index;              /* slot in the supervisor's child table */
 	int role_index;         /* e.g. runner number 0..N-1 */
 	const char *role;       /* "runner", "janitor", "scraper", "monitor", ... */
@@ -32,12 +37,18 @@ int hubd_take_reload(void);
 /* Tell the supervisor this child is alive; call at least every 10 s. */
 void hubd_heartbeat(struct hubd_child *c);
 /* Sleep up to ms, waking early on stop or when fd (if >= 0) is readable.
- * Returns 1 if fd readable, 0 on timeout, -1 when asked to stop. */
+ * Returns 1 if fd readable, 2 when poked (SIGUSR1), 0 on timeout, -1 when
+ * asked to stop. */
 int hubd_wait(struct hubd_child *c, int fd, int ms);
+/* The elector role (the janitor) publishes whether this replica leads;
+ * the supervisor starts leader-only roles only while it does. */
+void hubd_set_leader(int leader);
 
+int dealer_main(struct hubd_child *c);
 int runner_main(struct hubd_child *c);
 int janitor_main(struct hubd_child *c);
 int scraper_main(struct hubd_child *c);
 int monitor_main(struct hubd_child *c);
+int kubewatch_main(struct hubd_child *c);
 
 #endif

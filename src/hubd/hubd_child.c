@@ -2,12 +2,13 @@
  * hubd_child.c — the child side of the supervisor contract (hubd.h):
  * stop/reload flags, heartbeats, waiting, the model assignment.
  *
- * Runs in: every modelhubd child. Called by: the role mains (runner.c,
- * janitor.c, scraper.c, monitor.c) and supervisor.c right after fork
- * (hubd_child_setup).
- * Owns: the child's signal flags. Shared state: hubd_shm heartbeat word of
- * this child (written), runner busy flag (written), assignment (read under
- * the seqlock).
+ * Runs in: every modelhubd child. Called by: the role mains (dealer.c,
+ * runner.c, janitor.c, scraper.c, monitor.c, kubewatch.c) and
+ * supervisor.c right after fork (hubd_child_signals).
+ * Owns: the child's signal flags. Shared state: this child's heartbeat
+ * word in the supervisor core's table (lib/sup.h, written), runner busy
+ * flag (written), assignment (read under the seqlock), the leadership word
+ * (written by the janitor through sup_child_set_leader).
  *
  * NOTES: handlers only set flags. hubd_wait blocks the signals, checks the
  * flags and sleeps in ppoll() with them unblocked, so a SIGTERM arriving
@@ -19,7 +20,7 @@
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
-#include "metrics/shm.h"
+#include "lib/sup.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -84,10 +85,13 @@ int hubd_take_reload(void)
 
 void hubd_heartbeat(struct hubd_child *c)
 {
-	if (hubd_shm && c && c->index >= 0 && c->index < HUBD_MAX_CHILDREN)
-		atomic_store(&hubd_shm->heartbeat_ms[c->index], mh_mono_ms());
-	if (c && c->seg && c->index >= 0 && c->index < SHM_MAX_CHILDREN)
-		shm_child_heartbeat(c->seg, c->index);
+	(void)c;
+	sup_child_beat();
+}
+
+void hubd_set_leader(int leader)
+{
+	sup_child_set_leader(leader);
 }
 
 int hubd_wait(struct hubd_child *c, int fd, int ms)
@@ -111,7 +115,7 @@ int hubd_wait(struct hubd_child *c, int fd, int ms)
 	if (child_poke) {
 		child_poke = 0;
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		return 0;
+		return 2;
 	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
@@ -120,9 +124,12 @@ int hubd_wait(struct hubd_child *c, int fd, int ms)
 	hubd_heartbeat(c);
 	if (child_stop)
 		return -1;
-	child_poke = 0;
 	if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 		return 1;
+	if (child_poke) {
+		child_poke = 0;
+		return 2;
+	}
 	return 0;
 }
 
@@ -159,4 +166,14 @@ void hubd_set_busy(int r, int busy)
 	/* after the supervisor died our parent is init: do not signal it */
 	if (!busy && child_supervisor > 1 && getppid() == child_supervisor)
 		kill(child_supervisor, SIGUSR1);
+}
+
+void hubd_poke_runners(uint32_t mask)
+{
+	if (!hubd_shm || !mask)
+		return;
+	atomic_fetch_or(&hubd_shm->poke_runners, mask);
+	/* the supervisor knows the runners' pids and signals them */
+	if (child_supervisor > 1 && getppid() == child_supervisor)
+		kill(child_supervisor, SIGUSR2);
 }

@@ -8,6 +8,8 @@
  * Called by: supervisor.c (janitor_main after fork).
  * Owns: its Postgres connection, which holds the session-level advisory
  * lock while leader (a lost connection loses the lock; it is taken again).
+ * It is the elector role (supervisor.c): it publishes leadership with
+ * hubd_set_leader(), and the supervisor runs leader-only roles meanwhile.
  * Shared state: work_request (requeue/fail/delete), model_instance (old
  * rows deleted, rows of dead replicas marked LOST), session (expired rows
  * deleted; login_attempt and rate_limit through db_session_purge), job_run
@@ -155,10 +157,12 @@ int janitor_main(struct hubd_child *c)
 				continue;
 			}
 			log_info("janitor msg=\"leader: holding the janitor lock\"");
+			hubd_set_leader(1);
 			last_retention = 0;
 			last_check = now;
 		} else if (now - last_check >= 30000 && (last_check = now) && !still_lead(db)) {
 			log_warn_x("janitor msg=\"lost the janitor lock (reconnected?)\"");
+			hubd_set_leader(0);
 			leader = 0;
 			continue;
 		}

@@ -1,9 +1,9 @@
 # src/hubd/local.mk — modelhubd: the supervisor and its children.
 # Other roles (scraper.c, monitor.c, autoscaler.c) append their sources to
-# modelhubd_SOURCES here; the supervisor links them through weak symbols.
+# modelhubd_SOURCES here and add a row to the role table in supervisor.c.
 bin_PROGRAMS += modelhubd
 modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
-	src/hubd/supervisor.c src/hubd/hubd_child.c src/hubd/runner.c src/hubd/janitor.c \
+	src/hubd/supervisor.c src/hubd/hubd_child.c src/hubd/dealer.c src/hubd/runner.c src/hubd/janitor.c \
 	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
 modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
 	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm $(LIBS)
@@ -18,7 +18,7 @@ t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)
 
 # Script tests over the real stack (t/lib/stack.py) with the demo models.
 MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t t/203-runner-bisect.t t/204-runner-kill.t t/205-runner-load.t t/206-runner-cache.t t/207-janitor.t t/208-two-replicas.t \
-	t/209-runner-pg-outage.t
+	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t
 TESTS += $(MH_HUBD_TESTS)
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.

@@ -35,3 +35,8 @@ check_PROGRAMS += t/053-json.t
 TESTS += t/053-json.t
 t_053_json_t_SOURCES = t/053-json.c
 t_053_json_t_LDADD = libmhlib.a $(JSONC_LIBS) $(PQ_LIBS)
+# supervisor core (sup.c) with real children: exit kinds, policies, gating.
+check_PROGRAMS += t/211-sup-roles.t
+TESTS += t/211-sup-roles.t
+t_211_sup_roles_t_SOURCES = t/211-sup-roles.c
+t_211_sup_roles_t_LDADD = libmhlib.a

@@ -819,15 +819,7 @@ void shm_child_set(struct metrics_seg *seg, int idx, const char *role, int32_t p
 	snprintf(c->role, sizeof(c->role), "%s", role ? role : "");
 	atomic_store(&c->restarts, restarts);
 	atomic_store(&c->started_ms, mh_wall_ms());
-	atomic_store(&c->heartbeat_ms, mh_wall_ms());
 	atomic_store(&c->pid, pid);
-}
-
-void shm_child_heartbeat(struct metrics_seg *seg, int idx)
-{
-	if (!seg || seg->readonly || idx < 0 || idx >= SHM_MAX_CHILDREN)
-		return;
-	atomic_store(&seg->hdr->children[idx].heartbeat_ms, mh_wall_ms());
 }
 
 void shm_scrape_stat(struct metrics_seg *seg, uint64_t us, int error)

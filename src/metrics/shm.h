@@ -22,8 +22,8 @@
  * Who writes what:
  *   header sizes, magic, generation   modelhubd, once at creation
  *   header.retired                    the next modelhubd, before unlinking
- *   header.children[]                 supervisor (role, pid, restarts) and
- *                                     each child (heartbeat_ms), atomics
+ *   header.children[]                 supervisor (role, pid, restarts),
+ *                                     atomics (heartbeats: lib/sup.h)
  *   header scrape stats               scraper, atomics
  *   node slots                        scraper only (register, ingest, release)
  *   instance slots: identity,
@@ -57,7 +57,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x3154454d424855ULL /* "UHBMET1" little endian */
-#define SHM_LAYOUT_VERSION 2
+#define SHM_LAYOUT_VERSION 3
 #define SHM_MAX_CHILDREN 32
 #define SHM_STUCK_MS 200        /* odd seq this long + dead writer = take over */
 #define SHM_WINDOW_MS 60000     /* the "last 60 s" aggregate window */
@@ -126,7 +126,6 @@ struct shm_child {
 	_Atomic int32_t pid;
 	_Atomic uint32_t restarts;
 	_Atomic int64_t started_ms;
-	_Atomic int64_t heartbeat_ms;
 };
 
 struct shm_header {
@@ -250,10 +249,9 @@ struct shm_obs {
 int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 		    int64_t instance_id, const struct shm_obs *obs);
 
-/* Heartbeat and child table (supervisor/children). idx < SHM_MAX_CHILDREN. */
+/* Child table (supervisor, at each start). idx < SHM_MAX_CHILDREN. */
 void shm_child_set(struct metrics_seg *seg, int idx, const char *role, int32_t pid,
 		   uint32_t restarts);
-void shm_child_heartbeat(struct metrics_seg *seg, int idx);
 void shm_scrape_stat(struct metrics_seg *seg, uint64_t us, int error);
 
 /* ---- readers ---- */
