@@ -1,0 +1,13 @@
+# src/autoscale/local.mk — libmhautoscale.a: the node autoscaler's pure
+# placement planner (no I/O; depends on libc only), shared by the autoscaler
+# child, the model save check in the API and bench/autoscale.
+noinst_LIBRARIES += libmhautoscale.a
+libmhautoscale_a_SOURCES = src/autoscale/plan.h src/autoscale/plan.c
+check_PROGRAMS += t/080-autoscale-plan.t
+TESTS += t/080-autoscale-plan.t
+t_080_autoscale_plan_t_SOURCES = t/080-autoscale-plan.c
+t_080_autoscale_plan_t_LDADD = libmhautoscale.a
+# bench/autoscale (script) builds and runs this; built by `make check`, not run.
+check_PROGRAMS += bench/autoscale-bench
+bench_autoscale_bench_SOURCES = bench/autoscale-bench.c
+bench_autoscale_bench_LDADD = libmhautoscale.a
