@@ -3,7 +3,7 @@
  *
  * Runs in: modelhubd children (runners create/stop instances; monitor and
  * scraper read state, logs, events, nodes). Called by: runner.c, monitor.c,
- * scraper.c, autoscaler.c. Implementations: local.c (child processes on
+ * scraper.c (src/hubd). Implementations: local.c (child processes on
  * loopback ports), kube*.c (pods through the Kubernetes API).
  *
  * Owns: one struct cluster per process, holding the backend's private state

@@ -125,83 +125,113 @@ static int parse_plain(struct csvin *c, const char *p, const char *end,
 
 enum csv_state { FIELD_START, UNQUOTED, QUOTED, QUOTE_SEEN };
 
+/* One CSV record being read: position, state, the first field collected. */
+struct csv_rd {
+	const char *p;
+	enum csv_state st;
+	int field;         /* 0-based column of the current field */
+	size_t *line;      /* physical line, advanced at every line break */
+	struct buf *first; /* the first field's text */
+};
+
+static void keep(struct csv_rd *r, const char *s, size_t n)
+{
+	if (r->field == 0)
+		buf_add(r->first, s, n);
+}
+
+/* The steps below consume at most one character or line break at r->p and
+ * return 1 when the record ended there. */
+static int step_start(struct csv_rd *r, char ch)
+{
+	if (ch == '"') {
+		if (r->field == 0)
+			buf_reset(r->first); /* drop spaces before the quote */
+		r->st = QUOTED;
+		r->p++;
+	} else if (ch == ' ' || ch == '\t') {
+		keep(r, r->p, 1);
+		r->p++;
+	} else {
+		r->st = UNQUOTED; /* consumed by step_unquoted */
+	}
+	return 0;
+}
+
+/* Unquoted text, or just after a closing quote (QUOTE_SEEN), where a second
+ * quote is an escaped quote and anything else is kept as text. */
+static int step_unquoted(struct csv_rd *r, char ch, size_t eol)
+{
+	if (r->st == QUOTE_SEEN && ch == '"') {
+		keep(r, "\"", 1);
+		r->st = QUOTED;
+		r->p++;
+		return 0;
+	}
+	if (ch == ',') {
+		r->field++;
+		r->st = FIELD_START;
+		r->p++;
+		return 0;
+	}
+	if (eol) {
+		r->p += eol;
+		(*r->line)++;
+		return 1;
+	}
+	keep(r, r->p, 1);
+	r->st = UNQUOTED;
+	r->p++;
+	return 0;
+}
+
+/* Inside quotes: a line break is part of the field. */
+static int step_quoted(struct csv_rd *r, char ch, size_t eol)
+{
+	if (ch == '"') {
+		r->st = QUOTE_SEEN;
+		r->p++;
+		return 0;
+	}
+	if (eol) {
+		keep(r, r->p, eol);
+		(*r->line)++;
+		r->p += eol;
+		return 0;
+	}
+	keep(r, r->p, 1);
+	r->p++;
+	return 0;
+}
+
 /* One record starting at *pp: the first field goes to `first`. Advances *pp
  * past the record's line break and *line by the physical lines consumed.
  * 0, or -1 for an unterminated quote. */
 static int csv_record(const char **pp, const char *end, size_t *line, struct buf *first)
 {
-	const char *p = *pp;
-	enum csv_state st = FIELD_START;
-	int field = 0;
+	struct csv_rd r = {*pp, FIELD_START, 0, line, first};
+	int done = 0;
 
 	buf_reset(first);
-	while (p < end) {
-		char ch = *p;
-		size_t e = eol_len(p, end);
+	while (r.p < end && !done) {
+		char ch = *r.p;
+		size_t eol = eol_len(r.p, end);
 
-		switch (st) {
+		switch (r.st) {
 		case FIELD_START:
-			if (ch == '"') {
-				if (field == 0)
-					buf_reset(first); /* drop spaces before the quote */
-				st = QUOTED;
-				p++;
-				continue;
-			}
-			if (ch == ' ' || ch == '\t') {
-				if (field == 0)
-					buf_addc(first, ch);
-				p++;
-				continue;
-			}
-			st = UNQUOTED;
-			continue;
+			done = step_start(&r, ch);
+			break;
 		case UNQUOTED:
 		case QUOTE_SEEN:
-			if (st == QUOTE_SEEN && ch == '"') {
-				if (field == 0)
-					buf_addc(first, '"');
-				st = QUOTED;
-				p++;
-				continue;
-			}
-			if (ch == ',') {
-				field++;
-				st = FIELD_START;
-				p++;
-				continue;
-			}
-			if (e) {
-				*pp = p + e;
-				(*line)++;
-				return 0;
-			}
-			if (field == 0)
-				buf_addc(first, ch);
-			st = UNQUOTED;
-			p++;
-			continue;
+			done = step_unquoted(&r, ch, eol);
+			break;
 		case QUOTED:
-			if (ch == '"') {
-				st = QUOTE_SEEN;
-				p++;
-				continue;
-			}
-			if (e) {
-				if (field == 0)
-					buf_add(first, p, e);
-				(*line)++;
-				p += e;
-				continue;
-			}
-			if (field == 0)
-				buf_addc(first, ch);
-			p++;
-			continue;
+			done = step_quoted(&r, ch, eol);
+			break;
 		}
 	}
-	*pp = p;
-	return st == QUOTED ? -1 : 0;
+	*pp = r.p;
+	return !done && r.st == QUOTED ? -1 : 0;
 }
 
 static int parse_csv(struct csvin *c, const char *p, const char *end,

@@ -12,7 +12,7 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_recommend.c
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
 modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
-	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
 # Work requests (api_requests.c): input parsing, pure and unit-tested.
 libmhapi_a_SOURCES += src/fcgi/csvin.c src/fcgi/csvin.h
 check_PROGRAMS += t/016-csvin.t
@@ -41,7 +41,7 @@ t_010_config_t_SOURCES = t/010-config.c
 t_010_config_t_LDADD = libmhlib.a
 t_011_router_t_SOURCES = t/011-router.c
 t_011_router_t_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
-	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
 t_012_json_t_SOURCES = t/012-json.c
 t_012_json_t_LDADD = $(t_011_router_t_LDADD)
 t_012_json_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a

@@ -1,5 +1,5 @@
 # src/hubd/local.mk — modelhubd: the supervisor and its children.
-# Other roles (scraper.c, monitor.c, autoscaler.c) append their sources to
+# Other roles (scraper.c, monitor.c, kubewatch.c) append their sources to
 # modelhubd_SOURCES here and add a row to the role table in supervisor.c.
 bin_PROGRAMS += modelhubd
 modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \

@@ -111,78 +111,92 @@ static int slow_double(const char *p, size_t n, double *out)
 	return endp == tmp + n ? 0 : -1;
 }
 
+/* Decimal mantissa gathered so far: up to 19 significant digits in m, the
+ * power of ten to apply to it, and whether digits had to be dropped. */
+struct mant {
+	uint64_t m;
+	int sig, e10, any, lossy;
+};
+
+/* Digits of the integer part (frac 0) or of the fraction (frac 1); returns
+ * where they end. A dropped integer digit still scales the value. */
+static const char *mant_digits(struct mant *d, const char *s, const char *e, int frac)
+{
+	for (; s < e && is_digit(*s); s++) {
+		d->any = 1;
+		if (d->sig < 19) {
+			d->m = d->m * 10 + (uint64_t)(*s - '0');
+			d->sig += d->m != 0;
+			d->e10 -= frac;
+		} else {
+			d->e10 += !frac;
+			d->lossy = 1;
+		}
+	}
+	return s;
+}
+
+/* The exponent at s ('e' or 'E', an optional sign, digits), added to *e10.
+ * Returns its end, or NULL when no digit follows. */
+static const char *exponent(const char *s, const char *e, int *e10)
+{
+	int x = 0, neg = 0, any = 0;
+
+	s++;
+	if (s < e && (*s == '+' || *s == '-'))
+		neg = *s++ == '-';
+	for (; s < e && is_digit(*s); s++) {
+		any = 1;
+		if (x < 100000)
+			x = x * 10 + (*s - '0');
+	}
+	if (!any)
+		return NULL;
+	*e10 += neg ? -x : x;
+	return s;
+}
+
+/* NaN, Inf, Infinity in any case (after the sign). 0 / -1. */
+static int special(const char *s, const char *e, int neg, double *out)
+{
+	size_t k = (size_t)(e - s);
+
+	if (lower_eq(s, k, "nan")) {
+		*out = NAN;
+		return 0;
+	}
+	if (lower_eq(s, k, "inf") || lower_eq(s, k, "infinity")) {
+		*out = neg ? -INFINITY : INFINITY;
+		return 0;
+	}
+	return -1;
+}
+
 int prom_parse_double(const char *p, size_t n, double *out)
 {
 	const char *s = p, *e = p + n;
-	uint64_t m = 0;
-	int neg = 0, sig = 0, e10 = 0, any = 0, lossy = 0;
+	struct mant d = {0, 0, 0, 0, 0};
+	int neg = 0;
+	double v;
 
-	if (s < e && (*s == '+' || *s == '-')) {
-		neg = *s == '-';
-		s++;
-	}
+	if (s < e && (*s == '+' || *s == '-'))
+		neg = *s++ == '-';
 	if (s == e)
 		return -1;
-	if (!is_digit(*s) && *s != '.') {
-		size_t k = (size_t)(e - s);
-
-		if (lower_eq(s, k, "nan")) {
-			*out = NAN;
-			return 0;
-		}
-		if (lower_eq(s, k, "inf") || lower_eq(s, k, "infinity")) {
-			*out = neg ? -INFINITY : INFINITY;
-			return 0;
-		}
+	if (!is_digit(*s) && *s != '.')
+		return special(s, e, neg, out);
+	s = mant_digits(&d, s, e, 0);
+	if (s < e && *s == '.')
+		s = mant_digits(&d, s + 1, e, 1);
+	if (!d.any)
 		return -1;
-	}
-	for (; s < e && is_digit(*s); s++) {
-		any = 1;
-		if (sig < 19) {
-			m = m * 10 + (uint64_t)(*s - '0');
-			sig += m != 0;
-		} else {
-			e10++;
-			lossy = 1;
-		}
-	}
-	if (s < e && *s == '.') {
-		for (s++; s < e && is_digit(*s); s++) {
-			any = 1;
-			if (sig < 19) {
-				m = m * 10 + (uint64_t)(*s - '0');
-				sig += m != 0;
-				e10--;
-			} else {
-				lossy = 1;
-			}
-		}
-	}
-	if (!any)
+	if (s < e && (*s == 'e' || *s == 'E') && !(s = exponent(s, e, &d.e10)))
 		return -1;
-	if (s < e && (*s == 'e' || *s == 'E')) {
-		int x = 0, xneg = 0, xany = 0;
-
-		s++;
-		if (s < e && (*s == '+' || *s == '-'))
-			xneg = *s++ == '-';
-		for (; s < e && is_digit(*s); s++) {
-			xany = 1;
-			if (x < 100000)
-				x = x * 10 + (*s - '0');
-		}
-		if (!xany)
-			return -1;
-		e10 += xneg ? -x : x;
-	}
-	if (s != e || lossy || sig > 15 || e10 < -22 || e10 > 22)
+	if (s != e || d.lossy || d.sig > 15 || d.e10 < -22 || d.e10 > 22)
 		return slow_double(p, n, out);
-	{
-		double v = (double)m;
-
-		v = e10 < 0 ? v / pow10_tab[-e10] : v * pow10_tab[e10];
-		*out = neg ? -v : v;
-	}
+	v = (double)d.m;
+	v = d.e10 < 0 ? v / pow10_tab[-d.e10] : v * pow10_tab[d.e10];
+	*out = neg ? -v : v;
 	return 0;
 }
 

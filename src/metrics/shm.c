@@ -169,44 +169,38 @@ static void retire_old(const char *name)
 		log_info("shm retired old segment name=%s", name);
 }
 
-struct metrics_seg *shm_create(const char *name, const struct shm_dims *dims,
-			       const char *replica_id)
+/* A new, empty handle for the segment called name. NULL when out of memory. */
+static struct metrics_seg *seg_new(const char *name)
 {
-	struct metrics_seg *seg = NULL;
-	struct shm_header *h;
-	size_t size = shm_size_of(dims);
-	struct stat st;
-	const char *errpos = "calloc";
-	int fd = -1;
+	struct metrics_seg *seg = calloc(1, sizeof(*seg));
 
-	retire_old(name);
-	seg = calloc(1, sizeof(*seg));
-	if (!seg)
-		goto failed;
-	snprintf(seg->name, sizeof(seg->name), "%s", name);
-	errpos = "shm_open";
-	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0644);
-	if (fd < 0)
-		goto failed;
-	errpos = "ftruncate";
-	if (ftruncate(fd, (off_t)size) < 0)
-		goto failed;
-	errpos = "fstat";
-	if (fstat(fd, &st) < 0)
-		goto failed;
-	errpos = "mmap";
-	seg->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (seg)
+		snprintf(seg->name, sizeof(seg->name), "%s", name);
+	return seg;
+}
+
+/* Map the open segment fd (size bytes) into seg and record its identity
+ * (device and inode, which shm_seg_stale compares). 0 / -1 with errno. */
+static int map_segment(struct metrics_seg *seg, int fd, size_t size, int writable,
+		       const struct stat *st)
+{
+	seg->base = mmap(NULL, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
 	if (seg->base == MAP_FAILED) {
 		seg->base = NULL;
-		goto failed;
+		return -1;
 	}
-	close(fd);
-	fd = -1;
 	seg->size = size;
-	seg->dev = st.st_dev;
-	seg->ino = st.st_ino;
-	h = seg->hdr = (struct shm_header *)seg->base;
-	/* ftruncate gave zeroed memory: every slot is FREE with seq 0 */
+	seg->dev = st->st_dev;
+	seg->ino = st->st_ino;
+	seg->hdr = (struct shm_header *)seg->base;
+	return 0;
+}
+
+/* Layout fields of a fresh header; the magic is left for the caller to
+ * publish last. ftruncate gave zeroed memory: every slot is FREE, seq 0. */
+static void init_header(struct shm_header *h, size_t size, const struct shm_dims *dims,
+			const char *replica_id)
+{
 	h->version = SHM_LAYOUT_VERSION;
 	h->header_size = (uint32_t)header_size();
 	h->total_size = size;
@@ -220,14 +214,45 @@ struct metrics_seg *shm_create(const char *name, const struct shm_dims *dims,
 	h->generation = ((uint64_t)h->created_ms << 16) ^ (uint64_t)getpid();
 	h->creator_pid = getpid();
 	snprintf(h->replica_id, sizeof(h->replica_id), "%s", replica_id ? replica_id : "");
+}
+
+struct metrics_seg *shm_create(const char *name, const struct shm_dims *dims,
+			       const char *replica_id)
+{
+	struct metrics_seg *seg = NULL;
+	size_t size = shm_size_of(dims);
+	struct stat st;
+	const char *errpos = "calloc";
+	int fd = -1;
+
+	retire_old(name);
+	seg = seg_new(name);
+	if (!seg)
+		goto failed;
+	errpos = "shm_open";
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0644);
+	if (fd < 0)
+		goto failed;
+	errpos = "ftruncate";
+	if (ftruncate(fd, (off_t)size) < 0)
+		goto failed;
+	errpos = "fstat";
+	if (fstat(fd, &st) < 0)
+		goto failed;
+	errpos = "mmap";
+	if (map_segment(seg, fd, size, 1, &st) < 0)
+		goto failed;
+	close(fd);
+	fd = -1;
+	init_header(seg->hdr, size, dims, replica_id);
 	errpos = "calloc scratch";
-	seg->scratch = calloc(1, h->slot_size);
+	seg->scratch = calloc(1, seg->hdr->slot_size);
 	if (!seg->scratch)
 		goto failed;
 	atomic_thread_fence(memory_order_release);
-	h->magic = SHM_MAGIC; /* last: attachers check it */
+	seg->hdr->magic = SHM_MAGIC; /* last: attachers check it */
 	log_info("shm created name=%s size=%zu nodes=%u instances=%u samples=%u", name, size,
-		 h->max_nodes, h->max_instances, h->samples);
+		 seg->hdr->max_nodes, seg->hdr->max_instances, seg->hdr->samples);
 	return seg;
 failed:
 	log_error("shm create name=%s failed at %s", name, errpos);
@@ -250,18 +275,33 @@ int shm_unlink_name(const char *name)
 	return 0;
 }
 
-struct metrics_seg *shm_attach(const char *name, int readonly)
+/* Readers retry attaching every cycle until the hub has created the
+ * segment: log each distinct failure once, not every retry. errpos NULL
+ * (a success) re-arms the message. errno is preserved. */
+static void attach_failure(const char *name, const char *errpos)
 {
 	static char last_err[64];
+	int saved = errno;
+
+	if (!errpos) {
+		last_err[0] = '\0';
+	} else if (strcmp(last_err, errpos) != 0) {
+		snprintf(last_err, sizeof(last_err), "%s", errpos);
+		log_warn("shm attach name=%s failed at %s", name, errpos);
+	}
+	errno = saved;
+}
+
+struct metrics_seg *shm_attach(const char *name, int readonly)
+{
 	struct metrics_seg *seg = NULL;
 	const char *errpos = "calloc";
 	struct stat st;
 	int fd = -1, saved;
 
-	seg = calloc(1, sizeof(*seg));
+	seg = seg_new(name);
 	if (!seg)
 		goto failed;
-	snprintf(seg->name, sizeof(seg->name), "%s", name);
 	seg->readonly = readonly;
 	errpos = "shm_open";
 	fd = shm_open(name, readonly ? O_RDONLY : O_RDWR, 0);
@@ -276,18 +316,10 @@ struct metrics_seg *shm_attach(const char *name, int readonly)
 		goto failed;
 	errpos = "mmap";
 	/* readers map read-write only for the atomics' sake when asked to */
-	seg->base = mmap(NULL, (size_t)st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
-			 MAP_SHARED, fd, 0);
-	if (seg->base == MAP_FAILED) {
-		seg->base = NULL;
+	if (map_segment(seg, fd, (size_t)st.st_size, !readonly, &st) < 0)
 		goto failed;
-	}
 	close(fd);
 	fd = -1;
-	seg->size = (size_t)st.st_size;
-	seg->dev = st.st_dev;
-	seg->ino = st.st_ino;
-	seg->hdr = (struct shm_header *)seg->base;
 	atomic_thread_fence(memory_order_acquire);
 	errpos = "header";
 	errno = EINVAL;
@@ -298,17 +330,13 @@ struct metrics_seg *shm_attach(const char *name, int readonly)
 	if (!seg->scratch)
 		goto failed;
 	seg->last_check_ms = mh_mono_ms();
-	last_err[0] = '\0';
+	attach_failure(name, NULL);
 	log_debug("shm attached name=%s size=%zu generation=%llu ro=%d", name, seg->size,
 		 (unsigned long long)seg->hdr->generation, readonly);
 	return seg;
 failed:
+	attach_failure(name, errpos);
 	saved = errno;
-	if (strcmp(last_err, errpos) != 0) {
-		snprintf(last_err, sizeof(last_err), "%s", errpos);
-		errno = saved;
-		log_warn("shm attach name=%s failed at %s", name, errpos);
-	}
 	if (fd >= 0)
 		close(fd);
 	shm_close(seg);
