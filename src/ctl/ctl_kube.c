@@ -75,6 +75,12 @@ static char *key_colon(char *t)
 
 static struct json_object *parse_block(struct yreader *y, int indent);
 
+/* A sequence entry line: "- value" or a lone "-". */
+static int is_dash(const char *t)
+{
+	return strncmp(t, "- ", 2) == 0 || strcmp(t, "-") == 0;
+}
+
 static struct json_object *parse_value_after_key(struct yreader *y, int indent, const char *rest)
 {
 	if (strcmp(rest, "{}") == 0)
@@ -93,12 +99,67 @@ static struct json_object *parse_value_after_key(struct yreader *y, int indent, 
 		return o;
 	}
 	if (y->pos < y->n && (y->l[y->pos].indent > indent ||
-			      (y->l[y->pos].indent == indent && strncmp(y->l[y->pos].text, "- ", 2) == 0) ||
-			      (y->l[y->pos].indent == indent && strcmp(y->l[y->pos].text, "-") == 0)))
+			      (y->l[y->pos].indent == indent && is_dash(y->l[y->pos].text))))
 		return parse_block(y, y->l[y->pos].indent);
 	return json_object_new_string("");
 }
 
+/* The sequence entry at line ln ("- ..."), consuming its lines. */
+static struct json_object *parse_seq_item(struct yreader *y, struct yline *ln, int indent)
+{
+	struct json_object *item;
+
+	if (strcmp(ln->text, "-") == 0) {
+		y->pos++;
+		item = parse_block(y, y->pos < y->n ? y->l[y->pos].indent : indent + 2);
+	} else {
+		char *t = ln->text + 2;
+		while (*t == ' ')
+			t++;
+		if (key_colon(t)) {
+			/* "- key: v" starts a mapping indented past the dash */
+			ln->indent += (int)(t - ln->text);
+			ln->text = t;
+			item = parse_block(y, ln->indent);
+		} else {
+			char *v = scalar(t);
+			item = v ? json_object_new_string(v) : NULL;
+			free(v);
+			y->pos++;
+		}
+	}
+	if (!item && !y->err)
+		item = json_object_new_string("");
+	return item;
+}
+
+/* The mapping entry at line ln ("key: ..."), added to o with its value.
+ * 0, or -1 with y->err when the line is not a key. */
+static int parse_map_entry(struct yreader *y, struct yline *ln, int indent, struct json_object *o)
+{
+	char *colon = key_colon(ln->text), *key, *rest;
+	struct json_object *v;
+
+	if (!colon) {
+		y->err = "expected key: value";
+		return -1;
+	}
+	*colon = '\0';
+	key = scalar(ln->text);
+	rest = colon + 1;
+	while (*rest == ' ')
+		rest++;
+	y->pos++;
+	v = parse_value_after_key(y, indent, rest);
+	if (key)
+		json_object_object_add(o, key, v);
+	else
+		json_object_put(v);
+	free(key);
+	return 0;
+}
+
+/* The sequence or mapping whose lines start at y->pos with this indent. */
 static struct json_object *parse_block(struct yreader *y, int indent)
 {
 	struct json_object *o;
@@ -106,7 +167,7 @@ static struct json_object *parse_block(struct yreader *y, int indent)
 
 	if (y->pos >= y->n)
 		return NULL;
-	seq = strncmp(y->l[y->pos].text, "- ", 2) == 0 || strcmp(y->l[y->pos].text, "-") == 0;
+	seq = is_dash(y->l[y->pos].text);
 	o = seq ? json_object_new_array() : json_object_new_object();
 	while (y->pos < y->n && !y->err) {
 		struct yline *ln = &y->l[y->pos];
@@ -117,50 +178,11 @@ static struct json_object *parse_block(struct yreader *y, int indent)
 			break;
 		}
 		if (seq) {
-			struct json_object *item;
-			if (strncmp(ln->text, "- ", 2) != 0 && strcmp(ln->text, "-") != 0)
+			if (!is_dash(ln->text))
 				break;
-			if (strcmp(ln->text, "-") == 0) {
-				y->pos++;
-				item = parse_block(y, y->pos < y->n ? y->l[y->pos].indent : indent + 2);
-			} else {
-				char *t = ln->text + 2;
-				while (*t == ' ')
-					t++;
-				if (key_colon(t)) {
-					/* "- key: v" starts a mapping indented past the dash */
-					ln->indent += (int)(t - ln->text);
-					ln->text = t;
-					item = parse_block(y, ln->indent);
-				} else {
-					char *v = scalar(t);
-					item = v ? json_object_new_string(v) : NULL;
-					free(v);
-					y->pos++;
-				}
-			}
-			if (!item && !y->err)
-				item = json_object_new_string("");
-			json_object_array_add(o, item);
-		} else {
-			char *colon = key_colon(ln->text), *key, *rest;
-			struct json_object *v;
-			if (!colon) {
-				y->err = "expected key: value";
-				break;
-			}
-			*colon = '\0';
-			key = scalar(ln->text);
-			rest = colon + 1;
-			while (*rest == ' ')
-				rest++;
-			y->pos++;
-			v = parse_value_after_key(y, indent, rest);
-			if (key)
-				json_object_object_add(o, key, v);
-			else
-				json_object_put(v);
-			free(key);
+			json_object_array_add(o, parse_seq_item(y, ln, indent));
+		} else if (parse_map_entry(y, ln, indent, o) < 0) {
+			break;
 		}
 	}
 	return o;
@@ -264,24 +286,64 @@ out:
 	return rc;
 }
 
+/* The whole of a small file (under 16 MiB), NUL-terminated; NULL when it
+ * cannot be read. The caller frees it. */
+static char *read_small_file(FILE *f)
+{
+	char *text = NULL;
+	long size;
+
+	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (1 << 24) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (text = calloc((size_t)size + 1, 1)) &&
+	    fread(text, 1, (size_t)size, f) == (size_t)size)
+		return text;
+	free(text);
+	return NULL;
+}
+
+/* kube.ca_file (written out from certificate-authority-data, or the
+ * certificate-authority path) and kube.insecure of a cluster entry.
+ * 0 / -1 (reported). */
+static int print_tls(const char *file, struct json_object *cl)
+{
+	const char *ca_data = jx_str(cl, "certificate-authority-data");
+	struct json_object *ins;
+	char ca_path[1200];
+
+	if (ca_data) {
+		if (write_ca(file, ca_data, ca_path, sizeof ca_path) < 0) {
+			fprintf(stderr, "modelhubctl: %s: cannot write the CA from certificate-authority-data\n",
+				file);
+			return -1;
+		}
+		printf("kube.ca_file = %s\n", ca_path);
+	} else if (jx_str(cl, "certificate-authority")) {
+		printf("kube.ca_file = %s\n", jx_str(cl, "certificate-authority"));
+	}
+	if (json_object_object_get_ex(cl, "insecure-skip-tls-verify", &ins) &&
+	    ((json_object_is_type(ins, json_type_boolean) && json_object_get_boolean(ins)) ||
+	     (json_object_is_type(ins, json_type_string) &&
+	      strcmp(json_object_get_string(ins), "true") == 0)))
+		printf("kube.insecure = 1\n");
+	return 0;
+}
+
 int ctl_kubeconfig(const struct ctl_opts *o)
 {
 	const char *file = o->args[0], *ctx_name, *err = "unreadable";
 	struct json_object *root = NULL, *ctx, *cl, *user;
-	char *text = NULL, ca_path[1200];
 	FILE *f = fopen(file, "re");
-	long size;
+	char *text;
 	int rc = 1;
 
 	if (!f) {
 		fprintf(stderr, "modelhubctl: cannot open %s\n", file);
 		return 1;
 	}
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (1 << 24) &&
-	    fseek(f, 0, SEEK_SET) == 0 && (text = calloc((size_t)size + 1, 1)) &&
-	    fread(text, 1, (size_t)size, f) == (size_t)size)
-		root = kubeconfig_parse(text, &err);
+	text = read_small_file(f);
 	fclose(f);
+	if (text)
+		root = kubeconfig_parse(text, &err);
 	if (!root) {
 		fprintf(stderr, "modelhubctl: %s: %s\n", file, err);
 		goto out;
@@ -309,24 +371,8 @@ int ctl_kubeconfig(const struct ctl_opts *o)
 		printf("kube.token = %s\n", jx_str(user, "token"));
 	else
 		printf("kube.token_file = %s\n", jx_str(user, "tokenFile"));
-	if (jx_str(cl, "certificate-authority-data")) {
-		if (write_ca(file, jx_str(cl, "certificate-authority-data"), ca_path, sizeof ca_path) < 0) {
-			fprintf(stderr, "modelhubctl: %s: cannot write the CA from certificate-authority-data\n",
-				file);
-			goto out;
-		}
-		printf("kube.ca_file = %s\n", ca_path);
-	} else if (jx_str(cl, "certificate-authority")) {
-		printf("kube.ca_file = %s\n", jx_str(cl, "certificate-authority"));
-	}
-	{
-		struct json_object *ins;
-		if (json_object_object_get_ex(cl, "insecure-skip-tls-verify", &ins) &&
-		    ((json_object_is_type(ins, json_type_boolean) && json_object_get_boolean(ins)) ||
-		     (json_object_is_type(ins, json_type_string) &&
-		      strcmp(json_object_get_string(ins), "true") == 0)))
-			printf("kube.insecure = 1\n");
-	}
+	if (print_tls(file, cl) < 0)
+		goto out;
 	if (jx_str(ctx, "namespace"))
 		printf("kube.namespace = %s\n", jx_str(ctx, "namespace"));
 	rc = 0;
