@@ -245,6 +245,25 @@ static void vpa_comparison(void)
 	is_int(r.item[REC_MEM_LIMIT].recommended, 1072, "ours 1072Mi after OOM");
 }
 
+static void report_and_limit(void)
+{
+	struct rec_instance xs[2] = {inst(50, 900, 100, 500), inst(50, 300, 100, 500)};
+	struct rec_report rep = {.model_id = "m", .current = {100, 1000, 256, 1000}};
+	struct rec_result r;
+
+	xs[1].input_count = 50;
+	rec_report_compute(&cfg, xs, 2, &rep);
+	rec_compute(&cfg, xs, 2, cur, &r);
+	is_int(rep.result.item[REC_CPU_LIMIT].recommended, r.item[REC_CPU_LIMIT].recommended,
+	       "report: result against rep->current");
+	is_int(rep.buckets[0].result.instances, 1, "report: bucket 1-10 has the 5-input run");
+	is_int(rep.buckets[1].result.instances, 1, "report: bucket 11-100 has the 50-input run");
+	is_int(rec_limit(0), REC_DEFAULT_LIMIT, "limit 0 -> default");
+	is_int(rec_limit(-3), REC_DEFAULT_LIMIT, "negative limit -> default");
+	is_int(rec_limit(7), 7, "limit kept");
+	is_int(rec_limit(REC_MAX_LIMIT + 1), REC_MAX_LIMIT, "limit clamped to the maximum");
+}
+
 int main(void)
 {
 	rec_config_default(&cfg);
@@ -254,5 +273,6 @@ int main(void)
 	oom_and_caps();
 	buckets();
 	vpa_comparison();
+	report_and_limit();
 	return done_testing();
 }
