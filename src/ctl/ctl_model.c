@@ -123,15 +123,19 @@ static int write_one(struct db *db, json_object *m)
 	const char *id = jx_str(m, "id");
 	json_object *fields = NULL, *stored;
 	char *json = NULL;
-	int created = 0, r;
+	int created = 0;
+	enum db_model_rc r;
 
-	r = db_model_write(db, DB_MODEL_UPSERT, id, m, 0, &json, &created, NULL, &fields);
-	if (r == 3)
+	r = db_model_write(db,
+			   &(struct db_model_change){.mode = DB_MODEL_UPSERT, .id = id, .m = m,
+						     .fields = &fields},
+			   &json, &created);
+	if (r == DB_MODEL_INVALID)
 		print_fields(id, fields);
 	json_object_put(fields);
-	if (r == 3)
+	if (r == DB_MODEL_INVALID)
 		return -1;
-	if (r != 0) {
+	if (r != DB_MODEL_OK) {
 		fprintf(stderr, "modelhubctl: model %s: database error: %s\n", id, db_errmsg(db));
 		return -1;
 	}

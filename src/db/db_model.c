@@ -389,89 +389,107 @@ static int notify_changed(struct db *db, const char *id)
 	return 0;
 }
 
-int db_model_write(struct db *db, enum db_model_mode mode, const char *id, json_object *m,
-		   int expect_version, char **json_out, int *created, int *cur_version,
-		   json_object **fields)
+/* CREATE / UPSERT: the id row first, so the row lock below always finds
+ * it. DB_MODEL_OK (*is_new: inserted now), DB_MODEL_DUPLICATE (CREATE of
+ * an existing id) or DB_MODEL_ERROR. */
+static enum db_model_rc insert_id(struct db *db, enum db_model_mode mode, const char *id,
+				  int *is_new)
 {
 	const char *p[1] = {id};
-	json_object *cur = NULL;
-	char *patch = NULL;
 	PGresult *res;
-	int rc = -1, is_new = 0, lr;
+
+	*is_new = 0;
+	if (mode != DB_MODEL_CREATE && mode != DB_MODEL_UPSERT)
+		return DB_MODEL_OK;
+	res = db_prep(db, mode == DB_MODEL_CREATE ? "model_insert_id" : "model_upsert_id",
+		      mode == DB_MODEL_CREATE
+			      ? "INSERT INTO model (id) VALUES ($1) RETURNING id"
+			      : "INSERT INTO model (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+				" RETURNING id",
+		      1, p);
+	if (!res)
+		return db_is_unique_violation(db) ? DB_MODEL_DUPLICATE : DB_MODEL_ERROR;
+	*is_new = PQntuples(res) == 1;
+	PQclear(res);
+	return DB_MODEL_OK;
+}
+
+/* Inside the transaction, everything before the write: the id row, the
+ * current model locked into *cur, the version a PATCH expects, the rules
+ * across fields. */
+static enum db_model_rc write_checks(struct db *db, const struct db_model_change *c,
+				     json_object **cur, int *is_new)
+{
+	enum db_model_rc rc = insert_id(db, c->mode, c->id, is_new);
+	int lr;
+
+	if (rc != DB_MODEL_OK)
+		return rc;
+	lr = lock_current(db, c->id, cur);
+	if (lr < 0)
+		return DB_MODEL_ERROR;
+	if (lr == 1)
+		return DB_MODEL_NOT_FOUND;
+	if (c->mode == DB_MODEL_PATCH) {
+		json_object *v;
+		int cv = json_object_object_get_ex(*cur, "version", &v) ? json_object_get_int(v) : 0;
+
+		if (cv != c->expect_version) {
+			if (c->cur_version)
+				*c->cur_version = cv;
+			return DB_MODEL_STALE;
+		}
+	}
+	if (db_model_validate_merged(c->m, *cur, c->fields) > 0)
+		return DB_MODEL_INVALID;
+	return DB_MODEL_OK;
+}
+
+enum db_model_rc db_model_write(struct db *db, const struct db_model_change *c, char **json_out,
+				int *created)
+{
+	json_object *cur = NULL;
+	char *patch = writable_json(c->m);
+	enum db_model_rc rc;
+	int is_new = 0;
 
 	*json_out = NULL;
 	if (created)
 		*created = 0;
-	patch = writable_json(m);
 	if (!patch)
-		return -1;
-	if (db_begin(db) < 0)
-		goto out;
-	if (mode == DB_MODEL_CREATE || mode == DB_MODEL_UPSERT) {
-		res = db_prep(db, mode == DB_MODEL_CREATE ? "model_insert_id" : "model_upsert_id",
-			      mode == DB_MODEL_CREATE
-				      ? "INSERT INTO model (id) VALUES ($1) RETURNING id"
-				      : "INSERT INTO model (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
-					" RETURNING id",
-			      1, p);
-		if (!res) {
-			if (db_is_unique_violation(db))
-				rc = 4;
-			goto rollback;
-		}
-		is_new = PQntuples(res) == 1;
-		PQclear(res);
+		return DB_MODEL_ERROR;
+	if (db_begin(db) < 0) {
+		free(patch);
+		return DB_MODEL_ERROR;
 	}
-	lr = lock_current(db, id, &cur);
-	if (lr < 0)
-		goto rollback;
-	if (lr == 1) {
-		rc = 1;
-		goto rollback;
-	}
-	if (mode == DB_MODEL_PATCH) {
-		json_object *v;
-		int cv = json_object_object_get_ex(cur, "version", &v) ? json_object_get_int(v) : 0;
-		if (cv != expect_version) {
-			if (cur_version)
-				*cur_version = cv;
-			rc = 2;
-			goto rollback;
-		}
-	}
-	if (db_model_validate_merged(m, cur, fields) > 0) {
-		rc = 3;
-		goto rollback;
-	}
-	*json_out = apply(db, id, patch, !is_new);
-	if (!*json_out)
-		goto rollback;
-	if (notify_changed(db, id) < 0 || db_commit(db) < 0) {
+	rc = write_checks(db, c, &cur, &is_new);
+	if (rc == DB_MODEL_OK && !(*json_out = apply(db, c->id, patch, !is_new)))
+		rc = DB_MODEL_ERROR;
+	if (rc == DB_MODEL_OK && (notify_changed(db, c->id) < 0 || db_commit(db) < 0)) {
 		free(*json_out);
 		*json_out = NULL;
-		goto rollback;
+		rc = DB_MODEL_ERROR;
 	}
-	if (created)
-		*created = is_new;
-	log_info("model msg=%s model=%s", is_new ? "created" : "updated", id);
-	rc = 0;
-	goto out;
-rollback:
-	db_rollback(db);
-out:
+	if (rc != DB_MODEL_OK) {
+		db_rollback(db);
+	} else {
+		if (created)
+			*created = is_new;
+		log_info("model msg=%s model=%s", is_new ? "created" : "updated", c->id);
+	}
 	json_object_put(cur);
 	free(patch);
 	return rc;
 }
 
-int db_model_delete(struct db *db, const char *id)
+enum db_model_rc db_model_delete(struct db *db, const char *id)
 {
 	const char *p[1] = {id};
 	PGresult *res;
-	int rc = -1;
+	enum db_model_rc rc = DB_MODEL_OK;
 
 	if (db_begin(db) < 0)
-		return -1;
+		return DB_MODEL_ERROR;
 	/* The row lock conflicts with the KEY SHARE lock a concurrent request
 	 * insert takes through its foreign key, so no request can slip in
 	 * between the check and the delete. */
@@ -484,13 +502,12 @@ int db_model_delete(struct db *db, const char *id)
 		      1, p);
 	if (!res)
 		goto fail;
-	if (PQntuples(res) != 1) {
-		rc = 1;
-	} else if (PQgetvalue(res, 0, 0)[0] == 't' || PQgetvalue(res, 0, 1)[0] == 't') {
-		rc = 2;
-	}
+	if (PQntuples(res) != 1)
+		rc = DB_MODEL_NOT_FOUND;
+	else if (PQgetvalue(res, 0, 0)[0] == 't' || PQgetvalue(res, 0, 1)[0] == 't')
+		rc = DB_MODEL_BUSY;
 	PQclear(res);
-	if (rc > 0) {
+	if (rc != DB_MODEL_OK) {
 		db_rollback(db);
 		return rc;
 	}
@@ -501,10 +518,10 @@ int db_model_delete(struct db *db, const char *id)
 	if (notify_changed(db, id) < 0 || db_commit(db) < 0)
 		goto fail;
 	log_info("model msg=deleted model=%s", id);
-	return 0;
+	return DB_MODEL_OK;
 fail:
 	db_rollback(db);
-	return -1;
+	return DB_MODEL_ERROR;
 }
 
 int db_model_clear_cache(struct db *db, const char *id, long *deleted)

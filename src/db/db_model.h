@@ -55,21 +55,39 @@ PGresult *db_model_table(struct db *db);
 int db_model_get_json(struct db *db, const char *id, char **json_out, int *enabled,
 		      int *version);
 
-/* Create, update or upsert (see enum) a model that passed
- * db_model_validate. For DB_MODEL_PATCH, expect_version is the version the
- * client saw (the update happens only if it is still current).
- * Returns 0 done (*json_out = the stored model; *created for UPSERT),
- * 1 no such model (PATCH), 2 stale version (*cur_version = the current
- * one), 3 invalid after merging (*fields filled), 4 duplicate id (CREATE),
- * -1 database error (see db_sqlstate). */
-int db_model_write(struct db *db, enum db_model_mode mode, const char *id, json_object *m,
-		   int expect_version, char **json_out, int *created, int *cur_version,
-		   json_object **fields);
+/* Outcome of db_model_write and db_model_delete. */
+enum db_model_rc {
+	DB_MODEL_ERROR = -1, /* database error (see db_sqlstate) */
+	DB_MODEL_OK = 0,
+	DB_MODEL_NOT_FOUND,  /* no such model (PATCH, delete) */
+	DB_MODEL_STALE,      /* PATCH: version changed (*cur_version = the current one) */
+	DB_MODEL_INVALID,    /* invalid after merging (*fields filled) */
+	DB_MODEL_DUPLICATE,  /* CREATE: the id exists */
+	DB_MODEL_BUSY,       /* delete: queued/running requests or live instances */
+};
 
-/* Delete a model with its finished requests: 0 deleted, 1 not found,
- * 2 busy (it has QUEUED/RUNNING requests or instances not TERMINATED),
- * -1 error. */
-int db_model_delete(struct db *db, const char *id);
+/* A change to write: mode (see enum db_model_mode), the model id, the
+ * validated fields m; for DB_MODEL_PATCH, expect_version is the version
+ * the client saw (the update happens only if it is still current), and
+ * cur_version (may be NULL) receives the current one when stale. Cross-
+ * field problems go to *fields (created when NULL). */
+struct db_model_change {
+	enum db_model_mode mode;
+	const char *id;
+	json_object *m;
+	int expect_version;
+	int *cur_version;
+	json_object **fields;
+};
+/* Create, update or upsert a model that passed db_model_validate: OK
+ * (*json_out = the stored model, malloc()ed; *created, when not NULL, says
+ * whether UPSERT created it), NOT_FOUND, STALE, INVALID, DUPLICATE, ERROR. */
+enum db_model_rc db_model_write(struct db *db, const struct db_model_change *c, char **json_out,
+				int *created);
+
+/* Delete a model with its finished requests: OK, NOT_FOUND, BUSY (it has
+ * QUEUED/RUNNING requests or instances not TERMINATED), ERROR. */
+enum db_model_rc db_model_delete(struct db *db, const char *id);
 
 /* Delete the input_cache rows of a model and its negative cache
  * (input_failure, sql/009; both counted in *deleted): 0 (*deleted set), 1 no such

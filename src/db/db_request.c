@@ -34,17 +34,12 @@
 	"cached_count, error_count, attempts, model_calls, extra_calls, has_header, header, " \
 	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at)"
 
-static void fmt_i64(char *out, size_t n, int64_t v)
-{
-	snprintf(out, n, "%" PRId64, v);
-}
-
 /* Owner as two parameters; the unset one is NULL so it never matches. */
-static void owner_params(const struct db_owner *o, char *u, char *a, size_t n,
-			 const char **pu, const char **pa)
+static void owner_params(const struct db_owner *o, char *u, char *a, const char **pu,
+			 const char **pa)
 {
-	fmt_i64(u, n, o->user_id);
-	fmt_i64(a, n, o->anon_session_id);
+	db_int_text(u, o->user_id);
+	db_int_text(a, o->anon_session_id);
 	*pu = o->user_id > 0 ? u : NULL;
 	*pa = o->user_id > 0 ? NULL : a;
 }
@@ -105,12 +100,12 @@ int db_request_model(struct db *db, const char *model_id, int *enabled, int *cac
 /* Existing request for an idempotency key: 0 found (*id set), 1 none, -1 error. */
 static int find_idempotent(struct db *db, const struct db_request_new *rq, int64_t *id)
 {
-	char u[24], a[24];
+	char u[DB_INT_LEN], a[DB_INT_LEN];
 	const char *p[3];
 	PGresult *res;
 	int rc = 1;
 
-	owner_params(&rq->owner, u, a, sizeof(u), &p[0], &p[1]);
+	owner_params(&rq->owner, u, a, &p[0], &p[1]);
 	p[2] = rq->idempotency_key;
 	res = db_prep(db, "req_idem",
 		      "SELECT id FROM work_request WHERE idempotency_key = $3 AND "
@@ -125,12 +120,64 @@ static int find_idempotent(struct db *db, const struct db_request_new *rq, int64
 	return rc;
 }
 
+/* One statement (its own transaction, so the NOTIFY goes out at its
+ * commit and only for a request left QUEUED). Cache hits are found
+ * first (k), so the request row is inserted with its counters and,
+ * when every input hit, COMPLETED. Null records (SQL NULL, JSON null,
+ * or an object whose every value is null, which is how models answer
+ * an invalid input) are not served from the cache: a null may come
+ * from a transient failure, and upstream's cache kept nulls forever
+ * (UPSTREAM.md 7.11). */
+static const char SQL_SUBMIT[] =
+	"WITH k AS (SELECT k.o, c.record "
+	" FROM unnest($12::text[]) WITH ORDINALITY AS k(key, o) "
+	" JOIN input_cache c ON c.model_id = $1 AND c.model_version = $11 "
+	"  AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
+	"  AND jsonb_typeof(c.record) <> 'null' "
+	"  AND jsonb_strip_nulls(c.record) <> '{}'::jsonb), "
+	"hc AS (SELECT count(*)::int AS n FROM k), "
+	"r AS ("
+	" INSERT INTO work_request (model_id, user_id, anon_session_id, has_header, "
+	"  header, cache_opt_in, idempotency_key, metadata, input_count, "
+	"  cached_count, done_count, status, started_at, finished_at) "
+	" SELECT $1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
+	"  $8::jsonb, $9::int, hc.n, hc.n, "
+	"  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
+	"  CASE WHEN hc.n >= $9::int THEN now() END, "
+	"  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
+	"i AS (INSERT INTO work_request_input (request_id, ordinal, input) "
+	" SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)), "
+	"h AS (INSERT INTO work_request_result (request_id, ordinal, record, cached) "
+	" SELECT r.id, k.o, k.record, true FROM r, k), "
+	"n AS (SELECT pg_notify('work_queued', $1) FROM r WHERE r.status = 'QUEUED') "
+	"SELECT " REQ_COLS ", (SELECT count(*) FROM n) FROM r";
+
+/* SQL_SUBMIT for rq; inputs and keys (NULL without the cache) are text
+ * array literals. */
+static PGresult *submit_row(struct db *db, const struct db_request_new *rq, const char *inputs,
+			    const char *keys)
+{
+	char u[DB_INT_LEN], a[DB_INT_LEN];
+	const char *p[12];
+
+	owner_params(&rq->owner, u, a, &p[1], &p[2]);
+	p[0] = rq->model_id;
+	p[3] = rq->has_header ? "t" : "f";
+	p[4] = rq->header;
+	p[5] = rq->cache_opt_in ? "t" : "f";
+	p[6] = rq->idempotency_key;
+	p[7] = rq->metadata ? rq->metadata : "{}";
+	p[8] = DB_INT(rq->n_inputs);
+	p[9] = inputs;
+	p[10] = keys ? rq->model_version : NULL;
+	p[11] = keys;
+	return db_prep(db, "req_submit", SQL_SUBMIT, 12, p);
+}
+
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
 				    int64_t *id_out, PGresult **row_out)
 {
 	int with_cache = rq->cache_enabled && rq->cache_keys && rq->model_version;
-	char u[24], a[24], cnt[24];
-	const char *p[12];
 	char *inputs = NULL, *keys = NULL;
 	PGresult *res = NULL;
 	enum db_submit_rc rc = DB_SUBMIT_ERROR;
@@ -149,49 +196,7 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 		log_error_x("request msg=\"out of memory building inputs\"");
 		goto out;
 	}
-	owner_params(&rq->owner, u, a, sizeof(u), &p[1], &p[2]);
-	snprintf(cnt, sizeof(cnt), "%zu", rq->n_inputs);
-	p[0] = rq->model_id;
-	p[3] = rq->has_header ? "t" : "f";
-	p[4] = rq->header;
-	p[5] = rq->cache_opt_in ? "t" : "f";
-	p[6] = rq->idempotency_key;
-	p[7] = rq->metadata ? rq->metadata : "{}";
-	p[8] = cnt;
-	p[9] = inputs;
-	p[10] = with_cache ? rq->model_version : NULL;
-	p[11] = keys;
-	/* One statement (its own transaction, so the NOTIFY goes out at its
-	 * commit and only for a request left QUEUED). Cache hits are found
-	 * first (k), so the request row is inserted with its counters and,
-	 * when every input hit, COMPLETED. Null records (SQL NULL, JSON null,
-	 * or an object whose every value is null, which is how models answer
-	 * an invalid input) are not served from the cache: a null may come
-	 * from a transient failure, and upstream's cache kept nulls forever
-	 * (UPSTREAM.md 7.11). */
-	res = db_prep(db, "req_submit",
-		      "WITH k AS (SELECT k.o, c.record "
-		      " FROM unnest($12::text[]) WITH ORDINALITY AS k(key, o) "
-		      " JOIN input_cache c ON c.model_id = $1 AND c.model_version = $11 "
-		      "  AND c.input_key = decode(k.key, 'hex') AND c.record IS NOT NULL "
-		      "  AND jsonb_typeof(c.record) <> 'null' "
-		      "  AND jsonb_strip_nulls(c.record) <> '{}'::jsonb), "
-		      "hc AS (SELECT count(*)::int AS n FROM k), "
-		      "r AS ("
-		      " INSERT INTO work_request (model_id, user_id, anon_session_id, has_header, "
-		      "  header, cache_opt_in, idempotency_key, metadata, input_count, "
-		      "  cached_count, done_count, status, started_at, finished_at) "
-		      " SELECT $1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
-		      "  $8::jsonb, $9::int, hc.n, hc.n, "
-		      "  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
-		      "  CASE WHEN hc.n >= $9::int THEN now() END, "
-		      "  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
-		      "i AS (INSERT INTO work_request_input (request_id, ordinal, input) "
-		      " SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)), "
-		      "h AS (INSERT INTO work_request_result (request_id, ordinal, record, cached) "
-		      " SELECT r.id, k.o, k.record, true FROM r, k), "
-		      "n AS (SELECT pg_notify('work_queued', $1) FROM r WHERE r.status = 'QUEUED') "
-		      "SELECT " REQ_COLS ", (SELECT count(*) FROM n) FROM r", 12, p);
+	res = submit_row(db, rq, inputs, keys);
 	if (!res) {
 		/* Two retries with one key raced: the other insert won. */
 		if (db_is_unique_violation(db) && rq->idempotency_key &&
@@ -220,12 +225,12 @@ out:
 
 PGresult *db_request_get(struct db *db, int64_t id, const struct db_owner *o)
 {
-	char ids[24], u[24], a[24];
+	char u[DB_INT_LEN], a[DB_INT_LEN];
+	const char *ids = DB_INT(id);
 	const char *p[3];
 
-	fmt_i64(ids, sizeof(ids), id);
 	p[0] = ids;
-	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	owner_params(o, u, a, &p[1], &p[2]);
 	return db_prep(db, "req_get",
 		       "SELECT " REQ_COLS " FROM work_request WHERE id = $1::bigint AND "
 		       "((user_id = $2::bigint) OR (anon_session_id = $3::bigint))", 3, p);
@@ -233,18 +238,15 @@ PGresult *db_request_get(struct db *db, int64_t id, const struct db_owner *o)
 
 /* Filter parameters shared by both lists: $1 status, $2 model, $3 from,
  * $4 to, $5 before id, $6 limit + 1, $7 offset. */
-static void filter_params(const struct db_request_filter *f, char bufs[3][24], const char **p)
+static void filter_params(const struct db_request_filter *f, char bufs[3][DB_INT_LEN], const char **p)
 {
 	p[0] = f->status;
 	p[1] = f->model_id;
 	p[2] = f->date_from;
 	p[3] = f->date_to;
-	fmt_i64(bufs[0], 24, f->before_id);
-	p[4] = f->before_id > 0 ? bufs[0] : NULL;
-	snprintf(bufs[1], 24, "%ld", f->limit + 1);
-	p[5] = bufs[1];
-	snprintf(bufs[2], 24, "%ld", f->offset);
-	p[6] = bufs[2];
+	p[4] = f->before_id > 0 ? db_int_text(bufs[0], f->before_id) : NULL;
+	p[5] = db_int_text(bufs[1], f->limit + 1);
+	p[6] = db_int_text(bufs[2], f->offset);
 }
 
 #define FILTER_SQL \
@@ -257,11 +259,11 @@ static void filter_params(const struct db_request_filter *f, char bufs[3][24], c
 PGresult *db_request_list(struct db *db, const struct db_owner *o,
 			  const struct db_request_filter *f)
 {
-	char bufs[3][24], u[24], a[24];
+	char bufs[3][DB_INT_LEN], u[DB_INT_LEN], a[DB_INT_LEN];
 	const char *p[9];
 
 	filter_params(f, bufs, p);
-	owner_params(o, u, a, sizeof(u), &p[7], &p[8]);
+	owner_params(o, u, a, &p[7], &p[8]);
 	/* Unprepared on purpose: optional filters plan better with the values. */
 	return db_exec(db,
 		       "SELECT " REQ_COLS " FROM work_request WHERE " FILTER_SQL
@@ -271,14 +273,12 @@ PGresult *db_request_list(struct db *db, const struct db_owner *o,
 
 PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f)
 {
-	char bufs[3][24], u[24], a[24];
+	char bufs[3][DB_INT_LEN], u[DB_INT_LEN], a[DB_INT_LEN];
 	const char *p[9];
 
 	filter_params(f, bufs, p);
-	fmt_i64(u, sizeof(u), f->user_id);
-	fmt_i64(a, sizeof(a), f->anon_session_id);
-	p[7] = f->user_id > 0 ? u : NULL;
-	p[8] = f->anon_session_id > 0 ? a : NULL;
+	p[7] = f->user_id > 0 ? db_int_text(u, f->user_id) : NULL;
+	p[8] = f->anon_session_id > 0 ? db_int_text(a, f->anon_session_id) : NULL;
 	return db_exec(db,
 		       "SELECT id, model_id, user_id, anon_session_id, status, failure_reason, "
 		       " iso(created_at), iso(finished_at), "
@@ -290,16 +290,17 @@ PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f
 		       9, p);
 }
 
-int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char *status_out)
+enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_owner *o,
+				    char *status_out)
 {
-	char ids[24], u[24], a[24];
+	char u[DB_INT_LEN], a[DB_INT_LEN];
+	const char *ids = DB_INT(id);
 	const char *p[3];
 	PGresult *res;
-	int rc;
+	enum db_cancel_rc rc;
 
-	fmt_i64(ids, sizeof(ids), id);
 	p[0] = ids;
-	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	owner_params(o, u, a, &p[1], &p[2]);
 	/* The outer SELECT reads the row as it was before the UPDATE (same
 	 * snapshot), which is what the 409 reports when nothing was updated. */
 	res = db_prep(db, "req_cancel",
@@ -312,14 +313,14 @@ int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char 
 		      "LEFT JOIN work_request w ON w.id = $1::bigint AND "
 		      " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
 	if (!res)
-		return -1;
+		return DB_CANCEL_ERROR;
 	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-		rc = 0;
+		rc = DB_CANCEL_DONE;
 	else if (PQgetisnull(res, 0, 1))
-		rc = 1;
+		rc = DB_CANCEL_NOT_FOUND;
 	else {
 		snprintf(status_out, 16, "%s", PQgetvalue(res, 0, 1));
-		rc = 2;
+		rc = DB_CANCEL_FINISHED;
 	}
 	PQclear(res);
 	return rc;
@@ -328,14 +329,14 @@ int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char 
 PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o,
 				  int keys_over)
 {
-	char ids[24], u[24], a[24], ko[16];
+	char u[DB_INT_LEN], a[DB_INT_LEN];
+	const char *ids = DB_INT(id);
+	const char *ko = DB_INT(keys_over);
 	const char *p[4];
 
-	fmt_i64(ids, sizeof(ids), id);
-	snprintf(ko, sizeof(ko), "%d", keys_over);
 	p[0] = ids;
 	p[3] = ko;
-	owner_params(o, u, a, sizeof(u), &p[1], &p[2]);
+	owner_params(o, u, a, &p[1], &p[2]);
 	return db_prep(db, "req_result_meta",
 		       "SELECT w.status, w.failure_reason, w.failure_detail, w.model_id, "
 		       " m.details->'columns', w.metadata->'columns', "
@@ -355,12 +356,9 @@ PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owne
 int db_request_results_page(struct db *db, int64_t id, int after, int limit,
 			    struct db_results_page *pg)
 {
-	char ids[24], af[16], lim[16];
-	const char *p[3] = {ids, af, lim};
+	const char *ids = DB_INT(id);
+	const char *p[3] = {ids, DB_INT(after), DB_INT(limit)};
 
-	fmt_i64(ids, sizeof(ids), id);
-	snprintf(af, sizeof(af), "%d", after);
-	snprintf(lim, sizeof(lim), "%d", limit);
 	pg->res = NULL;
 	pg->in = db_prep(db, "req_page_inputs",
 			 "SELECT ordinal, input FROM work_request_input"

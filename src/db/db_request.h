@@ -106,10 +106,16 @@ enum db_request_admin_col {
 };
 PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f);
 
-/* Cancel a QUEUED or RUNNING request of this owner.
- * 0 cancelled, 1 not found, 2 already finished (status copied to
- * status_out, >= 16 bytes), -1 error. */
-int db_request_cancel(struct db *db, int64_t id, const struct db_owner *o, char *status_out);
+/* Outcome of db_request_cancel. */
+enum db_cancel_rc {
+	DB_CANCEL_ERROR = -1,
+	DB_CANCEL_DONE,      /* cancelled now */
+	DB_CANCEL_NOT_FOUND, /* no such request of this owner */
+	DB_CANCEL_FINISHED,  /* already ended: its status in status_out (>= 16 bytes) */
+};
+/* Cancel a QUEUED or RUNNING request of this owner. */
+enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_owner *o,
+				    char *status_out);
 
 /* What the result download needs, one row:
  * status, failure_reason, failure_detail, model_id, declared columns

@@ -80,7 +80,9 @@ int db_session_create(struct db *db, const char *kind, int64_t user_id, long idl
 		      struct db_session_info *out)
 {
 	unsigned char hash[DB_SESSION_HASH_LEN];
-	char hhex[DB_SESSION_HASH_LEN * 2 + 1], uid[24], idle[24], abs[24];
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1], idle[DB_INT_LEN];
+	const char *uid = DB_INT(user_id);
+	const char *abs = DB_INT(abs_s);
 	const char *p[7];
 	PGresult *res;
 
@@ -88,9 +90,7 @@ int db_session_create(struct db *db, const char *kind, int64_t user_id, long idl
 		idle_s = abs_s;
 	db_token_new(token_out, hash);
 	hash_hex(hash, hhex);
-	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
-	snprintf(idle, sizeof idle, "%ld", idle_s);
-	snprintf(abs, sizeof abs, "%ld", abs_s);
+	db_int_text(idle, idle_s);
 	p[0] = hhex;
 	p[1] = kind;
 	p[2] = user_id > 0 ? uid : NULL;
@@ -152,12 +152,9 @@ int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LE
 
 int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session_info *out)
 {
-	char sid[24], idle[24];
-	const char *p[2] = {sid, idle};
+	const char *p[2] = {DB_INT(id), DB_INT(idle_s)};
 	PGresult *res;
 
-	snprintf(sid, sizeof sid, "%lld", (long long)id);
-	snprintf(idle, sizeof idle, "%ld", idle_s);
 	res = db_prep(db, "session_refresh",
 		      "WITH s AS (UPDATE session SET last_seen = now(),"
 		      " expires_at = CASE WHEN kind = 'USER'"
@@ -175,11 +172,9 @@ int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session
  * drop its rows: 0, or -1 on a database error (logged by db_prep). */
 static int exec_id(struct db *db, const char *name, const char *sql, int64_t id)
 {
-	char sid[24];
-	const char *p[1] = {sid};
+	const char *p[1] = {DB_INT(id)};
 	PGresult *res;
 
-	snprintf(sid, sizeof sid, "%lld", (long long)id);
 	res = db_prep(db, name, sql, 1, p);
 	if (!res)
 		return -1;
@@ -239,10 +234,8 @@ int db_session_login_user(struct db *db, const char *login, struct db_login_user
 
 int db_session_store_hash(struct db *db, int64_t user_id, const char *hash)
 {
-	char uid[24];
-	const char *p[2] = {uid, hash};
+	const char *p[2] = {DB_INT(user_id), hash};
 
-	snprintf(uid, sizeof uid, "%lld", (long long)user_id);
 	return db_cmd(db, "UPDATE app_user SET password_hash = $2, updated_at = now()"
 		      " WHERE id = $1::bigint", 2, p);
 }
@@ -265,11 +258,9 @@ static int count_row(struct db *db, const char *name, const char *sql, const cha
 static int retry_after(struct db *db, const char *name, const char *sql, const char *key,
 		       const char *win, long max, long *out)
 {
-	char off[24];
-	const char *p[3] = {key, win, off};
+	const char *p[3] = {key, win, DB_INT(max > 0 ? max - 1 : 0)};
 	PGresult *res;
 
-	snprintf(off, sizeof off, "%ld", max > 0 ? max - 1 : 0);
 	res = db_prep(db, name, sql, 3, p);
 	if (!res)
 		return -1;
@@ -294,10 +285,9 @@ static int retry_after(struct db *db, const char *name, const char *sql, const c
 int db_login_failures(struct db *db, const char *username, const char *ip, long window_s,
 		      long max, long *user_fail, long *ip_fail, long *retry_after_s)
 {
-	char win[24];
+	const char *win = DB_INT(window_s);
 	long ra_user = 0, ra_ip = 0;
 
-	snprintf(win, sizeof win, "%ld", window_s);
 	*user_fail = *ip_fail = 0;
 	*retry_after_s = 0;
 	if (count_row(db, "login_fail_user", "SELECT count(*)" USER_FAIL_WHERE, username, win,
@@ -333,13 +323,11 @@ int db_login_record(struct db *db, const char *username, const char *ip, int suc
 int db_rate_hit(struct db *db, const char *bucket, long window_s, long *hits,
 		long *retry_after_s)
 {
-	char win[24];
-	const char *p[2] = {bucket, win};
+	const char *p[2] = {bucket, DB_INT(window_s)};
 	PGresult *res;
 
 	if (window_s < 1)
 		window_s = 1;
-	snprintf(win, sizeof win, "%ld", window_s);
 	res = db_prep(db, "rate_hit",
 		      "INSERT INTO rate_limit AS r (bucket, window_start, hits)"
 		      " VALUES ($1, to_timestamp(floor(extract(epoch from now()) / $2::int)"
@@ -377,11 +365,8 @@ int db_session_purge(struct db *db, long keep_s, int batch, long *deleted)
 		 " FROM rate_limit WHERE window_start < now() - $1::int * interval '1 second'"
 		 " LIMIT $2::int)"},
 	};
-	char keep[24], lim[24];
-	const char *p[2] = {keep, lim};
+	const char *p[2] = {DB_INT(keep_s), DB_INT(batch > 0 ? batch : 1000)};
 
-	snprintf(keep, sizeof keep, "%ld", keep_s);
-	snprintf(lim, sizeof lim, "%d", batch > 0 ? batch : 1000);
 	*deleted = 0;
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
 		PGresult *res = db_prep(db, stmts[i].name, stmts[i].sql, 2, p);

@@ -126,11 +126,18 @@ struct work_inst {
 	char name[64], address[128];
 	int pid;
 };
+/* An instance slot for a request. */
+enum work_slot {
+	WORK_SLOT_ERROR = -1,
+	WORK_SLOT_NONE = 0, /* the model is at its limit (or no slot was needed) */
+	WORK_SLOT_IDLE = 1, /* an IDLE instance of this replica, now BUSY */
+	WORK_SLOT_NEW = 2,  /* a new REQUESTED row, for the caller to start */
+};
 /* Under the model's advisory lock: take an IDLE instance of this replica
- * (state BUSY, 1), or insert a REQUESTED row when fewer than max_instances
- * instances are not TERMINATED (2), or 0 when the model is at its limit. */
-int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
-		    const char *replica_id, const char *backend, struct work_inst *out);
+ * (state BUSY), or insert a REQUESTED row when fewer than max_instances
+ * instances are not TERMINATED, or none when the model is at its limit. */
+enum work_slot db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+			       const char *replica_id, const char *backend, struct work_inst *out);
 
 /* Claim: the model of the oldest QUEUED request among models that can get
  * an instance now (read without a transaction), then in one transaction an
@@ -143,14 +150,19 @@ struct work_claim {
 	const char *const *models;
 	int n, lease_s, request_timeout_s;
 };
-/* 1 claimed: *q, its model *m (free with db_work_model_clear) and, in
- * *inst_rc, the slot as db_inst_acquire returns it (0: none needed, the
- * model is disabled or gone, the deadline passed or every input has a
- * result). 0 nothing queued for these models. 2 q->model_id is at its
- * instance limit after all, 3 its queued requests were all taken by other
- * runners meanwhile (nothing claimed in either case). -1 error. */
-int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
-		  struct work_model *m, struct work_inst *wi, int *inst_rc);
+enum work_claim_rc {
+	WORK_CLAIM_ERROR = -1,
+	WORK_CLAIM_NONE = 0,  /* nothing queued for these models */
+	WORK_CLAIM_OK = 1,    /* claimed (see db_work_claim) */
+	WORK_CLAIM_FULL = 2,  /* q->model_id is at its instance limit after all */
+	WORK_CLAIM_TAKEN = 3, /* q->model_id's queue was taken by other runners */
+};
+/* OK: *q, its model *m (free with db_work_model_clear) and, in *inst_rc,
+ * the slot as db_inst_acquire returns it (NONE: none needed, the model is
+ * disabled or gone, the deadline passed or every input has a result).
+ * Nothing is claimed for any other outcome. */
+enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
+				 struct work_model *m, struct work_inst *wi, enum work_slot *inst_rc);
 /* Janitor */
 /* Requeue RUNNING requests whose lease expired (FAILED ATTEMPTS_EXHAUSTED
  * at max_attempts); rows changed or -1. */

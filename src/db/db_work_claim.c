@@ -139,26 +139,29 @@ static void inst_row(PGresult *r, struct work_inst *out)
 	out->pid = atoi(PQgetvalue(r, 0, 3));
 }
 
-/* take_idle into *out: 1 taken, 0 none IDLE, -1 error. */
-static int idle_take(struct db *db, const char *const *pi, struct work_inst *out)
+/* take_idle into *out: WORK_SLOT_IDLE, WORK_SLOT_NONE (none IDLE) or
+ * WORK_SLOT_ERROR. */
+static enum work_slot idle_take(struct db *db, const char *const *pi, struct work_inst *out)
 {
 	PGresult *r = take_idle(db, pi);
-	int n;
+	enum work_slot rc = WORK_SLOT_NONE;
 
 	if (!r)
-		return -1;
-	n = PQntuples(r) == 1;
-	if (n)
+		return WORK_SLOT_ERROR;
+	if (PQntuples(r) == 1) {
 		inst_row(r, out);
+		rc = WORK_SLOT_IDLE;
+	}
 	PQclear(r);
-	return n;
+	return rc;
 }
 
 /* The slow path of db_inst_acquire, inside the caller's transaction: the
  * model's advisory lock, an IDLE instance again (one may have gone IDLE
  * meanwhile), else count and insert a REQUESTED row. Same returns. */
-static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_t request_id,
-			       const char *replica_id, const char *backend, struct work_inst *out)
+static enum work_slot inst_acquire_locked(struct db *db, const struct work_model *m,
+					  int64_t request_id, const char *replica_id,
+					  const char *backend, struct work_inst *out)
 {
 	const char *rid = DB_INT(request_id);
 	const char *pl[2] = {DB_INT(DB_LOCK_MODEL), m->id};
@@ -168,7 +171,8 @@ static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_
 			     DB_INT(m->cpu_limit_m), DB_INT(m->memory_request_mib),
 			     DB_INT(m->memory_limit_mib), NULL};
 	PGresult *r;
-	int rc;
+	enum work_slot rc;
+	int room;
 
 	if (request_id == 0)
 		pi[1] = pn[3] = NULL; /* a claim's slot: its request comes next */
@@ -176,19 +180,19 @@ static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_
 		pn[7] = NULL;
 	if (db_done(db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
 			    2, pl)) < 0)
-		return -1;
-	if ((rc = idle_take(db, pi, out)) != 0)
+		return WORK_SLOT_ERROR;
+	if ((rc = idle_take(db, pi, out)) != WORK_SLOT_NONE)
 		return rc;
 	r = db_prep(db, "inst_count",
 		    "SELECT count(*) < $2::int FROM model_instance"
 		    " WHERE model_id = $1 AND state <> 'TERMINATED'",
 		    2, pc);
 	if (!r)
-		return -1;
-	rc = PQgetvalue(r, 0, 0)[0] == 't';
+		return WORK_SLOT_ERROR;
+	room = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
-	if (!rc)
-		return 0;
+	if (!room)
+		return WORK_SLOT_NONE;
 	r = db_prep(db, "inst_insert",
 		    "INSERT INTO model_instance (model_id, backend, replica_id, state, current_request_id,"
 		    " request_ids, cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib)"
@@ -198,56 +202,57 @@ static int inst_acquire_locked(struct db *db, const struct work_model *m, int64_
 		    " RETURNING id, '', '', 0",
 		    8, pn);
 	if (!r)
-		return -1;
+		return WORK_SLOT_ERROR;
 	inst_row(r, out);
 	PQclear(r);
-	return 2;
+	return WORK_SLOT_NEW;
 }
 
 /* A warm instance without the lock, else inst_acquire_locked; in the
  * caller's transaction when one is open. */
-static int inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
-			const char *replica_id, const char *backend, struct work_inst *out)
+static enum work_slot inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+				   const char *replica_id, const char *backend,
+				   struct work_inst *out)
 {
 	const char *pi[3] = {m->id, DB_INT(request_id), replica_id};
-	int rc;
+	enum work_slot rc;
 
 	memset(out, 0, sizeof *out);
 	if (request_id == 0)
 		pi[1] = NULL;
 	/* IDLE -> BUSY is one conditional update and does not change the
 	 * count the lock guards, so the common case costs one round trip. */
-	if ((rc = idle_take(db, pi, out)) != 0)
+	if ((rc = idle_take(db, pi, out)) != WORK_SLOT_NONE)
 		return rc;
 	return inst_acquire_locked(db, m, request_id, replica_id, backend, out);
 }
 
-int db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
-		    const char *replica_id, const char *backend, struct work_inst *out)
+enum work_slot db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
+			       const char *replica_id, const char *backend, struct work_inst *out)
 {
-	int rc;
+	enum work_slot rc;
 
 	if (db_begin(db) < 0)
-		return -1;
+		return WORK_SLOT_ERROR;
 	rc = inst_acquire(db, m, request_id, replica_id, backend, out);
-	if (rc < 0) {
+	if (rc == WORK_SLOT_ERROR) {
 		db_rollback(db);
-		return -1;
+		return WORK_SLOT_ERROR;
 	}
 	if (db_commit(db) < 0)
-		return -1;
-	if (rc == 2)
+		return WORK_SLOT_ERROR;
+	if (rc == WORK_SLOT_NEW)
 		db_inst_event(db, out->id, "REQUESTED", NULL);
 	return rc;
 }
 
 /* Undo a slot taken in this (uncommitted) transaction: the taken IDLE
  * instance goes back to IDLE, the new row (nobody saw it) is deleted. */
-static int inst_unclaim(struct db *db, int64_t id, int how)
+static int inst_unclaim(struct db *db, int64_t id, enum work_slot how)
 {
 	const char *p[1] = {DB_INT(id)};
 
-	if (how == 2)
+	if (how == WORK_SLOT_NEW)
 		return db_done(db_prep(db, "inst_unclaim_new",
 				       "DELETE FROM model_instance WHERE id = $1", 1, p));
 	return db_done(db_prep(db, "inst_unclaim_idle",
@@ -256,21 +261,22 @@ static int inst_unclaim(struct db *db, int64_t id, int how)
 			   1, p));
 }
 
-int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
-		  struct work_model *m, struct work_inst *wi, int *inst_rc)
+enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
+				 struct work_model *m, struct work_inst *wi, enum work_slot *inst_rc)
 {
-	int rc;
+	enum work_claim_rc rc;
+	int got;
 
 	memset(wi, 0, sizeof *wi);
-	*inst_rc = 0;
+	*inst_rc = WORK_SLOT_NONE;
 	/* The candidate read locks nothing, so it needs no transaction: a
 	 * runner woken while nothing can run (a model at its limit) costs one
 	 * round trip, not three. */
-	rc = claim_model(db, c, m);
-	if (rc <= 0)
-		return rc;
+	got = claim_model(db, c, m);
+	if (got <= 0)
+		return got < 0 ? WORK_CLAIM_ERROR : WORK_CLAIM_NONE;
 	if (db_begin(db) < 0) {
-		rc = -1;
+		rc = WORK_CLAIM_ERROR;
 		goto clear;
 	}
 	/* The slot before the request: a runner that loses the race for an
@@ -278,37 +284,36 @@ int db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
 	 * oldest request and nobody overtakes a waiting one. */
 	if (m->enabled) {
 		*inst_rc = inst_acquire(db, m, 0, c->replica_id, c->backend, wi);
-		if (*inst_rc <= 0) {
-			/* 2: the limit was reached since the check */
-			rc = *inst_rc < 0 ? -1 : 2;
+		if (*inst_rc == WORK_SLOT_ERROR || *inst_rc == WORK_SLOT_NONE) {
+			/* none: the limit was reached since the check */
+			rc = *inst_rc == WORK_SLOT_ERROR ? WORK_CLAIM_ERROR : WORK_CLAIM_FULL;
 			goto undo;
 		}
 	}
-	rc = claim_row(db, c, m->id, wi->id, q);
-	if (rc == 0) {
-		rc = 3; /* other runners took what was queued meanwhile */
-	} else if (rc > 0 && *inst_rc > 0 &&
-		   (q->deadline_in_s <= 0 || q->done_count >= q->input_count)) {
+	got = claim_row(db, c, m->id, wi->id, q);
+	rc = got < 0 ? WORK_CLAIM_ERROR : got == 0 ? WORK_CLAIM_TAKEN : WORK_CLAIM_OK;
+	if (rc == WORK_CLAIM_OK && *inst_rc != WORK_SLOT_NONE &&
+	    (q->deadline_in_s <= 0 || q->done_count >= q->input_count)) {
 		/* it ends without an instance: give the slot back unused */
-		rc = inst_unclaim(db, wi->id, *inst_rc) < 0 ? -1 : 1;
+		rc = inst_unclaim(db, wi->id, *inst_rc) < 0 ? WORK_CLAIM_ERROR : WORK_CLAIM_OK;
 		memset(wi, 0, sizeof *wi);
-		*inst_rc = 0;
+		*inst_rc = WORK_SLOT_NONE;
 	}
-	if (rc != 1)
+	if (rc != WORK_CLAIM_OK)
 		goto undo;
 	if (db_commit(db) < 0) {
-		rc = -1;
+		rc = WORK_CLAIM_ERROR;
 		goto clear;
 	}
-	if (*inst_rc == 2)
+	if (*inst_rc == WORK_SLOT_NEW)
 		db_inst_event(db, wi->id, "REQUESTED", NULL);
-	return 1;
+	return WORK_CLAIM_OK;
 undo:
-	if (rc == 2 || rc == 3)
+	if (rc == WORK_CLAIM_FULL || rc == WORK_CLAIM_TAKEN)
 		snprintf(q->model_id, sizeof q->model_id, "%s", m->id);
 	db_rollback(db);
 clear:
 	db_work_model_clear(m);
-	*inst_rc = 0;
+	*inst_rc = WORK_SLOT_NONE;
 	return rc;
 }

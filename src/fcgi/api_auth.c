@@ -541,110 +541,134 @@ static enum api_err login_session(struct api_req *r, const struct db_login_user 
 	return api_json(r, 200, o);
 }
 
-static enum api_err auth_login(struct api_req *r)
+/* The body's login (username, else email) and password; API_OK or the
+ * 422 naming the fields. keymax bounds the login's length. */
+static enum api_err login_fields(struct api_req *r, json_object *body, size_t keymax,
+				 const char **login, size_t *ll, const char **password, size_t *pl)
 {
 	static const char *const allowed[] = {"username", "email", "password", NULL};
-	json_object *body = NULL, *fields = NULL;
-	const char *login, *password, *ip = client_ip(r);
-	size_t ll, el, pl;
-	struct db_login_user u;
+	json_object *fields = json_object_new_object();
+	size_t el;
+
+	unknown_members(body, allowed, fields);
+	*login = str_member(body, "username", ll, fields);
+	if (!*login) {
+		*login = str_member(body, "email", &el, fields);
+		*ll = el;
+	}
+	*password = str_member(body, "password", pl, fields);
+	if (!*login || *ll == 0)
+		field_err(fields, "username", "required");
+	else if (*ll >= keymax || memchr(*login, '\0', *ll))
+		field_err(fields, "username", "is not a valid username or email");
+	if (!*password || *pl == 0)
+		field_err(fields, "password", "required");
+	else if (*pl > VALIDATE_PASSWORD_MAX)
+		field_err(fields, "password", "must be at most 1024 bytes long");
+	if (json_object_object_length(fields) > 0)
+		return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
+				       "some fields are invalid");
+	json_object_put(fields);
+	return API_OK;
+}
+
+/* Failures count against the account itself, however it was named: its
+ * username when found, else the login lower-cased. */
+static void login_key(char *key, size_t n, int found, const struct db_login_user *u,
+		      const char *login, size_t ll)
+{
+	size_t i;
+
+	if (found == 0) {
+		snprintf(key, n, "%s", u->username);
+		return;
+	}
+	for (i = 0; i < ll && i + 1 < n; i++)
+		key[i] = (char)tolower((unsigned char)login[i]);
+	key[i] = '\0';
+}
+
+/* 429 when the account or the address failed too often lately. */
+static enum api_err login_rate(struct api_req *r, const char *key, const char *ip)
+{
 	long max = cfg_int("login.max_failures", 5), uf, ipf, retry;
+
+	if (db_login_failures(r->db, key, ip, AUTH_LOGIN_WINDOW_S, max, &uf, &ipf, &retry) < 0)
+		return api_db_fail(r);
+	if (uf < max && ipf < max)
+		return API_OK;
+	api_header(r, "Retry-After", "%ld", retry);
+	log_warn_x("auth msg=\"login rate limited\" ip=%s account_failures=%ld ip_failures=%ld", ip,
+		   uf, ipf);
+	return api_fail(r, API_RATE_LIMITED, "rate_limited",
+			"too many failed logins; retry in %ld seconds", retry);
+}
+
+/* The password (the same work whether or not the account exists) and the
+ * account's state; records the attempt. API_OK: the login may proceed. */
+static enum api_err login_verify(struct api_req *r, int found, const struct db_login_user *u,
+				 const char *key, const char *password, size_t pl)
+{
+	const char *ip = client_ip(r);
+
+	if (!dummy_hash[0] && make_dummy_hash() < 0)
+		return api_fail(r, API_INTERNAL, "internal", "cannot make the dummy hash");
+	if (!(password_verify(found == 0 ? u->hash : dummy_hash, password, pl) && found == 0)) {
+		if (db_login_record(r->db, key, ip, 0) < 0)
+			return api_db_fail(r);
+		log_info("auth msg=\"login failed\" ip=%s", ip);
+		return api_fail(r, API_UNAUTHORIZED, "invalid_credentials",
+				"wrong username or password");
+	}
+	if (u->disabled) {
+		log_info("auth msg=\"login refused: account disabled\" user_id=%lld",
+			 (long long)u->id);
+		return api_fail(r, API_FORBIDDEN, "account_disabled", "this account is disabled");
+	}
+	if (password_needs_rehash(u->hash)) {
+		char h[PASSWORD_HASH_LEN];
+		if (password_hash(password, pl, h) == 0)
+			db_session_store_hash(r->db, u->id, h);
+		sodium_memzero(h, sizeof h);
+	}
+	if (db_login_record(r->db, key, ip, 1) < 0)
+		return api_db_fail(r);
+	return API_OK;
+}
+
+static enum api_err auth_login(struct api_req *r)
+{
+	json_object *body = NULL;
+	const char *login, *password;
+	size_t ll, pl;
+	struct db_login_user u;
 	char key[320];
 	enum api_err rc;
-	int found, good;
+	int found;
 
+	memset(&u, 0, sizeof u);
 	rc = api_body_json(r, &body);
 	wipe_body(r);
 	if (rc != API_OK)
 		return rc;
-	fields = json_object_new_object();
-	unknown_members(body, allowed, fields);
-	login = str_member(body, "username", &ll, fields);
-	if (!login) {
-		login = str_member(body, "email", &el, fields);
-		ll = el;
-	}
-	password = str_member(body, "password", &pl, fields);
-	if (!login || ll == 0)
-		field_err(fields, "username", "required");
-	else if (ll >= sizeof key || memchr(login, '\0', ll))
-		field_err(fields, "username", "is not a valid username or email");
-	if (!password || pl == 0)
-		field_err(fields, "password", "required");
-	else if (pl > VALIDATE_PASSWORD_MAX)
-		field_err(fields, "password", "must be at most 1024 bytes long");
-	if (json_object_object_length(fields) > 0) {
-		rc = api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
-				     "some fields are invalid");
-		fields = NULL;
+	rc = login_fields(r, body, sizeof key, &login, &ll, &password, &pl);
+	if (rc != API_OK)
 		goto out;
-	}
-
 	found = db_session_login_user(r->db, login, &u);
 	if (found < 0) {
 		rc = api_db_fail(r);
 		goto out;
 	}
-	/* count failures against the account itself, however it was named */
-	if (found == 0) {
-		snprintf(key, sizeof key, "%s", u.username);
-	} else {
-		size_t i;
-		for (i = 0; i < ll && i + 1 < sizeof key; i++)
-			key[i] = (char)tolower((unsigned char)login[i]);
-		key[i] = '\0';
-	}
-	if (db_login_failures(r->db, key, ip, AUTH_LOGIN_WINDOW_S, max, &uf, &ipf, &retry) < 0) {
-		rc = api_db_fail(r);
-		goto out;
-	}
-	if (uf >= max || ipf >= max) {
-		api_header(r, "Retry-After", "%ld", retry);
-		log_warn_x("auth msg=\"login rate limited\" ip=%s account_failures=%ld ip_failures=%ld",
-			   ip, uf, ipf);
-		rc = api_fail(r, API_RATE_LIMITED, "rate_limited",
-			      "too many failed logins; retry in %ld seconds", retry);
-		goto out;
-	}
-
-	if (!dummy_hash[0] && make_dummy_hash() < 0) {
-		rc = api_fail(r, API_INTERNAL, "internal", "cannot make the dummy hash");
-		goto out;
-	}
-	/* same work whether or not the account exists */
-	good = password_verify(found == 0 ? u.hash : dummy_hash, password, pl) && found == 0;
-	if (!good) {
-		if (db_login_record(r->db, key, ip, 0) < 0) {
-			rc = api_db_fail(r);
-			goto out;
-		}
-		log_info("auth msg=\"login failed\" ip=%s", ip);
-		rc = api_fail(r, API_UNAUTHORIZED, "invalid_credentials",
-			      "wrong username or password");
-		goto out;
-	}
-	if (u.disabled) {
-		log_info("auth msg=\"login refused: account disabled\" user_id=%lld",
-			 (long long)u.id);
-		rc = api_fail(r, API_FORBIDDEN, "account_disabled", "this account is disabled");
-		goto out;
-	}
-	if (password_needs_rehash(u.hash)) {
-		char h[PASSWORD_HASH_LEN];
-		if (password_hash(password, pl, h) == 0)
-			db_session_store_hash(r->db, u.id, h);
-		sodium_memzero(h, sizeof h);
-	}
-	if (db_login_record(r->db, key, ip, 1) < 0) {
-		rc = api_db_fail(r);
-		goto out;
-	}
-	rc = login_session(r, &u);
+	login_key(key, sizeof key, found, &u, login, ll);
+	rc = login_rate(r, key, client_ip(r));
+	if (rc == API_OK)
+		rc = login_verify(r, found, &u, key, password, pl);
+	if (rc == API_OK)
+		rc = login_session(r, &u);
 out:
 	sodium_memzero(&u, sizeof u);
 	if (body)
 		wipe_member(body, "password");
-	json_object_put(fields);
 	json_object_put(body);
 	return rc;
 }

@@ -138,7 +138,7 @@ static enum api_err model_create(struct api_req *r)
 	char *json = NULL;
 	const char *id;
 	enum api_err e;
-	int rc;
+	enum db_model_rc rc;
 
 	e = api_body_json(r, &m);
 	if (e != API_OK)
@@ -149,19 +149,22 @@ static enum api_err model_create(struct api_req *r)
 	}
 	json_object_object_get_ex(m, "id", &idv);
 	id = json_object_get_string(idv);
-	rc = db_model_write(r->db, DB_MODEL_CREATE, id, m, 0, &json, NULL, NULL, &fields);
-	if (rc == 4)
+	rc = db_model_write(r->db,
+			    &(struct db_model_change){.mode = DB_MODEL_CREATE, .id = id, .m = m,
+						      .fields = &fields},
+			    &json, NULL);
+	if (rc == DB_MODEL_DUPLICATE)
 		e = api_fail(r, API_CONFLICT, "conflict", "a model with id %s already exists", id);
-	else if (rc == 3)
+	else if (rc == DB_MODEL_INVALID)
 		e = invalid(r, fields);
-	else if (rc != 0)
+	else if (rc != DB_MODEL_OK)
 		e = api_db_fail(r);
 	else {
 		list_cache_clear();
 		api_header(r, "Location", "/api/models/%s", id);
 		e = send_model(r, 201, json);
 	}
-	if (rc != 3)
+	if (rc != DB_MODEL_INVALID)
 		json_object_put(fields);
 	json_object_put(m);
 	return e;
@@ -226,22 +229,26 @@ static enum api_err model_patch(struct api_req *r)
 		json_object_put(m);
 		return invalid(r, fields);
 	}
-	rc = db_model_write(r->db, DB_MODEL_PATCH, id, m, version, &json, NULL, &cur, &fields);
-	if (rc == 1)
+	rc = db_model_write(r->db,
+			    &(struct db_model_change){.mode = DB_MODEL_PATCH, .id = id, .m = m,
+						      .expect_version = version, .cur_version = &cur,
+						      .fields = &fields},
+			    &json, NULL);
+	if (rc == DB_MODEL_NOT_FOUND)
 		e = api_fail(r, API_NOT_FOUND, "not_found", "no such model");
-	else if (rc == 2)
+	else if (rc == DB_MODEL_STALE)
 		e = api_fail(r, API_CONFLICT, "stale_version",
 			     "the model changed since version %d (now %d); reload and retry",
 			     version, cur);
-	else if (rc == 3)
+	else if (rc == DB_MODEL_INVALID)
 		e = invalid(r, fields);
-	else if (rc != 0)
+	else if (rc != DB_MODEL_OK)
 		e = api_db_fail(r);
 	else {
 		list_cache_clear();
 		e = send_model(r, 200, json);
 	}
-	if (rc != 3)
+	if (rc != DB_MODEL_INVALID)
 		json_object_put(fields);
 	json_object_put(m);
 	return e;
@@ -249,16 +256,16 @@ static enum api_err model_patch(struct api_req *r)
 
 static enum api_err model_delete(struct api_req *r)
 {
-	int rc;
+	enum db_model_rc rc;
 
 	if (bad_path_id(r))
 		return no_model(r);
 	rc = db_model_delete(r->db, r->params[0]);
-	if (rc < 0)
+	if (rc == DB_MODEL_ERROR)
 		return api_db_fail(r);
-	if (rc == 1)
+	if (rc == DB_MODEL_NOT_FOUND)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
-	if (rc == 2)
+	if (rc == DB_MODEL_BUSY)
 		return api_fail(r, API_CONFLICT, "model_busy",
 				"the model has queued or running requests or live instances; "
 				"disable it and let them finish first");

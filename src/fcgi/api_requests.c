@@ -478,128 +478,117 @@ static void free_keys(char **k, size_t n)
 	free(k);
 }
 
-static enum api_err submit_common(struct api_req *r, const char *path_model)
+/* The input format from the Content-Type: API_OK or the 415. */
+static enum api_err submit_source(struct api_req *r, struct submit *s)
 {
-	struct submit s = {.model_id = path_model, .in = CSVIN_INIT};
-	struct csvin_opts op;
-	struct db_request_new rq;
-	json_object *body = NULL, *meta = NULL;
-	char version[64], **keys = NULL;
-	const char *idem, *ct = r->content_type;
-	int enabled = 0, cache_lookup = 0, mrc;
-	int64_t id = 0;
-	PGresult *row = NULL;
-	enum db_submit_rc rc;
-	enum api_err e;
-	long max_inputs = cfg_int("hub.max_inputs", 1000);
+	const char *ct = r->content_type;
 
-	op.has_header = 0;
-	op.max_inputs = max_inputs > 0 ? (size_t)max_inputs : 1000;
-	op.max_len = REQUESTS_MAX_INPUT_LEN;
-
-	/* Options and format first: 415/400 before anything touches the DB. */
-	if (media_is(ct, "application/json")) {
-		s.source = "json";
-	} else if (media_is(ct, "text/csv") || media_is(ct, "application/csv")) {
-		s.source = "csv";
-	} else if (media_is(ct, "text/plain")) {
-		s.source = "text";
-	} else if (media_is(ct, "multipart/form-data")) {
-		s.source = "multipart";
-	} else {
+	if (media_is(ct, "application/json"))
+		s->source = "json";
+	else if (media_is(ct, "text/csv") || media_is(ct, "application/csv"))
+		s->source = "csv";
+	else if (media_is(ct, "text/plain"))
+		s->source = "text";
+	else if (media_is(ct, "multipart/form-data"))
+		s->source = "multipart";
+	else
 		return api_fail(r, API_UNSUPPORTED_MEDIA, "unsupported_media_type",
 				"send application/json, text/csv, text/plain or "
 				"multipart/form-data");
-	}
-	/* Query options apply to every format; JSON body fields override. */
-	if ((e = query_bool(r, "has_header", &s.has_header)) != API_OK ||
-	    (e = query_bool(r, "cache_opt_in", &s.cache_opt_in)) != API_OK)
-		return e;
-	if (strcmp(s.source, "json") != 0) {
-		if (!s.model_id)
-			s.model_id = api_query(r, "model_id");
-		if (!s.model_id)
-			return fail_field(r, "validation_failed", "model_id",
-					  "is required (POST /api/models/{id}/requests)");
-	}
-	if (strcmp(s.source, "json") == 0) {
-		e = parse_json_body(r, &s, &op, &body);
-	} else if (strcmp(s.source, "multipart") == 0) {
-		e = parse_multipart(r, &s, &op);
-	} else {
-		op.has_header = s.has_header;
-		csvin_parse(&s.in, s.source[0] == 'c' ? CSVIN_CSV : CSVIN_PLAIN,
-			    r->body ? r->body : "", r->body_len, &op);
-		e = API_OK;
-	}
+	return API_OK;
+}
+
+/* Options and inputs from the query and the body (nothing touches the
+ * database yet, so 415/400 come first). */
+static enum api_err submit_parse(struct api_req *r, struct submit *s, struct csvin_opts *op,
+				 json_object **body)
+{
+	enum api_err e = submit_source(r, s);
+
 	if (e != API_OK)
-		goto out;
+		return e;
+	/* Query options apply to every format; JSON body fields override. */
+	if ((e = query_bool(r, "has_header", &s->has_header)) != API_OK ||
+	    (e = query_bool(r, "cache_opt_in", &s->cache_opt_in)) != API_OK)
+		return e;
+	if (strcmp(s->source, "json") == 0)
+		return parse_json_body(r, s, op, body);
+	if (!s->model_id)
+		s->model_id = api_query(r, "model_id");
+	if (!s->model_id)
+		return fail_field(r, "validation_failed", "model_id",
+				  "is required (POST /api/models/{id}/requests)");
+	if (strcmp(s->source, "multipart") == 0)
+		return parse_multipart(r, s, op);
+	op->has_header = s->has_header;
+	csvin_parse(&s->in, s->source[0] == 'c' ? CSVIN_CSV : CSVIN_PLAIN, r->body ? r->body : "",
+		    r->body_len, op);
+	return API_OK;
+}
 
-	if (!valid_model_id(s.model_id)) {
-		e = api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
-		goto out;
-	}
-	mrc = db_request_model(r->db, s.model_id, &enabled, &cache_lookup, version,
-			       sizeof(version));
-	if (mrc < 0) {
-		e = api_db_fail(r);
-		goto out;
-	}
-	if (mrc == 1) {
-		e = api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
-		goto out;
-	}
-	if (!enabled) {
-		e = api_fail(r, API_UNPROCESSABLE, "model_disabled",
-			     "the model is disabled and takes no requests");
-		goto out;
-	}
-	if (csvin_finish(&s.in) < 0) {
-		e = csvin_fail(r, &s.in, op.max_inputs);
-		goto out;
-	}
+/* The model must exist and be enabled, and the inputs be complete;
+ * *cache_lookup and version (the model's) for the cache. */
+static enum api_err submit_model(struct api_req *r, struct submit *s,
+				 const struct csvin_opts *op, int *cache_lookup, char *version,
+				 size_t version_size)
+{
+	int enabled = 0, mrc;
 
-	idem = api_env(r, "HTTP_IDEMPOTENCY_KEY");
-	if (idem) {
-		size_t n = strlen(idem);
-		int okk = n > 0 && n <= IDEMPOTENCY_KEY_MAX;
+	if (!valid_model_id(s->model_id))
+		return api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
+	mrc = db_request_model(r->db, s->model_id, &enabled, cache_lookup, version, version_size);
+	if (mrc < 0)
+		return api_db_fail(r);
+	if (mrc == 1)
+		return api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
+	if (!enabled)
+		return api_fail(r, API_UNPROCESSABLE, "model_disabled",
+				"the model is disabled and takes no requests");
+	if (csvin_finish(&s->in) < 0)
+		return csvin_fail(r, &s->in, op->max_inputs);
+	return API_OK;
+}
 
-		for (size_t i = 0; okk && i < n; i++)
-			okk = idem[i] > 0x20 && idem[i] < 0x7f;
-		if (!okk) {
-			e = fail_field(r, "invalid_idempotency_key", "Idempotency-Key",
-				       "must be 1 to 255 visible ASCII characters");
-			goto out;
-		}
-	}
-	if (r->auth.is_anon)
-		s.cache_opt_in = 0; /* only registered users feed the shared cache */
-	if (cache_lookup) {
-		keys = make_keys(&s.in);
-		if (!keys) {
-			e = api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
-			goto out;
-		}
-	}
-	meta = submit_metadata(r, &s);
-	memset(&rq, 0, sizeof(rq));
-	rq.model_id = s.model_id;
+/* The Idempotency-Key header (NULL when absent): API_OK or the 400. */
+static enum api_err idempotency_key(struct api_req *r, const char **idem)
+{
+	size_t n;
+	int ok;
+
+	*idem = api_env(r, "HTTP_IDEMPOTENCY_KEY");
+	if (!*idem)
+		return API_OK;
+	n = strlen(*idem);
+	ok = n > 0 && n <= IDEMPOTENCY_KEY_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (*idem)[i] > 0x20 && (*idem)[i] < 0x7f;
+	if (!ok)
+		return fail_field(r, "invalid_idempotency_key", "Idempotency-Key",
+				  "must be 1 to 255 visible ASCII characters");
+	return API_OK;
+}
+
+/* Store the request and answer (201 new, 200 idempotent retry). */
+static enum api_err submit_store(struct api_req *r, const struct submit *s, const char *idem,
+				 int cache_lookup, const char *version, char **keys)
+{
+	json_object *meta = submit_metadata(r, s);
+	struct db_request_new rq = {
+		.model_id = s->model_id, .has_header = s->has_header, .header = s->in.header,
+		.cache_opt_in = s->cache_opt_in, .idempotency_key = idem,
+		.metadata = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN),
+		.inputs = s->in.inputs, .n_inputs = s->in.n, .cache_enabled = cache_lookup,
+		.model_version = version, .cache_keys = keys,
+	};
+	PGresult *row = NULL;
+	int64_t id = 0;
+	enum api_err e;
+
 	owner_of(r, &rq.owner);
-	rq.has_header = s.has_header;
-	rq.header = s.in.header;
-	rq.cache_opt_in = s.cache_opt_in;
-	rq.idempotency_key = idem;
-	rq.metadata = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
-	rq.inputs = s.in.inputs;
-	rq.n_inputs = s.in.n;
-	rq.cache_enabled = cache_lookup;
-	rq.model_version = version;
-	rq.cache_keys = keys;
-	rc = db_request_submit(r->db, &rq, &id, &row);
-	switch (rc) {
+	switch (db_request_submit(r->db, &rq, &id, &row)) {
 	case DB_SUBMIT_CREATED:
 		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
-			 "msg=\"submitted\"", id, s.model_id, s.in.n, s.source, r->auth.is_anon);
+			 "msg=\"submitted\"", id, s->model_id, s->in.n, s->source, r->auth.is_anon);
 		e = reply_request_row(r, id, row, 201, 1);
 		break;
 	case DB_SUBMIT_EXISTING:
@@ -611,9 +600,38 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 		e = api_db_fail(r);
 		break;
 	}
+	json_object_put(meta);
+	return e;
+}
+
+static enum api_err submit_common(struct api_req *r, const char *path_model)
+{
+	struct submit s = {.model_id = path_model, .in = CSVIN_INIT};
+	long max_inputs = cfg_int("hub.max_inputs", 1000);
+	struct csvin_opts op = {.has_header = 0,
+				.max_inputs = max_inputs > 0 ? (size_t)max_inputs : 1000,
+				.max_len = REQUESTS_MAX_INPUT_LEN};
+	json_object *body = NULL;
+	char version[64], **keys = NULL;
+	const char *idem = NULL;
+	int cache_lookup = 0;
+	enum api_err e = submit_parse(r, &s, &op, &body);
+
+	if (e == API_OK)
+		e = submit_model(r, &s, &op, &cache_lookup, version, sizeof(version));
+	if (e == API_OK)
+		e = idempotency_key(r, &idem);
+	if (e != API_OK)
+		goto out;
+	if (r->auth.is_anon)
+		s.cache_opt_in = 0; /* only registered users feed the shared cache */
+	if (cache_lookup && !(keys = make_keys(&s.in))) {
+		e = api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
+		goto out;
+	}
+	e = submit_store(r, &s, idem, cache_lookup, version, keys);
 out:
 	free_keys(keys, s.in.n);
-	json_object_put(meta);
 	json_object_put(body);
 	csvin_free(&s.in);
 	return e;
@@ -784,17 +802,17 @@ static enum api_err h_cancel(struct api_req *r)
 	struct db_owner o;
 	char status[16];
 	int64_t id = path_id(r);
-	int rc;
+	enum db_cancel_rc rc;
 
 	if (id <= 0)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
 	owner_of(r, &o);
 	rc = db_request_cancel(r->db, id, &o, status);
-	if (rc < 0)
+	if (rc == DB_CANCEL_ERROR)
 		return api_db_fail(r);
-	if (rc == 1)
+	if (rc == DB_CANCEL_NOT_FOUND)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
-	if (rc == 2)
+	if (rc == DB_CANCEL_FINISHED)
 		return api_fail(r, API_CONFLICT, "already_finished",
 				"the request is already %s and cannot be cancelled", status);
 	log_info("request id=%" PRId64 " msg=\"cancelled by its owner\"", id);
@@ -1252,114 +1270,150 @@ static enum api_err result_not_ready(struct api_req *r, const PGresult *meta)
 			       st);
 }
 
-static enum api_err h_result(struct api_req *r)
+/* The body's start: the CSV header line, or the JSON object up to the
+ * results array. */
+static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
+			 json_object *cols, int csv, int64_t id)
+{
+	if (csv) {
+		buf_adds(b, "input");
+		for (size_t c = 0; c < json_object_array_length(cols); c++) {
+			buf_addc(b, ',');
+			buf_add_csv(b, json_object_get_string(json_object_array_get_idx(cols, c)));
+		}
+		buf_adds(b, "\r\n");
+		api_header(r, "Content-Disposition", "attachment; filename=\"request-%" PRId64 ".csv\"",
+			   id);
+		return;
+	}
+	buf_printf(b, "{\"id\":%" PRId64 ",\"model_id\":", id);
+	json_str(b, PQgetvalue(meta, 0, DBM_MODEL_ID));
+	buf_adds(b, ",\"status\":\"COMPLETED\",\"columns\":");
+	buf_adds(b, json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_adds(b, ",\"results\":[");
+}
+
+/* State of one result download. */
+struct result_out {
+	int64_t id;
+	int csv, first_row;
+	const char *type;
+	json_object *cols;
+	struct rec_scan rs;
+	struct buf b;
+	FCGX_Stream *out; /* set once streaming began (headers sent) */
+};
+
+/* Format page and every page after it into ro->b, streaming once the
+ * body is large. 1 when every page was formatted; 0 when it stopped, with
+ * *e the response (API_OK once streaming began: the headers are gone, the
+ * body ends short and the log says why). */
+static int result_pages(struct api_req *r, struct result_out *ro, struct db_results_page *page,
+			enum api_err *e)
+{
+	int last = 0;
+
+	for (;;) {
+		int n = PQntuples(page->in);
+
+		if (format_rows(&ro->b, page, ro->cols, ro->csv, &ro->first_row, &ro->rs) < 0) {
+			*e = ro->out ? API_OK : api_fail(r, API_INTERNAL, "internal",
+							 "a stored record could not be read");
+			return 0;
+		}
+		if (n > 0)
+			last = atoi(PQgetvalue(page->in, n - 1, DBX_IN_ORDINAL));
+		db_results_page_clear(page);
+		if (ro->b.oom) {
+			*e = api_fail(r, API_INTERNAL, "internal", "out of memory formatting results");
+			return 0;
+		}
+		if (n < RESULT_PAGE)
+			return 1;
+		/* More pages follow: stream once the body is large. */
+		if (!ro->out && ro->b.len >= RESULT_STREAM_AT && r->fcgi)
+			ro->out = api_stream_begin(r, 200, ro->type);
+		if (ro->out && ro->b.len) {
+			FCGX_PutStr(ro->b.data, (int)ro->b.len, ro->out);
+			buf_reset(&ro->b);
+		}
+		if (db_request_results_page(r->db, ro->id, last, RESULT_PAGE, page) < 0) {
+			log_error_x("request id=%" PRId64 " msg=\"result page failed mid-stream\"",
+				    ro->id);
+			*e = ro->out ? API_OK : api_db_fail(r);
+			return 0;
+		}
+	}
+}
+
+/* The request's result meta row, COMPLETED: API_OK with *meta, else the
+ * error response (nothing to free). */
+static enum api_err result_meta(struct api_req *r, int64_t id, PGresult **meta)
 {
 	struct db_owner o;
+	enum api_err e;
+
+	owner_of(r, &o);
+	*meta = db_request_result_meta(r->db, id, &o, RESULT_PAGE);
+	if (!*meta)
+		return api_db_fail(r);
+	if (PQntuples(*meta) != 1)
+		e = api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	else if (strcmp(PQgetvalue(*meta, 0, DBM_STATUS), "COMPLETED") != 0)
+		e = result_not_ready(r, *meta);
+	else
+		return API_OK;
+	PQclear(*meta);
+	*meta = NULL;
+	return e;
+}
+
+static enum api_err h_result(struct api_req *r)
+{
 	PGresult *meta = NULL;
 	struct db_results_page page = {NULL, NULL};
-	json_object *cols = NULL;
-	struct rec_scan rs = {NULL, 0, 0, BUF_INIT};
-	struct buf b = BUF_INIT;
-	FCGX_Stream *out = NULL;
-	const char *fmt = api_query(r, "format"), *type;
-	int64_t id = path_id(r);
-	int csv, first_row = 1, last = 0;
-	enum api_err e = API_OK;
+	const char *fmt = api_query(r, "format");
+	struct result_out ro = {.id = path_id(r), .first_row = 1, .rs = {NULL, 0, 0, BUF_INIT},
+				.b = BUF_INIT};
+	enum api_err e;
 
 	if (!fmt || !*fmt)
 		fmt = "json";
 	if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
 		return fail_field(r, "invalid_parameter", "format", "must be csv or json");
-	csv = fmt[0] == 'c';
-	type = csv ? "text/csv; charset=utf-8" : "application/json";
-	if (id <= 0)
+	ro.csv = fmt[0] == 'c';
+	ro.type = ro.csv ? "text/csv; charset=utf-8" : "application/json";
+	if (ro.id <= 0)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
-	owner_of(r, &o);
-	meta = db_request_result_meta(r->db, id, &o, RESULT_PAGE);
-	if (!meta)
-		return api_db_fail(r);
-	if (PQntuples(meta) != 1) {
-		e = api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
-		goto out;
-	}
-	if (strcmp(PQgetvalue(meta, 0, DBM_STATUS), "COMPLETED") != 0) {
-		e = result_not_ready(r, meta);
-		goto out;
-	}
-	cols = result_columns(meta);
+	if ((e = result_meta(r, ro.id, &meta)) != API_OK)
+		return e;
+	ro.cols = result_columns(meta);
 	/* Read the first page before any byte goes out, so a failure here
 	 * is still a clean error response. */
-	if (db_request_results_page(r->db, id, 0, RESULT_PAGE, &page) < 0) {
+	if (db_request_results_page(r->db, ro.id, 0, RESULT_PAGE, &page) < 0) {
 		e = api_db_fail(r);
 		goto out;
 	}
 	if (atoi(PQgetvalue(meta, 0, DBM_INPUT_COUNT)) <= RESULT_PAGE &&
-	    page_keys(&page, &rs, cols) < 0) {
+	    page_keys(&page, &ro.rs, ro.cols) < 0) {
 		e = api_fail(r, API_INTERNAL, "internal", "a stored record could not be read");
 		goto out;
 	}
-	if (csv) {
-		buf_adds(&b, "input");
-		for (size_t c = 0; c < json_object_array_length(cols); c++) {
-			buf_addc(&b, ',');
-			buf_add_csv(&b, json_object_get_string(json_object_array_get_idx(cols, c)));
-		}
-		buf_adds(&b, "\r\n");
-		api_header(r, "Content-Disposition", "attachment; filename=\"request-%" PRId64 ".csv\"",
-			   id);
-	} else {
-		buf_printf(&b, "{\"id\":%" PRId64 ",\"model_id\":", id);
-		json_str(&b, PQgetvalue(meta, 0, DBM_MODEL_ID));
-		buf_adds(&b, ",\"status\":\"COMPLETED\",\"columns\":");
-		buf_adds(&b, json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
-		buf_adds(&b, ",\"results\":[");
-	}
-	for (;;) {
-		int n = PQntuples(page.in);
-
-		if (format_rows(&b, &page, cols, csv, &first_row, &rs) < 0) {
-			e = out ? API_OK : api_fail(r, API_INTERNAL, "internal",
-						    "a stored record could not be read");
-			goto out;
-		}
-		if (n > 0)
-			last = atoi(PQgetvalue(page.in, n - 1, DBX_IN_ORDINAL));
-		db_results_page_clear(&page);
-		if (b.oom) {
-			e = api_fail(r, API_INTERNAL, "internal", "out of memory formatting results");
-			goto out;
-		}
-		if (n < RESULT_PAGE)
-			break;
-		/* More pages follow: stream once the body is large. */
-		if (!out && b.len >= RESULT_STREAM_AT && r->fcgi)
-			out = api_stream_begin(r, 200, type);
-		if (out && b.len) {
-			FCGX_PutStr(b.data, (int)b.len, out);
-			buf_reset(&b);
-		}
-		if (db_request_results_page(r->db, id, last, RESULT_PAGE, &page) < 0) {
-			/* Headers are gone already when streaming: the body ends
-			 * short and the log says why. */
-			log_error_x("request id=%" PRId64 " msg=\"result page failed mid-stream\"", id);
-			e = out ? API_OK : api_db_fail(r);
-			goto out;
-		}
-	}
-	if (!csv)
-		buf_adds(&b, "]}");
-	if (out) {
-		if (b.len)
-			FCGX_PutStr(b.data, (int)b.len, out);
-	} else {
-		e = api_text(r, 200, type, b.data ? b.data : "", b.len);
-	}
+	result_begin(r, &ro.b, meta, ro.cols, ro.csv, ro.id);
+	if (!result_pages(r, &ro, &page, &e))
+		goto out;
+	if (!ro.csv)
+		buf_adds(&ro.b, "]}");
+	if (!ro.out)
+		e = api_text(r, 200, ro.type, ro.b.data ? ro.b.data : "", ro.b.len);
+	else if (ro.b.len)
+		FCGX_PutStr(ro.b.data, (int)ro.b.len, ro.out);
 out:
-	free(rs.m);
-	buf_free(&rs.tmp);
-	buf_free(&b);
-	json_object_put(cols);
+	free(ro.rs.m);
+	buf_free(&ro.rs.tmp);
+	buf_free(&ro.b);
+	json_object_put(ro.cols);
 	db_results_page_clear(&page);
 	PQclear(meta);
 	return e;

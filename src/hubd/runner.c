@@ -174,9 +174,9 @@ struct job {
 	/* set when the last store also ended the request: its final status */
 	char end_status[16];
 	int64_t deadline_ms; /* monotonic */
-	/* the instance slot that came with the claim (db_inst_acquire's
-	 * return, 0 none), taken by the first inst_get */
-	int claim_rc;
+	/* the instance slot that came with the claim (WORK_SLOT_NONE:
+	 * none), taken by the first inst_get */
+	enum work_slot claim_rc;
 	struct work_inst claim_wi;
 	enum fatal fatal;
 	char err[512];
@@ -505,25 +505,26 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	struct cluster_instance ci;
 	char reqbuf[24];
 	int64_t until;
-	int rc, i;
+	enum work_slot rc;
+	int i;
 
 	for (;;) {
 		memset(in, 0, sizeof *in);
-		if (j->claim_rc) {
+		if (j->claim_rc != WORK_SLOT_NONE) {
 			in->wi = j->claim_wi;
 			rc = j->claim_rc;
-			j->claim_rc = 0;
+			j->claim_rc = WORK_SLOT_NONE;
 		} else {
 			rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
 		}
-		if (rc < 0) {
+		if (rc == WORK_SLOT_ERROR) {
 			*reason = "MODEL_ERROR";
 			snprintf(detail, dlen, "database error while getting an instance");
 			return GET_FAILED;
 		}
-		if (rc == 0)
+		if (rc == WORK_SLOT_NONE)
 			return GET_HANDBACK;
-		if (rc == 1) {
+		if (rc == WORK_SLOT_IDLE) {
 			/* reused: make sure it is still there */
 			int oom;
 			char why[256];
@@ -1354,10 +1355,11 @@ static void run_inputs(struct runner *r, struct job *j)
 	j->missing = NULL;
 }
 
-/* Run one claimed request; m (owned: cleared here) and, when inst_rc > 0,
- * the instance slot wi were taken with the claim (db_work_claim). */
+/* Run one claimed request; m (owned: cleared here) and, unless inst_rc is
+ * WORK_SLOT_NONE, the instance slot wi were taken with the claim
+ * (db_work_claim). */
 static void process(struct runner *r, struct work_req *q, struct work_model *mp,
-		    const struct work_inst *wi, int inst_rc)
+		    const struct work_inst *wi, enum work_slot inst_rc)
 {
 	struct work_model m = *mp;
 	struct cur in;
@@ -1379,13 +1381,13 @@ static void process(struct runner *r, struct work_req *q, struct work_model *mp,
 	j.m = &m;
 	j.inst = &in;
 	j.deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
-	if (inst_rc > 0) {
+	if (inst_rc != WORK_SLOT_NONE) {
 		j.claim_wi = *wi;
 		j.claim_rc = inst_rc;
 	}
 	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
 		 q->model_id, q->attempts, q->input_count, q->done_count,
-		 inst_rc > 0 ? (long long)wi->id : 0LL);
+		 inst_rc != WORK_SLOT_NONE ? (long long)wi->id : 0LL);
 	if (!m.enabled) {
 		finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
 		db_work_fail_disabled(r->db, q->model_id);
@@ -1518,7 +1520,8 @@ static int claim_once(struct runner *r)
 	struct hubd_runner_models am;
 	const char *models[HUBD_MAX_ASSIGN + RUNNER_MAX_OWN];
 	struct work_req q;
-	int n = 0, rc;
+	enum work_claim_rc rc;
+	int n = 0;
 
 	hubd_assigned_models(r->c->role_index, &am);
 	for (int i = 0; i < am.n; i++)
@@ -1539,20 +1542,21 @@ static int claim_once(struct runner *r)
 				       r->lease_s, r->request_timeout_s};
 		struct work_model m;
 		struct work_inst wi;
-		int irc;
+		enum work_slot irc;
 
 		rc = db_work_claim(r->db, &c, &q, &m, &wi, &irc);
-		if (rc <= 0)
+		if (rc == WORK_CLAIM_ERROR || rc == WORK_CLAIM_NONE)
 			return 0;
-		if (rc == 1) {
+		if (rc == WORK_CLAIM_OK) {
 			hubd_set_busy(r->c->role_index, 1);
 			process(r, &q, &m, &wi, irc);
 			hubd_set_busy(r->c->role_index, 0);
 			return 1;
 		}
-		/* 2: the model filled up since the claim's check, skip it a
-		 * while; 3: others took its queue. Try the other models now. */
-		if (rc == 2)
+		/* FULL: the model filled up since the claim's check, skip it
+		 * a while; TAKEN: others took its queue. Try the other models
+		 * now. */
+		if (rc == WORK_CLAIM_FULL)
 			backoff_set(r, q.model_id, RUNNER_FULL_BACKOFF_MS);
 		for (int i = 0; i < n; i++)
 			if (strcmp(models[i], q.model_id) == 0)
