@@ -153,7 +153,7 @@ static void test_manifest(void)
 	ok(kube_pod_manifest(&s, &o, &err) == NULL, "affinity not JSON: refused");
 }
 
-static int parse(const char *json, struct kube_podinfo *p)
+static int parse(const char *json, struct cluster_pod *p)
 {
 	struct json_object *o = json_tokener_parse(json);
 	int rc = kube_pod_parse(o, 0, p);
@@ -169,7 +169,7 @@ static int parse(const char *json, struct kube_podinfo *p)
 
 static void test_status(void)
 {
-	struct kube_podinfo p;
+	struct cluster_pod p;
 
 	ok(parse("{" META ",\"status\":{\"phase\":\"Running\",\"podIP\":\"127.9.0.2\","
 		 "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"2026-11-24T18:00:05.250Z\"}],"

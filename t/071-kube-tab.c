@@ -8,9 +8,9 @@
 #include "cluster/kube_watch.h"
 #include "lib/tap.h"
 
-static struct kube_podinfo pod(const char *name, enum cluster_state st)
+static struct cluster_pod pod(const char *name, enum cluster_state st)
 {
-	struct kube_podinfo p;
+	struct cluster_pod p;
 
 	memset(&p, 0, sizeof p);
 	snprintf(p.name, sizeof p.name, "%s", name);
@@ -25,8 +25,8 @@ static void test_table(void)
 	char path[] = "/tmp/kube-tab-XXXXXX";
 	int fd = mkstemp(path);
 	struct kube_tab *w, *r, *none;
-	struct kube_tab_row row;
-	struct kube_podinfo p;
+	struct cluster_pod_row row;
+	struct cluster_pod p;
 	char names[2][64] = {"a-1", "zz"};
 
 	close(fd);

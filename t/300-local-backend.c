@@ -1,12 +1,14 @@
 /* 300-local-backend.c — the local instance backend (cluster/local.c) with a real demo model server:
  * start, readiness by /healthz, the HTTP client, logs, stop as a process group,
- * memory limit -> OOMKILLED, crash and exec failure -> FAILED, unwritable log dir, node info. */
+ * memory limit -> OOMKILLED, crash and exec failure -> FAILED, unwritable log dir, log tails,
+ * and the kubernetes-only operations refused. */
 #include "cluster/cluster.h"
 #include "cluster/modelclient.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "t/lib/tap.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,6 +36,34 @@ static int running(int pid)
 		r = p[2] != 'Z';
 	fclose(f);
 	return r;
+}
+
+/* Live (not zombie) children of this process. */
+static int live_children(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)) != NULL) {
+		char path[300], buf[512], *p;
+		FILE *f;
+		int ppid = 0;
+		char st = 0;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')) && sscanf(p + 2, "%c %d", &st, &ppid) == 2 &&
+		    ppid == (int)getpid() && st != 'Z')
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 static void nap(int ms)
@@ -126,13 +156,6 @@ int main(void)
 		is_int(cluster_logs(c, "mh-1", &b, 1 << 20), 0, "logs readable");
 		ok(strstr(buf_cstr(&b), "starting instance mh-1") != NULL, "  log file has our start line");
 		ok(strstr(buf_cstr(&b), "listening") != NULL, "  and the server's output");
-		{
-			struct cluster_instance *list = NULL;
-			int n = 0;
-			is_int(cluster_list(c, &list, &n), 0, "list");
-			is_int(n, 1, "  one instance");
-			free(list);
-		}
 		is_int(cluster_delete(c, "mh-1", 5000), 0, "delete");
 		cluster_get(c, "mh-1", &ci);
 		is_int(ci.state, CLUSTER_EXITED, "  exited");
@@ -193,31 +216,45 @@ int main(void)
 	{
 		/* the log file cannot be created: create fails, nothing is left running */
 		const char *cmd[] = {"/bin/sleep", "300"};
-		struct cluster_instance *list = NULL;
-		int n = 0, running_before = 0, running_after = 0;
-		cluster_list(c, &list, &n);
-		for (int i = 0; i < n; i++)
-			running_before += list[i].state != CLUSTER_EXITED;
-		free(list);
+		int running_before = live_children(), running_after;
 		cfg_set("hub.var_dir", "/proc/modelhub-no-such-dir");
 		ok(start(c, 6, cmd, 2, 0, &ci) < 0, "create fails when the log cannot be written");
 		cfg_set("hub.var_dir", var);
-		cluster_list(c, &list, &n);
-		for (int i = 0; i < n; i++)
-			running_after += list[i].state != CLUSTER_EXITED;
-		free(list);
+		running_after = live_children();
 		is_int(running_after, running_before, "  and starts nothing");
 	}
 	{
-		struct cluster_node *nodes = NULL;
-		struct cluster_node_metrics nm;
-		int n = 0;
-		is_int(cluster_nodes(c, &nodes, &n), 0, "nodes");
-		ok(n == 1 && nodes[0].cpu_m >= 1000 && nodes[0].memory_bytes > 0, "  this machine");
-		is_int(cluster_node_metrics(c, n ? nodes[0].name : "", &nm), 0, "node metrics");
-		ok(nm.cpu_seconds > 0 && nm.memory_bytes > 0, "  cpu and memory read");
-		free(nodes);
-		ok(cluster_scale_group(c, "g", 2) < 0, "scaling not supported locally");
+		/* the last lines of a log: the tail of the full text */
+		struct buf t = BUF_INIT;
+		const char *full, *last;
+		buf_reset(&b);
+		cluster_logs(c, "mh-1", &b, 1 << 20);
+		full = buf_cstr(&b);
+		last = full + strlen(full);
+		for (int lines = 0; last > full; last--)
+			if (last[-1] == '\n' && last != full + strlen(full) && ++lines == 2)
+				break;
+		buf_adds(&t, "kept:");
+		is_int(cluster_logs_tail(c, "mh-1", &t, 1 << 20, 2), 0, "log tail readable");
+		ok(strlen(full) > strlen(last), "  the full log is longer than two lines");
+		is_str(buf_cstr(&t) + 5, last, "  two lines: the end of the full log");
+		ok(strncmp(buf_cstr(&t), "kept:", 5) == 0, "  what was in the buffer is kept");
+		buf_free(&t);
+	}
+	{
+		/* kubernetes-only operations are refused, not faked */
+		struct cluster_watch w;
+		struct cluster_scrape sc;
+		struct cluster_pod_row *rows = NULL;
+		int n = 5;
+		int64_t synced = 7;
+		memset(&w, 0, sizeof w);
+		memset(&sc, 0, sizeof sc);
+		ok(cluster_watch(c, &w) < 0, "no pod watch locally");
+		ok(cluster_pods(c, &rows, &n, &synced) < 0 && !rows && n == 0 && synced == 0,
+		   "  no pod table (outputs cleared)");
+		ok(cluster_reap(c, "mh-1", 1000) < 0, "  no reap");
+		ok(cluster_scrape(c, &sc) < 0, "  no node scrape");
 	}
 	buf_free(&b);
 	mc_free(m);

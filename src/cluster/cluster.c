@@ -1,7 +1,8 @@
 /*
  * cluster.c — backend selection and the dispatch wrappers of cluster.h.
  *
- * Runs in: modelhubd children. Called by: runner.c, monitor.c, scraper.c.
+ * Runs in: modelhubd children. Called by: runner.c, monitor.c, kubewatch.c,
+ * kubescrape.c.
  * Owns: nothing beyond the struct cluster handed out by cluster_new().
  */
 #include "cluster/cluster.h"
@@ -38,13 +39,6 @@ int cluster_get(struct cluster *c, const char *name, struct cluster_instance *ou
 	return c->ops->get(c, name, out);
 }
 
-int cluster_list(struct cluster *c, struct cluster_instance **out, int *n)
-{
-	*out = NULL;
-	*n = 0;
-	return c->ops->list(c, out, n);
-}
-
 int cluster_delete(struct cluster *c, const char *name, int grace_ms)
 {
 	return c->ops->remove(c, name, grace_ms);
@@ -52,7 +46,13 @@ int cluster_delete(struct cluster *c, const char *name, int grace_ms)
 
 int cluster_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes)
 {
-	return c->ops->logs(c, name, out, max_bytes);
+	return c->ops->logs(c, name, out, max_bytes, 0);
+}
+
+int cluster_logs_tail(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
+		      int tail_lines)
+{
+	return c->ops->logs(c, name, out, max_bytes, tail_lines > 0 ? tail_lines : 0);
 }
 
 int cluster_events(struct cluster *c, const char *name, struct cluster_event **out, int *n)
@@ -62,27 +62,37 @@ int cluster_events(struct cluster *c, const char *name, struct cluster_event **o
 	return c->ops->events ? c->ops->events(c, name, out, n) : 0;
 }
 
-int cluster_nodes(struct cluster *c, struct cluster_node **out, int *n)
+/* An optional operation the backend lacks: say so once per call site. */
+static int unsupported(const struct cluster *c, const char *what)
+{
+	log_warn_x("cluster backend=%s op=%s msg=\"not supported by this backend\"", c->ops->name,
+		   what);
+	return -1;
+}
+
+int cluster_watch(struct cluster *c, struct cluster_watch *w)
+{
+	return c->ops->watch ? c->ops->watch(c, w) : unsupported(c, "watch");
+}
+
+int cluster_pods(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms)
 {
 	*out = NULL;
 	*n = 0;
-	return c->ops->nodes(c, out, n);
+	*synced_ms = 0;
+	return c->ops->pods ? c->ops->pods(c, out, n, synced_ms) : unsupported(c, "pods");
 }
 
-int cluster_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out)
+int cluster_reap(struct cluster *c, const char *name, int grace_ms)
 {
-	memset(out, 0, sizeof *out);
-	return c->ops->node_metrics(c, node, out);
+	return c->ops->reap ? c->ops->reap(c, name, grace_ms) : unsupported(c, "reap");
 }
 
-int cluster_scale_group(struct cluster *c, const char *group, int replicas)
+int cluster_scrape(struct cluster *c, struct cluster_scrape *s)
 {
-	if (!c->ops->scale_group) {
-		log_warn_x("cluster backend=%s group=\"%s\" msg=\"scaling not supported\"",
-			   c->ops->name, group);
-		return -1;
-	}
-	return c->ops->scale_group(c, group, replicas);
+	s->nodes = s->nodes_ok = s->fallback = 0;
+	s->bytes = 0;
+	return c->ops->scrape ? c->ops->scrape(c, s) : unsupported(c, "scrape");
 }
 
 const char *cluster_term_name(enum cluster_term t)

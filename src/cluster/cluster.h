@@ -1,20 +1,32 @@
 /*
  * cluster.h — the backend interface for model instances (DESIGN.md §2).
  *
- * Runs in: modelhubd children (runners create/stop instances; monitor and
- * scraper read state, logs, events, nodes). Called by: runner.c, monitor.c,
- * scraper.c (src/hubd). Implementations: local.c (child processes on
- * loopback ports), kube*.c (pods through the Kubernetes API).
+ * Runs in: modelhubd children (runners create/stop instances; the monitor
+ * reads events; on the kubernetes backend the kubewatch child runs the pod
+ * watch and the scraper the node metrics cycle). Called by: runner.c,
+ * monitor.c, kubewatch.c, kubescrape.c. Implementations: local.c (child
+ * processes on loopback ports), kube*.c (pods through the Kubernetes API;
+ * the kube_*.h headers are that backend's private parts).
  *
  * Owns: one struct cluster per process, holding the backend's private state
  * (the local backend: the table of processes this process started; the
- * kubernetes backend: its curl handles and watch cache).
+ * kubernetes backend: its curl handles, the pod table mapping and, in the
+ * processes that use them, the watch and scrape state).
  *
  * The interface is backend-neutral: an instance is known by its name (the
  * pod name; for the local backend "mh-<instance id>"), has an address
  * host:port that speaks the ersilia-pack HTTP API, a state and, once it has
  * ended, a termination reason with exit information. BUSY/IDLE are hub
  * bookkeeping (model_instance.state) and never appear here.
+ *
+ * Optional operations (events, watch, pods, reap, scrape) are NULL for a
+ * backend that has no such thing; their wrappers then answer "nothing"
+ * (events) or -1 with a log line.
+ *
+ * Callbacks (watch, scrape) keep protocol work in the backend and
+ * persistence in the caller: the backend fetches, parses and publishes its
+ * own state; the caller stores what it is handed (Postgres, the metrics
+ * segment). Everything handed to a callback is borrowed for the call.
  *
  * Errors: functions return 0 / -1 and log the cause; get() returns 1 when the
  * instance is unknown to the backend (deleted, or started by another process
@@ -82,21 +94,99 @@ struct cluster_node {
 	char name[64];
 	int cpu_m;               /* allocatable millicores */
 	int64_t memory_bytes;    /* allocatable memory */
-	int ready;
+	int ready;               /* condition Ready=True */
+	int schedulable;         /* not cordoned */
 	char group[64];          /* node group, empty when unmanaged */
 };
 
-struct cluster_node_metrics {
-	char name[64];
-	double cpu_seconds;      /* cumulative CPU time (counter) */
-	int64_t memory_bytes;    /* working set */
-	int64_t at_ms;
+struct cluster_event {
+	int64_t at_ms;           /* last seen; 0 when the backend gave no time */
+	char kind[48];           /* reason, e.g. Scheduled, Pulled, Killing */
+	char message[1024];
+	char uid[48];            /* the backend's id of the event ("" if none) */
+	int count;               /* times seen (uid + count: one occurrence) */
+	char type[16];           /* Normal, Warning */
+	char component[64];      /* who reported it (scheduler, kubelet) */
 };
 
-struct cluster_event {
-	int64_t at_ms;
-	char kind[48];           /* reason, e.g. Scheduled, Pulled, Killing */
-	char message[256];
+/* ---- the pod watch (kubernetes) ---- */
+
+/* An instance's pod as the watch last saw it. */
+struct cluster_pod {
+	char name[64];
+	char uid[48];
+	char ns[64];
+	char rv[32];
+	char server[128];           /* owning hub replica (annotation modelhub/server) */
+	char request[32];           /* annotation modelhub/request */
+	int64_t instance_id;        /* label modelhub/instance, 0 if none */
+	char model[72];
+	char pod_ip[64];
+	char address[128];          /* podIP:port, "" until the pod has an IP */
+	char node[64];
+	char phase[16];
+	char reason[48];            /* short cause: Unschedulable, ImagePullBackOff, OOMKilled ... */
+	char detail[256];
+	enum cluster_state state;
+	enum cluster_term term;
+	int exit_code;              /* -1 unless terminated with a code */
+	int restarts;
+	int ready;
+	int deleting;               /* being deleted */
+	int unschedulable;
+	int image_error;
+	int64_t created_ms, started_ms, ready_ms;
+};
+
+/* One entry of the published pod table. */
+struct cluster_pod_row {
+	struct cluster_pod pod;
+	int gone;               /* deleted, or absent from the last list */
+	int64_t updated_ms;     /* wall ms of the last change */
+	int64_t gone_ms;
+};
+
+enum cluster_pod_ev {
+	CLUSTER_POD_LISTED, CLUSTER_POD_ADDED, CLUSTER_POD_MODIFIED, CLUSTER_POD_DELETED
+};
+
+struct json_object;
+
+/* The caller's side of a watch; the counters are the backend's, kept
+ * across rounds for logs. */
+struct cluster_watch {
+	/* Each pod listed or changed, after the pod table has it. raw is the
+	 * backend's object (the Pod as JSON). */
+	void (*on_pod)(enum cluster_pod_ev ev, const struct cluster_pod *p, struct json_object *raw,
+		       void *arg);
+	/* About once a second; non-zero ends the round (cluster_watch returns 1). */
+	int (*on_tick)(void *arg);
+	void *arg;
+	int backoff_ms;         /* after a -1: wait this long before the next round */
+	uint64_t relists, reconnects, events;
+};
+
+/* ---- node metrics (kubernetes) ---- */
+
+/* The caller's side of one scrape cycle. */
+struct cluster_scrape {
+	int timeout_ms;          /* the whole cycle */
+	/* A node's own report on it and its instances (kubernetes: the
+	 * kubelet's /metrics/resource, Prometheus text, len bytes, not
+	 * NUL-terminated). */
+	int (*on_report)(const struct cluster_node *nd, const char *text, size_t len, void *arg);
+	/* When reports cannot be had: usage rates from the cluster's metrics
+	 * API (kubernetes: metrics.k8s.io), per node (-1: not reported), then
+	 * per instance by name (the sum of its containers). */
+	int (*on_node_usage)(const struct cluster_node *nd, double cpu_m, int64_t mem_bytes,
+			     void *arg);
+	int (*on_instance_usage)(const char *name, double cpu_m, int64_t mem_bytes, void *arg);
+	void *arg;               /* a callback's non-zero ends the cycle with -1 */
+	/* filled by the backend, this cycle */
+	int nodes;               /* nodes known */
+	int nodes_ok;            /* answered */
+	int fallback;            /* the metrics API was used */
+	int64_t bytes;           /* report bytes handed to on_report */
 };
 
 struct cluster;
@@ -105,13 +195,14 @@ struct cluster_ops {
 	const char *name;
 	int (*create)(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out);
 	int (*get)(struct cluster *c, const char *name, struct cluster_instance *out);
-	int (*list)(struct cluster *c, struct cluster_instance **out, int *n);
 	int (*remove)(struct cluster *c, const char *name, int grace_ms);
-	int (*logs)(struct cluster *c, const char *name, struct buf *out, size_t max_bytes);
+	int (*logs)(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
+		    int tail_lines);
 	int (*events)(struct cluster *c, const char *name, struct cluster_event **out, int *n);
-	int (*nodes)(struct cluster *c, struct cluster_node **out, int *n);
-	int (*node_metrics)(struct cluster *c, const char *node, struct cluster_node_metrics *out);
-	int (*scale_group)(struct cluster *c, const char *group, int replicas);
+	int (*watch)(struct cluster *c, struct cluster_watch *w);
+	int (*pods)(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms);
+	int (*reap)(struct cluster *c, const char *name, int grace_ms);
+	int (*scrape)(struct cluster *c, struct cluster_scrape *s);
 	void (*free)(struct cluster *c);
 };
 
@@ -129,19 +220,35 @@ void cluster_free(struct cluster *c);
 int cluster_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out);
 /* Current state; for a starting instance this probes readiness (GET /healthz). */
 int cluster_get(struct cluster *c, const char *name, struct cluster_instance *out);
-/* Instances this backend knows (local: started by this process); *out is
- * malloc()ed, caller frees. */
-int cluster_list(struct cluster *c, struct cluster_instance **out, int *n);
 /* Stop: SIGTERM / delete, then SIGKILL / force after grace_ms. */
 int cluster_delete(struct cluster *c, const char *name, int grace_ms);
-/* Up to max_bytes of the instance's log (the tail when longer), appended. */
+/* Up to max_bytes of the instance's log (the tail when longer), appended.
+ * cluster_logs_tail: only the last tail_lines lines (0: all). */
 int cluster_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes);
+int cluster_logs_tail(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
+		      int tail_lines);
 /* Backend events of the instance; *out malloc()ed (may be NULL with n 0). */
 int cluster_events(struct cluster *c, const char *name, struct cluster_event **out, int *n);
-int cluster_nodes(struct cluster *c, struct cluster_node **out, int *n);
-int cluster_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out);
-/* -1 when the backend cannot scale (local). */
-int cluster_scale_group(struct cluster *c, const char *group, int replicas);
+
+/* One round of the pod watch, run by one process per replica (the
+ * kubewatch child): list when needed, then follow changes, publishing
+ * every pod into the pod table that cluster_get() of other processes reads
+ * (this process becomes the table's writer; cluster_free() retires it).
+ * 0: the round ended normally (call again), -1: an error (wait
+ * w->backoff_ms), 1: on_tick asked to stop. */
+int cluster_watch(struct cluster *c, struct cluster_watch *w);
+/* The published pod table: every pod, gone ones included for a while;
+ * *out malloc()ed (may be NULL with n 0). *synced_ms: wall ms of the
+ * watch's last complete list, 0 if none yet. */
+int cluster_pods(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms);
+/* Delete an instance whatever replica owns it, without keeping its log or
+ * waiting for it to go: the watch's cleanup of instances whose row ended.
+ * 0 deleted (or already gone), -1. */
+int cluster_reap(struct cluster *c, const char *name, int grace_ms);
+/* One node metrics cycle: every node's report (or the fallback usage
+ * rates) handed to s's callbacks; the backend keeps its node list and
+ * connections across cycles. 0, -1 when nothing could be fetched. */
+int cluster_scrape(struct cluster *c, struct cluster_scrape *s);
 
 const char *cluster_term_name(enum cluster_term t); /* model_instance.termination_reason */
 const char *cluster_state_name(enum cluster_state s);

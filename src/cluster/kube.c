@@ -46,12 +46,13 @@
 #define KUBE_DIRECT_MS 2000         /* direct GETs of one pod, at most this often */
 #define KUBE_LOG_MAX (4 << 20)
 #define KUBE_DELETE_WAIT_EXTRA_MS 5000
+#define KUBE_WRITER_RETRY_MS 1000   /* the pod table could not be mapped for writing */
 
 struct mine {
 	char name[64];
 	int64_t created_mono;
 	int64_t direct_mono;       /* last direct GET (watcher down) */
-	struct kube_podinfo direct; /* its answer */
+	struct cluster_pod direct; /* its answer */
 	int direct_rc;
 	int deleted;               /* we sent DELETE */
 	struct buf logs;           /* fetched before the delete */
@@ -62,6 +63,9 @@ struct kube {
 	struct kube_conf kc;
 	struct kube_http *h;
 	struct kube_tab *tab;
+	int writer;                /* tab is mapped for writing: this process watches */
+	struct kube_watcher w;     /* the watch state (writer only) */
+	struct kube_scrape *scrape; /* made by the first cluster_scrape() */
 	char tab_path[512];
 	struct mine mine[KUBE_MAX_MINE];
 };
@@ -104,7 +108,7 @@ static int watcher_alive(struct kube *k)
 	return tab(k) && mh_wall_ms() - kube_tab_heartbeat_ms(k->tab) < KUBE_WATCHER_STALE_MS;
 }
 
-static void fill(const struct kube_podinfo *p, struct cluster_instance *out)
+static void fill(const struct cluster_pod *p, struct cluster_instance *out)
 {
 	memset(out, 0, sizeof *out);
 	snprintf(out->name, sizeof out->name, "%s", p->name);
@@ -138,7 +142,7 @@ static int kube_create(struct cluster *c, const struct cluster_spec *spec, struc
 	struct kube *k = c->priv;
 	struct kube_pod_opts o;
 	struct json_object *pod, *ans = NULL;
-	struct kube_podinfo p;
+	struct cluster_pod p;
 	struct buf body = BUF_INIT;
 	const char *err = NULL;
 	char path[256];
@@ -181,7 +185,7 @@ out:
 }
 
 /* One GET of the pod, for when the watch cannot answer. 0 found, 1 404, -1. */
-static int get_direct(struct kube *k, const char *name, struct kube_podinfo *p)
+static int get_direct(struct kube *k, const char *name, struct cluster_pod *p)
 {
 	char path[256];
 	long st;
@@ -203,8 +207,8 @@ static int kube_get(struct cluster *c, const char *name_in, struct cluster_insta
 	struct kube *k = c->priv;
 	char name[64];
 	struct mine *m;
-	struct kube_tab_row row;
-	struct kube_podinfo p;
+	struct cluster_pod_row row;
+	struct cluster_pod p;
 	int rc;
 
 	/* name may point into out (runners pass ci.name): copy it first */
@@ -255,39 +259,18 @@ static int kube_get(struct cluster *c, const char *name_in, struct cluster_insta
 	return m ? 0 : 1;
 }
 
-static int kube_list(struct cluster *c, struct cluster_instance **out, int *n)
+/* Log text of a pod (its last tail_lines lines when > 0), the tail when
+ * over max. 0, 1 no such pod, -1. */
+static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t max, int tail_lines)
 {
-	struct kube *k = c->priv;
-	struct kube_tab_row row;
-	int cap = 0;
-
-	if (!tab(k))
-		return 0;
-	for (int i = 0; i < KUBE_TAB_MAX; i++) {
-		if (kube_tab_get(k->tab, i, &row) != 1 || row.gone)
-			continue;
-		if (*n == cap) {
-			int nc = cap ? cap * 2 : 32;
-			struct cluster_instance *x = realloc(*out, (size_t)nc * sizeof **out);
-			if (!x)
-				return -1;
-			*out = x;
-			cap = nc;
-		}
-		fill(&row.pod, &(*out)[(*n)++]);
-	}
-	return 0;
-}
-
-/* Log text of a pod, the tail when over max. 0, 1 no such pod, -1. */
-static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t max)
-{
-	char path[320];
+	char path[360], tail[32] = "";
 	struct buf b = BUF_INIT;
 	long st;
 
-	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?limitBytes=%d", k->kc.ns, name,
-		 KUBE_LOG_MAX);
+	if (tail_lines > 0)
+		snprintf(tail, sizeof tail, "tailLines=%d&", tail_lines);
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?%slimitBytes=%d", k->kc.ns, name,
+		 tail, KUBE_LOG_MAX);
 	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, KUBE_CALL_MS);
 	if (st == 404 || st == 400) {
 		buf_free(&b);
@@ -309,7 +292,7 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 {
 	struct kube *k = c->priv;
 	struct mine *m = mine_find(k, name, 0);
-	struct kube_tab_row row;
+	struct cluster_pod_row row;
 	char path[320];
 	int64_t until;
 	long st;
@@ -324,7 +307,7 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 		m = mine_find(k, name, 1);
 	if (!m->has_logs) {
 		buf_reset(&m->logs);
-		m->has_logs = fetch_logs(k, name, &m->logs, KUBE_LOG_MAX) == 0;
+		m->has_logs = fetch_logs(k, name, &m->logs, KUBE_LOG_MAX, 0) == 0;
 	}
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
 		 name, grace_ms / 1000);
@@ -350,10 +333,12 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 	return 0;
 }
 
-static int kube_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes)
+static int kube_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
+		     int tail_lines)
 {
 	struct kube *k = c->priv;
 	struct mine *m = mine_find(k, name, 0);
+	size_t from = out->len;
 
 	if (m && m->has_logs) {
 		size_t len = m->logs.len;
@@ -361,9 +346,35 @@ static int kube_logs(struct cluster *c, const char *name, struct buf *out, size_
 			buf_add(out, m->logs.data + (len - max_bytes), max_bytes);
 		else if (len)
 			buf_add(out, m->logs.data, len);
+		if (tail_lines > 0 && !out->oom)
+			buf_keep_tail_lines(out, from, tail_lines);
 		return out->oom ? -1 : 0;
 	}
-	return fetch_logs(k, name, out, max_bytes);
+	return fetch_logs(k, name, out, max_bytes, tail_lines);
+}
+
+static void copy_str(char *dst, size_t n, const char *s)
+{
+	snprintf(dst, n, "%s", s ? s : "");
+}
+
+/* One Event object (core/v1) into ce. */
+static void event_parse(struct json_object *e, struct cluster_event *ce)
+{
+	const char *t = kube_jstr(e, "lastTimestamp", NULL);
+	struct json_object *cnt = kube_jget(e, "count", NULL);
+
+	if (!t)
+		t = kube_jstr(e, "eventTime", NULL);
+	if (!t)
+		t = kube_jstr(e, "metadata", "creationTimestamp", NULL);
+	ce->at_ms = kube_time_ms(t);
+	copy_str(ce->kind, sizeof ce->kind, kube_jstr(e, "reason", NULL));
+	copy_str(ce->message, sizeof ce->message, kube_jstr(e, "message", NULL));
+	copy_str(ce->uid, sizeof ce->uid, kube_jstr(e, "metadata", "uid", NULL));
+	ce->count = cnt ? json_object_get_int(cnt) : 1;
+	copy_str(ce->type, sizeof ce->type, kube_jstr(e, "type", NULL));
+	copy_str(ce->component, sizeof ce->component, kube_jstr(e, "source", "component", NULL));
 }
 
 static int kube_events(struct cluster *c, const char *name, struct cluster_event **out, int *n)
@@ -387,57 +398,96 @@ static int kube_events(struct cluster *c, const char *name, struct cluster_event
 			json_object_put(o);
 			return -1;
 		}
-		for (size_t i = 0; i < cnt; i++) {
-			struct json_object *e = json_object_array_get_idx(items, i);
-			const char *t = kube_jstr(e, "lastTimestamp", NULL);
-			struct cluster_event *ce = &(*out)[(*n)++];
-			if (!t)
-				t = kube_jstr(e, "eventTime", NULL);
-			if (!t)
-				t = kube_jstr(e, "metadata", "creationTimestamp", NULL);
-			ce->at_ms = kube_time_ms(t);
-			snprintf(ce->kind, sizeof ce->kind, "%s",
-				 kube_jstr(e, "reason", NULL) ? kube_jstr(e, "reason", NULL) : "");
-			snprintf(ce->message, sizeof ce->message, "%s",
-				 kube_jstr(e, "message", NULL) ? kube_jstr(e, "message", NULL) : "");
-		}
+		for (size_t i = 0; i < cnt; i++)
+			event_parse(json_object_array_get_idx(items, i), &(*out)[(*n)++]);
 	}
 	json_object_put(o);
 	return 0;
 }
 
-static int kube_nodes_op(struct cluster *c, struct cluster_node **out, int *n)
+/* The first call makes this process the pod table's writer (a reader
+ * mapping opened before is replaced). */
+static int kube_watch_op(struct cluster *c, struct cluster_watch *cw)
 {
 	struct kube *k = c->priv;
+	int rc;
 
-	return kube_nodes_list(k->h, cfg_str("kube.node_group_label", "modelhub.io/node-group"), out, n,
-			       NULL);
+	if (!k->writer) {
+		kube_tab_close(k->tab);
+		k->tab = kube_tab_open(k->tab_path, 1);
+		if (!k->tab) {
+			cw->backoff_ms = KUBE_WRITER_RETRY_MS;
+			return -1;
+		}
+		k->writer = 1;
+		k->w.h = k->h;
+		k->w.tab = k->tab;
+		k->w.port_offset = k->kc.port_offset;
+		log_info("kube server=%s ns=%s table=%s msg=\"watching pods\"", k->kc.server, k->kc.ns,
+			 k->tab_path);
+	}
+	k->w.on_pod = cw->on_pod;
+	k->w.on_tick = cw->on_tick;
+	k->w.arg = cw->arg;
+	rc = kube_watch_round(&k->w);
+	cw->backoff_ms = k->w.backoff_ms;
+	cw->relists = k->w.relists;
+	cw->reconnects = k->w.reconnects;
+	cw->events = k->w.events;
+	return rc;
 }
 
-static int kube_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out)
+static int kube_pods(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms)
 {
 	struct kube *k = c->priv;
+	struct cluster_pod_row row;
+	int cap = 0;
 
-	return kube_node_metrics_one(k->h, node, out);
+	if (!tab(k))
+		return 0;
+	*synced_ms = kube_tab_synced_ms(k->tab);
+	for (int i = 0; i < KUBE_TAB_MAX; i++) {
+		if (kube_tab_get(k->tab, i, &row) != 1)
+			continue;
+		if (*n == cap) {
+			int nc = cap ? cap * 2 : 64;
+			struct cluster_pod_row *x = realloc(*out, (size_t)nc * sizeof **out);
+			if (!x) {
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return -1;
+			}
+			*out = x;
+			cap = nc;
+		}
+		(*out)[(*n)++] = row;
+	}
+	return 0;
 }
 
-static int kube_scale(struct cluster *c, const char *group, int replicas)
+static int kube_reap(struct cluster *c, const char *name, int grace_ms)
 {
 	struct kube *k = c->priv;
-	char path[400], body[96];
+	char path[320];
 	long st;
 
-	snprintf(path, sizeof path,
-		 "/apis/cluster.x-k8s.io/v1beta1/namespaces/%s/machinedeployments/%s/scale",
-		 cfg_str("kube.capi_namespace", "default"), group);
-	snprintf(body, sizeof body, "{\"spec\":{\"replicas\":%d}}", replicas);
-	st = kube_http_call(k->h, "PATCH", path, "application/merge-patch+json", body, NULL, KUBE_CALL_MS);
-	if (st != 200) {
-		log_error_x("kube group=%s replicas=%d status=%ld msg=\"scale failed\"", group, replicas, st);
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
+		 name, grace_ms / 1000);
+	st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, KUBE_CALL_MS);
+	if (st == 200 || st == 202 || st == 404)
+		return 0;
+	log_warn_x("kube pod=%s status=%ld msg=\"pod delete failed\"", name, st);
+	return -1;
+}
+
+static int kube_scrape_op(struct cluster *c, struct cluster_scrape *s)
+{
+	struct kube *k = c->priv;
+
+	if (!k->scrape && !(k->scrape = kube_scrape_new(k->h)))
 		return -1;
-	}
-	log_info("kube group=%s replicas=%d msg=\"node group scaled\"", group, replicas);
-	return 0;
+	return kube_scrape_run(k->scrape, s);
 }
 
 static void kube_free(struct cluster *c)
@@ -446,6 +496,9 @@ static void kube_free(struct cluster *c)
 
 	for (int i = 0; i < KUBE_MAX_MINE; i++)
 		buf_free(&k->mine[i].logs);
+	kube_scrape_free(k->scrape);
+	if (k->writer)
+		kube_tab_retire(k->tab);
 	kube_http_free(k->h);
 	kube_tab_close(k->tab);
 	explicit_bzero(k->kc.token, sizeof k->kc.token);
@@ -457,13 +510,13 @@ static const struct cluster_ops kube_ops = {
 	.name = "kubernetes",
 	.create = kube_create,
 	.get = kube_get,
-	.list = kube_list,
 	.remove = kube_remove,
 	.logs = kube_logs,
 	.events = kube_events,
-	.nodes = kube_nodes_op,
-	.node_metrics = kube_node_metrics,
-	.scale_group = kube_scale,
+	.watch = kube_watch_op,
+	.pods = kube_pods,
+	.reap = kube_reap,
+	.scrape = kube_scrape_op,
 	.free = kube_free,
 };
 

@@ -2,7 +2,7 @@
  * kube_http.c — REST calls and watch streams to the Kubernetes API server.
  *
  * Runs in: modelhubd children using the kubernetes backend, modelhubctl.
- * Called by: kube.c, kube_watch.c, kube_nodes.c, hubd/kubewatch.c.
+ * Called by: kube.c, kube_watch.c, kube_nodes.c, kube_scrape.c.
  * Owns: one CURL easy handle per client (calls), a second one per watch
  * while it runs, the token (sodium-free zeroing with explicit_bzero).
  *

@@ -5,8 +5,8 @@
  *
  * Runs in: modelhubd children that talk to the API server (runners through
  * kube.c, the kubewatch child through kube_watch.c, the scraper through
- * kube_nodes.c), modelhubctl (kubeconfig import).
- * Called by: kube.c, kube_watch.c, kube_nodes.c, hubd/kubewatch.c.
+ * kube_scrape.c and kube_nodes.c), modelhubctl (kubeconfig import).
+ * Called by: kube.c, kube_watch.c, kube_nodes.c, kube_scrape.c.
  * Owns: one CURL easy handle per struct kube_http (reused, so calls keep
  * their TLS connection), the bearer token in memory (zeroed on free).
  *

@@ -2,8 +2,7 @@
  * kube_nodes.c — node list, quantities, and the concurrent kubelet metrics
  * fetch (one curl multi handle).
  *
- * Runs in: the scraper, autoscaler, runners (cluster_nodes). Called by:
- * kube.c, hubd/kubescrape.c, bench/scrape.
+ * Runs in: the scraper (through cluster_scrape). Called by: kube_scrape.c.
  * Owns: struct kube_fetcher's multi handle; the easy handles of one cycle.
  */
 #include "cluster/kube_nodes.h"
@@ -78,8 +77,36 @@ int kube_qty_bytes(const char *q, int64_t *out)
 	return 0;
 }
 
-int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out,
-		    int *n, int **schedulable)
+/* One Node object into c. 0, -1 when it has no name. */
+static int node_parse(struct json_object *nd, const char *group_label, struct cluster_node *c)
+{
+	struct json_object *conds, *un;
+	const char *name = kube_jstr(nd, "metadata", "name", NULL), *g;
+	int64_t v;
+
+	if (!name)
+		return -1;
+	snprintf(c->name, sizeof c->name, "%s", name);
+	if (kube_qty_milli(kube_jstr(nd, "status", "allocatable", "cpu", NULL), &v) == 0)
+		c->cpu_m = (int)v;
+	if (kube_qty_bytes(kube_jstr(nd, "status", "allocatable", "memory", NULL), &v) == 0)
+		c->memory_bytes = v;
+	g = group_label ? kube_jstr(nd, "metadata", "labels", group_label, NULL) : NULL;
+	snprintf(c->group, sizeof c->group, "%s", g ? g : "");
+	conds = kube_jget(nd, "status", "conditions", NULL);
+	for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
+			   k < json_object_array_length(conds); k++) {
+		struct json_object *cd = json_object_array_get_idx(conds, k);
+		const char *t = kube_jstr(cd, "type", NULL), *s = kube_jstr(cd, "status", NULL);
+		if (t && s && strcmp(t, "Ready") == 0)
+			c->ready = strcmp(s, "True") == 0;
+	}
+	un = kube_jget(nd, "spec", "unschedulable", NULL);
+	c->schedulable = !(un && json_object_get_boolean(un));
+	return 0;
+}
+
+int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out, int *n)
 {
 	struct json_object *o, *items;
 	long st;
@@ -87,8 +114,6 @@ int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster
 
 	*out = NULL;
 	*n = 0;
-	if (schedulable)
-		*schedulable = NULL;
 	o = kube_http_get_json(h, "/api/v1/nodes", &st, KUBE_NODES_MS);
 	if (!o) {
 		log_warn_x("kube status=%ld msg=\"node list failed\"", st);
@@ -96,93 +121,15 @@ int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster
 	}
 	items = kube_jget(o, "items", NULL);
 	cnt = items && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
-	if (cnt) {
-		*out = calloc(cnt, sizeof **out);
-		if (schedulable)
-			*schedulable = calloc(cnt, sizeof **schedulable);
-		if (!*out || (schedulable && !*schedulable)) {
-			free(*out);
-			*out = NULL;
-			if (schedulable) {
-				free(*schedulable);
-				*schedulable = NULL;
-			}
-			json_object_put(o);
-			return -1;
-		}
+	if (cnt && !(*out = calloc(cnt, sizeof **out))) {
+		json_object_put(o);
+		return -1;
 	}
-	for (size_t i = 0; i < cnt; i++) {
-		struct json_object *nd = json_object_array_get_idx(items, i), *conds, *un;
-		struct cluster_node *c = &(*out)[*n];
-		const char *name = kube_jstr(nd, "metadata", "name", NULL), *g;
-		int64_t v;
-
-		if (!name)
-			continue;
-		snprintf(c->name, sizeof c->name, "%s", name);
-		if (kube_qty_milli(kube_jstr(nd, "status", "allocatable", "cpu", NULL), &v) == 0)
-			c->cpu_m = (int)v;
-		if (kube_qty_bytes(kube_jstr(nd, "status", "allocatable", "memory", NULL), &v) == 0)
-			c->memory_bytes = v;
-		g = group_label ? kube_jstr(nd, "metadata", "labels", group_label, NULL) : NULL;
-		snprintf(c->group, sizeof c->group, "%s", g ? g : "");
-		conds = kube_jget(nd, "status", "conditions", NULL);
-		for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
-				   k < json_object_array_length(conds); k++) {
-			struct json_object *cd = json_object_array_get_idx(conds, k);
-			const char *t = kube_jstr(cd, "type", NULL), *s = kube_jstr(cd, "status", NULL);
-			if (t && s && strcmp(t, "Ready") == 0)
-				c->ready = strcmp(s, "True") == 0;
-		}
-		un = kube_jget(nd, "spec", "unschedulable", NULL);
-		if (schedulable)
-			(*schedulable)[*n] = !(un && json_object_get_boolean(un));
-		(*n)++;
-	}
+	for (size_t i = 0; i < cnt; i++)
+		if (node_parse(json_object_array_get_idx(items, i), group_label, &(*out)[*n]) == 0)
+			(*n)++;
 	json_object_put(o);
 	return 0;
-}
-
-/* Value of the first unlabelled sample named name in Prometheus text. */
-static int prom_value(const char *text, const char *name, double *v)
-{
-	size_t len = strlen(name);
-
-	for (const char *p = text; p && *p;) {
-		if (strncmp(p, name, len) == 0 && (p[len] == ' ' || p[len] == '{')) {
-			const char *s = p + len;
-			if (*s == '{')
-				s = strchr(s, '}') ? strchr(s, '}') + 1 : s;
-			*v = strtod(s, NULL);
-			return 0;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return -1;
-}
-
-int kube_node_metrics_one(struct kube_http *h, const char *node, struct cluster_node_metrics *out)
-{
-	struct buf b = BUF_INIT;
-	char path[320];
-	double cpu, mem;
-	long st;
-	int rc = -1;
-
-	snprintf(path, sizeof path, "/api/v1/nodes/%s/proxy/metrics/resource", node);
-	st = kube_http_call(h, "GET", path, NULL, NULL, &b, KUBE_NODES_MS);
-	if (st == 200 && !b.oom && prom_value(buf_cstr(&b), "node_cpu_usage_seconds_total", &cpu) == 0 &&
-	    prom_value(buf_cstr(&b), "node_memory_working_set_bytes", &mem) == 0) {
-		snprintf(out->name, sizeof out->name, "%s", node);
-		out->cpu_seconds = cpu;
-		out->memory_bytes = (int64_t)mem;
-		out->at_ms = mh_wall_ms();
-		rc = 0;
-	}
-	buf_free(&b);
-	return rc;
 }
 
 /* ---- concurrent fetch ---- */
@@ -218,6 +165,43 @@ void kube_fetcher_free(struct kube_fetcher *f)
 	free(f);
 }
 
+/* Record the transfers that finished: status and time to the answer. */
+static void fetch_collect(struct kube_fetcher *f, int64_t t0)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+		struct kube_fetch *fx = NULL;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&fx);
+		if (!fx)
+			continue;
+		fx->us = mh_mono_us() - t0;
+		if (m->data.result == CURLE_OK)
+			curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &fx->status);
+	}
+}
+
+/* Start every transfer of the cycle; easy[i] NULL when x[i] could not be
+ * set up (it stays status -1). */
+static void fetch_start(struct kube_fetcher *f, struct kube_fetch *x, int n, int timeout_ms,
+			CURL **easy, void **hdrs)
+{
+	for (int i = 0; i < n; i++) {
+		buf_reset(&x[i].body);
+		x[i].status = -1;
+		x[i].us = 0;
+		easy[i] = kube_http_easy(f->h, x[i].path, &x[i].body, &hdrs[i], timeout_ms);
+		if (!easy[i])
+			continue;
+		curl_easy_setopt(easy[i], CURLOPT_PRIVATE, (void *)&x[i]);
+		curl_easy_setopt(easy[i], CURLOPT_PIPEWAIT, 1L);
+		curl_multi_add_handle(f->multi, easy[i]);
+	}
+}
+
 int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int timeout_ms)
 {
 	CURL **easy = calloc((size_t)(n ? n : 1), sizeof *easy);
@@ -230,51 +214,16 @@ int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int time
 		free(hdrs);
 		return -1;
 	}
-	for (int i = 0; i < n; i++) {
-		buf_reset(&x[i].body);
-		x[i].status = -1;
-		x[i].us = 0;
-		easy[i] = kube_http_easy(f->h, x[i].path, &x[i].body, &hdrs[i], timeout_ms);
-		if (!easy[i])
-			continue;
-		curl_easy_setopt(easy[i], CURLOPT_PRIVATE, (void *)&x[i]);
-		curl_easy_setopt(easy[i], CURLOPT_PIPEWAIT, 1L);
-		curl_multi_add_handle(f->multi, easy[i]);
-	}
+	fetch_start(f, x, n, timeout_ms, easy, hdrs);
 	curl_multi_perform(f->multi, &running);
 	while (running > 0 && mh_mono_us() < deadline) {
-		CURLMsg *m;
-		int left;
 		int wait_ms = (int)((deadline - mh_mono_us()) / 1000);
 
 		curl_multi_poll(f->multi, NULL, 0, wait_ms > 200 ? 200 : (wait_ms > 0 ? wait_ms : 1), NULL);
 		curl_multi_perform(f->multi, &running);
-		while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
-			struct kube_fetch *fx = NULL;
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&fx);
-			if (!fx)
-				continue;
-			fx->us = mh_mono_us() - t0;
-			if (m->data.result == CURLE_OK)
-				curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &fx->status);
-		}
+		fetch_collect(f, t0);
 	}
-	{
-		CURLMsg *m;
-		int left;
-		while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
-			struct kube_fetch *fx = NULL;
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&fx);
-			if (fx && m->data.result == CURLE_OK) {
-				fx->us = mh_mono_us() - t0;
-				curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &fx->status);
-			}
-		}
-	}
+	fetch_collect(f, t0);
 	for (int i = 0; i < n; i++) {
 		if (easy[i]) {
 			curl_multi_remove_handle(f->multi, easy[i]);

@@ -2,9 +2,8 @@
  * kube_nodes.h — nodes of the cluster and the concurrent fetch of their
  * kubelet resource metrics.
  *
- * Runs in: the scraper (kubernetes backend: every scrape interval), the
- * autoscaler and API helpers (node list). Called by: kube.c,
- * hubd/kubescrape.c, bench/scrape.
+ * Runs in: the scraper (kubernetes backend: every scrape interval, through
+ * cluster_scrape). Called by: kube.c, kube_scrape.c; t/071 (quantities).
  * Owns: one CURL multi handle per struct kube_fetcher, kept across cycles
  * so connections to the API server are reused; an easy handle per
  * transfer, freed at the end of each cycle.
@@ -29,15 +28,9 @@
 int kube_qty_milli(const char *q, int64_t *out);
 int kube_qty_bytes(const char *q, int64_t *out);
 
-/* GET /api/v1/nodes: name, allocatable cpu/memory, ready (Ready=True and
- * not cordoned), group (value of group_label). *out malloc()ed. When
- * schedulable is non-NULL it gets a malloc()ed flag per node (cordoned = 0). */
-int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out,
-		    int *n, int **schedulable);
-
-/* One node's node_cpu_usage_seconds_total / node_memory_working_set_bytes
- * through the proxy (single GET). 0 / -1. */
-int kube_node_metrics_one(struct kube_http *h, const char *node, struct cluster_node_metrics *out);
+/* GET /api/v1/nodes: name, allocatable cpu/memory, ready, schedulable,
+ * group (value of group_label). *out malloc()ed. */
+int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out, int *n);
 
 struct kube_fetch {
 	char path[320];
@@ -53,5 +46,12 @@ void kube_fetcher_free(struct kube_fetcher *f);
 /* Run every fetch concurrently; returns when all finished or timeout_ms
  * passed (the rest get status -1). Returns how many answered 2xx. */
 int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int timeout_ms);
+
+/* The scrape cycle of cluster_scrape() (kube_scrape.c): node list cache,
+ * fetcher, fallback state. new: NULL on allocation failure. */
+struct kube_scrape;
+struct kube_scrape *kube_scrape_new(struct kube_http *h);
+void kube_scrape_free(struct kube_scrape *ks);
+int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s);
 
 #endif

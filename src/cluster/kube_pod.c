@@ -2,7 +2,7 @@
  * kube_pod.c — pod manifest building and pod status -> instance state.
  *
  * Runs in: runners (manifests) and the kubewatch child (status mapping).
- * Called by: kube.c, kube_watch.c, hubd/kubewatch.c, t/070-kube-pod.c.
+ * Called by: kube.c, kube_watch.c, t/070-kube-pod.c.
  * Owns: nothing beyond the json-c objects it returns.
  *
  * DESIGN — state mapping (first match wins). Every state either ends the
@@ -385,10 +385,10 @@ fail:
 
 /* ---- status ---- */
 
-static void set(struct kube_podinfo *p, enum cluster_state st, enum cluster_term term,
+static void set(struct cluster_pod *p, enum cluster_state st, enum cluster_term term,
 		const char *reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void set(struct kube_podinfo *p, enum cluster_state st, enum cluster_term term,
+static void set(struct cluster_pod *p, enum cluster_state st, enum cluster_term term,
 		const char *reason, const char *fmt, ...)
 {
 	va_list ap;
@@ -433,7 +433,7 @@ static int is_oom(struct json_object *term)
 	return r && strcasecmp(r, "OOMKilled") == 0;
 }
 
-int kube_pod_parse(struct json_object *pod, int port_offset, struct kube_podinfo *p)
+int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod *p)
 {
 	struct json_object *cs, *term_now, *term_last, *waiting, *running, *sched, *ready;
 	struct json_object *port;

@@ -4,7 +4,7 @@
  *
  * Runs in: runners (kube.c builds manifests), the kubewatch child (maps
  * watched pods). Pure: no I/O; json-c objects in and out.
- * Called by: kube.c, kube_watch.c, hubd/kubewatch.c, t/070-kube-pod.c.
+ * Called by: kube.c, kube_watch.c, t/070-kube-pod.c.
  *
  * Placement options come from the config (docs/internals.md):
  *   kube.node_selector      k=v,k2=v2
@@ -50,37 +50,10 @@ void kube_pod_opts_from_config(struct kube_pod_opts *o, const char *ns);
 struct json_object *kube_pod_manifest(const struct cluster_spec *spec,
 				      const struct kube_pod_opts *o, const char **err);
 
-/* What a pod object says about the instance. */
-struct kube_podinfo {
-	char name[64];
-	char uid[48];
-	char ns[64];
-	char rv[32];
-	char server[128];           /* annotation modelhub/server */
-	char request[32];           /* annotation modelhub/request */
-	int64_t instance_id;        /* label modelhub/instance, 0 if none */
-	char model[72];
-	char pod_ip[64];
-	char address[128];          /* podIP:port, "" until the pod has an IP */
-	char node[64];
-	char phase[16];
-	char reason[48];            /* short cause: Unschedulable, ImagePullBackOff, OOMKilled ... */
-	char detail[256];
-	enum cluster_state state;
-	enum cluster_term term;
-	int exit_code;              /* -1 unless terminated with a code */
-	int restarts;
-	int ready;
-	int deleting;               /* metadata.deletionTimestamp set */
-	int unschedulable;
-	int image_error;
-	int64_t created_ms, started_ms, ready_ms;
-};
-
-/* Map a pod object (may hold nulls anywhere). port_offset is added to the
+/* What a pod object (may hold nulls anywhere) says about the instance. port_offset is added to the
  * container port (simulator without root). 0, -1 when pod is not an object
  * with a name. */
-int kube_pod_parse(struct json_object *pod, int port_offset, struct kube_podinfo *out);
+int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod *out);
 
 /* RFC 3339 time ("2026-11-24T18:00:00Z", fractions allowed) to wall ms;
  * 0 when absent or malformed. */

@@ -3,7 +3,7 @@
  *
  * Runs in: the kubewatch child (writer: kube_watch_round, kube_tab_put ...)
  * and runners (readers: kube_tab_find/get through kube.c).
- * Called by: hubd/kubewatch.c, kube.c.
+ * Called by: kube.c (cluster_watch, cluster_pods, cluster_get).
  * Owns: the table mapping (one per struct kube_tab) and its file
  * descriptor, closed after mmap.
  * Shared state: the table file; one writer (the kubewatch child of this
@@ -55,7 +55,7 @@ struct tab_ent {
 	_Atomic uint64_t seq;
 	uint32_t used;
 	uint32_t pad;
-	struct kube_tab_row row;
+	struct cluster_pod_row row;
 };
 
 struct kube_tab {
@@ -169,7 +169,7 @@ static int find_idx(struct kube_tab *t, const char *name)
 	return -1;
 }
 
-int kube_tab_put(struct kube_tab *t, const struct kube_podinfo *p)
+int kube_tab_put(struct kube_tab *t, const struct cluster_pod *p)
 {
 	int i = find_idx(t, p->name), oldest = -1;
 	struct tab_ent *e;
@@ -272,7 +272,7 @@ int64_t kube_tab_synced_ms(struct kube_tab *t)
 }
 
 /* Consistent copy of entry i: 1, 0 unused, -1 busy. */
-static int read_ent(struct kube_tab *t, int i, struct kube_tab_row *out, const char *want)
+static int read_ent(struct kube_tab *t, int i, struct cluster_pod_row *out, const char *want)
 {
 	struct tab_ent *e = &t->ent[i];
 
@@ -299,7 +299,7 @@ static int read_ent(struct kube_tab *t, int i, struct kube_tab_row *out, const c
 	return -1;
 }
 
-int kube_tab_find(struct kube_tab *t, const char *name, struct kube_tab_row *out)
+int kube_tab_find(struct kube_tab *t, const char *name, struct cluster_pod_row *out)
 {
 	for (int i = 0; i < KUBE_TAB_MAX; i++) {
 		/* unlocked pre-check on the name; confirmed by the copy */
@@ -312,7 +312,7 @@ int kube_tab_find(struct kube_tab *t, const char *name, struct kube_tab_row *out
 	return 0;
 }
 
-int kube_tab_get(struct kube_tab *t, int idx, struct kube_tab_row *out)
+int kube_tab_get(struct kube_tab *t, int idx, struct cluster_pod_row *out)
 {
 	if (idx < 0 || idx >= KUBE_TAB_MAX)
 		return -1;
@@ -328,13 +328,13 @@ struct round {
 	int got;
 };
 
-static void handle_pod(struct kube_watcher *w, enum kube_ev ev, struct json_object *pod)
+static void handle_pod(struct kube_watcher *w, enum cluster_pod_ev ev, struct json_object *pod)
 {
-	struct kube_podinfo p;
+	struct cluster_pod p;
 
 	if (kube_pod_parse(pod, w->port_offset, &p) < 0)
 		return;
-	if (ev == KUBE_EV_DELETED) {
+	if (ev == CLUSTER_POD_DELETED) {
 		/* keep the final state: the runner learns how it ended */
 		kube_tab_put(w->tab, &p);
 		kube_tab_gone(w->tab, p.name);
@@ -370,11 +370,11 @@ static int on_event(struct json_object *ev, void *arg)
 	if (strcmp(type, "BOOKMARK") == 0)
 		return 0;
 	if (strcmp(type, "ADDED") == 0)
-		handle_pod(w, KUBE_EV_ADDED, obj);
+		handle_pod(w, CLUSTER_POD_ADDED, obj);
 	else if (strcmp(type, "MODIFIED") == 0)
-		handle_pod(w, KUBE_EV_MODIFIED, obj);
+		handle_pod(w, CLUSTER_POD_MODIFIED, obj);
 	else if (strcmp(type, "DELETED") == 0)
-		handle_pod(w, KUBE_EV_DELETED, obj);
+		handle_pod(w, CLUSTER_POD_DELETED, obj);
 	return 0;
 }
 
@@ -428,7 +428,7 @@ static int list_pods(struct kube_watcher *w)
 				cap = nc;
 			}
 			snprintf(names[n++], 64, "%s", nm);
-			handle_pod(w, KUBE_EV_LISTED, pod);
+			handle_pod(w, CLUSTER_POD_LISTED, pod);
 		}
 		rv = kube_jstr(o, "metadata", "resourceVersion", NULL);
 		if (rv)

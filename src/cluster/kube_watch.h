@@ -2,10 +2,10 @@
  * kube_watch.h — the pod watch of the kubernetes backend and the table it
  * publishes.
  *
- * Runs in: the kubewatch child (hubd/kubewatch.c: the only writer; it runs
- * the list+watch loop) and runners (readers, through kube.c's
- * cluster_get/list).
- * Called by: hubd/kubewatch.c, kube.c.
+ * Runs in: the kubewatch child (the only writer: it runs the list+watch
+ * loop through cluster_watch) and runners (readers, through kube.c's
+ * cluster_get).
+ * Called by: kube.c (cluster_watch, cluster_pods, cluster_get).
  * Owns: the mapping of the pod table file (kube.state_file, default
  * <hub.var_dir>/kube-pods.tab): a header and KUBE_TAB_MAX entries, each one
  * pod as last seen by the watch.
@@ -34,13 +34,6 @@
 #define KUBE_TAB_MAX 1024
 #define KUBE_TAB_GONE_KEEP_MS 600000
 
-struct kube_tab_row {
-	struct kube_podinfo pod;
-	int gone;               /* deleted or absent from the last list */
-	int64_t updated_ms;     /* wall ms of the last change */
-	int64_t gone_ms;
-};
-
 struct kube_tab;
 
 /* Path from kube.state_file or <hub.var_dir>/kube-pods.tab into out. */
@@ -52,7 +45,7 @@ void kube_tab_close(struct kube_tab *t);
 
 /* Writer. put: insert or update by name (clears gone). gone: mark by name.
  * 0, -1 when full. */
-int kube_tab_put(struct kube_tab *t, const struct kube_podinfo *p);
+int kube_tab_put(struct kube_tab *t, const struct cluster_pod *p);
 int kube_tab_gone(struct kube_tab *t, const char *name);
 /* After a full list: mark every live entry whose name is not in names as
  * gone; forget gone entries older than KUBE_TAB_GONE_KEEP_MS. */
@@ -62,16 +55,14 @@ void kube_tab_heartbeat(struct kube_tab *t, int synced);
 void kube_tab_retire(struct kube_tab *t);
 
 /* Readers. find: 1 found (copied), 0 not present, -1 busy. */
-int kube_tab_find(struct kube_tab *t, const char *name, struct kube_tab_row *out);
+int kube_tab_find(struct kube_tab *t, const char *name, struct cluster_pod_row *out);
 /* Entry idx (0..KUBE_TAB_MAX-1): 1 copied, 0 free, -1 busy. */
-int kube_tab_get(struct kube_tab *t, int idx, struct kube_tab_row *out);
+int kube_tab_get(struct kube_tab *t, int idx, struct cluster_pod_row *out);
 /* Wall ms of the writer's last heartbeat / last complete list (0: never). */
 int64_t kube_tab_heartbeat_ms(struct kube_tab *t);
 int64_t kube_tab_synced_ms(struct kube_tab *t);
 
 /* ---- the watch loop (writer side) ---- */
-
-enum kube_ev { KUBE_EV_LISTED, KUBE_EV_ADDED, KUBE_EV_MODIFIED, KUBE_EV_DELETED };
 
 struct kube_watcher {
 	struct kube_http *h;
@@ -81,7 +72,7 @@ struct kube_watcher {
 	int backoff_ms;
 	uint64_t relists, reconnects, events;
 	/* Called for each pod (after the table was updated); pod borrowed. */
-	void (*on_pod)(enum kube_ev ev, const struct kube_podinfo *p, struct json_object *pod,
+	void (*on_pod)(enum cluster_pod_ev ev, const struct cluster_pod *p, struct json_object *pod,
 		       void *arg);
 	/* About once a second; non-zero stops the loop. */
 	int (*on_tick)(void *arg);

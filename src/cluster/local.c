@@ -508,23 +508,6 @@ static int local_get(struct cluster *c, const char *name, struct cluster_instanc
 	return 0;
 }
 
-static int local_list(struct cluster *c, struct cluster_instance **out, int *n)
-{
-	struct local *l = c->priv;
-	int k = 0;
-
-	*out = calloc(LOCAL_MAX, sizeof **out);
-	if (!*out)
-		return -1;
-	for (int i = 0; i < LOCAL_MAX; i++)
-		if (l->p[i].used) {
-			poll_one(l, &l->p[i], 0);
-			fill(&l->p[i], &(*out)[k++]);
-		}
-	*n = k;
-	return 0;
-}
-
 static int local_remove(struct cluster *c, const char *name, int grace_ms)
 {
 	struct local *l = c->priv;
@@ -555,8 +538,10 @@ static int local_remove(struct cluster *c, const char *name, int grace_ms)
 	return 0;
 }
 
-static int local_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes)
+static int local_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
+		      int tail_lines)
 {
+	size_t from = out->len;
 	struct local *l = c->priv;
 	struct lproc *p = find(l, name);
 	char path[700], chunk[8192];
@@ -581,47 +566,9 @@ static int local_logs(struct cluster *c, const char *name, struct buf *out, size
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		buf_add(out, chunk, (size_t)n);
 	close(fd);
+	if (tail_lines > 0 && !out->oom)
+		buf_keep_tail_lines(out, from, tail_lines);
 	return out->oom ? -1 : 0;
-}
-
-static int local_nodes(struct cluster *c, struct cluster_node **out, int *n)
-{
-	(void)c;
-	*out = calloc(1, sizeof **out);
-	if (!*out)
-		return -1;
-	gethostname((*out)->name, sizeof (*out)->name - 1);
-	(*out)->cpu_m = (int)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
-	(*out)->memory_bytes = read_kv("/proc/meminfo", "MemTotal:") * 1024;
-	(*out)->ready = 1;
-	*n = 1;
-	return 0;
-}
-
-static int local_node_metrics(struct cluster *c, const char *node, struct cluster_node_metrics *out)
-{
-	unsigned long long v[8] = {0};
-	FILE *f = fopen("/proc/stat", "re");
-	int64_t total, avail;
-
-	(void)c;
-	if (!f)
-		return -1;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &v[6], &v[7]) != 8) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	/* busy = user nice system irq softirq steal (idle and iowait excluded) */
-	out->cpu_seconds = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
-			   (double)sysconf(_SC_CLK_TCK);
-	total = read_kv("/proc/meminfo", "MemTotal:");
-	avail = read_kv("/proc/meminfo", "MemAvailable:");
-	out->memory_bytes = (total - avail) * 1024;
-	out->at_ms = mh_wall_ms();
-	snprintf(out->name, sizeof out->name, "%s", node ? node : "");
-	return 0;
 }
 
 static void local_free(struct cluster *c)
@@ -640,13 +587,9 @@ static const struct cluster_ops local_ops = {
 	.name = "local",
 	.create = local_create,
 	.get = local_get,
-	.list = local_list,
 	.remove = local_remove,
 	.logs = local_logs,
 	.events = NULL,
-	.nodes = local_nodes,
-	.node_metrics = local_node_metrics,
-	.scale_group = NULL,
 	.free = local_free,
 };
 

@@ -1,6 +1,6 @@
 /*
- * kubescrape.c — node and pod metrics from the kubelets, through the API
- * server, into the metrics segment (DESIGN.md §2, §6).
+ * kubescrape.c — node and pod metrics of the kubernetes backend into the
+ * metrics segment (DESIGN.md §2, §6).
  *
  * Runs in: the scraper child when hub.backend = kubernetes; bench/kube-scrape.
  * Called by: scraper.c (kubescrape_cycle every metrics.interval_ms).
@@ -9,36 +9,29 @@
  * (ingest only; the monitor registers them with the pod name).
  *
  * DESIGN
- * - One cycle = one concurrent fetch of
- *   GET /api/v1/nodes/{node}/proxy/metrics/resource for every node (one
- *   curl multi handle, kube_nodes.c); each answer goes to kubelet_ingest()
- *   (metrics/kubelet.h: the Prometheus parser + shm_slot_ingest, the same
- *   path as the local /proc source).
+ * - The backend runs the cycle (cluster_scrape: node list, one concurrent
+ *   fetch of every kubelet's /metrics/resource, the metrics.k8s.io
+ *   fallback); this file only ingests what it is handed: a node's report
+ *   goes to kubelet_ingest() (metrics/kubelet.h: the Prometheus parser +
+ *   shm_slot_ingest, the same path as the local /proc source), fallback
+ *   usage rates straight to shm_slot_ingest().
  * - The fallback matches pods to instance slots by name through a small
- *   hash table rebuilt each cycle from the segment.
- * - When the proxy is forbidden (403) the cycle uses metrics.k8s.io/v1beta1
- *   nodes and pods instead (rates already in nanocores), and keeps doing so
- *   for KS_FALLBACK_RETRY_MS before trying the proxy again.
+ *   hash table rebuilt from the segment on the cycle's first usage callback.
  */
 #include "hubd/kubescrape.h"
-#include "cluster/kube_http.h"
-#include "cluster/kube_nodes.h"
-#include "cluster/kube_pod.h"
-#include "lib/clock.h"
-#include "lib/config.h"
-#include "lib/log.h"
+#include "cluster/cluster.h"
 #include "hubd/hubd.h"
+#include "lib/clock.h"
+#include "lib/log.h"
 #include "metrics/kubelet.h"
 #include "metrics/shm.h"
 
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KS_NODES_EVERY_MS 10000      /* node list refresh */
+#define KS_RETRY_MS 10000            /* no backend yet: try again after this */
 #define KS_FETCH_TIMEOUT_MS 2500     /* below the 3 s default interval */
-#define KS_FALLBACK_RETRY_MS 60000
 #define KS_HASH 1024                 /* > max instance slots, power of 2 */
 
 struct ks_inst {
@@ -48,19 +41,14 @@ struct ks_inst {
 };
 
 struct kubescrape {
-	struct kube_conf kc;
-	struct kube_http *h;
-	struct kube_fetcher *f;
-	struct cluster_node *nodes;
-	int nnodes;
-	struct kube_fetch *fx;
-	int nfx;
-	int64_t nodes_ms;
-	int64_t fallback_until;
+	struct cluster *cl;
+	struct metrics_seg *seg;     /* this cycle's */
+	struct kubescrape_stats *st; /* this cycle's */
+	int64_t now;                 /* this cycle's wall ms */
+	int inst_loaded;             /* this cycle */
 	struct ks_inst *inst;
 	int ninst;
 	int hash[KS_HASH];           /* index+1 into inst, 0 empty */
-	char group_label[128];
 };
 
 struct kubescrape *kubescrape_new(void)
@@ -69,13 +57,10 @@ struct kubescrape *kubescrape_new(void)
 
 	if (!ks)
 		return NULL;
-	if (kube_conf_load(&ks->kc) < 0 || !(ks->h = kube_http_new(&ks->kc)) ||
-	    !(ks->f = kube_fetcher_new(ks->h))) {
-		kubescrape_free(ks);
+	if (!(ks->cl = cluster_new("kubernetes"))) {
+		free(ks);
 		return NULL;
 	}
-	snprintf(ks->group_label, sizeof ks->group_label, "%s",
-		 cfg_str("kube.node_group_label", "modelhub.io/node-group"));
 	return ks;
 }
 
@@ -83,14 +68,8 @@ void kubescrape_free(struct kubescrape *ks)
 {
 	if (!ks)
 		return;
-	for (int i = 0; i < ks->nfx; i++)
-		buf_free(&ks->fx[i].body);
-	free(ks->fx);
-	free(ks->nodes);
 	free(ks->inst);
-	kube_fetcher_free(ks->f);
-	kube_http_free(ks->h);
-	explicit_bzero(ks->kc.token, sizeof ks->kc.token);
+	cluster_free(ks->cl);
 	free(ks);
 }
 
@@ -149,35 +128,6 @@ static int inst_load(struct kubescrape *ks, struct metrics_seg *seg)
 	return 0;
 }
 
-static int nodes_refresh(struct kubescrape *ks)
-{
-	struct cluster_node *nodes = NULL;
-	int n = 0;
-
-	if (ks->nodes && mh_mono_ms() - ks->nodes_ms < KS_NODES_EVERY_MS)
-		return 0;
-	if (kube_nodes_list(ks->h, ks->group_label, &nodes, &n, NULL) < 0)
-		return ks->nodes ? 0 : -1;
-	if (n > ks->nfx) {
-		struct kube_fetch *fx = realloc(ks->fx, (size_t)n * sizeof *fx);
-		if (!fx) {
-			free(nodes);
-			return -1;
-		}
-		memset(fx + ks->nfx, 0, (size_t)(n - ks->nfx) * sizeof *fx);
-		ks->fx = fx;
-		ks->nfx = n;
-	}
-	free(ks->nodes);
-	ks->nodes = nodes;
-	ks->nnodes = n;
-	ks->nodes_ms = mh_mono_ms();
-	for (int i = 0; i < n; i++)
-		snprintf(ks->fx[i].path, sizeof ks->fx[i].path, "/api/v1/nodes/%s/proxy/metrics/resource",
-			 nodes[i].name);
-	return 0;
-}
-
 static int node_slot(struct kubescrape *ks, struct metrics_seg *seg, const struct cluster_node *nd)
 {
 	struct shm_slot_data d;
@@ -198,122 +148,97 @@ static int node_slot(struct kubescrape *ks, struct metrics_seg *seg, const struc
 	return shm_node_register(seg, &d);
 }
 
-/* metrics.k8s.io: usage rates instead of counters. 0, -1. */
-static int cycle_fallback(struct kubescrape *ks, struct metrics_seg *seg, struct kubescrape_stats *st)
+/* Load the instance table once per cycle, on the first usage callback. */
+static int inst_ready(struct kubescrape *ks)
 {
-	struct json_object *o, *items;
-	char path[300];
-	int64_t now = mh_wall_ms(), v;
-	long status;
+	if (!ks->inst_loaded) {
+		if (inst_load(ks, ks->seg) < 0)
+			return -1;
+		ks->inst_loaded = 1;
+	}
+	return 0;
+}
 
-	st->fallback = 1;
-	if (inst_load(ks, seg) < 0)
+static int on_report(const struct cluster_node *nd, const char *text, size_t len, void *arg)
+{
+	struct kubescrape *ks = arg;
+	struct kubelet_node_info info;
+	struct kubelet_stats kst;
+
+	memset(&info, 0, sizeof info);
+	info.cpu_capacity_m = info.cpu_allocatable_m = nd->cpu_m;
+	info.mem_capacity_mib = info.mem_allocatable_mib = (double)nd->memory_bytes / 1048576.0;
+	memset(&kst, 0, sizeof kst);
+	kubelet_ingest(ks->seg, nd->name, &info, text, len, ks->now, &kst);
+	ks->st->instances += (int)kst.ingested;
+	return 0;
+}
+
+static int on_node_usage(const struct cluster_node *nd, double cpu_m, int64_t mem_bytes, void *arg)
+{
+	struct kubescrape *ks = arg;
+	struct shm_obs ob;
+	int slot;
+
+	if (inst_ready(ks) < 0)
 		return -1;
-	o = kube_http_get_json(ks->h, "/apis/metrics.k8s.io/v1beta1/nodes", &status, KS_FETCH_TIMEOUT_MS);
-	if (!o)
-		return -1;
-	items = kube_jget(o, "items", NULL);
-	for (size_t i = 0; items && json_object_is_type(items, json_type_array) &&
-			   i < json_object_array_length(items); i++) {
-		struct json_object *n = json_object_array_get_idx(items, i);
-		const char *name = kube_jstr(n, "metadata", "name", NULL);
-		struct shm_obs ob;
-		int slot = -1;
-		if (!name)
-			continue;
-		for (int k = 0; k < ks->nnodes && slot < 0; k++)
-			if (strcmp(ks->nodes[k].name, name) == 0)
-				slot = node_slot(ks, seg, &ks->nodes[k]);
-		if (slot < 0)
-			continue;
-		memset(&ob, 0, sizeof ob);
-		ob.t_ms = now;
-		if (kube_qty_milli(kube_jstr(n, "usage", "cpu", NULL), &v) == 0) {
-			ob.has_cpu_m = 1;
-			ob.cpu_m = (double)v;
-		}
-		if (kube_qty_bytes(kube_jstr(n, "usage", "memory", NULL), &v) == 0) {
-			ob.has_mem = 1;
-			ob.mem_mib = (double)v / 1048576.0;
-		}
-		shm_slot_ingest(seg, SHM_NODE, slot, 0, &ob);
-		st->nodes_ok++;
-	}
-	json_object_put(o);
-	snprintf(path, sizeof path, "/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods", ks->kc.ns);
-	o = kube_http_get_json(ks->h, path, &status, KS_FETCH_TIMEOUT_MS);
-	if (!o)
+	slot = node_slot(ks, ks->seg, nd);
+	if (slot < 0)
 		return 0;
-	items = kube_jget(o, "items", NULL);
-	for (size_t i = 0; items && json_object_is_type(items, json_type_array) &&
-			   i < json_object_array_length(items); i++) {
-		struct json_object *p = json_object_array_get_idx(items, i), *cs;
-		const char *name = kube_jstr(p, "metadata", "name", NULL);
-		struct ks_inst *x = name ? inst_find(ks, name, strlen(name)) : NULL;
-		struct shm_obs ob;
-		double cpu = 0, mem = 0;
-		if (!x)
-			continue;
-		cs = kube_jget(p, "containers", NULL);
-		for (size_t k = 0; cs && json_object_is_type(cs, json_type_array) &&
-				   k < json_object_array_length(cs); k++) {
-			struct json_object *c = json_object_array_get_idx(cs, k);
-			if (kube_qty_milli(kube_jstr(c, "usage", "cpu", NULL), &v) == 0)
-				cpu += (double)v;
-			if (kube_qty_bytes(kube_jstr(c, "usage", "memory", NULL), &v) == 0)
-				mem += (double)v;
-		}
-		memset(&ob, 0, sizeof ob);
-		ob.t_ms = now;
-		ob.has_cpu_m = 1;
-		ob.cpu_m = cpu;
-		ob.has_mem = 1;
-		ob.mem_mib = mem / 1048576.0;
-		if (shm_slot_ingest(seg, SHM_INSTANCE, x->slot, x->id, &ob) >= 0)
-			st->instances++;
-	}
-	json_object_put(o);
+	memset(&ob, 0, sizeof ob);
+	ob.t_ms = ks->now;
+	ob.has_cpu_m = cpu_m >= 0;
+	ob.cpu_m = cpu_m >= 0 ? cpu_m : 0;
+	ob.has_mem = mem_bytes >= 0;
+	ob.mem_mib = mem_bytes >= 0 ? (double)mem_bytes / 1048576.0 : 0;
+	shm_slot_ingest(ks->seg, SHM_NODE, slot, 0, &ob);
+	return 0;
+}
+
+static int on_instance_usage(const char *name, double cpu_m, int64_t mem_bytes, void *arg)
+{
+	struct kubescrape *ks = arg;
+	struct ks_inst *x;
+	struct shm_obs ob;
+
+	if (inst_ready(ks) < 0)
+		return -1;
+	x = inst_find(ks, name, strlen(name));
+	if (!x)
+		return 0;
+	memset(&ob, 0, sizeof ob);
+	ob.t_ms = ks->now;
+	ob.has_cpu_m = 1;
+	ob.cpu_m = cpu_m;
+	ob.has_mem = 1;
+	ob.mem_mib = (double)mem_bytes / 1048576.0;
+	if (shm_slot_ingest(ks->seg, SHM_INSTANCE, x->slot, x->id, &ob) >= 0)
+		ks->st->instances++;
 	return 0;
 }
 
 int kubescrape_run(struct kubescrape *ks, struct metrics_seg *seg, struct kubescrape_stats *st)
 {
-	int64_t now = mh_wall_ms();
-	int forbidden = 0;
+	struct cluster_scrape s;
+	int rc;
 
 	memset(st, 0, sizeof *st);
-	if (nodes_refresh(ks) < 0)
-		return -1;
-	st->nodes = ks->nnodes;
-	if (mh_mono_ms() < ks->fallback_until)
-		return cycle_fallback(ks, seg, st);
-	st->nodes_ok = kube_fetch_all(ks->f, ks->fx, ks->nnodes, KS_FETCH_TIMEOUT_MS);
-	for (int i = 0; i < ks->nnodes; i++) {
-		struct kube_fetch *fx = &ks->fx[i];
-		struct kubelet_node_info info;
-		struct kubelet_stats ks_st;
-
-		if (fx->status == 403)
-			forbidden++;
-		if (fx->status != 200 || fx->body.oom)
-			continue;
-		memset(&info, 0, sizeof info);
-		info.cpu_capacity_m = info.cpu_allocatable_m = ks->nodes[i].cpu_m;
-		info.mem_capacity_mib = info.mem_allocatable_mib =
-			(double)ks->nodes[i].memory_bytes / 1048576.0;
-		memset(&ks_st, 0, sizeof ks_st);
-		kubelet_ingest(seg, ks->nodes[i].name, &info, fx->body.data ? fx->body.data : "",
-			       fx->body.len, now, &ks_st);
-		st->bytes += (int64_t)fx->body.len;
-		st->instances += (int)ks_st.ingested;
-	}
-	if (forbidden > 0 && st->nodes_ok == 0) {
-		log_warn_x("kubescrape nodes=%d msg=\"nodes/proxy forbidden, using metrics.k8s.io\"",
-			   forbidden);
-		ks->fallback_until = mh_mono_ms() + KS_FALLBACK_RETRY_MS;
-		return cycle_fallback(ks, seg, st);
-	}
-	return st->nodes_ok > 0 ? 0 : -1;
+	memset(&s, 0, sizeof s);
+	ks->seg = seg;
+	ks->st = st;
+	ks->now = mh_wall_ms();
+	ks->inst_loaded = 0;
+	s.timeout_ms = KS_FETCH_TIMEOUT_MS;
+	s.on_report = on_report;
+	s.on_node_usage = on_node_usage;
+	s.on_instance_usage = on_instance_usage;
+	s.arg = ks;
+	rc = cluster_scrape(ks->cl, &s);
+	st->nodes = s.nodes;
+	st->nodes_ok = s.nodes_ok;
+	st->fallback = s.fallback;
+	st->bytes = s.bytes;
+	return rc;
 }
 
 int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg)
@@ -328,7 +253,7 @@ int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg)
 			return -1;
 		ks = kubescrape_new();
 		if (!ks) {
-			retry_ms = mh_mono_ms() + KS_NODES_EVERY_MS;
+			retry_ms = mh_mono_ms() + KS_RETRY_MS;
 			return -1;
 		}
 	}

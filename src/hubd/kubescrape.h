@@ -4,8 +4,9 @@
  *
  * Runs in: the scraper child (hub.backend = kubernetes); bench/kube-scrape.
  * Called by: scraper.c once per scrape interval.
- * Owns: a kube_http client, a kube_fetcher (one curl multi handle, reused
- * across cycles), the node list (refreshed every KS_NODES_EVERY_MS).
+ * Owns: a kubernetes backend (cluster.h) that keeps the node list and the
+ * connections across cycles; a table of the segment's instance slots by
+ * pod name (rebuilt in cycles that use the metrics.k8s.io fallback).
  * Shared state: node slots of the segment (registers and ingests; the
  * scraper is their only writer) and samples of the instance slots the
  * monitor registered (matched by pod name = slot name).
@@ -26,7 +27,8 @@ struct kubescrape_stats {
 	int64_t bytes;          /* Prometheus text parsed */
 };
 
-/* NULL (logged) when the API server is not configured. */
+/* NULL (logged) when the API server is not configured. kubescrape_free
+ * is NULL-safe. */
 struct kubescrape *kubescrape_new(void);
 void kubescrape_free(struct kubescrape *ks);
 /* One cycle. 0, -1 when nothing could be fetched. */

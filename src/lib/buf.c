@@ -76,6 +76,26 @@ void buf_add_csv(struct buf *b, const char *s)
 	buf_addc(b, '"');
 }
 
+void buf_keep_tail_lines(struct buf *b, size_t from, int lines)
+{
+	size_t i = b->len;
+
+	if (lines <= 0 || b->oom || b->len <= from)
+		return;
+	if (b->data[b->len - 1] == '\n')
+		i--; /* a final newline ends the last line, it does not start one */
+	while (i > from) {
+		if (b->data[i - 1] == '\n' && --lines == 0)
+			break;
+		i--;
+	}
+	if (i > from) {
+		memmove(b->data + from, b->data + i, b->len - i);
+		b->len = from + (b->len - i);
+		b->data[b->len] = '\0';
+	}
+}
+
 const char *buf_cstr(struct buf *b)
 {
 	if (buf_reserve(b, 0) < 0)

@@ -28,6 +28,9 @@ void buf_addc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as one RFC 4180 CSV field (quoted when it holds , " CR or LF). */
 void buf_add_csv(struct buf *b, const char *s);
+/* Keep only the last `lines` lines of what was appended since offset from
+ * (lines <= 0: keep all). */
+void buf_keep_tail_lines(struct buf *b, size_t from, int lines);
 const char *buf_cstr(struct buf *b);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);

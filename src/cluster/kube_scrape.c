@@ -1,0 +1,235 @@
+/*
+ * kube_scrape.c — the kubernetes backend's node metrics cycle
+ * (cluster_scrape): every node's kubelet resource metrics through the API
+ * server, or the metrics API when that is forbidden (DESIGN.md §2, §6).
+ *
+ * Runs in: the scraper child (hub.backend = kubernetes, the replica that
+ * scrapes the kubelets); bench/kube-scrape. Called by: kube.c.
+ * Owns: the node list (refreshed every KS_NODES_EVERY_MS), one kube_fetch
+ * per node (paths and answer buffers, reused across cycles), a
+ * kube_fetcher (one curl multi handle). Writes nothing shared: answers go
+ * to the caller's callbacks (hubd/kubescrape.c ingests them into the
+ * metrics segment).
+ *
+ * DESIGN
+ * - One cycle = one concurrent fetch of
+ *   GET /api/v1/nodes/{node}/proxy/metrics/resource for every node (one
+ *   curl multi handle, kube_nodes.c); each 200 answer is handed to
+ *   on_report unparsed (Prometheus parsing lives in src/metrics).
+ * - When the proxy is forbidden (403 from every node that answered) the
+ *   cycle uses metrics.k8s.io/v1beta1 nodes and pods instead (rates, not
+ *   counters: on_node_usage / on_instance_usage), and keeps doing so for
+ *   KS_FALLBACK_RETRY_MS before trying the proxy again.
+ */
+#include "cluster/kube_nodes.h"
+#include "cluster/kube_pod.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KS_NODES_EVERY_MS 10000      /* node list refresh */
+#define KS_FALLBACK_RETRY_MS 60000
+
+struct kube_scrape {
+	struct kube_http *h;         /* borrowed from kube.c */
+	struct kube_fetcher *f;
+	struct cluster_node *nodes;
+	int nnodes;
+	struct kube_fetch *fx;
+	int nfx;
+	int64_t nodes_ms;
+	int64_t fallback_until;
+	char group_label[128];
+};
+
+struct kube_scrape *kube_scrape_new(struct kube_http *h)
+{
+	struct kube_scrape *ks = calloc(1, sizeof *ks);
+
+	if (!ks)
+		return NULL;
+	ks->h = h;
+	if (!(ks->f = kube_fetcher_new(h))) {
+		free(ks);
+		return NULL;
+	}
+	snprintf(ks->group_label, sizeof ks->group_label, "%s",
+		 cfg_str("kube.node_group_label", "modelhub.io/node-group"));
+	return ks;
+}
+
+void kube_scrape_free(struct kube_scrape *ks)
+{
+	if (!ks)
+		return;
+	for (int i = 0; i < ks->nfx; i++)
+		buf_free(&ks->fx[i].body);
+	free(ks->fx);
+	free(ks->nodes);
+	kube_fetcher_free(ks->f);
+	free(ks);
+}
+
+/* The node list, at most every KS_NODES_EVERY_MS; the last one is kept
+ * when a refresh fails. */
+static int nodes_refresh(struct kube_scrape *ks)
+{
+	struct cluster_node *nodes = NULL;
+	int n = 0;
+
+	if (ks->nodes && mh_mono_ms() - ks->nodes_ms < KS_NODES_EVERY_MS)
+		return 0;
+	if (kube_nodes_list(ks->h, ks->group_label, &nodes, &n) < 0)
+		return ks->nodes ? 0 : -1;
+	if (n > ks->nfx) {
+		struct kube_fetch *fx = realloc(ks->fx, (size_t)n * sizeof *fx);
+		if (!fx) {
+			free(nodes);
+			return -1;
+		}
+		memset(fx + ks->nfx, 0, (size_t)(n - ks->nfx) * sizeof *fx);
+		ks->fx = fx;
+		ks->nfx = n;
+	}
+	free(ks->nodes);
+	ks->nodes = nodes;
+	ks->nnodes = n;
+	ks->nodes_ms = mh_mono_ms();
+	for (int i = 0; i < n; i++)
+		snprintf(ks->fx[i].path, sizeof ks->fx[i].path, "/api/v1/nodes/%s/proxy/metrics/resource",
+			 nodes[i].name);
+	return 0;
+}
+
+/* usage.cpu / usage.memory of a metrics.k8s.io container, added to *cpu_m
+ * and *mem (each only when it parses). */
+static void usage_add(struct json_object *o, double *cpu_m, int64_t *mem)
+{
+	int64_t v;
+
+	if (kube_qty_milli(kube_jstr(o, "usage", "cpu", NULL), &v) == 0)
+		*cpu_m += (double)v;
+	if (kube_qty_bytes(kube_jstr(o, "usage", "memory", NULL), &v) == 0)
+		*mem += v;
+}
+
+static const struct cluster_node *node_find(const struct kube_scrape *ks, const char *name)
+{
+	for (int k = 0; k < ks->nnodes; k++)
+		if (strcmp(ks->nodes[k].name, name) == 0)
+			return &ks->nodes[k];
+	return NULL;
+}
+
+/* metrics.k8s.io nodes: known nodes only. 0, -1 (fetch failed or a
+ * callback stopped the cycle). */
+static int fallback_nodes(struct kube_scrape *ks, struct cluster_scrape *s)
+{
+	struct json_object *o, *items;
+	long status;
+	int rc = 0;
+
+	o = kube_http_get_json(ks->h, "/apis/metrics.k8s.io/v1beta1/nodes", &status, s->timeout_ms);
+	if (!o)
+		return -1;
+	items = kube_jget(o, "items", NULL);
+	for (size_t i = 0; rc == 0 && items && json_object_is_type(items, json_type_array) &&
+			   i < json_object_array_length(items); i++) {
+		struct json_object *n = json_object_array_get_idx(items, i);
+		const char *name = kube_jstr(n, "metadata", "name", NULL);
+		const struct cluster_node *nd = name ? node_find(ks, name) : NULL;
+		double cpu = -1;
+		int64_t mem = -1, v;
+
+		if (!nd)
+			continue;
+		if (kube_qty_milli(kube_jstr(n, "usage", "cpu", NULL), &v) == 0)
+			cpu = (double)v;
+		if (kube_qty_bytes(kube_jstr(n, "usage", "memory", NULL), &v) == 0)
+			mem = v;
+		if (s->on_node_usage && s->on_node_usage(nd, cpu, mem, s->arg))
+			rc = -1;
+		else
+			s->nodes_ok++;
+	}
+	json_object_put(o);
+	return rc;
+}
+
+/* metrics.k8s.io pods of the namespace: each pod's containers summed. */
+static int fallback_pods(struct kube_scrape *ks, struct cluster_scrape *s)
+{
+	struct json_object *o, *items;
+	char path[300];
+	long status;
+	int rc = 0;
+
+	snprintf(path, sizeof path, "/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods",
+		 kube_http_conf(ks->h)->ns);
+	o = kube_http_get_json(ks->h, path, &status, s->timeout_ms);
+	if (!o)
+		return 0;
+	items = kube_jget(o, "items", NULL);
+	for (size_t i = 0; rc == 0 && items && json_object_is_type(items, json_type_array) &&
+			   i < json_object_array_length(items); i++) {
+		struct json_object *p = json_object_array_get_idx(items, i), *cs;
+		const char *name = kube_jstr(p, "metadata", "name", NULL);
+		double cpu = 0;
+		int64_t mem = 0;
+
+		if (!name)
+			continue;
+		cs = kube_jget(p, "containers", NULL);
+		for (size_t k = 0; cs && json_object_is_type(cs, json_type_array) &&
+				   k < json_object_array_length(cs); k++)
+			usage_add(json_object_array_get_idx(cs, k), &cpu, &mem);
+		if (s->on_instance_usage && s->on_instance_usage(name, cpu, mem, s->arg))
+			rc = -1;
+	}
+	json_object_put(o);
+	return rc;
+}
+
+static int cycle_fallback(struct kube_scrape *ks, struct cluster_scrape *s)
+{
+	s->fallback = 1;
+	if (fallback_nodes(ks, s) < 0)
+		return -1;
+	return fallback_pods(ks, s);
+}
+
+int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s)
+{
+	int forbidden = 0;
+
+	if (nodes_refresh(ks) < 0)
+		return -1;
+	s->nodes = ks->nnodes;
+	if (mh_mono_ms() < ks->fallback_until)
+		return cycle_fallback(ks, s);
+	s->nodes_ok = kube_fetch_all(ks->f, ks->fx, ks->nnodes, s->timeout_ms);
+	for (int i = 0; i < ks->nnodes; i++) {
+		struct kube_fetch *fx = &ks->fx[i];
+
+		if (fx->status == 403)
+			forbidden++;
+		if (fx->status != 200 || fx->body.oom)
+			continue;
+		if (s->on_report && s->on_report(&ks->nodes[i], fx->body.data ? fx->body.data : "",
+						 fx->body.len, s->arg))
+			return -1;
+		s->bytes += (int64_t)fx->body.len;
+	}
+	if (forbidden > 0 && s->nodes_ok == 0) {
+		log_warn_x("kubescrape nodes=%d msg=\"nodes/proxy forbidden, using metrics.k8s.io\"",
+			   forbidden);
+		ks->fallback_until = mh_mono_ms() + KS_FALLBACK_RETRY_MS;
+		return cycle_fallback(ks, s);
+	}
+	return s->nodes_ok > 0 ? 0 : -1;
+}

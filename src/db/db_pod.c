@@ -1,0 +1,276 @@
+/*
+ * db_pod.c — the pod watch's records of model instances (see db_pod.h).
+ *
+ * Runs in: the kubewatch child. Called by: hubd/kubewatch.c.
+ * Owns: nothing beyond the arrays it hands out; every PGresult is cleared.
+ * Shared state: model_instance, instance_event, instance_log (written);
+ * work_request, hub_server, model (read). Each write is one statement, so
+ * each is atomic on its own; rows are ended only while still active
+ * (state <> 'TERMINATED'), so a runner ending the same row at the same
+ * moment wins or loses cleanly and its reason is kept.
+ *
+ * NOTES: statements are prepared once per connection under "pod_*" names;
+ * inputs are always bound parameters, integers formatted here.
+ */
+#include "db/db_pod.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_POD[] =
+	"UPDATE model_instance SET node = CASE WHEN $3 <> '' THEN $3 ELSE node END, "
+	"       address = CASE WHEN $4 <> '' THEN $4 ELSE address END, "
+	"       snapshot = coalesce(snapshot, '{}'::jsonb) || jsonb_build_object('pod', $5::jsonb, "
+	"                  'pod_state', $6::jsonb) "
+	"WHERE id = $1 AND backend = 'kubernetes' AND (name = $2 OR name IS NULL)";
+
+static const char SQL_EVENT[] =
+	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "
+	"SELECT mi.id, coalesce(to_timestamp($3::bigint / 1000.0), now()), $4, 'k8s', $5::jsonb "
+	"FROM model_instance mi WHERE mi.id = $1 AND mi.name = $2 "
+	"  AND NOT EXISTS (SELECT 1 FROM instance_event e WHERE e.instance_id = mi.id "
+	"                  AND e.source = 'k8s' AND e.detail->>'uid' = $6 "
+	"                  AND e.detail->>'count' = $7)";
+
+/* Column 2: may another replica's ended pod go? Its request is no longer
+ * leased (not RUNNING, or the lease expired), or its replica stopped
+ * beating (hub_server) for $2 seconds. */
+static const char SQL_ROWS[] =
+	"SELECT mi.id, mi.state = 'TERMINATED', "
+	"       coalesce((SELECT w.status <> 'RUNNING' OR w.lease_expires_at < now() "
+	"                 FROM work_request w WHERE w.id = mi.current_request_id), true) "
+	"       OR NOT EXISTS (SELECT 1 FROM hub_server h WHERE h.replica_id = mi.replica_id "
+	"                      AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
+	"FROM model_instance mi WHERE mi.id = ANY ($1::bigint[])";
+
+/* Active rows of replicas that stopped beating: their runners are gone but
+ * pods outlive them; end the rows so their pods can be deleted. */
+static const char SQL_DEAD_REPLICAS[] =
+	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', "
+	"    termination_reason = coalesce(termination_reason, 'LOST'), "
+	"    termination_detail = coalesce(termination_detail, 'its hub replica stopped'), "
+	"    terminated_at = now(), updated_at = now() "
+	"  WHERE mi.backend = 'kubernetes' AND mi.state <> 'TERMINATED' "
+	"    AND mi.replica_id IS NOT NULL AND mi.replica_id <> $1 "
+	"    AND NOT EXISTS (SELECT 1 FROM hub_server h WHERE h.replica_id = mi.replica_id "
+	"                    AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
+	"  RETURNING mi.id, mi.replica_id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', jsonb_build_object('reason', 'LOST', 'by', 'kubewatch', "
+	"       'replica', replica_id) FROM x RETURNING instance_id";
+
+static const char SQL_ACTIVE[] =
+	"SELECT id, coalesce(name, ''), coalesce(address, ''), "
+	"       (extract(epoch FROM now() - started_at) * 1000)::bigint "
+	"FROM model_instance WHERE backend = 'kubernetes' AND state <> 'TERMINATED' "
+	"  AND replica_id = $1";
+
+static const char SQL_ADDRESS[] =
+	"UPDATE model_instance SET address = $2 WHERE id = $1 AND state <> 'TERMINATED'";
+
+static const char SQL_LOST[] =
+	"WITH x AS (UPDATE model_instance SET state = 'TERMINATED', "
+	"    termination_reason = coalesce(termination_reason, $3), "
+	"    termination_detail = coalesce(termination_detail, $2), "
+	"    terminated_at = now(), updated_at = now() "
+	"  WHERE id = $1 AND state <> 'TERMINATED' RETURNING id, termination_reason) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', jsonb_build_object('reason', termination_reason, "
+	"       'by', 'kubewatch', 'detail', $2::text) FROM x RETURNING instance_id";
+
+/* IDLE past the model's idle_seconds + $2: the runner that would have
+ * stopped it is gone (pods outlive runners), so end it here; the pod is
+ * then deleted by the watch's reconcile pass. Conditional on IDLE, so a
+ * runner taking the instance at the same moment wins or loses cleanly. */
+static const char SQL_IDLE_ORPHANS[] =
+	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', termination_reason = 'IDLE', "
+	"    termination_detail = 'idle past the model''s idle_seconds with no runner to stop it', "
+	"    terminated_at = now(), updated_at = now() "
+	"  FROM model m WHERE m.id = mi.model_id AND mi.backend = 'kubernetes' "
+	"    AND mi.replica_id = $1 AND mi.state = 'IDLE' "
+	"    AND coalesce(mi.last_used_at, mi.started_at) < "
+	"        now() - make_interval(secs => m.idle_seconds + $2::int) RETURNING mi.id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', '{\"reason\":\"IDLE\",\"by\":\"kubewatch\"}'::jsonb FROM x "
+	"RETURNING instance_id";
+
+/* Never over the runner's final copy: only while the row is active. */
+static const char SQL_LOG_LIVE[] =
+	"INSERT INTO instance_log (instance_id, text, updated_at) "
+	"SELECT $1::bigint, $2::text, now() WHERE EXISTS (SELECT 1 FROM model_instance "
+	"  WHERE id = $1::bigint AND state <> 'TERMINATED') "
+	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now()";
+
+/* An ended pod's log: kept unless a longer copy (the runner's) is there. */
+static const char SQL_LOG_ONCE[] =
+	"INSERT INTO instance_log (instance_id, text, updated_at) VALUES ($1, $2, now()) "
+	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now() "
+	"WHERE length(instance_log.text) < length(EXCLUDED.text)";
+
+typedef char num_t[24];
+
+static const char *num(num_t out, int64_t v)
+{
+	snprintf(out, sizeof(num_t), "%lld", (long long)v);
+	return out;
+}
+
+int db_pod_record(struct db *db, int64_t id, const char *pod, const char *node,
+		  const char *address, const char *pod_json, const char *state_json)
+{
+	num_t ids;
+	const char *p[6] = {num(ids, id), pod, node, address, pod_json, state_json};
+	PGresult *r = db_prep(db, "pod_record", SQL_POD, 6, p);
+
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+int db_pod_event_add(struct db *db, int64_t id, const char *pod, int64_t at_ms, const char *kind,
+		     const char *detail_json, const char *uid, int count)
+{
+	num_t ids, at, cnt;
+	const char *p[7] = {num(ids, id), pod, at_ms > 0 ? num(at, at_ms) : NULL, kind, detail_json,
+			    uid, num(cnt, count)};
+	PGresult *r = db_prep(db, "pod_event", SQL_EVENT, 7, p);
+
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+/* "{1,2,3}" for a bigint[] parameter. malloc()ed, NULL on OOM. */
+static char *id_array(const int64_t *ids, int n)
+{
+	size_t cap = 3 + (size_t)n * 21, len = 1;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[0] = '{';
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+	snprintf(s + len, cap - len, "}");
+	return s;
+}
+
+int db_pod_rows(struct db *db, const int64_t *ids, int n, int dead_s, struct db_pod_row **out,
+		int *nout)
+{
+	num_t dead;
+	char *arr = id_array(ids, n);
+	const char *p[2] = {arr, num(dead, dead_s)};
+	PGresult *r;
+
+	*out = NULL;
+	*nout = 0;
+	if (!arr)
+		return -1;
+	r = db_prep(db, "pod_rows", SQL_ROWS, 2, p);
+	free(arr);
+	if (!r)
+		return -1;
+	if (PQntuples(r) > 0 && !(*out = calloc((size_t)PQntuples(r), sizeof **out))) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct db_pod_row *x = &(*out)[(*nout)++];
+		x->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		x->terminated = PQgetvalue(r, i, 1)[0] == 't';
+		x->reapable = PQgetisnull(r, i, 2) || PQgetvalue(r, i, 2)[0] == 't';
+	}
+	PQclear(r);
+	return 0;
+}
+
+int db_pod_active(struct db *db, const char *replica, struct db_pod_active **out, int *n)
+{
+	const char *p[1] = {replica};
+	PGresult *r = db_prep(db, "pod_active", SQL_ACTIVE, 1, p);
+
+	*out = NULL;
+	*n = 0;
+	if (!r)
+		return -1;
+	if (PQntuples(r) > 0 && !(*out = calloc((size_t)PQntuples(r), sizeof **out))) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct db_pod_active *x = &(*out)[(*n)++];
+		x->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		snprintf(x->name, sizeof x->name, "%s", PQgetvalue(r, i, 1));
+		snprintf(x->address, sizeof x->address, "%s", PQgetvalue(r, i, 2));
+		x->age_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+	}
+	PQclear(r);
+	return 0;
+}
+
+int db_pod_set_address(struct db *db, int64_t id, const char *address)
+{
+	num_t ids;
+	const char *p[2] = {num(ids, id), address};
+	PGresult *r = db_prep(db, "pod_address", SQL_ADDRESS, 2, p);
+
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+int db_pod_end_lost(struct db *db, int64_t id, const char *why, const char *reason)
+{
+	num_t ids;
+	const char *p[3] = {num(ids, id), why, reason};
+	PGresult *r = db_prep(db, "pod_lost", SQL_LOST, 3, p);
+	int rc = r ? PQntuples(r) == 1 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+/* The ids a RETURNING statement gave, into a malloc()ed array. */
+static int take_ids(PGresult *r, int64_t **ids, int *n)
+{
+	*ids = NULL;
+	*n = 0;
+	if (!r)
+		return -1;
+	if (PQntuples(r) > 0 && !(*ids = calloc((size_t)PQntuples(r), sizeof **ids))) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		(*ids)[(*n)++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+int db_pod_end_dead_replicas(struct db *db, const char *replica, int dead_s, int64_t **ids,
+			     int *n)
+{
+	num_t dead;
+	const char *p[2] = {replica, num(dead, dead_s)};
+
+	return take_ids(db_prep(db, "pod_dead_replicas", SQL_DEAD_REPLICAS, 2, p), ids, n);
+}
+
+int db_pod_end_idle_orphans(struct db *db, const char *replica, int grace_s, int64_t **ids,
+			    int *n)
+{
+	num_t grace;
+	const char *p[2] = {replica, num(grace, grace_s)};
+
+	return take_ids(db_prep(db, "pod_idle_orphans", SQL_IDLE_ORPHANS, 2, p), ids, n);
+}
+
+int db_pod_log_store(struct db *db, int64_t id, const char *text, int live)
+{
+	num_t ids;
+	const char *p[2] = {num(ids, id), text};
+	PGresult *r = live ? db_prep(db, "pod_log_live", SQL_LOG_LIVE, 2, p) :
+			     db_prep(db, "pod_log_once", SQL_LOG_ONCE, 2, p);
+
+	PQclear(r);
+	return r ? 0 : -1;
+}

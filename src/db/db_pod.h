@@ -1,0 +1,83 @@
+/*
+ * db_pod.h — what the pod watch records about model instances on the
+ * kubernetes backend: pod snapshots on model_instance rows, the pods'
+ * Kubernetes events, their logs, and the rows it ends when a pod, a runner
+ * or a replica is gone.
+ *
+ * Runs in: the kubewatch child (hubd/kubewatch.c). Called by: kubewatch.c.
+ * Owns: nothing; every PGresult is cleared before returning; arrays handed
+ * out are malloc()ed and freed by the caller.
+ * Shared state: model_instance (node, address, snapshot.pod/pod_state of
+ * rows whose pod is seen; state/termination_* when a row is ended here),
+ * instance_event (source 'k8s' events, TERMINATED events), instance_log
+ * (upsert), read: work_request (lease), hub_server (heartbeats), model
+ * (idle_seconds).
+ *
+ * Errors: 0 / -1 (logged by db.c); a statement that fails leaves the
+ * output empty.
+ */
+#ifndef MH_DB_POD_H
+#define MH_DB_POD_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+/* The pod of instance id as last seen: node and address when known (""
+ * keeps the stored one), the pod object and its summary as JSON text into
+ * snapshot.pod / snapshot.pod_state. Only a kubernetes row whose name is
+ * the pod's (or not yet set). */
+int db_pod_record(struct db *db, int64_t id, const char *pod, const char *node,
+		  const char *address, const char *pod_json, const char *state_json);
+
+/* One Kubernetes event of pod (instance id) as a source 'k8s'
+ * instance_event, once per (uid, count). at_ms 0: now. detail_json carries
+ * uid and count (as the dedup key) and whatever else the caller keeps. */
+int db_pod_event_add(struct db *db, int64_t id, const char *pod, int64_t at_ms, const char *kind,
+		     const char *detail_json, const char *uid, int count);
+
+/* Instance rows of pods seen in the cluster. reapable: the pod may be
+ * deleted by any replica once the row ended — its request is no longer
+ * leased (not RUNNING, or the lease expired) or its replica has not beaten
+ * (hub_server) for dead_s. */
+struct db_pod_row {
+	int64_t id;
+	int terminated;         /* state = TERMINATED */
+	int reapable;
+};
+int db_pod_rows(struct db *db, const int64_t *ids, int n, int dead_s, struct db_pod_row **out,
+		int *nout);
+
+/* Active kubernetes rows of replica. age_ms: since started_at. */
+struct db_pod_active {
+	int64_t id;
+	char name[64];          /* pod name, "" before the runner created it */
+	char address[128];
+	int64_t age_ms;
+};
+int db_pod_active(struct db *db, const char *replica, struct db_pod_active **out, int *n);
+
+/* The watch saw a newer address than the row's (active rows only). */
+int db_pod_set_address(struct db *db, int64_t id, const char *address);
+
+/* End an active row: termination reason and detail (kept when already
+ * set), plus a TERMINATED event by kubewatch. 1 ended, 0 already ended,
+ * -1 error. */
+int db_pod_end_lost(struct db *db, int64_t id, const char *why, const char *reason);
+
+/* End the active kubernetes rows of other replicas that stopped beating
+ * for dead_s (reason LOST), and this replica's rows IDLE longer than their
+ * model's idle_seconds + grace_s (reason IDLE: the runner that would stop
+ * them is gone). Each with a TERMINATED event; the ended ids into *ids
+ * (malloc()ed, may be NULL with *n 0). */
+int db_pod_end_dead_replicas(struct db *db, const char *replica, int dead_s, int64_t **ids,
+			     int *n);
+int db_pod_end_idle_orphans(struct db *db, const char *replica, int grace_s, int64_t **ids,
+			    int *n);
+
+/* A pod's log into instance_log. live: replace the stored copy while the
+ * row is active (the admin view of a running pod); otherwise (the pod is
+ * about to go) keep the longer of the stored copy and text. */
+int db_pod_log_store(struct db *db, int64_t id, const char *text, int live);
+
+#endif
