@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cluster/kube_pod.h"
+#include "lib/json.h"
 #include "lib/tap.h"
 
 static struct cluster_spec base_spec(void)
@@ -36,7 +37,7 @@ static const char *str_at(struct json_object *o, const char *path)
 			cur = json_object_is_type(cur, json_type_array) ?
 				      json_object_array_get_idx(cur, (size_t)atoi(k + 1)) : NULL;
 		else
-			cur = kube_jget(cur, k, NULL);
+			cur = jx_get(cur, k, NULL);
 	}
 	if (!cur)
 		return NULL;

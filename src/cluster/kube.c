@@ -31,6 +31,7 @@
 #include "cluster/kube_watch.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #include <json-c/json.h>
@@ -361,20 +362,20 @@ static void copy_str(char *dst, size_t n, const char *s)
 /* One Event object (core/v1) into ce. */
 static void event_parse(struct json_object *e, struct cluster_event *ce)
 {
-	const char *t = kube_jstr(e, "lastTimestamp", NULL);
-	struct json_object *cnt = kube_jget(e, "count", NULL);
+	const char *t = jx_get_str(e, "lastTimestamp", NULL);
+	struct json_object *cnt = jx_get(e, "count", NULL);
 
 	if (!t)
-		t = kube_jstr(e, "eventTime", NULL);
+		t = jx_get_str(e, "eventTime", NULL);
 	if (!t)
-		t = kube_jstr(e, "metadata", "creationTimestamp", NULL);
+		t = jx_get_str(e, "metadata", "creationTimestamp", NULL);
 	ce->at_ms = kube_time_ms(t);
-	copy_str(ce->kind, sizeof ce->kind, kube_jstr(e, "reason", NULL));
-	copy_str(ce->message, sizeof ce->message, kube_jstr(e, "message", NULL));
-	copy_str(ce->uid, sizeof ce->uid, kube_jstr(e, "metadata", "uid", NULL));
+	copy_str(ce->kind, sizeof ce->kind, jx_get_str(e, "reason", NULL));
+	copy_str(ce->message, sizeof ce->message, jx_get_str(e, "message", NULL));
+	copy_str(ce->uid, sizeof ce->uid, jx_get_str(e, "metadata", "uid", NULL));
 	ce->count = cnt ? json_object_get_int(cnt) : 1;
-	copy_str(ce->type, sizeof ce->type, kube_jstr(e, "type", NULL));
-	copy_str(ce->component, sizeof ce->component, kube_jstr(e, "source", "component", NULL));
+	copy_str(ce->type, sizeof ce->type, jx_get_str(e, "type", NULL));
+	copy_str(ce->component, sizeof ce->component, jx_get_str(e, "source", "component", NULL));
 }
 
 static int kube_events(struct cluster *c, const char *name, struct cluster_event **out, int *n)
@@ -390,7 +391,7 @@ static int kube_events(struct cluster *c, const char *name, struct cluster_event
 	o = kube_http_get_json(k->h, path, &st, KUBE_CALL_MS);
 	if (!o)
 		return -1;
-	items = kube_jget(o, "items", NULL);
+	items = jx_get(o, "items", NULL);
 	if (items && json_object_is_type(items, json_type_array) && json_object_array_length(items)) {
 		size_t cnt = json_object_array_length(items);
 		*out = calloc(cnt, sizeof **out);

@@ -8,6 +8,7 @@
 #include "cluster/kube_nodes.h"
 #include "cluster/kube_pod.h"
 #include "lib/clock.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #include <curl/curl.h>
@@ -81,27 +82,27 @@ int kube_qty_bytes(const char *q, int64_t *out)
 static int node_parse(struct json_object *nd, const char *group_label, struct cluster_node *c)
 {
 	struct json_object *conds, *un;
-	const char *name = kube_jstr(nd, "metadata", "name", NULL), *g;
+	const char *name = jx_get_str(nd, "metadata", "name", NULL), *g;
 	int64_t v;
 
 	if (!name)
 		return -1;
 	snprintf(c->name, sizeof c->name, "%s", name);
-	if (kube_qty_milli(kube_jstr(nd, "status", "allocatable", "cpu", NULL), &v) == 0)
+	if (kube_qty_milli(jx_get_str(nd, "status", "allocatable", "cpu", NULL), &v) == 0)
 		c->cpu_m = (int)v;
-	if (kube_qty_bytes(kube_jstr(nd, "status", "allocatable", "memory", NULL), &v) == 0)
+	if (kube_qty_bytes(jx_get_str(nd, "status", "allocatable", "memory", NULL), &v) == 0)
 		c->memory_bytes = v;
-	g = group_label ? kube_jstr(nd, "metadata", "labels", group_label, NULL) : NULL;
+	g = group_label ? jx_get_str(nd, "metadata", "labels", group_label, NULL) : NULL;
 	snprintf(c->group, sizeof c->group, "%s", g ? g : "");
-	conds = kube_jget(nd, "status", "conditions", NULL);
+	conds = jx_get(nd, "status", "conditions", NULL);
 	for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
 			   k < json_object_array_length(conds); k++) {
 		struct json_object *cd = json_object_array_get_idx(conds, k);
-		const char *t = kube_jstr(cd, "type", NULL), *s = kube_jstr(cd, "status", NULL);
+		const char *t = jx_get_str(cd, "type", NULL), *s = jx_get_str(cd, "status", NULL);
 		if (t && s && strcmp(t, "Ready") == 0)
 			c->ready = strcmp(s, "True") == 0;
 	}
-	un = kube_jget(nd, "spec", "unschedulable", NULL);
+	un = jx_get(nd, "spec", "unschedulable", NULL);
 	c->schedulable = !(un && json_object_get_boolean(un));
 	return 0;
 }
@@ -119,7 +120,7 @@ int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster
 		log_warn_x("kube status=%ld msg=\"node list failed\"", st);
 		return -1;
 	}
-	items = kube_jget(o, "items", NULL);
+	items = jx_get(o, "items", NULL);
 	cnt = items && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
 	if (cnt && !(*out = calloc(cnt, sizeof **out))) {
 		json_object_put(o);

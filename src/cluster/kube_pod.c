@@ -26,6 +26,7 @@
  */
 #include "cluster/kube_pod.h"
 #include "lib/config.h"
+#include "lib/json.h"
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -35,44 +36,9 @@
 #include <string.h>
 #include <time.h>
 
-/* Follow the NULL-terminated key path in ap from o; NULL when a step is
- * missing or not an object. */
-static struct json_object *jwalk(struct json_object *o, va_list ap)
-{
-	const char *k;
-
-	while (o && (k = va_arg(ap, const char *)) != NULL) {
-		struct json_object *v = NULL;
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
-			v = NULL;
-		o = v;
-	}
-	return o;
-}
-
-struct json_object *kube_jget(struct json_object *o, ...)
-{
-	va_list ap;
-
-	va_start(ap, o);
-	o = jwalk(o, ap);
-	va_end(ap);
-	return o;
-}
-
-const char *kube_jstr(struct json_object *o, ...)
-{
-	va_list ap;
-
-	va_start(ap, o);
-	o = jwalk(o, ap);
-	va_end(ap);
-	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
-}
-
 static int jint(struct json_object *o, const char *k, int def)
 {
-	struct json_object *v = kube_jget(o, k, NULL);
+	struct json_object *v = jx_get(o, k, NULL);
 
 	return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ?
 		       json_object_get_int(v) : def;
@@ -80,7 +46,7 @@ static int jint(struct json_object *o, const char *k, int def)
 
 static int jbool(struct json_object *o, const char *k)
 {
-	struct json_object *v = kube_jget(o, k, NULL);
+	struct json_object *v = jx_get(o, k, NULL);
 
 	return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
@@ -241,12 +207,12 @@ static int add_affinity(struct json_object *spec, const char *cfg, const char **
 	} else {
 		aff = json_object_new_object();
 	}
-	pa = kube_jget(aff, "podAffinity", NULL);
+	pa = jx_get(aff, "podAffinity", NULL);
 	if (!pa || !json_object_is_type(pa, json_type_object)) {
 		pa = json_object_new_object();
 		json_object_object_add(aff, "podAffinity", pa);
 	}
-	pref = kube_jget(pa, "preferredDuringSchedulingIgnoredDuringExecution", NULL);
+	pref = jx_get(pa, "preferredDuringSchedulingIgnoredDuringExecution", NULL);
 	if (!pref || !json_object_is_type(pref, json_type_array)) {
 		pref = json_object_new_array();
 		json_object_object_add(pa, "preferredDuringSchedulingIgnoredDuringExecution", pref);
@@ -404,7 +370,7 @@ static void set(struct cluster_pod *p, enum cluster_state st, enum cluster_term 
 /* The first container status (model pods have one container). */
 static struct json_object *first_status(struct json_object *pod)
 {
-	struct json_object *a = kube_jget(pod, "status", "containerStatuses", NULL);
+	struct json_object *a = jx_get(pod, "status", "containerStatuses", NULL);
 
 	if (!a || !json_object_is_type(a, json_type_array) || json_object_array_length(a) == 0)
 		return NULL;
@@ -413,13 +379,13 @@ static struct json_object *first_status(struct json_object *pod)
 
 static struct json_object *condition(struct json_object *pod, const char *type)
 {
-	struct json_object *a = kube_jget(pod, "status", "conditions", NULL);
+	struct json_object *a = jx_get(pod, "status", "conditions", NULL);
 
 	if (!a || !json_object_is_type(a, json_type_array))
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *c = json_object_array_get_idx(a, i);
-		const char *t = kube_jstr(c, "type", NULL);
+		const char *t = jx_get_str(c, "type", NULL);
 		if (t && strcmp(t, type) == 0)
 			return c;
 	}
@@ -428,7 +394,7 @@ static struct json_object *condition(struct json_object *pod, const char *type)
 
 static int is_oom(struct json_object *term)
 {
-	const char *r = kube_jstr(term, "reason", NULL);
+	const char *r = jx_get_str(term, "reason", NULL);
 
 	return r && strcasecmp(r, "OOMKilled") == 0;
 }
@@ -444,35 +410,35 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod 
 	p->exit_code = -1;
 	if (!pod || !json_object_is_type(pod, json_type_object))
 		return -1;
-	s = kube_jstr(pod, "metadata", "name", NULL);
+	s = jx_get_str(pod, "metadata", "name", NULL);
 	if (!s || !s[0])
 		return -1;
 	snprintf(p->name, sizeof p->name, "%s", s);
-	snprintf(p->uid, sizeof p->uid, "%s", (s = kube_jstr(pod, "metadata", "uid", NULL)) ? s : "");
-	snprintf(p->ns, sizeof p->ns, "%s", (s = kube_jstr(pod, "metadata", "namespace", NULL)) ? s : "");
+	snprintf(p->uid, sizeof p->uid, "%s", (s = jx_get_str(pod, "metadata", "uid", NULL)) ? s : "");
+	snprintf(p->ns, sizeof p->ns, "%s", (s = jx_get_str(pod, "metadata", "namespace", NULL)) ? s : "");
 	snprintf(p->rv, sizeof p->rv, "%s",
-		 (s = kube_jstr(pod, "metadata", "resourceVersion", NULL)) ? s : "");
+		 (s = jx_get_str(pod, "metadata", "resourceVersion", NULL)) ? s : "");
 	snprintf(p->server, sizeof p->server, "%s",
-		 (s = kube_jstr(pod, "metadata", "annotations", KUBE_ANN_SERVER, NULL)) ? s : "");
+		 (s = jx_get_str(pod, "metadata", "annotations", KUBE_ANN_SERVER, NULL)) ? s : "");
 	snprintf(p->request, sizeof p->request, "%s",
-		 (s = kube_jstr(pod, "metadata", "annotations", KUBE_ANN_REQUEST, NULL)) ? s : "");
-	s = kube_jstr(pod, "metadata", "labels", KUBE_LABEL_INSTANCE, NULL);
+		 (s = jx_get_str(pod, "metadata", "annotations", KUBE_ANN_REQUEST, NULL)) ? s : "");
+	s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_INSTANCE, NULL);
 	p->instance_id = s ? strtoll(s, NULL, 10) : 0;
-	s = kube_jstr(pod, "metadata", "annotations", "modelhub/model-id", NULL);
+	s = jx_get_str(pod, "metadata", "annotations", "modelhub/model-id", NULL);
 	if (!s)
-		s = kube_jstr(pod, "metadata", "labels", KUBE_LABEL_MODEL, NULL);
+		s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_MODEL, NULL);
 	snprintf(p->model, sizeof p->model, "%s", s ? s : "");
-	p->created_ms = kube_time_ms(kube_jstr(pod, "metadata", "creationTimestamp", NULL));
-	p->deleting = kube_jget(pod, "metadata", "deletionTimestamp", NULL) != NULL;
-	snprintf(p->node, sizeof p->node, "%s", (s = kube_jstr(pod, "spec", "nodeName", NULL)) ? s : "");
-	snprintf(p->phase, sizeof p->phase, "%s", (s = kube_jstr(pod, "status", "phase", NULL)) ? s : "");
-	snprintf(p->pod_ip, sizeof p->pod_ip, "%s", (s = kube_jstr(pod, "status", "podIP", NULL)) ? s : "");
-	p->started_ms = kube_time_ms(kube_jstr(pod, "status", "startTime", NULL));
+	p->created_ms = kube_time_ms(jx_get_str(pod, "metadata", "creationTimestamp", NULL));
+	p->deleting = jx_get(pod, "metadata", "deletionTimestamp", NULL) != NULL;
+	snprintf(p->node, sizeof p->node, "%s", (s = jx_get_str(pod, "spec", "nodeName", NULL)) ? s : "");
+	snprintf(p->phase, sizeof p->phase, "%s", (s = jx_get_str(pod, "status", "phase", NULL)) ? s : "");
+	snprintf(p->pod_ip, sizeof p->pod_ip, "%s", (s = jx_get_str(pod, "status", "podIP", NULL)) ? s : "");
+	p->started_ms = kube_time_ms(jx_get_str(pod, "status", "startTime", NULL));
 	{
-		struct json_object *ctrs = kube_jget(pod, "spec", "containers", NULL);
+		struct json_object *ctrs = jx_get(pod, "spec", "containers", NULL);
 		if (ctrs && json_object_is_type(ctrs, json_type_array) &&
 		    json_object_array_length(ctrs) > 0) {
-			struct json_object *ports = kube_jget(json_object_array_get_idx(ctrs, 0), "ports", NULL);
+			struct json_object *ports = jx_get(json_object_array_get_idx(ctrs, 0), "ports", NULL);
 			if (ports && json_object_is_type(ports, json_type_array) &&
 			    json_object_array_length(ports) > 0) {
 				port = json_object_array_get_idx(ports, 0);
@@ -485,26 +451,26 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod 
 			 p->pod_ip, cport + port_offset);
 
 	cs = first_status(pod);
-	term_now = kube_jget(cs, "state", "terminated", NULL);
-	term_last = kube_jget(cs, "lastState", "terminated", NULL);
-	waiting = kube_jget(cs, "state", "waiting", NULL);
-	running = kube_jget(cs, "state", "running", NULL);
-	wreason = kube_jstr(waiting, "reason", NULL);
+	term_now = jx_get(cs, "state", "terminated", NULL);
+	term_last = jx_get(cs, "lastState", "terminated", NULL);
+	waiting = jx_get(cs, "state", "waiting", NULL);
+	running = jx_get(cs, "state", "running", NULL);
+	wreason = jx_get_str(waiting, "reason", NULL);
 	p->restarts = jint(cs, "restartCount", 0);
 	if (term_now)
 		p->exit_code = jint(term_now, "exitCode", -1);
 	else if (term_last)
 		p->exit_code = jint(term_last, "exitCode", -1);
 	ready = condition(pod, "Ready");
-	p->ready = (s = kube_jstr(ready, "status", NULL)) && strcmp(s, "True") == 0;
+	p->ready = (s = jx_get_str(ready, "status", NULL)) && strcmp(s, "True") == 0;
 	if (!ready && cs)
 		p->ready = jbool(cs, "ready");
 	if (p->ready)
-		p->ready_ms = kube_time_ms(kube_jstr(ready, "lastTransitionTime", NULL));
+		p->ready_ms = kube_time_ms(jx_get_str(ready, "lastTransitionTime", NULL));
 	sched = condition(pod, "PodScheduled");
 	/* flags first: they survive into the deletion snapshot */
-	p->unschedulable = (s = kube_jstr(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
-			   (s = kube_jstr(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0;
+	p->unschedulable = (s = jx_get_str(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
+			   (s = jx_get_str(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0;
 	p->image_error = wreason && (strcmp(wreason, "ErrImagePull") == 0 ||
 				     strcmp(wreason, "ImagePullBackOff") == 0 ||
 				     strcmp(wreason, "InvalidImageName") == 0 ||
@@ -522,10 +488,10 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod 
 			set(p, CLUSTER_EXITED, CLUSTER_TERM_OOMKILLED, "OOMKilled",
 			    "container OOMKilled at its memory limit (exit code %d)", p->exit_code);
 		else {
-			const char *why = kube_jstr(pod, "status", "message", NULL);
+			const char *why = jx_get_str(pod, "status", "message", NULL);
 			if (!why)
-				why = kube_jstr(term_now, "reason", NULL);
-			s = kube_jstr(pod, "status", "reason", NULL);
+				why = jx_get_str(term_now, "reason", NULL);
+			s = jx_get_str(pod, "status", "reason", NULL);
 			set(p, CLUSTER_EXITED, CLUSTER_TERM_FAILED, s ? s : "Failed",
 			    "pod failed: %s (exit code %d)", why ? why : "no reason given", p->exit_code);
 		}
@@ -548,18 +514,18 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod 
 	if (term_now) {
 		enum cluster_term t = is_oom(term_now) ? CLUSTER_TERM_OOMKILLED :
 				      p->exit_code == 0 ? CLUSTER_TERM_COMPLETED : CLUSTER_TERM_FAILED;
-		set(p, CLUSTER_EXITED, t, (s = kube_jstr(term_now, "reason", NULL)) ? s : "Terminated",
+		set(p, CLUSTER_EXITED, t, (s = jx_get_str(term_now, "reason", NULL)) ? s : "Terminated",
 		    "container terminated (exit code %d)", p->exit_code);
 		return 0;
 	}
 	if (p->unschedulable) {
 		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, "Unschedulable", "unschedulable: %s",
-		    (s = kube_jstr(sched, "message", NULL)) ? s : "no node fits");
+		    (s = jx_get_str(sched, "message", NULL)) ? s : "no node fits");
 		return 0;
 	}
 	if (p->image_error) {
 		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason, "image pull failed: %s",
-		    (s = kube_jstr(waiting, "message", NULL)) ? s : wreason);
+		    (s = jx_get_str(waiting, "message", NULL)) ? s : wreason);
 		return 0;
 	}
 	if (strcmp(p->phase, "Running") == 0 && running) {

@@ -63,9 +63,5 @@ int64_t kube_time_ms(const char *s);
  * chars, into out. */
 void kube_dns_name(const char *id, char *out, size_t n);
 
-/* Borrowed member at a path of keys (NULL-terminated varargs); NULL when
- * missing or null. */
-struct json_object *kube_jget(struct json_object *o, ...);
-const char *kube_jstr(struct json_object *o, ...);
 
 #endif

@@ -25,6 +25,7 @@
 #include "cluster/kube_pod.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #include <json-c/json.h>
@@ -112,9 +113,9 @@ static void usage_add(struct json_object *o, double *cpu_m, int64_t *mem)
 {
 	int64_t v;
 
-	if (kube_qty_milli(kube_jstr(o, "usage", "cpu", NULL), &v) == 0)
+	if (kube_qty_milli(jx_get_str(o, "usage", "cpu", NULL), &v) == 0)
 		*cpu_m += (double)v;
-	if (kube_qty_bytes(kube_jstr(o, "usage", "memory", NULL), &v) == 0)
+	if (kube_qty_bytes(jx_get_str(o, "usage", "memory", NULL), &v) == 0)
 		*mem += v;
 }
 
@@ -137,20 +138,20 @@ static int fallback_nodes(struct kube_scrape *ks, struct cluster_scrape *s)
 	o = kube_http_get_json(ks->h, "/apis/metrics.k8s.io/v1beta1/nodes", &status, s->timeout_ms);
 	if (!o)
 		return -1;
-	items = kube_jget(o, "items", NULL);
+	items = jx_get(o, "items", NULL);
 	for (size_t i = 0; rc == 0 && items && json_object_is_type(items, json_type_array) &&
 			   i < json_object_array_length(items); i++) {
 		struct json_object *n = json_object_array_get_idx(items, i);
-		const char *name = kube_jstr(n, "metadata", "name", NULL);
+		const char *name = jx_get_str(n, "metadata", "name", NULL);
 		const struct cluster_node *nd = name ? node_find(ks, name) : NULL;
 		double cpu = -1;
 		int64_t mem = -1, v;
 
 		if (!nd)
 			continue;
-		if (kube_qty_milli(kube_jstr(n, "usage", "cpu", NULL), &v) == 0)
+		if (kube_qty_milli(jx_get_str(n, "usage", "cpu", NULL), &v) == 0)
 			cpu = (double)v;
-		if (kube_qty_bytes(kube_jstr(n, "usage", "memory", NULL), &v) == 0)
+		if (kube_qty_bytes(jx_get_str(n, "usage", "memory", NULL), &v) == 0)
 			mem = v;
 		if (s->on_node_usage && s->on_node_usage(nd, cpu, mem, s->arg))
 			rc = -1;
@@ -174,17 +175,17 @@ static int fallback_pods(struct kube_scrape *ks, struct cluster_scrape *s)
 	o = kube_http_get_json(ks->h, path, &status, s->timeout_ms);
 	if (!o)
 		return 0;
-	items = kube_jget(o, "items", NULL);
+	items = jx_get(o, "items", NULL);
 	for (size_t i = 0; rc == 0 && items && json_object_is_type(items, json_type_array) &&
 			   i < json_object_array_length(items); i++) {
 		struct json_object *p = json_object_array_get_idx(items, i), *cs;
-		const char *name = kube_jstr(p, "metadata", "name", NULL);
+		const char *name = jx_get_str(p, "metadata", "name", NULL);
 		double cpu = 0;
 		int64_t mem = 0;
 
 		if (!name)
 			continue;
-		cs = kube_jget(p, "containers", NULL);
+		cs = jx_get(p, "containers", NULL);
 		for (size_t k = 0; cs && json_object_is_type(cs, json_type_array) &&
 				   k < json_object_array_length(cs); k++)
 			usage_add(json_object_array_get_idx(cs, k), &cpu, &mem);

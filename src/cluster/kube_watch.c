@@ -21,6 +21,7 @@
 #include "cluster/kube_watch.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -350,18 +351,18 @@ static int on_event(struct json_object *ev, void *arg)
 {
 	struct round *r = arg;
 	struct kube_watcher *w = r->w;
-	const char *type = kube_jstr(ev, "type", NULL);
-	struct json_object *obj = kube_jget(ev, "object", NULL);
-	const char *rv = kube_jstr(obj, "metadata", "resourceVersion", NULL);
+	const char *type = jx_get_str(ev, "type", NULL);
+	struct json_object *obj = jx_get(ev, "object", NULL);
+	const char *rv = jx_get_str(obj, "metadata", "resourceVersion", NULL);
 
 	r->got = 1;
 	if (!type)
 		return 0;
 	if (strcmp(type, "ERROR") == 0) {
-		struct json_object *code = kube_jget(obj, "code", NULL);
+		struct json_object *code = jx_get(obj, "code", NULL);
 		log_info("kube code=%d reason=%s msg=\"watch error event, relisting\"",
 			 code ? json_object_get_int(code) : 0,
-			 kube_jstr(obj, "reason", NULL) ? kube_jstr(obj, "reason", NULL) : "-");
+			 jx_get_str(obj, "reason", NULL) ? jx_get_str(obj, "reason", NULL) : "-");
 		r->relist = 1;
 		return 1;
 	}
@@ -410,11 +411,11 @@ static int list_pods(struct kube_watcher *w)
 			log_warn_x("kube ns=%s status=%ld msg=\"pod list failed\"", kc->ns, st);
 			goto out;
 		}
-		items = kube_jget(o, "items", NULL);
+		items = jx_get(o, "items", NULL);
 		for (size_t i = 0; items && json_object_is_type(items, json_type_array) &&
 				   i < json_object_array_length(items); i++) {
 			struct json_object *pod = json_object_array_get_idx(items, i);
-			const char *nm = kube_jstr(pod, "metadata", "name", NULL);
+			const char *nm = jx_get_str(pod, "metadata", "name", NULL);
 			if (!nm)
 				continue;
 			if (n == cap) {
@@ -430,10 +431,10 @@ static int list_pods(struct kube_watcher *w)
 			snprintf(names[n++], 64, "%s", nm);
 			handle_pod(w, CLUSTER_POD_LISTED, pod);
 		}
-		rv = kube_jstr(o, "metadata", "resourceVersion", NULL);
+		rv = jx_get_str(o, "metadata", "resourceVersion", NULL);
 		if (rv)
 			snprintf(w->rv, sizeof w->rv, "%s", rv);
-		next = kube_jstr(o, "metadata", "continue", NULL);
+		next = jx_get_str(o, "metadata", "continue", NULL);
 		if (next && next[0] && strlen(next) < sizeof cont) {
 			kube_http_escape(next, cont, sizeof cont);
 			json_object_put(o);
