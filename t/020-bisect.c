@@ -172,6 +172,35 @@ static void exhaustive(void)
 	is_int(disorder, 0, "exhaustive: one at a time, results are settled in input order");
 }
 
+/* hub.isolation = halving: for every bad set, no more calls than the
+ * planner before issue 20 (it only skips calling a single input already
+ * known bad). */
+static void halving(void)
+{
+	int worse = 0, wrong = 0, cases = 0;
+
+	for (int n = 1; n <= 10; n++)
+		for (int chunk = 1; chunk <= n; chunk++) {
+			struct bisect_plan *p = bisect_plan_new(chunk, 1, 10);
+			p->halving = 1;
+			for (uint32_t set = 0; set < (1u << n); set++) {
+				static struct fake f;
+				struct bisect_stats st = {0};
+				memset(&f, 0, sizeof f);
+				for (int i = 0; i < n; i++)
+					f.bad[i] = (set >> i) & 1;
+				if (request(&f, p, 0, n, &st) != 0 || !outcome_ok(&f, n))
+					wrong++;
+				if (st.calls > old_request(f.bad, n, chunk, NULL))
+					worse++;
+				cases++;
+			}
+			bisect_plan_free(p);
+		}
+	is_int(wrong, 0, "halving: right outcome in all %d cases", cases);
+	is_int(worse, 0, "halving: never more calls than before issue 20, bad set by bad set");
+}
+
 static uint64_t rng = 20;
 
 static int rnd(int n)
@@ -316,6 +345,7 @@ static void flags_and_stops(void)
 int main(void)
 {
 	exhaustive();
+	halving();
 	costs();
 	sizing();
 	parallel();

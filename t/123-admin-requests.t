@@ -23,7 +23,10 @@ alice_id = int(s.sql("SELECT id FROM app_user WHERE username = 'alice'")[0][0])
 SECRET = "C1=CC=C(C=C1)N(Zz)SecretMolecule_7f3a"
 HEADER = "my_private_header_b7"
 FIELDS = {"id", "model_id", "user_id", "anon_session_id", "status", "failure_reason",
-          "created_at", "finished_at", "result_status"}
+          "created_at", "finished_at", "result_status",
+          # what invalid inputs cost (issue 20): counts only, no input
+          "input_count", "error_count", "model_calls", "extra_calls", "isolation_ms",
+          "screened_count", "known_bad_count"}
 
 
 def submit(tok, model, inputs, **kw):

@@ -123,6 +123,9 @@ errs_box = b.wait_for("#input-errors")
 t.like(errs_box.text, r"Inputs with errors \(1\)", "one input with an error")
 t.like(errs_box.text, r"not_a_smiles", "the failing input is named")
 t.ok("CCO" not in errs_box.text.split(), "the good inputs are not listed as errors")
+t.like(b.find("#request-calls").text, r"\d+ \(\d+ to isolate failing inputs\)",
+       "model calls with the extra calls that isolated the bad input")
+t.like(b.find("#request-isolation").text, r"^\d+(\.\d)? m?s$", "time spent isolating it")
 b.shot("input-errors")
 
 # ---- my requests: live list, then polling stops when nothing runs

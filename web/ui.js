@@ -174,6 +174,15 @@ export function fmtDuration(sec) {
   return `${Math.floor(sec / 3600)} h ${Math.floor((sec % 3600) / 60)} min`;
 }
 
+/** Milliseconds → "350 ms", "2.4 s", or fmtDuration's form from a minute on. */
+export function fmtMs(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(Number(ms))) return '–';
+  const n = Math.max(0, Number(ms));
+  if (n < 1000) return `${Math.round(n)} ms`;
+  if (n < 60000) return `${(n / 1000).toFixed(1)} s`;
+  return fmtDuration(n / 1000);
+}
+
 export function fmtNum(v, digits = 1) {
   if (v === null || v === undefined || Number.isNaN(Number(v))) return '–';
   const n = Number(v);

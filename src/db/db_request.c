@@ -32,7 +32,8 @@
 #define REQ_COLS \
 	"id, model_id, status, failure_reason, failure_detail, input_count, done_count, " \
 	"cached_count, error_count, attempts, model_calls, extra_calls, has_header, header, " \
-	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at)"
+	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at), isolation_ms, " \
+	"screened_count, known_bad_count"
 
 /* Owner as two parameters; the unset one is NULL so it never matches. */
 static void owner_params(const struct db_owner *o, char *u, char *a, const char **pu,
@@ -283,7 +284,9 @@ PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f
 		       "SELECT id, model_id, user_id, anon_session_id, status, failure_reason, "
 		       " iso(created_at), iso(finished_at), "
 		       " CASE status WHEN 'COMPLETED' THEN 'available' WHEN 'FAILED' THEN 'failed' "
-		       "  WHEN 'CANCELLED' THEN 'none' ELSE 'pending' END "
+		       "  WHEN 'CANCELLED' THEN 'none' ELSE 'pending' END, "
+		       " input_count, error_count, model_calls, extra_calls, isolation_ms, "
+		       " screened_count, known_bad_count "
 		       "FROM work_request WHERE " FILTER_SQL
 		       " AND ($8::bigint IS NULL OR user_id = $8::bigint) "
 		       " AND ($9::bigint IS NULL OR anon_session_id = $9::bigint)" PAGE_SQL,

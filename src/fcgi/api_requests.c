@@ -193,6 +193,9 @@ static json_object *request_json(const PGresult *res, int row)
 	jx_add_pg_int(o, "attempts", res, row, DBR_ATTEMPTS);
 	jx_add_pg_int(o, "model_calls", res, row, DBR_MODEL_CALLS);
 	jx_add_pg_int(o, "extra_calls", res, row, DBR_EXTRA_CALLS);
+	jx_add_pg_int(o, "isolation_ms", res, row, DBR_ISOLATION_MS);
+	jx_add_pg_int(o, "screened_count", res, row, DBR_SCREENED_COUNT);
+	jx_add_pg_int(o, "known_bad_count", res, row, DBR_KNOWN_BAD_COUNT);
 	jx_add_pg_bool(o, "has_header", res, row, DBR_HAS_HEADER);
 	jx_add_pg_str(o, "header", res, row, DBR_HEADER);
 	jx_add_pg_bool(o, "cache_opt_in", res, row, DBR_CACHE_OPT_IN);
@@ -732,6 +735,13 @@ static enum api_err reply_page(struct api_req *r, PGresult *res, long limit, int
 			jx_add_pg_str(it, "created_at", res, i, DBA_CREATED_AT);
 			jx_add_pg_str(it, "finished_at", res, i, DBA_FINISHED_AT);
 			jx_add_pg_str(it, "result_status", res, i, DBA_RESULT_STATUS);
+			jx_add_pg_int(it, "input_count", res, i, DBA_INPUT_COUNT);
+			jx_add_pg_int(it, "error_count", res, i, DBA_ERROR_COUNT);
+			jx_add_pg_int(it, "model_calls", res, i, DBA_MODEL_CALLS);
+			jx_add_pg_int(it, "extra_calls", res, i, DBA_EXTRA_CALLS);
+			jx_add_pg_int(it, "isolation_ms", res, i, DBA_ISOLATION_MS);
+			jx_add_pg_int(it, "screened_count", res, i, DBA_SCREENED_COUNT);
+			jx_add_pg_int(it, "known_bad_count", res, i, DBA_KNOWN_BAD_COUNT);
 		}
 		json_object_array_add(items, it);
 	}

@@ -114,8 +114,10 @@ static int table(struct bisect_plan *p)
 /* Parts for a known-bad group of n. */
 static int parts_for(struct bisect_plan *p, const struct bisect_ops *ops, int n)
 {
-	int k = table(p) == 0 && n <= p->tabled ? p->k[n] : 2;
+	int k = !p->halving && table(p) == 0 && n <= p->tabled ? p->k[n] : 2;
 
+	if (p->halving)
+		return n < 2 ? n : 2;
 	if (ops->call_many && p->width > 1 && k < p->width)
 		k = p->width + 1; /* width probes at once, the last part held back */
 	return k > n ? n : k;
@@ -145,7 +147,7 @@ int bisect_plan_chunk(struct bisect_plan *p, const struct bisect_stats *st, int 
 	int top = left < p->chunk_size ? left : p->chunk_size, best = top;
 	double rate, best_cost = 0;
 
-	if (top <= 1 || st->failed_inputs == 0 || table(p) < 0)
+	if (top <= 1 || st->failed_inputs == 0 || p->halving || table(p) < 0)
 		return top < 1 ? 1 : top;
 	if (top > p->tabled)
 		top = p->tabled;

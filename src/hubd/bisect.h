@@ -58,6 +58,8 @@ struct bisect_plan {
 	int chunk_size;
 	int width;          /* parts called at once when call_many is set */
 	double fail_weight; /* a failed call costs this many good ones */
+	int halving;        /* plain halving and fixed chunks (the planner before
+			     * issue 20, kept to compare: hub.isolation) */
 	int tabled;         /* g[]/k[] valid up to this size (0: not built) */
 	double *g;          /* g[n]: expected cost to isolate one bad of n */
 	int *k;             /* k[n]: the split that achieves it */

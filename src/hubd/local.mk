@@ -18,7 +18,7 @@ t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)
 
 # Script tests over the real stack (t/lib/stack.py) with the demo models.
 MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t t/203-runner-bisect.t t/204-runner-kill.t t/205-runner-load.t t/206-runner-cache.t t/207-janitor.t t/208-two-replicas.t \
-	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t
+	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t t/220-invalid-inputs.t
 TESTS += $(MH_HUBD_TESTS)
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.

@@ -111,6 +111,7 @@ struct runner {
 	char backend[32];
 	char node[64];
 	int lease_s, chunk_size, start_timeout_s, chunk_timeout_s, request_timeout_s;
+	int halving; /* hub.isolation = halving: the planner before issue 20 */
 	struct owned own[RUNNER_MAX_OWN];
 	int nown;
 	struct backoff back[64];
@@ -140,7 +141,7 @@ struct job {
 	/* the inputs to send: rows of missing (screened and known-bad ones
 	 * left out), so bisect's offsets index send[] */
 	int *send, nsend;
-	int calls;
+	int calls, stores;
 	int sent_inputs; /* inputs of the chunks started (extra_calls' base) */
 	struct bisect_plan *plan;
 	struct bisect_stats st;
@@ -189,6 +190,7 @@ static void config_read(struct runner *r)
 	r->start_timeout_s = (int)cfg_int("hub.instance_start_timeout", 300);
 	r->chunk_timeout_s = (int)cfg_int("hub.chunk_timeout", 600);
 	r->request_timeout_s = (int)cfg_int("hub.request_timeout", 3600);
+	r->halving = strcmp(cfg_str("hub.isolation", "adaptive"), "halving") == 0;
 	if (r->lease_s < 3)
 		r->lease_s = 3;
 	if (r->chunk_size < 1)
@@ -968,6 +970,7 @@ static enum bisect_rc job_store(struct job *j, const char *rows, int off, int le
 		return BISECT_FATAL;
 	}
 	j->store_pending = 1;
+	j->stores++;
 	/* counted as recorded now: a store that fails stops the request */
 	if (ev)
 		j->next_sent = 1;
@@ -1244,12 +1247,13 @@ static int prepare_inputs(struct runner *r, struct job *j)
 	int rc = 0;
 
 	/* done_count is the claim's: exact while this attempt stored nothing */
-	j->missing = db_work_missing(r->db, j->req->id, j->req->done_count == 0 && j->calls == 0);
+	j->missing = db_work_missing(r->db, j->req->id,
+				     j->req->done_count == 0 && j->calls == 0 && j->stores == 0);
 	free(j->send);
 	j->nsend = 0;
 	j->send = j->missing ? malloc(((size_t)PQntuples(j->missing) + 1) * sizeof *j->send) : NULL;
-	if (!j->plan)
-		j->plan = bisect_plan_new(r->chunk_size, 1, RUNNER_FAIL_WEIGHT_GUESS);
+	if (!j->plan && (j->plan = bisect_plan_new(r->chunk_size, 1, RUNNER_FAIL_WEIGHT_GUESS)))
+		j->plan->halving = r->halving;
 	rows = json_object_new_array();
 	keys = json_object_new_array();
 	if (!j->missing || !j->send || !j->plan || !rows || !keys) {

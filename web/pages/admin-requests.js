@@ -11,7 +11,7 @@
 // bookmarked or linked (e.g. from a user or an instance).
 
 import { get, qs } from '../api.js';
-import { el, field, pageTitle, table, badge, fmtTime, errorText, poll, flash, setContent, showFieldErrors } from '../ui.js';
+import { el, field, pageTitle, table, badge, fmtTime, fmtMs, errorText, poll, flash, setContent, showFieldErrors } from '../ui.js';
 
 const POLL_MS = 2000;
 const PAGE = 100;
@@ -69,6 +69,10 @@ export async function listPage(view, ctx) {
       { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
       { head: 'Finished', cell: (r) => fmtTime(r.finished_at) },
       { head: 'Result status', cell: (r) => r.result_status || '–' },
+      { head: 'Inputs (errors)', cell: (r) => `${r.input_count ?? 0} (${r.error_count ?? 0})` },
+      { head: 'Calls (extra)', cell: (r) => `${r.model_calls ?? 0} (${r.extra_calls ?? 0})` },
+      { head: 'Isolation', cell: (r) => fmtMs(r.isolation_ms ?? 0) },
+      { head: 'Not sent', cell: (r) => String((r.screened_count ?? 0) + (r.known_bad_count ?? 0)) },
     ], items.concat(extra), { cls: 'admin-requests', rowAttrs: (r) => ({ dataset: { id: String(r.id), status: r.status } }),
       empty: 'No request matches these filters.' }));
     more.hidden = !next;

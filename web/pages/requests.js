@@ -10,7 +10,7 @@
 // RUNNING; finished pages make no further calls.
 
 import { get, del, qs } from '../api.js';
-import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, errorText, poll, flash, field } from '../ui.js';
+import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, fmtMs, errorText, poll, flash, field } from '../ui.js';
 
 const POLL_MS = 2000;
 const PAGE = 50;
@@ -159,8 +159,15 @@ export async function detailPage(view, ctx) {
         el('dt', 'Finished'), el('dd', fmtTime(r.finished_at)),
         el('dt', 'Duration'), el('dd', duration(r)),
         el('dt', 'Attempts'), el('dd', String(r.attempts ?? 0)),
-        el('dt', 'Model calls'), el('dd', String(r.model_calls ?? 0) +
-          (r.extra_calls ? ` (${r.extra_calls} to isolate failing inputs)` : ''))),
+        el('dt', 'Model calls'), el('dd#request-calls', String(r.model_calls ?? 0) +
+          (r.extra_calls ? ` (${r.extra_calls} to isolate failing inputs)` : '')),
+        el('dt', 'Isolating failing inputs'), el('dd#request-isolation', fmtMs(r.isolation_ms ?? 0)),
+        (r.screened_count || r.known_bad_count) ? [
+          el('dt', 'Not sent to the model'),
+          el('dd#request-screened', [
+            r.screened_count ? `${r.screened_count} rejected by the SMILES check` : null,
+            r.screened_count && r.known_bad_count ? '; ' : null,
+            r.known_bad_count ? `${r.known_bad_count} known to fail on this model version` : null])] : null),
       el('div.actions',
         r.status === 'COMPLETED' ? [el('span', 'Download the result: '), downloads(r)] : null,
         live ? el('button.danger#cancel-request', { type: 'button', onclick: cancel }, 'Cancel request') : null,
