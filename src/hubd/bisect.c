@@ -151,9 +151,9 @@ int bisect_plan_chunk(struct bisect_plan *p, const struct bisect_stats *st, int 
 		return top < 1 ? 1 : top;
 	if (top > p->tabled)
 		top = p->tabled;
-	/* the failure rate so far, with a prior worth two clean chunks: one
+	/* the failure rate so far, with a prior worth five clean chunks: one
 	 * bad input in the first chunk is not yet a rate of 1 % */
-	rate = (st->failed_inputs + 0.5) / (st->settled + 1.0 + 2.0 * p->chunk_size);
+	rate = (st->failed_inputs + 0.5) / (st->settled + 1.0 + 5.0 * p->chunk_size);
 	for (int s = 1; s <= top; s++) {
 		double c = chunk_cost(p, s, rate);
 		if (s == 1 || c < best_cost) {

@@ -153,6 +153,7 @@ struct job {
 	/* call durations, for the cost of a failed call against a good one */
 	int64_t ok_ms, fail_ms;
 	int ok_n, fail_n;
+	int64_t ok_t0; /* start of the last good call not yet timed (0: none) */
 	int cacheable; /* the last failure is a rejection worth remembering */
 	struct json_object *known_rows; /* [key_hex, error] failed alone */
 	/* the current chunk; the next chunk's CHUNK_SENT event rides on the
@@ -901,7 +902,10 @@ static struct work_counts counts_delta(struct job *j)
 }
 
 /* A call took ms: keep the cost of a failed call against a good one up
- * to date in the plan (bisect.c sizes chunks and splits with it). */
+ * to date in the plan (bisect.c sizes chunks and splits with it). A good
+ * call is timed from its start to the next call's start, so that what the
+ * runner does for it (parse, store) counts; a failed one has no such work
+ * and is timed at once, so the first isolation already knows its cost. */
 static void call_timed(struct job *j, enum bisect_rc rc, int64_t ms)
 {
 	if (rc == BISECT_OK) {
@@ -986,6 +990,9 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 	enum bisect_rc rc;
 	int64_t t0 = mh_mono_ms(), timed = 1;
 
+	if (j->ok_t0 > 0)
+		call_timed(j, BISECT_OK, t0 - j->ok_t0);
+	j->ok_t0 = 0;
 	if (tick(j->r)) {
 		j->fatal = JF_ABORT;
 		return BISECT_FATAL;
@@ -1015,8 +1022,10 @@ static enum bisect_rc job_call(void *ctx, int off, int len)
 		rc = j->m->async ? run_async(j, body, &out) : run_sync(j, body, &out);
 		free(body);
 	}
-	if (timed || rc != BISECT_OK)
+	if (rc == BISECT_BAD)
 		call_timed(j, rc, mh_mono_ms() - t0);
+	else if (rc == BISECT_OK && timed)
+		j->ok_t0 = t0;
 	if (rc == BISECT_OK) {
 		prefetch_next(j, off, len);
 		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0) {
@@ -1161,9 +1170,9 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 static int ended(struct job *j, const char *status)
 {
 	log_info("runner model=%s status=%s calls=%d extra_calls=%d isolation_ms=%lld screened=%d"
-		 " known_bad=%d msg=\"request finished\"",
+		 " known_bad=%d fail_weight=%.1f msg=\"request finished\"",
 		 j->m->id, status, j->calls, j->counted.extra_calls, (long long)j->isolation_ms,
-		 j->screened, j->known_bad);
+		 j->screened, j->known_bad, j->plan ? j->plan->fail_weight : 0.0);
 	return strcmp(status, "COMPLETED") == 0;
 }
 
