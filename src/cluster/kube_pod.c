@@ -222,93 +222,64 @@ static int add_affinity(struct json_object *spec, const char *cfg, const char **
 	return 0;
 }
 
-struct json_object *kube_pod_manifest(const struct cluster_spec *s, const struct kube_pod_opts *o,
-				      const char **err)
+/* Why spec cannot become a pod, or NULL. */
+static const char *spec_problem(const struct cluster_spec *s)
 {
-	struct json_object *pod = NULL, *md, *labels, *ann, *spec, *ctrs, *c, *res, *req, *lim;
-	struct json_object *ports, *port, *probe, *hg;
-	char gen[64], lv[64], iid[24], img[600];
-	const char *e = NULL;
+	if (!s->model_id || !s->model_id[0])
+		return "model id missing";
+	if (!s->image || !s->image[0])
+		return "the model has no image (required by the kubernetes backend)";
+	if (s->port <= 0 || s->port > 65535)
+		return "the model has no valid port";
+	if (s->cpu_limit_m > 0 && s->cpu_request_m > s->cpu_limit_m)
+		return "cpu request above the cpu limit";
+	if (s->memory_limit_mib > 0 && s->memory_request_mib > s->memory_limit_mib)
+		return "memory request above the memory limit";
+	return NULL;
+}
 
-	if (!s->model_id || !s->model_id[0]) {
-		e = "model id missing";
-		goto fail;
-	}
-	if (!s->image || !s->image[0]) {
-		e = "the model has no image (required by the kubernetes backend)";
-		goto fail;
-	}
-	if (s->port <= 0 || s->port > 65535) {
-		e = "the model has no valid port";
-		goto fail;
-	}
-	if (s->cpu_limit_m > 0 && s->cpu_request_m > s->cpu_limit_m) {
-		e = "cpu request above the cpu limit";
-		goto fail;
-	}
-	if (s->memory_limit_mib > 0 && s->memory_request_mib > s->memory_limit_mib) {
-		e = "memory request above the memory limit";
-		goto fail;
-	}
-	pod = json_object_new_object();
-	json_object_object_add(pod, "apiVersion", json_object_new_string("v1"));
-	json_object_object_add(pod, "kind", json_object_new_string("Pod"));
-	md = json_object_new_object();
-	json_object_object_add(pod, "metadata", md);
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+/* metadata: generateName, namespace, labels, annotations. */
+static struct json_object *pod_metadata(const struct cluster_spec *s, const struct kube_pod_opts *o)
+{
+	struct json_object *md = json_object_new_object(), *labels, *ann;
+	char gen[64], lv[64], iid[24];
+
 	kube_dns_name(s->model_id, gen, 50);
 	snprintf(gen + strlen(gen), sizeof gen - strlen(gen), "-");
-	json_object_object_add(md, "generateName", json_object_new_string(gen));
+	add_str(md, "generateName", gen);
 	if (o->ns && o->ns[0])
-		json_object_object_add(md, "namespace", json_object_new_string(o->ns));
+		add_str(md, "namespace", o->ns);
 	labels = json_object_new_object();
 	json_object_object_add(md, "labels", labels);
 	for (int i = 0; i < s->nlabels && i < CLUSTER_MAX_LABELS; i++)
 		if (s->labels[i][0] && s->labels[i][1])
-			json_object_object_add(labels, s->labels[i][0],
-					       json_object_new_string(s->labels[i][1]));
-	json_object_object_add(labels, KUBE_LABEL_MANAGED, json_object_new_string("modelhub"));
+			add_str(labels, s->labels[i][0], s->labels[i][1]);
+	add_str(labels, KUBE_LABEL_MANAGED, "modelhub");
 	label_value(s->model_id, lv, sizeof lv);
-	json_object_object_add(labels, KUBE_LABEL_MODEL, json_object_new_string(lv));
+	add_str(labels, KUBE_LABEL_MODEL, lv);
 	snprintf(iid, sizeof iid, "%lld", (long long)s->instance_id);
-	json_object_object_add(labels, KUBE_LABEL_INSTANCE, json_object_new_string(iid));
+	add_str(labels, KUBE_LABEL_INSTANCE, iid);
 	ann = json_object_new_object();
 	json_object_object_add(md, "annotations", ann);
 	if (s->request_id)
-		json_object_object_add(ann, KUBE_ANN_REQUEST, json_object_new_string(s->request_id));
+		add_str(ann, KUBE_ANN_REQUEST, s->request_id);
 	if (s->replica_id)
-		json_object_object_add(ann, KUBE_ANN_SERVER, json_object_new_string(s->replica_id));
-	json_object_object_add(ann, "modelhub/model-id", json_object_new_string(s->model_id));
+		add_str(ann, KUBE_ANN_SERVER, s->replica_id);
+	add_str(ann, "modelhub/model-id", s->model_id);
+	return md;
+}
 
-	spec = json_object_new_object();
-	json_object_object_add(pod, "spec", spec);
-	/* one instance = one server process; a restart would lose its jobs */
-	json_object_object_add(spec, "restartPolicy", json_object_new_string("Never"));
-	if (o->grace_seconds >= 0)
-		json_object_object_add(spec, "terminationGracePeriodSeconds",
-				       json_object_new_int(o->grace_seconds));
-	if (o->service_account)
-		json_object_object_add(spec, "serviceAccountName",
-				       json_object_new_string(o->service_account));
-	json_object_object_add(spec, "automountServiceAccountToken", json_object_new_boolean(0));
-	ctrs = json_object_new_array();
-	json_object_object_add(spec, "containers", ctrs);
-	c = json_object_new_object();
-	json_object_array_add(ctrs, c);
-	json_object_object_add(c, "name", json_object_new_string("model"));
-	image_ref(s->image, s->image_tag, img, sizeof img);
-	json_object_object_add(c, "image", json_object_new_string(img));
-	if (o->pull_policy)
-		json_object_object_add(c, "imagePullPolicy", json_object_new_string(o->pull_policy));
-	ports = json_object_new_array();
-	port = json_object_new_object();
-	json_object_object_add(port, "name", json_object_new_string("http"));
-	json_object_object_add(port, "containerPort", json_object_new_int(s->port));
-	json_object_object_add(port, "protocol", json_object_new_string("TCP"));
-	json_object_array_add(ports, port);
-	json_object_object_add(c, "ports", ports);
-	res = json_object_new_object();
-	req = json_object_new_object();
-	lim = json_object_new_object();
+/* resources: requests and limits that are set (0 = none). */
+static struct json_object *resources(const struct cluster_spec *s)
+{
+	struct json_object *res = json_object_new_object(), *req = json_object_new_object(),
+			   *lim = json_object_new_object();
+
 	if (s->cpu_request_m > 0)
 		json_object_object_add(req, "cpu", qty(s->cpu_request_m, "m"));
 	if (s->memory_request_mib > 0)
@@ -319,27 +290,82 @@ struct json_object *kube_pod_manifest(const struct cluster_spec *s, const struct
 		json_object_object_add(lim, "memory", qty(s->memory_limit_mib, "Mi"));
 	json_object_object_add(res, "requests", req);
 	json_object_object_add(res, "limits", lim);
-	json_object_object_add(c, "resources", res);
+	return res;
+}
+
+/* The model container: image, port, resources, readiness on /healthz. */
+static struct json_object *container(const struct cluster_spec *s, const struct kube_pod_opts *o)
+{
+	struct json_object *c = json_object_new_object(), *ports, *port, *probe, *hg;
+	char img[600];
+
+	add_str(c, "name", "model");
+	image_ref(s->image, s->image_tag, img, sizeof img);
+	add_str(c, "image", img);
+	if (o->pull_policy)
+		add_str(c, "imagePullPolicy", o->pull_policy);
+	ports = json_object_new_array();
+	port = json_object_new_object();
+	add_str(port, "name", "http");
+	json_object_object_add(port, "containerPort", json_object_new_int(s->port));
+	add_str(port, "protocol", "TCP");
+	json_object_array_add(ports, port);
+	json_object_object_add(c, "ports", ports);
+	json_object_object_add(c, "resources", resources(s));
 	probe = json_object_new_object();
 	hg = json_object_new_object();
-	json_object_object_add(hg, "path", json_object_new_string("/healthz"));
+	add_str(hg, "path", "/healthz");
 	json_object_object_add(hg, "port", json_object_new_int(s->port));
 	json_object_object_add(probe, "httpGet", hg);
 	json_object_object_add(probe, "periodSeconds", json_object_new_int(2));
 	json_object_object_add(probe, "failureThreshold", json_object_new_int(3));
 	json_object_object_add(c, "readinessProbe", probe);
-	if (o->node_selector && add_node_selector(spec, o->node_selector, &e) < 0)
-		goto fail;
+	return c;
+}
+
+/* Node selector, tolerations and affinity from the options. 0, -1 with *e. */
+static int placement(struct json_object *spec, const struct kube_pod_opts *o, const char **e)
+{
+	if (o->node_selector && add_node_selector(spec, o->node_selector, e) < 0)
+		return -1;
 	if (o->tolerations) {
 		struct json_object *t = json_tokener_parse(o->tolerations);
 		if (!t || !json_object_is_type(t, json_type_array)) {
 			json_object_put(t);
-			e = "kube.tolerations is not a JSON array";
-			goto fail;
+			*e = "kube.tolerations is not a JSON array";
+			return -1;
 		}
 		json_object_object_add(spec, "tolerations", t);
 	}
-	if (add_affinity(spec, o->affinity, &e) < 0)
+	return add_affinity(spec, o->affinity, e);
+}
+
+struct json_object *kube_pod_manifest(const struct cluster_spec *s, const struct kube_pod_opts *o,
+				      const char **err)
+{
+	struct json_object *pod = NULL, *spec, *ctrs;
+	const char *e = spec_problem(s);
+
+	if (e)
+		goto fail;
+	pod = json_object_new_object();
+	add_str(pod, "apiVersion", "v1");
+	add_str(pod, "kind", "Pod");
+	json_object_object_add(pod, "metadata", pod_metadata(s, o));
+	spec = json_object_new_object();
+	json_object_object_add(pod, "spec", spec);
+	/* one instance = one server process; a restart would lose its jobs */
+	add_str(spec, "restartPolicy", "Never");
+	if (o->grace_seconds >= 0)
+		json_object_object_add(spec, "terminationGracePeriodSeconds",
+				       json_object_new_int(o->grace_seconds));
+	if (o->service_account)
+		add_str(spec, "serviceAccountName", o->service_account);
+	json_object_object_add(spec, "automountServiceAccountToken", json_object_new_boolean(0));
+	ctrs = json_object_new_array();
+	json_object_object_add(spec, "containers", ctrs);
+	json_object_array_add(ctrs, container(s, o));
+	if (placement(spec, o, &e) < 0)
 		goto fail;
 	return pod;
 fail:
@@ -399,12 +425,160 @@ static int is_oom(struct json_object *term)
 	return r && strcasecmp(r, "OOMKilled") == 0;
 }
 
+static void copy_jstr(char *dst, size_t n, struct json_object *o, const char *k1, const char *k2,
+		      const char *k3)
+{
+	const char *s = jx_get_str(o, k1, k2, k3, NULL);
+
+	snprintf(dst, n, "%s", s ? s : "");
+}
+
+/* Identity, placement and times of the pod. */
+static void parse_meta(struct json_object *pod, struct cluster_pod *p)
+{
+	const char *s;
+
+	copy_jstr(p->uid, sizeof p->uid, pod, "metadata", "uid", NULL);
+	copy_jstr(p->ns, sizeof p->ns, pod, "metadata", "namespace", NULL);
+	copy_jstr(p->rv, sizeof p->rv, pod, "metadata", "resourceVersion", NULL);
+	copy_jstr(p->server, sizeof p->server, pod, "metadata", "annotations", KUBE_ANN_SERVER);
+	copy_jstr(p->request, sizeof p->request, pod, "metadata", "annotations", KUBE_ANN_REQUEST);
+	s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_INSTANCE, NULL);
+	p->instance_id = s ? strtoll(s, NULL, 10) : 0;
+	s = jx_get_str(pod, "metadata", "annotations", "modelhub/model-id", NULL);
+	if (!s)
+		s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_MODEL, NULL);
+	snprintf(p->model, sizeof p->model, "%s", s ? s : "");
+	p->created_ms = kube_time_ms(jx_get_str(pod, "metadata", "creationTimestamp", NULL));
+	p->deleting = jx_get(pod, "metadata", "deletionTimestamp", NULL) != NULL;
+	copy_jstr(p->node, sizeof p->node, pod, "spec", "nodeName", NULL);
+	copy_jstr(p->phase, sizeof p->phase, pod, "status", "phase", NULL);
+	copy_jstr(p->pod_ip, sizeof p->pod_ip, pod, "status", "podIP", NULL);
+	p->started_ms = kube_time_ms(jx_get_str(pod, "status", "startTime", NULL));
+}
+
+/* containerPort of the first port of the first container, 0 if none. */
+static int container_port(struct json_object *pod)
+{
+	struct json_object *ctrs = jx_get(pod, "spec", "containers", NULL), *ports;
+
+	if (!ctrs || !json_object_is_type(ctrs, json_type_array) || json_object_array_length(ctrs) == 0)
+		return 0;
+	ports = jx_get(json_object_array_get_idx(ctrs, 0), "ports", NULL);
+	if (!ports || !json_object_is_type(ports, json_type_array) || json_object_array_length(ports) == 0)
+		return 0;
+	return jint(json_object_array_get_idx(ports, 0), "containerPort", 0);
+}
+
+/* The parts of a pod's status the state is decided from. */
+struct pod_status {
+	struct json_object *cs, *term_now, *term_last, *waiting, *running, *sched;
+	const char *wreason;
+};
+
+/* Container status, readiness and the flags (unschedulable, image error). */
+static void parse_status(struct json_object *pod, struct cluster_pod *p, struct pod_status *ps)
+{
+	struct json_object *ready;
+	const char *s, *w;
+
+	ps->cs = first_status(pod);
+	ps->term_now = jx_get(ps->cs, "state", "terminated", NULL);
+	ps->term_last = jx_get(ps->cs, "lastState", "terminated", NULL);
+	ps->waiting = jx_get(ps->cs, "state", "waiting", NULL);
+	ps->running = jx_get(ps->cs, "state", "running", NULL);
+	ps->wreason = w = jx_get_str(ps->waiting, "reason", NULL);
+	p->restarts = jint(ps->cs, "restartCount", 0);
+	if (ps->term_now)
+		p->exit_code = jint(ps->term_now, "exitCode", -1);
+	else if (ps->term_last)
+		p->exit_code = jint(ps->term_last, "exitCode", -1);
+	ready = condition(pod, "Ready");
+	p->ready = (s = jx_get_str(ready, "status", NULL)) && strcmp(s, "True") == 0;
+	if (!ready && ps->cs)
+		p->ready = jbool(ps->cs, "ready");
+	if (p->ready)
+		p->ready_ms = kube_time_ms(jx_get_str(ready, "lastTransitionTime", NULL));
+	ps->sched = condition(pod, "PodScheduled");
+	/* flags first: they survive into the deletion snapshot */
+	p->unschedulable = (s = jx_get_str(ps->sched, "status", NULL)) && strcmp(s, "False") == 0 &&
+			   (s = jx_get_str(ps->sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0;
+	p->image_error = w && (strcmp(w, "ErrImagePull") == 0 || strcmp(w, "ImagePullBackOff") == 0 ||
+			       strcmp(w, "InvalidImageName") == 0 || strcmp(w, "ErrImageNeverPull") == 0);
+}
+
+static void set_failed(struct json_object *pod, struct cluster_pod *p, const struct pod_status *ps)
+{
+	const char *why, *s;
+
+	if (is_oom(ps->term_now) || is_oom(ps->term_last)) {
+		set(p, CLUSTER_EXITED, CLUSTER_TERM_OOMKILLED, "OOMKilled",
+		    "container OOMKilled at its memory limit (exit code %d)", p->exit_code);
+		return;
+	}
+	why = jx_get_str(pod, "status", "message", NULL);
+	if (!why)
+		why = jx_get_str(ps->term_now, "reason", NULL);
+	s = jx_get_str(pod, "status", "reason", NULL);
+	set(p, CLUSTER_EXITED, CLUSTER_TERM_FAILED, s ? s : "Failed", "pod failed: %s (exit code %d)",
+	    why ? why : "no reason given", p->exit_code);
+}
+
+/* An ended pod (deleted, failed, succeeded, restarted, terminated): its
+ * EXITED state set, 1; 0 when it has not ended. */
+static int decide_ended(struct json_object *pod, struct cluster_pod *p, const struct pod_status *ps)
+{
+	int oom = is_oom(ps->term_now) || is_oom(ps->term_last);
+	enum cluster_term t = oom ? CLUSTER_TERM_OOMKILLED : CLUSTER_TERM_FAILED;
+	const char *s;
+
+	if (p->deleting) {
+		set(p, CLUSTER_EXITED, t, oom ? "OOMKilled" : "Deleted", "pod deleted (deletionTimestamp set)");
+	} else if (strcmp(p->phase, "Failed") == 0) {
+		set_failed(pod, p, ps);
+	} else if (strcmp(p->phase, "Succeeded") == 0) {
+		set(p, CLUSTER_EXITED, CLUSTER_TERM_COMPLETED, "Succeeded", "pod succeeded (exit code %d)",
+		    p->exit_code);
+	} else if ((ps->wreason && strcmp(ps->wreason, "CrashLoopBackOff") == 0) || p->restarts > 0) {
+		set(p, CLUSTER_EXITED, t, oom ? "OOMKilled" : ps->wreason ? ps->wreason : "Restarted",
+		    "container restarted %d time(s), last exit code %d%s", p->restarts, p->exit_code,
+		    oom ? " (OOMKilled)" : "");
+	} else if (ps->term_now) {
+		t = is_oom(ps->term_now) ? CLUSTER_TERM_OOMKILLED :
+		    p->exit_code == 0 ? CLUSTER_TERM_COMPLETED : CLUSTER_TERM_FAILED;
+		set(p, CLUSTER_EXITED, t, (s = jx_get_str(ps->term_now, "reason", NULL)) ? s : "Terminated",
+		    "container terminated (exit code %d)", p->exit_code);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* A pod that has not ended: PENDING (with why), STARTING or READY. */
+static void decide_live(struct cluster_pod *p, const struct pod_status *ps)
+{
+	const char *s, *w = ps->wreason;
+
+	if (p->unschedulable)
+		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, "Unschedulable", "unschedulable: %s",
+		    (s = jx_get_str(ps->sched, "message", NULL)) ? s : "no node fits");
+	else if (p->image_error)
+		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, w, "image pull failed: %s",
+		    (s = jx_get_str(ps->waiting, "message", NULL)) ? s : w);
+	else if (strcmp(p->phase, "Running") == 0 && ps->running && p->ready && p->address[0])
+		set(p, CLUSTER_READY, CLUSTER_TERM_NONE, "Ready", "running and ready");
+	else if (strcmp(p->phase, "Running") == 0 && ps->running)
+		set(p, CLUSTER_STARTING, CLUSTER_TERM_NONE, "Running", "running, not ready yet");
+	else
+		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, w ? w : p->phase[0] ? p->phase : "Pending",
+		    "%s%s%s", p->phase[0] ? p->phase : "Pending", w ? ": " : "", w ? w : "");
+}
+
 int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod *p)
 {
-	struct json_object *cs, *term_now, *term_last, *waiting, *running, *sched, *ready;
-	struct json_object *port;
-	const char *s, *wreason;
-	int cport = 0;
+	struct pod_status ps;
+	const char *s;
+	int cport;
 
 	memset(p, 0, sizeof *p);
 	p->exit_code = -1;
@@ -414,129 +588,14 @@ int kube_pod_parse(struct json_object *pod, int port_offset, struct cluster_pod 
 	if (!s || !s[0])
 		return -1;
 	snprintf(p->name, sizeof p->name, "%s", s);
-	snprintf(p->uid, sizeof p->uid, "%s", (s = jx_get_str(pod, "metadata", "uid", NULL)) ? s : "");
-	snprintf(p->ns, sizeof p->ns, "%s", (s = jx_get_str(pod, "metadata", "namespace", NULL)) ? s : "");
-	snprintf(p->rv, sizeof p->rv, "%s",
-		 (s = jx_get_str(pod, "metadata", "resourceVersion", NULL)) ? s : "");
-	snprintf(p->server, sizeof p->server, "%s",
-		 (s = jx_get_str(pod, "metadata", "annotations", KUBE_ANN_SERVER, NULL)) ? s : "");
-	snprintf(p->request, sizeof p->request, "%s",
-		 (s = jx_get_str(pod, "metadata", "annotations", KUBE_ANN_REQUEST, NULL)) ? s : "");
-	s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_INSTANCE, NULL);
-	p->instance_id = s ? strtoll(s, NULL, 10) : 0;
-	s = jx_get_str(pod, "metadata", "annotations", "modelhub/model-id", NULL);
-	if (!s)
-		s = jx_get_str(pod, "metadata", "labels", KUBE_LABEL_MODEL, NULL);
-	snprintf(p->model, sizeof p->model, "%s", s ? s : "");
-	p->created_ms = kube_time_ms(jx_get_str(pod, "metadata", "creationTimestamp", NULL));
-	p->deleting = jx_get(pod, "metadata", "deletionTimestamp", NULL) != NULL;
-	snprintf(p->node, sizeof p->node, "%s", (s = jx_get_str(pod, "spec", "nodeName", NULL)) ? s : "");
-	snprintf(p->phase, sizeof p->phase, "%s", (s = jx_get_str(pod, "status", "phase", NULL)) ? s : "");
-	snprintf(p->pod_ip, sizeof p->pod_ip, "%s", (s = jx_get_str(pod, "status", "podIP", NULL)) ? s : "");
-	p->started_ms = kube_time_ms(jx_get_str(pod, "status", "startTime", NULL));
-	{
-		struct json_object *ctrs = jx_get(pod, "spec", "containers", NULL);
-		if (ctrs && json_object_is_type(ctrs, json_type_array) &&
-		    json_object_array_length(ctrs) > 0) {
-			struct json_object *ports = jx_get(json_object_array_get_idx(ctrs, 0), "ports", NULL);
-			if (ports && json_object_is_type(ports, json_type_array) &&
-			    json_object_array_length(ports) > 0) {
-				port = json_object_array_get_idx(ports, 0);
-				cport = jint(port, "containerPort", 0);
-			}
-		}
-	}
+	parse_meta(pod, p);
+	cport = container_port(pod);
 	if (p->pod_ip[0] && cport > 0)
 		snprintf(p->address, sizeof p->address, strchr(p->pod_ip, ':') ? "[%s]:%d" : "%s:%d",
 			 p->pod_ip, cport + port_offset);
-
-	cs = first_status(pod);
-	term_now = jx_get(cs, "state", "terminated", NULL);
-	term_last = jx_get(cs, "lastState", "terminated", NULL);
-	waiting = jx_get(cs, "state", "waiting", NULL);
-	running = jx_get(cs, "state", "running", NULL);
-	wreason = jx_get_str(waiting, "reason", NULL);
-	p->restarts = jint(cs, "restartCount", 0);
-	if (term_now)
-		p->exit_code = jint(term_now, "exitCode", -1);
-	else if (term_last)
-		p->exit_code = jint(term_last, "exitCode", -1);
-	ready = condition(pod, "Ready");
-	p->ready = (s = jx_get_str(ready, "status", NULL)) && strcmp(s, "True") == 0;
-	if (!ready && cs)
-		p->ready = jbool(cs, "ready");
-	if (p->ready)
-		p->ready_ms = kube_time_ms(jx_get_str(ready, "lastTransitionTime", NULL));
-	sched = condition(pod, "PodScheduled");
-	/* flags first: they survive into the deletion snapshot */
-	p->unschedulable = (s = jx_get_str(sched, "status", NULL)) && strcmp(s, "False") == 0 &&
-			   (s = jx_get_str(sched, "reason", NULL)) && strcmp(s, "Unschedulable") == 0;
-	p->image_error = wreason && (strcmp(wreason, "ErrImagePull") == 0 ||
-				     strcmp(wreason, "ImagePullBackOff") == 0 ||
-				     strcmp(wreason, "InvalidImageName") == 0 ||
-				     strcmp(wreason, "ErrImageNeverPull") == 0);
-
-	if (p->deleting) {
-		enum cluster_term t = is_oom(term_now) || is_oom(term_last) ? CLUSTER_TERM_OOMKILLED :
-				      CLUSTER_TERM_FAILED;
-		set(p, CLUSTER_EXITED, t, t == CLUSTER_TERM_OOMKILLED ? "OOMKilled" : "Deleted",
-		    "pod deleted (deletionTimestamp set)");
-		return 0;
-	}
-	if (strcmp(p->phase, "Failed") == 0) {
-		if (is_oom(term_now) || is_oom(term_last))
-			set(p, CLUSTER_EXITED, CLUSTER_TERM_OOMKILLED, "OOMKilled",
-			    "container OOMKilled at its memory limit (exit code %d)", p->exit_code);
-		else {
-			const char *why = jx_get_str(pod, "status", "message", NULL);
-			if (!why)
-				why = jx_get_str(term_now, "reason", NULL);
-			s = jx_get_str(pod, "status", "reason", NULL);
-			set(p, CLUSTER_EXITED, CLUSTER_TERM_FAILED, s ? s : "Failed",
-			    "pod failed: %s (exit code %d)", why ? why : "no reason given", p->exit_code);
-		}
-		return 0;
-	}
-	if (strcmp(p->phase, "Succeeded") == 0) {
-		set(p, CLUSTER_EXITED, CLUSTER_TERM_COMPLETED, "Succeeded", "pod succeeded (exit code %d)",
-		    p->exit_code);
-		return 0;
-	}
-	if ((wreason && strcmp(wreason, "CrashLoopBackOff") == 0) || p->restarts > 0) {
-		enum cluster_term t = is_oom(term_last) || is_oom(term_now) ? CLUSTER_TERM_OOMKILLED :
-				      CLUSTER_TERM_FAILED;
-		set(p, CLUSTER_EXITED, t,
-		    t == CLUSTER_TERM_OOMKILLED ? "OOMKilled" : wreason ? wreason : "Restarted",
-		    "container restarted %d time(s), last exit code %d%s", p->restarts, p->exit_code,
-		    t == CLUSTER_TERM_OOMKILLED ? " (OOMKilled)" : "");
-		return 0;
-	}
-	if (term_now) {
-		enum cluster_term t = is_oom(term_now) ? CLUSTER_TERM_OOMKILLED :
-				      p->exit_code == 0 ? CLUSTER_TERM_COMPLETED : CLUSTER_TERM_FAILED;
-		set(p, CLUSTER_EXITED, t, (s = jx_get_str(term_now, "reason", NULL)) ? s : "Terminated",
-		    "container terminated (exit code %d)", p->exit_code);
-		return 0;
-	}
-	if (p->unschedulable) {
-		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, "Unschedulable", "unschedulable: %s",
-		    (s = jx_get_str(sched, "message", NULL)) ? s : "no node fits");
-		return 0;
-	}
-	if (p->image_error) {
-		set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason, "image pull failed: %s",
-		    (s = jx_get_str(waiting, "message", NULL)) ? s : wreason);
-		return 0;
-	}
-	if (strcmp(p->phase, "Running") == 0 && running) {
-		if (p->ready && p->address[0])
-			set(p, CLUSTER_READY, CLUSTER_TERM_NONE, "Ready", "running and ready");
-		else
-			set(p, CLUSTER_STARTING, CLUSTER_TERM_NONE, "Running", "running, not ready yet");
-		return 0;
-	}
-	set(p, CLUSTER_PENDING, CLUSTER_TERM_NONE, wreason ? wreason : p->phase[0] ? p->phase : "Pending",
-	    "%s%s%s", p->phase[0] ? p->phase : "Pending", wreason ? ": " : "",
-	    wreason ? wreason : "");
+	memset(&ps, 0, sizeof ps);
+	parse_status(pod, p, &ps);
+	if (!decide_ended(pod, p, &ps))
+		decide_live(p, &ps);
 	return 0;
 }

@@ -339,31 +339,103 @@ static void fill(const struct lproc *p, struct cluster_instance *out)
 	snprintf(out->detail, sizeof out->detail, "%s", p->detail);
 }
 
-static int local_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
+/* A free entry of the table (exited ones forgotten first), or NULL. */
+static struct lproc *slot_take(struct local *l)
 {
-	struct local *l = c->priv;
-	struct lproc *p = NULL;
-	const char *models_dir = cfg_str("hub.models_dir", MH_DATADIR "/models");
+	forget_old(l);
+	for (int i = 0; i < LOCAL_MAX; i++)
+		if (!l->p[i].used)
+			return &l->p[i];
+	return NULL;
+}
+
+/* <hub.var_dir>/instances/<instance id>.log, opened for appending into
+ * p->log_path. The fd, or -1 (logged). */
+static int log_open(struct lproc *p, int64_t instance_id)
+{
 	const char *var_dir = cfg_str("hub.var_dir", "var");
+	char dir[400];
+	int fd;
+
+	snprintf(dir, sizeof dir, "%s/instances", var_dir);
+	mkdir(var_dir, 0755);
+	mkdir(dir, 0755);
+	snprintf(p->log_path, sizeof p->log_path, "%s/%lld.log", dir, (long long)instance_id);
+	fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		log_error("local instance=%s path=%s msg=\"cannot open log\"", p->name, p->log_path);
+	return fd;
+}
+
+static void argv_free(char **argv)
+{
+	for (int i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* The command: the model's template (or the built-in demo server of that
+ * name) with {host} {port} {models_dir} {model} substituted. NULL-ended,
+ * free with argv_free; NULL on allocation failure. */
+static char **argv_make(const struct cluster_spec *spec, int port)
+{
 	static const char *const demo[] = {"/usr/bin/python3", "{models_dir}/serve.py", "--model",
 					   "{model}", "--host", "{host}", "--port", "{port}"};
+	const char *models_dir = cfg_str("hub.models_dir", MH_DATADIR "/models");
 	const char *const *tpl = spec->local_command;
-	int ntpl = spec->ncommand, port, logfd = -1, rc = -1;
-	char **argv = NULL, dir[400];
+	int ntpl = spec->ncommand;
+	char **argv;
+
+	if (!tpl || ntpl <= 0) {
+		tpl = demo;
+		ntpl = (int)(sizeof demo / sizeof demo[0]);
+	}
+	argv = calloc((size_t)ntpl + 1, sizeof *argv);
+	for (int i = 0; argv && i < ntpl; i++)
+		if (!(argv[i] = subst(tpl[i], "127.0.0.1", port, models_dir, spec->model_id))) {
+			argv_free(argv);
+			return NULL;
+		}
+	return argv;
+}
+
+/* Fork the instance (memory cgroup made first). 0, -1 (logged). */
+static int spawn(struct lproc *p, char **argv, int logfd, int memory_limit_mib)
+{
 	pid_t pid;
 
-	forget_old(l);
-	for (int i = 0; i < LOCAL_MAX && !p; i++)
-		if (!l->p[i].used)
-			p = &l->p[i];
+	p->limit_bytes = memory_limit_mib > 0 ? (int64_t)memory_limit_mib << 20 : 0;
+	cgroup_make(p);
+	dprintf(logfd, "modelhub: starting instance %s on %s (memory limit %d MiB, %s)\n", p->name,
+		p->address, memory_limit_mib,
+		p->cgroup[0] ? (p->cgroup_v2 ? "cgroup v2" : "cgroup v1") :
+		p->limit_bytes ? "rss watch" : "none");
+	pid = fork();
+	if (pid < 0) {
+		log_error("local instance=%s msg=\"fork failed\"", p->name);
+		cgroup_remove(p);
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(p, argv, logfd);
+	setpgid(pid, pid); /* also done by setsid() in the child; closes the race */
+	p->used = 1;
+	p->pid = pid;
+	p->state = CLUSTER_STARTING;
+	p->exit_code = -1;
+	p->started_ms = mh_wall_ms();
+	return 0;
+}
+
+static int local_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
+{
+	struct lproc *p = slot_take(c->priv);
+	char **argv = NULL;
+	int port, logfd, rc = -1;
+
 	if (!p) {
 		log_error_x("local model=%s msg=\"too many instances in this process\"", spec->model_id);
 		return -1;
-	}
-	if (!tpl || ntpl <= 0) {
-		/* no command registered: the built-in demo server of that name */
-		tpl = demo;
-		ntpl = (int)(sizeof demo / sizeof demo[0]);
 	}
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "mh-%lld", (long long)spec->instance_id);
@@ -374,51 +446,17 @@ static int local_create(struct cluster *c, const struct cluster_spec *spec, stru
 		return -1;
 	}
 	snprintf(p->address, sizeof p->address, "127.0.0.1:%d", port);
-	snprintf(dir, sizeof dir, "%s/instances", var_dir);
-	mkdir(var_dir, 0755);
-	mkdir(dir, 0755);
-	snprintf(p->log_path, sizeof p->log_path, "%s/%lld.log", dir, (long long)spec->instance_id);
-	logfd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (logfd < 0) {
-		log_error("local instance=%s path=%s msg=\"cannot open log\"", p->name, p->log_path);
+	logfd = log_open(p, spec->instance_id);
+	if (logfd < 0)
 		return -1;
+	argv = argv_make(spec, port);
+	if (argv && spawn(p, argv, logfd, spec->memory_limit_mib) == 0) {
+		fill(p, out);
+		log_info("local instance=%s model=%s pid=%d address=%s cgroup=%s msg=\"started\"",
+			 p->name, spec->model_id, (int)p->pid, p->address, p->cgroup[0] ? p->cgroup : "-");
+		rc = 0;
 	}
-	argv = calloc((size_t)ntpl + 1, sizeof *argv);
-	if (!argv)
-		goto out;
-	for (int i = 0; i < ntpl; i++)
-		if (!(argv[i] = subst(tpl[i], "127.0.0.1", port, models_dir, spec->model_id)))
-			goto out;
-	p->limit_bytes = spec->memory_limit_mib > 0 ? (int64_t)spec->memory_limit_mib << 20 : 0;
-	cgroup_make(p);
-	dprintf(logfd, "modelhub: starting instance %s on %s (memory limit %d MiB, %s)\n", p->name,
-		p->address, spec->memory_limit_mib,
-		p->cgroup[0] ? (p->cgroup_v2 ? "cgroup v2" : "cgroup v1") :
-		p->limit_bytes ? "rss watch" : "none");
-	pid = fork();
-	if (pid < 0) {
-		log_error("local instance=%s msg=\"fork failed\"", p->name);
-		cgroup_remove(p);
-		goto out;
-	}
-	if (pid == 0)
-		child_exec(p, argv, logfd);
-	setpgid(pid, pid); /* also done by setsid() in the child; closes the race */
-	p->used = 1;
-	p->pid = pid;
-	p->state = CLUSTER_STARTING;
-	p->exit_code = -1;
-	p->started_ms = mh_wall_ms();
-	fill(p, out);
-	log_info("local instance=%s model=%s pid=%d address=%s cgroup=%s msg=\"started\"", p->name,
-		 spec->model_id, (int)pid, p->address, p->cgroup[0] ? p->cgroup : "-");
-	rc = 0;
-out:
-	if (argv) {
-		for (int i = 0; i < ntpl; i++)
-			free(argv[i]);
-		free(argv);
-	}
+	argv_free(argv);
 	close(logfd);
 	return rc;
 }

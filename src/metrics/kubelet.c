@@ -127,13 +127,68 @@ static int collect_pods(struct metrics_seg *seg, const char *node, struct ctx *c
 	return 0;
 }
 
+/* Register the node's slot (capacity from info, instance count from the
+ * pods seen) and add its sample. The slot, or -1. */
+static int ingest_node(struct metrics_seg *seg, const char *node,
+		       const struct kubelet_node_info *info, const struct ctx *c, int64_t now_ms)
+{
+	struct shm_slot_data id;
+	struct shm_obs o;
+	int slot;
+
+	memset(&id, 0, sizeof(id));
+	snprintf(id.name, sizeof(id.name), "%s", node);
+	snprintf(id.node, sizeof(id.node), "%s", node);
+	if (info) {
+		id.cpu_capacity_m = info->cpu_capacity_m;
+		id.cpu_allocatable_m = info->cpu_allocatable_m;
+		id.mem_capacity_mib = info->mem_capacity_mib;
+		id.mem_allocatable_mib = info->mem_allocatable_mib;
+	}
+	id.instance_count = 0;
+	for (int i = 0; i < c->npods; i++)
+		id.instance_count += c->pods[i].t_ms > 0;
+	slot = shm_node_register(seg, &id);
+	if (slot < 0 || !(c->has_node_cpu || c->has_node_mem))
+		return slot;
+	memset(&o, 0, sizeof(o));
+	o.t_ms = c->node_t_ms ? c->node_t_ms : now_ms;
+	o.has_cpu_counter = c->has_node_cpu;
+	o.cpu_counter_s = c->node_cpu_s;
+	o.has_mem = c->has_node_mem;
+	o.mem_mib = c->node_mem_b / 1048576.0;
+	c->st->node_ingested = shm_slot_ingest(seg, SHM_NODE, slot, 0, &o) == 1;
+	return slot;
+}
+
+/* A sample for each pod seen: pod series, else its containers' sums. */
+static void ingest_pods(struct metrics_seg *seg, const struct ctx *c)
+{
+	for (int i = 0; i < c->npods; i++) {
+		const struct pod_acc *p = &c->pods[i];
+		struct shm_obs o;
+
+		if (!p->t_ms)
+			continue;
+		c->st->pods_matched++;
+		memset(&o, 0, sizeof(o));
+		o.t_ms = p->t_ms;
+		o.has_cpu_counter = p->has_pod_cpu || p->has_ctr_cpu;
+		o.cpu_counter_s = p->has_pod_cpu ? p->pod_cpu_s : p->ctr_cpu_s;
+		o.start_ms = (int64_t)(p->start_s * 1000.0);
+		o.has_mem = p->has_pod_mem || p->has_ctr_mem;
+		o.mem_mib = (p->has_pod_mem ? p->pod_mem_b : p->ctr_mem_b) / 1048576.0;
+		if (shm_slot_ingest(seg, SHM_INSTANCE, p->slot, p->instance_id, &o) == 1)
+			c->st->ingested++;
+	}
+}
+
 int kubelet_ingest(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
 		   const char *buf, size_t len, int64_t now_ms, struct kubelet_stats *st)
 {
 	struct kubelet_stats local;
 	struct prom_opts opts = {1, 0};
 	struct prom_result res;
-	struct shm_slot_data id;
 	struct ctx c;
 	int node_slot;
 
@@ -150,48 +205,8 @@ int kubelet_ingest(struct metrics_seg *seg, const char *node, const struct kubel
 	if (res.bad_lines)
 		log_warn_x("kubelet node=%s bad_lines=%ld first_error_line=%d error=\"%s\"", node,
 			   res.bad_lines, res.first_error_line, res.first_error ? res.first_error : "");
-
-	memset(&id, 0, sizeof(id));
-	snprintf(id.name, sizeof(id.name), "%s", node);
-	snprintf(id.node, sizeof(id.node), "%s", node);
-	if (info) {
-		id.cpu_capacity_m = info->cpu_capacity_m;
-		id.cpu_allocatable_m = info->cpu_allocatable_m;
-		id.mem_capacity_mib = info->mem_capacity_mib;
-		id.mem_allocatable_mib = info->mem_allocatable_mib;
-	}
-	id.instance_count = 0;
-	for (int i = 0; i < c.npods; i++)
-		id.instance_count += c.pods[i].t_ms > 0;
-	node_slot = shm_node_register(seg, &id);
-	if (node_slot >= 0 && (c.has_node_cpu || c.has_node_mem)) {
-		struct shm_obs o;
-
-		memset(&o, 0, sizeof(o));
-		o.t_ms = c.node_t_ms ? c.node_t_ms : now_ms;
-		o.has_cpu_counter = c.has_node_cpu;
-		o.cpu_counter_s = c.node_cpu_s;
-		o.has_mem = c.has_node_mem;
-		o.mem_mib = c.node_mem_b / 1048576.0;
-		st->node_ingested = shm_slot_ingest(seg, SHM_NODE, node_slot, 0, &o) == 1;
-	}
-	for (int i = 0; i < c.npods; i++) {
-		struct pod_acc *p = &c.pods[i];
-		struct shm_obs o;
-
-		if (!p->t_ms)
-			continue;
-		st->pods_matched++;
-		memset(&o, 0, sizeof(o));
-		o.t_ms = p->t_ms;
-		o.has_cpu_counter = p->has_pod_cpu || p->has_ctr_cpu;
-		o.cpu_counter_s = p->has_pod_cpu ? p->pod_cpu_s : p->ctr_cpu_s;
-		o.start_ms = (int64_t)(p->start_s * 1000.0);
-		o.has_mem = p->has_pod_mem || p->has_ctr_mem;
-		o.mem_mib = (p->has_pod_mem ? p->pod_mem_b : p->ctr_mem_b) / 1048576.0;
-		if (shm_slot_ingest(seg, SHM_INSTANCE, p->slot, p->instance_id, &o) == 1)
-			st->ingested++;
-	}
+	node_slot = ingest_node(seg, node, info, &c, now_ms);
+	ingest_pods(seg, &c);
 	free(c.pods);
 	return node_slot < 0 ? -1 : 0;
 }
