@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster/kube_pod.h"
+#include "cluster/kube/kube_pod.h"
 #include "lib/json.h"
 #include "lib/tap.h"
 

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster/kube_nodes.h"
-#include "cluster/kube_watch.h"
+#include "cluster/kube/kube_nodes.h"
+#include "cluster/kube/kube_watch.h"
 #include "lib/tap.h"
 
 static struct cluster_pod pod(const char *name, enum cluster_state st)

@@ -5,8 +5,9 @@
  * reads events; on the kubernetes backend the kubewatch child runs the pod
  * watch and the scraper the node metrics cycle). Called by: runner.c,
  * monitor.c, kubewatch.c, kubescrape.c. Implementations: local.c (child
- * processes on loopback ports), kube*.c (pods through the Kubernetes API;
- * the kube_*.h headers are that backend's private parts).
+ * processes on loopback ports), kube/ (pods through the Kubernetes API;
+ * its kube_*.h headers are that backend's private parts: nothing outside
+ * src/cluster/kube includes them, except its unit tests t/070 and t/071).
  *
  * Owns: one struct cluster per process, holding the backend's private state
  * (the local backend: the table of processes this process started; the
@@ -255,6 +256,6 @@ const char *cluster_state_name(enum cluster_state s);
 
 /* Implementations. */
 struct cluster *cluster_local_new(void);
-struct cluster *cluster_kube_new(void); /* kube.c */
+struct cluster *cluster_kube_new(void); /* kube/kube.c */
 
 #endif

@@ -4,9 +4,9 @@ libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster
 	src/cluster/modelclient.c src/cluster/modelclient.h
 # kubernetes backend (kube engineer): API client, pod manifests/status, the
 # published pod table + watch, node metrics scraping.
-libmhcluster_a_SOURCES += src/cluster/kube.c src/cluster/kube_http.c src/cluster/kube_http.h \
-	src/cluster/kube_watch.c src/cluster/kube_watch.h src/cluster/kube_nodes.c src/cluster/kube_nodes.h \
-	src/cluster/kube_pod.c src/cluster/kube_pod.h src/cluster/kube_scrape.c
+libmhcluster_a_SOURCES += src/cluster/kube/kube.c src/cluster/kube/kube_http.c src/cluster/kube/kube_http.h \
+	src/cluster/kube/kube_watch.c src/cluster/kube/kube_watch.h src/cluster/kube/kube_nodes.c src/cluster/kube/kube_nodes.h \
+	src/cluster/kube/kube_pod.c src/cluster/kube/kube_pod.h src/cluster/kube/kube_scrape.c
 check_PROGRAMS += t/070-kube-pod.t t/071-kube-tab.t
 TESTS += t/070-kube-pod.t t/071-kube-tab.t
 t_071_kube_tab_t_SOURCES = t/071-kube-tab.c

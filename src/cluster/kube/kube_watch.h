@@ -28,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cluster/kube_http.h"
-#include "cluster/kube_pod.h"
+#include "cluster/kube/kube_http.h"
+#include "cluster/kube/kube_pod.h"
 
 #define KUBE_TAB_MAX 1024
 #define KUBE_TAB_GONE_KEEP_MS 600000

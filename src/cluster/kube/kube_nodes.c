@@ -5,8 +5,8 @@
  * Runs in: the scraper (through cluster_scrape). Called by: kube_scrape.c.
  * Owns: struct kube_fetcher's multi handle; the easy handles of one cycle.
  */
-#include "cluster/kube_nodes.h"
-#include "cluster/kube_pod.h"
+#include "cluster/kube/kube_nodes.h"
+#include "cluster/kube/kube_pod.h"
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"

@@ -18,7 +18,7 @@
  *   for idle_ms is treated as dead (the caller resumes from its last
  *   resourceVersion), because a half-open TCP connection never errors.
  */
-#include "cluster/kube_http.h"
+#include "cluster/kube/kube_http.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"

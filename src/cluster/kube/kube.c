@@ -25,10 +25,10 @@
  *   on a fresh instance or fails it — never waits.
  */
 #include "cluster/cluster.h"
-#include "cluster/kube_http.h"
-#include "cluster/kube_nodes.h"
-#include "cluster/kube_pod.h"
-#include "cluster/kube_watch.h"
+#include "cluster/kube/kube_http.h"
+#include "cluster/kube/kube_nodes.h"
+#include "cluster/kube/kube_pod.h"
+#include "cluster/kube/kube_watch.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/json.h"

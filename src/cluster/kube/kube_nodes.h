@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "cluster/cluster.h"
-#include "cluster/kube_http.h"
+#include "cluster/kube/kube_http.h"
 
 #define KUBE_FETCH_CONNS 16
 

@@ -24,7 +24,7 @@
  *   Running                          STARTING
  *   anything else                    PENDING
  */
-#include "cluster/kube_pod.h"
+#include "cluster/kube/kube_pod.h"
 #include "lib/config.h"
 #include "lib/json.h"
 

@@ -21,8 +21,8 @@
  *   counters: on_node_usage / on_instance_usage), and keeps doing so for
  *   KS_FALLBACK_RETRY_MS before trying the proxy again.
  */
-#include "cluster/kube_nodes.h"
-#include "cluster/kube_pod.h"
+#include "cluster/kube/kube_nodes.h"
+#include "cluster/kube/kube_pod.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/json.h"

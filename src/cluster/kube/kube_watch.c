@@ -18,7 +18,7 @@
  * broken connection resumes from the last version after a back-off that
  * doubles from KUBE_BACKOFF_MIN_MS to KUBE_BACKOFF_MAX_MS.
  */
-#include "cluster/kube_watch.h"
+#include "cluster/kube/kube_watch.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/json.h"
