@@ -1,8 +1,10 @@
 # src/autoscale/local.mk — libmhautoscale.a: the node autoscaler's pure
-# placement planner (no I/O; depends on libc only), shared by the autoscaler
-# child, the model save check in the API and bench/autoscale.
+# placement planner (plan.c: no I/O, libc only) and its node groups from the
+# configuration (as_config.c: lib/config, json-c), shared by the autoscaler
+# child, the model save check in the API, the runner and bench/autoscale.
 noinst_LIBRARIES += libmhautoscale.a
-libmhautoscale_a_SOURCES = src/autoscale/plan.h src/autoscale/plan.c
+libmhautoscale_a_SOURCES = src/autoscale/plan.h src/autoscale/plan.c \
+	src/autoscale/as_config.h src/autoscale/as_config.c
 check_PROGRAMS += t/080-autoscale-plan.t
 TESTS += t/080-autoscale-plan.t
 t_080_autoscale_plan_t_SOURCES = t/080-autoscale-plan.c

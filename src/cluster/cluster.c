@@ -95,6 +95,38 @@ int cluster_scrape(struct cluster *c, struct cluster_scrape *s)
 	return c->ops->scrape ? c->ops->scrape(c, s) : unsupported(c, "scrape");
 }
 
+int cluster_node_list(struct cluster *c, struct cluster_node_info **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	return c->ops->node_list ? c->ops->node_list(c, out, n) : unsupported(c, "node_list");
+}
+
+int cluster_group_size(struct cluster *c, const char *ns, const char *name, struct cluster_group_size *out)
+{
+	return c->ops->group_size ? c->ops->group_size(c, ns, name, out) : unsupported(c, "group_size");
+}
+
+int cluster_group_scale(struct cluster *c, const char *ns, const char *name, int from, int to)
+{
+	return c->ops->group_scale ? c->ops->group_scale(c, ns, name, from, to) : unsupported(c, "group_scale");
+}
+
+int cluster_node_cordon(struct cluster *c, const char *node, int on)
+{
+	return c->ops->node_cordon ? c->ops->node_cordon(c, node, on) : unsupported(c, "node_cordon");
+}
+
+int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine)
+{
+	return c->ops->machine_mark ? c->ops->machine_mark(c, ns, machine) : unsupported(c, "machine_mark");
+}
+
+int cluster_engine_status(struct cluster *c, struct buf *out)
+{
+	return c->ops->engine_status ? c->ops->engine_status(c, out) : unsupported(c, "engine_status");
+}
+
 const char *cluster_term_name(enum cluster_term t)
 {
 	switch (t) {

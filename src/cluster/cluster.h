@@ -190,6 +190,34 @@ struct cluster_scrape {
 	int64_t bytes;           /* report bytes handed to on_report */
 };
 
+/* ---- node autoscaling (kubernetes) ---- */
+
+#define CLUSTER_NODE_MAX_KV 16
+
+/* A node as the autoscaler needs it. */
+struct cluster_node_info {
+	char name[64];
+	int cpu_m;                  /* allocatable */
+	int64_t memory_bytes;
+	int pods;
+	int ready;
+	int cordoned;               /* spec.unschedulable */
+	char machine[128];          /* Cluster API Machine (annotation), "" if none */
+	char machine_ns[64];
+	int nlabels, ntaints;
+	char labels[CLUSTER_NODE_MAX_KV][2][128];
+	char taints[CLUSTER_NODE_MAX_KV][3][128]; /* key, value, effect; the cordon taint left out */
+};
+
+/* A Cluster API MachineDeployment's size. */
+struct cluster_group_size {
+	int replicas;               /* spec.replicas (wanted) */
+	int machines;               /* status.replicas (Machines existing) */
+	int ready;                  /* status.readyReplicas */
+};
+
+#define CLUSTER_SCALE_CONFLICT 1 /* cluster_group_scale: the size was no longer `from` */
+
 struct cluster;
 
 struct cluster_ops {
@@ -204,6 +232,12 @@ struct cluster_ops {
 	int (*pods)(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms);
 	int (*reap)(struct cluster *c, const char *name, int grace_ms);
 	int (*scrape)(struct cluster *c, struct cluster_scrape *s);
+	int (*node_list)(struct cluster *c, struct cluster_node_info **out, int *n);
+	int (*group_size)(struct cluster *c, const char *ns, const char *name, struct cluster_group_size *out);
+	int (*group_scale)(struct cluster *c, const char *ns, const char *name, int from, int to);
+	int (*node_cordon)(struct cluster *c, const char *node, int on);
+	int (*machine_mark)(struct cluster *c, const char *ns, const char *machine);
+	int (*engine_status)(struct cluster *c, struct buf *out);
 	void (*free)(struct cluster *c);
 };
 
@@ -250,6 +284,23 @@ int cluster_reap(struct cluster *c, const char *name, int grace_ms);
  * rates) handed to s's callbacks; the backend keeps its node list and
  * connections across cycles. 0, -1 when nothing could be fetched. */
 int cluster_scrape(struct cluster *c, struct cluster_scrape *s);
+
+/* Node autoscaling (DESIGN.md §7; the kubernetes backend only, NULL ops
+ * elsewhere: -1 with a log line). Transient API errors are retried with
+ * back-off inside each call. */
+/* Every node with labels and taints; *out malloc()ed. */
+int cluster_node_list(struct cluster *c, struct cluster_node_info **out, int *n);
+/* A Cluster API MachineDeployment's size. */
+int cluster_group_size(struct cluster *c, const char *ns, const char *name, struct cluster_group_size *out);
+/* Set its size to `to` only if it is still `from` (compare-and-set, so a
+ * retry or a second replica never scales twice): 0, CLUSTER_SCALE_CONFLICT, -1. */
+int cluster_group_scale(struct cluster *c, const char *ns, const char *name, int from, int to);
+/* Cordon (on) or uncordon a node. */
+int cluster_node_cordon(struct cluster *c, const char *node, int on);
+/* Mark a Machine cluster.x-k8s.io/delete-machine (removed first on scale-down). */
+int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine);
+/* cluster-autoscaler's status text (ConfigMap kube-system/cluster-autoscaler-status). */
+int cluster_engine_status(struct cluster *c, struct buf *out);
 
 const char *cluster_term_name(enum cluster_term t); /* model_instance.termination_reason */
 const char *cluster_state_name(enum cluster_state s);

@@ -110,6 +110,11 @@ extern const struct api_route api_requests_routes[];
 extern const struct api_route api_instances_routes[];
 extern const struct api_route api_recommend_routes[];
 extern const struct api_route api_metrics_routes[];
+extern const struct api_route api_autoscaler_routes[];
+
+/* api_autoscaler.c: 1 when a model's pod with these requests fits some node
+ * group of autoscale.* (or none is configured); 0 with why filled. */
+int api_autoscale_fits(int cpu_m, int mem_mib, char *why, size_t n);
 
 /* ---- responses ---- */
 /* Take ownership of obj (json_object_put'd here). */

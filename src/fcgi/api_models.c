@@ -21,6 +21,8 @@
  *
  * Validation is db_model_validate (shared with modelhubctl add-model):
  * every rejected field is named in error.fields, 422 validation_failed.
+ * With node groups configured (autoscale.*), requests that fit no group
+ * are 422 fits_no_node_group (api_autoscale_fits).
  *
  * DESIGN: the list is the hottest read of the site (every page shows the
  * catalogue) and changes rarely, so each worker keeps the two list bodies
@@ -105,6 +107,39 @@ static enum api_err invalid(struct api_req *r, json_object *fields)
 			       "the model has invalid fields");
 }
 
+/* 422 fits_no_node_group when node groups are configured and the model's
+ * requests (the body's, else the stored model's) fit none of them: its
+ * instances could never start (DESIGN.md §7). API_OK otherwise. */
+static enum api_err groups_check(struct api_req *r, json_object *m, const char *id)
+{
+	int cpu = -1, mem = -1;
+	json_object *v, *cur = NULL, *fields;
+	char *json = NULL, why[400];
+
+	if (json_object_object_get_ex(m, "cpu_request_m", &v))
+		cpu = json_object_get_int(v);
+	if (json_object_object_get_ex(m, "memory_request_mib", &v))
+		mem = json_object_get_int(v);
+	if (cpu < 0 && mem < 0)
+		return API_OK;
+	if ((cpu < 0 || mem < 0) && id && db_model_get_json(r->db, id, &json, NULL, NULL) == 0 &&
+	    (cur = json_tokener_parse(json))) {
+		if (cpu < 0 && json_object_object_get_ex(cur, "cpu_request_m", &v))
+			cpu = json_object_get_int(v);
+		if (mem < 0 && json_object_object_get_ex(cur, "memory_request_mib", &v))
+			mem = json_object_get_int(v);
+	}
+	free(json);
+	json_object_put(cur);
+	if (api_autoscale_fits(cpu < 0 ? 0 : cpu, mem < 0 ? 0 : mem, why, sizeof why))
+		return API_OK;
+	fields = json_object_new_object();
+	json_object_object_add(fields, "cpu_request_m", json_object_new_string(why));
+	json_object_object_add(fields, "memory_request_mib", json_object_new_string(why));
+	return api_fail_fields(r, API_UNPROCESSABLE, "fits_no_node_group", fields,
+			       "the model could never start: its %s", why);
+}
+
 static enum api_err models_list(struct api_req *r)
 {
 	const char *json = list_json(r->db, r->auth.is_admin);
@@ -149,6 +184,10 @@ static enum api_err model_create(struct api_req *r)
 	}
 	json_object_object_get_ex(m, "id", &idv);
 	id = json_object_get_string(idv);
+	if ((e = groups_check(r, m, NULL)) != API_OK) {
+		json_object_put(m);
+		return e;
+	}
 	rc = db_model_write(r->db,
 			    &(struct db_model_change){.mode = DB_MODEL_CREATE, .id = id, .m = m,
 						      .fields = &fields},
@@ -228,6 +267,10 @@ static enum api_err model_patch(struct api_req *r)
 	if (fields) {
 		json_object_put(m);
 		return invalid(r, fields);
+	}
+	if ((e = groups_check(r, m, id)) != API_OK) {
+		json_object_put(m);
+		return e;
 	}
 	rc = db_model_write(r->db,
 			    &(struct db_model_change){.mode = DB_MODEL_PATCH, .id = id, .m = m,

@@ -9,9 +9,10 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_models.c \
 	src/fcgi/api_requests.c \
 	src/fcgi/api_instances.c \
-	src/fcgi/api_recommend.c
+	src/fcgi/api_recommend.c \
+	src/fcgi/api_autoscaler.c
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
-modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
+modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
 # Work requests (api_requests.c): input parsing, pure and unit-tested.
 libmhapi_a_SOURCES += src/fcgi/csvin.c src/fcgi/csvin.h
@@ -40,7 +41,7 @@ TESTS += t/010-config.t t/011-router.t t/012-json.t
 t_010_config_t_SOURCES = t/010-config.c
 t_010_config_t_LDADD = libmhlib.a
 t_011_router_t_SOURCES = t/011-router.c
-t_011_router_t_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
+t_011_router_t_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
 t_012_json_t_SOURCES = t/012-json.c
 t_012_json_t_LDADD = $(t_011_router_t_LDADD)

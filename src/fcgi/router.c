@@ -36,6 +36,7 @@ static const struct api_route *const default_tables[] = {
 	api_instances_routes,
 	api_recommend_routes,
 	api_metrics_routes,
+	api_autoscaler_routes,
 	NULL,
 };
 

@@ -2,7 +2,8 @@
  * hubd.h — what every modelhubd child role may use from the supervisor.
  *
  * Runs in: modelhubd children. Each role is one `<role>_main()` in its own
- * file (dealer.c, runner.c, janitor.c, scraper.c, monitor.c, kubewatch.c),
+ * file (dealer.c, runner.c, janitor.c, scraper.c, monitor.c, kubewatch.c,
+ * autoscaler.c),
  * listed in the role table of supervisor.c and called after fork with
  * signals reset, its process title set, PR_SET_PDEATHSIG armed and
  * log_init(role) done.
@@ -50,5 +51,6 @@ int janitor_main(struct hubd_child *c);
 int scraper_main(struct hubd_child *c);
 int monitor_main(struct hubd_child *c);
 int kubewatch_main(struct hubd_child *c);
+int autoscaler_main(struct hubd_child *c);
 
 #endif

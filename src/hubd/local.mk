@@ -5,7 +5,8 @@ bin_PROGRAMS += modelhubd
 modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
 	src/hubd/supervisor.c src/hubd/hubd_child.c src/hubd/dealer.c src/hubd/runner.c src/hubd/janitor.c \
 	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
-modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhlib.a \
+modelhubd_SOURCES += src/hubd/autoscaler.c
+modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
 	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm $(LIBS)
 
 check_PROGRAMS += t/020-bisect.t t/021-assign.t t/022-cachekey.t

@@ -49,6 +49,7 @@
  */
 #include "cluster/cluster.h"
 #include "cluster/modelclient.h"
+#include "db/db_autoscale.h"
 #include "db/db_work.h"
 #include "hubd/bisect.h"
 #include "hubd/hubd.h"
@@ -76,6 +77,7 @@
 #define RUNNER_STOP_GRACE_MS 5000     /* SIGTERM -> SIGKILL for instances */
 #define RUNNER_LOG_MAX (1 << 20)      /* instance log kept in Postgres */
 #define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
+#define RUNNER_CAPACITY_MS 2000       /* a Pending instance: the autoscaler's verdict, this often */
 #define RUNNER_INSTANCE_RETRIES 1
 #define RUNNER_MAX_ADMIN_STOPS 3
 #define RUNNER_UNKNOWN_GRACE_MS 10000 /* a new pod may be unknown to the watch a while */
@@ -499,6 +501,40 @@ static int inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 
 enum get_rc { GET_OK = 0, GET_HANDBACK, GET_FAILED, GET_ABORT };
 
+
+/* The node autoscaler's verdict on a pod still Pending (autoscaler_pod,
+ * DESIGN.md §7), read every RUNNER_CAPACITY_MS: while capacity is being
+ * provisioned for it the start deadline is extended to hub.provision_timeout
+ * (default 15 min) after the instance was created; when nothing can ever hold it the start
+ * fails at once: returns 1 with reason NO_CAPACITY and the autoscaler's
+ * message. 0 otherwise (keep waiting). */
+static int capacity_word(struct runner *r, struct cur *in, int64_t *until, int64_t *asked, char *detail,
+			 size_t dlen, const char **reason)
+{
+	char verdict[32], msg[512];
+	int64_t now = mh_mono_ms(), longest;
+	int i;
+
+	if (strcmp(r->backend, "kubernetes") != 0 || now - *asked < RUNNER_CAPACITY_MS)
+		return 0;
+	*asked = now;
+	if (db_as_pod_get(r->db, in->wi.name, verdict, sizeof verdict, msg, sizeof msg) != 1)
+		return 0;
+	if (strcmp(verdict, "no_capacity") == 0) {
+		snprintf(detail, dlen, "no node can hold the instance: %s", msg);
+		*reason = "NO_CAPACITY";
+		return 1;
+	}
+	i = own_find(r, in->wi.id);
+	longest = (i >= 0 ? r->own[i].created_ms : now) + (int64_t)(cfg_double("hub.provision_timeout", 900) * 1000);
+	if (strcmp(verdict, "provisioning") == 0 && *until < longest) {
+		log_info("runner instance=%lld pod=%s msg=\"capacity is being provisioned: start deadline extended\" "
+			 "detail=\"%s\"", (long long)in->wi.id, in->wi.name, msg);
+		*until = longest;
+	}
+	return 0;
+}
+
 /* Get an instance for the current request into *in. On GET_FAILED,
  * reason/detail say why (request to be failed). */
 static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
@@ -579,7 +615,7 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	in->wi.pid = ci.pid;
 	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
 	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
-	for (;;) {
+	for (int64_t asked = 0;;) {
 		int g = cluster_get(r->cl, in->wi.name, &ci);
 		if (g == 1 && mh_mono_ms() - r->own[own_find(r, in->wi.id)].created_ms >= RUNNER_UNKNOWN_GRACE_MS)
 			ci.state = CLUSTER_EXITED;
@@ -602,6 +638,12 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 			snprintf(detail, dlen, "instance exited before it was ready: %s", ci.detail);
 			*reason = oom ? "OOM_KILLED" : "MODEL_ERROR";
 			own_finish(r, own_find(r, in->wi.id), "FAILED", "exited before ready");
+			r->cur_inst = 0;
+			return GET_FAILED;
+		}
+		if (ci.state == CLUSTER_PENDING && capacity_word(r, in, &until, &asked, detail, dlen, reason)) {
+			db_inst_state(r->db, in->wi.id, "TERMINATING", "NO_CAPACITY", NULL);
+			own_finish(r, own_find(r, in->wi.id), "FAILED", "no node can hold it");
 			r->cur_inst = 0;
 			return GET_FAILED;
 		}

@@ -66,6 +66,7 @@ enum hubd_role {
 	ROLE_SCRAPER,
 	ROLE_MONITOR,
 	ROLE_KUBEWATCH,
+	ROLE_AUTOSCALER,
 	ROLE_COUNT
 };
 
@@ -91,6 +92,12 @@ static int kube_only(void)
 	return strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0;
 }
 
+/* The node autoscaler: kubernetes backend with node groups configured. */
+static int autoscaling(void)
+{
+	return kube_only() && cfg_str("autoscale.groups", "")[0] != '\0';
+}
+
 /* Table order is start order: the dealer first, so runners find an
  * assignment soon after they start. */
 static const struct role_def roles[ROLE_COUNT] = {
@@ -100,6 +107,8 @@ static const struct role_def roles[ROLE_COUNT] = {
 	[ROLE_SCRAPER] = {{"scraper", &child_policy, SUP_HEARTBEAT}, scraper_main, one},
 	[ROLE_MONITOR] = {{"monitor", &child_policy, SUP_HEARTBEAT}, monitor_main, one},
 	[ROLE_KUBEWATCH] = {{"kubewatch", &child_policy, SUP_HEARTBEAT}, kubewatch_main, kube_only},
+	[ROLE_AUTOSCALER] = {{"autoscaler", &child_policy, SUP_HEARTBEAT | SUP_LEADER_ONLY}, autoscaler_main,
+			     autoscaling},
 };
 
 struct hubd_sup {

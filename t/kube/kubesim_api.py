@@ -12,6 +12,7 @@ Owns: per-connection state only; watches hold their connection until the
 import base64
 import copy
 import http.server
+import io
 import json
 import os
 import select
@@ -391,6 +392,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.openapi_v3(path[len("/openapi/v3"):].strip("/"))
         if self.inject_fault(method, path):
             return None
+        return self.route_checked(method, path, q)
+
+    def route_checked(self, method, path, q=None):
+        """The API routes proper (after discovery and fault injection)."""
+        sim = self.sim
+        if q is None:
+            u = urllib.parse.urlsplit(self.path)
+            q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items()}
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 2:
             gv, rest = ("", parts[1]), parts[2:]
@@ -471,7 +480,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         f = self.sim.take_fault(method, path)
         if f is None:
             return False
-        log("fault injected", method=method, path=path, code=f.get("code", 0), reset=int(bool(f.get("reset"))))
+        log("fault injected", method=method, path=path, code=f.get("code", 0), reset=int(bool(f.get("reset"))),
+            after=int(bool(f.get("after"))))
+        if f.get("after"):
+            # the request is carried out, then the connection is cut before
+            # the answer: the client cannot know it succeeded
+            real, self.wfile = self.wfile, io.BytesIO()
+            try:
+                self.route_checked(method, path)
+            finally:
+                self.wfile = real
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
         if f.get("reset"):
             self.close_connection = True
             try:
@@ -497,8 +521,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         POST /kubesim/drop-watches  cut every open watch (no final chunk: a network drop)
         POST /kubesim/compact       forget the watch history: every older version is 410
         POST /kubesim/faults        body [{"method","path" (regular expression, searched),
-                                    "code" (429, 5xx) or "reset": true, "retry_after", "count"}]:
-                                    the next count matching requests fail so; [] clears
+                                    "code" (429, 5xx) or "reset": true (cut, not carried out) or
+                                    "after": true (carried out, then cut before the answer),
+                                    "retry_after", "count"}]: the next count matching requests
+                                    fail so; [] clears
         GET  /kubesim/audit         every write request seen (user, verb, resource, allowed),
                                     also appended to <state-dir>/audit.jsonl"""
         if self.user.get("name") != "admin":

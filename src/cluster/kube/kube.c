@@ -2,8 +2,8 @@
  * kube.c — the kubernetes backend: a model instance is a pod.
  *
  * Runs in: runners (create, get, delete, logs), the monitor/API helpers
- * (events, nodes), the autoscaler (scale_group). Called by: cluster.c
- * dispatch.
+ * (events), the autoscaler (nodes, group size and scale, cordon, the
+ * delete-machine mark: kube_autoscale.c). Called by: cluster.c dispatch.
  * Owns: a kube_http client, a read-only mapping of the pod table published
  * by the kubewatch child (kube_watch.h), the names of the pods this process
  * created and deleted, and the logs fetched just before a delete.
@@ -25,6 +25,7 @@
  *   on a fresh instance or fails it — never waits.
  */
 #include "cluster/cluster.h"
+#include "cluster/kube/kube_autoscale.h"
 #include "cluster/kube/kube_http.h"
 #include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_pod.h"
@@ -491,6 +492,38 @@ static int kube_scrape_op(struct cluster *c, struct cluster_scrape *s)
 	return kube_scrape_run(k->scrape, s);
 }
 
+static int kube_node_list(struct cluster *c, struct cluster_node_info **out, int *n)
+{
+	return kube_as_nodes(((struct kube *)c->priv)->h, out, n);
+}
+
+static int kube_group_size(struct cluster *c, const char *ns, const char *name, struct cluster_group_size *out)
+{
+	return kube_as_group_size(((struct kube *)c->priv)->h, ns, name, out);
+}
+
+static int kube_group_scale(struct cluster *c, const char *ns, const char *name, int from, int to)
+{
+	int rc = kube_as_group_scale(((struct kube *)c->priv)->h, ns, name, from, to);
+
+	return rc == KUBE_AS_CONFLICT ? CLUSTER_SCALE_CONFLICT : rc;
+}
+
+static int kube_node_cordon(struct cluster *c, const char *node, int on)
+{
+	return kube_as_cordon(((struct kube *)c->priv)->h, node, on);
+}
+
+static int kube_machine_mark(struct cluster *c, const char *ns, const char *machine)
+{
+	return kube_as_mark_machine(((struct kube *)c->priv)->h, ns, machine);
+}
+
+static int kube_engine_status(struct cluster *c, struct buf *out)
+{
+	return kube_as_engine_status(((struct kube *)c->priv)->h, out);
+}
+
 static void kube_free(struct cluster *c)
 {
 	struct kube *k = c->priv;
@@ -518,6 +551,12 @@ static const struct cluster_ops kube_ops = {
 	.pods = kube_pods,
 	.reap = kube_reap,
 	.scrape = kube_scrape_op,
+	.node_list = kube_node_list,
+	.group_size = kube_group_size,
+	.group_scale = kube_group_scale,
+	.node_cordon = kube_node_cordon,
+	.machine_mark = kube_machine_mark,
+	.engine_status = kube_engine_status,
 	.free = kube_free,
 };
 
