@@ -1,7 +1,8 @@
 -- 009 — the negative cache and the cost of isolating failing inputs (issue 20).
 --
--- input_failure: an input that failed in a model call of its own, per model
--- version (key = cachekey of the trimmed input, as in input_cache; the
+-- input_failure: an input that failed in a model call of its own (or was
+-- found bad by elimination: its batch failed, every other part passed), per
+-- model version (key = cachekey of the trimmed input, as in input_cache; the
 -- input itself is not kept). The runner does not send such an input to that
 -- version again: it gets a null record and the remembered error at once.
 -- Never read as a result; deleted with the model's cache (db_model_clear_cache)

@@ -98,7 +98,14 @@ t.ok(len(res) == 200 and all(res[p]["record"] is None and "HTTP 500" in (res[p][
 t.ok(len(res) == 200 and all(res[i]["record"] for i in range(200) if i not in HIDDEN),
      "  198 computed, in order")
 
-# ---- negative cache: failed alone -> not sent again to this version
+# ---- negative cache: found bad -> not sent again to this version
+rid = submit("strictc", valid(20) + list(HIDDEN.values()))
+st = wait(rid)
+r = row(rid)
+t.is_((st[0], r.get("known_bad_count"), r.get("model_calls"), r.get("extra_calls")),
+      ("COMPLETED", 2, 1, 0),
+      "the 2 isolated inputs sent again with 20 good ones: known, one call, nothing to isolate")
+s.api("DELETE", "/api/models/strictc/cache", token=adm)
 rid = submit("strictc", ["c1cccc1"])
 wait(rid)
 t.is_(int(s.sql("SELECT count(*) FROM input_failure WHERE model_id = 'strictc'"
@@ -111,7 +118,7 @@ t.is_((st[0], r.get("model_calls"), r.get("extra_calls"), r.get("known_bad_count
       ("COMPLETED", 1, 0, 1), "  sent again with 50 good ones: one call, not resent (known_bad 1)")
 res = results(rid)
 t.like((res[50]["error"] if len(res) == 51 else "") or "",
-       r"failed alone on model version v1 before: POST /run: HTTP 500",
+       r"known to fail on model version v1: POST /run: HTTP 500",
        "  its error says so")
 t.ok(len(res) == 51 and all(res[i]["record"] for i in range(50)), "  never served as a result")
 s.sql("UPDATE model SET model_version = 'v2' WHERE id = 'strictc'")

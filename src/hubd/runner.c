@@ -157,7 +157,7 @@ struct job {
 	int ok_n, fail_n;
 	int64_t ok_t0; /* start of the last good call not yet timed (0: none) */
 	int cacheable; /* the last failure is a rejection worth remembering */
-	struct json_object *known_rows; /* [key_hex, error] failed alone */
+	struct json_object *known_rows; /* [key_hex, error] found bad */
 	/* the current chunk; the next chunk's CHUNK_SENT event rides on the
 	 * store of this chunk's full answer (next_detail, next_sent) */
 	int chunk_off, chunk_len, next_sent;
@@ -1099,8 +1099,11 @@ static void error_row(struct json_object *rows, const char *ordinal, const char 
 	json_object_array_add(rows, e);
 }
 
-/* Input idx (of send[]) is bad: a null record with the error; one that
- * was rejected in a call of its own is remembered (negative cache). */
+/* Input idx (of send[]) is bad: a null record with the error. It is
+ * remembered (negative cache) when the failure that condemned it was a
+ * rejection (j->cacheable): its own call's, or, found by elimination, that
+ * of the batch whose other parts all passed (the same verdict, one failed
+ * call cheaper). */
 static int job_fail_one(void *ctx, int idx, int alone)
 {
 	struct job *j = ctx;
@@ -1118,7 +1121,7 @@ static int job_fail_one(void *ctx, int idx, int alone)
 	error_row(a, PQgetvalue(j->missing, j->send[idx], 0), msg);
 	rc = job_store(j, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN), idx, 0);
 	json_object_put(a);
-	if (alone && j->cacheable && cachekey_hex(input, hex) == 0) {
+	if (j->cacheable && cachekey_hex(input, hex) == 0) {
 		struct json_object *e = json_object_new_array();
 		if (!j->known_rows)
 			j->known_rows = json_object_new_array();
@@ -1238,7 +1241,7 @@ static int complete(struct runner *r, struct job *j)
 }
 
 /* Inputs the model need not see: rejected by the SMILES screen (compound
- * models) or rejected alone by this model version before (input_failure).
+ * models) or found bad by this model version before (input_failure).
  * j->send lists the others; the keys of those go to keys (a JSON array). */
 static void screen_inputs(struct job *j, struct json_object *rows, struct json_object *keys)
 {
@@ -1276,7 +1279,7 @@ static void known_bad(struct job *j, struct json_object *rows, struct json_objec
 		int pos = atoi(PQgetvalue(res, k, 0)) - 1;
 		if (pos < 0 || pos >= j->nsend || j->send[pos] < 0)
 			continue;
-		snprintf(msg, sizeof msg, "failed alone on model version %s before: %s",
+		snprintf(msg, sizeof msg, "known to fail on model version %s: %s",
 			 j->m->version, PQgetvalue(res, k, 1));
 		error_row(rows, PQgetvalue(j->missing, j->send[pos], 0), msg);
 		j->send[pos] = -1;
@@ -1327,7 +1330,7 @@ out:
 	return rc;
 }
 
-/* Remember the inputs that were rejected alone (negative cache). */
+/* Remember the inputs found bad by a rejection (negative cache). */
 static void remember_known_bad(struct runner *r, struct job *j)
 {
 	if (!j->known_rows)
