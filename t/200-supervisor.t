@@ -2,7 +2,7 @@
 # 200-supervisor.t — modelhubd's supervisor: --version, bad options, child
 # restart after a crash (with growing back-off), a hung child (no heartbeat)
 # killed and restarted, the janitor as a singleton across two replicas
-# (advisory lock, takeover when the leader stops), hub_server rows, clean
+# (the hub lease, takeover when the leader stops), hub_server rows, clean
 # SIGTERM (exit 0, no children left, shm segment removed).
 import os
 import signal
@@ -95,13 +95,13 @@ with open(log2, "ab") as lf:
 wait_for(lambda: len(s.sql("SELECT replica_id FROM hub_server")) == 2, 15)
 t.is_(len(s.sql("SELECT replica_id FROM hub_server")), 2, "second replica has its hub_server row")
 time.sleep(2)
-t.ok("janitor lock" not in open(log2).read(), "  its janitor does not lead while the first holds the lock")
+t.ok("holding the hub lease" not in open(log2).read(), "  its janitor does not lead while the first holds the lock")
 os.kill(sup, signal.SIGTERM)
 rc = hub.wait(timeout=30)
 t.is_(rc, 0, "SIGTERM: supervisor exits 0")
 t.is_(children(sup), {}, "  no children left")
 t.ok(not os.path.exists("/dev/shm" + s.config["hub.shm_name"]), "  metrics segment removed")
-t.ok(wait_for(lambda: "janitor lock" in open(log2).read(), 15),
+t.ok(wait_for(lambda: "holding the hub lease" in open(log2).read(), 15),
      "the second replica's janitor takes over when the leader stops")
 hub2.send_signal(signal.SIGTERM)
 t.is_(hub2.wait(timeout=30), 0, "second replica stops cleanly")

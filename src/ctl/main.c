@@ -48,6 +48,7 @@ struct db *ctl_db(void)
 				"modelhubctl");
 		if (!the_db)
 			die("ctl msg=\"out of memory\"");
+		db_set_timeouts(the_db, 0, 0); /* migrations, bulk admin commands */
 	}
 	return the_db;
 }

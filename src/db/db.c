@@ -6,6 +6,11 @@
  * The search_path is set with set_config() and a bound parameter, so the
  * schema name never becomes SQL text (the upstream bug was a driver that
  * ignored the schema option).
+ * Every connection gets TCP keepalives and tcp_user_timeout (a peer that
+ * vanished, or a partition, is noticed in about 10 s instead of the
+ * kernel's two hours) and statement_timeout / lock_timeout (db_set_timeouts;
+ * DB_STATEMENT_MS / DB_LOCK_MS by default): the db.conninfo string is
+ * applied after these defaults, so it can override any of them.
  */
 #include "db/db.h"
 #include "lib/log.h"
@@ -17,12 +22,15 @@
 #define DB_MAX_NAMES 256
 #define DB_MAX_CHANNELS 8
 #define DB_MAX_QUEUED 4096
+#define DB_STATEMENT_MS 30000
+#define DB_LOCK_MS 10000
 
 struct db {
 	PGconn *conn;
 	char *conninfo;
 	char *schema;
 	char *app_name;
+	int statement_ms, lock_ms; /* 0: no limit */
 	char *prepared[DB_MAX_NAMES];
 	int nprepared;
 	char *channels[DB_MAX_CHANNELS];
@@ -54,7 +62,29 @@ struct db *db_new(const char *conninfo, const char *schema, const char *app_name
 		db_free(db);
 		return NULL;
 	}
+	db->statement_ms = DB_STATEMENT_MS;
+	db->lock_ms = DB_LOCK_MS;
 	return db;
+}
+
+void db_set_timeouts(struct db *db, int statement_ms, int lock_ms)
+{
+	db->statement_ms = statement_ms > 0 ? statement_ms : 0;
+	db->lock_ms = lock_ms > 0 ? lock_ms : 0;
+}
+
+/* PQconnectdbParams: liveness defaults first, then db.conninfo expanded
+ * in place of dbname, so its own settings win (later keywords override). */
+static PGconn *connect_params(struct db *db)
+{
+	char opts[128];
+	const char *k[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+			   "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
+	const char *v[] = {"1", "5", "2", "3", "10000", opts, db->conninfo, NULL};
+
+	snprintf(opts, sizeof opts, "-c statement_timeout=%d -c lock_timeout=%d",
+		 db->statement_ms, db->lock_ms);
+	return PQconnectdbParams(k, v, 1);
 }
 
 static void forget_prepared(struct db *db)
@@ -153,7 +183,7 @@ int db_ensure(struct db *db)
 	db->flight_lost |= db->in_flight; /* went with the connection */
 	db->in_flight = 0;
 	forget_prepared(db);
-	db->conn = PQconnectdb(db->conninfo);
+	db->conn = connect_params(db);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		set_err(db, "08006", PQerrorMessage(db->conn));
 		log_error_x("db msg=\"connect failed\" error=\"%s\"", db->errmsg);

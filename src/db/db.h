@@ -26,6 +26,11 @@ struct db;
 /* Never connects; the first query does. NULL only on out of memory. */
 struct db *db_new(const char *conninfo, const char *schema, const char *app_name);
 void db_free(struct db *db);
+/* statement_timeout and lock_timeout (ms, 0 none) of the connections made
+ * from now on; db_new sets 30 s and 10 s. modelhubctl sets none (migrations
+ * may run long). Every connection also gets TCP keepalives and a 10 s
+ * tcp_user_timeout; db.conninfo may override any of these. */
+void db_set_timeouts(struct db *db, int statement_ms, int lock_ms);
 
 /* Connect if not connected. 0 / -1. */
 int db_ensure(struct db *db);

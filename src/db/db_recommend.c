@@ -7,6 +7,7 @@
  * nightly claim). All SQL parameterised.
  */
 #include "db/db_recommend.h"
+#include "db/db_lead.h"
 #include "lib/log.h"
 
 #include <stdio.h>
@@ -213,9 +214,9 @@ enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int v
 	return mark_applied(db, rec_id, user_id) < 0 ? DB_REC_ERROR : DB_REC_OK;
 }
 
-int db_recommend_nightly_claim(struct db *db, const char *at)
+int db_recommend_nightly_claim(struct db *db, int64_t token, const char *at)
 {
-	const char *p[1] = {at};
+	const char *p[2] = {at, DB_INT(token)};
 	PGresult *r;
 	int due;
 
@@ -223,11 +224,11 @@ int db_recommend_nightly_claim(struct db *db, const char *at)
 	 * passed since the last run, so several janitors (or restarts) never
 	 * run it twice. First ever run: at once. */
 	r = db_prep(db, "rec_nightly_due",
-		    "INSERT INTO job_run (job, last_at) VALUES ('recommendations', now())"
-		    " ON CONFLICT (job) DO UPDATE SET last_at = now()"
+		    "INSERT INTO job_run (job, last_at) SELECT 'recommendations', now()"
+		    " WHERE " DB_LEASE_FENCE(2) " ON CONFLICT (job) DO UPDATE SET last_at = now()"
 		    " WHERE job_run.last_at < date_trunc('day', now()) + $1::time"
 		    " AND now() >= date_trunc('day', now()) + $1::time RETURNING 1",
-		    1, p);
+		    2, p);
 	if (!r)
 		return -1;
 	due = PQntuples(r) > 0;

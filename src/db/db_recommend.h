@@ -68,7 +68,8 @@ enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int v
 
 /* Claim today's nightly run: 1 when the UTC time of day at ("HH:MM") has
  * passed since the last run (or there was none) and this caller now owns
- * the run, 0 when not due, -1 on error. Atomic across replicas. */
-int db_recommend_nightly_claim(struct db *db, const char *at);
+ * the run, 0 when not due (or the hub lease is no longer held with token,
+ * db_lead.h), -1 on error. Atomic across replicas. */
+int db_recommend_nightly_claim(struct db *db, int64_t token, const char *at);
 
 #endif

@@ -163,18 +163,23 @@ enum work_claim_rc {
  * Nothing is claimed for any other outcome. */
 enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
 				 struct work_model *m, struct work_inst *wi, enum work_slot *inst_rc);
-/* Janitor */
+/* Janitor. Every sweep takes the token of the hub lease it was elected
+ * with (db_lead.h) and changes nothing unless the lease is still held with
+ * that token (DB_LEASE_FENCE), so a leader that lost its lease while
+ * frozen writes nothing when it wakes. */
 /* Requeue RUNNING requests whose lease expired (FAILED ATTEMPTS_EXHAUSTED
  * at max_attempts); rows changed or -1. */
-int db_janitor_requeue(struct db *db, int max_attempts);
+int db_janitor_requeue(struct db *db, int64_t token, int max_attempts);
 /* Delete up to batch requests older than days (with inputs, results);
  * rows deleted or -1. */
-int db_janitor_retention(struct db *db, int days, int batch);
-int db_janitor_old_instances(struct db *db, int days, int batch);
-int db_janitor_sessions(struct db *db);
-int db_janitor_disabled(struct db *db);
-/* Instances of replicas whose hub_server heartbeat is older than stale_s. */
-int db_janitor_dead_replicas(struct db *db, int stale_s);
+int db_janitor_retention(struct db *db, int64_t token, int days, int batch);
+int db_janitor_old_instances(struct db *db, int64_t token, int days, int batch);
+int db_janitor_sessions(struct db *db, int64_t token);
+int db_janitor_disabled(struct db *db, int64_t token);
+/* Instances of replicas whose hub_server heartbeat is older than stale_s,
+ * never those of self (the sweeping replica's id): its own work is alive
+ * by definition, even if its heartbeat stalled while it was frozen. */
+int db_janitor_dead_replicas(struct db *db, int64_t token, const char *self, int stale_s);
 /* Record the time of a retention pass in job_run. */
 int db_janitor_retention_done(struct db *db);
 

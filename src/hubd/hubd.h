@@ -41,9 +41,15 @@ void hubd_heartbeat(struct hubd_child *c);
  * Returns 1 if fd readable, 2 when poked (SIGUSR1), 0 on timeout, -1 when
  * asked to stop. */
 int hubd_wait(struct hubd_child *c, int fd, int ms);
-/* The elector role (the janitor) publishes whether this replica leads;
- * the supervisor starts leader-only roles only while it does. */
-void hubd_set_leader(int leader);
+/* The elector role (the janitor) publishes whether this replica leads and
+ * the fencing token of the hub lease it holds (db_lead.h); the supervisor
+ * starts leader-only roles only while it does. */
+void hubd_set_leader(int leader, int64_t token, int64_t until_ms);
+/* In any child: the hub lease token while this replica leads and its lease
+ * (as last renewed, until_ms on mh_mono_ms) has not run out, else 0.
+ * Leader-only writes pass it to their db_ function, which checks it in the
+ * statement (DB_LEASE_FENCE); 0 never matches a lease. */
+int64_t hubd_leader_token(void);
 
 int dealer_main(struct hubd_child *c);
 int runner_main(struct hubd_child *c);

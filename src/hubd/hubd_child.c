@@ -89,10 +89,18 @@ void hubd_heartbeat(struct hubd_child *c)
 	sup_child_beat();
 }
 
-void hubd_set_leader(int leader)
+void hubd_set_leader(int leader, int64_t token, int64_t until_ms)
 {
-	sup_child_set_leader(leader);
+	if (leader) {
+		sup_child_set_token(token, until_ms);
+		sup_child_set_leader(1);
+	} else {
+		sup_child_set_leader(0);
+		sup_child_set_token(0, 0);
+	}
 }
+
+int64_t hubd_leader_token(void) { return sup_child_leader_token(); }
 
 int hubd_wait(struct hubd_child *c, int fd, int ms)
 {

@@ -23,7 +23,7 @@
  *   (kubelet /metrics/resource through metrics/kubelet.h) only adds a
  *   producer: with hub.backend = kubernetes each cycle calls
  *   kubescrape_cycle() (kubernetes backend, weak) in the replica holding
- *   the SCRAPER_LOCK_KEY advisory lock, so kubelets are scraped once.
+ *   the hub lease (hubd_leader_token()), so kubelets are scraped once.
  * - Local instances: the process group of model_instance.pid (the leader,
  *   started with setsid by cluster/local.c). CPU = utime+stime of the group;
  *   memory = the instance's dedicated memory cgroup working set when it has
@@ -46,7 +46,6 @@
 #include <json-c/json.h>
 
 #include "db/db_instance.h"
-#include "db/db_lead.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -57,7 +56,6 @@
 #include "metrics/view.h"
 
 #define LIVE_EVERY_MS 15000     /* instance_live upsert period (DESIGN §6) */
-#define SCRAPER_LOCK_KEY 7236051898443571023LL /* kubelets are scraped by one replica */
 #define ATTACH_RETRY_MS 2000    /* segment missing: try again this often */
 #define MIN_INTERVAL_MS 200
 
@@ -300,12 +298,12 @@ static void write_live(struct scraper *s, int all)
  * of instance samples ingested, or -1. Weak: absent until that file links. */
 extern int kubescrape_cycle(struct hubd_child *c, struct metrics_seg *seg) __attribute__((weak));
 
-/* Session advisory lock: only the replica holding it scrapes kubelets. A
- * reconnect drops it, so each cycle checks it is still held (pg_locks) and
- * tries to take it when not. */
+/* Only the leading replica scrapes kubelets: the hub lease (db_lead.h), as
+ * the janitor last renewed it; a replica woken from a freeze sees 0 at once
+ * (a session advisory lock stayed held by a frozen process). */
 static int lead_kube(struct scraper *s)
 {
-	int ok = db_lead_hold(s->c->db, SCRAPER_LOCK_KEY);
+	int ok = hubd_leader_token() != 0;
 
 	if (ok != s->kube_leader)
 		log_info("scraper kube_leader=%d msg=\"%s\"", ok,

@@ -44,6 +44,8 @@
 
 struct sup_shared {
 	_Atomic int leader;
+	_Atomic int_least64_t token; /* fencing token of the leadership */
+	_Atomic int_least64_t until_ms; /* ... valid until (mh_mono_ms) */
 	struct sup_pub pub[]; /* cap entries */
 };
 
@@ -491,4 +493,22 @@ void sup_child_set_leader(int leader)
 {
 	if (child_sh && (child_flags & SUP_ELECTOR))
 		atomic_store(&child_sh->leader, leader != 0);
+}
+
+void sup_child_set_token(int64_t token, int64_t until_ms)
+{
+	if (child_sh && (child_flags & SUP_ELECTOR)) {
+		atomic_store(&child_sh->until_ms, until_ms);
+		atomic_store(&child_sh->token, token);
+	}
+}
+
+int64_t sup_child_leader_token(void)
+{
+	int64_t t;
+
+	if (!child_sh || !atomic_load(&child_sh->leader))
+		return 0;
+	t = atomic_load(&child_sh->token);
+	return mh_mono_ms() < atomic_load(&child_sh->until_ms) ? t : 0;
 }

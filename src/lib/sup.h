@@ -32,9 +32,11 @@
  *   reaps and restarts children never waits on a database or a network.
  * - Leadership: roles flagged SUP_LEADER_ONLY run only while the leadership
  *   word is set. A child of a SUP_ELECTOR role decides leadership however
- *   it likes (today the janitor's advisory lock) and publishes it with
- *   sup_child_set_leader(); when the elector exits the word is cleared and
- *   the leader-only children get SIGTERM.
+ *   it likes (today the janitor's lease row, db_lead.h) and publishes it
+ *   with sup_child_set_leader(), with the lease's fencing token beside it
+ *   (sup_child_leader_token() reads it in any child, for the leader-only
+ *   writes); when the elector exits the word is cleared and the
+ *   leader-only children get SIGTERM.
  */
 #ifndef MH_SUP_H
 #define MH_SUP_H
@@ -152,7 +154,13 @@ unsigned sup_wait(int fd, int64_t ms);
 
 /* In a child: beat this child's heartbeat word. */
 void sup_child_beat(void);
-/* In a child of a SUP_ELECTOR role: publish whether this replica leads. */
+/* In a child of a SUP_ELECTOR role: publish whether this replica leads,
+ * and the fencing token of its leadership (0 when not leading). */
 void sup_child_set_leader(int leader);
+void sup_child_set_token(int64_t token, int64_t until_ms);
+/* In any child: the published token while this replica leads and before
+ * until_ms (mh_mono_ms(): the lease's expiry as the elector last saw it
+ * renewed, so a replica that was frozen sees 0 on waking), else 0. */
+int64_t sup_child_leader_token(void);
 
 #endif
