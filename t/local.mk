@@ -15,9 +15,9 @@ EXTRA_DIST += t/030-models.t
 
 # Kubernetes API simulator t/kube/ (owned by the kubesim area)
 TESTS += t/350-kubesim-kubectl.t t/351-kubesim-python.t t/352-kubesim-scheduler.t t/353-kubesim-watch.t t/354-rbac.t \
-	t/370-kubesim-autoscale.t t/371-autoscale-clusterapi.t t/373-autoscale-external.t
+	t/370-kubesim-autoscale.t t/371-autoscale-clusterapi.t t/372-autoscale-faults.t t/373-autoscale-external.t
 EXTRA_DIST += t/350-kubesim-kubectl.t t/351-kubesim-python.t t/352-kubesim-scheduler.t t/353-kubesim-watch.t t/354-rbac.t \
-	t/370-kubesim-autoscale.t t/371-autoscale-clusterapi.t t/373-autoscale-external.t
+	t/370-kubesim-autoscale.t t/371-autoscale-clusterapi.t t/372-autoscale-faults.t t/373-autoscale-external.t
 
 # scripts/run-local in a copy of the tree (uses the built programs).
 TESTS += t/190-run-local.t

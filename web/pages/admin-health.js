@@ -51,9 +51,72 @@ function usageCell(used, total, unit, res) {
     `${fmtNum(used)} / ${fmtNum(total)} ${unit}` + (p !== null ? ` (${Math.round(p)} %)` : ''));
 }
 
+/** The node autoscaler's last pass and decisions (GET /api/autoscaler): why each thing happened. */
+async function loadAutoscaler(out) {
+  let a;
+  try {
+    a = await get('/api/autoscaler');
+  } catch (e) {
+    setContent(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'No autoscaler API on this hub.' : errorText(e)));
+    return e.status !== 404 && e.status !== 403;
+  }
+  if (!a.enabled) {
+    setContent(out, el('p', a.config_error ? `Autoscaler configuration error: ${a.config_error}` : 'Node autoscaling is off (no autoscale.groups).'));
+    return true;
+  }
+  const snap = a.snapshot || {};
+  const parts = [
+    el('p', `Last pass: ${a.updated_at ? fmtTime(a.updated_at) : 'none yet'}${a.replica ? ` on ${a.replica}` : ''}.`),
+    el('h3', 'Node groups'),
+    table([
+      { head: 'Group', cell: (g) => g.name },
+      { head: 'Mode', cell: (g) => g.mode },
+      { head: 'Size (min–max)', cell: (g) => `${show(g.size)} (${g.min}–${g.max})` },
+      { head: 'Nodes', cell: (g) => show(g.nodes) },
+      { head: 'Provisioning', cell: (g) => show(g.provisioning) },
+      { head: 'Node shape', cell: (g) => `${g.cpu_m} m, ${g.memory_mib} MiB` },
+    ], snap.groups || [], { cls: 'as-groups', empty: 'No pass yet.' }),
+    el('h3', 'Pending model pods'),
+    table([
+      { head: 'Pod', cell: (p) => p.pod },
+      { head: 'Model', cell: (p) => p.model_id },
+      { head: 'Requests', cell: (p) => `${p.cpu_request_m} m, ${p.memory_request_mib} MiB` },
+      { head: 'Verdict', cell: (p) => badge(p.verdict) },
+      { head: 'Why', cell: (p) => p.message },
+      { head: 'Scheduler', cell: (p) => p.scheduler_message || '–' },
+    ], snap.pending_pods || [], { cls: 'as-pending', empty: 'No model pod is waiting for a node.' }),
+    el('h3', 'Nodes: the autoscaler\'s view'),
+    table([
+      { head: 'Node', cell: (n) => n.name },
+      { head: 'Group', cell: (n) => n.group || 'unmanaged' },
+      { head: 'State', cell: (n) => `${n.ready ? 'Ready' : 'NotReady'}${n.cordoned ? ', cordoned' : ''}` },
+      { head: 'Requested', cell: (n) => `${n.requested_cpu_m}/${n.allocatable_cpu_m} m, ${n.requested_memory_mib}/${n.allocatable_memory_mib} MiB` },
+      { head: 'Model pods (busy)', cell: (n) => `${n.model_pods} (${n.busy_pods})` },
+      { head: 'Idle', cell: (n) => `${fmtNum(n.idle_seconds, 0)} s` },
+      { head: 'Action', cell: (n) => (n.action === 'keep' ? `keep: ${n.reason}` : n.action) },
+    ], snap.nodes || [], { cls: 'as-nodes', empty: 'No nodes.' }),
+  ];
+  if ((a.models_without_group || []).length) {
+    parts.push(el('p.error', `Models whose requests fit no node group (they can never start): ${a.models_without_group.join(', ')}`));
+  }
+  parts.push(el('h3', 'Decisions'), table([
+    { head: 'When', cell: (d) => fmtTime(d.at) },
+    { head: 'Action', cell: (d) => d.action },
+    { head: 'Group', cell: (d) => d.node_group || '–' },
+    { head: 'Node / pod', cell: (d) => d.node || d.pod || '–' },
+    { head: 'Count', cell: (d) => (d.count == null ? '' : String(d.count)) },
+    { head: 'Reason', cell: (d) => d.reason },
+  ], (a.decisions || []).slice(0, 30), { cls: 'as-decisions', empty: 'No decision yet.' }));
+  setContent(out, ...parts);
+  return true;
+}
+
 export async function nodesPage(view) {
   const out = el('div#nodes');
-  view.append(pageTitle('Nodes'), el('p.lead', 'Machines that run model instances (the local backend has one: this machine).'), out);
+  const as = el('section#autoscaler', { 'aria-live': 'polite' });
+  view.append(pageTitle('Nodes'), el('p.lead', 'Machines that run model instances (the local backend has one: this machine).'), out,
+    el('h2', 'Node autoscaler'), as);
+  const stopAs = poll(() => loadAutoscaler(as), POLL_MS * 2);
   const load = async () => {
     try {
       const list = items(await get('/api/nodes'));
@@ -73,7 +136,7 @@ export async function nodesPage(view) {
     }
   };
   const stop = poll(load, POLL_MS);
-  return () => stop();
+  return () => { stop(); stopAs(); };
 }
 
 /** Prometheus text → {family: [{labels: {..}, value}]} (comments skipped). */

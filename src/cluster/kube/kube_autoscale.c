@@ -90,8 +90,12 @@ static void copy_taints(struct json_object *arr, struct cluster_node_info *ni)
 		const char *k = jx_get_str(t, "key", NULL), *v = jx_get_str(t, "value", NULL);
 		const char *e = jx_get_str(t, "effect", NULL);
 
-		if (!k || strcmp(k, "node.kubernetes.io/unschedulable") == 0)
-			continue; /* the cordon is reported as cordoned */
+		/* the cordon is reported as cordoned; not-ready/unreachable are the
+		 * node's condition (a registering node loses them once Ready), not
+		 * its shape: a registering node is capacity on its way */
+		if (!k || strcmp(k, "node.kubernetes.io/unschedulable") == 0 ||
+		    strcmp(k, "node.kubernetes.io/not-ready") == 0 || strcmp(k, "node.kubernetes.io/unreachable") == 0)
+			continue;
 		snprintf(ni->taints[ni->ntaints][0], 128, "%s", k);
 		snprintf(ni->taints[ni->ntaints][1], 128, "%s", v ? v : "");
 		snprintf(ni->taints[ni->ntaints][2], 128, "%s", e ? e : "");
