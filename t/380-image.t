@@ -113,6 +113,8 @@ try:
     t.is_(st and st[0], "COMPLETED", "a demo request completes (modelhubd from the image, pod on the simulator)")
     rec = records(s, tok, rid)
     t.ok(rec and abs(float(rec[0]["mol_weight"]) - 46.07) < 0.01, "  with the right result")
+    r = s.ctl("alive")
+    t.ok(r.returncode == 0 and "alive" in r.stdout, "modelhubd liveness probe (modelhubctl alive) in the image")
     s.stop()
     sim.stop()
 finally:

@@ -50,3 +50,7 @@ EXTRA_DIST += t/380-image.t
 check-image:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='t/380-image.t'
 .PHONY: check-image
+
+# modelhubctl alive: the modelhubd liveness probe of deploy/k8s.
+TESTS += t/381-hubd-alive.t
+EXTRA_DIST += t/381-hubd-alive.t

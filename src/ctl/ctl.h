@@ -31,5 +31,6 @@ int ctl_reset_password(const struct ctl_opts *o);
 int ctl_add_model(const struct ctl_opts *o);
 int ctl_list_models(const struct ctl_opts *o);
 int ctl_kubeconfig(const struct ctl_opts *o); /* ctl_kube.c */
+int ctl_alive(const struct ctl_opts *o);      /* ctl_alive.c */
 
 #endif

@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"                                   add or update models (object or array)\n"
 		"  list-models                      print the catalogue\n"
 		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
+		"  alive [SECONDS]                  exit 0 if modelhubd and its children beat\n"
+		"                                   within SECONDS (liveness probe, no database)\n"
 		"options: -c FILE  configuration file (default $MODELHUB_CONFIG)\n");
 }
 
@@ -65,6 +67,7 @@ static const struct {
 	{"add-model", ctl_add_model, 1, 1},
 	{"list-models", ctl_list_models, 0, 0},
 	{"kubeconfig", ctl_kubeconfig, 1, 2},
+	{"alive", ctl_alive, 0, 1},
 };
 
 /* Option taking a value: "--name V" or "--name=V". Returns the value and
