@@ -1,22 +1,26 @@
 #!/usr/bin/python3
-# 354-rbac.t — deploy/k8s grants the modelhub ServiceAccount exactly the API permissions in t/kube/required-permissions.txt.
-"""Parses deploy/k8s/*.yaml (python3-yaml): every manifest is well formed;
-every line of t/kube/required-permissions.txt (verb, resource, apiGroup,
-namespace) is granted through a RoleBinding/ClusterRoleBinding to
-ServiceAccount modelhub/modelhub in the right scope; no rule uses "*" and no
-rule grants anything beyond the list (least privilege); the Deployment runs
-as that ServiceAccount with the config the backend expects. Then kubesim
-enforces the same list for a token (allow_file): the calls in the list
-succeed, others are 403 Forbidden."""
+# 354-rbac.t — deploy/k8s grants the modelhub ServiceAccount exactly the API permissions in t/kube/required-permissions.txt that apply to the chosen configuration (each overlay, base + each component), and the simulator enforces the list for a token.
+"""Renders deploy/k8s with `kubectl kustomize` (each overlay as shipped, and
+the base with each component deploy/k8s/components/<key>-<value> alone) and
+parses the objects (python3-yaml). A line of t/kube/required-permissions.txt
+applies when its conditions (key=value words other than ns=) name the
+configuration's components; lines without a condition always apply. For each
+rendering: every applying line is granted through a RoleBinding or
+ClusterRoleBinding to ServiceAccount modelhub/modelhub in the right scope;
+nothing else is granted (no unused verb); no rule uses "*"; pod permissions
+are namespaced. Then the Deployment's shape the backend relies on, and
+kubesim enforcing the list for a token (allow_file)."""
 
 import glob
 import os
+import subprocess
 import sys
+import tempfile
 
 TOP = os.environ.get("top_srcdir") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in t/kube (distributed as a directory)
 sys.path.insert(0, os.path.join(TOP, "t", "kube"))
-from simtest import KubeSim, base_config, pod_manifest  # noqa: E402
+from simtest import KUBECTL, KubeSim, base_config, pod_manifest  # noqa: E402
 from tap import TAP  # noqa: E402
 
 t = TAP()
@@ -24,12 +28,17 @@ try:
     import yaml
 except ImportError:
     t.skip_all("python3-yaml not installed")
+if not os.access(KUBECTL, os.X_OK):
+    t.skip_all("no %s (kubectl kustomize renders deploy/k8s)" % KUBECTL)
 
+K8S = os.path.join(TOP, "deploy", "k8s")
 PERMS = os.path.join(TOP, "t", "kube", "required-permissions.txt")
 SA = ("modelhub", "modelhub")  # namespace, name
+CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
 def load_perms(path):
+    """[(verb, resource, group, ns or None, {condition key: value})]"""
     out = []
     with open(path) as f:
         for ln in f:
@@ -37,26 +46,112 @@ def load_perms(path):
             if not parts:
                 continue
             ns = next((p[3:] for p in parts[2:] if p.startswith("ns=")), None)
-            grp = next((p for p in parts[2:] if not p.startswith("ns=")), "")
-            out.append((parts[0], parts[1], grp, ns))
+            cond = dict(p.split("=", 1) for p in parts[2:] if "=" in p and not p.startswith("ns="))
+            grp = next((p for p in parts[2:] if "=" not in p), "")
+            out.append((parts[0], parts[1], grp, ns, cond))
     return out
 
 
-docs = []
-for f in sorted(glob.glob(os.path.join(TOP, "deploy", "k8s", "*.yaml"))):
-    try:
-        for d in yaml.safe_load_all(open(f)):
-            if d:
-                docs.append((os.path.basename(f), d))
-        t.pass_("%s parses" % os.path.basename(f))
-    except yaml.YAMLError as e:
-        t.fail("%s parses: %s" % (os.path.basename(f), e))
-t.ok(len(docs) >= 10, "deploy/k8s holds the manifests (%d objects)" % len(docs))
-t.ok(all(d.get("apiVersion") and d.get("kind") and (d.get("metadata") or {}).get("name") for _, d in docs),
-     "every object has apiVersion, kind, metadata.name")
-CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
-t.ok(all(d["kind"] in CLUSTER_KINDS or d["metadata"].get("namespace") for _, d in docs),
-     "every namespaced object names its namespace")
+def render(path):
+    r = subprocess.run([KUBECTL, "kustomize", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        t.diag(r.stderr)
+        return None
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def render_with(components):
+    """base + the given component directories, through a temporary kustomization."""
+    with tempfile.TemporaryDirectory(prefix="modelhub-k8s-") as tmp:
+        rel = os.path.relpath(K8S, tmp)
+        with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                    "resources:\n  - %s/base\n" % rel)
+            if components:
+                f.write("components:\n" + "".join("  - %s/components/%s\n" % (rel, c) for c in components))
+        return render(tmp)
+
+
+def grants_of(docs):
+    """{(verb, resource, group, namespace or None)} reachable by the ServiceAccount; bad bindings."""
+    roles = {(None if r["kind"] == "ClusterRole" else r["metadata"].get("namespace"), r["kind"],
+              r["metadata"]["name"]): r for r in docs if r["kind"] in ("Role", "ClusterRole")}
+    grants, bad = set(), []
+    for b in docs:
+        if b["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subj = [(x.get("namespace"), x.get("name")) for x in b.get("subjects") or [] if x.get("kind") == "ServiceAccount"]
+        if SA not in subj:
+            bad.append("%s %s: subject is not ServiceAccount modelhub/modelhub" % (b["kind"], b["metadata"]["name"]))
+            continue
+        ref = b["roleRef"]
+        role = roles.get((None if ref["kind"] == "ClusterRole" else b["metadata"]["namespace"], ref["kind"], ref["name"]))
+        if role is None:
+            bad.append("%s %s refers to no role" % (b["kind"], b["metadata"]["name"]))
+            continue
+        scope = None if b["kind"] == "ClusterRoleBinding" else b["metadata"]["namespace"]
+        for rule in role.get("rules") or []:
+            for g in rule.get("apiGroups") or []:
+                for res in rule.get("resources") or []:
+                    for v in rule.get("verbs") or []:
+                        grants.add((v, res, g, scope))
+    return grants, bad
+
+
+def check(name, docs, config, perms):
+    """One rendering against the lines that apply to config {key: value}."""
+    if docs is None:
+        t.fail("%s renders" % name)
+        return
+    t.ok(all(d.get("apiVersion") and d.get("kind") and (d.get("metadata") or {}).get("name") for d in docs)
+         and all(d["kind"] in CLUSTER_KINDS or d["metadata"].get("namespace") for d in docs),
+         "%s: every object has apiVersion, kind, name and (namespaced kinds) a namespace" % name)
+    wild = ["%s %s" % (d["kind"], d["metadata"]["name"]) for d in docs for rule in d.get("rules") or []
+            if any("*" in (rule.get(k) or []) for k in ("verbs", "resources", "apiGroups"))]
+    t.is_(wild, [], "%s: no rule uses a wildcard" % name)
+    grants, bad = grants_of(docs)
+    t.is_(bad, [], "%s: every binding names an existing role and the ServiceAccount" % name)
+    need = [p for p in perms if all(config.get(k) == v for k, v in p[4].items())]
+    missing = ["%s %s %s ns=%s" % (v, r, g or '""', ns) for v, r, g, ns, _ in need
+               if (v, r, g, None) not in grants and not (ns and (v, r, g, ns) in grants)]
+    t.is_(missing, [], "%s: every call of this configuration is granted in its scope (%d)" % (name, len(need)))
+    needed = {(v, r, g) for v, r, g, _, _ in need}
+    extra = sorted("%s %s %s" % x[:3] for x in grants if x[:3] not in needed)
+    t.is_(extra, [], "%s: no unused verb (nothing granted beyond the calls)" % name)
+    t.is_([x for x in grants if x[1].startswith("pods") and x[2] == "" and x[3] is None], [],
+          "%s: pod permissions are namespaced, not cluster-wide" % name)
+
+
+perms = load_perms(PERMS)
+t.ok(len(perms) >= 10, "required-permissions.txt lists the backend's calls (%d)" % len(perms))
+cond_keys = {k for p in perms for k in p[4]}
+comps = sorted(os.path.basename(d) for d in glob.glob(os.path.join(K8S, "components", "*"))
+               if os.path.isfile(os.path.join(d, "kustomization.yaml")))
+mode_comps = [c for c in comps if c.split("-", 1)[0] in cond_keys]
+for p in perms:
+    for k, v in p[4].items():
+        if "%s-%s" % (k, v) not in comps:
+            t.fail("condition %s=%s has a component deploy/k8s/components/%s-%s" % (k, v, k, v))
+t.ok(mode_comps, "components per configuration: %s" % " ".join(mode_comps))
+
+overlays = sorted(os.path.basename(d) for d in glob.glob(os.path.join(K8S, "overlays", "*")))
+t.is_(overlays, ["external-postgres", "local-postgres"], "overlays external-postgres and local-postgres")
+rendered = {}
+for o in overlays:
+    with open(os.path.join(K8S, "overlays", o, "kustomization.yaml")) as f:
+        kz = yaml.safe_load(f)
+    used = [os.path.basename(c.rstrip("/")) for c in kz.get("components") or []]
+    config = dict(c.split("-", 1) for c in used if c.split("-", 1)[0] in cond_keys)
+    rendered[o] = render(os.path.join(K8S, "overlays", o))
+    check("overlay %s (%s)" % (o, " ".join("%s=%s" % kv for kv in sorted(config.items())) or "base"),
+          rendered[o], config, perms)
+check("base alone", render_with([]), {}, perms)
+for c in mode_comps:
+    key, val = c.split("-", 1)
+    check("base + components/%s" % c, render_with([c]), {key: val}, perms)
+
+docs = [("rendered", d) for d in rendered.get("external-postgres") or []]
 
 
 def of(kind):
@@ -64,51 +159,6 @@ def of(kind):
 
 
 roles = {(r["metadata"].get("namespace"), r["kind"], r["metadata"]["name"]): r for r in of("Role") + of("ClusterRole")}
-for _, d in docs:
-    for rule in d.get("rules") or []:
-        wild = any("*" in (rule.get(k) or []) for k in ("verbs", "resources", "apiGroups"))
-        if wild:
-            t.fail("no wildcard in %s %s" % (d["kind"], d["metadata"]["name"]))
-t.pass_("no rule uses a wildcard")
-
-# grants reachable by the ServiceAccount: (verb, resource, group, namespace or None=cluster-wide)
-grants = set()
-bindings_ok = True
-for b in of("RoleBinding") + of("ClusterRoleBinding"):
-    subj = [(s.get("namespace"), s.get("name")) for s in b.get("subjects") or [] if s.get("kind") == "ServiceAccount"]
-    if SA not in subj:
-        bindings_ok = False
-        continue
-    ref = b["roleRef"]
-    key = (None if ref["kind"] == "ClusterRole" else b["metadata"]["namespace"], ref["kind"], ref["name"])
-    role = roles.get(key)
-    if role is None:
-        t.fail("%s %s refers to an existing role" % (b["kind"], b["metadata"]["name"]))
-        continue
-    scope = None if b["kind"] == "ClusterRoleBinding" else b["metadata"]["namespace"]
-    for rule in role.get("rules") or []:
-        for g in rule.get("apiGroups") or []:
-            for r in rule.get("resources") or []:
-                for v in rule.get("verbs") or []:
-                    grants.add((v, r, g, scope))
-t.ok(bindings_ok, "every binding's subject is ServiceAccount modelhub/modelhub")
-t.ok(grants, "the ServiceAccount has grants")
-
-perms = load_perms(PERMS)
-t.ok(len(perms) >= 20, "required-permissions.txt lists the backend's calls (%d)" % len(perms))
-missing = []
-for v, r, g, ns in perms:
-    if (v, r, g, None) in grants:
-        continue
-    if ns and (v, r, g, ns) in grants:
-        continue
-    missing.append("%s %s %s ns=%s" % (v, r, g or '""', ns))
-t.is_(missing, [], "every required permission is granted in its scope")
-needed = {(v, r, g) for v, r, g, ns in perms}
-extra = sorted("%s %s %s" % x[:3] for x in grants if x[:3] not in needed)
-t.is_(extra, [], "nothing is granted beyond the list (least privilege)")
-cluster_wide_pods = [x for x in grants if x[1].startswith("pods") and x[2] == "" and x[3] is None]
-t.is_(cluster_wide_pods, [], "pod permissions are namespaced, not cluster-wide")
 
 # the Deployment and its config
 dep = of("Deployment")[0]
@@ -165,10 +215,12 @@ t.is_(call("GET", P + "?watch=1&timeoutSeconds=1"), 200, "allowed: watch pods")
 t.is_(call("GET", "/api/v1/namespaces/modelhub-models/events?fieldSelector=involvedObject.name%3Dp1"), 200,
       "allowed: list events")
 t.is_(call("GET", "/api/v1/nodes/node-a/proxy/metrics/resource"), 200, "allowed: get nodes/proxy")
+t.is_(call("GET", "/apis/metrics.k8s.io/v1beta1/nodes"), 200, "allowed: metrics.k8s.io nodes")
 t.is_(call("PATCH", "/api/v1/nodes/node-a", {"spec": {"unschedulable": True}},
-           "application/strategic-merge-patch+json"), 200, "allowed: patch nodes (cordon)")
+           "application/strategic-merge-patch+json"), 403, "forbidden: patch nodes (no code calls it)")
 t.is_(call("PATCH", "/apis/cluster.x-k8s.io/v1beta1/namespaces/default/machinedeployments/md-a/scale",
-           {"spec": {"replicas": 1}}, "application/merge-patch+json"), 200, "allowed: patch machinedeployments/scale")
+           {"spec": {"replicas": 1}}, "application/merge-patch+json"), 403,
+      "forbidden: patch machinedeployments/scale (no code calls it)")
 t.is_(call("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/modelhub-models/pods"), 200, "allowed: metrics.k8s.io pods")
 t.is_(call("DELETE", P + "/p1"), 200, "allowed: delete pods")
 t.is_(call("POST", "/api/v1/namespaces/default/pods", pod_manifest("p2", ns="default")), 403,

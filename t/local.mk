@@ -54,3 +54,12 @@ check-image:
 # modelhubctl alive: the modelhubd liveness probe of deploy/k8s.
 TESTS += t/381-hubd-alive.t
 EXTRA_DIST += t/381-hubd-alive.t
+
+# kube.scrape: the metrics source (and RBAC) per deploy/k8s component.
+TESTS += t/383-kube-scrape-mode.t
+EXTRA_DIST += t/383-kube-scrape-mode.t
+
+# deploy/k8s: kustomize renders both overlays, client dry-run against the
+# simulator, images, probes, least privilege, NetworkPolicy.
+TESTS += t/382-k8s-manifests.t
+EXTRA_DIST += t/382-k8s-manifests.t

@@ -136,14 +136,15 @@ WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
 def rule_match(rules, verb, res, group, ns):
-    """rules: "verb resource[/sub] [apiGroup] [ns=namespace]" (the format of
-    t/kube/required-permissions.txt); "*" matches any verb/resource/group."""
+    """rules: "verb resource[/sub] [apiGroup] [ns=namespace] [key=value...]"
+    (the format of t/kube/required-permissions.txt; its conditions, the other
+    key=value words, are ignored); "*" matches any verb/resource/group."""
     for r in rules or []:
         parts = r.split("#")[0].split()
         if len(parts) < 2:
             continue
         rns = [p[3:] for p in parts[2:] if p.startswith("ns=")]
-        rg = [p for p in parts[2:] if not p.startswith("ns=")]
+        rg = [p for p in parts[2:] if "=" not in p]
         rg = rg[0] if rg else ""
         if rg in ("core", '""'):
             rg = ""

@@ -474,6 +474,27 @@ RESOURCES[AUTHZ] = {
     "selfsubjectaccessreviews": {"kind": "SelfSubjectAccessReview", "singular": "", "ns": False,
                                  "verbs": ["create"], "short": [], "subs": {}, "store": None},
 }
+# The other objects of a modelhub installation (deploy/k8s): stored as sent,
+# no controller acts on them. kubectl apply -k deploy/k8s/overlays/...
+# (t/382-k8s-manifests.t, also with --dry-run=client) needs their discovery.
+APPS, RBAC = ("apps", "v1"), ("rbac.authorization.k8s.io", "v1")
+POLICY, NETWORKING = ("policy", "v1"), ("networking.k8s.io", "v1")
+for _gv, _res, _kind, _ns, _short in (
+        (CORE, "serviceaccounts", "ServiceAccount", True, ["sa"]),
+        (CORE, "secrets", "Secret", True, []),
+        (CORE, "services", "Service", True, ["svc"]),
+        (APPS, "deployments", "Deployment", True, ["deploy"]),
+        (APPS, "statefulsets", "StatefulSet", True, ["sts"]),
+        (RBAC, "roles", "Role", True, []),
+        (RBAC, "rolebindings", "RoleBinding", True, []),
+        (RBAC, "clusterroles", "ClusterRole", False, []),
+        (RBAC, "clusterrolebindings", "ClusterRoleBinding", False, []),
+        (POLICY, "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"]),
+        (NETWORKING, "networkpolicies", "NetworkPolicy", True, ["netpol"]),
+        (NETWORKING, "ingresses", "Ingress", True, ["ing"])):
+    RESOURCES.setdefault(_gv, {}).setdefault(_res, {
+        "kind": _kind, "singular": _kind.lower(), "ns": _ns, "verbs": RW, "short": _short, "subs": {},
+        "store": _res if not _gv[0] else _gv[0] + "/" + _res})
 KIND_OF = {}  # store key -> (kind, apiVersion)
 for (_g, _v), _rs in RESOURCES.items():
     for _r, _d in _rs.items():

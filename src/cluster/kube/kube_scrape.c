@@ -20,6 +20,10 @@
  *   cycle uses metrics.k8s.io/v1beta1 nodes and pods instead (rates, not
  *   counters: on_node_usage / on_instance_usage), and keeps doing so for
  *   KS_FALLBACK_RETRY_MS before trying the proxy again.
+ * - kube.scrape chooses the source, and so the RBAC the hub needs
+ *   (deploy/k8s/components/scrape-*): "kubelet" only the node proxy (a 403
+ *   is an error, no fallback), "metrics-server" only metrics.k8s.io (no
+ *   proxy call ever), "auto" (default) the proxy with the fallback above.
  */
 #include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_pod.h"
@@ -204,14 +208,29 @@ static int cycle_fallback(struct kube_scrape *ks, struct cluster_scrape *s)
 	return fallback_pods(ks, s);
 }
 
+enum ks_source { KS_AUTO, KS_KUBELET, KS_METRICS_SERVER };
+
+/* kube.scrape, read at every cycle (a SIGHUP reload takes effect). */
+static enum ks_source scrape_source(void)
+{
+	const char *v = cfg_str("kube.scrape", "auto");
+
+	if (strcmp(v, "kubelet") == 0)
+		return KS_KUBELET;
+	if (strcmp(v, "metrics-server") == 0)
+		return KS_METRICS_SERVER;
+	return KS_AUTO;
+}
+
 int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s)
 {
 	int forbidden = 0;
+	enum ks_source src = scrape_source();
 
 	if (nodes_refresh(ks) < 0)
 		return -1;
 	s->nodes = ks->nnodes;
-	if (mh_mono_ms() < ks->fallback_until)
+	if (src == KS_METRICS_SERVER || (src == KS_AUTO && mh_mono_ms() < ks->fallback_until))
 		return cycle_fallback(ks, s);
 	s->nodes_ok = kube_fetch_all(ks->f, ks->fx, ks->nnodes, s->timeout_ms);
 	for (int i = 0; i < ks->nnodes; i++) {
@@ -225,6 +244,11 @@ int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s)
 						 fx->body.len, s->arg))
 			return -1;
 		s->bytes += (int64_t)fx->body.len;
+	}
+	if (forbidden > 0 && s->nodes_ok == 0 && src == KS_KUBELET) {
+		log_warn_x("kubescrape nodes=%d msg=\"nodes/proxy forbidden (kube.scrape = kubelet)\"",
+			   forbidden);
+		return -1;
 	}
 	if (forbidden > 0 && s->nodes_ok == 0) {
 		log_warn_x("kubescrape nodes=%d msg=\"nodes/proxy forbidden, using metrics.k8s.io\"",
