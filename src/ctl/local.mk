@@ -2,8 +2,8 @@
 bin_PROGRAMS += modelhubctl
 modelhubctl_SOURCES = src/ctl/main.c src/ctl/ctl.h src/ctl/ctl_migrate.c src/ctl/ctl_user.c \
 	src/ctl/ctl_model.c
-modelhubctl_LDADD = libmhdb.a libmhmetrics.a libmhlib.a $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
+modelhubctl_LDADD = libmhdb.a libmhlib.a $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS)
 # kubernetes backend (kube engineer): kube.* lines from a kubeconfig.
 modelhubctl_SOURCES += src/ctl/ctl_kube.c
-# modelhubd liveness probe (deploy): reads the metrics segment's child table.
+# modelhubd liveness probe (deploy): the age of the supervisor's heartbeat file.
 modelhubctl_SOURCES += src/ctl/ctl_alive.c

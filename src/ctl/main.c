@@ -38,8 +38,8 @@ static void usage(FILE *f)
 		"                                   add or update models (object or array)\n"
 		"  list-models                      print the catalogue\n"
 		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
-		"  alive [SECONDS]                  exit 0 if modelhubd and its children beat\n"
-		"                                   within SECONDS (liveness probe, no database)\n"
+		"  alive [SECONDS]                  exit 0 if modelhubd's supervisor beat within\n"
+		"                                   SECONDS (liveness probe, no database)\n"
 		"options: -c FILE  configuration file (default $MODELHUB_CONFIG)\n");
 }
 

@@ -51,6 +51,11 @@ void hubd_set_leader(int leader, int64_t token, int64_t until_ms);
  * statement (DB_LEASE_FENCE); 0 never matches a lease. */
 int64_t hubd_leader_token(void);
 
+/* alive.c: the supervisor's heartbeat file <hub.var_dir>/modelhubd.alive
+ * (modelhubctl alive); beat once per loop, remove at a clean stop. */
+void hubd_alive_beat(void);
+void hubd_alive_stop(void);
+
 int dealer_main(struct hubd_child *c);
 int runner_main(struct hubd_child *c);
 int janitor_main(struct hubd_child *c);

@@ -35,6 +35,8 @@
  * - SIGTERM: forward to children, wait up to hub.shutdown_seconds (runners
  *   hand their request back and stop their instances), SIGKILL the rest.
  * - SIGHUP: reload the config file and forward it.
+ * - Each turn of the loop touches <hub.var_dir>/modelhubd.alive (alive.c):
+ *   `modelhubctl alive`, the liveness probe, reads its age.
  * - SIGUSR1 from a runner (it became idle) is passed on to the dealer;
  *   SIGUSR2 from the dealer (some runners' lists changed) becomes SIGUSR1
  *   to each runner in hubd_shm->poke_runners.
@@ -327,8 +329,10 @@ int supervisor_run(void)
 			sup_signal(h.core, &roles[ROLE_DEALER].sup, SIGUSR1);
 		if (sig & SUP_SIG_USR2)
 			poke_runners(h.core);
+		hubd_alive_beat();
 		sig = sup_wait(-1, sup_tick(h.core, SUP_LOOP_MS));
 	}
+	hubd_alive_stop();
 	log_info("supervisor msg=\"SIGTERM: shutting down\"");
 	sup_stop(h.core, cfg_int("hub.shutdown_seconds", 30) * 1000);
 	if (h.seg) {
