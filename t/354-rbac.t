@@ -217,10 +217,12 @@ t.is_(call("GET", "/api/v1/namespaces/modelhub-models/events?fieldSelector=invol
 t.is_(call("GET", "/api/v1/nodes/node-a/proxy/metrics/resource"), 200, "allowed: get nodes/proxy")
 t.is_(call("GET", "/apis/metrics.k8s.io/v1beta1/nodes"), 200, "allowed: metrics.k8s.io nodes")
 t.is_(call("PATCH", "/api/v1/nodes/node-a", {"spec": {"unschedulable": True}},
-           "application/strategic-merge-patch+json"), 403, "forbidden: patch nodes (no code calls it)")
+           "application/strategic-merge-patch+json"), 200, "allowed: patch nodes (cordon, autoscaler=clusterapi)")
 t.is_(call("PATCH", "/apis/cluster.x-k8s.io/v1beta1/namespaces/default/machinedeployments/md-a/scale",
-           {"spec": {"replicas": 1}}, "application/merge-patch+json"), 403,
-      "forbidden: patch machinedeployments/scale (no code calls it)")
+           {"spec": {"replicas": 1}}, "application/merge-patch+json"), 200,
+      "allowed: patch machinedeployments/scale (autoscaler=clusterapi)")
+t.is_(call("PUT", "/apis/cluster.x-k8s.io/v1beta1/namespaces/default/machinedeployments/md-a",
+           {"metadata": {"name": "md-a"}}), 403, "forbidden: update machinedeployments (no code calls it)")
 t.is_(call("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/modelhub-models/pods"), 200, "allowed: metrics.k8s.io pods")
 t.is_(call("DELETE", P + "/p1"), 200, "allowed: delete pods")
 t.is_(call("POST", "/api/v1/namespaces/default/pods", pod_manifest("p2", ns="default")), 403,
