@@ -56,6 +56,19 @@ int db_janitor_old_instances(struct db *db, int64_t token, int days, int batch)
 				3, p));
 }
 
+int db_janitor_old_metrics(struct db *db, int64_t token, int days, int batch)
+{
+	const char *p[3] = {DB_INT(days), DB_INT(batch), DB_INT(token)};
+
+	/* own retention (sql/006): not tied to the instance rows */
+	return db_affected(db_prep(db, "jan_old_metrics",
+				"DELETE FROM instance_metrics WHERE instance_id IN (SELECT instance_id"
+				" FROM instance_metrics"
+				" WHERE persisted_at < now() - make_interval(days => $1::int)"
+				" ORDER BY instance_id LIMIT $2::int) AND " DB_LEASE_FENCE(3),
+				3, p));
+}
+
 int db_janitor_sessions(struct db *db, int64_t token)
 {
 	const char *p[1] = {DB_INT(token)};

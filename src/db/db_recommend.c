@@ -10,6 +10,7 @@
 #include "db/db_lead.h"
 #include "lib/log.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,12 @@
 static double num(PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? 0 : strtod(PQgetvalue(r, row, col), NULL);
+}
+
+/* A usage aggregate: NULL (never measured) is NaN, not 0 (issue 16). */
+static double usage(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NAN : strtod(PQgetvalue(r, row, col), NULL);
 }
 
 static enum db_rec_status load_model(struct db *db, const char *model_id, struct rec_report *m)
@@ -43,17 +50,22 @@ static enum db_rec_status load_model(struct db *db, const char *model_id, struct
 /* Row i of the rec_instances query (column order of its SELECT). */
 static void row_instance(PGresult *r, int i, struct rec_instance *x)
 {
-	x->cpu_m.min = num(r, i, 0);
-	x->cpu_m.max = num(r, i, 1);
-	x->cpu_m.avg = num(r, i, 2);
-	x->mem_mib.min = num(r, i, 3);
-	x->mem_mib.max = num(r, i, 4);
-	x->mem_mib.avg = num(r, i, 5);
+	x->cpu_m.min = usage(r, i, 0);
+	x->cpu_m.max = usage(r, i, 1);
+	x->cpu_m.avg = usage(r, i, 2);
+	x->mem_mib.min = usage(r, i, 3);
+	x->mem_mib.max = usage(r, i, 4);
+	x->mem_mib.avg = usage(r, i, 5);
 	for (int k = 0; k < REC_RES_MAX; k++)
 		x->had[k] = (int)num(r, i, 6 + k);
 	x->oom_killed = !PQgetisnull(r, i, 10) && PQgetvalue(r, i, 10)[0] == 't';
 	x->input_count = (int)num(r, i, 11);
 	x->samples = (int)num(r, i, 12);
+	x->cpu_m.busy = usage(r, i, 13);
+	x->mem_mib.busy = usage(r, i, 14);
+	x->throttled_pct = usage(r, i, 15);
+	x->call_inputs = (int)num(r, i, 16);
+	x->request_inputs = (int)num(r, i, 17);
 }
 
 enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const char *from,
@@ -77,7 +89,8 @@ enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const 
 	r = db_prep(db, "rec_instances",
 		    "SELECT cpu_min_m, cpu_max_m, cpu_avg_m, mem_min_mib, mem_max_mib, mem_avg_mib,"
 		    " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
-		    " termination_reason = 'OOMKILLED', input_count, sample_count"
+		    " termination_reason = 'OOMKILLED', input_count, sample_count,"
+		    " cpu_busy_m, mem_busy_mib, throttled_pct, call_inputs, request_inputs"
 		    " FROM instance_metrics WHERE model_id = $1"
 		    " AND ($2::timestamptz IS NULL OR persisted_at >= $2::timestamptz)"
 		    " AND ($3::timestamptz IS NULL OR persisted_at <= $3::timestamptz)"

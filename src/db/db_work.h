@@ -174,6 +174,8 @@ int db_janitor_requeue(struct db *db, int64_t token, int max_attempts);
  * rows deleted or -1. */
 int db_janitor_retention(struct db *db, int64_t token, int days, int batch);
 int db_janitor_old_instances(struct db *db, int64_t token, int days, int batch);
+/* Delete up to batch instance_metrics rows persisted more than days ago. */
+int db_janitor_old_metrics(struct db *db, int64_t token, int days, int batch);
 int db_janitor_sessions(struct db *db, int64_t token);
 int db_janitor_disabled(struct db *db, int64_t token);
 /* Instances of replicas whose hub_server heartbeat is older than stale_s,

@@ -91,6 +91,20 @@ static int lead(struct jan *j)
 	return j->token != 0;
 }
 
+/* Persisted instance metrics: their own retention (recommend windows
+ * reach further back than requests), recommend.metrics_retention_days. */
+static void metrics_retention(struct jan *j)
+{
+	int days = (int)cfg_int("recommend.metrics_retention_days", 90), n;
+
+	if (days < 1)
+		days = 1;
+	do {
+		n = db_janitor_old_metrics(j->db, j->token, days, JANITOR_BATCH);
+		hubd_heartbeat(j->c);
+	} while (n == JANITOR_BATCH && !hubd_should_stop() && lead(j));
+}
+
 static void retention(struct jan *j)
 {
 	struct hubd_child *c = j->c;
@@ -111,6 +125,7 @@ static void retention(struct jan *j)
 			inst += n;
 		hubd_heartbeat(c);
 	} while (n == JANITOR_BATCH && !hubd_should_stop() && lead(j));
+	metrics_retention(j);
 	for (int k = 0; k < 100 && !hubd_should_stop() && lead(j); k++) {
 		long gone = 0;
 		if (db_session_purge(db, JANITOR_AUTH_KEEP_S, JANITOR_BATCH, &gone) < 0 || gone == 0)

@@ -21,7 +21,15 @@ void rec_config_read(struct rec_config *cfg)
 	cfg->mem_step_mib = (int)cfg_int("recommend.mem_step_mib", cfg->mem_step_mib);
 	cfg->cpu_floor_m = (int)cfg_int("recommend.cpu_floor_m", cfg->cpu_floor_m);
 	cfg->mem_floor_mib = (int)cfg_int("recommend.mem_floor_mib", cfg->mem_floor_mib);
+	cfg->cpu_limit_floor_m = (int)cfg_int("recommend.cpu_limit_floor_m", cfg->cpu_limit_floor_m);
+	cfg->mem_limit_floor_mib = (int)cfg_int("recommend.mem_limit_floor_mib",
+						cfg->mem_limit_floor_mib);
 	cfg->oom_factor = cfg_double("recommend.oom_factor", cfg->oom_factor);
+	cfg->oom_min_step_mib = (int)cfg_int("recommend.oom_min_step_mib", cfg->oom_min_step_mib);
+	cfg->oom_clear_runs = (int)cfg_int("recommend.oom_clear_runs", cfg->oom_clear_runs);
+	cfg->throttle_binding_pct = cfg_double("recommend.throttle_binding_pct",
+					       cfg->throttle_binding_pct);
+	cfg->cpu_throttle_step = cfg_double("recommend.cpu_throttle_step", cfg->cpu_throttle_step);
 	cfg->min_bucket_instances = (int)cfg_int("recommend.min_bucket_instances",
 						 cfg->min_bucket_instances);
 	/* Never recommend more than the largest node can give (the VPA's

@@ -36,10 +36,13 @@ static json_object *item_json(const struct rec_item *it, enum rec_resource r)
 	json_object_object_add(spread, "min_percent", json_object_new_double(it->percent_min));
 	json_object_object_add(spread, "max_percent", json_object_new_double(it->percent_max));
 	json_object_object_add(o, "spread", spread);
+	json_object_object_add(o, "percent_reached", json_object_new_double(it->percent_reached));
 	json_object_object_add(o, "usage", json_object_new_double(it->usage));
+	json_object_object_add(o, "lower_bound", json_object_new_double(it->lower_bound));
 	json_object_object_add(o, "instances", json_object_new_int(it->instances));
 	json_object_object_add(o, "capped", json_object_new_boolean(it->capped));
 	json_object_object_add(o, "oom_adjusted", json_object_new_boolean(it->oom_adjusted));
+	json_object_object_add(o, "throttle_adjusted", json_object_new_boolean(it->throttle_adjusted));
 	json_object_object_add(o, "reason", json_object_new_string(it->reason));
 	return o;
 }
@@ -50,6 +53,8 @@ static json_object *result_json(const struct rec_result *res)
 
 	json_object_object_add(o, "instances", json_object_new_int(res->instances));
 	json_object_object_add(o, "oom_instances", json_object_new_int(res->oom_instances));
+	json_object_object_add(o, "oom_active", json_object_new_int(res->oom_active));
+	json_object_object_add(o, "oom_unlimited", json_object_new_int(res->oom_unlimited));
 	json_object_object_add(o, "verdict", json_object_new_string(rec_verdict_name(res->verdict)));
 	for (int r = 0; r < REC_RES_MAX; r++)
 		json_object_object_add(rs, rec_resource_name((enum rec_resource)r),
@@ -95,5 +100,6 @@ json_object *rec_report_json(const struct rec_report *rep)
 	json_object_object_add(win, "limit", json_object_new_int(rep->limit));
 	json_object_object_add(o, "window", win);
 	json_object_object_add(o, "by_input_size", buckets_json(rep->buckets));
+	json_object_object_add(o, "by_call_size", buckets_json(rep->call_buckets));
 	return o;
 }
