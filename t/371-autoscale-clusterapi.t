@@ -71,6 +71,26 @@ threading.Thread(target=sample, daemon=True).start()
 
 ids = [submit(s, anon, "eos3b5e", ["CCO", "CCCO"]) for _ in range(10)]
 t.ok(all(ids), "10 requests for eos3b5e queued")
+
+
+def pending_instance():
+    r = s.api("GET", "/api/instances?state=active", token=admin)
+    for it in (r.json or {}).get("items", []):
+        sc = it.get("scheduling") or {}
+        if sc.get("autoscaler_verdict") and sc.get("unschedulable"):
+            return it
+    return None
+
+
+it = wait_for(pending_instance, 30)
+sc = (it or {}).get("scheduling") or {}
+t.ok(it, "an active instance carries its scheduling status while Pending")
+t.like(sc.get("scheduler_message") or "", r"Insufficient cpu", "  the scheduler's message (%s)" % sc.get("scheduler_message"))
+t.ok(sc.get("autoscaler_verdict") in ("provisioning", "at_max"), "  and the autoscaler's verdict (%s: %s)"
+     % (sc.get("autoscaler_verdict"), sc.get("autoscaler_message")))
+ann = ((sim.api("GET", "/api/v1/namespaces/modelhub/pods/" + it["name"]).json() if it else {}).get("metadata") or {}).get("annotations") or {}
+t.ok(ann.get("cluster-autoscaler.kubernetes.io/safe-to-evict") == "false" and ann.get("karpenter.sh/do-not-disrupt") == "true",
+     "model pods carry both engines' no-evict annotations")
 t.ok(wait_for(lambda: replicas("md-small") == 2, 40), "md-small scaled up to its max, 2")
 sts = [wait_done(s, i, 180) for i in ids]
 t.is_([x[0] for x in sts].count("COMPLETED"), 10, "all 10 requests complete (%s)" % set(x[:2] for x in sts))

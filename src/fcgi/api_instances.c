@@ -28,6 +28,7 @@
 
 #include "db/db_instance.h"
 #include "fcgi/api.h"
+#include "db/db_autoscale.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "recommend/bands.h"
@@ -317,6 +318,34 @@ static enum api_err list_filter(struct api_req *r, struct db_inst_filter *f)
 	return API_OK;
 }
 
+/* "scheduling": the scheduler's status of a pod not running yet (phase,
+ * reason, the scheduler's message, from the pod snapshot the kubewatch child
+ * keeps) and the node autoscaler's verdict on it (autoscaler_pod), or null. */
+static void add_scheduling(struct api_req *r, json_object *o)
+{
+	json_object *ps = jx_get(o, "snapshot", "pod_state", NULL), *sc;
+	const char *name = jx_get_str(o, "name", NULL), *phase = jx_get_str(ps, "phase", NULL);
+	char verdict[32], msg[512];
+
+	if (!ps || !phase || strcmp(phase, "Pending") != 0) {
+		json_object_object_add(o, "scheduling", NULL);
+		return;
+	}
+	sc = json_object_new_object();
+	json_object_object_add(sc, "phase", json_object_new_string(phase));
+	json_object_object_add(sc, "reason", json_object_get(jx_get(ps, "reason", NULL)));
+	json_object_object_add(sc, "scheduler_message", json_object_get(jx_get(ps, "detail", NULL)));
+	json_object_object_add(sc, "unschedulable", json_object_get(jx_get(ps, "unschedulable", NULL)));
+	if (name && db_as_pod_get(r->db, name, verdict, sizeof verdict, msg, sizeof msg) == 1) {
+		json_object_object_add(sc, "autoscaler_verdict", json_object_new_string(verdict));
+		json_object_object_add(sc, "autoscaler_message", json_object_new_string(msg));
+	} else {
+		json_object_object_add(sc, "autoscaler_verdict", NULL);
+		json_object_object_add(sc, "autoscaler_message", NULL);
+	}
+	json_object_object_add(o, "scheduling", sc);
+}
+
 static enum api_err h_list(struct api_req *r)
 {
 	struct db_inst_filter f;
@@ -343,8 +372,12 @@ static enum api_err h_list(struct api_req *r)
 	items = json_object_new_array();
 	n = PQntuples(res);
 	shown = n > limit ? (int)limit : n;
-	for (int i = 0; i < shown; i++)
-		json_object_array_add(items, instance_json(res, i, sg));
+	for (int i = 0; i < shown; i++) {
+		json_object *it = instance_json(res, i, sg);
+
+		add_scheduling(r, it);
+		json_object_array_add(items, it);
+	}
 	json_object_object_add(root, "items", items);
 	json_object_object_add(root, "next_cursor",
 			       n > limit ? json_object_new_string(PQgetvalue(res, shown - 1, DB_IC_ID))
@@ -391,6 +424,7 @@ static enum api_err h_get(struct api_req *r)
 		return e;
 	o = instance_json(res, 0, api_seg());
 	PQclear(res);
+	add_scheduling(r, o);
 	return api_json(r, 200, o);
 }
 

@@ -53,6 +53,16 @@ function podStatus(inst) {
   return inst.pod_status || inst.status || phase || null;
 }
 
+/** A Pending pod's scheduler status and the node autoscaler's verdict ("scheduling" in the API). */
+function schedulingText(inst) {
+  const sc = inst.scheduling;
+  if (!sc) return null;
+  const parts = [sc.reason || sc.phase];
+  if (sc.scheduler_message) parts.push(`scheduler: ${sc.scheduler_message}`);
+  if (sc.autoscaler_verdict) parts.push(`autoscaler: ${sc.autoscaler_verdict}${sc.autoscaler_message ? ' — ' + sc.autoscaler_message : ''}`);
+  return parts.filter(Boolean).join('; ');
+}
+
 async function stopInstance(inst, after) {
   if (!confirm(`Stop instance ${inst.id} of ${inst.model_id}? The request it serves is failed or requeued.`)) return;
   try {
@@ -142,6 +152,7 @@ function instanceCard(inst, refresh) {
       el('dt', 'Node'), el('dd', x.node || '–'),
       x.name ? [el('dt', 'Name'), el('dd', x.name)] : null,
       pod ? [el('dt', 'Pod status'), el('dd', String(pod))] : null,
+      schedulingText(x) ? [el('dt', 'Scheduling'), el('dd.scheduling', schedulingText(x))] : null,
       el('dt', 'Request'), el('dd', ids.length ? ids.map((id, i) => [i ? ', ' : '', '#' + id]) : '–'),
       x.stop_requested ? [el('dt', 'Stop'), el('dd', 'requested')] : null);
     setGauges(gauges, x);
@@ -332,6 +343,7 @@ export async function detailPage(view, ctx) {
         el('dt', 'Node'), el('dd', inst.node || '–'),
         inst.name ? [el('dt', 'Name'), el('dd', inst.name)] : null,
         podStatus(inst) ? [el('dt', 'Pod status'), el('dd', String(podStatus(inst)))] : null,
+        schedulingText(inst) ? [el('dt', 'Scheduling'), el('dd.scheduling', schedulingText(inst))] : null,
         el('dt', 'Requests served'), el('dd', requestIds(inst).map((x) => '#' + x).join(', ') || '–'),
         el('dt', 'Resources'), el('dd', `CPU ${r.cpu_request_m ?? '–'}–${r.cpu_limit_m ?? '–'} m, memory ${r.memory_request_mib ?? '–'}–${r.memory_limit_mib ?? '–'} MiB`),
         el('dt', 'Started'), el('dd', fmtTime(inst.started_at)),

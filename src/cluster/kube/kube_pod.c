@@ -271,6 +271,11 @@ static struct json_object *pod_metadata(const struct cluster_spec *s, const stru
 	if (s->replica_id)
 		add_str(ann, KUBE_ANN_SERVER, s->replica_id);
 	add_str(ann, "modelhub/model-id", s->model_id);
+	/* neither node autoscaler evicts a model pod to empty a node (DESIGN.md
+	 * §7): a busy one would lose its request; an idle one ends by its
+	 * model's idle_seconds, and the autoscaler's own drain waits for it */
+	add_str(ann, "cluster-autoscaler.kubernetes.io/safe-to-evict", "false");
+	add_str(ann, "karpenter.sh/do-not-disrupt", "true");
 	return md;
 }
 
