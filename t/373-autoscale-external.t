@@ -65,6 +65,7 @@ r = s.api("GET", "/api/autoscaler", token=admin)
 snap = (r.json or {}).get("snapshot") or {}
 t.ok([g for g in snap.get("groups", []) if g["name"] == "ng-a" and g["mode"] == "external"],
      "GET /api/autoscaler shows the external group")
+t.like(snap.get("engine_status") or "", r"(?m)^- name: ng-a$", "  and cluster-autoscaler's status ConfigMap text")
 
 audit = sim.api("GET", "/kubesim/audit").json()["items"]
 mine = [a for a in audit if a["user"] == "admin"]

@@ -78,6 +78,7 @@ struct as_child {
 	struct last last[AS_MAX_LAST];
 	int nlast;
 	int64_t last_up_ms[AS_MAX_GROUPS];
+	int engine_status_off;           /* the status ConfigMap could not be read: stop asking */
 };
 
 /* One pass's inputs and plan. */
@@ -645,6 +646,26 @@ static struct json_object *snap_nodes(const struct as_child *a, const struct pas
 	return arr;
 }
 
+/* External mode: cluster-autoscaler's own status text (ConfigMap
+ * kube-system/cluster-autoscaler-status) when it can be read; after a
+ * failure (no such ConfigMap, Karpenter, or not granted) not asked again. */
+static struct json_object *engine_status(struct as_child *a)
+{
+	struct buf b = {0};
+	struct json_object *o = NULL;
+
+	if (a->engine_status_off || !as_config_has_mode(&a->cfg, AS_MODE_EXTERNAL))
+		return NULL;
+	if (cluster_engine_status(a->cl, &b) < 0) {
+		a->engine_status_off = 1;
+		log_info("autoscaler msg=\"cluster-autoscaler status ConfigMap not readable; not asked again\"");
+	} else {
+		o = json_object_new_string(b.data ? b.data : "");
+	}
+	buf_free(&b);
+	return o;
+}
+
 static void store_snapshot(struct as_child *a, struct pass *p)
 {
 	struct json_object *o = json_object_new_object();
@@ -653,6 +674,7 @@ static void store_snapshot(struct as_child *a, struct pass *p)
 	json_object_object_add(o, "groups", snap_groups(a, p));
 	json_object_object_add(o, "pending_pods", json_object_get(p->snap_pods));
 	json_object_object_add(o, "nodes", snap_nodes(a, p));
+	json_object_object_add(o, "engine_status", engine_status(a));
 	db_as_status_put(a->hc->db, a->replica, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
