@@ -63,3 +63,8 @@ EXTRA_DIST += t/383-kube-scrape-mode.t
 # simulator, images, probes, least privilege, NetworkPolicy.
 TESTS += t/382-k8s-manifests.t
 EXTRA_DIST += t/382-k8s-manifests.t
+
+# A rolling update of three hub replicas while 20 requests run (about 1-3
+# min under load): in `make check-long`.
+MH_LONG_TESTS += t/384-kube-rollout.t
+EXTRA_DIST += t/384-kube-rollout.t
