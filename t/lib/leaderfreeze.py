@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 
+import flows                   # noqa: E402
 from stack import Stack        # noqa: E402
 
 
@@ -29,6 +30,10 @@ def run(t, freeze_s, stale=30):
                                   "hub.replica_stale_seconds": str(stale)})
     s.add_demo_models()
     s.sql("UPDATE model SET max_instances = 2 WHERE id = 'eos3b5e'")
+    argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load", "--host", "{host}",
+            "--port", "{port}", "--cpu-per-input", "0.05", "--mib-per-input", "0"]
+    s.sql("INSERT INTO model (id, local_command, max_instances, idle_seconds)"
+          " VALUES ('slow', $1::text[], 3, 30)", flows.argv_literal(argv))
     names = ["rep-a", "rep-b", "rep-c"]
     hubs, logs = {}, {}
     for n in names:
@@ -68,20 +73,30 @@ def run(t, freeze_s, stale=30):
     def load():
         k = 0
         while not stop.is_set():
-            inp = ["C" * (1 + (k + j) % 6) for j in range(1 + k % 4)]
-            r = s.api("POST", "/api/requests", token=anon, json={"model_id": "eos3b5e", "inputs": inp})
+            # every 4th request: 30 inputs of 50 ms each on 'slow' (6 chunks)
+            model, n = ("slow", 30) if k % 4 == 0 else ("eos3b5e", 1 + k % 4)
+            inp = ["C" * (1 + (k + j) % 6) for j in range(n)]
+            r = s.api("POST", "/api/requests", token=anon, json={"model_id": model, "inputs": inp})
             rid = (r.json or {}).get("id")
             if rid:
                 ids.append(rid)
                 inputs[rid] = len(inp)
             k += 1
-            time.sleep(0.25)
+            time.sleep(0.3)
 
     th = threading.Thread(target=load)
     th.start()
-    time.sleep(8)
+    time.sleep(5)
     leader = first[0]
+    # freeze it while it runs a request (best effort, up to 20 s)
+    deadline = time.time() + 20
+    busy = []
+    while time.time() < deadline and not busy:
+        busy = s.sql("SELECT id FROM work_request WHERE status = 'RUNNING' AND runner_id LIKE $1",
+                     leader + "/%")
+        time.sleep(0.05)
     os.killpg(hubs[leader].pid, signal.SIGSTOP)
+    t.diag("frozen %s while it ran requests %s" % (leader, [r[0] for r in busy]))
     t0 = time.time()
     took, worst, new = None, 0.0, None
     while time.time() - t0 < freeze_s:
@@ -101,12 +116,12 @@ def run(t, freeze_s, stale=30):
     os.killpg(hubs[leader].pid, signal.SIGCONT)
     deadline = time.time() + 20
     after = ""
-    while time.time() < deadline and "leadership lost" not in after:
+    while time.time() < deadline and not re.search(r'janitor token=\d+ msg="leadership lost', after):
         time.sleep(0.2)
         with open(logs[leader]) as f:
             f.seek(size)
             after = f.read()
-    m = re.search(r'msg="leadership lost[^"]*"', after)
+    m = re.search(r'janitor token=\d+ msg="leadership lost[^"]*"', after)
     t.ok(m, "the old leader steps down on waking (%s)" % (m and m.group(0)))
     pre = after[:m.start()] if m else after
     t.ok(not re.search(r"janitor (requests|instances)=", pre), "  without a janitor write before")
