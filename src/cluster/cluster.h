@@ -3,8 +3,9 @@
  *
  * Runs in: modelhubd children (runners create/stop instances; the monitor
  * reads events; on the kubernetes backend the kubewatch child runs the pod
- * watch and the scraper the node metrics cycle). Called by: runner.c,
- * monitor.c, kubewatch.c, kubescrape.c. Implementations: local.c (child
+ * watch and the scraper the node metrics cycle; the autoscaler child
+ * scales node groups). Called by: runner.c, monitor.c, kubewatch.c,
+ * kubescrape.c, autoscaler.c. Implementations: local.c (child
  * processes on loopback ports), kube/ (pods through the Kubernetes API;
  * its kube_*.h headers are that backend's private parts: nothing outside
  * src/cluster/kube includes them, except its unit tests t/070 and t/071).
