@@ -21,6 +21,7 @@
  */
 #include "ctl/ctl.h"
 
+#include "lib/clock.h"
 #include "lib/config.h"
 
 #include <errno.h>
@@ -52,7 +53,6 @@ int ctl_alive(const struct ctl_opts *o)
 {
 	char path[512];
 	struct stat st;
-	struct timespec now;
 	long long max_s, age;
 	FILE *f;
 	int pid = 0;
@@ -75,8 +75,7 @@ int ctl_alive(const struct ctl_opts *o)
 		fprintf(stderr, "modelhubctl: modelhubd (pid %d in %s) is gone\n", pid, path);
 		return 1;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	age = (long long)(now.tv_sec - st.st_mtim.tv_sec);
+	age = (long long)(mh_wall_ms() / 1000 - st.st_mtim.tv_sec);
 	if (age > max_s) {
 		fprintf(stderr, "modelhubctl: modelhubd (pid %d) silent for %lld s (limit %lld s)\n", pid,
 			age, max_s);
