@@ -146,6 +146,30 @@ t.ok(m.get("oom_adjusted") and m.get("recommended") == max(624, m.get("current",
 t.like(m.get("reason", ""), "OOM", "reason mentions the OOM kill")
 t.is_((r.json or {}).get("verdict"), "critical", "OOM makes the verdict critical")
 
+# ---- apply exactly what was shown: expect + window
+r = s.api("GET", "/api/recommendations?model_id=rtest&limit=3", token=adm)
+shown = {k: v["recommended"] for k, v in (r.json or {}).get("resources", {}).items()}
+ver = int(s.sql("SELECT version FROM model WHERE id='rtest'")[0][0])
+wrong = dict(shown, cpu_limit_m=shown.get("cpu_limit_m", 0) + 10)
+r = s.api("POST", "/api/models/rtest/apply-recommendation", token=adm,
+          json={"version": ver, "expect": wrong, "window": {"limit": 3}})
+t.status(r, 409, "values other than those now computed: 409")
+t.is_((r.json or {}).get("error", {}).get("code"), "recommendation_changed", "code recommendation_changed")
+r = s.api("POST", "/api/models/rtest/apply-recommendation", token=adm,
+          json={"version": ver, "expect": {"cpu_limit_m": 1}})
+t.status(r, 422, "expect without all four values: 422")
+r = s.api("POST", "/api/models/rtest/apply-recommendation", token=adm,
+          json={"version": ver, "window": {"from": "yesterday"}})
+t.status(r, 422, "bad window: 422")
+r = s.api("POST", "/api/models/rtest/apply-recommendation", token=adm,
+          json={"version": ver, "expect": shown, "window": {"limit": 3}})
+t.status(r, 200, "the values shown, with the window shown: applied")
+got = s.sql("SELECT cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib"
+            " FROM model WHERE id='rtest'")[0]
+t.is_([int(x) for x in got], [shown[k] for k in ("cpu_request_m", "cpu_limit_m",
+                                                  "memory_request_mib", "memory_limit_mib")],
+      "the model has exactly the values shown")
+
 # ---- persisted metrics outlive the instance row (own retention, sql/006)
 s.sql("DELETE FROM model_instance WHERE id = $1", oom_iid)
 t.is_(int(s.sql("SELECT count(*) FROM instance_metrics WHERE instance_id = $1", oom_iid)[0][0]), 1,

@@ -186,12 +186,21 @@ verdict = rec.get_attribute("data-verdict")
 t.ok(verdict in ("adjust", "critical"), "recommendation verdict %s for an oversized model" % verdict)
 before = s.sql("SELECT cpu_limit_m, memory_limit_mib, version FROM model WHERE id = 'webload'")[0]
 b.click("#model-recommendation .apply-recommendation")
+box = b.wait_for("#model-recommendation .confirm", timeout=10)
+t.like(box.text, "→", "confirm step shows the diff (current → recommended)")
+t.is_(s.sql("SELECT version FROM model WHERE id = 'webload'")[0][0], before[2],
+      "nothing applied before confirming")
+b.click("#model-recommendation .confirm-recommendation")
 b.wait_text("#messages", "Recommendation applied")
 after = s.sql("SELECT cpu_limit_m, memory_limit_mib, version FROM model WHERE id = 'webload'")[0]
 t.ok(after[2] == str(int(before[2]) + 1) and (after[0], after[1]) != (before[0], before[1]),
      "apply changed the resources (%s -> %s)" % (before, after))
 t.is_(s.sql("SELECT count(*) FROM recommendation WHERE model_id = 'webload' AND applied_at IS NOT NULL"),
       [("1",)], "the applied recommendation is recorded")
+b.click("#model-recommendation .undo-recommendation")
+b.wait_text("#messages", "Previous values")
+undone = s.sql("SELECT cpu_limit_m, memory_limit_mib FROM model WHERE id = 'webload'")[0]
+t.is_(undone, before[:2], "undo restored the previous values")
 b.shot("model-edit")
 
 # ---- enable / disable from the list

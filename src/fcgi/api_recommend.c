@@ -184,7 +184,43 @@ struct apply_req {
 	int64_t rec_id;
 	int version;
 	int vals[REC_RES_MAX];
+	int has_expect;          /* the values the admin saw (body "expect") */
+	int expect[REC_RES_MAX];
+	char from[40], to[40];   /* the window the admin saw (body "window") */
+	int limit;
 };
+
+/* "expect": {cpu_request_m: int, ...} (all four) and "window": {from, to,
+ * limit} of the body: apply exactly what was shown (issue 16). */
+static enum api_err apply_shown(struct api_req *r, json_object *body, struct apply_req *a)
+{
+	json_object *ex, *w, *v;
+
+	a->limit = REC_DEFAULT_LIMIT;
+	if (json_object_object_get_ex(body, "window", &w) && json_object_is_type(w, json_type_object)) {
+		if (json_object_object_get_ex(w, "from", &v) && json_object_is_type(v, json_type_string))
+			snprintf(a->from, sizeof a->from, "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(w, "to", &v) && json_object_is_type(v, json_type_string))
+			snprintf(a->to, sizeof a->to, "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(w, "limit", &v) && json_object_is_type(v, json_type_int))
+			a->limit = rec_limit(json_object_get_int(v));
+	}
+	if (!valid_when(a->from[0] ? a->from : NULL) || !valid_when(a->to[0] ? a->to : NULL))
+		return api_fail(r, API_UNPROCESSABLE, "validation_failed",
+				"window from/to: expected YYYY-MM-DD[THH:MM:SS]");
+	if (!json_object_object_get_ex(body, "expect", &ex) || !ex)
+		return API_OK;
+	for (int k = 0; k < REC_RES_MAX; k++) {
+		if (!json_object_is_type(ex, json_type_object) ||
+		    !json_object_object_get_ex(ex, rec_resource_name((enum rec_resource)k), &v) ||
+		    !json_object_is_type(v, json_type_int))
+			return api_fail(r, API_UNPROCESSABLE, "validation_failed",
+					"expect must give the four recommended values as integers");
+		a->expect[k] = json_object_get_int(v);
+	}
+	a->has_expect = 1;
+	return API_OK;
+}
 
 /* Parse the optional body {"recommendation_id": int, "version": int}. */
 static enum api_err apply_body(struct api_req *r, struct apply_req *a)
@@ -193,6 +229,7 @@ static enum api_err apply_body(struct api_req *r, struct apply_req *a)
 	enum api_err e;
 
 	memset(a, 0, sizeof *a);
+	a->limit = REC_DEFAULT_LIMIT;
 	if (r->body_len == 0)
 		return API_OK;
 	e = api_body_json(r, &body);
@@ -216,8 +253,9 @@ static enum api_err apply_body(struct api_req *r, struct apply_req *a)
 		a->version = json_object_get_int(v);
 		a->has_version = 1;
 	}
+	e = body ? apply_shown(r, body, a) : API_OK;
 	json_object_put(body);
-	return API_OK;
+	return e;
 }
 
 /* Compute the model's recommendation now and store it (inside the caller's
@@ -232,7 +270,8 @@ static enum api_err apply_fresh(struct api_req *r, const char *model, struct app
 	int rc;
 
 	rec_config_read(&cfg);
-	st = compute(r->db, &cfg, model, NULL, NULL, REC_DEFAULT_LIMIT, &rep);
+	st = compute(r->db, &cfg, model, a->from[0] ? a->from : NULL, a->to[0] ? a->to : NULL,
+		     a->limit, &rep);
 	if (st != DB_REC_OK)
 		return st == DB_REC_NOT_FOUND
 			       ? api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id")
@@ -272,6 +311,18 @@ static enum api_err apply_values(struct api_req *r, const char *model, struct ap
 	return API_OK;
 }
 
+/* The values to apply are those the admin saw, or 409. */
+static enum api_err apply_check(struct api_req *r, const struct apply_req *a)
+{
+	if (!a->has_expect)
+		return API_OK;
+	for (int k = 0; k < REC_RES_MAX; k++)
+		if (a->vals[k] != a->expect[k])
+			return api_fail(r, API_CONFLICT, "recommendation_changed",
+					"the recommendation changed since it was shown (new instances finished); reload and check again");
+	return API_OK;
+}
+
 static enum api_err rec_apply(struct api_req *r)
 {
 	const char *model = r->params[0];
@@ -287,6 +338,8 @@ static enum api_err rec_apply(struct api_req *r)
 	if (db_begin(r->db) < 0)
 		return api_db_fail(r);
 	e = apply_values(r, model, &a);
+	if (e == API_OK)
+		e = apply_check(r, &a);
 	if (e != API_OK) {
 		db_rollback(r->db);
 		return e;

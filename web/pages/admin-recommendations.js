@@ -8,10 +8,13 @@
 //
 // Everything shown comes from GET /api/recommendations (computed on
 // demand from finished instances) — see docs/recommendations.md for the
-// fields. Apply sends the model version the admin saw, so a model edited
-// meanwhile is refused (409 stale_version) instead of overwritten.
+// fields. Apply first shows the diff (current -> recommended) to confirm;
+// it then sends the model version, the window and the values the admin saw
+// ("expect"), so the server applies exactly what was shown or refuses (409
+// stale_version / recommendation_changed). After apply, Undo re-applies
+// the previous values (PATCH with the new model version).
 
-import { get, post, qs } from '../api.js';
+import { get, post, patch, qs } from '../api.js';
 import { el, field, pageTitle, table, badge, flash, errorText, fmtTime, fmtNum, setContent } from '../ui.js';
 
 const RES_LABEL = {
@@ -28,29 +31,69 @@ export function bandChip(band) {
   return el('span.band-' + colour, el('span.band-chip', { 'aria-hidden': 'true' }), band.name || colour);
 }
 
+/* The values before the last apply per model, for Undo (the view is
+ * re-rendered after apply, so this outlives it): {prev, version}. */
+const lastApplied = {};
+
 /** The view of one model's recommendation (the API object). opts.version()
  * gives the model version the admin saw; opts.applied() runs after apply. */
 export function recommendationView(rec, opts = {}) {
   const res = rec.resources || {};
   const changes = Object.keys(RES_LABEL).filter((k) => res[k] && res[k].recommended !== res[k].current);
-  const apply = async (btn) => {
+  const undo = async (btn, prev, version) => {
     btn.disabled = true;
     try {
-      const body = {};
+      const r = await patch(`/api/models/${encodeURIComponent(rec.model_id)}`, Object.assign({ version }, prev));
+      delete lastApplied[rec.model_id];
+      flash(`Previous values of ${rec.model_id} restored (model version ${r.version}).`, 'success');
+      if (opts.applied) opts.applied(r);
+    } catch (e) {
+      flash(e.code === 'stale_version' ? `${rec.model_id} changed since the apply; undo refused.` : errorText(e), 'error');
+      btn.disabled = false;
+    }
+  };
+  const apply = async (btn, box) => {
+    btn.disabled = true;
+    try {
+      const expect = {}, prev = {};
+      for (const k of Object.keys(RES_LABEL)) { expect[k] = res[k].recommended; prev[k] = res[k].current; }
+      const body = { expect, window: rec.window || {} };
       const v = opts.version ? opts.version() : rec.model_version;
       if (v !== undefined && v !== null) body.version = v;
       const r = await post(`/api/models/${encodeURIComponent(rec.model_id)}/apply-recommendation`, body);
       flash(`Recommendation applied to ${rec.model_id} (model version ${r.version}).`, 'success');
+      lastApplied[rec.model_id] = { prev, version: r.version };
+      setContent(box, undoView());
       if (opts.applied) opts.applied(r);
     } catch (e) {
-      flash(e.code === 'stale_version' ? `${rec.model_id} changed since this recommendation; reload and check again.` : errorText(e), 'error');
+      flash(e.code === 'stale_version' ? `${rec.model_id} changed since this recommendation; reload and check again.`
+        : e.code === 'recommendation_changed' ? 'The recommendation changed since it was shown; reload and check again.'
+          : errorText(e), 'error');
       btn.disabled = false;
     }
+  };
+  const undoView = () => {
+    const last = lastApplied[rec.model_id];
+    if (!last) return null;
+    const undoBtn = el('button.undo-recommendation', { type: 'button' }, 'Undo (restore the previous values)');
+    undoBtn.addEventListener('click', () => undo(undoBtn, last.prev, last.version));
+    return el('p.undo', `Applied to ${rec.model_id}. `, undoBtn);
+  };
+  /* confirm step: the diff of what would change */
+  const confirmBox = (box) => {
+    const ok = el('button.confirm-recommendation', { type: 'button' }, 'Confirm apply');
+    const cancel = el('button', { type: 'button' }, 'Cancel');
+    ok.addEventListener('click', () => apply(ok, box));
+    cancel.addEventListener('click', () => setContent(box, applyBtn));
+    setContent(box, el('div.confirm', el('p', `Apply to ${rec.model_id}:`),
+      el('ul', changes.map((k) => el('li', `${RES_LABEL[k]}: ${res[k].current} → ${res[k].recommended} ${res[k].unit}`))),
+      ok, ' ', cancel));
   };
   const applyBtn = changes.length && rec.verdict !== 'no_data'
     ? el('button.apply-recommendation', { type: 'button', dataset: { model: rec.model_id } }, `Apply to ${rec.model_id}`)
     : null;
-  if (applyBtn) applyBtn.addEventListener('click', () => apply(applyBtn));
+  const actions = applyBtn ? el('div.actions', applyBtn) : null;
+  if (applyBtn) applyBtn.addEventListener('click', () => confirmBox(actions));
   const w = rec.window || {};
   return el('div.recommendation', { dataset: { model: rec.model_id, verdict: rec.verdict } },
     el('p', 'Verdict: ', badge(String(rec.verdict || 'unknown').toUpperCase()),
@@ -73,7 +116,8 @@ export function recommendationView(rec, opts = {}) {
         { head: 'Recommended', cell: (b) => Object.keys(RES_LABEL).filter((k) => b.resources && b.resources[k])
           .map((k) => `${RES_LABEL[k]} ${b.resources[k].recommended}`).join(', ') },
       ], rec.by_input_size)) : null,
-    applyBtn ? el('div.actions', applyBtn) : el('p.hint', rec.verdict === 'no_data' ? 'No finished instances yet: nothing to recommend.' : 'Nothing to change.'));
+    lastApplied[rec.model_id] && lastApplied[rec.model_id].version === rec.model_version ? undoView() : null,
+    actions || el('p.hint', rec.verdict === 'no_data' ? 'No finished instances yet: nothing to recommend.' : 'Nothing to change.'));
 }
 
 export async function listPage(view) {
