@@ -11,7 +11,9 @@ With idle_seconds 1 the pods go, the nodes are cordoned, then marked
 delete-machine and removed, down to min (0 for both). A model whose requests
 fit no group is refused on save (422 fits_no_node_group) and listed by
 GET /api/autoscaler, whose snapshot and decisions say why each thing
-happened. A request whose pod can never fit fails NO_CAPACITY at once."""
+happened. A request whose pod can never fit fails NO_CAPACITY at once. A
+request arriving while a node is cordoned for removal runs elsewhere; no node
+is removed while an instance runs on it."""
 
 import os
 import sys
@@ -142,9 +144,22 @@ t.is_(st[:2], ("FAILED", "NO_CAPACITY"), "its request fails NO_CAPACITY (%s)" % 
 t.ok(time.time() - t0 < 30, "  at once, not after the 300 s start timeout (%.1f s)" % (time.time() - t0))
 t.like(st[2] or "", r"requests cpu 12000m", "  failure_detail names the model's requests")
 
+# ---- a pod that arrives while a node is cordoned for removal goes elsewhere
+cd = wait_for(lambda: s.sql("SELECT node FROM autoscaler_decision WHERE action = 'cordon' ORDER BY id DESC LIMIT 1"), 60)
+t.ok(cd, "an idle node is cordoned (%s)" % (cd,))
+rid = submit(s, anon, "eos3b5e", ["CCO"])
+st = wait_done(s, rid, 120)
+t.is_(st[0], "COMPLETED", "a request arriving during the cordon completes (%s)" % (st,))
+node = s.sql("SELECT node FROM model_instance WHERE $1::bigint = ANY (request_ids)", rid)
+t.ok(cd and node and node[0][0] != cd[0][0], "  not on the cordoned node (%s vs %s)" % (node, cd))
+
 # ---- scale down to min
-t.ok(wait_for(lambda: replicas("md-small") == 0 and replicas("md-big") == 0, 90),
+t.ok(wait_for(lambda: replicas("md-small") == 0 and replicas("md-big") == 0, 120),
      "idle nodes removed: both groups back to min 0")
+busy = s.sql("SELECT d.node, i.id FROM autoscaler_decision d JOIN model_instance i ON i.node = d.node"
+             " WHERE d.action = 'remove' AND i.started_at < d.at"
+             " AND (i.terminated_at IS NULL OR i.terminated_at > d.at)")
+t.is_(busy, [], "no node was removed while an instance ran on it")
 acts = [a for (a,) in s.sql("SELECT action FROM autoscaler_decision ORDER BY id")]
 t.ok("cordon" in acts and "remove" in acts and acts.index("cordon") < len(acts) - 1 - acts[::-1].index("remove"),
      "  cordon first, remove after (%s)" % sorted(set(acts)))
