@@ -56,7 +56,8 @@ static void test_manifest(void)
 	o.grace_seconds = 5;
 	pod = kube_pod_manifest(&s, &o, &err);
 	ok(pod != NULL, "manifest built");
-	is_str(str_at(pod, "metadata|generateName"), "eos3b5e-", "generateName from the model id");
+	is_str(str_at(pod, "metadata|name"), "eos3b5e-42", "name from the model id and the instance id");
+	ok(!str_at(pod, "metadata|generateName"), "  not generated (a retried create must meet its own pod)");
 	is_str(str_at(pod, "metadata|namespace"), "models", "namespace from the options");
 	is_str(str_at(pod, "metadata|labels|app.kubernetes.io/managed-by"), "modelhub", "label managed-by=modelhub");
 	is_str(str_at(pod, "metadata|labels|modelhub/model"), "eos3b5e", "label modelhub/model");
@@ -99,7 +100,7 @@ static void test_manifest(void)
 	ok(str_at(pod, "spec|containers|#0|resources|limits|cpu") == NULL, "no cpu limit when none (never \"Nonem\")");
 	is_str(str_at(pod, "spec|containers|#0|resources|requests|memory"), "128Mi", "  memory request kept");
 	is_str(str_at(pod, "spec|containers|#0|image"), "modelhub/eos3b5e", "empty tag: image as given");
-	is_str(str_at(pod, "metadata|generateName"), "my-model-v2-", "generateName is a DNS-1123 label");
+	is_str(str_at(pod, "metadata|name"), "my-model-v2-42", "the name is a DNS-1123 label");
 	is_str(str_at(pod, "metadata|labels|modelhub/model"), "My_Model.v2", "label value keeps valid characters");
 	is_str(str_at(pod, "spec|nodeSelector|pool"), "models", "node selector from config");
 	is_str(str_at(pod, "spec|nodeSelector|zone"), "a", "  second pair (space trimmed)");

@@ -29,7 +29,7 @@ inst = s.sql("SELECT id, backend, name, address, node, replica_id, state FROM mo
 t.is_(len(inst), 1, "  one instance")
 iid, backend, name, address, node, replica, state = inst[0]
 t.is_(backend, "kubernetes", "  backend kubernetes")
-t.like(name or "", r"^eos3b5e-[a-z0-9]+$", "  pod name from generateName")
+t.like(name or "", r"^eos3b5e-[0-9]+$", "  pod named <model>-<instance id>")
 t.like(address or "", r"^127\.\d+\.\d+\.\d+:80$", "  address = pod IP + model port (%s)" % address)
 t.is_(node, "node-a", "  node from the pod")
 p = sim.pod(name)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 361-kube-failures.t — kubernetes backend failure paths against kubesim: OOMKilled pod -> FAILED OOM_KILLED, unknown image (ImagePullBackOff) and unschedulable requests -> INSTANCE_START_TIMEOUT within the deadline, pod deleted externally mid-call -> retried on a new pod (or failed), never hanging; ended pods are deleted.
+# 361-kube-failures.t — kubernetes backend failure paths against kubesim: OOMKilled pod -> FAILED OOM_KILLED, unknown image (ImagePullBackOff) -> INSTANCE_START_TIMEOUT and unschedulable -> NO_CAPACITY within the deadline, pod deleted externally mid-call -> retried on a new pod (or failed), never hanging; ended pods are deleted.
 import os
 import sys
 import time
@@ -70,7 +70,7 @@ t0 = time.time()
 rid = submit(s, anon, "huge", ["CCO"])
 st = wait_done(s, rid, 60)
 took = time.time() - t0
-t.is_(st[:2], ("FAILED", "INSTANCE_START_TIMEOUT"), "unschedulable -> INSTANCE_START_TIMEOUT (%s)" % (st,))
+t.is_(st[:2], ("FAILED", "NO_CAPACITY"), "unschedulable until the start deadline -> NO_CAPACITY (%s)" % (st,))
 t.like(st[2] or "", r"unschedulable: 0/1 nodes are available", "  failure detail carries the scheduler's message")
 t.ok(took < START_TIMEOUT + 15, "  within the start deadline (%.1f s)" % took)
 rows = inst("huge")

@@ -32,7 +32,12 @@
  *
  * Errors: functions return 0 / -1 and log the cause; get() returns 1 when the
  * instance is unknown to the backend (deleted, or started by another process
- * of the local backend).
+ * of the local backend). create() tells a refusal that may go away from a
+ * final one: CLUSTER_ERR_RETRY (the API server was unreachable, slow,
+ * overloaded or failing: 429, 5xx, timeout, reset) and CLUSTER_ERR_QUOTA (a
+ * resource quota refused the pod) are worth retrying with back-off — the
+ * caller does, up to its start deadline, with out->retry_after_ms as the
+ * server's hint; -1 is final (a bad manifest, no permission).
  */
 #ifndef MH_CLUSTER_H
 #define MH_CLUSTER_H
@@ -90,7 +95,13 @@ struct cluster_instance {
 	int64_t ready_ms;        /* wall clock, 0 until ready */
 	int64_t mem_bytes;       /* last known usage, 0 if unknown */
 	char detail[256];        /* human-readable cause of the last change */
+	int no_capacity;         /* kube: Unschedulable (no node can take it now) */
+	int api_error;           /* kube: the API server could not answer; state is a guess */
+	int64_t retry_after_ms;  /* create failed: the server's Retry-After, 0 if none */
 };
+
+#define CLUSTER_ERR_RETRY (-2) /* create: transient API error, try again */
+#define CLUSTER_ERR_QUOTA (-3) /* create: refused by a resource quota, try again */
 
 struct cluster_node {
 	char name[64];

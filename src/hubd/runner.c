@@ -39,7 +39,9 @@
  *   retry on a fresh instance within the same attempt (finished chunks are
  *   kept), a second death -> FAILED MODEL_ERROR.
  * - Deadlines: instance start (hub.instance_start_timeout) -> FAILED
- *   INSTANCE_START_TIMEOUT; one call (hub.chunk_timeout) or the whole
+ *   INSTANCE_START_TIMEOUT (NO_CAPACITY when still unschedulable, or when a
+ *   quota refused every create; CLUSTER_ERROR when the API server did:
+ *   refused creates are retried with jittered back-off until then); one call (hub.chunk_timeout) or the whole
  *   request (work_request.deadline, hub.request_timeout) -> FAILED TIMEOUT,
  *   and the possibly wedged instance is stopped.
  * - While a call is in flight the HTTP client's tick (about once a second)
@@ -54,6 +56,7 @@
 #include "hubd/bisect.h"
 #include "hubd/hubd.h"
 #include "hubd/shared.h"
+#include "lib/backoff.h"
 #include "lib/buf.h"
 #include "lib/cachekey.h"
 #include "lib/clock.h"
@@ -82,6 +85,8 @@
 #define RUNNER_MAX_ADMIN_STOPS 3
 #define RUNNER_UNKNOWN_GRACE_MS 10000 /* a new pod may be unknown to the watch a while */
 #define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
+#define RUNNER_CREATE_BASE_MS 250      /* first back-off of a refused instance create */
+#define RUNNER_CREATE_CAP_MS 8000      /* longest back-off between create attempts */
 /* a failed call's cost in good calls until both kinds were timed
  * (ersilia-pack's measure about 9, the demo models' about 1) */
 #define RUNNER_FAIL_WEIGHT_GUESS 4.0
@@ -124,6 +129,7 @@ struct runner {
 	struct work_req *req;
 	int64_t cur_inst;
 	enum abort_kind abort;
+	unsigned seed; /* back-off jitter */
 };
 
 /* Instance in use by the current request. */
@@ -535,6 +541,60 @@ static int capacity_word(struct runner *r, struct cur *in, int64_t *until, int64
 	return 0;
 }
 
+/* Why an instance was not ready at its start deadline: no node could take
+ * it (NO_CAPACITY), the API server could not say (CLUSTER_ERROR), or it
+ * was scheduled and still not ready (INSTANCE_START_TIMEOUT). */
+static const char *start_timeout_reason(const struct cluster_instance *ci)
+{
+	if (ci->no_capacity)
+		return "NO_CAPACITY";
+	return ci->api_error ? "CLUSTER_ERROR" : "INSTANCE_START_TIMEOUT";
+}
+
+/* Sleep until the monotonic time t, doing the runner's housekeeping; non-zero
+ * when the request is to be aborted (SIGTERM, cancellation, lost lease). */
+static int nap_until(struct runner *r, int64_t t)
+{
+	for (int64_t now = mh_mono_ms(); now < t; now = mh_mono_ms())
+		if (nap(r, (int)(t - now < RUNNER_POLL_MS * 4 ? t - now : RUNNER_POLL_MS * 4)))
+			return 1;
+	return 0;
+}
+
+/* Create the instance of spec. Refusals that may go away (API server
+ * unreachable, slow, 429, 5xx, quota) are retried with capped, jittered
+ * back-off (the server's Retry-After when longer) until the start deadline
+ * until; then the request fails NO_CAPACITY (the last refusal was a quota)
+ * or CLUSTER_ERROR, never MODEL_ERROR, which is the model's own fault. */
+static enum get_rc inst_create(struct runner *r, const struct cluster_spec *spec, struct cluster_instance *ci,
+			       int64_t until, const char **reason, char *detail, size_t dlen)
+{
+	for (int n = 1;; n++) {
+		int rc = cluster_create(r->cl, spec, ci);
+		int64_t wait;
+		if (rc == 0)
+			return GET_OK;
+		if (rc != CLUSTER_ERR_RETRY && rc != CLUSTER_ERR_QUOTA) {
+			/* final: the API server refused us (RBAC), or the model's pod spec */
+			*reason = ci->api_error ? "CLUSTER_ERROR" : "MODEL_ERROR";
+			snprintf(detail, dlen, "could not start an instance of model %s: %s", spec->model_id, ci->detail);
+			return GET_FAILED;
+		}
+		if (mh_mono_ms() >= until) {
+			*reason = rc == CLUSTER_ERR_QUOTA ? "NO_CAPACITY" : "CLUSTER_ERROR";
+			snprintf(detail, dlen, "instance not created within %d s (%d attempts): %s", r->start_timeout_s,
+				 n, ci->detail);
+			return GET_FAILED;
+		}
+		wait = mh_backoff_ms(n, RUNNER_CREATE_BASE_MS, RUNNER_CREATE_CAP_MS, ci->retry_after_ms, &r->seed);
+		log_warn_x("runner instance=%lld model=%s attempt=%d wait_ms=%lld detail=\"%s\" "
+			   "msg=\"instance create refused, retrying\"", (long long)spec->instance_id, spec->model_id, n,
+			   (long long)wait, ci->detail);
+		if (nap_until(r, mh_mono_ms() + wait < until ? mh_mono_ms() + wait : until))
+			return GET_ABORT;
+	}
+}
+
 /* Get an instance for the current request into *in. On GET_FAILED,
  * reason/detail say why (request to be failed). */
 static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
@@ -545,6 +605,7 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	char reqbuf[24];
 	int64_t until;
 	enum work_slot rc;
+	enum get_rc rc2;
 	int i;
 
 	for (;;) {
@@ -594,12 +655,13 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 		return GET_HANDBACK;
 	}
 	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
-	if (cluster_create(r->cl, &spec, &ci) < 0) {
-		db_inst_terminated(r->db, in->wi.id, "FAILED", "could not start the instance", NULL);
+	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
+	rc2 = inst_create(r, &spec, &ci, until, reason, detail, dlen);
+	if (rc2 != GET_OK) {
+		db_inst_terminated(r->db, in->wi.id, rc2 == GET_ABORT ? "STOPPED" : "FAILED",
+				   rc2 == GET_ABORT ? "stopped while starting" : detail, NULL);
 		r->cur_inst = 0;
-		*reason = "MODEL_ERROR";
-		snprintf(detail, dlen, "could not start an instance of model %s", j->m->id);
-		return GET_FAILED;
+		return rc2;
 	}
 	i = r->nown++;
 	memset(&r->own[i], 0, sizeof r->own[i]);
@@ -614,7 +676,6 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 	snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
 	in->wi.pid = ci.pid;
 	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
-	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
 	for (int64_t asked = 0;;) {
 		int g = cluster_get(r->cl, in->wi.name, &ci);
 		if (g == 1 && mh_mono_ms() - r->own[own_find(r, in->wi.id)].created_ms >= RUNNER_UNKNOWN_GRACE_MS)
@@ -651,7 +712,7 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 			/* the backend's last word says why (kubernetes: Unschedulable, ImagePullBackOff) */
 			snprintf(detail, dlen, "instance not ready after %d s%s%.200s", r->start_timeout_s,
 				 ci.detail[0] ? ": " : "", ci.detail);
-			*reason = "INSTANCE_START_TIMEOUT";
+			*reason = start_timeout_reason(&ci);
 			db_inst_state(r->db, in->wi.id, "TERMINATING", "START_TIMEOUT", NULL);
 			own_finish(r, own_find(r, in->wi.id), "FAILED", "not ready in time");
 			r->cur_inst = 0;
@@ -1635,6 +1696,7 @@ int runner_main(struct hubd_child *c)
 	r->db = c->db;
 	snprintf(r->id, sizeof r->id, "%s/runner-%d/%d", c->replica_id, c->role_index, (int)getpid());
 	snprintf(r->backend, sizeof r->backend, "%s", cfg_str("hub.backend", "local"));
+	r->seed = (unsigned)getpid() ^ (unsigned)mh_mono_ms();
 	gethostname(r->node, sizeof r->node - 1);
 	config_read(r);
 	r->cl = cluster_new(r->backend);

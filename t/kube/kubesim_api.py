@@ -482,7 +482,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f is None:
             return False
         log("fault injected", method=method, path=path, code=f.get("code", 0), reset=int(bool(f.get("reset"))),
-            after=int(bool(f.get("after"))))
+            after=int(bool(f.get("after"))), delay=f.get("delay", 0))
+        if f.get("delay"):
+            time.sleep(float(f["delay"]))  # a slow API server; then the fault, or the normal answer
+            if not f.get("reset") and not f.get("code") and not f.get("after"):
+                return False
         if f.get("after"):
             # the request is carried out, then the connection is cut before
             # the answer: the client cannot know it succeeded
@@ -505,8 +509,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             return True
         code = int(f.get("code", 500))
-        err = ApiError(code, "TooManyRequests" if code == 429 else "InternalError",
-                       "kubesim: injected fault %d" % code)
+        if code == 403 and f.get("quota", True):
+            # what the ResourceQuota admission plugin answers
+            err = ApiError(403, "Forbidden", f.get("message") or
+                           'pods "x" is forbidden: exceeded quota: modelhub-quota, requested: cpu=100m, '
+                           'used: cpu=4, limited: cpu=4')
+        else:
+            err = ApiError(code, {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout",
+                                  403: "Forbidden"}.get(code, "InternalError"),
+                           f.get("message") or "kubesim: injected fault %d" % code)
         data = jdump(err.status()).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -522,14 +533,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         POST /kubesim/drop-watches  cut every open watch (no final chunk: a network drop)
         POST /kubesim/compact       forget the watch history: every older version is 410
         POST /kubesim/faults        body [{"method","path" (regular expression, searched),
-                                    "code" (429, 5xx) or "reset": true (cut, not carried out) or
-                                    "after": true (carried out, then cut before the answer),
-                                    "retry_after", "count"}]: the next count matching requests
-                                    fail so; [] clears
+                                    "code" (429, 5xx, 403: "exceeded quota" unless "quota": false)
+                                    or "reset": true (cut, not carried out) or "after": true
+                                    (carried out, then cut before the answer), "retry_after",
+                                    "delay" (seconds before the answer; alone: a slow but normal
+                                    answer), "message", "count"}]: the next count matching
+                                    requests fail so; [] clears
+        GET  /kubesim/faults        the faults with the counts left (how many were used)
+        POST /kubesim/node-ready    body {"node", "ready": bool}: the kubelet stops (or resumes)
+                                    posting Ready; NotReady nodes get the not-ready NoSchedule
+                                    taint, their pods keep running (a kubelet partition)
+        POST /kubesim/evict         body {"namespace", "name", "message"}: kubelet eviction (node
+                                    pressure): containers killed, pod Failed, reason Evicted
         GET  /kubesim/audit         every write request seen (user, verb, resource, allowed),
                                     also appended to <state-dir>/audit.jsonl"""
         if self.user.get("name") != "admin":
             raise ApiError(403, "Forbidden", "kubesim admin endpoints need the --token token")
+        if path == "/kubesim/faults" and method == "GET":
+            with self.sim.audit_lock:
+                return self.send_json(200, {"items": [{k: v for k, v in f.items() if k != "re"}
+                                                      for f in self.sim.faults]})
         if path == "/kubesim/audit" and method == "GET":
             with self.sim.audit_lock:
                 return self.send_json(200, {"items": list(self.sim.audit)})
@@ -542,6 +565,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(400, "BadRequest", "faults: a list of objects with a path")
             self.sim.set_faults(faults)
             return self.send_json(200, {"faults": len(faults)})
+        if path == "/kubesim/node-ready":
+            b = self.body() or {}
+            if not self.sim.set_node_ready(b.get("node", ""), bool(b.get("ready"))):
+                raise not_found("nodes", b.get("node", ""))
+            return self.send_json(200, {"node": b.get("node"), "ready": bool(b.get("ready"))})
+        if path == "/kubesim/evict":
+            b = self.body() or {}
+            if not self.sim.evict_pod(b.get("namespace", "default"), b.get("name", ""),
+                                      b.get("message") or "The node was low on resource: memory."):
+                raise not_found("pods", b.get("name", ""))
+            return self.send_json(200, {"evicted": b.get("name")})
         if path == "/kubesim/drop-watches":
             with st.cond:
                 n = self.sim.open_watches

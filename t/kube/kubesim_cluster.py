@@ -1109,6 +1109,51 @@ class SimPods:
         log("pod deleting", pod=name, grace=grace)
         return pod
 
+    def evict_pod(self, ns, name, message):
+        """Kubelet eviction under node pressure: the containers are killed at
+        once and the pod ends Failed with reason Evicted (it stays until
+        deleted, as a real evicted pod does). False when there is no such pod."""
+        with self.store.lock:
+            pod = self.store.get("pods", ns, name)
+            if pod is None:
+                return False
+            self.kill_pod(pod, 0)
+
+            def f(p):
+                p["status"]["phase"] = "Failed"
+                p["status"]["reason"] = "Evicted"
+                p["status"]["message"] = message
+                set_condition(p, "Ready", "False", "PodFailed")
+            pod = self.store.mutate("pods", ns, name, f)
+            self.event(pod, "Warning", "Evicted", message, "kubelet", pod["spec"].get("nodeName"))
+        log("pod evicted", pod=name)
+        return True
+
+    def set_node_ready(self, name, ready):
+        """The kubelet of node name stops or resumes posting Ready. False when
+        there is no such node."""
+        taint = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+
+        def f(n):
+            n["status"]["conditions"] = [c for c in n["status"]["conditions"] if c["type"] != "Ready"]
+            n["status"]["conditions"].append(self.ready_condition(ready))
+            ts = [t for t in n["spec"].get("taints") or [] if t.get("key") != taint["key"]]
+            if not ready:
+                ts.append(dict(taint, timeAdded=iso()))
+            if ts:
+                n["spec"]["taints"] = ts
+            else:
+                n["spec"].pop("taints", None)
+        with self.store.lock:
+            node = self.store.mutate("nodes", "", name, f)
+            if node is None:
+                return False
+            self.event(node, "Normal", "NodeReady" if ready else "NodeNotReady",
+                       "Node %s status is now: %s" % (name, "NodeReady" if ready else "NodeNotReady"),
+                       "node-controller", name)
+        log("node readiness set", node=name, ready=int(ready))
+        return True
+
     def finalize_deletions(self):
         """Remove terminating pods whose containers have all stopped."""
         with self.store.lock:

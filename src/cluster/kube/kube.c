@@ -30,6 +30,7 @@
 #include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_pod.h"
 #include "cluster/kube/kube_watch.h"
+#include "lib/backoff.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/json.h"
@@ -40,11 +41,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define KUBE_MAX_MINE 64
 #define KUBE_UNSEEN_MS 20000        /* created, not yet in the table: PENDING */
 #define KUBE_WATCHER_STALE_MS 10000 /* table heartbeat older: watcher down */
-#define KUBE_CALL_MS 15000
+#define KUBE_CALL_MS 15000          /* default kube.call_timeout_ms */
+#define KUBE_DELETE_RETRY_MS 5000   /* transient delete failures retried this long */
+#define KUBE_RETRY_BASE_MS 200
+#define KUBE_RETRY_CAP_MS 2000
 #define KUBE_DIRECT_MS 2000         /* direct GETs of one pod, at most this often */
 #define KUBE_LOG_MAX (4 << 20)
 #define KUBE_DELETE_WAIT_EXTRA_MS 5000
@@ -70,6 +75,8 @@ struct kube {
 	struct kube_scrape *scrape; /* made by the first cluster_scrape() */
 	char tab_path[512];
 	struct mine mine[KUBE_MAX_MINE];
+	int call_ms;              /* kube.call_timeout_ms: one API call's limit */
+	unsigned seed;            /* back-off jitter */
 };
 
 static struct mine *mine_find(struct kube *k, const char *name, int create)
@@ -123,6 +130,7 @@ static void fill(const struct cluster_pod *p, struct cluster_instance *out)
 	out->started_ms = p->started_ms ? p->started_ms : p->created_ms;
 	out->ready_ms = p->state == CLUSTER_READY ? (p->ready_ms ? p->ready_ms : mh_wall_ms()) : 0;
 	snprintf(out->detail, sizeof out->detail, "%s", p->detail);
+	out->no_capacity = p->unschedulable;
 }
 
 /* A pod we know has ended: how. */
@@ -139,6 +147,60 @@ static void ended(struct cluster_instance *out, const struct mine *m, const char
 	}
 }
 
+/* The POST said 409: the pod's name is taken. When it is this instance's
+ * pod of this replica (an earlier create was applied though its answer was
+ * lost), it is adopted into *p: 1; 0 someone else's; -1 no answer. */
+static int own_existing(struct kube *k, const struct cluster_spec *spec, const char *name, struct cluster_pod *p)
+{
+	char path[320];
+	struct json_object *o;
+	long st;
+	int rc;
+
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", k->kc.ns, name);
+	o = kube_http_get_json(k->h, path, &st, k->call_ms);
+	if (!o)
+		return st == 404 ? 0 : -1;
+	rc = kube_pod_parse(o, k->kc.port_offset, p) == 0 && p->instance_id == spec->instance_id &&
+	     strcmp(p->server, k->kc.replica) == 0 && !jx_get(o, "metadata", "deletionTimestamp", NULL);
+	json_object_put(o);
+	return rc;
+}
+
+/* A refused create: out->detail and retry_after_ms; the cluster.h code. */
+static int create_failed(struct kube *k, const struct cluster_spec *spec, long st, const char *body,
+			 struct cluster_instance *out)
+{
+	enum kube_fail f = kube_http_classify(st, body);
+	struct json_object *o = body && *body ? json_tokener_parse(body) : NULL;
+	const char *msg = o ? jx_str(o, "message") : NULL;
+
+	if (st < 0)
+		snprintf(out->detail, sizeof out->detail, "pod create: API server unreachable (timeout or connection error)");
+	else
+		snprintf(out->detail, sizeof out->detail, "pod create: HTTP %ld: %.200s", st,
+			 msg ? msg : body ? body : "");
+	json_object_put(o);
+	out->api_error = f != KUBE_FAIL_FATAL || st == 401 || st == 403; /* not the manifest's fault */
+	out->retry_after_ms = kube_http_retry_after_ms(k->h);
+	log_warn_x("kube model=%s instance=%lld status=%ld kind=%s retry_after_ms=%lld detail=\"%s\" "
+		   "msg=\"pod create failed\"", spec->model_id, (long long)spec->instance_id, st,
+		   f == KUBE_FAIL_RETRY ? "transient" : f == KUBE_FAIL_QUOTA ? "quota" : "final",
+		   (long long)out->retry_after_ms, out->detail);
+	return f == KUBE_FAIL_RETRY ? CLUSTER_ERR_RETRY : f == KUBE_FAIL_QUOTA ? CLUSTER_ERR_QUOTA : -1;
+}
+
+static void created(struct kube *k, const struct cluster_spec *spec, const struct cluster_pod *p,
+		    struct cluster_instance *out, const char *how)
+{
+	mine_find(k, p->name, 1);
+	fill(p, out);
+	out->state = CLUSTER_PENDING;
+	out->started_ms = mh_wall_ms();
+	log_info("kube instance=%lld model=%s pod=%s ns=%s msg=\"pod %s\"", (long long)spec->instance_id,
+		 spec->model_id, p->name, k->kc.ns, how);
+}
+
 static int kube_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
 {
 	struct kube *k = c->priv;
@@ -149,37 +211,35 @@ static int kube_create(struct cluster *c, const struct cluster_spec *spec, struc
 	const char *err = NULL;
 	char path[256];
 	long st;
-	int rc = -1;
+	int rc;
 
 	kube_pod_opts_from_config(&o, k->kc.ns);
 	pod = kube_pod_manifest(spec, &o, &err);
 	if (!pod) {
 		log_error_x("kube model=%s instance=%lld error=\"%s\" msg=\"no pod manifest\"",
 			    spec->model_id, (long long)spec->instance_id, err ? err : "?");
+		snprintf(out->detail, sizeof out->detail, "no pod manifest: %s", err ? err : "?");
 		return -1;
 	}
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods", k->kc.ns);
 	st = kube_http_call(k->h, "POST", path, NULL,
-			    json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN), &body, KUBE_CALL_MS);
-	if (st != 201 && st != 200) {
-		log_error_x("kube model=%s instance=%lld status=%ld answer=\"%.200s\" msg=\"pod create failed\"",
-			    spec->model_id, (long long)spec->instance_id, st,
-			    body.data ? body.data : "");
-		goto out;
-	}
-	ans = json_tokener_parse(buf_cstr(&body));
-	if (kube_pod_parse(ans, k->kc.port_offset, &p) < 0) {
+			    json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN), &body, k->call_ms);
+	if (st == 409 && (rc = own_existing(k, spec, jx_str(jx_get(pod, "metadata", NULL), "name"), &p)) != 0) {
+		if (rc > 0)
+			created(k, spec, &p, out, "adopted (an earlier create was applied)");
+		else
+			snprintf(out->detail, sizeof out->detail, "pod create: API server unreachable");
+		rc = rc > 0 ? 0 : CLUSTER_ERR_RETRY;
+	} else if (st != 201 && st != 200) {
+		rc = create_failed(k, spec, st, body.oom ? NULL : buf_cstr(&body), out);
+	} else if (ans = json_tokener_parse(buf_cstr(&body)), kube_pod_parse(ans, k->kc.port_offset, &p) < 0) {
 		log_error_x("kube model=%s msg=\"pod create answer without a pod\"", spec->model_id);
-		goto out;
+		snprintf(out->detail, sizeof out->detail, "pod create: answer without a pod");
+		rc = CLUSTER_ERR_RETRY;
+	} else {
+		created(k, spec, &p, out, "created");
+		rc = 0;
 	}
-	mine_find(k, p.name, 1);
-	fill(&p, out);
-	out->state = CLUSTER_PENDING;
-	out->started_ms = mh_wall_ms();
-	log_info("kube instance=%lld model=%s pod=%s ns=%s msg=\"pod created\"",
-		 (long long)spec->instance_id, spec->model_id, p.name, k->kc.ns);
-	rc = 0;
-out:
 	json_object_put(pod);
 	json_object_put(ans);
 	buf_free(&body);
@@ -194,7 +254,7 @@ static int get_direct(struct kube *k, const char *name, struct cluster_pod *p)
 	struct json_object *o;
 
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", k->kc.ns, name);
-	o = kube_http_get_json(k->h, path, &st, KUBE_CALL_MS);
+	o = kube_http_get_json(k->h, path, &st, k->call_ms);
 	if (st == 404)
 		return 1;
 	if (!o)
@@ -254,6 +314,7 @@ static int kube_get(struct cluster *c, const char *name_in, struct cluster_insta
 	if (rc < 0) {
 		/* API unreachable: say nothing new rather than "dead" */
 		out->state = m && m->deleted ? CLUSTER_EXITED : CLUSTER_PENDING;
+		out->api_error = 1;
 		snprintf(out->detail, sizeof out->detail, "API server unreachable");
 		return m ? 0 : -1;
 	}
@@ -273,7 +334,7 @@ static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t 
 		snprintf(tail, sizeof tail, "tailLines=%d&", tail_lines);
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?%slimitBytes=%d", k->kc.ns, name,
 		 tail, KUBE_LOG_MAX);
-	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, KUBE_CALL_MS);
+	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, k->call_ms);
 	if (st == 404 || st == 400) {
 		buf_free(&b);
 		return 1;
@@ -288,6 +349,29 @@ static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t 
 		buf_add(out, b.data, b.len);
 	buf_free(&b);
 	return out->oom ? -1 : 0;
+}
+
+/* DELETE path, retrying transient failures (429, 5xx, resets) with
+ * jittered back-off for up to KUBE_DELETE_RETRY_MS; a pod left behind by a
+ * longer outage is the kubewatch reconcile's orphan. The last status. */
+static long delete_call(struct kube *k, const char *path)
+{
+	int64_t until = mh_mono_ms() + KUBE_DELETE_RETRY_MS;
+	long st;
+
+	for (int n = 1;; n++) {
+		int64_t wait;
+		st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, k->call_ms);
+		if (kube_http_classify(st, NULL) != KUBE_FAIL_RETRY)
+			return st;
+		wait = mh_backoff_ms(n, KUBE_RETRY_BASE_MS, KUBE_RETRY_CAP_MS, kube_http_retry_after_ms(k->h),
+				     &k->seed);
+		if (mh_mono_ms() + wait > until)
+			return st;
+		log_warn_x("kube path=\"%s\" status=%ld attempt=%d wait_ms=%lld msg=\"pod delete retried\"", path,
+			   st, n, (long long)wait);
+		nanosleep(&(struct timespec){wait / 1000, (wait % 1000) * 1000000L}, NULL);
+	}
 }
 
 static int kube_remove(struct cluster *c, const char *name, int grace_ms)
@@ -313,7 +397,7 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 	}
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
 		 name, grace_ms / 1000);
-	st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, KUBE_CALL_MS);
+	st = delete_call(k, path);
 	if (st == 404) {
 		m->deleted = 1;
 		return 0;
@@ -389,7 +473,7 @@ static int kube_events(struct cluster *c, const char *name, struct cluster_event
 	snprintf(sel, sizeof sel, "involvedObject.name=%s", name);
 	kube_http_escape(sel, esc, sizeof esc);
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/events?fieldSelector=%s", k->kc.ns, esc);
-	o = kube_http_get_json(k->h, path, &st, KUBE_CALL_MS);
+	o = kube_http_get_json(k->h, path, &st, k->call_ms);
 	if (!o)
 		return -1;
 	items = jx_get(o, "items", NULL);
@@ -476,7 +560,7 @@ static int kube_reap(struct cluster *c, const char *name, int grace_ms)
 
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
 		 name, grace_ms / 1000);
-	st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, KUBE_CALL_MS);
+	st = kube_http_call(k->h, "DELETE", path, NULL, NULL, NULL, k->call_ms);
 	if (st == 200 || st == 202 || st == 404)
 		return 0;
 	log_warn_x("kube pod=%s status=%ld msg=\"pod delete failed\"", name, st);
@@ -573,6 +657,8 @@ struct cluster *cluster_kube_new(void)
 		return NULL;
 	}
 	kube_tab_path(k->tab_path, sizeof k->tab_path);
+	k->call_ms = (int)cfg_int("kube.call_timeout_ms", KUBE_CALL_MS);
+	k->seed = (unsigned)getpid() ^ (unsigned)mh_mono_ms();
 	c->ops = &kube_ops;
 	c->priv = k;
 	return c;

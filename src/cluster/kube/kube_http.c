@@ -273,6 +273,26 @@ long kube_http_call(struct kube_http *h, const char *method, const char *path, c
 	return status;
 }
 
+enum kube_fail kube_http_classify(long status, const char *body)
+{
+	if (status >= 200 && status < 300)
+		return KUBE_FAIL_NONE;
+	if (status < 0 || status == 429 || status >= 500)
+		return KUBE_FAIL_RETRY;
+	if (status == 403 && body && strstr(body, "exceeded quota"))
+		return KUBE_FAIL_QUOTA;
+	return KUBE_FAIL_FATAL;
+}
+
+int64_t kube_http_retry_after_ms(struct kube_http *h)
+{
+	curl_off_t s = 0;
+
+	if (curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
+		return 0;
+	return s > 3600 ? 3600000 : (int64_t)s * 1000;
+}
+
 struct json_object *kube_http_get_json(struct kube_http *h, const char *path, long *status,
 				       int timeout_ms)
 {

@@ -66,6 +66,17 @@ const struct kube_conf *kube_http_conf(const struct kube_http *h);
 long kube_http_call(struct kube_http *h, const char *method, const char *path, const char *ctype,
 		    const char *body, struct buf *out, int timeout_ms);
 
+/* What a caller should do about a call's outcome: KUBE_RETRY for what goes
+ * away by itself (transport errors: timeouts, resets, refused; 429; 5xx),
+ * KUBE_QUOTA for a 403 "exceeded quota"
+ * (retried too, but it means no capacity), KUBE_FATAL for the rest of 4xx
+ * (a bad manifest, missing permission). body may be NULL. */
+enum kube_fail { KUBE_FAIL_NONE = 0, KUBE_FAIL_RETRY, KUBE_FAIL_QUOTA, KUBE_FAIL_FATAL };
+enum kube_fail kube_http_classify(long status, const char *body);
+
+/* The Retry-After of the last call, in ms (0 when it had none). */
+int64_t kube_http_retry_after_ms(struct kube_http *h);
+
 /* GET path and parse the JSON answer; *status set. NULL unless 2xx + JSON
  * (json_object_put the result). */
 struct json_object *kube_http_get_json(struct kube_http *h, const char *path, long *status,

@@ -243,15 +243,17 @@ static void add_str(struct json_object *o, const char *key, const char *v)
 	json_object_object_add(o, key, json_object_new_string(v));
 }
 
-/* metadata: generateName, namespace, labels, annotations. */
+/* metadata: name, namespace, labels, annotations. */
 static struct json_object *pod_metadata(const struct cluster_spec *s, const struct kube_pod_opts *o)
 {
 	struct json_object *md = json_object_new_object(), *labels, *ann;
 	char gen[64], lv[64], iid[24];
 
+	/* named after the instance, not generated: a create retried after a
+	 * lost answer meets its own pod (409) instead of starting a second one */
 	kube_dns_name(s->model_id, gen, 50);
-	snprintf(gen + strlen(gen), sizeof gen - strlen(gen), "-");
-	add_str(md, "generateName", gen);
+	snprintf(gen + strlen(gen), sizeof gen - strlen(gen), "-%lld", (long long)s->instance_id);
+	add_str(md, "name", gen);
 	if (o->ns && o->ns[0])
 		add_str(md, "namespace", o->ns);
 	labels = json_object_new_object();
