@@ -12,7 +12,7 @@ from tap import TAP  # noqa: E402
 
 t = TAP()
 need_root_or_skip(t)
-START_TIMEOUT = 6
+START_TIMEOUT = 10
 sim, s = start(hub={"hub.instance_start_timeout": str(START_TIMEOUT), "kube.call_timeout_ms": "1500"})
 anon = s.anon()
 POD_CREATE = r"^/api/v1/namespaces/modelhub/pods$"
