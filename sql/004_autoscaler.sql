@@ -65,7 +65,7 @@ DECLARE def text;
 BEGIN
     SELECT pg_get_constraintdef(c.oid) INTO def
       FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
-     WHERE t.relname = 'work_request' AND t.relnamespace = current_schema()::regnamespace
+     WHERE t.relname = 'work_request' AND t.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema())
        AND c.conname = 'work_request_failure_reason_check';
     IF def IS NOT NULL AND position('NO_CAPACITY' IN def) = 0 THEN
         EXECUTE 'ALTER TABLE work_request DROP CONSTRAINT work_request_failure_reason_check';
