@@ -35,9 +35,9 @@ EXTRA_DIST += t/192-install-deps.t
 # `make check`; the 60 s one (t/lib/leaderfreeze.py, about 2 min) only in
 # `make check-long`, which CI runs once through scripts/test. Tests of the
 # long target each stay under 3 minutes.
-TESTS += t/368-leader-freeze.t
+TESTS += t/369-leader-freeze.t
 MH_LONG_TESTS = t/912-leader-freeze-long.t
-EXTRA_DIST += t/368-leader-freeze.t $(MH_LONG_TESTS)
+EXTRA_DIST += t/369-leader-freeze.t $(MH_LONG_TESTS)
 check-long:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(MH_LONG_TESTS)'
 .PHONY: check-long

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 368-leader-freeze.t — leadership survives a frozen leader (issue 15): three replicas
+# 369-leader-freeze.t — leadership survives a frozen leader (issue 15): three replicas
 # under load, the leader's process group SIGSTOPped for 25 s (a 25 s freeze, in make check).
 # The scenario and its checks are in t/lib/leaderfreeze.py.
 import os
