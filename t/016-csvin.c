@@ -6,7 +6,7 @@
 
 static struct csvin_opts opts(int has_header, size_t max_inputs, size_t max_len)
 {
-	struct csvin_opts o = {has_header, max_inputs, max_len};
+	struct csvin_opts o = {has_header, max_inputs, max_len, NULL};
 	return o;
 }
 
@@ -106,6 +106,13 @@ static void test_errors(void)
 	ok(strlen(csvin_strerror(CSVIN_BAD_QUOTE)) > 0, "strerror gives text");
 }
 
+static int parse_col(struct csvin *c, const char *s, int has_header, const char *column)
+{
+	struct csvin_opts o = {has_header, 100, 4096, column};
+
+	return parse(c, CSVIN_CSV, s, o);
+}
+
 static void test_csv(void)
 {
 	struct csvin c;
@@ -124,7 +131,7 @@ static void test_csv(void)
 		"P,\"\"\"\"";
 
 	ok(parse(&c, CSVIN_CSV, body, opts(1, 100, 4096)) == 0, "csv: parses");
-	is_str(c.header, "smiles", "csv: header is the first column of line 1");
+	is_str(c.header, "smiles,name", "csv: header is line 1, re-quoted");
 	is_int(c.n, 9, "csv: 9 inputs (row with empty first column skipped)");
 	is_str(c.inputs[0], "CCO", "csv: first column only");
 	is_str(c.inputs[1], "C(=O)O", "csv: quoted field unquoted");
@@ -143,13 +150,13 @@ static void test_csv(void)
 	is_str(c.inputs[1], "P", "csv: row with a quoted-quote second column");
 	csvin_free(&c);
 
-	ok(parse(&c, CSVIN_CSV, "x\"y,z\nab\"\"c\n", opts(0, 100, 4096)) == 0,
+	ok(parse_col(&c, "x\"y,z\nab\"\"c\n", 0, "1") == 0,
 	   "csv: bare quotes in unquoted fields are text");
 	is_str(c.inputs[0], "x\"y", "csv: bare quote kept");
 	is_str(c.inputs[1], "ab\"\"c", "csv: bare doubled quote kept");
 	csvin_free(&c);
 
-	ok(parse(&c, CSVIN_CSV, "\"a\"b,c\n", opts(0, 100, 4096)) == 0, "csv: text after closing quote");
+	ok(parse_col(&c, "\"a\"b,c\n", 0, "1") == 0, "csv: text after closing quote");
 	is_str(c.inputs[0], "ab", "csv: appended");
 	csvin_free(&c);
 
@@ -238,12 +245,92 @@ static void test_multipart(void)
 	}
 }
 
+
+static const char *cell(const struct csvin *c, size_t i, size_t k)
+{
+	const char *p = c->rows[i];
+
+	while (k--)
+		p += strlen(p) + 1;
+	return p;
+}
+
+static void test_columns(void)
+{
+	struct csvin c;
+
+	ok(parse_col(&c, "inchikey,smiles\nBSYNRYMUTXBXSQ-UHFFFAOYSA-N,CC(=O)Oc1ccccc1C(=O)O\n"
+		     "LFQSCWFLJHTTHZ-UHFFFAOYSA-N,CCO\n", 0, NULL) == 0,
+	   "inchikey,smiles: parses without has_header");
+	is_int(c.n, 2, "inchikey,smiles: header detected by name, two inputs");
+	is_int(c.col, 1, "inchikey,smiles: smiles is the input");
+	is_int(c.key, 0, "inchikey,smiles: inchikey is the key");
+	is_str(c.inputs[0], "CC(=O)Oc1ccccc1C(=O)O", "inchikey,smiles: first input");
+	is_str(c.inputs[1], "CCO", "inchikey,smiles: second input");
+	is_str(cell(&c, 1, 0), "LFQSCWFLJHTTHZ-UHFFFAOYSA-N", "inchikey,smiles: key kept");
+	is_str(c.header, "inchikey,smiles", "inchikey,smiles: header");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "name,SMILES\nethanol,CCO\n", 0, NULL) == 0, "name,SMILES parses");
+	is_int(c.col, 1, "name,SMILES: case-insensitive");
+	is_int(c.key, 0, "name,SMILES: name is the key");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "smiles,activity\nCCO,1.5\nCCN,\"2,5\"\n", 0, NULL) == 0,
+	   "smiles,activity parses");
+	is_int(c.col, 0, "smiles,activity: first column");
+	is_int(c.key, -1, "smiles,activity: no key");
+	is_str(cell(&c, 1, 1), "2,5", "smiles,activity: quoted other column kept");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "id,canonical_smiles,x\n7,CCO,a\n", 1, NULL) == 0, "id,... parses");
+	is_int(c.col, 1, "canonical_smiles chosen");
+	is_int(c.key, 0, "id is the key");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "a,b\nCCO,c1ccccc1\n", 1, "b") == 0, "column= by name");
+	is_str(c.inputs[0], "c1ccccc1", "column=b: second column");
+	csvin_free(&c);
+	ok(parse_col(&c, "a,B\nCCO,c1ccccc1\n", 0, "b") == 0, "column= name marks the header");
+	is_int(c.n, 1, "column= name: header not an input");
+	is_str(c.inputs[0], "c1ccccc1", "column=b: case-insensitive");
+	csvin_free(&c);
+	ok(parse_col(&c, "CCO,N\nCCC,O\n", 0, "2") == 0, "column= by index");
+	is_str(c.inputs[1], "O", "column=2: second column, no header");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "mol-1,CCO\nmol-2,c1ccccc1\n", 0, NULL) == 0, "headerless by content");
+	is_int(c.col, 1, "headerless: the SMILES column");
+	is_str(c.cols[0], "column_1", "headerless: names column_N");
+	is_str(c.inputs[0], "CCO", "headerless: input");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "CCO,CCN\nCCC,O\n", 0, NULL) < 0, "two SMILES-like columns fail");
+	is_int(c.err, CSVIN_AMBIGUOUS_COLUMN, "ambiguous: AMBIGUOUS_COLUMN");
+	csvin_free(&c);
+	ok(parse_col(&c, "a,b\nx,y\n", 1, NULL) < 0, "no SMILES column fails");
+	is_int(c.err, CSVIN_AMBIGUOUS_COLUMN, "none: AMBIGUOUS_COLUMN");
+	csvin_free(&c);
+	ok(parse_col(&c, "id,smiles\n1,CCO\n", 0, "nope") < 0, "unknown column= fails");
+	is_int(c.err, CSVIN_BAD_COLUMN, "unknown column=: BAD_COLUMN");
+	is_int(c.ncols, 2, "unknown column=: columns known for the message");
+	csvin_free(&c);
+	ok(parse_col(&c, "id,smiles\n1,CCO\n", 0, "3") < 0, "column=3 of 2 fails");
+	is_int(c.err, CSVIN_BAD_COLUMN, "column out of range: BAD_COLUMN");
+	csvin_free(&c);
+
+	ok(parse_col(&c, "id,smiles\n\n1,CCO\n2\n", 0, NULL) == 0, "short rows parse");
+	is_int(c.n, 1, "short row with a blank input skipped");
+	csvin_free(&c);
+}
+
 int main(void)
 {
 	test_plain();
 	test_errors();
 	test_csv();
 	test_add();
+	test_columns();
 	test_multipart();
 	return done_testing();
 }

@@ -89,7 +89,7 @@ r = s.api("POST", "/api/models/m1/requests?has_header=true", token=alice, data=c
 t.status(r, 201, "CSV submit: 201")
 rc = (r.json or {}).get("id")
 t.is_(inputs_of(rc), ["CCO", "C(=O)O", "a,b"], "CSV: first column, RFC 4180 quoting")
-t.is_((r.json or {}).get("header"), "smiles", "CSV header kept apart")
+t.is_((r.json or {}).get("header"), "smiles,name", "CSV header kept apart")
 t.is_(lis.drain(), ["m1"], "CSV submit notifies")
 
 r = s.api("POST", "/api/models/m1/requests", token=alice, data="smiles\nCCO\n",

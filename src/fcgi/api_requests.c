@@ -251,6 +251,32 @@ struct submit {
 	struct csvin in;
 };
 
+/* 422 for a CSV whose input column is unknown or cannot be told: the
+ * message names the columns and asks for column=. */
+static enum api_err column_fail(struct api_req *r, const struct csvin *c)
+{
+	json_object *f = json_object_new_object(), *cols = json_object_new_array();
+	struct buf names = BUF_INIT;
+	const char *what = c->err == CSVIN_BAD_COLUMN ? "no column matches column="
+			 : "several columns and none is clearly the input";
+
+	for (size_t k = 0; k < c->ncols; k++) {
+		json_object_array_add(cols, json_object_new_string(c->cols[k]));
+		buf_printf(&names, "%s%s", k ? ", " : "", c->cols[k]);
+	}
+	json_object_object_add(f, "column", json_object_new_string(
+		"give column= as a column name or a 1-based index"));
+	json_object_object_add(f, "columns", cols);
+	enum api_err e = api_fail_fields(
+		r, API_UNPROCESSABLE,
+		c->err == CSVIN_BAD_COLUMN ? "unknown_column" : "ambiguous_column", f,
+		"%s; the columns are: %s; choose one with column= (name or 1-based index)",
+		what, names.data ? names.data : "");
+
+	buf_free(&names);
+	return e;
+}
+
 static enum api_err csvin_fail(struct api_req *r, const struct csvin *c, size_t max_inputs)
 {
 	json_object *f;
@@ -280,6 +306,9 @@ static enum api_err csvin_fail(struct api_req *r, const struct csvin *c, size_t 
 			 c->err_line);
 		code = "invalid_csv";
 		break;
+	case CSVIN_BAD_COLUMN:
+	case CSVIN_AMBIGUOUS_COLUMN:
+		return column_fail(r, c);
 	default:
 		return api_fail(r, API_INTERNAL, "internal", "csvin: %s", csvin_strerror(c->err));
 	}
@@ -317,7 +346,56 @@ static enum api_err body_bool(struct api_req *r, json_object *body, const char *
 	return API_OK;
 }
 
-/* JSON body: {model_id, inputs, has_header, cache_opt_in}. */
+/* The JSON body's "column" (a name, or a 1-based index as a number). */
+static enum api_err json_column(struct api_req *r, json_object *body, struct csvin_opts *op)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(body, "column", &v) || json_object_is_type(v, json_type_null))
+		return API_OK;
+	if (json_object_is_type(v, json_type_int)) {
+		char t[24];
+
+		snprintf(t, sizeof(t), "%" PRId64, json_object_get_int64(v));
+		op->column = api_own(r, strdup(t));
+		return API_OK;
+	}
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+		return fail_field(r, "validation_failed", "column",
+				  "must be a column name or a 1-based index");
+	op->column = json_object_get_string(v);
+	return API_OK;
+}
+
+/* With "column", the JSON inputs are the lines of a CSV file. */
+static enum api_err json_csv_lines(struct api_req *r, struct submit *s, json_object *inputs,
+				   const struct csvin_opts *op)
+{
+	struct buf b = BUF_INIT;
+	size_t n = json_object_array_length(inputs);
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(inputs, i);
+		char field[40];
+
+		if (!json_object_is_type(v, json_type_string)) {
+			buf_free(&b);
+			snprintf(field, sizeof(field), "inputs[%zu]", i);
+			return fail_field(r, "invalid_input", field, "must be a string");
+		}
+		buf_adds(&b, json_object_get_string(v));
+		buf_addc(&b, '\n');
+	}
+	if (b.oom) {
+		buf_free(&b);
+		return api_fail(r, API_INTERNAL, "internal", "out of memory");
+	}
+	csvin_parse(&s->in, CSVIN_CSV, b.data ? b.data : "", b.len, op);
+	buf_free(&b);
+	return API_OK;
+}
+
+/* JSON body: {model_id, inputs, has_header, cache_opt_in, column}. */
 static enum api_err parse_json_body(struct api_req *r, struct submit *s,
 				    const struct csvin_opts *op_in, json_object **bodyp)
 {
@@ -350,6 +428,10 @@ static enum api_err parse_json_body(struct api_req *r, struct submit *s,
 		return fail_field(r, "validation_failed", "inputs",
 				  "must be an array of strings");
 	op.has_header = s->has_header;
+	if ((e = json_column(r, body, &op)) != API_OK)
+		return e;
+	if (op.column)
+		return json_csv_lines(r, s, inputs, &op);
 	n = json_object_array_length(inputs);
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(inputs, i);
@@ -399,6 +481,10 @@ static enum api_err parse_multipart(struct api_req *r, struct submit *s,
 		if (p->filename) {
 			if (!file)
 				file = p;
+			continue;
+		}
+		if (strcmp(name, "column") == 0 && !api_query(r, "column") && p->len > 0) {
+			op.column = part_str(r, p->data, p->len);
 			continue;
 		}
 		if ((strcmp(name, "has_header") == 0 && !api_query(r, "has_header")) ||
@@ -514,6 +600,9 @@ static enum api_err submit_parse(struct api_req *r, struct submit *s, struct csv
 	if ((e = query_bool(r, "has_header", &s->has_header)) != API_OK ||
 	    (e = query_bool(r, "cache_opt_in", &s->cache_opt_in)) != API_OK)
 		return e;
+	op->column = api_query(r, "column");
+	if (op->column && !*op->column)
+		op->column = NULL;
 	if (strcmp(s->source, "json") == 0)
 		return parse_json_body(r, s, op, body);
 	if (!s->model_id)

@@ -21,6 +21,7 @@
 
 #include "fcgi/csvin.h"
 #include "lib/buf.h"
+#include "lib/smiles.h"
 #include "lib/utf8.h"
 
 static int is_space(unsigned char ch)
@@ -37,6 +38,8 @@ const char *csvin_strerror(enum csvin_err e)
 	case CSVIN_TOO_LONG: return "input too long";
 	case CSVIN_BAD_ENCODING: return "input is not valid UTF-8 text (or holds a NUL byte)";
 	case CSVIN_BAD_QUOTE: return "unterminated quoted CSV field";
+	case CSVIN_BAD_COLUMN: return "no such column";
+	case CSVIN_AMBIGUOUS_COLUMN: return "cannot tell which column holds the inputs";
 	case CSVIN_OOM: return "out of memory";
 	}
 	return "unknown error";
@@ -125,19 +128,20 @@ static int parse_plain(struct csvin *c, const char *p, const char *end,
 
 enum csv_state { FIELD_START, UNQUOTED, QUOTED, QUOTE_SEEN };
 
-/* One CSV record being read: position, state, the first field collected. */
+/* One CSV record being read: position, state, every field collected into
+ * one buffer, fields separated by NUL bytes. */
 struct csv_rd {
 	const char *p;
 	enum csv_state st;
 	int field;         /* 0-based column of the current field */
+	size_t fstart;     /* offset of the current field in rec */
 	size_t *line;      /* physical line, advanced at every line break */
-	struct buf *first; /* the first field's text */
+	struct buf *rec;   /* the record's fields */
 };
 
 static void keep(struct csv_rd *r, const char *s, size_t n)
 {
-	if (r->field == 0)
-		buf_add(r->first, s, n);
+	buf_add(r->rec, s, n);
 }
 
 /* The steps below consume at most one character or line break at r->p and
@@ -145,8 +149,8 @@ static void keep(struct csv_rd *r, const char *s, size_t n)
 static int step_start(struct csv_rd *r, char ch)
 {
 	if (ch == '"') {
-		if (r->field == 0)
-			buf_reset(r->first); /* drop spaces before the quote */
+		if (!r->rec->oom)
+			r->rec->len = r->fstart; /* drop spaces before the quote */
 		r->st = QUOTED;
 		r->p++;
 	} else if (ch == ' ' || ch == '\t') {
@@ -169,6 +173,8 @@ static int step_unquoted(struct csv_rd *r, char ch, size_t eol)
 		return 0;
 	}
 	if (ch == ',') {
+		buf_addc(r->rec, '\0');
+		r->fstart = r->rec->len;
 		r->field++;
 		r->st = FIELD_START;
 		r->p++;
@@ -204,15 +210,16 @@ static int step_quoted(struct csv_rd *r, char ch, size_t eol)
 	return 0;
 }
 
-/* One record starting at *pp: the first field goes to `first`. Advances *pp
- * past the record's line break and *line by the physical lines consumed.
- * 0, or -1 for an unterminated quote. */
-static int csv_record(const char **pp, const char *end, size_t *line, struct buf *first)
+/* One record starting at *pp into rec (fields NUL-separated, *nf of them).
+ * Advances *pp past the record's line break and *line by the physical lines
+ * consumed. 0, or -1 for an unterminated quote. */
+static int csv_record(const char **pp, const char *end, size_t *line, struct buf *rec,
+		      int *nf)
 {
-	struct csv_rd r = {*pp, FIELD_START, 0, line, first};
+	struct csv_rd r = {*pp, FIELD_START, 0, 0, line, rec};
 	int done = 0;
 
-	buf_reset(first);
+	buf_reset(rec);
 	while (r.p < end && !done) {
 		char ch = *r.p;
 		size_t eol = eol_len(r.p, end);
@@ -231,33 +238,328 @@ static int csv_record(const char **pp, const char *end, size_t *line, struct buf
 		}
 	}
 	*pp = r.p;
+	*nf = r.field + 1;
 	return !done && r.st == QUOTED ? -1 : 0;
+}
+
+/* ---- several columns: which one is the input (csvin.h) ---- */
+
+struct csv_rows {
+	struct csv_row {
+		char *f;      /* nf NUL-separated fields (untrimmed) */
+		size_t len;
+		int nf;
+		size_t line;
+	} *r;
+	size_t n, cap;
+	int maxf;
+};
+
+static void rows_free(struct csv_rows *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free(rs->r[i].f);
+	free(rs->r);
+}
+
+static int rows_add(struct csv_rows *rs, struct buf *rec, int nf, size_t line)
+{
+	if (rs->n == rs->cap) {
+		size_t ncap = rs->cap ? rs->cap * 2 : 64;
+		struct csv_row *nr = realloc(rs->r, ncap * sizeof(*nr));
+
+		if (!nr)
+			return -1;
+		rs->r = nr;
+		rs->cap = ncap;
+	}
+	buf_addc(rec, '\0');
+	if (rec->oom)
+		return -1;
+	rs->r[rs->n].len = rec->len - 1;
+	rs->r[rs->n].nf = nf;
+	rs->r[rs->n].line = line;
+	rs->r[rs->n++].f = buf_steal(rec);
+	if (nf > rs->maxf)
+		rs->maxf = nf;
+	return 0;
+}
+
+/* Field k of a row, trimmed, as a pointer and length ("" past the end). */
+static const char *row_field(const struct csv_row *rw, int k, size_t *len)
+{
+	const char *p = rw->f, *end = rw->f + rw->len;
+	size_t n;
+
+	for (int i = 0; i < k; i++) {
+		if (i >= rw->nf - 1) {
+			*len = 0;
+			return "";
+		}
+		p += strlen(p) + 1;
+	}
+	if (p > end) {
+		*len = 0;
+		return "";
+	}
+	n = strlen(p);
+	while (n > 0 && is_space((unsigned char)*p)) {
+		p++;
+		n--;
+	}
+	while (n > 0 && is_space((unsigned char)p[n - 1]))
+		n--;
+	*len = n;
+	return p;
+}
+
+static int row_blank(const struct csv_row *rw)
+{
+	for (int k = 0; k < rw->nf; k++) {
+		size_t n;
+
+		row_field(rw, k, &n);
+		if (n)
+			return 0;
+	}
+	return 1;
+}
+
+static const char *const input_names[] = {"smiles", "canonical_smiles", "input", "molecule"};
+static const char *const key_names[] = {"id", "key", "name", "inchikey"};
+
+static int name_is(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+static int find_col(const struct csvin *c, const char *name)
+{
+	for (size_t k = 0; k < c->ncols; k++)
+		if (name_is(c->cols[k], name))
+			return (int)k;
+	return -1;
+}
+
+/* Column names from the header row, or column_1..column_N. */
+static int set_cols(struct csvin *c, const struct csv_row *hdr, int ncols)
+{
+	struct buf h = BUF_INIT;
+
+	c->cols = calloc((size_t)ncols, sizeof(*c->cols));
+	if (!c->cols)
+		return -1;
+	c->ncols = (size_t)ncols;
+	for (int k = 0; k < ncols; k++) {
+		size_t n = 0;
+		const char *v = hdr ? row_field(hdr, k, &n) : "";
+		char tmp[24];
+
+		if (!hdr || n == 0) {
+			snprintf(tmp, sizeof(tmp), "column_%d", k + 1);
+			v = tmp;
+			n = strlen(tmp);
+		}
+		if (!(c->cols[k] = strndup(v, n)))
+			return -1;
+		if (hdr) {
+			if (k)
+				buf_addc(&h, ',');
+			buf_add_csv(&h, c->cols[k]);
+		}
+	}
+	if (hdr) {
+		c->header = buf_steal(&h);
+		return c->header ? 0 : -1;
+	}
+	return 0;
+}
+
+/* Is row r a header: has_header, a known input name, or the column= name? */
+static int looks_like_header(const struct csv_row *rw, const struct csvin_opts *o)
+{
+	if (o->has_header)
+		return 1;
+	for (int k = 0; k < rw->nf; k++) {
+		size_t n;
+		const char *v = row_field(rw, k, &n);
+		char cell[64];
+
+		if (n == 0 || n >= sizeof(cell))
+			continue;
+		memcpy(cell, v, n);
+		cell[n] = '\0';
+		if (o->column && name_is(cell, o->column))
+			return 1;
+		for (size_t i = 0; i < sizeof(input_names) / sizeof(*input_names); i++)
+			if (name_is(cell, input_names[i]))
+				return 1;
+	}
+	return 0;
+}
+
+/* The one column whose non-blank values all pass the SMILES screen. */
+static int col_by_content(const struct csvin *c, const struct csv_rows *rs, size_t first)
+{
+	int found = -1;
+
+	for (size_t k = 0; k < c->ncols; k++) {
+		size_t seen = 0, ok = 1;
+
+		for (size_t i = first; i < rs->n && ok; i++) {
+			size_t n;
+			const char *v = row_field(&rs->r[i], (int)k, &n);
+			char cell[REQUESTS_SCREEN_MAX], why[SMILES_WHY_MAX];
+
+			if (n == 0)
+				continue;
+			seen++;
+			if (n >= sizeof(cell))
+				ok = 0;
+			else {
+				memcpy(cell, v, n);
+				cell[n] = '\0';
+				ok = smiles_screen(cell, why, sizeof(why)) == 0;
+			}
+		}
+		if (seen && ok) {
+			if (found >= 0)
+				return -1;
+			found = (int)k;
+		}
+	}
+	return found;
+}
+
+static int parse_index(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 100000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return (int)v;
+}
+
+/* c->col from column=, the header names or the content. */
+static int choose_col(struct csvin *c, const struct csv_rows *rs, size_t first, int hdr,
+		      const struct csvin_opts *o)
+{
+	int k = -1;
+
+	if (o->column) {
+		int idx = parse_index(o->column);
+
+		k = idx >= 1 && (size_t)idx <= c->ncols ? idx - 1 : find_col(c, o->column);
+		if (k < 0)
+			return fail(c, CSVIN_BAD_COLUMN, 0);
+	} else if (hdr) {
+		for (size_t i = 0; i < sizeof(input_names) / sizeof(*input_names) && k < 0; i++)
+			k = find_col(c, input_names[i]);
+	}
+	if (k < 0)
+		k = col_by_content(c, rs, first);
+	if (k < 0)
+		return fail(c, CSVIN_AMBIGUOUS_COLUMN, 0);
+	c->col = k;
+	/* The key: a column named like an identifier, else the first column
+	 * when it comes before the input. */
+	c->key = -1;
+	for (size_t i = 0; i < sizeof(key_names) / sizeof(*key_names) && c->key < 0; i++) {
+		int kk = find_col(c, key_names[i]);
+
+		if (kk >= 0 && kk != k)
+			c->key = kk;
+	}
+	if (c->key < 0 && k > 0)
+		c->key = 0;
+	return 0;
+}
+
+/* Each data row: the chosen column is the input, the row is kept. */
+static int add_rows(struct csvin *c, const struct csv_rows *rs, size_t first,
+		    const struct csvin_opts *o)
+{
+	struct csvin_opts oo = *o;
+
+	oo.has_header = 0;
+	c->rows = calloc(rs->n ? rs->n : 1, sizeof(*c->rows));
+	if (!c->rows)
+		return fail(c, CSVIN_OOM, 0);
+	for (size_t i = first; i < rs->n; i++) {
+		const struct csv_row *rw = &rs->r[i];
+		size_t n, before = c->n;
+		const char *v = row_field(rw, c->col, &n);
+		struct buf row = BUF_INIT;
+
+		if (row_blank(rw))
+			continue;
+		if (csvin_add(c, v, n, rw->line, &oo) < 0)
+			return -1;
+		if (c->n == before)
+			continue;
+		for (size_t k = 0; k < c->ncols; k++) {
+			v = row_field(rw, (int)k, &n);
+			if (n > o->max_len)
+				return fail(c, CSVIN_TOO_LONG, rw->line);
+			if (!utf8_valid_text(v, n))
+				return fail(c, CSVIN_BAD_ENCODING, rw->line);
+			buf_add(&row, v, n);
+			buf_addc(&row, '\0');
+		}
+		if (row.oom || !(c->rows[c->n - 1] = buf_steal(&row)))
+			return fail(c, CSVIN_OOM, rw->line);
+	}
+	return 0;
+}
+
+static int multi_column(struct csvin *c, const struct csv_rows *rs, const struct csvin_opts *o)
+{
+	size_t first = 0;
+	int hdr;
+
+	while (first < rs->n && row_blank(&rs->r[first]))
+		first++;
+	if (first == rs->n)
+		return 0;
+	hdr = looks_like_header(&rs->r[first], o);
+	if (set_cols(c, hdr ? &rs->r[first] : NULL, rs->maxf) < 0)
+		return fail(c, CSVIN_OOM, 0);
+	if (hdr)
+		first++;
+	if (choose_col(c, rs, first, hdr, o) < 0)
+		return -1;
+	return add_rows(c, rs, first, o);
 }
 
 static int parse_csv(struct csvin *c, const char *p, const char *end,
 		     const struct csvin_opts *o)
 {
-	struct buf first = BUF_INIT;
+	struct buf rec = BUF_INIT;
+	struct csv_rows rs = {NULL, 0, 0, 0};
 	size_t line = 1;
 	int rc = 0;
 
-	while (p < end) {
+	while (p < end && rc == 0) {
 		size_t start_line = line;
+		int nf;
 
-		if (csv_record(&p, end, &line, &first) < 0) {
+		if (csv_record(&p, end, &line, &rec, &nf) < 0)
 			rc = fail(c, CSVIN_BAD_QUOTE, start_line);
-			break;
-		}
-		if (first.oom) {
+		else if (rec.oom || rows_add(&rs, &rec, nf, start_line) < 0)
 			rc = fail(c, CSVIN_OOM, start_line);
-			break;
-		}
-		if (csvin_add(c, first.data ? first.data : "", first.len, start_line, o) < 0) {
-			rc = -1;
-			break;
-		}
 	}
-	buf_free(&first);
+	buf_free(&rec);
+	if (rc == 0 && rs.maxf > 1)
+		rc = multi_column(c, &rs, o);
+	else if (rc == 0)
+		for (size_t i = 0; i < rs.n && rc == 0; i++)
+			rc = csvin_add(c, rs.r[i].f, rs.r[i].len, rs.r[i].line, o);
+	rows_free(&rs);
 	return rc;
 }
 
@@ -288,9 +590,16 @@ void csvin_free(struct csvin *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
 		free(c->inputs[i]);
+		if (c->rows)
+			free(c->rows[i]);
+	}
 	free(c->inputs);
+	free(c->rows);
+	for (size_t k = 0; k < c->ncols; k++)
+		free(c->cols[k]);
+	free(c->cols);
 	free(c->header);
 	memset(c, 0, sizeof(*c));
 }

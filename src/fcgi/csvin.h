@@ -12,9 +12,17 @@
  *   skipped;
  * - with has_header, the first non-blank line is the header: it is kept in
  *   c->header and never becomes an input;
- * - CSV (RFC 4180): the first column is the input; quoted fields may hold
- *   commas, doubled quotes and line breaks; the other columns are parsed (to
- *   find where a record ends) and dropped;
+ * - CSV (RFC 4180): quoted fields may hold commas, doubled quotes and line
+ *   breaks. With one column, it is the input. With several (docs/api.md
+ *   "Choosing the input column"): the first non-blank record is a header
+ *   when has_header, or when one of its cells is smiles, canonical_smiles,
+ *   input or molecule (any case) or the column= name; the input column is
+ *   opts.column (a header name, column_N, or a 1-based index), else the
+ *   first of those names in the header, else the one column whose non-blank
+ *   values all pass the SMILES screen (lib/smiles.h); none or several ->
+ *   CSVIN_AMBIGUOUS_COLUMN, an unknown column= -> CSVIN_BAD_COLUMN. Every
+ *   column of a kept record is kept (rows); the key column is one named id,
+ *   key, name or inchikey, else the first column when the input is not it;
  * - plain text: one input per line, taken as is (no quote processing);
  * - a UTF-8 byte order mark at the start is ignored; inputs must be valid
  *   UTF-8 without NUL bytes; each input (and the header) is at most
@@ -34,6 +42,8 @@ enum csvin_err {
 	CSVIN_TOO_LONG,     /* one input longer than max_len */
 	CSVIN_BAD_ENCODING, /* not UTF-8, or a NUL byte */
 	CSVIN_BAD_QUOTE,    /* unterminated quoted CSV field */
+	CSVIN_BAD_COLUMN,   /* column= names no column */
+	CSVIN_AMBIGUOUS_COLUMN, /* several columns, none chosen (use column=) */
 	CSVIN_OOM
 };
 
@@ -43,7 +53,11 @@ struct csvin_opts {
 	int has_header;
 	size_t max_inputs;
 	size_t max_len;     /* bytes per input, after trimming */
+	const char *column; /* CSV: input column by name or 1-based index, or NULL */
 };
+
+/* Longest value the content test (SMILES screen) looks at. */
+#define REQUESTS_SCREEN_MAX 4096
 
 struct csvin {
 	char **inputs;      /* n strings, malloc'd, owned */
@@ -52,9 +66,15 @@ struct csvin {
 	enum csvin_err err; /* first error; parsing stops there */
 	size_t err_line;    /* line of that error (0 when not tied to a line) */
 	size_t nlines;      /* lines/entries seen (diagnostics) */
+	/* CSV with several columns (else ncols 0, rows NULL): */
+	char **cols;        /* ncols names: the header's, or column_1.. */
+	size_t ncols;
+	int col;            /* 0-based input column */
+	int key;            /* 0-based key column, -1 when none */
+	char **rows;        /* per input: ncols trimmed NUL-terminated values */
 };
 
-#define CSVIN_INIT {NULL, 0, 0, NULL, CSVIN_OK, 0, 0}
+#define CSVIN_INIT {NULL, 0, 0, NULL, CSVIN_OK, 0, 0, NULL, 0, 0, -1, NULL}
 
 /* Parse a whole body. Returns 0, or -1 with c->err/c->err_line set. */
 int csvin_parse(struct csvin *c, enum csvin_format fmt, const char *data, size_t len,

@@ -54,6 +54,8 @@ EXTRA_DIST += t/123-admin-requests.t t/124-cache-submit.t
 libmhapi_a_SOURCES += src/fcgi/api_metrics.c
 TESTS += t/125-anon-doc.t
 EXTRA_DIST += t/125-anon-doc.t
+TESTS += t/150-input-columns.t
+EXTRA_DIST += t/150-input-columns.t
 # Foundation API tests (real stack): catalogue, errors, Postgres restart, schema.
 TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t t/114-fcgi-master.t
 EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \
