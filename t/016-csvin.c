@@ -150,13 +150,13 @@ static void test_csv(void)
 	is_str(c.inputs[1], "P", "csv: row with a quoted-quote second column");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "x\"y,z\nab\"\"c\n", 0, "1") == 0,
+	ok(parse_col(&c, "x\"y,z\nab\"\"c\n", -1, "1") == 0,
 	   "csv: bare quotes in unquoted fields are text");
 	is_str(c.inputs[0], "x\"y", "csv: bare quote kept");
 	is_str(c.inputs[1], "ab\"\"c", "csv: bare doubled quote kept");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "\"a\"b,c\n", 0, "1") == 0, "csv: text after closing quote");
+	ok(parse_col(&c, "\"a\"b,c\n", -1, "1") == 0, "csv: text after closing quote");
 	is_str(c.inputs[0], "ab", "csv: appended");
 	csvin_free(&c);
 
@@ -259,8 +259,12 @@ static void test_columns(void)
 {
 	struct csvin c;
 
+	ok(parse_col(&c, "smiles,x\nCCO,1\n", 0, "1") == 0, "has_header=0 said: parses");
+	is_str(c.inputs[0], "smiles", "has_header=0 said: no header detection");
+	csvin_free(&c);
+
 	ok(parse_col(&c, "inchikey,smiles\nBSYNRYMUTXBXSQ-UHFFFAOYSA-N,CC(=O)Oc1ccccc1C(=O)O\n"
-		     "LFQSCWFLJHTTHZ-UHFFFAOYSA-N,CCO\n", 0, NULL) == 0,
+		     "LFQSCWFLJHTTHZ-UHFFFAOYSA-N,CCO\n", -1, NULL) == 0,
 	   "inchikey,smiles: parses without has_header");
 	is_int(c.n, 2, "inchikey,smiles: header detected by name, two inputs");
 	is_int(c.col, 1, "inchikey,smiles: smiles is the input");
@@ -271,12 +275,12 @@ static void test_columns(void)
 	is_str(c.header, "inchikey,smiles", "inchikey,smiles: header");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "name,SMILES\nethanol,CCO\n", 0, NULL) == 0, "name,SMILES parses");
+	ok(parse_col(&c, "name,SMILES\nethanol,CCO\n", -1, NULL) == 0, "name,SMILES parses");
 	is_int(c.col, 1, "name,SMILES: case-insensitive");
 	is_int(c.key, 0, "name,SMILES: name is the key");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "smiles,activity\nCCO,1.5\nCCN,\"2,5\"\n", 0, NULL) == 0,
+	ok(parse_col(&c, "smiles,activity\nCCO,1.5\nCCN,\"2,5\"\n", -1, NULL) == 0,
 	   "smiles,activity parses");
 	is_int(c.col, 0, "smiles,activity: first column");
 	is_int(c.key, -1, "smiles,activity: no key");
@@ -291,35 +295,35 @@ static void test_columns(void)
 	ok(parse_col(&c, "a,b\nCCO,c1ccccc1\n", 1, "b") == 0, "column= by name");
 	is_str(c.inputs[0], "c1ccccc1", "column=b: second column");
 	csvin_free(&c);
-	ok(parse_col(&c, "a,B\nCCO,c1ccccc1\n", 0, "b") == 0, "column= name marks the header");
+	ok(parse_col(&c, "a,B\nCCO,c1ccccc1\n", -1, "b") == 0, "column= name marks the header");
 	is_int(c.n, 1, "column= name: header not an input");
 	is_str(c.inputs[0], "c1ccccc1", "column=b: case-insensitive");
 	csvin_free(&c);
-	ok(parse_col(&c, "CCO,N\nCCC,O\n", 0, "2") == 0, "column= by index");
+	ok(parse_col(&c, "CCO,N\nCCC,O\n", -1, "2") == 0, "column= by index");
 	is_str(c.inputs[1], "O", "column=2: second column, no header");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "mol-1,CCO\nmol-2,c1ccccc1\n", 0, NULL) == 0, "headerless by content");
+	ok(parse_col(&c, "mol-1,CCO\nmol-2,c1ccccc1\n", -1, NULL) == 0, "headerless by content");
 	is_int(c.col, 1, "headerless: the SMILES column");
 	is_str(c.cols[0], "column_1", "headerless: names column_N");
 	is_str(c.inputs[0], "CCO", "headerless: input");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "CCO,CCN\nCCC,O\n", 0, NULL) < 0, "two SMILES-like columns fail");
+	ok(parse_col(&c, "CCO,CCN\nCCC,O\n", -1, NULL) < 0, "two SMILES-like columns fail");
 	is_int(c.err, CSVIN_AMBIGUOUS_COLUMN, "ambiguous: AMBIGUOUS_COLUMN");
 	csvin_free(&c);
 	ok(parse_col(&c, "a,b\nx,y\n", 1, NULL) < 0, "no SMILES column fails");
 	is_int(c.err, CSVIN_AMBIGUOUS_COLUMN, "none: AMBIGUOUS_COLUMN");
 	csvin_free(&c);
-	ok(parse_col(&c, "id,smiles\n1,CCO\n", 0, "nope") < 0, "unknown column= fails");
+	ok(parse_col(&c, "id,smiles\n1,CCO\n", -1, "nope") < 0, "unknown column= fails");
 	is_int(c.err, CSVIN_BAD_COLUMN, "unknown column=: BAD_COLUMN");
 	is_int(c.ncols, 2, "unknown column=: columns known for the message");
 	csvin_free(&c);
-	ok(parse_col(&c, "id,smiles\n1,CCO\n", 0, "3") < 0, "column=3 of 2 fails");
+	ok(parse_col(&c, "id,smiles\n1,CCO\n", -1, "3") < 0, "column=3 of 2 fails");
 	is_int(c.err, CSVIN_BAD_COLUMN, "column out of range: BAD_COLUMN");
 	csvin_free(&c);
 
-	ok(parse_col(&c, "id,smiles\n\n1,CCO\n2\n", 0, NULL) == 0, "short rows parse");
+	ok(parse_col(&c, "id,smiles\n\n1,CCO\n2\n", -1, NULL) == 0, "short rows parse");
 	is_int(c.n, 1, "short row with a blank input skipped");
 	csvin_free(&c);
 }

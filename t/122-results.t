@@ -172,7 +172,7 @@ result(rh, 2, {"zeta": 2})
 complete(rh)
 t.is_(get(rh, "csv").text, "input,zeta,alpha,label,flag,count\r\nCCO,1,,,,\r\nO,2,,,,\r\n",
       "has_header=true: header line not a result row")
-rnh = s.api("POST", "/api/models/rm/requests?has_header=false", token=alice,
+rnh = s.api("POST", "/api/models/rm/requests?has_header=false&column=1", token=alice,
             data="smiles,x\nCCO,1\n", headers={"Content-Type": "text/csv"}).json["id"]
 result(rnh, 1, None, error="invalid SMILES")
 result(rnh, 2, {"zeta": 2})

@@ -666,7 +666,8 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 {
 	json_object *meta = submit_metadata(r, s);
 	struct db_request_new rq = {
-		.model_id = s->model_id, .has_header = s->has_header, .header = s->in.header,
+		.model_id = s->model_id, .has_header = s->in.header != NULL || s->has_header > 0,
+		.header = s->in.header,
 		.cache_opt_in = s->cache_opt_in, .idempotency_key = idem,
 		.metadata = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN),
 		.inputs = s->in.inputs, .n_inputs = s->in.n, .cache_enabled = cache_lookup,
@@ -698,7 +699,7 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 
 static enum api_err submit_common(struct api_req *r, const char *path_model)
 {
-	struct submit s = {.model_id = path_model, .in = CSVIN_INIT};
+	struct submit s = {.model_id = path_model, .has_header = -1, .in = CSVIN_INIT};
 	long max_inputs = cfg_int("hub.max_inputs", 1000);
 	struct csvin_opts op = {.has_header = 0,
 				.max_inputs = max_inputs > 0 ? (size_t)max_inputs : 1000,

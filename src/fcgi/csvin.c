@@ -74,7 +74,7 @@ int csvin_add(struct csvin *c, const char *s, size_t len, size_t line,
 		return fail(c, CSVIN_TOO_LONG, line);
 	if (!utf8_valid_text(s, len))
 		return fail(c, CSVIN_BAD_ENCODING, line);
-	if (o->has_header && !c->header) {
+	if (o->has_header > 0 && !c->header) {
 		c->header = strndup(s, len);
 		return c->header ? 0 : fail(c, CSVIN_OOM, line);
 	}
@@ -378,8 +378,8 @@ static int set_cols(struct csvin *c, const struct csv_row *hdr, int ncols)
 /* Is row r a header: has_header, a known input name, or the column= name? */
 static int looks_like_header(const struct csv_row *rw, const struct csvin_opts *o)
 {
-	if (o->has_header)
-		return 1;
+	if (o->has_header >= 0)
+		return o->has_header > 0;
 	for (int k = 0; k < rw->nf; k++) {
 		size_t n;
 		const char *v = row_field(rw, k, &n);

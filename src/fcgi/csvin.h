@@ -10,12 +10,12 @@
  * Rules (one set for every submit path, docs/api.md "Inputs"):
  * - every input is trimmed (space, tab, CR, LF, VT, FF); blank inputs are
  *   skipped;
- * - with has_header, the first non-blank line is the header: it is kept in
+ * - with has_header > 0, the first non-blank line is the header: it is kept in
  *   c->header and never becomes an input;
  * - CSV (RFC 4180): quoted fields may hold commas, doubled quotes and line
  *   breaks. With one column, it is the input. With several (docs/api.md
  *   "Choosing the input column"): the first non-blank record is a header
- *   when has_header, or when one of its cells is smiles, canonical_smiles,
+ *   when has_header > 0, or (has_header < 0) when one of its cells is smiles, canonical_smiles,
  *   input or molecule (any case) or the column= name; the input column is
  *   opts.column (a header name, column_N, or a 1-based index), else the
  *   first of those names in the header, else the one column whose non-blank
@@ -50,7 +50,7 @@ enum csvin_err {
 enum csvin_format { CSVIN_PLAIN = 0, CSVIN_CSV };
 
 struct csvin_opts {
-	int has_header;
+	int has_header;     /* 1 yes, 0 no, -1 not said (CSV: detected by name) */
 	size_t max_inputs;
 	size_t max_len;     /* bytes per input, after trimming */
 	const char *column; /* CSV: input column by name or 1-based index, or NULL */
