@@ -595,19 +595,17 @@ static enum get_rc inst_create(struct runner *r, const struct cluster_spec *spec
 	}
 }
 
-/* Get an instance for the current request into *in. On GET_FAILED,
- * reason/detail say why (request to be failed). */
-static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
-			    char *detail, size_t dlen)
+/* Take a slot for the current request: the one claimed with it, or an
+ * IDLE warm instance (checked still alive), or a new REQUESTED row. GET_OK
+ * with *fresh 0 for a reused instance, *fresh 1 for a new row to start. */
+static enum get_rc inst_take(struct runner *r, struct job *j, struct cur *in, int *fresh, const char **reason,
+			     char *detail, size_t dlen)
 {
-	struct cluster_spec spec;
 	struct cluster_instance ci;
-	char reqbuf[24];
-	int64_t until;
 	enum work_slot rc;
-	enum get_rc rc2;
 	int i;
 
+	*fresh = 0;
 	for (;;) {
 		memset(in, 0, sizeof *in);
 		if (j->claim_rc != WORK_SLOT_NONE) {
@@ -645,37 +643,19 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 				 (long long)in->wi.id, j->m->id, in->owned);
 			return GET_OK;
 		}
-		break;
+		*fresh = 1;
+		return GET_OK;
 	}
-	/* a new instance row (REQUESTED) is ours: start it */
-	r->cur_inst = in->wi.id;
-	if (r->nown >= RUNNER_MAX_OWN) {
-		db_inst_terminated(r->db, in->wi.id, "FAILED", "runner instance table full", NULL);
-		r->cur_inst = 0;
-		return GET_HANDBACK;
-	}
-	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
-	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
-	rc2 = inst_create(r, &spec, &ci, until, reason, detail, dlen);
-	if (rc2 != GET_OK) {
-		db_inst_terminated(r->db, in->wi.id, rc2 == GET_ABORT ? "STOPPED" : "FAILED",
-				   rc2 == GET_ABORT ? "stopped while starting" : detail, NULL);
-		r->cur_inst = 0;
-		return rc2;
-	}
-	i = r->nown++;
-	memset(&r->own[i], 0, sizeof r->own[i]);
-	r->own[i].id = in->wi.id;
-	snprintf(r->own[i].name, sizeof r->own[i].name, "%s", ci.name);
-	snprintf(r->own[i].model, sizeof r->own[i].model, "%s", j->m->id);
-	r->own[i].idle_seconds = j->m->idle_seconds;
-	r->own[i].pid = ci.pid;
-	r->own[i].created_ms = mh_mono_ms();
-	in->owned = 1;
-	snprintf(in->wi.name, sizeof in->wi.name, "%s", ci.name);
-	snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
-	in->wi.pid = ci.pid;
-	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
+}
+
+/* Wait until the new instance in *in is ready (GET_OK, state BUSY), or fail
+ * it: exited, no node can hold it, start deadline until passed, or the
+ * request aborted. */
+static enum get_rc inst_wait_ready(struct runner *r, struct job *j, struct cur *in, int64_t until,
+				   const char **reason, char *detail, size_t dlen)
+{
+	struct cluster_instance ci;
+
 	for (int64_t asked = 0;;) {
 		int g = cluster_get(r->cl, in->wi.name, &ci);
 		if (g == 1 && mh_mono_ms() - r->own[own_find(r, in->wi.id)].created_ms >= RUNNER_UNKNOWN_GRACE_MS)
@@ -724,6 +704,54 @@ static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, con
 			return GET_ABORT;
 		}
 	}
+}
+
+
+/* Get an instance for the current request into *in. On GET_FAILED,
+ * reason/detail say why (request to be failed). */
+static enum get_rc inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
+			    char *detail, size_t dlen)
+{
+	struct cluster_spec spec;
+	struct cluster_instance ci;
+	char reqbuf[24];
+	int64_t until;
+	enum get_rc rc2;
+	int i, fresh;
+
+	rc2 = inst_take(r, j, in, &fresh, reason, detail, dlen);
+	if (rc2 != GET_OK || !fresh)
+		return rc2;
+	/* a new instance row (REQUESTED) is ours: start it */
+	r->cur_inst = in->wi.id;
+	if (r->nown >= RUNNER_MAX_OWN) {
+		db_inst_terminated(r->db, in->wi.id, "FAILED", "runner instance table full", NULL);
+		r->cur_inst = 0;
+		return GET_HANDBACK;
+	}
+	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
+	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
+	rc2 = inst_create(r, &spec, &ci, until, reason, detail, dlen);
+	if (rc2 != GET_OK) {
+		db_inst_terminated(r->db, in->wi.id, rc2 == GET_ABORT ? "STOPPED" : "FAILED",
+				   rc2 == GET_ABORT ? "stopped while starting" : detail, NULL);
+		r->cur_inst = 0;
+		return rc2;
+	}
+	i = r->nown++;
+	memset(&r->own[i], 0, sizeof r->own[i]);
+	r->own[i].id = in->wi.id;
+	snprintf(r->own[i].name, sizeof r->own[i].name, "%s", ci.name);
+	snprintf(r->own[i].model, sizeof r->own[i].model, "%s", j->m->id);
+	r->own[i].idle_seconds = j->m->idle_seconds;
+	r->own[i].pid = ci.pid;
+	r->own[i].created_ms = mh_mono_ms();
+	in->owned = 1;
+	snprintf(in->wi.name, sizeof in->wi.name, "%s", ci.name);
+	snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
+	in->wi.pid = ci.pid;
+	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
+	return inst_wait_ready(r, j, in, until, reason, detail, dlen);
 }
 
 /* The request is done with its instance: back to IDLE, or stopped when the
@@ -1474,6 +1502,114 @@ static void run_inputs(struct runner *r, struct job *j)
 	j->missing = NULL;
 }
 
+enum drive_rc { DRIVE_DONE, DRIVE_ABORTED, DRIVE_OUT };
+
+/* Run the request's inputs on an instance (a new one after an instance
+ * failure or an admin stop, bounded) until every input has a result
+ * (DRIVE_DONE), the request is aborted (DRIVE_ABORTED) or it has been
+ * failed, handed back or abandoned to its lease (DRIVE_OUT). */
+static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, struct work_model *m)
+{
+	struct work_req *q = j->req;
+	const char *reason = NULL;
+	char detail[600];
+	int retries = RUNNER_INSTANCE_RETRIES, admin_stops = 0;
+
+	for (;;) {
+		if (!in->wi.id) {
+			switch (inst_get(r, j, in, &reason, detail, sizeof detail)) {
+			case GET_OK:
+				break;
+			case GET_HANDBACK:
+				db_work_handback(r->db, q->id, r->id);
+				backoff_set(r, m->id, RUNNER_FULL_BACKOFF_MS);
+				log_info("runner model=%s max_instances=%d msg=\"model at its instance limit, handed back\"",
+					 m->id, m->max_instances);
+				return DRIVE_OUT;
+			case GET_ABORT:
+				return DRIVE_ABORTED;
+			case GET_FAILED:
+				finish(r, j, "FAILED", reason, detail);
+				return DRIVE_OUT;
+			}
+		}
+		j->fatal = JF_NONE;
+		j->err[0] = '\0';
+		run_inputs(r, j);
+		if (j->fatal == JF_NONE)
+			return DRIVE_DONE;
+		if ((j->fatal == JF_ABORT && r->abort == AB_INSTSTOP) || j->fatal == JF_STOPPED) {
+			/* an admin stopped the instance: not the model's fault, go on
+			 * with a new one (bounded, in case stops keep coming) */
+			log_info("runner instance=%lld msg=\"instance stopped by request, continuing on another\"",
+				 (long long)in->wi.id);
+			r->abort = AB_NONE;
+			inst_put(r, in, m, j->fatal == JF_STOPPED);
+			if (admin_stops++ < RUNNER_MAX_ADMIN_STOPS)
+				continue;
+			finish(r, j, "FAILED", "MODEL_ERROR", "instances kept being stopped by an administrator");
+			return DRIVE_OUT;
+		}
+		if (j->fatal == JF_ABORT)
+			return DRIVE_ABORTED;
+		if (j->fatal == JF_DB) {
+			/* not the model's fault: leave the request RUNNING; its lease
+			 * expires and the janitor requeues it (counted, so a request
+			 * that keeps failing in the database ends ATTEMPTS_EXHAUSTED) */
+			log_warn_x("runner error=\"%s\" msg=\"database error, abandoning the request to its lease\"",
+				   j->err);
+			inst_put(r, in, m, 0);
+			return DRIVE_OUT;
+		}
+		if (j->fatal == JF_INSTANCE && retries-- > 0) {
+			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
+				   m->id, j->err);
+			inst_put(r, in, m, 1);
+			continue;
+		}
+		inst_put(r, in, m, 1);
+		reason = j->fatal == JF_OOM ? "OOM_KILLED" :
+			 j->fatal == JF_TIMEOUT || j->fatal == JF_DEADLINE ? "TIMEOUT" : "MODEL_ERROR";
+		finish(r, j, "FAILED", reason, j->err);
+		return DRIVE_OUT;
+	}
+}
+
+/* The request was aborted: shutdown or an instance stopped while starting
+ * hand it back; a cancellation leaves it as the API set it. */
+static void aborted(struct runner *r, const struct work_req *q, struct cur *in, const struct work_model *m)
+{
+	inst_put(r, in, m, 0);
+	if (r->abort == AB_STOP || r->abort == AB_INSTSTOP) {
+		db_work_handback(r->db, q->id, r->id);
+		log_info("runner reason=%s msg=\"request handed back\"",
+			 r->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
+	} else if (r->abort == AB_CANCELLED) {
+		log_info("runner msg=\"request cancelled, work stopped\"");
+	}
+}
+
+/* Set up the job of claimed request q on model m (and the slot claimed
+ * with it, if any). */
+static void job_init(struct runner *r, struct job *j, struct cur *in, struct work_req *q, struct work_model *m,
+		     const struct work_inst *wi, enum work_slot inst_rc)
+{
+	memset(in, 0, sizeof *in);
+	memset(j, 0, sizeof *j);
+	r->req = q;
+	r->abort = AB_NONE;
+	r->last_renew = mh_mono_ms();
+	j->r = r;
+	j->req = q;
+	j->m = m;
+	j->inst = in;
+	j->deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
+	if (inst_rc != WORK_SLOT_NONE) {
+		j->claim_wi = *wi;
+		j->claim_rc = inst_rc;
+	}
+}
+
 /* Run one claimed request; m (owned: cleared here) and, unless inst_rc is
  * WORK_SLOT_NONE, the instance slot wi were taken with the claim
  * (db_work_claim). */
@@ -1483,27 +1619,12 @@ static void process(struct runner *r, struct work_req *q, struct work_model *mp,
 	struct work_model m = *mp;
 	struct cur in;
 	struct job j;
-	const char *reason = NULL;
-	char detail[600], rid[32];
-	int retries = RUNNER_INSTANCE_RETRIES, admin_stops = 0;
+	char rid[32];
 	int completed;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
 	log_set_req(rid);
-	memset(&in, 0, sizeof in);
-	memset(&j, 0, sizeof j);
-	r->req = q;
-	r->abort = AB_NONE;
-	r->last_renew = mh_mono_ms();
-	j.r = r;
-	j.req = q;
-	j.m = &m;
-	j.inst = &in;
-	j.deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
-	if (inst_rc != WORK_SLOT_NONE) {
-		j.claim_wi = *wi;
-		j.claim_rc = inst_rc;
-	}
+	job_init(r, &j, &in, q, &m, wi, inst_rc);
 	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
 		 q->model_id, q->attempts, q->input_count, q->done_count,
 		 inst_rc != WORK_SLOT_NONE ? (long long)wi->id : 0LL);
@@ -1522,62 +1643,13 @@ static void process(struct runner *r, struct work_req *q, struct work_model *mp,
 		 * same statement): no instance needed */
 		goto done;
 	}
-	for (;;) {
-		if (!in.wi.id) {
-			switch (inst_get(r, &j, &in, &reason, detail, sizeof detail)) {
-			case GET_OK:
-				break;
-			case GET_HANDBACK:
-				db_work_handback(r->db, q->id, r->id);
-				backoff_set(r, m.id, RUNNER_FULL_BACKOFF_MS);
-				log_info("runner model=%s max_instances=%d msg=\"model at its instance limit, handed back\"",
-					 m.id, m.max_instances);
-				goto out;
-			case GET_ABORT:
-				goto aborted;
-			case GET_FAILED:
-				finish(r, &j, "FAILED", reason, detail);
-				goto out;
-			}
-		}
-		j.fatal = JF_NONE;
-		j.err[0] = '\0';
-		run_inputs(r, &j);
-		if (j.fatal == JF_NONE)
-			break;
-		if ((j.fatal == JF_ABORT && r->abort == AB_INSTSTOP) || j.fatal == JF_STOPPED) {
-			/* an admin stopped the instance: not the model's fault, go on
-			 * with a new one (bounded, in case stops keep coming) */
-			log_info("runner instance=%lld msg=\"instance stopped by request, continuing on another\"",
-				 (long long)in.wi.id);
-			r->abort = AB_NONE;
-			inst_put(r, &in, &m, j.fatal == JF_STOPPED);
-			if (admin_stops++ < RUNNER_MAX_ADMIN_STOPS)
-				continue;
-			finish(r, &j, "FAILED", "MODEL_ERROR", "instances kept being stopped by an administrator");
-			goto out;
-		}
-		if (j.fatal == JF_ABORT)
-			goto aborted;
-		if (j.fatal == JF_DB) {
-			/* not the model's fault: leave the request RUNNING; its lease
-			 * expires and the janitor requeues it (counted, so a request
-			 * that keeps failing in the database ends ATTEMPTS_EXHAUSTED) */
-			log_warn_x("runner error=\"%s\" msg=\"database error, abandoning the request to its lease\"",
-				   j.err);
-			inst_put(r, &in, &m, 0);
-			goto out;
-		}
-		if (j.fatal == JF_INSTANCE && retries-- > 0) {
-			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
-				   m.id, j.err);
-			inst_put(r, &in, &m, 1);
-			continue;
-		}
-		inst_put(r, &in, &m, 1);
-		reason = j.fatal == JF_OOM ? "OOM_KILLED" :
-			 j.fatal == JF_TIMEOUT || j.fatal == JF_DEADLINE ? "TIMEOUT" : "MODEL_ERROR";
-		finish(r, &j, "FAILED", reason, j.err);
+	switch (drive(r, &j, &in, &m)) {
+	case DRIVE_DONE:
+		break;
+	case DRIVE_ABORTED:
+		aborted(r, q, &in, &m);
+		goto out;
+	case DRIVE_OUT:
 		goto out;
 	}
 done:
@@ -1586,16 +1658,6 @@ done:
 	inst_put(r, &in, &m, 0);
 	if (completed)
 		cache_results(r, q, &m);
-	goto out;
-aborted:
-	inst_put(r, &in, &m, 0);
-	if (r->abort == AB_STOP || r->abort == AB_INSTSTOP) {
-		db_work_handback(r->db, q->id, r->id);
-		log_info("runner reason=%s msg=\"request handed back\"",
-			 r->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
-	} else if (r->abort == AB_CANCELLED) {
-		log_info("runner msg=\"request cancelled, work stopped\"");
-	}
 out:
 	bisect_plan_free(j.plan);
 	free(j.send);
