@@ -126,7 +126,7 @@ s.set_config(**{"kube.ca_file": wrong})
 s.start_hubd()
 rid = submit(s, anon, "eos3b5e", ["CCO"])
 st = wait_done(s, rid, 60)
-t.is_(st[:2], ("FAILED", "MODEL_ERROR"), "wrong CA: the pod cannot be created, request fails (%s)" % (st,))
+t.is_(st[:2], ("FAILED", "CLUSTER_ERROR"), "wrong CA: the pod cannot be created, request fails at once (%s)" % (st,))
 t.like(hubd_log(), r"(?i)certificate|SSL", "  TLS verification error logged")
 t.is_([p for p in sim.api("GET", "/api/v1/namespaces/%s/pods" % NS).json()["items"]
        if p["metadata"]["labels"].get("modelhub/model") == "eos3b5e"], [], "  no pod was created")

@@ -175,13 +175,15 @@ static int create_failed(struct kube *k, const struct cluster_spec *spec, long s
 	struct json_object *o = body && *body ? json_tokener_parse(body) : NULL;
 	const char *msg = o ? jx_str(o, "message") : NULL;
 
-	if (st < 0)
+	if (st == KUBE_HTTP_TLS)
+		snprintf(out->detail, sizeof out->detail, "pod create: the API server's TLS certificate did not verify");
+	else if (st < 0)
 		snprintf(out->detail, sizeof out->detail, "pod create: API server unreachable (timeout or connection error)");
 	else
 		snprintf(out->detail, sizeof out->detail, "pod create: HTTP %ld: %.200s", st,
 			 msg ? msg : body ? body : "");
 	json_object_put(o);
-	out->api_error = f != KUBE_FAIL_FATAL || st == 401 || st == 403; /* not the manifest's fault */
+	out->api_error = f != KUBE_FAIL_FATAL || st < 0 || st == 401 || st == 403; /* not the manifest's fault */
 	out->retry_after_ms = kube_http_retry_after_ms(k->h);
 	log_warn_x("kube model=%s instance=%lld status=%ld kind=%s retry_after_ms=%lld detail=\"%s\" "
 		   "msg=\"pod create failed\"", spec->model_id, (long long)spec->instance_id, st,

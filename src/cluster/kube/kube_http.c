@@ -226,6 +226,13 @@ static void setup(struct kube_http *h, CURL *e, const char *path, struct curl_sl
 	}
 }
 
+/* The server's certificate (or our CA file) is wrong: no retry helps. */
+static int tls_refused(CURLcode rc)
+{
+	return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CERTPROBLEM ||
+	       rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR;
+}
+
 long kube_http_call(struct kube_http *h, const char *method, const char *path, const char *ctype,
 		    const char *body, struct buf *out, int timeout_ms)
 {
@@ -261,7 +268,7 @@ long kube_http_call(struct kube_http *h, const char *method, const char *path, c
 		if (rc != CURLE_OK) {
 			log_warn_x("kube method=%s path=\"%s\" error=\"%s\" msg=\"API call failed\"", method,
 				   path, curl_easy_strerror(rc));
-			return -1;
+			return tls_refused(rc) ? KUBE_HTTP_TLS : -1;
 		}
 		curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (status != 401 || h->kc.token[0])
@@ -277,6 +284,8 @@ enum kube_fail kube_http_classify(long status, const char *body)
 {
 	if (status >= 200 && status < 300)
 		return KUBE_FAIL_NONE;
+	if (status == KUBE_HTTP_TLS)
+		return KUBE_FAIL_FATAL;
 	if (status < 0 || status == 429 || status >= 500)
 		return KUBE_FAIL_RETRY;
 	if (status == 403 && body && strstr(body, "exceeded quota"))

@@ -60,9 +60,11 @@ const struct kube_conf *kube_http_conf(const struct kube_http *h);
 
 /* One call. method GET/POST/PUT/PATCH/DELETE; path starts with "/";
  * ctype names the body's type (NULL: application/json). The answer body is
- * appended to out (may be NULL). Returns the HTTP status, or -1 on a
- * transport error (logged once per call). A 401 re-reads the token file
- * and retries once. */
+ * appended to out (may be NULL). Returns the HTTP status, -1 on a
+ * transport error (logged once per call) or KUBE_HTTP_TLS when the API
+ * server's certificate did not verify (a configuration error: retrying
+ * cannot help). A 401 re-reads the token file and retries once. */
+#define KUBE_HTTP_TLS (-2)
 long kube_http_call(struct kube_http *h, const char *method, const char *path, const char *ctype,
 		    const char *body, struct buf *out, int timeout_ms);
 
@@ -70,7 +72,8 @@ long kube_http_call(struct kube_http *h, const char *method, const char *path, c
  * away by itself (transport errors: timeouts, resets, refused; 429; 5xx),
  * KUBE_QUOTA for a 403 "exceeded quota"
  * (retried too, but it means no capacity), KUBE_FATAL for the rest of 4xx
- * (a bad manifest, missing permission). body may be NULL. */
+ * (a bad manifest, missing permission) and for KUBE_HTTP_TLS. body may be
+ * NULL. */
 enum kube_fail { KUBE_FAIL_NONE = 0, KUBE_FAIL_RETRY, KUBE_FAIL_QUOTA, KUBE_FAIL_FATAL };
 enum kube_fail kube_http_classify(long status, const char *body);
 
