@@ -67,8 +67,8 @@ t.ok(abs(float(got.get("CC(=O)Oc1ccccc1C(=O)O") or 0) - 180.16) < 0.01, "aspirin
 st = s.sql("SELECT status, input_count, has_header, header, user_id IS NULL "
            "FROM work_request ORDER BY id")
 t.is_(len(st), 2, "two requests: the CSV body and the form upload")
-t.ok(all(x[1:] == ("3", "t", "smiles", "t") for x in st),
-     "both anonymous, 3 inputs, header kept apart")
+t.ok(all(x[1:] == ("3", "t", "smiles,name", "t") for x in st),
+     "both anonymous, 3 inputs, header kept apart (%s)" % (st,))
 
 # The example output printed in the doc matches what the hub really gives.
 m = re.search(r"```text\n(input,mol_weight\n.*?)```", doc, re.S)
