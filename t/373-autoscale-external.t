@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # 373-autoscale-external.t — the autoscaler in mode external with kubesim's cluster-autoscaler stub: start deadlines extended while the engine provisions, the work completes, a pod no group fits fails NO_CAPACITY at once, and modelhub writes nothing to nodes or machines (the simulator's audit log).
 """No node can take the model pods at first (node-a has 1 CPU); the external
-autoscaler stub owns group ng-a (2 CPU / 4 GiB nodes, max 3, provisioned 6 s
-after its decision). hub.instance_start_timeout is 3 s: without the
+autoscaler stub owns group ng-a (2 CPU / 4 GiB nodes, max 3, provisioned 8 s
+after its decision). hub.instance_start_timeout is 5 s: without the
 autoscaler's verdict (provisioning, from the engine's TriggeredScaleUp
 event) every start would fail INSTANCE_START_TIMEOUT; with it the deadline
 is extended (hub.provision_timeout) and the requests complete. A model of
@@ -24,11 +24,11 @@ need_root_or_skip(t)
 simcfg = base_config(
     namespaces=["modelhub", "kube-system"],
     nodes=[{"name": "node-a", "cpu": "1", "memory": "2Gi", "group": "static"}],
-    external_autoscaler={"provision_seconds": 6, "scale_down_idle": 4, "event_every": 2,
+    external_autoscaler={"provision_seconds": 8, "scale_down_idle": 4, "event_every": 2,
                          "groups": [{"name": "ng-a", "min": 0, "max": 3,
                                      "node": {"cpu": "2", "memory": "4Gi"}}]})
 G = "autoscale.group."
-hub = {"hub.runners": "3", "hub.instance_start_timeout": "3", "hub.provision_timeout": "120",
+hub = {"hub.runners": "3", "hub.instance_start_timeout": "5", "hub.provision_timeout": "120",
        "autoscale.groups": "ng-a", "autoscale.period_seconds": "1",
        G + "ng-a.mode": "external", G + "ng-a.node_label": "modelhub.io/node-group=ng-a",
        G + "ng-a.cpu_m": "2000", G + "ng-a.memory_mib": "4096", G + "ng-a.max": "3"}
@@ -43,9 +43,9 @@ admin = s.admin_token
 t0 = time.time()
 ids = [submit(s, anon, "eos3b5e", ["CCO"]) for _ in range(4)]
 sts = [wait_done(s, i, 150) for i in ids]
-t.is_([x[0] for x in sts].count("COMPLETED"), 4, "4 requests complete although each pod waited > 3 s (%s)"
+t.is_([x[0] for x in sts].count("COMPLETED"), 4, "4 requests complete although each pod waited > 5 s (%s)"
       % set(x[:2] for x in sts))
-t.ok(time.time() - t0 > 6, "  they waited for the engine's nodes (%.1f s)" % (time.time() - t0))
+t.ok(time.time() - t0 > 8, "  they waited for the engine's nodes (%.1f s)" % (time.time() - t0))
 nodes = set(r[0] for r in s.sql("SELECT DISTINCT node FROM model_instance WHERE model_id = 'eos3b5e'"))
 t.ok(nodes and all(n.startswith("ng-a-") for n in nodes), "  on the engine's nodes (%s)" % nodes)
 ext = s.sql("SELECT reason FROM autoscaler_decision WHERE mode = 'external' AND action = 'wait'")
