@@ -71,6 +71,8 @@ struct sup {
 	sup_exit_fn on_exit;
 	void *arg;
 	int64_t hung_ms;
+	int64_t last_tick_ms;  /* when sup_tick last ran (0: never) */
+	int64_t trust_from_ms; /* heartbeats are judged only from then on */
 	int stopping;
 	int leader;         /* last value acted on */
 };
@@ -322,8 +324,22 @@ static void gate(struct sup *s)
 	}
 }
 
+/* A gap of SUP_FROZEN_GAP_MS between two ticks means the whole process
+ * group was stopped (SIGSTOP, a frozen VM), not that a child hung: every
+ * heartbeat is stale then. Children get hung_ms from the wake-up to beat
+ * again before any is judged. */
+#define SUP_FROZEN_GAP_MS 5000
+
 static void check_hung(struct sup *s, int64_t now)
 {
+	if (s->last_tick_ms && now - s->last_tick_ms > SUP_FROZEN_GAP_MS) {
+		log_warn_x("%s gap_ms=%lld msg=\"supervisor was stopped; heartbeats judged again after a grace\"",
+			   s->who, (long long)(now - s->last_tick_ms));
+		s->trust_from_ms = now + s->hung_ms;
+	}
+	s->last_tick_ms = now;
+	if (now < s->trust_from_ms)
+		return;
 	for (int i = 0; s->hung_ms > 0 && i < s->nslots; i++) {
 		struct sup_slot *sl = &s->slot[i];
 		int64_t hb = atomic_load(&s->sh->pub[i].heartbeat_ms);
