@@ -272,6 +272,16 @@ PGresult *db_request_list(struct db *db, const struct db_owner *o,
 		       9, p);
 }
 
+/*
+ * The admin list is ordered by (created_at, id) and pages with a keyset on
+ * that pair: the cursor is still the last id shown, its created_at looked
+ * up (the nearest row at or below it, should that row have been deleted
+ * meanwhile). Every filter combination is then one ordered range scan of an
+ * index ending in (created_at, id) (sql/013_admin_list.sql), and a one-day
+ * filter is a range on created_at, not a walk over every newer row.
+ * Unprepared: the optional filters fold away with the values known.
+ * bench/admin-list carries a copy of this statement: keep them in step.
+ */
 PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f)
 {
 	char bufs[3][DB_INT_LEN], u[DB_INT_LEN], a[DB_INT_LEN];
@@ -287,9 +297,15 @@ PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f
 		       "  WHEN 'CANCELLED' THEN 'none' ELSE 'pending' END, "
 		       " input_count, error_count, model_calls, extra_calls, isolation_ms, "
 		       " screened_count, known_bad_count "
-		       "FROM work_request WHERE " FILTER_SQL
+		       "FROM work_request WHERE "
+		       " ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR model_id = $2) "
+		       " AND ($3::date IS NULL OR created_at >= ($3::date)::timestamp AT TIME ZONE 'UTC') "
+		       " AND ($4::date IS NULL OR created_at < ($4::date + 1)::timestamp AT TIME ZONE 'UTC') "
+		       " AND ($5::bigint IS NULL OR (created_at, id) < ((SELECT c.created_at "
+		       "  FROM work_request c WHERE c.id <= $5::bigint ORDER BY c.id DESC LIMIT 1), $5::bigint)) "
 		       " AND ($8::bigint IS NULL OR user_id = $8::bigint) "
-		       " AND ($9::bigint IS NULL OR anon_session_id = $9::bigint)" PAGE_SQL,
+		       " AND ($9::bigint IS NULL OR anon_session_id = $9::bigint)"
+		       " ORDER BY created_at DESC, id DESC LIMIT $6::bigint OFFSET $7::bigint",
 		       9, p);
 }
 

@@ -48,8 +48,8 @@ t_012_json_t_LDADD = $(t_011_router_t_LDADD)
 t_012_json_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
 TESTS += t/121-requests-validation.t t/122-results.t
 EXTRA_DIST += t/121-requests-validation.t t/122-results.t
-TESTS += t/123-admin-requests.t t/124-cache-submit.t
-EXTRA_DIST += t/123-admin-requests.t t/124-cache-submit.t
+TESTS += t/123-admin-requests.t t/124-cache-submit.t t/126-admin-list-keyset.t
+EXTRA_DIST += t/123-admin-requests.t t/124-cache-submit.t t/126-admin-list-keyset.t
 # Instances, nodes, bands (api_instances.c) and GET /metrics (api_metrics.c).
 libmhapi_a_SOURCES += src/fcgi/api_metrics.c
 TESTS += t/125-anon-doc.t
