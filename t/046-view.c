@@ -57,8 +57,10 @@ int main(void)
 	       "\"cpu\":{\"unit\":\"millicores\",\"count\":4,\"min\":100.0,\"max\":900.0,\"avg\":500.0,"
 	       "\"last_60s\":{\"count\":2,\"min\":400.0,\"max\":900.0,\"avg\":650.0}},"
 	       "\"memory\":{\"unit\":\"MiB\",\"count\":4,\"min\":90.0,\"max\":480.0,\"avg\":250.0,"
-	       "\"last_60s\":{\"count\":0,\"min\":null,\"max\":null,\"avg\":null}}}",
-	       "aggregates JSON, one decimal");
+	       "\"last_60s\":{\"count\":0,\"min\":null,\"max\":null,\"avg\":null}},"
+	       "\"busy\":{\"count\":0,\"percentile\":10.0,\"cpu_m\":null,\"memory_mib\":null},"
+	       "\"throttled_pct\":null}",
+	       "aggregates JSON, one decimal (no busy samples, throttling unknown: null)");
 	arr = view_gauges(agg, 250, 1000, 128, 512);
 	g = json_object_array_get_idx(arr, 0);
 	is_str(str(g, "resource"), "cpu", "gauge 0 cpu");

@@ -7,13 +7,15 @@
  * Runs in: modelhubd children monitor and scraper. Called by: monitor.c,
  * scraper.c.
  * Owns: nothing beyond the statements it prepares on the caller's connection.
- * Shared state: reads model_instance, model, work_request.input_count;
+ * Shared state: reads model_instance (state BUSY for the busy phase), model,
+ * work_request.input_count;
  * writes instance_metrics, instance_live, instance_log, instance_event,
  * model_instance (snapshot, LOST, termination_reason OOMKILLED).
  */
 #include "db/db_instance.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 
 static const char SQL_ACTIVE[] =
@@ -45,9 +47,10 @@ static const char SQL_INSERT_METRICS[] =
 	"  cpu_min_m, cpu_max_m, cpu_avg_m, cpu_60_min_m, cpu_60_max_m, cpu_60_avg_m, "
 	"  mem_min_mib, mem_max_mib, mem_avg_mib, mem_60_min_mib, mem_60_max_mib, mem_60_avg_mib, "
 	"  cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib, input_count, "
-	"  termination_reason) "
+	"  termination_reason, busy_samples, cpu_busy_m, mem_busy_mib, throttled_pct) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-	"        $16, $17, $18, $19, $20, $21) ON CONFLICT (instance_id) DO NOTHING";
+	"        $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) "
+	"ON CONFLICT (instance_id) DO NOTHING";
 
 static const char SQL_SNAPSHOT[] =
 	"UPDATE model_instance SET snapshot = coalesce(snapshot, '{}'::jsonb) || $2::jsonb "
@@ -145,9 +148,9 @@ static const char *fmt_res(char *b, int v)
 /* The three statements of db_inst_persist, inside its transaction. */
 static int persist_tx(struct db *db, const struct db_inst_final *f)
 {
-	char nb[12][32], rb[4][DB_INT_LEN];
+	char nb[15][32], rb[5][DB_INT_LEN];
 	const char *ids = DB_INT(f->id);
-	const char *p[21] = {ids, f->model_id, DB_INT(f->sample_count)};
+	const char *p[25] = {ids, f->model_id, DB_INT(f->sample_count)};
 	const char *ps[2] = {ids, f->snapshot_json};
 
 	fmt_agg(&p[3], &nb[0], &f->cpu);
@@ -158,7 +161,11 @@ static int persist_tx(struct db *db, const struct db_inst_final *f)
 	p[18] = fmt_res(rb[3], f->memory_limit_mib);
 	p[19] = f->input_count;
 	p[20] = f->reason;
-	if (db_cmd(db, SQL_INSERT_METRICS, 21, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
+	p[21] = f->busy_samples > 0 ? db_int_text(rb[4], f->busy_samples) : NULL;
+	p[22] = fmt_num(nb[12], 32, f->cpu_busy_m, isfinite(f->cpu_busy_m));
+	p[23] = fmt_num(nb[13], 32, f->mem_busy_mib, isfinite(f->mem_busy_mib));
+	p[24] = fmt_num(nb[14], 32, f->throttled_pct, isfinite(f->throttled_pct));
+	if (db_cmd(db, SQL_INSERT_METRICS, 25, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
 	    db_cmd(db, SQL_DROP_LIVE, 1, p) < 0)
 		return -1;
 	return 0;
@@ -234,6 +241,12 @@ PGresult *db_inst_local_rows(struct db *db, const char *replica_id)
 	const char *p[1] = {replica_id};
 
 	return db_prep(db, "scraper_instances", SQL_INSTANCES, 1, p);
+}
+
+PGresult *db_inst_busy_ids(struct db *db)
+{
+	return db_prep(db, "scraper_busy",
+		       "SELECT id FROM model_instance WHERE state = 'BUSY' ORDER BY id", 0, NULL);
 }
 
 void db_inst_oom_mark(struct db *db, int64_t id, const char *detail, const char *event_json)

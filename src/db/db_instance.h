@@ -121,6 +121,10 @@ struct db_inst_final {
 	struct db_agg cpu, mem;
 	int cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib; /* <= 0: NULL */
 	const char *input_count;   /* as db_inst_to_persist read it */
+	/* busy phase (samples while serving a request): count and low
+	 * percentile; CFS periods throttled, percent. NaN: NULL (unmeasured) */
+	int busy_samples;
+	double cpu_busy_m, mem_busy_mib, throttled_pct;
 	const char *reason;        /* termination reason, may be NULL */
 	const char *snapshot_json; /* merged into model_instance.snapshot */
 };
@@ -145,6 +149,9 @@ int db_inst_k8s_event(struct db *db, int64_t id, int64_t at_ms, const char *kind
  * memory_limit_mib, disable_memory_limit, has a termination_reason,
  * starting (REQUESTED/STARTING). */
 PGresult *db_inst_local_rows(struct db *db, const char *replica_id);
+/* Ids of the instances serving a request now (state BUSY, any replica),
+ * ascending: the scraper's busy phase (shm.h SHM_F_BUSY). */
+PGresult *db_inst_busy_ids(struct db *db);
 /* termination_reason OOMKILLED with detail (first reason wins) and an
  * OOM_KILLED event (event_json); failures are logged by db.c only. */
 void db_inst_oom_mark(struct db *db, int64_t id, const char *detail, const char *event_json);

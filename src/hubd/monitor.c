@@ -312,12 +312,14 @@ static void agg_of(struct db_agg *out, const struct shm_agg *a)
 }
 
 /* The aggregates of an ended instance: from its slot, else from the
- * instance_live copy (column 8), else none. Returns the source's name, or
- * NULL when the slot's writer is busy (try again next cycle). */
+ * instance_live copy (column 8), else none; the busy phase and throttling
+ * into *vb (NaN where not measured). Returns the source's name, or NULL
+ * when the slot's writer is busy (try again next cycle). */
 static const char *final_data(struct monitor *m, PGresult *r, int row, int64_t id, int idx,
-			      struct shm_slot_data *d)
+			      struct shm_slot_data *d, struct view_busy *vb)
 {
 	memset(d, 0, sizeof(*d));
+	view_busy_parse(NULL, vb);
 	if (idx >= 0) {
 		struct shm_snap sn;
 		int got = shm_slot_snapshot(m->seg, SHM_INSTANCE, idx, &sn, NULL, 0, 0);
@@ -326,6 +328,7 @@ static const char *final_data(struct monitor *m, PGresult *r, int row, int64_t i
 			return NULL;
 		if (got == 1 && sn.d.instance_id == id) {
 			*d = sn.d;
+			view_busy_of(d, vb);
 			return "segment";
 		}
 	}
@@ -333,6 +336,8 @@ static const char *final_data(struct monitor *m, PGresult *r, int row, int64_t i
 		json_object *live = json_tokener_parse(PQgetvalue(r, row, 8));
 		int ok = view_aggregates_parse(live, d) == 0;
 
+		if (ok)
+			view_busy_parse(live, vb);
 		json_object_put(live);
 		if (ok)
 			return "instance_live";
@@ -375,7 +380,8 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 		.input_count = PQgetvalue(r, row, 7),
 	};
 	struct shm_slot_data d;
-	const char *source = final_data(m, r, row, id, idx, &d);
+	struct view_busy vb;
+	const char *source = final_data(m, r, row, id, idx, &d, &vb);
 	json_object *snap;
 	int rc;
 
@@ -384,6 +390,10 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 	f.sample_count = d.cpu.count;
 	agg_of(&f.cpu, &d.cpu);
 	agg_of(&f.mem, &d.mem);
+	f.busy_samples = vb.count;
+	f.cpu_busy_m = vb.cpu_m;
+	f.mem_busy_mib = vb.mem_mib;
+	f.throttled_pct = vb.throttled_pct;
 	snap = final_snapshot(&f, &d, source, mi);
 	f.snapshot_json = json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN);
 	rc = db_inst_persist(m->c->db, &f);

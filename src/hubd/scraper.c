@@ -7,7 +7,9 @@
  * supervisor through scraper_main().
  * Owns: its /proc scan table; the samples and aggregates of every slot
  * (the segment's single writer of sample data, shm.h).
- * Shared state: reads model_instance (+ model.disable_memory_limit);
+ * Shared state: reads model_instance (+ model.disable_memory_limit; state
+ * BUSY each cycle: the slots' SHM_F_BUSY, whose samples form the busy
+ * phase of the recommendations);
  * writes instance_live (upsert every LIVE_EVERY_MS, and at the first sample
  * of each new instance), and on a memory-limit
  * kill model_instance.termination_reason/detail and one instance_event
@@ -34,6 +36,14 @@
  *   members hold the memory). The reason is written to the row first
  *   (termination_reason = 'OOMKILLED' where still NULL) so the runner, which
  *   reaps the process, keeps it instead of FAILED.
+ * - Busy phase (issue 16): before sampling, each instance slot's
+ *   SHM_F_BUSY follows model_instance.state = 'BUSY' (a request in
+ *   progress), so shm_slot_ingest() files the samples of a working instance
+ *   in its busy histogram; idle time between requests stays out of the
+ *   request recommendations. One query per cycle, for both backends.
+ * - Throttling: a local instance in a dedicated CPU cgroup reports its
+ *   cpu.stat nr_periods/nr_throttled with each sample (proc.h); kubelet
+ *   answers carry container_cpu_cfs_* when the kubelet exports them.
  */
 #include <errno.h>
 #include <signal.h>
@@ -149,6 +159,46 @@ static int last_two_over(struct scraper *s, int slot, int64_t id, int limit_mib)
 	return last[0].mem_mib > limit_mib && last[1].mem_mib > limit_mib;
 }
 
+/* ---- busy phase ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* SHM_F_BUSY of every instance slot = its row is BUSY now. */
+static void mark_busy(struct scraper *s)
+{
+	PGresult *r = db_inst_busy_ids(s->c->db);
+	int n = shm_nslots(s->seg, SHM_INSTANCE), nb;
+	int64_t *ids;
+	struct shm_snap sn;
+
+	if (!r)
+		return;
+	nb = PQntuples(r);
+	ids = calloc((size_t)nb + 1, sizeof(*ids));
+	for (int i = 0; ids && i < nb; i++)
+		ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	PQclear(r);
+	if (!ids)
+		return;
+	for (int i = 0; i < n; i++) {
+		int busy, was;
+
+		if (shm_slot_snapshot(s->seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1)
+			continue;
+		busy = bsearch(&sn.d.instance_id, ids, (size_t)nb, sizeof(*ids), cmp_i64) != NULL;
+		was = (sn.d.flags & SHM_F_BUSY) != 0;
+		if (busy != was)
+			shm_slot_set_flags(s->seg, SHM_INSTANCE, i, sn.d.instance_id,
+					   busy ? SHM_F_BUSY : 0, busy ? 0 : SHM_F_BUSY);
+	}
+	free(ids);
+}
+
 /* ---- local instances ---- */
 
 /* One row of db_inst_local_rows. */
@@ -214,6 +264,8 @@ static void scrape_one(struct scraper *s, const struct local_row *lr)
 	o.same_source = 1;
 	o.has_mem = 1;
 	o.mem_mib = (double)(cg == 0 ? ws : rss) / 1048576.0;
+	o.has_cfs = proc_cgroup_cpu_stat(lr->pgid, &s->pt, lr->pgid, &o.cfs_periods,
+					 &o.cfs_throttled) == 1;
 	over = lr->limit > 0 && !lr->no_limit && !lr->has_reason && o.mem_mib > lr->limit;
 	if (lr->starting) {
 		/* Start-up (interpreter, imports) is not the model's working
@@ -356,6 +408,7 @@ int scraper_main(struct hubd_child *c)
 			interval = MIN_INTERVAL_MS;
 		if (ensure_seg(&s) == 0) {
 			t0us = mh_mono_us();
+			mark_busy(&s);
 			if (strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0) {
 				n = scrape_kube(&s);
 			} else {

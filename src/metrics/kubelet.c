@@ -24,6 +24,8 @@ struct pod_acc {
 	int64_t instance_id;
 	int has_pod_cpu, has_pod_mem, has_ctr_cpu, has_ctr_mem;
 	double pod_cpu_s, pod_mem_b, ctr_cpu_s, ctr_mem_b;
+	int has_cfs_periods, has_cfs_throttled;
+	double cfs_periods, cfs_throttled; /* summed over the pod's containers */
 	int64_t t_ms;
 	double start_s;         /* earliest container start, epoch seconds */
 };
@@ -91,6 +93,14 @@ static int on_sample(const struct prom_sample *s, void *arg)
 	case PROM_CONTAINER_MEM:
 		p->has_ctr_mem = 1;
 		p->ctr_mem_b += s->value;
+		break;
+	case PROM_CONTAINER_CFS_PERIODS:
+		p->has_cfs_periods = 1;
+		p->cfs_periods += s->value;
+		break;
+	case PROM_CONTAINER_CFS_THROTTLED:
+		p->has_cfs_throttled = 1;
+		p->cfs_throttled += s->value;
 		break;
 	case PROM_CONTAINER_START:
 		if (s->value > 0 && (p->start_s == 0 || s->value < p->start_s))
@@ -178,6 +188,9 @@ static void ingest_pods(struct metrics_seg *seg, const struct ctx *c)
 		o.start_ms = (int64_t)(p->start_s * 1000.0);
 		o.has_mem = p->has_pod_mem || p->has_ctr_mem;
 		o.mem_mib = (p->has_pod_mem ? p->pod_mem_b : p->ctr_mem_b) / 1048576.0;
+		o.has_cfs = p->has_cfs_periods && p->has_cfs_throttled;
+		o.cfs_periods = p->cfs_periods;
+		o.cfs_throttled = p->cfs_throttled;
 		if (shm_slot_ingest(seg, SHM_INSTANCE, p->slot, p->instance_id, &o) == 1)
 			c->st->ingested++;
 	}

@@ -13,7 +13,9 @@
  * Per pod it uses pod_cpu_usage_seconds_total / pod_memory_working_set_bytes,
  * or the sum of the pod's container_* series when the pod series are absent
  * (older kubelets); container_start_time_seconds gives the first counter
- * value a baseline. Sample times are the series' timestamps when present.
+ * value a baseline; container_cpu_cfs_periods_total and
+ * container_cpu_cfs_throttled_periods_total (cAdvisor's series, present
+ * when the answer carries them) give the throttling. Sample times are the series' timestamps when present.
  */
 #ifndef MH_KUBELET_H
 #define MH_KUBELET_H

@@ -21,6 +21,11 @@ t_045_kubelet_t_SOURCES = t/045-kubelet.c
 t_045_kubelet_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_046_view_t_SOURCES = t/046-view.c
 t_046_view_t_LDADD = $(MH_METRICS_TEST_LIBS)
+# busy phase and throttling (issue 16)
+check_PROGRAMS += t/405-busy-samples.t
+TESTS += t/405-busy-samples.t
+t_405_busy_samples_t_SOURCES = t/405-busy-samples.c
+t_405_busy_samples_t_LDADD = $(MH_METRICS_TEST_LIBS)
 t_042_prom_t_SOURCES = t/042-prom.c
 t_042_prom_t_LDADD = $(MH_METRICS_TEST_LIBS)
 

@@ -163,9 +163,28 @@ int proc_group_usage(const struct proc_table *t, pid_t pgid, double *cpu_s, int6
 
 /* ---- cgroups ---- */
 
-/* The memory cgroup path of pid from /proc/<pid>/cgroup: v1 "N:...memory...:/p"
- * preferred, else the v2 "0::/p" line. *v2 tells which. 0 / -1. */
-static int cgroup_of(const char *pidstr, char *out, size_t n, int *v2)
+/* Is ctrl one of the comma separated controllers of list? */
+static int has_ctrl(const char *list, const char *ctrl)
+{
+	size_t k = strlen(ctrl);
+
+	for (const char *tok = list; tok && *tok;) {
+		const char *comma = strchr(tok, ',');
+		size_t len = comma ? (size_t)(comma - tok) : strlen(tok);
+
+		if (len == k && memcmp(tok, ctrl, k) == 0)
+			return 1;
+		tok = comma ? comma + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The cgroup path of pid for controller ctrl from /proc/<pid>/cgroup: the
+ * v1 "N:...ctrl...:/p" line preferred (its controller list, the v1 mount
+ * directory's name, into list when given), else the v2 "0::/p" line. *v2
+ * tells which. 0 / -1. */
+static int cgroup_of_ctrl(const char *pidstr, const char *ctrl, char *out, size_t n, int *v2,
+			  char *list, size_t ln)
 {
 	char path[64], buf[4096], *line, *save = NULL;
 	char v2path[512] = "";
@@ -183,17 +202,12 @@ static int cgroup_of(const char *pidstr, char *out, size_t n, int *v2)
 			snprintf(v2path, sizeof(v2path), "%s", c2 + 1);
 			continue;
 		}
-		/* controller list, comma separated */
-		for (char *tok = c1 + 1; tok && *tok;) {
-			char *comma = strchr(tok, ',');
-			size_t len = comma ? (size_t)(comma - tok) : strlen(tok);
-
-			if (len == 6 && memcmp(tok, "memory", 6) == 0) {
-				snprintf(out, n, "%s", c2 + 1);
-				*v2 = 0;
-				return 0;
-			}
-			tok = comma ? comma + 1 : NULL;
+		if (has_ctrl(c1 + 1, ctrl)) {
+			snprintf(out, n, "%s", c2 + 1);
+			if (list)
+				snprintf(list, ln, "%s", c1 + 1);
+			*v2 = 0;
+			return 0;
 		}
 	}
 	if (v2path[0]) {
@@ -202,6 +216,11 @@ static int cgroup_of(const char *pidstr, char *out, size_t n, int *v2)
 		return 0;
 	}
 	return -1;
+}
+
+static int cgroup_of(const char *pidstr, char *out, size_t n, int *v2)
+{
+	return cgroup_of_ctrl(pidstr, "memory", out, n, v2, NULL, 0);
 }
 
 static int64_t read_i64(const char *path)
@@ -342,4 +361,65 @@ int proc_machine(struct proc_machine *m)
 	m->mem_total_bytes = total;
 	m->mem_available_bytes = avail;
 	return 0;
+}
+
+/* ---- CPU throttling (CFS bandwidth) ---- */
+
+int proc_cpu_stat_parse(const char *text, double *periods, double *throttled)
+{
+	int got = 0;
+
+	for (const char *p = text; p && *p;) {
+		if (strncmp(p, "nr_periods ", 11) == 0) {
+			*periods = strtod(p + 11, NULL);
+			got |= 1;
+		} else if (strncmp(p, "nr_throttled ", 13) == 0) {
+			*throttled = strtod(p + 13, NULL);
+			got |= 2;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return got == 3 ? 0 : -1;
+}
+
+/* The directory of pid's CPU cgroup when it is not the caller's own nor
+ * the root: 0 with dir set, 1 none dedicated, -1 unknown. */
+static int cpu_cgroup_dir(pid_t pid, char *dir, size_t n)
+{
+	char pidstr[24], mine[512], theirs[512], list[128] = "";
+	int v2a = 0, v2b = 0;
+	struct stat st;
+
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	if (cgroup_of_ctrl(pidstr, "cpu", theirs, sizeof(theirs), &v2b, list, sizeof(list)) < 0)
+		return -1;
+	if (cgroup_of_ctrl("self", "cpu", mine, sizeof(mine), &v2a, NULL, 0) < 0)
+		mine[0] = '\0';
+	if ((v2a == v2b && strcmp(mine, theirs) == 0) || strcmp(theirs, "/") == 0)
+		return 1;
+	if (v2b)
+		snprintf(dir, n, "/sys/fs/cgroup%s", theirs);
+	else
+		snprintf(dir, n, "/sys/fs/cgroup/%s%s", list, theirs);
+	if (!v2b && stat(dir, &st) < 0)
+		snprintf(dir, n, "/sys/fs/cgroup/cpu%s", theirs);
+	return 0;
+}
+
+int proc_cgroup_cpu_stat(pid_t pid, const struct proc_table *t, pid_t pgid, double *periods,
+			 double *throttled)
+{
+	char dir[1100], file[1200], buf[4096];
+
+	if (cpu_cgroup_dir(pid, dir, sizeof(dir)) != 0)
+		return 0;
+	/* a cgroup shared with other processes counts their throttling too */
+	if (proc_cgroup_exclusive(dir, t, pgid) != 1)
+		return 0;
+	snprintf(file, sizeof(file), "%s/cpu.stat", dir);
+	if (read_small(file, buf, sizeof(buf)) < 0)
+		return 0;
+	return proc_cpu_stat_parse(buf, periods, throttled) == 0 ? 1 : 0;
 }

@@ -54,6 +54,17 @@ int proc_cgroup_memory(pid_t pid, int64_t *ws_bytes, int64_t *oom_kills, char *p
  * cgroup (its working set would not be the instance's alone), -1 on error. */
 int proc_cgroup_exclusive(const char *cgroup_dir, const struct proc_table *t, pid_t pgid);
 
+/* CFS bandwidth counters of pid's CPU cgroup (v1 cpu controller or v2
+ * unified cpu.stat: nr_periods, nr_throttled), only when that cgroup is a
+ * dedicated one holding process group pgid alone (per the scan t): the
+ * hub's own or a shared cgroup would count other processes' throttling.
+ * 1 read, 0 no dedicated cgroup or no CPU quota counters. */
+int proc_cgroup_cpu_stat(pid_t pid, const struct proc_table *t, pid_t pgid, double *periods,
+			 double *throttled);
+/* nr_periods and nr_throttled from a cpu.stat text (exposed for tests).
+ * 0 both found, -1 otherwise. */
+int proc_cpu_stat_parse(const char *text, double *periods, double *throttled);
+
 struct proc_machine {
 	double cpu_busy_s;      /* non-idle CPU seconds since boot (all CPUs) */
 	int ncpu;

@@ -29,6 +29,8 @@ static const char *const metric_names[PROM_METRIC_MAX] = {
 	[PROM_POD_MEM] = "pod_memory_working_set_bytes",
 	[PROM_NODE_CPU] = "node_cpu_usage_seconds_total",
 	[PROM_NODE_MEM] = "node_memory_working_set_bytes",
+	[PROM_CONTAINER_CFS_PERIODS] = "container_cpu_cfs_periods_total",
+	[PROM_CONTAINER_CFS_THROTTLED] = "container_cpu_cfs_throttled_periods_total",
 };
 
 const char *prom_metric_name(enum prom_metric m)
@@ -47,6 +49,10 @@ enum prom_metric prom_metric_of(const char *name, size_t n)
 			return PROM_CONTAINER_MEM;
 		if (n == 28 && memcmp(name, metric_names[PROM_CONTAINER_START], n) == 0)
 			return PROM_CONTAINER_START;
+		if (n == 31 && memcmp(name, metric_names[PROM_CONTAINER_CFS_PERIODS], n) == 0)
+			return PROM_CONTAINER_CFS_PERIODS;
+		if (n == 41 && memcmp(name, metric_names[PROM_CONTAINER_CFS_THROTTLED], n) == 0)
+			return PROM_CONTAINER_CFS_THROTTLED;
 		break;
 	case 'p':
 		if (n == 27 && memcmp(name, metric_names[PROM_POD_CPU], n) == 0)

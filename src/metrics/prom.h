@@ -34,6 +34,8 @@ enum prom_metric {
 	PROM_POD_MEM,           /* pod_memory_working_set_bytes */
 	PROM_NODE_CPU,          /* node_cpu_usage_seconds_total */
 	PROM_NODE_MEM,          /* node_memory_working_set_bytes */
+	PROM_CONTAINER_CFS_PERIODS,   /* container_cpu_cfs_periods_total (cAdvisor) */
+	PROM_CONTAINER_CFS_THROTTLED, /* container_cpu_cfs_throttled_periods_total */
 	PROM_METRIC_MAX
 };
 

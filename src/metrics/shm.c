@@ -732,6 +732,51 @@ double shm_agg_avg(const struct shm_agg *a)
 	return a->count ? a->sum / (double)a->count : 0.0;
 }
 
+static int busy_bucket(double v)
+{
+	int b;
+
+	if (!(v >= 1.0))
+		return 0;
+	b = 1 + (int)floor(log(v) / log(SHM_BUSY_RATIO));
+	return b < SHM_BUSY_BUCKETS ? b : SHM_BUSY_BUCKETS - 1;
+}
+
+static void busy_add(struct shm_busy *b, double cpu_m, double mem_mib)
+{
+	b->count++;
+	b->cpu[busy_bucket(cpu_m)]++;
+	b->mem[busy_bucket(mem_mib)]++;
+}
+
+double shm_busy_percentile(const struct shm_busy *b, int cpu, double pct)
+{
+	const uint32_t *h = cpu ? b->cpu : b->mem;
+	uint64_t rank, seen = 0;
+
+	if (!b->count)
+		return NAN;
+	if (pct < 0)
+		pct = 0;
+	/* nearest rank: the smallest value with at least pct % at or below */
+	rank = (uint64_t)ceil(pct / 100.0 * (double)b->count);
+	if (rank < 1)
+		rank = 1;
+	for (int i = 0; i < SHM_BUSY_BUCKETS; i++) {
+		seen += h[i];
+		if (seen >= rank)
+			return i == 0 ? 0.0 : pow(SHM_BUSY_RATIO, (double)i - 0.5);
+	}
+	return NAN;
+}
+
+double shm_throttled_pct(const struct shm_slot_data *d)
+{
+	if (!d->cfs_known || !(d->cfs_periods > 0))
+		return NAN;
+	return 100.0 * d->cfs_throttled / d->cfs_periods;
+}
+
 static void agg_add(struct shm_agg *a, double v)
 {
 	if (a->count == 0 || v < a->min)
@@ -815,6 +860,11 @@ int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 		d->cpu_counter_s = o->cpu_counter_s;
 		d->cpu_counter_ms = o->t_ms;
 	}
+	if (o->has_cfs && isfinite(o->cfs_periods) && isfinite(o->cfs_throttled)) {
+		d->cfs_known = 1;
+		d->cfs_periods = o->cfs_periods;
+		d->cfs_throttled = o->cfs_throttled;
+	}
 	if (isnan(cpu) || !o->has_mem || !isfinite(o->mem_mib) || o->t_ms <= d->last_sample_ms) {
 		write_end(s);
 		return 0;
@@ -829,6 +879,8 @@ int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 	d->last_sample_ms = sm.t_ms;
 	agg_add(&d->cpu, sm.cpu_m);
 	agg_add(&d->mem, sm.mem_mib);
+	if (kind == SHM_INSTANCE && (d->flags & SHM_F_BUSY))
+		busy_add(&d->busy, sm.cpu_m, sm.mem_mib);
 	window_update(d, ring_of(s), nring, sm.t_ms);
 	write_end(s);
 	return 1;

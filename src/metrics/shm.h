@@ -57,7 +57,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x3154454d424855ULL /* "UHBMET1" little endian */
-#define SHM_LAYOUT_VERSION 3
+#define SHM_LAYOUT_VERSION 4
 #define SHM_MAX_CHILDREN 32
 #define SHM_STUCK_MS 200        /* odd seq this long + dead writer = take over */
 #define SHM_WINDOW_MS 60000     /* the "last 60 s" aggregate window */
@@ -72,6 +72,20 @@ struct shm_sample {
 	int64_t t_ms;           /* wall clock, ms since epoch */
 	double cpu_m;           /* millicores over the interval ending at t_ms */
 	double mem_mib;         /* working set */
+};
+
+/* Busy-phase samples of an instance (issue 16): those ingested while the
+ * slot had SHM_F_BUSY (the instance served a request). A log-scale
+ * histogram per resource, so a low percentile over the whole life costs
+ * a fixed size: bucket 0 holds values < 1, bucket b >= 1 holds
+ * [SHM_BUSY_RATIO^(b-1), SHM_BUSY_RATIO^b); the last bucket is open. */
+#define SHM_BUSY_BUCKETS 240
+#define SHM_BUSY_RATIO 1.06     /* bucket width 6 %: up to ~1.1e6 m / MiB */
+#define SHM_BUSY_PCT 10.0       /* the percentile persisted as cpu_busy_m / mem_busy_mib */
+struct shm_busy {
+	uint32_t count;
+	uint32_t cpu[SHM_BUSY_BUCKETS];
+	uint32_t mem[SHM_BUSY_BUCKETS];
 };
 
 struct shm_agg {
@@ -105,6 +119,11 @@ struct shm_slot_data {
 	int64_t cpu_counter_ms;
 	struct shm_agg cpu;     /* millicores */
 	struct shm_agg mem;     /* MiB */
+	struct shm_busy busy;   /* instance slots: samples taken while BUSY */
+	/* CFS bandwidth counters of the instance's cgroup/container as last
+	 * read (cumulative since its start); cfs_known 0 = never read */
+	int32_t cfs_known;
+	double cfs_periods, cfs_throttled;
 	uint32_t ring_next;     /* index of the next sample to write */
 	uint32_t ring_count;    /* valid samples in the ring */
 };
@@ -112,6 +131,9 @@ struct shm_slot_data {
 #define SHM_F_CGROUP 1          /* memory read from a dedicated cgroup */
 #define SHM_F_OOM 2             /* memory limit exceeded (scraper killed it / cgroup OOM) */
 #define SHM_F_SHARED_CG 4       /* its cgroup holds other processes: RSS used */
+#define SHM_F_BUSY 8            /* serving a request now (model_instance.state
+				 * BUSY): its samples enter d.busy. Set and
+				 * cleared by the scraper each cycle */
 
 struct shm_slot {
 	_Atomic uint64_t seq;
@@ -236,6 +258,8 @@ struct shm_obs {
 	double cpu_m;
 	int has_mem;
 	double mem_mib;
+	int has_cfs;            /* CFS counters read (cgroup cpu.stat, kubelet) */
+	double cfs_periods, cfs_throttled; /* cumulative periods, throttled periods */
 };
 
 /* Scraper: turn an observation into a sample (CPU from the counter delta
@@ -271,5 +295,12 @@ int shm_slot_snapshot(const struct metrics_seg *seg, enum shm_kind kind, int idx
 
 /* Average of an aggregate (0 when empty). */
 double shm_agg_avg(const struct shm_agg *a);
+/* The pct percentile (0..100) of the busy samples of one resource (cpu 1,
+ * memory 0): the geometric middle of the bucket holding it (within 3 %),
+ * 0 for the bucket of values < 1. NaN when there are no busy samples. */
+double shm_busy_percentile(const struct shm_busy *b, int cpu, double pct);
+/* Percent of CFS periods throttled, from the counters last read; NaN when
+ * never read or no period ran (no CPU quota: nothing can throttle). */
+double shm_throttled_pct(const struct shm_slot_data *d);
 
 #endif

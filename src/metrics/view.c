@@ -51,6 +51,24 @@ static json_object *agg_json(const struct shm_agg *a, const char *unit)
 	return o;
 }
 
+static json_object *num_or_null(double v)
+{
+	return isfinite(v) ? num(v) : NULL;
+}
+
+/* The busy phase: its sample count and low percentile per resource. */
+static json_object *busy_json(const struct shm_slot_data *d)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "count", json_object_new_int64((int64_t)d->busy.count));
+	json_object_object_add(o, "percentile", num(SHM_BUSY_PCT));
+	json_object_object_add(o, "cpu_m", num_or_null(shm_busy_percentile(&d->busy, 1, SHM_BUSY_PCT)));
+	json_object_object_add(o, "memory_mib",
+			       num_or_null(shm_busy_percentile(&d->busy, 0, SHM_BUSY_PCT)));
+	return o;
+}
+
 json_object *view_aggregates(const struct shm_slot_data *d)
 {
 	json_object *o = json_object_new_object();
@@ -62,6 +80,8 @@ json_object *view_aggregates(const struct shm_slot_data *d)
 			       d->last_sample_ms ? json_object_new_int64(d->last_sample_ms) : NULL);
 	json_object_object_add(o, "cpu", agg_json(&d->cpu, "millicores"));
 	json_object_object_add(o, "memory", agg_json(&d->mem, "MiB"));
+	json_object_object_add(o, "busy", busy_json(d));
+	json_object_object_add(o, "throttled_pct", num_or_null(shm_throttled_pct(d)));
 	return o;
 }
 
@@ -183,4 +203,28 @@ int view_aggregates_parse(json_object *aggs, struct shm_slot_data *d)
 	agg_parse(m, &d->mem);
 	d->last_sample_ms = (int64_t)jx_num(aggs, "last_sample_at_ms", 0);
 	return 0;
+}
+
+void view_busy_parse(json_object *aggs, struct view_busy *out)
+{
+	json_object *b = jx_get(aggs, "busy", NULL);
+
+	out->count = b ? (int)jx_num(b, "count", 0) : 0;
+	out->cpu_m = jx_num(b, "cpu_m", -1);
+	out->mem_mib = jx_num(b, "memory_mib", -1);
+	if (out->count <= 0 || out->cpu_m < 0)
+		out->cpu_m = NAN;
+	if (out->count <= 0 || out->mem_mib < 0)
+		out->mem_mib = NAN;
+	out->throttled_pct = jx_num(aggs, "throttled_pct", -1);
+	if (out->throttled_pct < 0)
+		out->throttled_pct = NAN;
+}
+
+void view_busy_of(const struct shm_slot_data *d, struct view_busy *out)
+{
+	out->count = (int)d->busy.count;
+	out->cpu_m = shm_busy_percentile(&d->busy, 1, SHM_BUSY_PCT);
+	out->mem_mib = shm_busy_percentile(&d->busy, 0, SHM_BUSY_PCT);
+	out->throttled_pct = shm_throttled_pct(d);
 }

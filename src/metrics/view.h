@@ -12,7 +12,14 @@
  *   {"sample_count": n, "first_sample_at_ms"?, "last_sample_at_ms": ms,
  *    "cpu":    {"unit":"millicores","count","min","max","avg",
  *               "last_60s":{"count","min","max","avg"}},
- *    "memory": {"unit":"MiB", ... same ...}}
+ *    "memory": {"unit":"MiB", ... same ...},
+ *    "busy":   {"count", "percentile": 10, "cpu_m"|null, "memory_mib"|null},
+ *    "throttled_pct": percent of CFS periods throttled | null}
+ * busy: the samples taken while the instance served a request (shm.h
+ * SHM_F_BUSY) and their low percentile, the request basis of the
+ * recommendations (issue 16). A copy read back from instance_live
+ * (view_aggregates_parse) has no histogram: view_busy_parse reads the
+ * stored percentiles instead.
  * Gauges array (DESIGN §6): for cpu and memory, max vs limit, min vs
  * request, avg vs limit:
  *   {"resource":"cpu","stat":"max","against":"limit","value":v,"of":l,
@@ -43,6 +50,17 @@ json_object *view_gauge(const char *resource, const char *stat, const char *agai
 /* Read an aggregates object back (instance_live.aggregates) into the
  * cpu/mem aggregates and last_sample_ms of d. 0 / -1 when not an object. */
 int view_aggregates_parse(json_object *aggs, struct shm_slot_data *d);
+/* Busy phase and throttling of one instance, as persisted in
+ * instance_metrics (cpu_busy_m, mem_busy_mib, busy_samples,
+ * throttled_pct); NaN = not measured. */
+struct view_busy {
+	int count;
+	double cpu_m, mem_mib, throttled_pct;
+};
+/* From an aggregates object (instance_live); NULL aggs gives NaNs. */
+void view_busy_parse(json_object *aggs, struct view_busy *out);
+/* From a slot. */
+void view_busy_of(const struct shm_slot_data *d, struct view_busy *out);
 /* A JSON number rounded to one decimal and printed as such. */
 json_object *view_num(double v);
 /* Round to one decimal (JSON stays short and stable). */
