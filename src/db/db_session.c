@@ -201,6 +201,12 @@ int db_session_revoke_user(struct db *db, int64_t user_id)
 		       user_id);
 }
 
+int db_session_user_changed(struct db *db, int64_t user_id)
+{
+	return exec_id(db, "session_user_changed",
+		       "SELECT pg_notify('session_revoked', 'changed:' || $1::bigint)", user_id);
+}
+
 int db_session_login_user(struct db *db, const char *login, struct db_login_user *out)
 {
 	const char *p[1] = {login};
@@ -240,73 +246,60 @@ int db_session_store_hash(struct db *db, int64_t user_id, const char *hash)
 		      " WHERE id = $1::bigint", 2, p);
 }
 
-static int count_row(struct db *db, const char *name, const char *sql, const char *key,
-		     const char *win, long *out)
-{
-	const char *p[2] = {key, win};
-	PGresult *res = db_prep(db, name, sql, 2, p);
+/* One pass over login_attempt for the throttle (api_auth.c). Failures of
+ * the account count since its last success (from anywhere); those of the
+ * address since the last success from that address; all within $3 s.
+ * Columns: pair failures, seconds until the pair's $4-th newest failure
+ * leaves the window, account failures, seconds since the account's newest
+ * failure, address failures, seconds until the address's $5-th newest
+ * failure leaves the window. */
+#define LOGIN_STATE_SQL \
+	"WITH w AS (SELECT now() - $3::int * interval '1 second' AS s)," \
+	" ok_a AS (SELECT coalesce(max(at), '-infinity') AS t FROM login_attempt" \
+	"  WHERE username = $1 AND success)," \
+	" ok_i AS (SELECT coalesce(max(at), '-infinity') AS t FROM login_attempt" \
+	"  WHERE ip = $2 AND success)," \
+	" fa AS (SELECT at, ip FROM login_attempt, w, ok_a WHERE username = $1" \
+	"  AND NOT success AND at > greatest(w.s, ok_a.t))," \
+	" fi AS (SELECT at FROM login_attempt, w, ok_i WHERE ip = $2" \
+	"  AND NOT success AND at > greatest(w.s, ok_i.t))" \
+	" SELECT (SELECT count(*) FROM fa WHERE ip = $2)," \
+	" (SELECT ceil(extract(epoch from at + $3::int * interval '1 second' - now()))" \
+	"  FROM fa WHERE ip = $2 ORDER BY at DESC OFFSET greatest($4::int - 1, 0) LIMIT 1)," \
+	" (SELECT count(*) FROM fa)," \
+	" (SELECT extract(epoch from now() - max(at)) FROM fa)," \
+	" (SELECT count(*) FROM fi)," \
+	" (SELECT ceil(extract(epoch from at + $3::int * interval '1 second' - now()))" \
+	"  FROM fi ORDER BY at DESC OFFSET greatest($5::int - 1, 0) LIMIT 1)"
 
-	if (!res)
-		return -1;
-	*out = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	PQclear(res);
-	return 0;
+static double col_num(PGresult *res, int col, double def)
+{
+	return PQgetisnull(res, 0, col) ? def : strtod(PQgetvalue(res, 0, col), NULL);
 }
 
-/* The max-th newest counted failure leaves the window after this long;
- * then fewer than max remain. */
-static int retry_after(struct db *db, const char *name, const char *sql, const char *key,
-		       const char *win, long max, long *out)
+int db_login_state(struct db *db, const char *username, const char *ip, long window_s,
+		   long pair_max, long ip_max, struct db_login_state *st)
 {
-	const char *p[3] = {key, win, DB_INT(max > 0 ? max - 1 : 0)};
+	char w[24], pm[24], im[24];
+	const char *p[5] = {username, ip, w, pm, im};
 	PGresult *res;
 
-	res = db_prep(db, name, sql, 3, p);
-	if (!res)
+	memset(st, 0, sizeof *st);
+	snprintf(w, sizeof w, "%ld", window_s);
+	snprintf(pm, sizeof pm, "%ld", pair_max);
+	snprintf(im, sizeof im, "%ld", ip_max);
+	res = db_prep(db, "login_state", LOGIN_STATE_SQL, 5, p);
+	if (!res || PQntuples(res) != 1) {
+		PQclear(res);
 		return -1;
-	*out = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
-	if (*out < 1)
-		*out = 1;
+	}
+	st->pair_fail = (long)col_num(res, 0, 0);
+	st->pair_retry_s = (long)col_num(res, 1, 1);
+	st->acct_fail = (long)col_num(res, 2, 0);
+	st->acct_last_fail_age_s = col_num(res, 3, 1e9);
+	st->ip_fail = (long)col_num(res, 4, 0);
+	st->ip_retry_s = (long)col_num(res, 5, 1);
 	PQclear(res);
-	return 0;
-}
-
-#define USER_FAIL_WHERE \
-	" FROM login_attempt WHERE username = $1 AND NOT success" \
-	" AND at > greatest(now() - $2::int * interval '1 second'," \
-	" coalesce((SELECT max(at) FROM login_attempt WHERE username = $1 AND success)," \
-	" '-infinity'))"
-#define IP_FAIL_WHERE \
-	" FROM login_attempt WHERE ip = $1 AND NOT success" \
-	" AND at > now() - $2::int * interval '1 second'"
-#define RETRY_COLS \
-	"SELECT ceil(extract(epoch from at + $2::int * interval '1 second' - now()))::bigint"
-
-int db_login_failures(struct db *db, const char *username, const char *ip, long window_s,
-		      long max, long *user_fail, long *ip_fail, long *retry_after_s)
-{
-	const char *win = DB_INT(window_s);
-	long ra_user = 0, ra_ip = 0;
-
-	*user_fail = *ip_fail = 0;
-	*retry_after_s = 0;
-	if (count_row(db, "login_fail_user", "SELECT count(*)" USER_FAIL_WHERE, username, win,
-		      user_fail) < 0)
-		return -1;
-	if (ip && count_row(db, "login_fail_ip", "SELECT count(*)" IP_FAIL_WHERE, ip, win,
-			    ip_fail) < 0)
-		return -1;
-	if (*user_fail >= max &&
-	    retry_after(db, "login_retry_user",
-			RETRY_COLS USER_FAIL_WHERE " ORDER BY at DESC OFFSET $3::int LIMIT 1",
-			username, win, max, &ra_user) < 0)
-		return -1;
-	if (ip && *ip_fail >= max &&
-	    retry_after(db, "login_retry_ip",
-			RETRY_COLS IP_FAIL_WHERE " ORDER BY at DESC OFFSET $3::int LIMIT 1", ip,
-			win, max, &ra_ip) < 0)
-		return -1;
-	*retry_after_s = ra_user > ra_ip ? ra_user : ra_ip;
 	return 0;
 }
 

@@ -59,6 +59,10 @@ int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session
  * session_revoked. 0 / -1. */
 int db_session_revoke(struct db *db, int64_t id);
 int db_session_revoke_user(struct db *db, int64_t user_id);
+/* The account's roles or flags changed: NOTIFY session_revoked so every
+ * worker of every replica drops its cached sessions (which carry roles)
+ * at once; the sessions stay valid. 0 / -1. */
+int db_session_user_changed(struct db *db, int64_t user_id);
 
 /* Account row needed by login. `login` is a username, or an email when it
  * contains '@' (compared lower-cased). 0 found, 1 none, -1 error. The hash
@@ -73,11 +77,20 @@ int db_session_login_user(struct db *db, const char *login, struct db_login_user
 /* Replace a user's password hash (after a rehash on login). 0 / -1. */
 int db_session_store_hash(struct db *db, int64_t user_id, const char *hash);
 
-/* Failed logins within window_s: for `username` since its last success, and
- * for `ip`. retry_after_s = seconds until the oldest counted failure of the
- * tighter limit leaves the window (at least 1). 0 / -1. */
-int db_login_failures(struct db *db, const char *username, const char *ip, long window_s,
-		      long max, long *user_fail, long *ip_fail, long *retry_after_s);
+/* What the login throttle needs about `username` (the account key) and
+ * `ip`, over the last window_s seconds (see db_session.c LOGIN_STATE_SQL).
+ * A success of the account resets its failures (and the pair's); a
+ * success from the address resets the address's. 0 / -1. */
+struct db_login_state {
+	long pair_fail;              /* failures of this account from this address */
+	long pair_retry_s;           /* until the pair_max-th newest leaves the window */
+	long acct_fail;              /* failures of this account from anywhere */
+	double acct_last_fail_age_s; /* since its newest failure (1e9 if none) */
+	long ip_fail;                /* failures from this address, any account */
+	long ip_retry_s;             /* until the ip_max-th newest leaves the window */
+};
+int db_login_state(struct db *db, const char *username, const char *ip, long window_s,
+		   long pair_max, long ip_max, struct db_login_state *st);
 int db_login_record(struct db *db, const char *username, const char *ip, int success);
 
 /* Fixed-window counter: add one hit to `bucket` in the current window of

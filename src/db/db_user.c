@@ -7,7 +7,8 @@
  * nothing beyond PGresults cleared before returning; password copies are
  * wiped with sodium_memzero.
  * Shared state: table app_user (insert, update password_hash), session
- * (API tokens; revocation on password reset, with NOTIFY session_revoked).
+ * (API tokens; revocation on password reset, with NOTIFY session_revoked),
+ * login_attempt (a password reset is recorded as a success).
  *
  * NOTES: emails are stored lower-cased so that the unique constraint and
  * login by email ignore case.
@@ -84,8 +85,13 @@ int db_user_set_password(struct db *db, const char *username, const char *passwo
 	p[0] = username;
 	p[1] = hash;
 	res = db_prep(db, "user_set_password",
-		      "UPDATE app_user SET password_hash = $2, updated_at = now()"
-		      " WHERE username = $1 RETURNING id",
+		      /* the reset counts as a success for the login throttle:
+		       * the owner is not delayed by failures before it */
+		      "WITH u AS (UPDATE app_user SET password_hash = $2, updated_at = now()"
+		      " WHERE username = $1 RETURNING id, username),"
+		      " l AS (INSERT INTO login_attempt (username, ip, success)"
+		      " SELECT username, NULL, true FROM u)"
+		      " SELECT id FROM u",
 		      2, p);
 	sodium_memzero(hash, sizeof hash);
 	if (!res)

@@ -138,6 +138,10 @@ enum api_err api_db_fail(struct api_req *r);
 enum api_err api_body_json(struct api_req *r, json_object **out);
 /* Decoded query parameter, or NULL. Result owned by the request. */
 const char *api_query(struct api_req *r, const char *name);
+/* The client's address (REMOTE_ADDR, or from X-Forwarded-For/Forwarded
+ * when the peer is in http.trusted_proxies; see clientaddr.c). Static
+ * buffer, valid until the next call. Defined in api_auth.c. */
+const char *api_client_ip(struct api_req *r);
 /* CGI variable (e.g. "HTTP_IDEMPOTENCY_KEY", "REMOTE_ADDR"), or NULL. */
 const char *api_env(struct api_req *r, const char *name);
 /* Percent-decode n bytes of s ('+' as space when plus); malloc'd, NULL on

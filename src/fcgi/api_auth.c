@@ -22,10 +22,11 @@
  *   the request simply carries no session (the route then answers 401
  *   unauthorized); the cached sessions keep working meanwhile.
  * - Login: unknown user and wrong password give the same 401 and cost the
- *   same argon2id verification (against a dummy hash). Failures are counted
- *   per account (since its last success) and per client address over 15
- *   minutes; at login.max_failures further attempts get 429 with
- *   Retry-After without checking the password.
+ *   same argon2id verification (against a dummy hash). The throttle
+ *   (login_rate) cannot be turned against others: a hard limit only per
+ *   (account, address), an exponential delay per account, a loose
+ *   failures-only limit per address; a success resets the counts. The
+ *   address is the client's through http.trusted_proxies (clientaddr.c).
  * - Activity does not slide the idle expiry; POST /api/auth/refresh does
  *   (never past the absolute expiry; user sessions only, anonymous ones get
  *   403). ANON and API sessions do not idle.
@@ -44,6 +45,7 @@
  */
 #include "fcgi/api.h"
 #include "fcgi/auth_cache.h"
+#include "fcgi/clientaddr.h"
 #include "db/db_session.h"
 #include "db/db_user.h"
 #include "lib/clock.h"
@@ -103,6 +105,12 @@ int api_auth_global_init(void)
 		return -1;
 	if (make_dummy_hash() < 0)
 		return -1;
+	{
+		char bad[80];
+		if (clientaddr_list_check(cfg_str("http.trusted_proxies", ""), bad, sizeof bad) < 0)
+			log_warn_x("auth msg=\"http.trusted_proxies: entry ignored (not an address"
+				   " or CIDR)\" entry=\"%s\"", bad);
+	}
 	if (cfg_bool("auth.pwhash_fast", 0))
 		log_warn_x("auth msg=\"auth.pwhash_fast is on: weak password hashing, tests only\"");
 	return 0;
@@ -307,12 +315,18 @@ static void set_cookie(struct api_req *r, const char *token, long max_age)
 		   token, max_age, is_https(r) ? "; Secure" : "");
 }
 
-static const char *client_ip(struct api_req *r)
+/* The client's address: REMOTE_ADDR, or through http.trusted_proxies the
+ * forwarding headers (clientaddr.c). The buffer is static: one request at
+ * a time per worker; valid until the next call. */
+const char *api_client_ip(struct api_req *r)
 {
-	const char *ip = api_env(r, "REMOTE_ADDR");
+	static char ip[CLIENTADDR_MAX];
 
-	return ip && *ip ? ip : "unknown";
+	clientaddr_pick(cfg_str("http.trusted_proxies", ""), api_env(r, "REMOTE_ADDR"),
+			api_env(r, "HTTP_FORWARDED"), api_env(r, "HTTP_X_FORWARDED_FOR"), ip);
+	return ip;
 }
+
 
 /* Wipe the raw body: it may hold a password. */
 static void wipe_body(struct api_req *r)
@@ -427,13 +441,14 @@ static enum api_err signup_taken(struct api_req *r, const char *username, const 
 			       u && e ? "username and email are" : u ? "username is" : "email is");
 }
 
-/* Accounts per client address per hour: each costs an argon2id hash
+/* Signups per client address per hour: each costs an argon2id hash
  * (64 MiB, tens of ms), so a flood must not pin every worker. Only
- * signups that passed validation count. */
+ * signups that passed validation count, taken names included: the check
+ * runs before any lookup so it cannot be used as an account oracle. */
 static enum api_err signup_rate(struct api_req *r)
 {
 	char bucket[96];
-	const char *ip = client_ip(r);
+	const char *ip = api_client_ip(r);
 	long per_hour = cfg_int("signup.per_ip_per_hour", 30), hits, retry;
 
 	if (per_hour <= 0)
@@ -482,9 +497,10 @@ static enum api_err auth_signup(struct api_req *r)
 		fields = NULL;
 		goto out;
 	}
-	rc = signup_taken(r, username, email);
+	/* the rate first: past the limit taken and free names answer alike */
+	rc = signup_rate(r);
 	if (rc == API_OK)
-		rc = signup_rate(r);
+		rc = signup_taken(r, username, email);
 	if (rc != API_OK)
 		goto out;
 	if (db_user_create(r->db, username, email, password, first, last, "USER", &id) < 0) {
@@ -521,7 +537,7 @@ static enum api_err login_session(struct api_req *r, const struct db_login_user 
 	json_object *o, *user;
 	int dberr;
 
-	if (db_session_create(r->db, "USER", u->id, idle, abs, ua, client_ip(r), token, &s) < 0)
+	if (db_session_create(r->db, "USER", u->id, idle, abs, ua, api_client_ip(r), token, &s) < 0)
 		return api_db_fail(r);
 	user = user_json(r, u->id, &dberr);
 	if (!user) {
@@ -588,20 +604,69 @@ static void login_key(char *key, size_t n, int found, const struct db_login_user
 	key[i] = '\0';
 }
 
-/* 429 when the account or the address failed too often lately. */
+/* Seconds the account must still wait: after max failures (from any
+ * address, since its last success) each further attempt waits base * 2^k
+ * seconds after the newest failure, k = failures beyond max, at most cap.
+ * A delay, not a lock: the owner (from a new address) gets in after it. */
+static long account_delay(const struct db_login_state *st, long max, long base, long cap)
+{
+	double d = (double)base, left;
+
+	if (st->acct_fail < max || base <= 0)
+		return 0;
+	for (long k = st->acct_fail - max; k > 0 && d < (double)cap; k--)
+		d *= 2;
+	if (d > (double)cap)
+		d = (double)cap;
+	left = d - st->acct_last_fail_age_s;
+	return left > 0 ? (long)left + 1 : 0;
+}
+
+static enum api_err login_limited(struct api_req *r, long retry, const char *what,
+				  const char *ip)
+{
+	if (retry < 1)
+		retry = 1;
+	api_header(r, "Retry-After", "%ld", retry);
+	log_warn_x("auth msg=\"login rate limited\" limit=%s ip=%s retry_s=%ld", what, ip, retry);
+	return api_fail(r, API_RATE_LIMITED, "rate_limited",
+			"too many %s; retry in %ld seconds", what, retry);
+}
+
+/* The login throttle (policy: docs/auth.md, after OWASP's Authentication
+ * Cheat Sheet). In order: attempts per (account, address) per minute,
+ * successes included (each costs an argon2id verification); failures per
+ * (account, address): a hard limit, it only ever stops that pair; the
+ * account's exponential delay; failures per address (much looser, any
+ * account; a success from the address resets it). 429 + Retry-After
+ * without checking the password. */
 static enum api_err login_rate(struct api_req *r, const char *key, const char *ip)
 {
-	long max = cfg_int("login.max_failures", 5), uf, ipf, retry;
+	long max = cfg_int("login.max_failures", 5);
+	long ip_max = cfg_int("login.max_failures_per_address", 100);
+	long per_min = cfg_int("login.per_account_address_per_minute", 10);
+	long base = cfg_int("login.delay_base_seconds", 1), cap = cfg_int("login.delay_max_seconds", 60);
+	struct db_login_state st;
+	char bucket[400];
+	long hits, retry;
 
-	if (db_login_failures(r->db, key, ip, AUTH_LOGIN_WINDOW_S, max, &uf, &ipf, &retry) < 0)
+	if (per_min > 0) {
+		snprintf(bucket, sizeof bucket, "login:%s|%s", ip, key);
+		if (db_rate_hit(r->db, bucket, 60, &hits, &retry) < 0)
+			return api_db_fail(r);
+		if (hits > per_min)
+			return login_limited(r, retry, "login attempts for this account from this address", ip);
+	}
+	if (db_login_state(r->db, key, ip, AUTH_LOGIN_WINDOW_S, max, ip_max, &st) < 0)
 		return api_db_fail(r);
-	if (uf < max && ipf < max)
-		return API_OK;
-	api_header(r, "Retry-After", "%ld", retry);
-	log_warn_x("auth msg=\"login rate limited\" ip=%s account_failures=%ld ip_failures=%ld", ip,
-		   uf, ipf);
-	return api_fail(r, API_RATE_LIMITED, "rate_limited",
-			"too many failed logins; retry in %ld seconds", retry);
+	if (max > 0 && st.pair_fail >= max)
+		return login_limited(r, st.pair_retry_s,
+				     "failed logins for this account from this address", ip);
+	if ((retry = account_delay(&st, max, base, cap)) > 0)
+		return login_limited(r, retry, "failed logins for this account", ip);
+	if (ip_max > 0 && st.ip_fail >= ip_max)
+		return login_limited(r, st.ip_retry_s, "failed logins from this address", ip);
+	return API_OK;
 }
 
 /* The password (the same work whether or not the account exists) and the
@@ -609,7 +674,7 @@ static enum api_err login_rate(struct api_req *r, const char *key, const char *i
 static enum api_err login_verify(struct api_req *r, int found, const struct db_login_user *u,
 				 const char *key, const char *password, size_t pl)
 {
-	const char *ip = client_ip(r);
+	const char *ip = api_client_ip(r);
 
 	if (!dummy_hash[0] && make_dummy_hash() < 0)
 		return api_fail(r, API_INTERNAL, "internal", "cannot make the dummy hash");
@@ -660,7 +725,7 @@ static enum api_err auth_login(struct api_req *r)
 		goto out;
 	}
 	login_key(key, sizeof key, found, &u, login, ll);
-	rc = login_rate(r, key, client_ip(r));
+	rc = login_rate(r, key, api_client_ip(r));
 	if (rc == API_OK)
 		rc = login_verify(r, found, &u, key, password, pl);
 	if (rc == API_OK)
@@ -757,7 +822,7 @@ static enum api_err auth_session(struct api_req *r)
 static enum api_err auth_anon(struct api_req *r)
 {
 	char bucket[96], token[DB_SESSION_TOKEN_HEX + 1];
-	const char *ip = client_ip(r);
+	const char *ip = api_client_ip(r);
 	long per_hour = cfg_int("anon.per_ip_per_hour", 60);
 	long age = cfg_int("anon.max_age_seconds", 86400);
 	long hits, retry;
@@ -900,7 +965,11 @@ static enum api_err admin_user_patch(struct api_req *r)
 	/* a disabled account loses its sessions, API tokens included */
 	if (dis && strcmp(dis, "true") == 0 && db_session_revoke_user(r->db, id) < 0)
 		return api_db_fail(r);
-	/* disabled flag and roles are part of every cached session */
+	/* disabled flag and roles are part of every cached session: this
+	 * master's workers through the counter, other replicas through NOTIFY
+	 * (a demotion must not wait for session.cache_seconds anywhere) */
+	if (db_session_user_changed(r->db, id) < 0)
+		return api_db_fail(r);
 	auth_cache_bump();
 	log_info("auth msg=\"user updated by admin\" user_id=%lld admin_id=%lld", id,
 		 (long long)r->auth.user_id);

@@ -78,3 +78,12 @@ fuzz-api-input: $(MH_FUZZ_API_SRC:%=$(srcdir)/%)
 		-DMH_VERSION=\"$(PACKAGE_VERSION)\" $(PQ_CFLAGS) $(JSONC_CFLAGS) \
 		$(MH_FUZZ_API_SRC:%=$(srcdir)/%) $(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) -o $@
 CLEANFILES += fuzz-api-input
+# Client address through trusted proxies (http.trusted_proxies): pure, unit-tested.
+libmhapi_a_SOURCES += src/fcgi/clientaddr.c src/fcgi/clientaddr.h
+check_PROGRAMS += t/130-clientaddr.t
+TESTS += t/130-clientaddr.t
+t_130_clientaddr_t_SOURCES = t/130-clientaddr.c src/fcgi/clientaddr.c
+# Abuse resistance (issue 17): login throttle, trusted proxies, signup order.
+ABUSE_API_TESTS = t/131-login-throttle.t t/132-role-propagation.t
+TESTS += $(ABUSE_API_TESTS)
+EXTRA_DIST += $(ABUSE_API_TESTS)
