@@ -33,7 +33,7 @@
 	"id, model_id, status, failure_reason, failure_detail, input_count, done_count, " \
 	"cached_count, error_count, attempts, model_calls, extra_calls, has_header, header, " \
 	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at), isolation_ms, " \
-	"screened_count, known_bad_count"
+	"screened_count, known_bad_count, metadata->'input_columns'"
 
 /* Owner as two parameters; the unset one is NULL so it never matches. */
 static void owner_params(const struct db_owner *o, char *u, char *a, const char **pu,
@@ -54,7 +54,7 @@ char *db_text_array(char *const *v, size_t n)
 	 * over every input of a submit, byte by byte through buf_addc it was
 	 * a fifth of the submit's CPU */
 	for (size_t i = 0; i < n; i++)
-		cap += 2 * strlen(v[i]) + 3;
+		cap += v[i] ? 2 * strlen(v[i]) + 3 : 5;
 	out = malloc(cap);
 	if (!out)
 		return NULL;
@@ -62,6 +62,11 @@ char *db_text_array(char *const *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			out[k++] = ',';
+		if (!v[i]) {
+			memcpy(out + k, "NULL", 4);
+			k += 4;
+			continue;
+		}
 		out[k++] = '"';
 		for (const char *s = v[i]; *s; s++) {
 			if (*s == '"' || *s == '\\')
@@ -146,20 +151,25 @@ static const char SQL_SUBMIT[] =
 	"  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
 	"  CASE WHEN hc.n >= $9::int THEN now() END, "
 	"  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
-	"i AS (INSERT INTO work_request_input (request_id, ordinal, input) "
-	" SELECT r.id, u.o, u.v FROM r, unnest($10::text[]) WITH ORDINALITY AS u(v, o)), "
+	"i AS (INSERT INTO work_request_input (request_id, ordinal, input, key, extra) "
+	" SELECT r.id, u.o, u.v, u.k, u.x::jsonb FROM r, "
+	"  unnest($10::text[], $13::text[], $14::text[]) WITH ORDINALITY AS u(v, k, x, o)), "
 	"h AS (INSERT INTO work_request_result (request_id, ordinal, record, cached) "
 	" SELECT r.id, k.o, k.record, true FROM r, k), "
 	"n AS (SELECT pg_notify('work_queued', $1) FROM r WHERE r.status = 'QUEUED') "
 	"SELECT " REQ_COLS ", (SELECT count(*) FROM n) FROM r";
 
-/* SQL_SUBMIT for rq; inputs and keys (NULL without the cache) are text
- * array literals. */
-static PGresult *submit_row(struct db *db, const struct db_request_new *rq, const char *inputs,
-			    const char *keys)
+/* The text array literals of one submit (NULL when not used). */
+struct submit_arrays {
+	char *inputs, *keys, *row_keys, *row_extras;
+};
+
+/* SQL_SUBMIT for rq. */
+static PGresult *submit_row(struct db *db, const struct db_request_new *rq,
+			    const struct submit_arrays *ar)
 {
 	char u[DB_INT_LEN], a[DB_INT_LEN];
-	const char *p[12];
+	const char *p[14];
 
 	owner_params(&rq->owner, u, a, &p[1], &p[2]);
 	p[0] = rq->model_id;
@@ -169,17 +179,19 @@ static PGresult *submit_row(struct db *db, const struct db_request_new *rq, cons
 	p[6] = rq->idempotency_key;
 	p[7] = rq->metadata ? rq->metadata : "{}";
 	p[8] = DB_INT(rq->n_inputs);
-	p[9] = inputs;
-	p[10] = keys ? rq->model_version : NULL;
-	p[11] = keys;
-	return db_prep(db, "req_submit", SQL_SUBMIT, 12, p);
+	p[9] = ar->inputs;
+	p[10] = ar->keys ? rq->model_version : NULL;
+	p[11] = ar->keys;
+	p[12] = ar->row_keys;
+	p[13] = ar->row_extras;
+	return db_prep(db, "req_submit", SQL_SUBMIT, 14, p);
 }
 
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
 				    int64_t *id_out, PGresult **row_out)
 {
 	int with_cache = rq->cache_enabled && rq->cache_keys && rq->model_version;
-	char *inputs = NULL, *keys = NULL;
+	struct submit_arrays ar = {NULL, NULL, NULL, NULL};
 	PGresult *res = NULL;
 	enum db_submit_rc rc = DB_SUBMIT_ERROR;
 	long hits;
@@ -191,13 +203,16 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 		if (f <= 0)
 			return f == 0 ? DB_SUBMIT_EXISTING : DB_SUBMIT_ERROR;
 	}
-	inputs = db_text_array(rq->inputs, rq->n_inputs);
-	keys = with_cache ? db_text_array(rq->cache_keys, rq->n_inputs) : NULL;
-	if (!inputs || (with_cache && !keys)) {
+	ar.inputs = db_text_array(rq->inputs, rq->n_inputs);
+	ar.keys = with_cache ? db_text_array(rq->cache_keys, rq->n_inputs) : NULL;
+	ar.row_keys = rq->row_keys ? db_text_array(rq->row_keys, rq->n_inputs) : NULL;
+	ar.row_extras = rq->row_extras ? db_text_array(rq->row_extras, rq->n_inputs) : NULL;
+	if (!ar.inputs || (with_cache && !ar.keys) || (rq->row_keys && !ar.row_keys) ||
+	    (rq->row_extras && !ar.row_extras)) {
 		log_error_x("request msg=\"out of memory building inputs\"");
 		goto out;
 	}
-	res = submit_row(db, rq, inputs, keys);
+	res = submit_row(db, rq, &ar);
 	if (!res) {
 		/* Two retries with one key raced: the other insert won. */
 		if (db_is_unique_violation(db) && rq->idempotency_key &&
@@ -219,8 +234,10 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 	rc = DB_SUBMIT_CREATED;
 out:
 	PQclear(res);
-	free(inputs);
-	free(keys);
+	free(ar.inputs);
+	free(ar.keys);
+	free(ar.row_keys);
+	free(ar.row_extras);
 	return rc;
 }
 
@@ -366,7 +383,7 @@ PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owne
 		       "    jsonb_typeof(r.record) = 'object' THEN r.record ELSE '{}' END) "
 		       "    WITH ORDINALITY AS kv(k, pos) "
 		       "   WHERE r.request_id = w.id ORDER BY kv.k, r.ordinal, kv.pos) x) END, "
-		       " w.input_count "
+		       " w.input_count, w.metadata->'input_columns' "
 		       "FROM work_request w LEFT JOIN model m ON m.id = w.model_id "
 		       "WHERE w.id = $1::bigint AND "
 		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 4, p);
@@ -380,7 +397,7 @@ int db_request_results_page(struct db *db, int64_t id, int after, int limit,
 
 	pg->res = NULL;
 	pg->in = db_prep(db, "req_page_inputs",
-			 "SELECT ordinal, input FROM work_request_input"
+			 "SELECT ordinal, input, key, extra FROM work_request_input"
 			 " WHERE request_id = $1::bigint AND ordinal > $2::int"
 			 " ORDER BY ordinal LIMIT $3::int", 3, p);
 	if (!pg->in)

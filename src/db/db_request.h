@@ -36,6 +36,11 @@ struct db_request_new {
 	const char *metadata;        /* JSON object text (client metadata) */
 	char *const *inputs;         /* trimmed, non-empty, in order */
 	size_t n_inputs;
+	/* Multi-column CSV (else NULL): per input, the key column's value
+	 * (an entry may be NULL) and the other columns' values as a JSON
+	 * array text (sql/010). */
+	char *const *row_keys;
+	char *const *row_extras;
 	/* From db_request_model(): the submit-side cache lookup runs when
 	 * cache_enabled (its cache_lookup) and cache_keys (cachekey.h hex, one
 	 * per input) is set. */
@@ -71,13 +76,14 @@ int db_request_model(struct db *db, const char *model_id, int *enabled, int *cac
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
 				    int64_t *id_out, PGresult **row_out);
 
-/* Columns of db_request_get/db_request_list rows (in this order). */
+/* Columns of db_request_get/db_request_list rows (in this order).
+ * DBR_INPUT_COLUMNS: metadata->'input_columns' (jsonb text or NULL). */
 enum db_request_col {
 	DBR_ID = 0, DBR_MODEL_ID, DBR_STATUS, DBR_FAILURE_REASON, DBR_FAILURE_DETAIL,
 	DBR_INPUT_COUNT, DBR_DONE_COUNT, DBR_CACHED_COUNT, DBR_ERROR_COUNT, DBR_ATTEMPTS,
 	DBR_MODEL_CALLS, DBR_EXTRA_CALLS, DBR_HAS_HEADER, DBR_HEADER, DBR_CACHE_OPT_IN,
 	DBR_CREATED_AT, DBR_STARTED_AT, DBR_FINISHED_AT, DBR_ISOLATION_MS, DBR_SCREENED_COUNT,
-	DBR_KNOWN_BAD_COUNT, DBR_NCOLS
+	DBR_KNOWN_BAD_COUNT, DBR_INPUT_COLUMNS, DBR_NCOLS
 };
 
 /* One request of this owner (0 rows when absent or someone else's). */
@@ -127,16 +133,20 @@ enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_o
  * in order of first appearance (jsonb array text or NULL; computed only
  * for requests of more than keys_over inputs: below that the caller holds
  * every record in its first page and finds them itself, cheaper than this
- * aggregate), input_count. 0 rows when not found / not owner. */
+ * aggregate), input_count, the CSV's column names (metadata->'input_columns',
+ * {"input","key","extra"} jsonb text, NULL for one-column requests).
+ * 0 rows when not found / not owner. */
 enum db_result_meta_col {
 	DBM_STATUS = 0, DBM_FAILURE_REASON, DBM_FAILURE_DETAIL, DBM_MODEL_ID,
-	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_RECORD_KEYS, DBM_INPUT_COUNT, DBM_NCOLS
+	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_RECORD_KEYS, DBM_INPUT_COUNT,
+	DBM_INPUT_COLUMNS, DBM_NCOLS
 };
 PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o,
 				  int keys_over);
 
 /* One page of a result: up to limit inputs with ordinal > after, in order
- * (in: ordinal, input), and the result rows of those inputs, in order
+ * (in: ordinal, input, key, extra as jsonb text; key and extra NULL for
+ * one-column requests), and the result rows of those inputs, in order
  * (res: ordinal, record as jsonb text or NULL, error, cached). Two ordered
  * index range scans merged by the caller: a join of the two tables was
  * planned as a nested loop of 1000 probes and cost 2-4 ms per 1000 rows
@@ -145,7 +155,7 @@ PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owne
 struct db_results_page {
 	PGresult *in, *res;
 };
-enum db_result_col { DBX_IN_ORDINAL = 0, DBX_INPUT };
+enum db_result_col { DBX_IN_ORDINAL = 0, DBX_INPUT, DBX_KEY, DBX_EXTRA };
 enum db_result_res_col { DBX_RES_ORDINAL = 0, DBX_RECORD, DBX_ERROR, DBX_CACHED };
 /* 0, or -1 on a database error (nothing to free then). */
 int db_request_results_page(struct db *db, int64_t id, int after, int limit,
@@ -153,7 +163,8 @@ int db_request_results_page(struct db *db, int64_t id, int after, int limit,
 void db_results_page_clear(struct db_results_page *pg);
 
 /* Encode strings as a PostgreSQL text[] literal ({"a","b\"c"}) into a
- * malloc'd string (caller frees); NULL on out of memory. */
+ * malloc'd string (caller frees); NULL on out of memory. A NULL entry
+ * becomes an SQL NULL element. */
 char *db_text_array(char *const *v, size_t n);
 
 #endif

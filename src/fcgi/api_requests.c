@@ -26,7 +26,9 @@
  * details.columns, else the keys of the first non-null record; keys of the
  * first record missing from that list are appended. Numbers are printed in
  * the shortest form that reads back as the same double; JSON results carry
- * the records exactly as stored (full precision).
+ * the records exactly as stored (full precision). A multi-column CSV's
+ * other cells (work_request_input.key/.extra, names in metadata
+ * input_columns) come first: key,input,<extra>,<outputs> (Ersilia CLI shape).
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -175,6 +177,26 @@ static int64_t parse_pos(const char *s)
 
 /* ---- request representation ---- */
 
+/* input_column, key_column, extra_columns from the stored
+ * metadata->'input_columns' (all null for a one-column request). */
+static void add_input_columns(json_object *o, const PGresult *res, int row, int col)
+{
+	json_object *ic = PQgetisnull(res, row, col) ? NULL
+			  : json_tokener_parse(PQgetvalue(res, row, col));
+	json_object *v;
+
+	json_object_object_add(o, "input_column",
+			       ic && json_object_object_get_ex(ic, "input", &v) ? json_object_get(v)
+									  : NULL);
+	json_object_object_add(o, "key_column",
+			       ic && json_object_object_get_ex(ic, "key", &v) ? json_object_get(v)
+									: NULL);
+	json_object_object_add(o, "extra_columns",
+			       ic && json_object_object_get_ex(ic, "extra", &v) ? json_object_get(v)
+									  : NULL);
+	json_object_put(ic);
+}
+
 static json_object *request_json(const PGresult *res, int row)
 {
 	json_object *o = json_object_new_object(), *pr, *tm;
@@ -198,6 +220,7 @@ static json_object *request_json(const PGresult *res, int row)
 	jx_add_pg_int(o, "known_bad_count", res, row, DBR_KNOWN_BAD_COUNT);
 	jx_add_pg_bool(o, "has_header", res, row, DBR_HAS_HEADER);
 	jx_add_pg_str(o, "header", res, row, DBR_HEADER);
+	add_input_columns(o, res, row, DBR_INPUT_COLUMNS);
 	jx_add_pg_bool(o, "cache_opt_in", res, row, DBR_CACHE_OPT_IN);
 	jx_add_pg_str(o, "created_at", res, row, DBR_CREATED_AT);
 	jx_add_pg_str(o, "started_at", res, row, DBR_STARTED_AT);
@@ -528,14 +551,96 @@ static void meta_add_text(json_object *m, const char *key, const char *v)
 		json_object_object_add(m, key, json_object_new_string_len(v, (int)n));
 }
 
+/* Is column k of a multi-column CSV one of the "other" columns (neither
+ * the input nor the key)? */
+static int is_extra_col(const struct csvin *c, size_t k)
+{
+	return (int)k != c->col && (int)k != c->key;
+}
+
+/* {"input": name, "key": name|null, "extra": [names]} of a multi-column
+ * CSV (sql/010), or NULL for one column. */
+static json_object *input_columns_json(const struct csvin *c)
+{
+	json_object *o, *extra;
+
+	if (c->ncols == 0 || !c->rows)
+		return NULL;
+	o = json_object_new_object();
+	extra = json_object_new_array();
+	json_object_object_add(o, "input", json_object_new_string(c->cols[c->col]));
+	json_object_object_add(o, "key", c->key >= 0 ? json_object_new_string(c->cols[c->key])
+						      : NULL);
+	for (size_t k = 0; k < c->ncols; k++)
+		if (is_extra_col(c, k))
+			json_object_array_add(extra, json_object_new_string(c->cols[k]));
+	json_object_object_add(o, "extra", extra);
+	return o;
+}
+
 static json_object *submit_metadata(struct api_req *r, const struct submit *s)
 {
-	json_object *m = json_object_new_object();
+	json_object *m = json_object_new_object(), *ic = input_columns_json(&s->in);
 
 	json_object_object_add(m, "source", json_object_new_string(s->source));
 	meta_add_text(m, "user_agent", api_env(r, "HTTP_USER_AGENT"));
 	meta_add_text(m, "filename", s->filename);
+	if (ic)
+		json_object_object_add(m, "input_columns", ic);
 	return m;
+}
+
+/* Per-input rider columns of a multi-column CSV (sql/010): keys[i] points
+ * into c->rows (not owned; NULL without a key column), extras[i] is a
+ * malloc'd JSON array text (NULL when no other column). 0, or -1 on out
+ * of memory (free_riders frees what was built). */
+struct riders {
+	char **keys, **extras;
+	size_t n;
+};
+
+static void free_riders(struct riders *rd)
+{
+	for (size_t i = 0; rd->extras && i < rd->n; i++)
+		free(rd->extras[i]);
+	free(rd->extras);
+	free(rd->keys);
+	rd->keys = rd->extras = NULL;
+}
+
+static int make_riders(const struct csvin *c, struct riders *rd)
+{
+	size_t nextra = 0;
+
+	rd->keys = rd->extras = NULL;
+	rd->n = c->n;
+	if (c->ncols == 0 || !c->rows)
+		return 0;
+	for (size_t k = 0; k < c->ncols; k++)
+		nextra += is_extra_col(c, k);
+	if (c->key >= 0 && !(rd->keys = calloc(c->n ? c->n : 1, sizeof(*rd->keys))))
+		return -1;
+	if (nextra && !(rd->extras = calloc(c->n ? c->n : 1, sizeof(*rd->extras))))
+		return -1;
+	for (size_t i = 0; i < c->n; i++) {
+		char *v = c->rows[i];
+		json_object *arr = nextra ? json_object_new_array() : NULL;
+
+		for (size_t k = 0; k < c->ncols; k++, v += strlen(v) + 1) {
+			if ((int)k == c->key)
+				rd->keys[i] = v;
+			else if (arr && (int)k != c->col)
+				json_object_array_add(arr, json_object_new_string(v));
+		}
+		if (arr) {
+			rd->extras[i] = strdup(json_object_to_json_string_ext(
+				arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(arr);
+			if (!rd->extras[i])
+				return -1;
+		}
+	}
+	return 0;
 }
 
 /* Cache keys (cachekey.h: SHA-256 hex of the trimmed input) for every
@@ -665,6 +770,7 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 				 int cache_lookup, const char *version, char **keys)
 {
 	json_object *meta = submit_metadata(r, s);
+	struct riders rd;
 	struct db_request_new rq = {
 		.model_id = s->model_id, .has_header = s->in.header != NULL || s->has_header > 0,
 		.header = s->in.header,
@@ -678,6 +784,13 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 	enum api_err e;
 
 	owner_of(r, &rq.owner);
+	if (make_riders(&s->in, &rd) < 0) {
+		free_riders(&rd);
+		json_object_put(meta);
+		return api_fail(r, API_INTERNAL, "internal", "out of memory keeping the columns");
+	}
+	rq.row_keys = rd.keys;
+	rq.row_extras = rd.extras;
 	switch (db_request_submit(r->db, &rq, &id, &row)) {
 	case DB_SUBMIT_CREATED:
 		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
@@ -693,6 +806,7 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 		e = api_db_fail(r);
 		break;
 	}
+	free_riders(&rd);
 	json_object_put(meta);
 	return e;
 }
@@ -1294,11 +1408,85 @@ static int page_keys(const struct db_results_page *pg, struct rec_scan *rs, json
 	return rc;
 }
 
+/* State of one result download. */
+struct result_out {
+	int64_t id;
+	int csv, first_row;
+	const char *type;
+	json_object *cols;
+	/* a multi-column CSV's other columns (metadata->'input_columns'):
+	 * ic the parsed object (NULL for one column), has_key, extra (its
+	 * "extra" names, borrowed) */
+	json_object *ic, *extra;
+	int has_key;
+	struct rec_scan rs;
+	struct buf b;
+	FCGX_Stream *out; /* set once streaming began (headers sent) */
+};
+
+/* The key and other-column cells of one input (sql/010), before the
+ * input (key) and after it (extras) in CSV; "key" and "extra" members in
+ * JSON. */
+static void rider_key(struct buf *b, const struct result_out *ro, const PGresult *in, int i)
+{
+	if (!ro->has_key)
+		return;
+	if (ro->csv) {
+		buf_add_csv(b, PQgetvalue(in, i, DBX_KEY));
+		buf_addc(b, ',');
+		return;
+	}
+	buf_adds(b, "\"key\":");
+	if (PQgetisnull(in, i, DBX_KEY))
+		buf_adds(b, "null");
+	else
+		json_str(b, PQgetvalue(in, i, DBX_KEY));
+	buf_addc(b, ',');
+}
+
+static void rider_extra(struct buf *b, const struct result_out *ro, const PGresult *in, int i)
+{
+	size_t n = ro->extra ? json_object_array_length(ro->extra) : 0;
+	json_object *vals;
+
+	if (n == 0)
+		return;
+	vals = PQgetisnull(in, i, DBX_EXTRA) ? NULL : json_tokener_parse(PQgetvalue(in, i, DBX_EXTRA));
+	if (!ro->csv)
+		buf_adds(b, ",\"extra\":{");
+	for (size_t k = 0; k < n; k++) {
+		json_object *v = vals && json_object_is_type(vals, json_type_array)
+					 ? json_object_array_get_idx(vals, k) : NULL;
+		const char *txt = v && json_object_is_type(v, json_type_string)
+					  ? json_object_get_string(v) : NULL;
+
+		if (ro->csv) {
+			buf_addc(b, ',');
+			buf_add_csv(b, txt ? txt : "");
+			continue;
+		}
+		if (k)
+			buf_addc(b, ',');
+		json_str(b, json_object_get_string(json_object_array_get_idx(ro->extra, k)));
+		buf_addc(b, ':');
+		if (txt)
+			json_str(b, txt);
+		else
+			buf_adds(b, "null");
+	}
+	if (!ro->csv)
+		buf_addc(b, '}');
+	json_object_put(vals);
+}
+
 /* 0 ok, -1 when a record's text could not be scanned (logged). Walks the
  * page's inputs and its result rows together (both in ordinal order). */
-static int format_rows(struct buf *b, const struct db_results_page *pg, json_object *cols,
-		       int csv, int *first_row, struct rec_scan *rs)
+static int format_rows(struct result_out *ro, const struct db_results_page *pg)
 {
+	struct buf *b = &ro->b;
+	struct rec_scan *rs = &ro->rs;
+	json_object *cols = ro->cols;
+	int csv = ro->csv, *first_row = &ro->first_row;
 	size_t ncols = json_object_array_length(cols);
 	int nres = PQntuples(pg->res), k = 0;
 
@@ -1315,7 +1503,9 @@ static int format_rows(struct buf *b, const struct db_results_page *pg, json_obj
 				log_error_x("request ordinal=%s msg=\"record text not understood\"", ord);
 				return -1;
 			}
+			rider_key(b, ro, pg->in, i);
 			buf_add_csv(b, PQgetvalue(pg->in, i, DBX_INPUT));
+			rider_extra(b, ro, pg->in, i);
 			for (size_t c = 0; c < ncols; c++) {
 				const struct rec_member *m = rs->n ? rec_find(rs,
 					json_object_get_string(json_object_array_get_idx(cols, c))) : NULL;
@@ -1330,8 +1520,11 @@ static int format_rows(struct buf *b, const struct db_results_page *pg, json_obj
 		if (!*first_row)
 			buf_addc(b, ',');
 		*first_row = 0;
-		buf_adds(b, "{\"input\":");
+		buf_addc(b, '{');
+		rider_key(b, ro, pg->in, i);
+		buf_adds(b, "\"input\":");
 		json_str(b, PQgetvalue(pg->in, i, DBX_INPUT));
+		rider_extra(b, ro, pg->in, i);
 		buf_adds(b, ",\"record\":");
 		buf_adds(b, has_rec ? PQgetvalue(pg->res, k, DBX_RECORD) : "null");
 		if (has_result && !PQgetisnull(pg->res, k, DBX_ERROR)) {
@@ -1370,13 +1563,54 @@ static enum api_err result_not_ready(struct api_req *r, const PGresult *meta)
 			       st);
 }
 
+/* ro->ic, ->extra, ->has_key from the meta row. */
+static void result_riders(struct result_out *ro, const PGresult *meta)
+{
+	json_object *v;
+
+	if (PQgetisnull(meta, 0, DBM_INPUT_COLUMNS))
+		return;
+	ro->ic = json_tokener_parse(PQgetvalue(meta, 0, DBM_INPUT_COLUMNS));
+	if (!ro->ic || !json_object_is_type(ro->ic, json_type_object))
+		return;
+	ro->has_key = json_object_object_get_ex(ro->ic, "key", &v) &&
+		      json_object_is_type(v, json_type_string);
+	if (json_object_object_get_ex(ro->ic, "extra", &v) && json_object_is_type(v, json_type_array))
+		ro->extra = v;
+}
+
+/* The JSON members naming a multi-column CSV's columns. */
+static void result_begin_riders(struct buf *b, const struct result_out *ro)
+{
+	static const char *const names[] = {"input", "key", "extra"};
+	static const char *const members[] = {"input_column", "key_column", "extra_columns"};
+
+	if (!ro->ic)
+		return;
+	for (int k = 0; k < 3; k++) {
+		json_object *v = NULL;
+
+		json_object_object_get_ex(ro->ic, names[k], &v);
+		buf_printf(b, ",\"%s\":%s", members[k], v ? json_object_to_json_string_ext(
+			v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null");
+	}
+}
+
 /* The body's start: the CSV header line, or the JSON object up to the
  * results array. */
 static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
-			 json_object *cols, int csv, int64_t id)
+			 const struct result_out *ro)
 {
-	if (csv) {
-		buf_adds(b, "input");
+	json_object *cols = ro->cols;
+	int64_t id = ro->id;
+	size_t nextra = ro->extra ? json_object_array_length(ro->extra) : 0;
+
+	if (ro->csv) {
+		buf_adds(b, ro->has_key ? "key,input" : "input");
+		for (size_t k = 0; k < nextra; k++) {
+			buf_addc(b, ',');
+			buf_add_csv(b, json_object_get_string(json_object_array_get_idx(ro->extra, k)));
+		}
 		for (size_t c = 0; c < json_object_array_length(cols); c++) {
 			buf_addc(b, ',');
 			buf_add_csv(b, json_object_get_string(json_object_array_get_idx(cols, c)));
@@ -1388,22 +1622,13 @@ static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
 	}
 	buf_printf(b, "{\"id\":%" PRId64 ",\"model_id\":", id);
 	json_str(b, PQgetvalue(meta, 0, DBM_MODEL_ID));
-	buf_adds(b, ",\"status\":\"COMPLETED\",\"columns\":");
+	buf_adds(b, ",\"status\":\"COMPLETED\"");
+	result_begin_riders(b, ro);
+	buf_adds(b, ",\"columns\":");
 	buf_adds(b, json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN |
 						  JSON_C_TO_STRING_NOSLASHESCAPE));
 	buf_adds(b, ",\"results\":[");
 }
-
-/* State of one result download. */
-struct result_out {
-	int64_t id;
-	int csv, first_row;
-	const char *type;
-	json_object *cols;
-	struct rec_scan rs;
-	struct buf b;
-	FCGX_Stream *out; /* set once streaming began (headers sent) */
-};
 
 /* Format page and every page after it into ro->b, streaming once the
  * body is large. 1 when every page was formatted; 0 when it stopped, with
@@ -1417,7 +1642,7 @@ static int result_pages(struct api_req *r, struct result_out *ro, struct db_resu
 	for (;;) {
 		int n = PQntuples(page->in);
 
-		if (format_rows(&ro->b, page, ro->cols, ro->csv, &ro->first_row, &ro->rs) < 0) {
+		if (format_rows(ro, page) < 0) {
 			*e = ro->out ? API_OK : api_fail(r, API_INTERNAL, "internal",
 							 "a stored record could not be read");
 			return 0;
@@ -1489,6 +1714,7 @@ static enum api_err h_result(struct api_req *r)
 	if ((e = result_meta(r, ro.id, &meta)) != API_OK)
 		return e;
 	ro.cols = result_columns(meta);
+	result_riders(&ro, meta);
 	/* Read the first page before any byte goes out, so a failure here
 	 * is still a clean error response. */
 	if (db_request_results_page(r->db, ro.id, 0, RESULT_PAGE, &page) < 0) {
@@ -1500,7 +1726,7 @@ static enum api_err h_result(struct api_req *r)
 		e = api_fail(r, API_INTERNAL, "internal", "a stored record could not be read");
 		goto out;
 	}
-	result_begin(r, &ro.b, meta, ro.cols, ro.csv, ro.id);
+	result_begin(r, &ro.b, meta, &ro);
 	if (!result_pages(r, &ro, &page, &e))
 		goto out;
 	if (!ro.csv)
@@ -1514,6 +1740,7 @@ out:
 	buf_free(&ro.rs.tmp);
 	buf_free(&ro.b);
 	json_object_put(ro.cols);
+	json_object_put(ro.ic);
 	db_results_page_clear(&page);
 	PQclear(meta);
 	return e;

@@ -56,6 +56,9 @@ TESTS += t/125-anon-doc.t
 EXTRA_DIST += t/125-anon-doc.t
 TESTS += t/150-input-columns.t
 EXTRA_DIST += t/150-input-columns.t
+# The other columns of a CSV kept with each input and returned (sql/010).
+TESTS += t/151-input-riders.t
+EXTRA_DIST += t/151-input-riders.t
 # Foundation API tests (real stack): catalogue, errors, Postgres restart, schema.
 TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t t/114-fcgi-master.t
 EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \
