@@ -157,15 +157,41 @@ PGresult *db_user_get(struct db *db, int64_t id)
 		       1, p);
 }
 
-PGresult *db_user_page(struct db *db, int64_t after_id, long limit)
+/* LIKE pattern "prefix%" with LIKE's own characters escaped, lower-cased;
+ * NULL when it does not fit. */
+static char *like_prefix(const char *prefix, char *out, size_t cap)
 {
-	const char *p[2] = {DB_INT(limit), DB_INT(after_id)};
+	size_t j = 0;
 
+	for (const char *c = prefix; *c; c++) {
+		if (j + 3 >= cap)
+			return NULL;
+		if (*c == '\\' || *c == '%' || *c == '_')
+			out[j++] = '\\';
+		out[j++] = (char)tolower((unsigned char)*c);
+	}
+	out[j++] = '%';
+	out[j] = '\0';
+	return out;
+}
+
+PGresult *db_user_page(struct db *db, int64_t after_id, long limit, const char *prefix)
+{
+	char pat[400];
+	const char *p[3] = {DB_INT(limit), DB_INT(after_id), NULL};
+
+	if (prefix && *prefix && !(p[2] = like_prefix(prefix, pat, sizeof pat)))
+		p[2] = "\x01%"; /* too long to be anyone's name: matches nothing */
+	/* a constant pattern lets each arm use its lower(...) text_pattern_ops
+	 * index (sql/008) */
 	return db_prep(db, "auth_admin_users",
 		       "SELECT id, username, email, first_name, last_name, array_to_json(roles),"
 		       " disabled, iso(created_at) FROM app_user WHERE id > $2::bigint"
+		       " AND ($3::text IS NULL OR lower(username) LIKE $3"
+		       " OR lower(email) LIKE $3 OR lower(first_name) LIKE $3"
+		       " OR lower(last_name) LIKE $3)"
 		       " ORDER BY id LIMIT $1::int",
-		       2, p);
+		       3, p);
 }
 
 int db_user_taken(struct db *db, const char *username, const char *email, int *user_taken,

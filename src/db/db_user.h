@@ -33,8 +33,10 @@ int db_token_create_api(struct db *db, int64_t user_id, int ttl_days,
  * first_name, last_name, roles (JSON array), disabled, created_at. */
 /* One user (0 or 1 rows; never the hash). NULL on error. */
 PGresult *db_user_get(struct db *db, int64_t id);
-/* Users with id > after_id, by id, at most limit. NULL on error. */
-PGresult *db_user_page(struct db *db, int64_t after_id, long limit);
+/* Users with id > after_id, by id, at most limit; prefix (NULL: all)
+ * matches the start of username, email, first or last name, ignoring
+ * case. NULL on error. */
+PGresult *db_user_page(struct db *db, int64_t after_id, long limit, const char *prefix);
 /* Whether username, or email (compared lower-cased), is in use: 0 with
  * *user_taken / *email_taken set, -1 error. */
 int db_user_taken(struct db *db, const char *username, const char *email, int *user_taken,

@@ -2,6 +2,7 @@
 noinst_LIBRARIES += libmhdb.a
 libmhdb_a_SOURCES = src/db/db.c src/db/db.h
 libmhdb_a_SOURCES += src/db/db_user.c src/db/db_user.h src/db/db_session.c src/db/db_session.h
+libmhdb_a_SOURCES += src/db/db_account.c src/db/db_account.h
 libmhdb_a_SOURCES += src/db/db_request.c src/db/db_request.h
 libmhdb_a_SOURCES += src/db/db_recommend.c src/db/db_recommend.h
 libmhdb_a_SOURCES += src/db/db_work.h src/db/db_work_int.h src/db/db_work_claim.c

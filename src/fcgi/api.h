@@ -111,6 +111,8 @@ extern const struct api_route api_instances_routes[];
 extern const struct api_route api_recommend_routes[];
 extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_autoscaler_routes[];
+extern const struct api_route api_account_routes[];
+extern const struct api_route api_users_routes[];
 
 /* api_autoscaler.c: 1 when a model's pod with these requests fits some node
  * group of autoscale.* (or none is configured); 0 with why filled. */
@@ -191,4 +193,7 @@ int api_auth_global_init(void);
 void api_auth_resolve(struct api_req *r);
 /* CSRF rule for cookie-authenticated state-changing requests: 0 ok, -1 reject. */
 int api_auth_csrf_ok(struct api_req *r);
+/* Set (max_age > 0) or clear (token "", max_age 0) the session cookie
+ * (HttpOnly, SameSite=Strict, Secure behind HTTPS). */
+void api_auth_set_cookie(struct api_req *r, const char *token, long max_age);
 #endif

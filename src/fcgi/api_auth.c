@@ -315,6 +315,11 @@ static void set_cookie(struct api_req *r, const char *token, long max_age)
 		   token, max_age, is_https(r) ? "; Secure" : "");
 }
 
+void api_auth_set_cookie(struct api_req *r, const char *token, long max_age)
+{
+	set_cookie(r, token, max_age);
+}
+
 /* The client's address: REMOTE_ADDR, or through http.trusted_proxies the
  * forwarding headers (clientaddr.c). The buffer is static: one request at
  * a time per worker; valid until the next call. */
@@ -857,6 +862,7 @@ static enum api_err auth_anon(struct api_req *r)
 static enum api_err admin_users(struct api_req *r)
 {
 	const char *ls = api_query(r, "limit"), *after = api_query(r, "after");
+	const char *q = api_query(r, "q");
 	long limit = 100;
 	long long after_id = 0;
 	char *end;
@@ -876,7 +882,9 @@ static enum api_err admin_users(struct api_req *r)
 			return api_fail(r, API_BAD_REQUEST, "bad_request",
 					"after must be a user id");
 	}
-	res = db_user_page(r->db, after_id, limit + 1);
+	if (q && strlen(q) > 128)
+		return api_fail(r, API_BAD_REQUEST, "bad_request", "q must be at most 128 bytes");
+	res = db_user_page(r->db, after_id, limit + 1, q);
 	if (!res)
 		return api_db_fail(r);
 	o = json_object_new_object();

@@ -10,10 +10,11 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_requests.c \
 	src/fcgi/api_instances.c \
 	src/fcgi/api_recommend.c \
-	src/fcgi/api_autoscaler.c
+	src/fcgi/api_autoscaler.c \
+	src/fcgi/api_account.c src/fcgi/api_users.c src/fcgi/mail.c src/fcgi/mail.h
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
 modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
-	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
 # Work requests (api_requests.c): input parsing, pure and unit-tested.
 libmhapi_a_SOURCES += src/fcgi/csvin.c src/fcgi/csvin.h
 check_PROGRAMS += t/016-csvin.t
@@ -26,7 +27,7 @@ check_PROGRAMS += t/015-auth-cache.t
 TESTS += t/015-auth-cache.t
 t_015_auth_cache_t_SOURCES = t/015-auth-cache.c
 t_015_auth_cache_t_LDADD = libmhapi.a libmhdb.a libmhlib.a $(FCGI_LIBS) $(PQ_LIBS) \
-	$(JSONC_LIBS) $(SODIUM_LIBS)
+	$(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS)
 # API tests of accounts and sessions (t/lib/stack.py).
 AUTH_API_TESTS = t/101-signup.t t/102-login.t t/103-session-expiry.t t/104-anon.t \
 	t/105-roles-csrf.t t/106-session-cache.t
@@ -42,7 +43,7 @@ t_010_config_t_SOURCES = t/010-config.c
 t_010_config_t_LDADD = libmhlib.a
 t_011_router_t_SOURCES = t/011-router.c
 t_011_router_t_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
-	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) -lm
+	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
 t_012_json_t_SOURCES = t/012-json.c
 t_012_json_t_LDADD = $(t_011_router_t_LDADD)
 t_012_json_t_DEPENDENCIES = libmhapi.a libmhdb.a libmhlib.a
@@ -90,3 +91,7 @@ t_130_clientaddr_t_SOURCES = t/130-clientaddr.c src/fcgi/clientaddr.c
 ABUSE_API_TESTS = t/131-login-throttle.t t/132-role-propagation.t
 TESTS += $(ABUSE_API_TESTS)
 EXTRA_DIST += $(ABUSE_API_TESTS)
+# Own account, password reset, guests, user admin (api_account.c, api_users.c).
+PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t
+TESTS += $(PEOPLE_API_TESTS)
+EXTRA_DIST += $(PEOPLE_API_TESTS)

@@ -37,6 +37,8 @@ static const struct api_route *const default_tables[] = {
 	api_recommend_routes,
 	api_metrics_routes,
 	api_autoscaler_routes,
+	api_account_routes,
+	api_users_routes,
 	NULL,
 };
 
