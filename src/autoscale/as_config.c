@@ -2,7 +2,8 @@
  * as_config.c — node groups and the model pod shape from the configuration.
  *
  * Runs in: the autoscaler child, FastCGI workers, runners.
- * Called by: autoscaler.c, api_models.c, runner.c (through as_config_load).
+ * Called by: autoscaler.c, api_models.c, runner.c (through as_config_load);
+ * api_recommend.c and janitor.c (as_config_rec_caps).
  * Owns: nothing (fills the caller's struct). Shared state: lib/config.
  */
 #include "autoscale/as_config.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "lib/config.h"
+#include "recommend/recommend.h"
 
 #define AS_PERIOD_S 5.0          /* one pass every 5 s */
 #define AS_IDLE_S 600.0          /* scale-down idle time (10 min) */
@@ -220,4 +222,44 @@ int as_config_has_mode(const struct as_config *c, enum as_mode m)
 const char *as_mode_name(enum as_mode m)
 {
 	return m == AS_MODE_EXTERNAL ? "external" : "clusterapi";
+}
+
+/* Groups whose nodes admit a model pod (selector, tolerations) as nodes. */
+static int group_caps(struct rec_config *cfg)
+{
+	struct as_config *c = calloc(1, sizeof(*c));
+	struct rec_node nodes[AS_MAX_GROUPS];
+	struct as_pod pod;
+	char err[200];
+	int n = 0;
+
+	if (!c)
+		return 0;
+	if (as_config_load(c, err, sizeof err) == 0) {
+		pod = as_config_pod(c, 0, 0);
+		for (int g = 0; g < c->ngroups; g++) {
+			nodes[g].cpu_m = (int)c->groups[g].g.cpu_m;
+			nodes[g].mem_mib = (int)c->groups[g].g.mem_mib;
+			nodes[g].eligible = as_group_fits(&c->groups[g].g, &pod);
+		}
+		n = rec_cap_from_nodes(cfg, nodes, c->ngroups);
+	}
+	free(c);
+	return n;
+}
+
+const char *as_config_rec_caps(struct rec_config *cfg, const struct rec_node *seen, int nseen)
+{
+	int cpu = cfg->max_cpu_m, mem = cfg->max_mem_mib;
+	const char *src = "machine";
+
+	if (strcmp(cfg_str("hub.backend", "local"), "kubernetes") == 0 && group_caps(cfg) > 0)
+		src = "node_groups";
+	else if (rec_cap_from_nodes(cfg, seen, nseen) > 0)
+		src = "nodes";
+	if (cfg_str("recommend.max_cpu_m", NULL))
+		cfg->max_cpu_m = cpu;
+	if (cfg_str("recommend.max_mem_mib", NULL))
+		cfg->max_mem_mib = mem;
+	return src;
 }

@@ -60,4 +60,17 @@ int as_config_has_mode(const struct as_config *c, enum as_mode m);
 
 const char *as_mode_name(enum as_mode m);
 
+struct rec_config;
+struct rec_node;
+/* The node caps of the recommendations (issue 16: never recommend more
+ * than the largest node that can run the model can give). With
+ * hub.backend=kubernetes: the largest shape among the configured node
+ * groups that admit model pods (kube.node_selector, kube.tolerations),
+ * else the largest nodes seen (seen[], e.g. the metrics segment's node
+ * slots); local backend: seen[] (this machine's slot), else what
+ * rec_config_read set (this machine). recommend.max_cpu_m /
+ * recommend.max_mem_mib set in the configuration always win. Returns
+ * "node_groups", "nodes" or "machine": where the caps came from. */
+const char *as_config_rec_caps(struct rec_config *cfg, const struct rec_node *seen, int nseen);
+
 #endif

@@ -179,6 +179,12 @@ int api_metrics_global_init(void);
 /* Worker, after each response: count it (status, duration in us). */
 void api_metrics_observe(int status, int64_t us);
 
+/* ---- api_instances.c ---- */
+/* The metrics segment of this replica, attached read-only per worker; NULL
+ * while it cannot be attached. */
+struct metrics_seg;
+struct metrics_seg *api_seg(void);
+
 #endif
 
 /* ---- api_auth.c (called by the worker loop) ---- */

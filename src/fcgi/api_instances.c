@@ -45,7 +45,7 @@
 static struct metrics_seg *seg;
 static char seg_name[256];
 
-static struct metrics_seg *api_seg(void)
+struct metrics_seg *api_seg(void)
 {
 	if (!seg_name[0]) {
 		char host[128] = "local";

@@ -14,6 +14,8 @@
 #include "db/db_recommend.h"
 #include "lib/log.h"
 #include "recommend/rec_json.h"
+#include "autoscale/as_config.h"
+#include "metrics/view.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -73,6 +75,16 @@ static enum db_rec_status compute(struct db *db, const struct rec_config *cfg, c
 }
 
 /* GET /api/recommendations for every model: {"items":[...]}. */
+/* The engine's settings with the node caps of this cluster
+ * (as_config_rec_caps: node groups, else the nodes the segment holds). */
+static void rec_settings(struct rec_config *cfg)
+{
+	struct rec_node seen[64];
+
+	rec_config_read(cfg);
+	as_config_rec_caps(cfg, seen, view_node_caps(api_seg(), seen, 64));
+}
+
 static enum api_err list_all(struct api_req *r, const struct rec_config *cfg, const char *from,
 			     const char *to, int limit)
 {
@@ -120,7 +132,7 @@ static enum api_err rec_list(struct api_req *r)
 		return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", fields,
 				       "invalid query parameters");
 	json_object_put(fields);
-	rec_config_read(&cfg);
+	rec_settings(&cfg);
 	if (!model)
 		return list_all(r, &cfg, from, to, limit);
 	st = compute(r->db, &cfg, model, from, to, limit, &rep);
@@ -269,7 +281,7 @@ static enum api_err apply_fresh(struct api_req *r, const char *model, struct app
 	json_object *detail;
 	int rc;
 
-	rec_config_read(&cfg);
+	rec_settings(&cfg);
 	st = compute(r->db, &cfg, model, a->from[0] ? a->from : NULL, a->to[0] ? a->to : NULL,
 		     a->limit, &rep);
 	if (st != DB_REC_OK)

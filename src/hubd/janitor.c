@@ -25,6 +25,7 @@
  * start and every JANITOR_RETENTION_MS, in batches of JANITOR_BATCH rows
  * with a heartbeat between batches so a big backlog never looks hung.
  */
+#include "autoscale/as_config.h"
 #include "db/db_recommend.h"
 #include "db/db_lead.h"
 #include "db/db_session.h"
@@ -34,6 +35,7 @@
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "metrics/view.h"
 #include "recommend/rec_json.h"
 
 #include <stdio.h>
@@ -179,8 +181,9 @@ static int nightly_model(struct db *db, const struct rec_config *cfg, const char
 /* The nightly recommendations, once a day after recommend.nightly_at (UTC
  * "HH:MM"; the first run ever at once): one cheap claim statement when not
  * due. Returns the number of models stored, 0 when not due, -1 on error. */
-static int nightly(struct db *db, int64_t token)
+static int nightly(struct db *db, int64_t token, struct metrics_seg *seg)
 {
+	struct rec_node seen[64];
 	struct rec_config cfg;
 	PGresult *models;
 	int stored = 0, due = db_recommend_nightly_claim(db, token,
@@ -192,6 +195,7 @@ static int nightly(struct db *db, int64_t token)
 	if (!models)
 		return -1;
 	rec_config_read(&cfg);
+	as_config_rec_caps(&cfg, seen, view_node_caps(seg, seen, 64));
 	for (int i = 0; i < PQntuples(models); i++)
 		if (nightly_model(db, &cfg, PQgetvalue(models, i, 0)) == 0)
 			stored++;
@@ -211,7 +215,7 @@ static void leader_round(struct jan *j, int64_t now, int64_t *last_retention,
 		return;
 	tick(j);
 	if (now - *last_nightly >= JANITOR_NIGHTLY_CHECK_MS) {
-		int stored = nightly(j->db, j->token);
+		int stored = nightly(j->db, j->token, j->c->seg);
 		*last_nightly = now;
 		if (stored > 0)
 			log_info("janitor models=%d msg=\"nightly recommendations stored\"", stored);

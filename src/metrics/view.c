@@ -10,6 +10,7 @@
 
 #include "lib/json.h"
 #include "recommend/bands.h"
+#include "recommend/recommend.h"
 #include "metrics/view.h"
 
 double view_round1(double v)
@@ -227,4 +228,21 @@ void view_busy_of(const struct shm_slot_data *d, struct view_busy *out)
 	out->cpu_m = shm_busy_percentile(&d->busy, 1, SHM_BUSY_PCT);
 	out->mem_mib = shm_busy_percentile(&d->busy, 0, SHM_BUSY_PCT);
 	out->throttled_pct = shm_throttled_pct(d);
+}
+
+int view_node_caps(struct metrics_seg *seg, struct rec_node *out, int max)
+{
+	int n = 0, slots = seg ? shm_nslots(seg, SHM_NODE) : 0;
+	struct shm_snap sn;
+
+	for (int i = 0; i < slots && n < max; i++) {
+		if (shm_slot_snapshot(seg, SHM_NODE, i, &sn, NULL, 0, 0) != 1 ||
+		    !(sn.d.cpu_allocatable_m > 0) || !(sn.d.mem_allocatable_mib > 0))
+			continue;
+		out[n].cpu_m = (int)sn.d.cpu_allocatable_m;
+		out[n].mem_mib = (int)sn.d.mem_allocatable_mib;
+		out[n].eligible = 1;
+		n++;
+	}
+	return n;
 }

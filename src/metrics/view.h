@@ -61,6 +61,11 @@ struct view_busy {
 void view_busy_parse(json_object *aggs, struct view_busy *out);
 /* From a slot. */
 void view_busy_of(const struct shm_slot_data *d, struct view_busy *out);
+struct rec_node;
+/* The node slots of the segment as recommendation nodes (allocatable,
+ * eligible): up to max into out. Returns the count (0 without a segment).
+ * Kubernetes: every node the leader's scraper saw; local: this machine. */
+int view_node_caps(struct metrics_seg *seg, struct rec_node *out, int max);
 /* A JSON number rounded to one decimal and printed as such. */
 json_object *view_num(double v);
 /* Round to one decimal (JSON stays short and stable). */
