@@ -291,7 +291,9 @@ char *db_model_list_json(struct db *db, int all)
 	const char *p[1] = {all ? "t" : "f"};
 
 	return first_value(db_prep(db, "model_list",
-		"SELECT jsonb_build_object('items', coalesce(jsonb_agg(" MODEL_JSON
+		/* local_command is how the hub runs the model: admins only */
+		"SELECT jsonb_build_object('items', coalesce(jsonb_agg(CASE WHEN $1::boolean"
+		" THEN " MODEL_JSON " ELSE " MODEL_JSON " - 'local_command' END"
 		" ORDER BY m.id), '[]'::jsonb))::text FROM model m WHERE m.enabled OR $1::boolean",
 		1, p));
 }

@@ -55,6 +55,7 @@
 #include "lib/validate.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -877,10 +878,17 @@ static enum api_err admin_users(struct api_req *r)
 					"limit must be an integer from 1 to %d", AUTH_USERS_PAGE_MAX);
 	}
 	if (after) {
+		errno = 0;
 		after_id = strtoll(after, &end, 10);
 		if (*after == '\0' || *end || after_id < 0)
 			return api_fail(r, API_BAD_REQUEST, "bad_request",
 					"after must be a user id");
+		if (errno == ERANGE) { /* strtoll clamped it: say so, do not page from the clamp */
+			json_object *f = json_object_new_object();
+			field_err(f, "after", "is out of range (at most 9223372036854775807)");
+			return api_fail_fields(r, API_UNPROCESSABLE, "validation_failed", f,
+					       "after is out of range");
+		}
 	}
 	if (q && strlen(q) > 128)
 		return api_fail(r, API_BAD_REQUEST, "bad_request", "q must be at most 128 bytes");

@@ -19,6 +19,7 @@
 #include "lib/utf8.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,9 +323,48 @@ static int media_is_json(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
-/* json-c accepts 'single-quoted' strings even in strict mode; RFC 8259
- * does not. 1 when no ' appears outside a double-quoted string. */
-static int no_single_quotes(const char *s, size_t n)
+/* An RFC 8259 number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int rfc_number(const char *s, size_t n)
+{
+	size_t i = 0, d;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && s[i] >= '1' && s[i] <= '9')
+		while (i < n && isdigit((unsigned char)s[i]))
+			i++;
+	else
+		return 0;
+	if (i < n && s[i] == '.') {
+		for (d = ++i; i < n && isdigit((unsigned char)s[i]); i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (d = i; i < n && isdigit((unsigned char)s[i]); i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i == n;
+}
+
+static int rfc_word(const char *s, size_t n)
+{
+	return (n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)) ||
+	       (n == 5 && memcmp(s, "false", 5) == 0) || rfc_number(s, n);
+}
+
+/* json-c accepts 'single-quoted' strings even in strict mode, and NaN,
+ * Infinity, +1, 01, .5 and 1. as numbers; RFC 8259 does not. 1 when every
+ * token outside double-quoted strings is RFC 8259. */
+static int rfc_tokens(const char *s, size_t n)
 {
 	int in_str = 0;
 
@@ -338,13 +378,22 @@ static int no_single_quotes(const char *s, size_t n)
 			in_str = 1;
 		} else if (s[i] == '\'') {
 			return 0;
+		} else if (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '+' || s[i] == '.') {
+			size_t j = i;
+			while (j < n && (isalnum((unsigned char)s[j]) || s[j] == '-' || s[j] == '+' ||
+					 s[j] == '.'))
+				j++;
+			if (!rfc_word(s + i, j - i))
+				return 0;
+			i = j - 1;
 		}
 	}
 	return 1;
 }
 
 /* 1 when no string in o holds a NUL (from \u0000), which neither
- * C strings nor Postgres text/jsonb can carry. */
+ * C strings nor Postgres text/jsonb can carry, and no number overflowed
+ * to infinity. */
 static int no_nul(json_object *o)
 {
 	switch (json_object_get_type(o)) {
@@ -364,6 +413,8 @@ static int no_nul(json_object *o)
 		}
 		return 1;
 	}
+	case json_type_double: /* 1e999 parses to inf */
+		return isfinite(json_object_get_double(o));
 	default:
 		return 1;
 	}
@@ -405,8 +456,8 @@ enum api_err api_body_json(struct api_req *r, json_object **out)
 	} else if (jerr == json_tokener_continue) {
 		jerr = json_tokener_error_parse_eof;
 	}
-	if (jerr == json_tokener_success && !no_single_quotes(r->body, r->body_len))
-		jerr = json_tokener_error_parse_string;
+	if (jerr == json_tokener_success && !rfc_tokens(r->body, r->body_len))
+		jerr = json_tokener_error_parse_unexpected;
 	if (jerr != json_tokener_success) {
 		json_object_put(o);
 		return api_fail(r, API_BAD_REQUEST, "bad_json", "invalid JSON: %s",
@@ -418,7 +469,8 @@ enum api_err api_body_json(struct api_req *r, json_object **out)
 	}
 	if (!no_nul(o)) {
 		json_object_put(o);
-		return api_fail(r, API_BAD_REQUEST, "bad_json", "\\u0000 is not allowed in strings");
+		return api_fail(r, API_BAD_REQUEST, "bad_json",
+				"\\u0000 in a string or a number out of range");
 	}
 	*out = o;
 	return API_OK;

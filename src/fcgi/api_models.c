@@ -7,7 +7,8 @@
  * also sends NOTIFY model_changed in the same transaction as a change).
  *
  *   GET    /api/models              public; {"items":[...]}, enabled models
- *                                   only unless the caller is an admin
+ *                                   only unless the caller is an admin;
+ *                                   local_command for admins only
  *   GET    /api/models/{id}         public; a disabled model is 404 except
  *                                   for admins; ETag = "version"
  *   POST   /api/models              admin; 201 + the model (Location)
@@ -149,6 +150,19 @@ static enum api_err models_list(struct api_req *r)
 	return api_text(r, 200, "application/json", json, strlen(json));
 }
 
+/* The model without local_command (how the hub runs it: admins only, and
+ * a registered command is code execution). Takes json. */
+static enum api_err send_public(struct api_req *r, char *json)
+{
+	json_object *o = json_tokener_parse(json);
+
+	free(json);
+	if (!o)
+		return api_fail(r, API_INTERNAL, "internal", "bad model JSON from the database");
+	json_object_object_del(o, "local_command");
+	return api_json(r, 200, o);
+}
+
 static enum api_err model_get(struct api_req *r)
 {
 	char *json = NULL;
@@ -164,6 +178,8 @@ static enum api_err model_get(struct api_req *r)
 		return api_fail(r, API_NOT_FOUND, "not_found", "no such model");
 	}
 	api_header(r, "ETag", "\"%d\"", version);
+	if (!r->auth.is_admin)
+		return send_public(r, json);
 	return send_model(r, 200, json);
 }
 
