@@ -1,0 +1,178 @@
+/*
+ * runner.h — what the runner's files share: the runner and its request's
+ * state, and the functions each file offers the others (DESIGN.md §5).
+ *
+ * Runs in: modelhubd runner children only. Called by: runner.c (the claim
+ * loop), runner_pool.c (instances), runner_req.c (one request),
+ * runner_call.c (the model calls of a chunk).
+ * Owns: nothing; the types below are owned by runner_main's struct runner.
+ */
+#ifndef MH_HUBD_RUNNER_H
+#define MH_HUBD_RUNNER_H
+
+#include "cluster/cluster.h"
+#include "cluster/modelclient.h"
+#include "db/db_work.h"
+#include "hubd/bisect.h"
+#include "hubd/hubd.h"
+#include "lib/buf.h"
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#define RUNNER_MAX_OWN 32
+#define RUNNER_HOUSEKEEP_MS 1000      /* reap/idle/stop checks of own instances */
+#define RUNNER_SWEEP_MS 3000          /* LOST sweep of this replica's rows */
+#define RUNNER_IDLE_WAIT_MS 1000      /* sleep when there is nothing to claim */
+#define RUNNER_FULL_BACKOFF_MS 500    /* skip a model at its instance limit */
+#define RUNNER_STOP_GRACE_MS 5000     /* SIGTERM -> SIGKILL for instances */
+#define RUNNER_LOG_MAX (1 << 20)      /* instance log kept in Postgres */
+#define RUNNER_POLL_MS 250            /* readiness / ASYNC job polling */
+#define RUNNER_CAPACITY_MS 2000       /* a Pending instance: the autoscaler's verdict, this often */
+#define RUNNER_INSTANCE_RETRIES 1
+#define RUNNER_MAX_ADMIN_STOPS 3
+#define RUNNER_UNKNOWN_GRACE_MS 10000 /* a new pod may be unknown to the watch a while */
+#define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
+#define RUNNER_CREATE_BASE_MS 250      /* first back-off of a refused instance create */
+#define RUNNER_CREATE_CAP_MS 8000      /* longest back-off between create attempts */
+/* a failed call's cost in good calls until both kinds were timed
+ * (ersilia-pack's measure about 9, the demo models' about 1) */
+#define RUNNER_FAIL_WEIGHT_GUESS 4.0
+
+/* AB_INSTSTOP: an admin asked to stop the instance the request is using */
+enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST, AB_INSTSTOP };
+
+struct owned {
+	int64_t id;
+	char name[64];
+	char model[72];
+	int idle_seconds;
+	int pid;
+	int stop_after; /* stop requested while serving us */
+	int64_t created_ms;
+};
+
+struct backoff {
+	char model[72];
+	int64_t until;
+};
+
+struct runner {
+	struct hubd_child *c;
+	struct db *db;
+	struct cluster *cl;
+	struct mc *mc;
+	char id[160];
+	char backend[32];
+	char node[64];
+	int lease_s, chunk_size, start_timeout_s, chunk_timeout_s, request_timeout_s;
+	int halving; /* hub.isolation = halving: the planner before issue 20 */
+	struct owned own[RUNNER_MAX_OWN];
+	int nown;
+	struct backoff back[64];
+	int64_t last_housekeep, last_sweep, last_renew;
+	int64_t suspects[64];
+	int nsuspects;
+	/* the request in progress */
+	struct work_req *req;
+	int64_t cur_inst;
+	enum abort_kind abort;
+	unsigned seed; /* back-off jitter */
+};
+
+/* Instance in use by the current request. */
+struct cur {
+	struct work_inst wi;
+	int owned; /* started by this runner */
+};
+
+enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB, JF_STOPPED };
+
+struct job {
+	struct runner *r;
+	struct work_req *req;
+	struct work_model *m;
+	struct cur *inst;
+	PGresult *missing;
+	/* the inputs to send: rows of missing (screened and known-bad ones
+	 * left out), so bisect's offsets index send[] */
+	int *send, nsend;
+	int calls, stores;
+	int sent_inputs; /* inputs of the chunks started (extra_calls' base) */
+	struct bisect_plan *plan;
+	struct bisect_stats st;
+	/* counters of the request's row; reported as deltas with each store
+	 * (work_counts), so model_calls and extra_calls move while it runs */
+	struct work_counts counted;
+	int64_t isolation_ms;
+	int screened, known_bad;
+	/* call durations, for the cost of a failed call against a good one */
+	int64_t ok_ms, fail_ms;
+	int ok_n, fail_n;
+	int64_t ok_t0; /* start of the last good call not yet timed (0: none) */
+	int cacheable; /* the last failure is a rejection worth remembering */
+	struct json_object *known_rows; /* [key_hex, error] found bad */
+	/* the current chunk; the next chunk's CHUNK_SENT event rides on the
+	 * store of this chunk's full answer (next_detail, next_sent) */
+	int chunk_off, chunk_len, next_sent;
+	char next_detail[96];
+	/* a store sent and not yet collected (job_settle) */
+	int store_pending;
+	/* SYNC models: the next whole chunk's call, started as soon as the
+	 * previous answer arrived, before that answer is parsed and stored
+	 * (prefetch_next); done once its answer was read (to free the
+	 * instance for another call) and not yet used */
+	struct {
+		int active, done, off, len;
+		char *body;
+		struct buf out;
+		enum mc_rc rc;
+		long st;
+	} pf;
+	/* set when the last store also ended the request: its final status */
+	char end_status[16];
+	int64_t deadline_ms; /* monotonic */
+	/* the instance slot that came with the claim (WORK_SLOT_NONE:
+	 * none), taken by the first inst_get */
+	enum work_slot claim_rc;
+	struct work_inst claim_wi;
+	enum fatal fatal;
+	int got; /* drive_get's verdict when it found no instance */
+	char err[512];
+};
+
+enum get_rc { GET_OK = 0, GET_HANDBACK, GET_FAILED, GET_ABORT };
+
+/* runner.c: the claim loop's services to the request being run */
+int runner_tick(void *ctx);
+int runner_nap(struct runner *r, int ms);
+int runner_nap_until(struct runner *r, int64_t t);
+void runner_backoff_set(struct runner *r, const char *model, int ms);
+
+/* runner_pool.c: the instances this runner started, and the slot of the
+ * request being run */
+int runner_own_find(struct runner *r, int64_t id);
+void runner_own_finish(struct runner *r, int i, const char *reason, const char *why);
+void runner_own_stop(struct runner *r, int i, const char *reason, const char *event);
+void runner_housekeep(struct runner *r);
+void runner_sweep_lost(struct runner *r);
+int runner_pid_alive(int pid);
+int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size_t whylen);
+enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
+			    char *detail, size_t dlen);
+void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *m, int broken);
+
+/* runner_call.c: the calls of a chunk (bisect's callbacks) and the stores */
+enum bisect_rc runner_job_call(void *ctx, int off, int len);
+int runner_job_fail_one(void *ctx, int idx, int alone);
+enum bisect_rc runner_job_store(struct job *j, const char *rows, int off, int len);
+enum bisect_rc runner_job_settle(struct job *j);
+struct work_counts runner_counts_delta(struct job *j);
+void runner_prefetch_drop(struct job *j);
+void runner_error_row(struct json_object *rows, const char *ordinal, const char *error);
+
+/* runner_req.c: run one claimed request */
+void runner_process(struct runner *r, struct work_req *q, struct work_model *mp,
+		    const struct work_inst *wi, enum work_slot inst_rc);
+
+#endif

@@ -1,0 +1,466 @@
+/*
+ * runner_req.c — one claimed request from claim to outcome: the inputs
+ * without a result (SMILES screen, negative cache), the chunks and their
+ * isolation (bisect.c), instance failures and admin stops, the final
+ * status, the positive cache.
+ *
+ * Runs in: modelhubd runner children. Called by: runner.c (runner_process
+ * for each claimed request).
+ * Owns: struct job and the instance slot of the request (struct cur) while
+ * it runs; the request's plan (bisect_plan), inputs (PGresult) and send[].
+ * Shared state: the work_request row (RUNNING under runner_id and lease;
+ * finished, completed or handed back by conditional updates, so a request
+ * cancelled or requeued under us is never overwritten), result cache rows.
+ *
+ * DESIGN
+ * - Instance failure policy: OOM-killed -> FAILED OOM_KILLED at once (the
+ *   same limit would kill the next instance too); any other death -> one
+ *   retry on a fresh instance within the same attempt (finished chunks are
+ *   kept), a second death -> FAILED MODEL_ERROR; an admin stop moves the
+ *   request to another instance (bounded).
+ * - A database error leaves the request RUNNING: its lease expires and the
+ *   janitor requeues it (counted as an attempt).
+ */
+#include "hubd/runner.h"
+#include "db/db_autoscale.h"
+#include "hubd/shared.h"
+#include "lib/backoff.h"
+#include "lib/cachekey.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/smiles.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ request */
+
+static void cache_results(struct runner *r, const struct work_req *q, const struct work_model *m)
+{
+	PGresult *res;
+	struct json_object *a;
+	int n;
+
+	if (!m->cache_enabled || !q->cache_opt_in || q->user_id <= 0)
+		return;
+	res = db_work_cache_candidates(r->db, q->id);
+	if (!res)
+		return;
+	a = json_object_new_array();
+	for (int k = 0; a && k < PQntuples(res); k++) {
+		char hex[CACHEKEY_HEX_LEN + 1];
+		struct json_object *e = json_object_new_array();
+		if (!e || cachekey_hex(PQgetvalue(res, k, 0), hex) < 0) {
+			json_object_put(e);
+			continue;
+		}
+		json_object_array_add(e, json_object_new_string(hex));
+		json_object_array_add(e, json_object_new_string(PQgetvalue(res, k, 0)));
+		json_object_array_add(e, json_tokener_parse(PQgetvalue(res, k, 1)));
+		json_object_array_add(a, e);
+	}
+	PQclear(res);
+	if (a && json_object_array_length(a) > 0) {
+		n = db_work_cache_put(r->db, m->id, m->version, q->user_id,
+				      json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+		log_info("runner model=%s cached=%d msg=\"results added to the cache\"", m->id, n);
+	}
+	json_object_put(a);
+}
+
+static void finish(struct runner *r, struct job *j, const char *status, const char *reason,
+		   const char *detail)
+{
+	struct work_counts add = runner_counts_delta(j);
+
+	/* detail stays in the row: it may quote the model's answer */
+	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, &add) == 1)
+		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d"
+			 " msg=\"request finished\"",
+			 j->m->id, status, reason ? reason : "-", j->calls, j->counted.extra_calls);
+	else
+		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
+}
+
+/* The request ended with status: logged; 1 when it COMPLETED. */
+static int ended(struct job *j, const char *status)
+{
+	log_info("runner model=%s status=%s calls=%d extra_calls=%d isolation_ms=%lld screened=%d"
+		 " known_bad=%d fail_weight=%.1f msg=\"request finished\"",
+		 j->m->id, status, j->calls, j->counted.extra_calls, (long long)j->isolation_ms,
+		 j->screened, j->known_bad, j->plan ? j->plan->fail_weight : 0.0);
+	return strcmp(status, "COMPLETED") == 0;
+}
+
+/* Every input was sent (and the last store did not end the request): one
+ * statement counts the results and decides. 1 when it COMPLETED. */
+static int complete(struct runner *r, struct job *j)
+{
+	char status[16] = "";
+	struct work_counts add = runner_counts_delta(j);
+	int rc = db_work_complete(r->db, j->req->id, r->id, &add, j->err, status, sizeof status);
+
+	if (rc < 0) {
+		db_work_handback(r->db, j->req->id, r->id);
+		return 0;
+	}
+	if (rc == 0) {
+		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
+		return 0;
+	}
+	return ended(j, status);
+}
+
+/* Inputs the model need not see: rejected by the SMILES screen (compound
+ * models) or found bad by this model version before (input_failure).
+ * j->send lists the others; the keys of those go to keys (a JSON array). */
+static void screen_inputs(struct job *j, struct json_object *rows, struct json_object *keys)
+{
+	char why[SMILES_WHY_MAX], msg[160], hex[CACHEKEY_HEX_LEN + 1];
+
+	for (int k = 0; k < PQntuples(j->missing); k++) {
+		const char *input = PQgetvalue(j->missing, k, 1);
+		if (j->m->compound && smiles_screen(input, why, sizeof why) < 0) {
+			snprintf(msg, sizeof msg, "invalid SMILES: %s", why);
+			runner_error_row(rows, PQgetvalue(j->missing, k, 0), msg);
+			j->screened++;
+			continue;
+		}
+		j->send[j->nsend++] = k;
+		json_object_array_add(keys, json_object_new_string(
+			cachekey_hex(input, hex) == 0 ? hex : ""));
+	}
+}
+
+/* Of send[], drop the inputs found in the negative cache (their errors go
+ * to rows). A failed lookup only means they are sent. */
+static void known_bad(struct job *j, struct json_object *rows, struct json_object *keys)
+{
+	PGresult *res;
+	int drop = 0, w = 0;
+	char msg[700];
+
+	if (j->nsend == 0)
+		return;
+	res = db_work_known_bad(j->r->db, j->m->id, j->m->version,
+				json_object_to_json_string_ext(keys, JSON_C_TO_STRING_PLAIN));
+	if (!res)
+		return;
+	for (int k = 0; k < PQntuples(res); k++) {
+		int pos = atoi(PQgetvalue(res, k, 0)) - 1;
+		if (pos < 0 || pos >= j->nsend || j->send[pos] < 0)
+			continue;
+		snprintf(msg, sizeof msg, "known to fail on model version %s: %s",
+			 j->m->version, PQgetvalue(res, k, 1));
+		runner_error_row(rows, PQgetvalue(j->missing, j->send[pos], 0), msg);
+		j->send[pos] = -1;
+		drop++;
+	}
+	PQclear(res);
+	for (int k = 0; k < j->nsend; k++)
+		if (j->send[k] >= 0)
+			j->send[w++] = j->send[k];
+	j->nsend = w;
+	j->known_bad += drop;
+}
+
+/* Read the inputs without a result and store the errors of those the
+ * model need not see. 0, or -1 with j->fatal set. */
+static int prepare_inputs(struct runner *r, struct job *j)
+{
+	struct json_object *rows, *keys;
+	int rc = 0;
+
+	/* done_count is the claim's: exact while this attempt stored nothing */
+	j->missing = db_work_missing(r->db, j->req->id,
+				     j->req->done_count == 0 && j->calls == 0 && j->stores == 0);
+	free(j->send);
+	j->nsend = 0;
+	j->send = j->missing ? malloc(((size_t)PQntuples(j->missing) + 1) * sizeof *j->send) : NULL;
+	if (!j->plan && (j->plan = bisect_plan_new(r->chunk_size, 1, RUNNER_FAIL_WEIGHT_GUESS)))
+		j->plan->halving = r->halving;
+	rows = json_object_new_array();
+	keys = json_object_new_array();
+	if (!j->missing || !j->send || !j->plan || !rows || !keys) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "database error reading inputs");
+		rc = -1;
+		goto out;
+	}
+	screen_inputs(j, rows, keys);
+	known_bad(j, rows, keys);
+	if (json_object_array_length(rows) > 0 &&
+	    runner_job_store(j, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), 0, 0) != BISECT_OK)
+		rc = -1;
+	if (j->screened || j->known_bad)
+		log_info("runner screened=%d known_bad=%d to_send=%d msg=\"inputs not sent to the model\"",
+			 j->screened, j->known_bad, j->nsend);
+out:
+	json_object_put(rows);
+	json_object_put(keys);
+	return rc;
+}
+
+/* Remember the inputs found bad by a rejection (negative cache). */
+static void remember_known_bad(struct runner *r, struct job *j)
+{
+	if (!j->known_rows)
+		return;
+	if (json_object_array_length(j->known_rows) > 0 &&
+	    db_work_known_bad_put(r->db, j->m->id, j->m->version,
+				  json_object_to_json_string_ext(j->known_rows,
+								 JSON_C_TO_STRING_PLAIN)) < 0)
+		log_warn_x("runner msg=\"could not remember the failing inputs\"");
+	json_object_put(j->known_rows);
+	j->known_rows = NULL;
+}
+
+/* One chunk [off, off+len) of send[]: its CHUNK_SENT event (unless it rode
+ * on the previous store), then the call and the isolation of its bad
+ * inputs, timed. */
+static void run_chunk(struct runner *r, struct job *j, const struct bisect_ops *ops, int off,
+		      int len)
+{
+	struct bisect_stats after = j->st;
+	int n = j->nsend, next, failed = j->st.failed_calls;
+	int64_t t0;
+
+	/* the next chunk's length, should this one pass whole */
+	after.settled += len;
+	next = n - off - len > 0 ? bisect_plan_chunk(j->plan, &after, n - off - len) : 0;
+	if (!j->next_sent) {
+		char detail[96];
+
+		snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, len);
+		db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+	}
+	j->next_sent = 0;
+	j->chunk_off = off;
+	j->chunk_len = len;
+	j->next_detail[0] = '\0';
+	if (next > 0)
+		snprintf(j->next_detail, sizeof j->next_detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, next);
+	j->sent_inputs += len;
+	t0 = mh_mono_ms();
+	if (bisect_run(j->plan, ops, off, len, &j->st) < 0 && j->fatal == JF_NONE)
+		j->fatal = JF_DB;
+	if (j->st.failed_calls > failed)
+		j->isolation_ms += mh_mono_ms() - t0;
+}
+
+/* Send every input without a result; returns with j->fatal set on failure. */
+static void run_inputs(struct runner *r, struct job *j)
+{
+	struct bisect_ops ops = {runner_job_call, NULL, runner_job_fail_one, j};
+
+	j->next_sent = 0;
+	if (prepare_inputs(r, j) == 0)
+		for (int off = 0, len; off < j->nsend && j->fatal == JF_NONE; off += len) {
+			len = bisect_plan_chunk(j->plan, &j->st, j->nsend - off);
+			run_chunk(r, j, &ops, off, len);
+		}
+	remember_known_bad(r, j);
+	/* a call started for a chunk that will not run now (a failure):
+	 * wait for it to end (an abort or a dead instance ends it at once),
+	 * its answer is not used; the inputs stay without a result */
+	runner_prefetch_drop(j);
+	/* the last store; after a failure too, so that what was stored counts
+	 * before anyone reads the missing inputs again (the first failure is
+	 * the one reported) */
+	if (j->fatal == JF_NONE) {
+		runner_job_settle(j);
+	} else if (j->store_pending) {
+		enum fatal f = j->fatal;
+		char err[sizeof j->err];
+
+		memcpy(err, j->err, sizeof err);
+		runner_job_settle(j);
+		j->fatal = f;
+		memcpy(j->err, err, sizeof err);
+	}
+	PQclear(j->missing);
+	j->missing = NULL;
+}
+
+enum drive_rc { DRIVE_DONE, DRIVE_ABORTED, DRIVE_OUT };
+
+/* Get an instance for the request; 1 when it has one. 0: it was handed
+ * back or failed (j->got says DRIVE_OUT), or aborted (DRIVE_ABORTED). */
+static int drive_get(struct runner *r, struct job *j, struct cur *in, struct work_model *m)
+{
+	const char *reason = NULL;
+	char detail[600];
+
+	switch (runner_inst_get(r, j, in, &reason, detail, sizeof detail)) {
+	case GET_OK:
+		return 1;
+	case GET_HANDBACK:
+		db_work_handback(r->db, j->req->id, r->id);
+		runner_backoff_set(r, m->id, RUNNER_FULL_BACKOFF_MS);
+		log_info("runner model=%s max_instances=%d msg=\"model at its instance limit, handed back\"",
+			 m->id, m->max_instances);
+		j->got = DRIVE_OUT;
+		return 0;
+	case GET_ABORT:
+		j->got = DRIVE_ABORTED;
+		return 0;
+	case GET_FAILED:
+		finish(r, j, "FAILED", reason, detail);
+		break;
+	}
+	j->got = DRIVE_OUT;
+	return 0;
+}
+
+/* Run the request's inputs on an instance (a new one after an instance
+ * failure or an admin stop, bounded) until every input has a result
+ * (DRIVE_DONE), the request is aborted (DRIVE_ABORTED) or it has been
+ * failed, handed back or abandoned to its lease (DRIVE_OUT). */
+static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, struct work_model *m)
+{
+	const char *reason;
+	int retries = RUNNER_INSTANCE_RETRIES, admin_stops = 0;
+
+	for (;;) {
+		if (!in->wi.id && !drive_get(r, j, in, m))
+			return (enum drive_rc)j->got;
+		j->fatal = JF_NONE;
+		j->err[0] = '\0';
+		run_inputs(r, j);
+		if (j->fatal == JF_NONE)
+			return DRIVE_DONE;
+		if ((j->fatal == JF_ABORT && r->abort == AB_INSTSTOP) || j->fatal == JF_STOPPED) {
+			/* an admin stopped the instance: not the model's fault, go on
+			 * with a new one (bounded, in case stops keep coming) */
+			log_info("runner instance=%lld msg=\"instance stopped by request, continuing on another\"",
+				 (long long)in->wi.id);
+			r->abort = AB_NONE;
+			runner_inst_put(r, in, m, j->fatal == JF_STOPPED);
+			if (admin_stops++ < RUNNER_MAX_ADMIN_STOPS)
+				continue;
+			finish(r, j, "FAILED", "MODEL_ERROR", "instances kept being stopped by an administrator");
+			return DRIVE_OUT;
+		}
+		if (j->fatal == JF_ABORT)
+			return DRIVE_ABORTED;
+		if (j->fatal == JF_DB) {
+			/* not the model's fault: leave the request RUNNING; its lease
+			 * expires and the janitor requeues it (counted, so a request
+			 * that keeps failing in the database ends ATTEMPTS_EXHAUSTED) */
+			log_warn_x("runner error=\"%s\" msg=\"database error, abandoning the request to its lease\"",
+				   j->err);
+			runner_inst_put(r, in, m, 0);
+			return DRIVE_OUT;
+		}
+		if (j->fatal == JF_INSTANCE && retries-- > 0) {
+			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
+				   m->id, j->err);
+			runner_inst_put(r, in, m, 1);
+			continue;
+		}
+		runner_inst_put(r, in, m, 1);
+		reason = j->fatal == JF_OOM ? "OOM_KILLED" :
+			 j->fatal == JF_TIMEOUT || j->fatal == JF_DEADLINE ? "TIMEOUT" : "MODEL_ERROR";
+		finish(r, j, "FAILED", reason, j->err);
+		return DRIVE_OUT;
+	}
+}
+
+/* The request was aborted: shutdown or an instance stopped while starting
+ * hand it back; a cancellation leaves it as the API set it. */
+static void aborted(struct runner *r, const struct work_req *q, struct cur *in, const struct work_model *m)
+{
+	runner_inst_put(r, in, m, 0);
+	if (r->abort == AB_STOP || r->abort == AB_INSTSTOP) {
+		db_work_handback(r->db, q->id, r->id);
+		log_info("runner reason=%s msg=\"request handed back\"",
+			 r->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
+	} else if (r->abort == AB_CANCELLED) {
+		log_info("runner msg=\"request cancelled, work stopped\"");
+	}
+}
+
+/* Set up the job of claimed request q on model m (and the slot claimed
+ * with it, if any). */
+static void job_init(struct runner *r, struct job *j, struct cur *in, struct work_req *q, struct work_model *m,
+		     const struct work_inst *wi, enum work_slot inst_rc)
+{
+	memset(in, 0, sizeof *in);
+	memset(j, 0, sizeof *j);
+	r->req = q;
+	r->abort = AB_NONE;
+	r->last_renew = mh_mono_ms();
+	j->r = r;
+	j->req = q;
+	j->m = m;
+	j->inst = in;
+	j->deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
+	if (inst_rc != WORK_SLOT_NONE) {
+		j->claim_wi = *wi;
+		j->claim_rc = inst_rc;
+	}
+}
+
+/* Run one claimed request; m (owned: cleared here) and, unless inst_rc is
+ * WORK_SLOT_NONE, the instance slot wi were taken with the claim
+ * (db_work_claim). */
+void runner_process(struct runner *r, struct work_req *q, struct work_model *mp,
+		    const struct work_inst *wi, enum work_slot inst_rc)
+{
+	struct work_model m = *mp;
+	struct cur in;
+	struct job j;
+	char rid[32];
+	int completed;
+
+	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
+	log_set_req(rid);
+	job_init(r, &j, &in, q, &m, wi, inst_rc);
+	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
+		 q->model_id, q->attempts, q->input_count, q->done_count,
+		 inst_rc != WORK_SLOT_NONE ? (long long)wi->id : 0LL);
+	if (!m.enabled) {
+		finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
+		db_work_fail_disabled(r->db, q->model_id);
+		goto out;
+	}
+	if (q->deadline_in_s <= 0) {
+		finish(r, &j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
+		goto out;
+	}
+	if (q->done_count >= q->input_count) {
+		/* every input already has a result (an earlier attempt stored the
+		 * last chunk and died before finishing; the store counts in the
+		 * same statement): no instance needed */
+		goto done;
+	}
+	switch (drive(r, &j, &in, &m)) {
+	case DRIVE_DONE:
+		break;
+	case DRIVE_ABORTED:
+		aborted(r, q, &in, &m);
+		goto out;
+	case DRIVE_OUT:
+		goto out;
+	}
+done:
+	/* the request first (its owner is waiting), then the instance */
+	completed = j.end_status[0] ? ended(&j, j.end_status) : complete(r, &j);
+	runner_inst_put(r, &in, &m, 0);
+	if (completed)
+		cache_results(r, q, &m);
+out:
+	bisect_plan_free(j.plan);
+	free(j.send);
+	db_work_model_clear(&m);
+	r->req = NULL;
+	r->cur_inst = 0;
+	log_set_req(NULL);
+}
