@@ -12,6 +12,11 @@
  * Shared state: reads the pod table published by the kubewatch child
  * (cluster_pods), model and model_instance rows; writes autoscaler_decision,
  * autoscaler_status, autoscaler_pod, autoscaler_node (db_autoscale.h).
+ * Fencing: a pass runs under the hub lease token of that moment
+ * (hubd_leader_token()); every table write carries it (DB_LEASE_FENCE) and
+ * every cluster write is preceded by a check that the lease is still held
+ * with it (db_as_fence_ok), so a leader frozen past its lease changes
+ * nothing when it wakes; its successor reads the group sizes it left.
  * On crash: restarted by the supervisor; a cordon it left is continued
  * from autoscaler_node; a scale it sent twice is refused by the API server
  * (compare-and-set on the size), so it is never applied twice.
@@ -79,6 +84,7 @@ struct as_child {
 	int nlast;
 	int64_t last_up_ms[AS_MAX_GROUPS];
 	int engine_status_off;           /* the status ConfigMap could not be read: stop asking */
+	int64_t token;                   /* hub lease token this pass runs under (0: not leading) */
 };
 
 /* One pass's inputs and plan. */
@@ -131,7 +137,7 @@ static void decide(struct as_child *a, const char *mode, const char *action, con
 	snprintf(a->last[i].what, sizeof a->last[i].what, "%s", what);
 	log_info("autoscaler action=%s group=%s node=%s pod=%s count=%d reason=\"%s\"", action, group ? group : "-",
 		 node ? node : "-", pod ? pod : "-", count, reason);
-	if (db_as_decision_add(a->hc->db, &d) < 0)
+	if (db_as_decision_add(a->hc->db, a->token, &d) < 0)
 		a->last[i].what[0] = '\0'; /* not stored: try again next pass */
 }
 
@@ -460,7 +466,7 @@ static void pod_verdicts(struct as_child *a, struct pass *p)
 				snprintf(msg, sizeof msg, "waiting for the node autoscaler's decision");
 			}
 		}
-		db_as_pod_set(a->hc->db, pod->name, m->id, verdict, msg, group_name(a, r->group));
+		db_as_pod_set(a->hc->db, a->token, pod->name, m->id, verdict, msg, group_name(a, r->group));
 		decide(a, mode, strcmp(verdict, "no_capacity") == 0 || strcmp(verdict, "at_max") == 0 ? "no_scale" : "wait",
 		       group_name(a, r->group), NULL, pod->name, m->id, -1, msg);
 		json_object_object_add(o, "pod", json_object_new_string(pod->name));
@@ -472,10 +478,24 @@ static void pod_verdicts(struct as_child *a, struct pass *p)
 		json_object_object_add(o, "scheduler_message", json_object_new_string(pod->detail));
 		json_object_array_add(p->snap_pods, o);
 	}
-	db_as_pod_prune(a->hc->db, AS_POD_KEEP_S);
+	db_as_pod_prune(a->hc->db, a->token, AS_POD_KEEP_S);
 }
 
 /* ---- acting: node groups --------------------------------------------------- */
+
+/* Right before a write to the cluster (which no SQL fence covers): is the
+ * hub lease still ours with the pass's token? A replica that lost it
+ * (frozen past the lease, partitioned) stops acting at once; the new
+ * leader plans from what the cluster then holds. */
+static int still_leader(struct as_child *a)
+{
+	if (db_as_fence_ok(a->hc->db, a->token))
+		return 1;
+	log_warn_x("autoscaler token=%lld msg=\"hub lease lost: no cluster write this pass\"",
+		   (long long)a->token);
+	a->token = 0;
+	return 0;
+}
 
 static void scale_up(struct as_child *a, struct pass *p)
 {
@@ -489,6 +509,8 @@ static void scale_up(struct as_child *a, struct pass *p)
 		to = from + p->add[g] > gc->g.max ? gc->g.max : from + p->add[g];
 		for (int k = 0; k < p->npods; k++)
 			pods += p->pres[k].fate == AS_POD_SCALE_UP && p->pres[k].group == g;
+		if (!a->token || !still_leader(a))
+			return;
 		rc = cluster_group_scale(a->cl, gc->md_ns, gc->md_name, from, to);
 		if (rc == 0) {
 			a->last_up_ms[g] = mh_mono_ms();
@@ -512,6 +534,8 @@ static int remove_node(struct as_child *a, struct pass *p, int i)
 	const struct as_group_cfg *gc = &a->cfg.groups[g];
 	char why[256];
 
+	if (!a->token || !still_leader(a))
+		return -1;
 	if (ni->machine[0] && cluster_machine_mark(a->cl, ni->machine_ns, ni->machine) < 0)
 		return -1;
 	rc = cluster_group_scale(a->cl, gc->md_ns, gc->md_name, from, from - 1);
@@ -524,7 +548,7 @@ static int remove_node(struct as_child *a, struct pass *p, int i)
 	snprintf(why, sizeof why, "still empty after the cordon: machine %s marked delete-machine, group %d -> %d "
 		 "(min %d)", ni->machine[0] ? ni->machine : "-", from, from - 1, gc->g.min);
 	decide(a, "clusterapi", "remove", gc->name, ni->name, NULL, NULL, 1, why);
-	db_as_node_unmark(a->hc->db, ni->name);
+	db_as_node_unmark(a->hc->db, a->token, ni->name);
 	return 0;
 }
 
@@ -533,9 +557,11 @@ static void cordon(struct as_child *a, struct pass *p, int i, const char *purpos
 	const struct cluster_node_info *ni = &p->ni[i];
 	const char *group = a->cfg.groups[p->nodes[i].group].name;
 
+	if (!a->token || !still_leader(a))
+		return;
 	if (!ni->cordoned && cluster_node_cordon(a->cl, ni->name, 1) < 0)
 		return;
-	db_as_node_mark(a->hc->db, ni->name, group, purpose);
+	db_as_node_mark(a->hc->db, a->token, ni->name, group, purpose);
 	decide(a, "clusterapi", strcmp(purpose, "drain") == 0 ? "drain" : "cordon", group, ni->name, NULL, NULL, -1, why);
 }
 
@@ -547,8 +573,8 @@ static void keep(struct as_child *a, struct pass *p, int i)
 
 	if (n->draining && n->model_pods > 0 &&
 	    db_as_node_purpose(a->hc->db, p->ni[i].name, purpose, sizeof purpose) == 1 && strcmp(purpose, "remove") == 0) {
-		if (cluster_node_cordon(a->cl, p->ni[i].name, 0) == 0) {
-			db_as_node_unmark(a->hc->db, p->ni[i].name);
+		if (a->token && still_leader(a) && cluster_node_cordon(a->cl, p->ni[i].name, 0) == 0) {
+			db_as_node_unmark(a->hc->db, a->token, p->ni[i].name);
 			decide(a, "clusterapi", "uncordon", group, p->ni[i].name, NULL, NULL, -1,
 			       "a model pod is on the node again: removal cancelled");
 		}
@@ -675,7 +701,7 @@ static void store_snapshot(struct as_child *a, struct pass *p)
 	json_object_object_add(o, "pending_pods", json_object_get(p->snap_pods));
 	json_object_object_add(o, "nodes", snap_nodes(a, p));
 	json_object_object_add(o, "engine_status", engine_status(a));
-	db_as_status_put(a->hc->db, a->replica, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	db_as_status_put(a->hc->db, a->token, a->replica, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
 
@@ -689,6 +715,11 @@ static void one_pass(struct as_child *a)
 	int64_t now = mh_wall_ms();
 
 	memset(&p, 0, sizeof p);
+	a->token = hubd_leader_token();
+	if (!a->token) {
+		log_info("autoscaler msg=\"not leading (no hub lease): pass skipped\"");
+		return;
+	}
 	if (read_pass(a, &p, now) < 0) {
 		pass_free(&p);
 		return;
