@@ -299,6 +299,30 @@ PGresult *db_request_list(struct db *db, const struct db_owner *o,
  * Unprepared: the optional filters fold away with the values known.
  * bench/admin-list carries a copy of this statement: keep them in step.
  */
+PGresult *db_request_list_compat(struct db *db, const struct db_owner *o,
+				 const struct db_compat_filter *f)
+{
+	char u[DB_INT_LEN], a[DB_INT_LEN], idb[DB_INT_LEN], lim[DB_INT_LEN];
+	const char *p[8];
+
+	owner_params(o, u, a, &p[0], &p[1]);
+	p[2] = f->id > 0 ? db_int_text(idb, f->id) : NULL;
+	p[3] = f->model_ids;
+	p[4] = f->statuses;
+	p[5] = f->from;
+	p[6] = f->to;
+	p[7] = db_int_text(lim, f->limit);
+	return db_exec(db,
+		       "SELECT " REQ_COLS " FROM work_request"
+		       " WHERE ((user_id = $1::bigint) OR (anon_session_id = $2::bigint))"
+		       " AND ($3::bigint IS NULL OR id = $3::bigint)"
+		       " AND ($4::text[] IS NULL OR model_id = ANY($4::text[]))"
+		       " AND ($5::text[] IS NULL OR status = ANY($5::text[]))"
+		       " AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)"
+		       " AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz)"
+		       " ORDER BY id DESC LIMIT $8::bigint", 8, p);
+}
+
 PGresult *db_request_admin_list(struct db *db, const struct db_request_filter *f)
 {
 	char bufs[3][DB_INT_LEN], u[DB_INT_LEN], a[DB_INT_LEN];

@@ -105,6 +105,20 @@ struct db_request_filter {
 PGresult *db_request_list(struct db *db, const struct db_owner *o,
 			  const struct db_request_filter *f);
 
+/* The old Ersilia hub's list filters (GET /api/work-requests, api_compat.c)
+ * over the owner's requests, newest first, DBR_* columns. Arrays are text[]
+ * literals (db_text_array); statuses are modelhub's; from/to timestamptz
+ * texts, from inclusive, to exclusive. NULL / 0 = any. */
+struct db_compat_filter {
+	int64_t id;
+	const char *model_ids;
+	const char *statuses;
+	const char *from, *to;
+	long limit;
+};
+PGresult *db_request_list_compat(struct db *db, const struct db_owner *o,
+				 const struct db_compat_filter *f);
+
 /* Columns of db_request_admin_list rows. Only these are ever selected:
  * never inputs, results, header or metadata. */
 enum db_request_admin_col {

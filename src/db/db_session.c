@@ -150,6 +150,56 @@ int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LE
 	return one_session(res, out);
 }
 
+/* res of SESSION_COLS + iso(created_at): as one_session, and the start
+ * time into started (40 bytes). */
+static int one_anon(PGresult *res, char *started, struct db_session_info *out)
+{
+	if (res && PQntuples(res) == 1)
+		snprintf(started, 40, "%s", PQgetvalue(res, 0, 8));
+	return one_session(res, out);
+}
+
+int db_session_anon_find(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
+			 char *started_out, struct db_session_info *out)
+{
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1];
+	const char *p[1] = {hhex};
+
+	hash_hex(hash, hhex);
+	return one_anon(db_prep(db, "session_anon_find",
+				"SELECT " SESSION_COLS ", iso(s.created_at) FROM session s"
+				" LEFT JOIN app_user u ON u.id = s.user_id"
+				" WHERE s.token_hash = decode($1, 'hex') AND s.kind = 'ANON'"
+				" AND s.revoked_at IS NULL AND s.expires_at > now()"
+				" AND s.absolute_expires_at > now()", 1, p),
+			started_out, out);
+}
+
+int db_session_anon_bind(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN], long abs_s,
+			 const char *ua, const char *ip, char *started_out,
+			 struct db_session_info *out)
+{
+	char hhex[DB_SESSION_HASH_LEN * 2 + 1];
+	const char *p[4] = {hhex, DB_INT(abs_s), ua, ip};
+
+	hash_hex(hash, hhex);
+	return one_anon(db_prep(db, "session_anon_bind",
+				"WITH s AS (INSERT INTO session (token_hash, kind, expires_at,"
+				" absolute_expires_at, user_agent, ip)"
+				" VALUES (decode($1, 'hex'), 'ANON', now() + $2::bigint * interval '1 second',"
+				" now() + $2::bigint * interval '1 second', left($3, 256), left($4, 64))"
+				" ON CONFLICT (token_hash) DO UPDATE SET created_at = now(),"
+				" last_seen = now(), expires_at = EXCLUDED.expires_at,"
+				" absolute_expires_at = EXCLUDED.absolute_expires_at,"
+				" user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip"
+				" WHERE session.kind = 'ANON' AND session.revoked_at IS NULL"
+				" AND (session.expires_at <= now() OR session.absolute_expires_at <= now())"
+				" RETURNING *)"
+				" SELECT " SESSION_COLS ", iso(s.created_at) FROM s"
+				" LEFT JOIN app_user u ON u.id = s.user_id", 4, p),
+			started_out, out);
+}
+
 int db_session_refresh(struct db *db, int64_t id, long idle_s, struct db_session_info *out)
 {
 	const char *p[2] = {DB_INT(id), DB_INT(idle_s)};

@@ -47,6 +47,21 @@ int db_token_hash(const char *hex, unsigned char hash[DB_SESSION_HASH_LEN]);
 int db_session_create(struct db *db, const char *kind, int64_t user_id, long idle_s, long abs_s,
 		      const char *ua, const char *ip, char token_out[DB_SESSION_TOKEN_HEX + 1],
 		      struct db_session_info *out);
+/* Anonymous sessions bound to a client-made id (the old Ersilia hub's
+ * POST /api/auth/anonymous-login/{session_id}, api_compat.c): the caller
+ * derives the session's token, and so its hash, from the id, so the id is
+ * never stored and the same id finds the same session. started_out (>= 40
+ * bytes) receives created_at (ISO 8601).
+ * find: the live session with this hash; 0 found, 1 none, -1 error.
+ * bind: create it with an absolute lifetime of abs_s, or revive the row
+ * when it has expired (same session id, so its requests come back); a
+ * revoked row or a live one is left alone. 0 (*out filled), 1 nothing
+ * done (revoked, or made live meanwhile: find again), -1 error. */
+int db_session_anon_find(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],
+			 char *started_out, struct db_session_info *out);
+int db_session_anon_bind(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN], long abs_s,
+			 const char *ua, const char *ip, char *started_out,
+			 struct db_session_info *out);
 /* A live session (not revoked, not expired, user not disabled).
  * 0 found (*out filled), 1 unknown/expired/revoked, -1 db error. */
 int db_session_lookup(struct db *db, const unsigned char hash[DB_SESSION_HASH_LEN],

@@ -113,6 +113,14 @@ extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_autoscaler_routes[];
 extern const struct api_route api_account_routes[];
 extern const struct api_route api_users_routes[];
+extern const struct api_route api_compat_routes[];
+
+/* api_compat.c, for api_auth.c: 1 when path is one of the old Ersilia
+ * hub's routes (where `Authorization: ErsiliaAnonymous` is accepted);
+ * and the modelhub token of such a credential (the base64 of the session
+ * JSON): 1 with tok (64 hex) filled, -1 when malformed or inconsistent. */
+int api_compat_route(const char *path);
+int api_compat_token(const char *cred, char tok[65]);
 
 /* api_autoscaler.c: 1 when a model's pod with these requests fits some node
  * group of autoscale.* (or none is configured); 0 with why filled. */
@@ -197,6 +205,10 @@ int api_auth_global_init(void);
  * given but is unknown/expired/revoked (the router then answers 401
  * session_expired for routes that need a session). */
 void api_auth_resolve(struct api_req *r);
+/* Rate limit of anonymous session creation (anon.per_ip_per_hour), for
+ * every route that creates one (POST /api/auth/anon, the Ersilia
+ * anonymous login): API_OK, or the 429 (with Retry-After) / 503 response. */
+enum api_err api_auth_anon_admit(struct api_req *r);
 /* CSRF rule for cookie-authenticated state-changing requests: 0 ok, -1 reject. */
 int api_auth_csrf_ok(struct api_req *r);
 /* Set (max_age > 0) or clear (token "", max_age 0) the session cookie

@@ -129,6 +129,9 @@ static int token_of(struct api_req *r, char tok[DB_SESSION_TOKEN_HEX + 1], int *
 
 	*via_cookie = 0;
 	if (h && *h) {
+		/* the old Ersilia hub's scheme, on its routes only (api_compat.c) */
+		if (strncasecmp(h, "ErsiliaAnonymous ", 17) == 0)
+			return api_compat_route(r->path) ? api_compat_token(h + 17, tok) : -1;
 		if (strncasecmp(h, "Bearer ", 7) != 0)
 			return -1;
 		h += 7;
@@ -825,15 +828,12 @@ static enum api_err auth_session(struct api_req *r)
 
 /* ---- POST /api/auth/anon ---- */
 
-static enum api_err auth_anon(struct api_req *r)
+enum api_err api_auth_anon_admit(struct api_req *r)
 {
-	char bucket[96], token[DB_SESSION_TOKEN_HEX + 1];
+	char bucket[96];
 	const char *ip = api_client_ip(r);
 	long per_hour = cfg_int("anon.per_ip_per_hour", 60);
-	long age = cfg_int("anon.max_age_seconds", 86400);
 	long hits, retry;
-	struct db_session_info s;
-	json_object *o;
 
 	snprintf(bucket, sizeof bucket, "anon:%s", ip);
 	if (db_rate_hit(r->db, bucket, AUTH_ANON_WINDOW_S, &hits, &retry) < 0)
@@ -845,6 +845,20 @@ static enum api_err auth_anon(struct api_req *r)
 				"too many anonymous sessions from this address; retry in %ld seconds",
 				retry);
 	}
+	return API_OK;
+}
+
+static enum api_err auth_anon(struct api_req *r)
+{
+	char token[DB_SESSION_TOKEN_HEX + 1];
+	const char *ip = api_client_ip(r);
+	long age = cfg_int("anon.max_age_seconds", 86400);
+	struct db_session_info s;
+	json_object *o;
+	enum api_err e = api_auth_anon_admit(r);
+
+	if (e != API_OK)
+		return e;
 	if (db_session_create(r->db, "ANON", 0, age, age, api_env(r, "HTTP_USER_AGENT"), ip, token,
 			      &s) < 0)
 		return api_db_fail(r);

@@ -40,6 +40,7 @@
 
 #include "db/db_request.h"
 #include "fcgi/api.h"
+#include "fcgi/api_requests.h"
 #include "fcgi/csvin.h"
 #include "lib/cachekey.h"
 #include "lib/config.h"
@@ -766,8 +767,19 @@ static enum api_err idempotency_key(struct api_req *r, const char **idem)
 }
 
 /* Store the request and answer (201 new, 200 idempotent retry). */
+/* What a stored submit left: the request id, its row when the insert
+ * returned it (DBR_* columns, the caller's to PQclear) and whether it is
+ * new (0: an idempotent retry answered with the first request). */
+struct submit_out {
+	int64_t id;
+	PGresult *row;
+	int created;
+};
+
+/* Store the request (no response yet). */
 static enum api_err submit_store(struct api_req *r, const struct submit *s, const char *idem,
-				 int cache_lookup, const char *version, char **keys)
+				 int cache_lookup, const char *version, char **keys,
+				 struct submit_out *so)
 {
 	json_object *meta = submit_metadata(r, s);
 	struct riders rd;
@@ -779,9 +791,7 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 		.inputs = s->in.inputs, .n_inputs = s->in.n, .cache_enabled = cache_lookup,
 		.model_version = version, .cache_keys = keys,
 	};
-	PGresult *row = NULL;
-	int64_t id = 0;
-	enum api_err e;
+	enum api_err e = API_OK;
 
 	owner_of(r, &rq.owner);
 	if (make_riders(&s->in, &rd) < 0) {
@@ -791,15 +801,16 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 	}
 	rq.row_keys = rd.keys;
 	rq.row_extras = rd.extras;
-	switch (db_request_submit(r->db, &rq, &id, &row)) {
+	switch (db_request_submit(r->db, &rq, &so->id, &so->row)) {
 	case DB_SUBMIT_CREATED:
 		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
-			 "msg=\"submitted\"", id, s->model_id, s->in.n, s->source, r->auth.is_anon);
-		e = reply_request_row(r, id, row, 201, 1);
+			 "msg=\"submitted\"", so->id, s->model_id, s->in.n, s->source, r->auth.is_anon);
+		so->created = 1;
 		break;
 	case DB_SUBMIT_EXISTING:
-		log_info("request id=%" PRId64 " msg=\"idempotent retry, returning the first\"", id);
-		e = reply_request(r, id, 200, 1);
+		log_info("request id=%" PRId64 " msg=\"idempotent retry, returning the first\"",
+			 so->id);
+		so->created = 0;
 		break;
 	case DB_SUBMIT_ERROR:
 	default:
@@ -811,35 +822,75 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 	return e;
 }
 
-static enum api_err submit_common(struct api_req *r, const char *path_model)
+/* Everything after parsing, for every submit path (native and the
+ * Ersilia compatibility routes): model checks, Idempotency-Key, cache
+ * keys, insert. No response is set on success. */
+static enum api_err submit_run(struct api_req *r, struct submit *s, const struct csvin_opts *op,
+			       struct submit_out *so)
 {
-	struct submit s = {.model_id = path_model, .has_header = -1, .in = CSVIN_INIT};
-	long max_inputs = cfg_int("hub.max_inputs", 1000);
-	struct csvin_opts op = {.has_header = 0,
-				.max_inputs = max_inputs > 0 ? (size_t)max_inputs : 1000,
-				.max_len = REQUESTS_MAX_INPUT_LEN};
-	json_object *body = NULL;
 	char version[64], **keys = NULL;
 	const char *idem = NULL;
 	int cache_lookup = 0;
-	enum api_err e = submit_parse(r, &s, &op, &body);
+	enum api_err e = submit_model(r, s, op, &cache_lookup, version, sizeof(version));
 
-	if (e == API_OK)
-		e = submit_model(r, &s, &op, &cache_lookup, version, sizeof(version));
 	if (e == API_OK)
 		e = idempotency_key(r, &idem);
 	if (e != API_OK)
-		goto out;
+		return e;
 	if (r->auth.is_anon)
-		s.cache_opt_in = 0; /* only registered users feed the shared cache */
-	if (cache_lookup && !(keys = make_keys(&s.in))) {
-		e = api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
-		goto out;
-	}
-	e = submit_store(r, &s, idem, cache_lookup, version, keys);
-out:
-	free_keys(keys, s.in.n);
+		s->cache_opt_in = 0; /* only registered users feed the shared cache */
+	if (cache_lookup && !(keys = make_keys(&s->in)))
+		return api_fail(r, API_INTERNAL, "internal", "cache keys could not be computed");
+	e = submit_store(r, s, idem, cache_lookup, version, keys, so);
+	free_keys(keys, s->in.n);
+	return e;
+}
+
+static long max_inputs_cfg(void)
+{
+	long max_inputs = cfg_int("hub.max_inputs", 1000);
+
+	return max_inputs > 0 ? max_inputs : 1000;
+}
+
+static enum api_err submit_common(struct api_req *r, const char *path_model)
+{
+	struct submit s = {.model_id = path_model, .has_header = -1, .in = CSVIN_INIT};
+	struct csvin_opts op = {.has_header = 0, .max_inputs = (size_t)max_inputs_cfg(),
+				.max_len = REQUESTS_MAX_INPUT_LEN};
+	struct submit_out so = {0, NULL, 0};
+	json_object *body = NULL;
+	enum api_err e = submit_parse(r, &s, &op, &body);
+
+	if (e == API_OK)
+		e = submit_run(r, &s, &op, &so);
+	if (e == API_OK)
+		e = so.created ? reply_request_row(r, so.id, so.row, 201, 1)
+			       : reply_request(r, so.id, 200, 1);
+	else
+		PQclear(so.row);
 	json_object_put(body);
+	csvin_free(&s.in);
+	return e;
+}
+
+enum api_err api_requests_submit(struct api_req *r, struct api_submit *in)
+{
+	struct submit s = {.model_id = in->model_id, .has_header = in->has_header,
+			   .cache_opt_in = in->cache_opt_in, .source = in->source,
+			   .in = CSVIN_INIT};
+	struct csvin_opts op = {.has_header = in->has_header,
+				.max_inputs = (size_t)max_inputs_cfg(),
+				.max_len = REQUESTS_MAX_INPUT_LEN};
+	struct submit_out so = {0, NULL, 0};
+	enum api_err e;
+
+	if ((e = json_csv_lines(r, &s, in->entries, &op)) == API_OK)
+		e = submit_run(r, &s, &op, &so);
+	PQclear(so.row);
+	in->id = so.id;
+	in->created = so.created;
+	in->header = s.in.header != NULL || s.has_header > 0;
 	csvin_free(&s.in);
 	return e;
 }
@@ -1412,6 +1463,7 @@ static int page_keys(const struct db_results_page *pg, struct rec_scan *rs, json
 struct result_out {
 	int64_t id;
 	int csv, first_row;
+	int no_stream;    /* build the whole body in b (api_requests_result) */
 	const char *type;
 	json_object *cols;
 	/* a multi-column CSV's other columns (metadata->'input_columns'):
@@ -1657,7 +1709,7 @@ static int result_pages(struct api_req *r, struct result_out *ro, struct db_resu
 		if (n < RESULT_PAGE)
 			return 1;
 		/* More pages follow: stream once the body is large. */
-		if (!ro->out && ro->b.len >= RESULT_STREAM_AT && r->fcgi)
+		if (!ro->out && ro->b.len >= RESULT_STREAM_AT && r->fcgi && !ro->no_stream)
 			ro->out = api_stream_begin(r, 200, ro->type);
 		if (ro->out && ro->b.len) {
 			FCGX_PutStr(ro->b.data, (int)ro->b.len, ro->out);
@@ -1694,10 +1746,55 @@ static enum api_err result_meta(struct api_req *r, int64_t id, PGresult **meta)
 	return e;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(json_object_get_string(*(json_object *const *)a),
+		      json_object_get_string(*(json_object *const *)b));
+}
+
+/* The whole result body of a COMPLETED request (meta: its result_meta
+ * row) into ro->b, streamed to FastCGI when large unless ro->no_stream.
+ * Frees what it allocated in ro except ro->b. */
+static enum api_err result_build(struct api_req *r, struct result_out *ro, const PGresult *meta,
+				 int flags)
+{
+	struct db_results_page page = {NULL, NULL};
+	enum api_err e = API_OK;
+
+	ro->cols = result_columns(meta);
+	if (!(flags & API_RESULT_PLAIN))
+		result_riders(ro, meta);
+	/* Read the first page before any byte goes out, so a failure here
+	 * is still a clean error response. */
+	if (db_request_results_page(r->db, ro->id, 0, RESULT_PAGE, &page) < 0) {
+		e = api_db_fail(r);
+		goto out;
+	}
+	if (atoi(PQgetvalue(meta, 0, DBM_INPUT_COUNT)) <= RESULT_PAGE &&
+	    page_keys(&page, &ro->rs, ro->cols) < 0) {
+		e = api_fail(r, API_INTERNAL, "internal", "a stored record could not be read");
+		goto out;
+	}
+	if (flags & API_RESULT_SORTED)
+		json_object_array_sort(ro->cols, cmp_names);
+	result_begin(r, &ro->b, meta, ro);
+	if (!result_pages(r, ro, &page, &e))
+		goto out;
+	if (!ro->csv)
+		buf_adds(&ro->b, "]}");
+out:
+	free(ro->rs.m);
+	buf_free(&ro->rs.tmp);
+	json_object_put(ro->cols);
+	json_object_put(ro->ic);
+	ro->cols = ro->ic = NULL;
+	db_results_page_clear(&page);
+	return e;
+}
+
 static enum api_err h_result(struct api_req *r)
 {
 	PGresult *meta = NULL;
-	struct db_results_page page = {NULL, NULL};
 	const char *fmt = api_query(r, "format");
 	struct result_out ro = {.id = path_id(r), .first_row = 1, .rs = {NULL, 0, 0, BUF_INIT},
 				.b = BUF_INIT};
@@ -1713,36 +1810,36 @@ static enum api_err h_result(struct api_req *r)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
 	if ((e = result_meta(r, ro.id, &meta)) != API_OK)
 		return e;
-	ro.cols = result_columns(meta);
-	result_riders(&ro, meta);
-	/* Read the first page before any byte goes out, so a failure here
-	 * is still a clean error response. */
-	if (db_request_results_page(r->db, ro.id, 0, RESULT_PAGE, &page) < 0) {
-		e = api_db_fail(r);
-		goto out;
-	}
-	if (atoi(PQgetvalue(meta, 0, DBM_INPUT_COUNT)) <= RESULT_PAGE &&
-	    page_keys(&page, &ro.rs, ro.cols) < 0) {
-		e = api_fail(r, API_INTERNAL, "internal", "a stored record could not be read");
-		goto out;
-	}
-	result_begin(r, &ro.b, meta, &ro);
-	if (!result_pages(r, &ro, &page, &e))
-		goto out;
-	if (!ro.csv)
-		buf_adds(&ro.b, "]}");
-	if (!ro.out)
+	e = result_build(r, &ro, meta, 0);
+	if (e == API_OK && !ro.out)
 		e = api_text(r, 200, ro.type, ro.b.data ? ro.b.data : "", ro.b.len);
-	else if (ro.b.len)
+	else if (e == API_OK && ro.b.len)
 		FCGX_PutStr(ro.b.data, (int)ro.b.len, ro.out);
-out:
-	free(ro.rs.m);
-	buf_free(&ro.rs.tmp);
 	buf_free(&ro.b);
-	json_object_put(ro.cols);
-	json_object_put(ro.ic);
-	db_results_page_clear(&page);
 	PQclear(meta);
+	return e;
+}
+
+enum api_err api_requests_result(struct api_req *r, int64_t id, int flags, struct buf *out)
+{
+	PGresult *meta = NULL;
+	struct result_out ro = {.id = id, .first_row = 1, .rs = {NULL, 0, 0, BUF_INIT},
+				.b = BUF_INIT, .no_stream = 1};
+	enum api_err e;
+
+	ro.csv = (flags & API_RESULT_CSV) != 0;
+	if ((e = result_meta(r, id, &meta)) != API_OK)
+		return e;
+	e = result_build(r, &ro, meta, flags);
+	PQclear(meta);
+	if (e == API_OK && ro.b.oom)
+		e = api_fail(r, API_INTERNAL, "internal", "out of memory formatting results");
+	if (e == API_OK) {
+		buf_free(out);
+		*out = ro.b;
+	} else {
+		buf_free(&ro.b);
+	}
 	return e;
 }
 

@@ -11,7 +11,8 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_instances.c \
 	src/fcgi/api_recommend.c \
 	src/fcgi/api_autoscaler.c \
-	src/fcgi/api_account.c src/fcgi/api_users.c src/fcgi/mail.c src/fcgi/mail.h
+	src/fcgi/api_account.c src/fcgi/api_users.c src/fcgi/mail.c src/fcgi/mail.h \
+	src/fcgi/api_compat.c src/fcgi/api_requests.h
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
 modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
 	$(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) -lm
@@ -57,6 +58,9 @@ TESTS += t/125-anon-doc.t
 EXTRA_DIST += t/125-anon-doc.t
 TESTS += t/150-input-columns.t
 EXTRA_DIST += t/150-input-columns.t
+# The old Ersilia hub's client API (api_compat.c).
+TESTS += t/140-compat-api.t t/141-ersilia-replay.t t/142-ersilia-client.t
+EXTRA_DIST += t/140-compat-api.t t/141-ersilia-replay.t t/142-ersilia-client.t
 # The other columns of a CSV kept with each input and returned (sql/010).
 TESTS += t/151-input-riders.t
 EXTRA_DIST += t/151-input-riders.t
