@@ -55,10 +55,12 @@ path = os.path.join(work, "results.csv")
 if os.path.exists(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-t.is_(rows[:1], [["input", "mol_weight"]], "results.csv header: input,mol_weight")
-got = {r[0]: r[1] for r in rows[1:] if len(r) == 2}
-t.is_([r[0] for r in rows[1:]], ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"],
-      "one row per molecule, in file order, header line not a row")
+t.is_(rows[:1], [["key", "input", "mol_weight"]],
+      "results.csv header: key,input,mol_weight (the name column as key)")
+got = {r[1]: r[2] for r in rows[1:] if len(r) == 3}
+t.is_([r[:2] for r in rows[1:]], [["ethanol", "CCO"], ["benzene", "c1ccccc1"],
+                                  ["aspirin", "CC(=O)Oc1ccccc1C(=O)O"]],
+      "one row per molecule with its name, in file order, header line not a row")
 t.ok(abs(float(got.get("CCO") or 0) - 46.07) < 0.01, "CCO -> 46.07 within 0.01")
 t.ok(abs(float(got.get("c1ccccc1") or 0) - 78.11) < 0.01, "benzene -> 78.11")
 t.ok(abs(float(got.get("CC(=O)Oc1ccccc1C(=O)O") or 0) - 180.16) < 0.01, "aspirin -> 180.16")
@@ -71,7 +73,7 @@ t.ok(all(x[1:] == ("3", "t", "smiles,name", "t") for x in st),
      "both anonymous, 3 inputs, header kept apart (%s)" % (st,))
 
 # The example output printed in the doc matches what the hub really gives.
-m = re.search(r"```text\n(input,mol_weight\n.*?)```", doc, re.S)
+m = re.search(r"```text\n(key,input,mol_weight\n.*?)```", doc, re.S)
 t.is_(m and m.group(1).strip().split("\n"),
       [",".join(r) for r in rows] if rows else None, "the doc's sample results.csv is real")
 
