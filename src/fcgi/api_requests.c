@@ -272,6 +272,7 @@ struct submit {
 	int cache_opt_in;
 	const char *source;     /* json, csv, text, multipart */
 	const char *filename;   /* multipart file name (owned by r) */
+	int dry_run;            /* answer what would be stored, store nothing */
 	struct csvin in;
 };
 
@@ -445,7 +446,8 @@ static enum api_err parse_json_body(struct api_req *r, struct submit *s,
 	if (!s->model_id)
 		return fail_field(r, "validation_failed", "model_id", "is required");
 	if ((e = body_bool(r, body, "has_header", &s->has_header)) != API_OK ||
-	    (e = body_bool(r, body, "cache_opt_in", &s->cache_opt_in)) != API_OK)
+	    (e = body_bool(r, body, "cache_opt_in", &s->cache_opt_in)) != API_OK ||
+	    (e = body_bool(r, body, "dry_run", &s->dry_run)) != API_OK)
 		return e;
 	if (!json_object_object_get_ex(body, "inputs", &inputs) ||
 	    !json_object_is_type(inputs, json_type_array))
@@ -512,7 +514,8 @@ static enum api_err parse_multipart(struct api_req *r, struct submit *s,
 			continue;
 		}
 		if ((strcmp(name, "has_header") == 0 && !api_query(r, "has_header")) ||
-		    (strcmp(name, "cache_opt_in") == 0 && !api_query(r, "cache_opt_in"))) {
+		    (strcmp(name, "cache_opt_in") == 0 && !api_query(r, "cache_opt_in")) ||
+		    (strcmp(name, "dry_run") == 0 && !api_query(r, "dry_run"))) {
 			int b = parse_bool(p->data, p->len);
 
 			if (b < 0)
@@ -520,8 +523,10 @@ static enum api_err parse_multipart(struct api_req *r, struct submit *s,
 						  "must be true or false");
 			if (name[0] == 'h')
 				s->has_header = b;
-			else
+			else if (name[0] == 'c')
 				s->cache_opt_in = b;
+			else
+				s->dry_run = b;
 		}
 	}
 	if (!file)
@@ -704,7 +709,8 @@ static enum api_err submit_parse(struct api_req *r, struct submit *s, struct csv
 		return e;
 	/* Query options apply to every format; JSON body fields override. */
 	if ((e = query_bool(r, "has_header", &s->has_header)) != API_OK ||
-	    (e = query_bool(r, "cache_opt_in", &s->cache_opt_in)) != API_OK)
+	    (e = query_bool(r, "cache_opt_in", &s->cache_opt_in)) != API_OK ||
+	    (e = query_bool(r, "dry_run", &s->dry_run)) != API_OK)
 		return e;
 	op->column = api_query(r, "column");
 	if (op->column && !*op->column)
@@ -846,6 +852,50 @@ static enum api_err submit_run(struct api_req *r, struct submit *s, const struct
 	return e;
 }
 
+#define DRY_RUN_SAMPLE 5 /* rows shown by a dry run */
+
+/* A dry run's answer: how the body was read (columns, header, count, the
+ * first rows), nothing stored. */
+static enum api_err reply_dry_run(struct api_req *r, const struct submit *s)
+{
+	const struct csvin *c = &s->in;
+	json_object *o = json_object_new_object(), *ic = input_columns_json(c), *v;
+	json_object *cols = NULL, *sample = json_object_new_array();
+
+	json_object_object_add(o, "dry_run", json_object_new_boolean(1));
+	json_object_object_add(o, "model_id", json_object_new_string(s->model_id));
+	json_object_object_add(o, "input_count", json_object_new_int64((int64_t)c->n));
+	json_object_object_add(o, "has_header",
+			       json_object_new_boolean(c->header != NULL || s->has_header > 0));
+	json_object_object_add(o, "header", c->header ? json_object_new_string(c->header) : NULL);
+	if (ic) {
+		cols = json_object_new_array();
+		for (size_t k = 0; k < c->ncols; k++)
+			json_object_array_add(cols, json_object_new_string(c->cols[k]));
+	}
+	json_object_object_add(o, "columns", cols);
+	json_object_object_add(o, "input_column", ic && json_object_object_get_ex(ic, "input", &v)
+					       ? json_object_get(v) : NULL);
+	json_object_object_add(o, "key_column", ic && json_object_object_get_ex(ic, "key", &v)
+					     ? json_object_get(v) : NULL);
+	json_object_object_add(o, "extra_columns", ic && json_object_object_get_ex(ic, "extra", &v)
+						? json_object_get(v) : NULL);
+	for (size_t i = 0; i < c->n && i < DRY_RUN_SAMPLE; i++) {
+		json_object *row = json_object_new_object();
+		const char *cell = c->rows ? c->rows[i] : NULL;
+
+		for (size_t k = 0; cell && (int)k < c->key; k++)
+			cell += strlen(cell) + 1;
+		if (cell && c->key >= 0)
+			json_object_object_add(row, "key", json_object_new_string(cell));
+		json_object_object_add(row, "input", json_object_new_string(c->inputs[i]));
+		json_object_array_add(sample, row);
+	}
+	json_object_object_add(o, "sample", sample);
+	json_object_put(ic);
+	return api_json(r, 200, o);
+}
+
 static long max_inputs_cfg(void)
 {
 	long max_inputs = cfg_int("hub.max_inputs", 1000);
@@ -862,6 +912,14 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 	json_object *body = NULL;
 	enum api_err e = submit_parse(r, &s, &op, &body);
 
+	if (e == API_OK && s.dry_run) {
+		int cache_lookup;
+		char version[64];
+
+		if ((e = submit_model(r, &s, &op, &cache_lookup, version, sizeof(version))) == API_OK)
+			e = reply_dry_run(r, &s);
+		goto out;
+	}
 	if (e == API_OK)
 		e = submit_run(r, &s, &op, &so);
 	if (e == API_OK)
@@ -869,6 +927,7 @@ static enum api_err submit_common(struct api_req *r, const char *path_model)
 			       : reply_request(r, so.id, 200, 1);
 	else
 		PQclear(so.row);
+out:
 	json_object_put(body);
 	csvin_free(&s.in);
 	return e;
