@@ -94,6 +94,18 @@ export async function listPage(view) {
   return () => stop();
 }
 
+// Key, input and the upload's other columns (a multi-column CSV keeps them:
+// key,input,<extra>,<outputs>, docs/api.md "Results"), before the outputs.
+function riderColumns(res) {
+  const cols = [];
+  if (res.key_column) cols.push({ head: `Key (${res.key_column})`, cell: (x) => x.key || '–' });
+  cols.push({ head: res.input_column ? `Input (${res.input_column})` : 'Input', cell: (x) => el('code', x.input) });
+  for (const name of res.extra_columns || []) {
+    cols.push({ head: name, cell: (x) => (x.extra && x.extra[name]) || '–' });
+  }
+  return cols;
+}
+
 async function perInputErrors(id, box) {
   try {
     const res = await get(`/api/requests/${id}/result?format=json`);
@@ -109,7 +121,7 @@ async function perInputErrors(id, box) {
         ], bad.slice(0, 200), { cls: 'errors' }),
         bad.length > 200 ? el('p.hint', `…and ${bad.length - 200} more; see the JSON download.`) : null) : null,
       el('section#result-preview', el('h2', 'Result preview'),
-        table([{ head: 'Input', cell: (x) => el('code', x.input) }].concat(cols.map((c) => ({
+        table(riderColumns(res).concat(cols.map((c) => ({
           head: c, cell: (x) => (x.record && x.record[c] !== null && x.record[c] !== undefined
             ? (typeof x.record[c] === 'object' ? JSON.stringify(x.record[c]) : String(x.record[c])) : '–'),
         }))), rows.slice(0, PREVIEW_ROWS), { cls: 'results' }),
@@ -153,6 +165,9 @@ export async function detailPage(view, ctx) {
         el('dt', 'Progress'), el('dd', progressBar(r.progress, 'Progress of this request')),
         el('dt', 'Inputs with errors'), el('dd', String(r.error_count ?? 0)),
         el('dt', 'Header line'), el('dd', r.has_header ? (r.header ? el('code', r.header) : 'yes') : 'no'),
+        r.input_column ? [el('dt', 'Columns'), el('dd#request-columns', `input: ${r.input_column}` +
+          (r.key_column ? `, key: ${r.key_column}` : '') +
+          ((r.extra_columns || []).length ? `, also kept: ${r.extra_columns.join(', ')}` : ''))] : null,
         el('dt', 'Cache opt-in'), el('dd', r.cache_opt_in ? 'yes' : 'no'),
         el('dt', 'Submitted'), el('dd', fmtTime(r.created_at)),
         el('dt', 'Started'), el('dd', fmtTime(r.started_at)),
