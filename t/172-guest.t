@@ -73,6 +73,21 @@ t.is_(jar2.get("modelhub_session"), gid, "cookie set in the other browser")
 t.is_([x["id"] for x in s.api("GET", "/api/requests", cookies=jar2).json["items"]], [rid],
       "the other browser sees the guest's requests")
 
+# a new guest id: the old one stops working, the requests stay
+r = s.api("POST", "/api/auth/guest/new-id", token=anon)
+t.is_((r.status, code(r)), (403, "not_guest"), "a curl token has no guest id")
+r = s.api("POST", "/api/auth/guest/new-id", cookies=jar, headers=XRW)
+t.status(r, 200, "new guest id")
+gid2 = (r.json or {}).get("guest_id", "")
+t.ok(len(gid2) == 64 and gid2 != gid, "a different id")
+t.is_(r.cookies.get("modelhub_session"), gid2, "the cookie follows")
+t.is_(s.api("GET", "/api/requests", cookies=jar).status, 401, "the old id is dead")
+t.is_(s.api("GET", "/api/requests", cookies=jar2).status, 401, "in the other browser too")
+t.is_(s.api("POST", "/api/auth/guest/resume", json={"guest_id": gid}).status, 422, "and cannot be resumed")
+jar = r.cookies
+jar2 = s.api("POST", "/api/auth/guest/resume", json={"guest_id": gid2}).cookies
+t.is_([x["id"] for x in s.api("GET", "/api/requests", cookies=jar).json["items"]], [rid], "same requests")
+
 # becoming an account
 r = s.api("POST", "/api/auth/guest/claim", cookies=jar, headers=XRW,
           json={"username": "g", "email": "bad", "password": "x"})

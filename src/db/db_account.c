@@ -358,6 +358,32 @@ int db_guest_refresh(struct db *db, int64_t session_id, long ttl_s,
 	return rc;
 }
 
+int db_guest_rotate(struct db *db, int64_t session_id, char token[DB_SESSION_TOKEN_HEX + 1])
+{
+	unsigned char h[DB_SESSION_HASH_LEN];
+	char hex[DB_SESSION_HASH_LEN * 2 + 1];
+	const char *p[2] = {DB_INT(session_id), hex};
+	PGresult *res;
+	int n;
+
+	db_token_new(token, h);
+	hash_hex_of(h, hex);
+	res = db_prep(db, "guest_rotate",
+		      "WITH g AS (UPDATE session SET token_hash = decode($2, 'hex'), last_seen = now()"
+		      " WHERE id = $1::bigint AND guest AND revoked_at IS NULL"
+		      " AND absolute_expires_at > now() RETURNING id)"
+		      " SELECT pg_notify('session_revoked', 'guest:' || id) FROM g", 2, p);
+	if (!res) {
+		sodium_memzero(token, DB_SESSION_TOKEN_HEX + 1);
+		return -1;
+	}
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 0)
+		sodium_memzero(token, DB_SESSION_TOKEN_HEX + 1);
+	return n > 0 ? 0 : 1;
+}
+
 int db_guest_claim(struct db *db, int64_t session_id, int64_t user_id, long *moved)
 {
 	const char *p[2] = {DB_INT(session_id), DB_INT(user_id)};

@@ -69,6 +69,10 @@ int db_guest_is(struct db *db, int64_t session_id, long *requests);
  * live guest session, -1 error. */
 int db_guest_refresh(struct db *db, int64_t session_id, long ttl_s,
 		     struct db_session_info *out);
+/* Give a live guest session a new token (the guest id): the old one stops
+ * working everywhere (NOTIFY). 0 done (token written), 1 not a live
+ * guest session, -1 error. */
+int db_guest_rotate(struct db *db, int64_t session_id, char token[DB_SESSION_TOKEN_HEX + 1]);
 /* Move the guest session's requests to user_id and revoke the session, in
  * one transaction. *moved = requests moved. 0 / -1. */
 int db_guest_claim(struct db *db, int64_t session_id, int64_t user_id, long *moved);

@@ -31,8 +31,10 @@
  *   hub.retention_days, as long as its results, and slides on every
  *   POST /api/auth/guest/refresh (the app calls it when it starts). The
  *   guest id shown to the person is the session token itself, a server-made
- *   secret; POST /api/auth/guest/resume with it sets the cookie in another
- *   browser. Guests count against anon.per_ip_per_hour like curl tokens and
+ *   secret shown when the session is made; POST /api/auth/guest/new-id
+ *   replaces it (the cookie follows) so the page can show one again later
+ *   without ever storing it readable; POST /api/auth/guest/resume with it
+ *   sets the cookie in another browser. Guests count against anon.per_ip_per_hour like curl tokens and
  *   their requests fall under the same per-caller quotas (keyed by the
  *   session). Claiming creates the account, moves the guest's requests to
  *   it and ends the guest session in one transaction.
@@ -699,6 +701,32 @@ static enum api_err guest_refresh(struct api_req *r)
 	return api_json(r, 200, guest_json(NULL, &s));
 }
 
+/* POST /api/auth/guest/new-id: a new guest id to copy (the old one, and
+ * the cookie of any other browser using it, stop working). */
+static enum api_err guest_new_id(struct api_req *r)
+{
+	char token[DB_SESSION_TOKEN_HEX + 1];
+	json_object *o;
+	enum api_err e;
+	int rc;
+
+	if (!r->auth.is_anon)
+		return not_guest(r);
+	rc = db_guest_rotate(r->db, r->auth.session_id, token);
+	if (rc < 0)
+		return api_db_fail(r);
+	if (rc == 1)
+		return not_guest(r);
+	auth_cache_bump();
+	api_auth_set_cookie(r, token, guest_ttl());
+	o = json_object_new_object();
+	json_object_object_add(o, "guest_id", json_object_new_string(token));
+	json_object_object_add(o, "guest", json_object_new_boolean(1));
+	e = api_json(r, 200, o);
+	sodium_memzero(token, sizeof token);
+	return e;
+}
+
 /* Signup fields of a claim: 422 naming the bad ones, 409 when taken. */
 static enum api_err claim_fields(struct api_req *r, json_object *body, json_object *fields)
 {
@@ -804,6 +832,7 @@ const struct api_route api_account_routes[] = {
 	{"GET", "/api/auth/guest", ACCESS_SESSION, guest_get},
 	{"POST", "/api/auth/guest/resume", ACCESS_PUBLIC, guest_resume},
 	{"POST", "/api/auth/guest/refresh", ACCESS_SESSION, guest_refresh},
+	{"POST", "/api/auth/guest/new-id", ACCESS_SESSION, guest_new_id},
 	{"POST", "/api/auth/guest/claim", ACCESS_SESSION, guest_claim},
 	{0},
 };
