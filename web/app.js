@@ -20,6 +20,9 @@ const ROUTES = [
   // pattern, module, export, needs
   ['/login', 'auth', 'loginPage', null],
   ['/signup', 'auth', 'signupPage', null],
+  ['/forgot-password', 'account', 'forgotPage', null],
+  ['/reset-password', 'account', 'resetPage', null],
+  ['/account', 'account', 'accountPage', 'user'],
   ['/models', 'models', 'listPage', null],
   ['/models/{id}', 'models', 'detailPage', null],
   ['/requests', 'requests', 'listPage', 'user'],
@@ -117,7 +120,8 @@ function drawChrome(current) {
   const box = document.getElementById('userbox');
   if (user) {
     setContent(box,
-      el('span.username#current-user', { title: user.email || '' }, user.username),
+      el('a.username#current-user', { href: '#/account', title: user.guest ? 'Guest session: your account page'
+        : `${user.email || ''} — your account page` }, user.username),
       session.isAdmin() ? el('span.badge.role', 'admin') : null,
       el('button.link#logout', { type: 'button', onclick: doLogout }, 'Log out'));
   } else {
@@ -205,7 +209,7 @@ function onSession({ reason, message }) {
       clearFlash();
       flash(message, 'error');
     }
-    if (loc.path !== '/login' && loc.path !== '/signup') {
+    if (!['/login', '/signup', '/forgot-password', '/reset-password'].includes(loc.path)) {
       navigate('/login?next=' + encodeURIComponent(loc.raw), { replace: true });
       return;
     }

@@ -12,3 +12,7 @@ nobase_dist_pkgdata_DATA = $(web_files)
 # rules, module syntax) and in headless Chromium (t/lib/browser.py).
 TESTS += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
 EXTRA_DIST += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
+# Account, guest, forgot-password and user admin pages (issue 18).
+PEOPLE_WEB_TESTS = t/520-web-account.t
+TESTS += $(PEOPLE_WEB_TESTS)
+EXTRA_DIST += $(PEOPLE_WEB_TESTS)

@@ -1,7 +1,7 @@
 // session.js — who is logged in, and keeping that true.
 //
 // Runs in: the browser (ES module). Called by: app.js (start, listeners),
-// pages/auth.js (login, signup, logout).
+// pages/auth.js (login, signup, logout), pages/account.js (guests).
 // Owns: the current user (from GET /api/auth/session or the login
 // answer), the expiry timer, the activity listeners and a BroadcastChannel
 // that tells other tabs about login/logout/refresh.
@@ -36,7 +36,7 @@ const ACTIVITY_EVENTS = ['pointerdown', 'keydown', 'wheel', 'touchstart', 'mouse
 const state = {
   user: null,              // {id, username, email, roles, ...}
   roles: [],
-  kind: null,              // USER (ANON sessions are not used by the pages)
+  kind: null,              // USER, or ANON for a guest (user.guest; curl tokens are not used)
   expiresAt: 0,            // server ms
   absoluteExpiresAt: 0,    // server ms
   windowMs: 0,             // longest idle window seen (expires_at - now)
@@ -137,6 +137,11 @@ async function hubHealthy() {
 async function fetchSession() {
   try {
     const s = await request('GET', '/api/auth/session', { noExpire: true });
+    if (!s.user && s.kind === 'ANON') {
+      // a guest (browser) session, unlike a curl token, is a page login
+      const g = await request('GET', '/api/auth/guest', { noExpire: true });
+      if (g.guest) return Object.assign(s, { user: guestUser(g), roles: [] });
+    }
     if (!s.user) return null; // an anonymous (API) session: not a page login
     return s;
   } catch (e) {
@@ -145,17 +150,56 @@ async function fetchSession() {
   }
 }
 
-/** Load the session at start-up (no message if there is none). */
+/** The pseudo-user of a guest session (pages show "Guest"). */
+function guestUser(g) {
+  return { id: 0, username: 'Guest', guest: true, roles: [], requests: g.requests || 0 };
+}
+
+export function isGuest() {
+  return !!(state.user && state.user.guest);
+}
+
+/** Load the session at start-up (no message if there is none). A guest
+ * session is refreshed on every start: it lives as long as its results
+ * from the last use. */
 export async function load() {
   try {
     const s = await fetchSession();
     if (s) setUser(s.user, s.roles, s.kind, s.expires_at, s.absolute_expires_at);
     else clear();
+    if (isGuest()) await refresh();
   } catch (e) {
     clear();
   }
   emit('loaded');
   return state.user;
+}
+
+/** "Use without an account": a guest session (cookie). Resolves to the
+ * guest id, shown once to the person so they can come back elsewhere. */
+export async function startGuest() {
+  const r = await request('POST', '/api/auth/guest', { noExpire: true });
+  setUser(guestUser({}), [], 'ANON', r.expires_at, r.expires_at);
+  broadcast('login');
+  emit('login');
+  return r.guest_id;
+}
+
+/** Come back as the guest of guest id `id` (sets the cookie). */
+export async function resumeGuest(id) {
+  const r = await request('POST', '/api/auth/guest/resume', { json: { guest_id: id }, noExpire: true });
+  setUser(guestUser({}), [], 'ANON', r.expires_at, r.expires_at);
+  broadcast('login');
+  emit('login');
+}
+
+/** Turn the guest into an account (fields as signup); keeps its requests. */
+export async function claimGuest(fields) {
+  const r = await request('POST', '/api/auth/guest/claim', { json: fields, noExpire: true });
+  setUser(r.user, r.user && r.user.roles, r.kind, r.expires_at, r.absolute_expires_at);
+  broadcast('login');
+  emit('login');
+  return r;
 }
 
 export async function login(username, password) {
@@ -193,7 +237,8 @@ export async function refresh() {
   if (!state.user || state.busy) return;
   state.busy = true;
   try {
-    const r = await request('POST', '/api/auth/refresh', { noExpire: true });
+    const r = await request('POST', isGuest() ? '/api/auth/guest/refresh' : '/api/auth/refresh',
+      { noExpire: true });
     state.lastRefresh = Date.now();
     setExpiry(r.expires_at, r.absolute_expires_at);
     warn(null);

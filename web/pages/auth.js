@@ -1,4 +1,5 @@
-// pages/auth.js — log in and sign up.
+// pages/auth.js — log in (with "Use without an account" and "I have a
+// guest id") and sign up.
 //
 // Runs in: the browser. Called by: app.js (routes #/login, #/signup).
 // Owns: nothing beyond its forms.
@@ -52,6 +53,43 @@ function safeNext(next) {
     !next.startsWith('/signup') ? next : '/models';
 }
 
+/** "Use without an account" (a guest session) and coming back with a
+ * guest id; pages/account.js shows the new id once. */
+function guestBox(ctx) {
+  const start = el('button.secondary#guest-start', { type: 'button' }, 'Use without an account');
+  const out = el('p.form-error', { role: 'alert' });
+  start.addEventListener('click', async () => {
+    start.disabled = true;
+    try {
+      const id = await session.startGuest();
+      (await import('./account.js')).showGuestIdOnce(id);
+      ctx.navigate('/account', { replace: true });
+    } catch (e) {
+      out.textContent = errorText(e);
+      start.disabled = false;
+    }
+  });
+  const fId = field({ name: 'guest_id', label: 'Guest id', required: true,
+    attrs: { autocomplete: 'off', spellcheck: 'false' } });
+  const resume = el('form#guest-resume-form', { novalidate: true }, el('p.form-error', { role: 'alert' }), fId,
+    el('div.actions', el('button.secondary#guest-resume', { type: 'submit' }, 'Continue as this guest')));
+  resume.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const id = fId.input.value.trim();
+    if (!showFieldErrors(resume, id ? {} : { guest_id: 'required' })) return;
+    try {
+      await session.resumeGuest(id);
+      ctx.navigate('/requests', { replace: true });
+    } catch (e) {
+      showFieldErrors(resume, e.fields, errorText(e));
+    }
+  });
+  return el('section.card.narrow#guest-box', el('h2', 'No account?'),
+    el('p', 'Submit and download requests as a guest: no password, your requests are kept as long as results are.'),
+    out, el('div.actions', start),
+    el('details', el('summary', 'I have a guest id'), resume));
+}
+
 export function loginPage(view, ctx) {
   if (session.currentUser()) {
     ctx.navigate(safeNext(ctx.query.get('next')), { replace: true });
@@ -65,7 +103,7 @@ export function loginPage(view, ctx) {
   const form = el('form.card.narrow#login-form', { novalidate: true },
     el('p.form-error', { role: 'alert' }),
     fUser, fPass,
-    el('div.actions', submit),
+    el('div.actions', submit, el('a#forgot-link', { href: '#/forgot-password' }, 'Forgot your password?')),
     el('p', 'No account yet? ', el('a', { href: '#/signup' }, 'Sign up')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -87,7 +125,7 @@ export function loginPage(view, ctx) {
       submit.disabled = false;
     }
   });
-  view.append(pageTitle('Log in'), form);
+  view.append(pageTitle('Log in'), form, guestBox(ctx));
   fUser.input.focus();
 }
 
