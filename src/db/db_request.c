@@ -33,7 +33,7 @@
 	"id, model_id, status, failure_reason, failure_detail, input_count, done_count, " \
 	"cached_count, error_count, attempts, model_calls, extra_calls, has_header, header, " \
 	"cache_opt_in, iso(created_at), iso(started_at), iso(finished_at), isolation_ms, " \
-	"screened_count, known_bad_count, metadata->'input_columns'"
+	"screened_count, known_bad_count, metadata->'input_columns', metadata->>'model_version'"
 
 /* Owner as two parameters; the unset one is NULL so it never matches. */
 static void owner_params(const struct db_owner *o, char *u, char *a, const char **pu,
@@ -147,7 +147,9 @@ static const char SQL_SUBMIT[] =
 	"  header, cache_opt_in, idempotency_key, metadata, input_count, "
 	"  cached_count, done_count, status, started_at, finished_at) "
 	" SELECT $1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
-	"  $8::jsonb, $9::int, hc.n, hc.n, "
+	/* the model's version at submit, shown on the request and its results */
+	"  $8::jsonb || jsonb_build_object('model_version',"
+	"   (SELECT model_version FROM model WHERE id = $1)), $9::int, hc.n, hc.n, "
 	"  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
 	"  CASE WHEN hc.n >= $9::int THEN now() END, "
 	"  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
@@ -386,6 +388,33 @@ enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_o
 	return rc;
 }
 
+enum db_cancel_rc db_request_admin_cancel(struct db *db, int64_t id, char *status_out)
+{
+	const char *p[1] = {DB_INT(id)};
+	PGresult *res;
+	enum db_cancel_rc rc;
+
+	res = db_prep(db, "req_admin_cancel",
+		      "WITH c AS (UPDATE work_request SET status = 'CANCELLED', "
+		      "  failure_reason = 'CANCELLED', failure_detail = 'cancelled by an admin', "
+		      "  finished_at = now(), lease_expires_at = NULL "
+		      " WHERE id = $1::bigint AND status IN ('QUEUED', 'RUNNING') RETURNING model_id) "
+		      "SELECT (SELECT count(*) FROM c), w.status FROM (SELECT 1) x "
+		      "LEFT JOIN work_request w ON w.id = $1::bigint", 1, p);
+	if (!res)
+		return DB_CANCEL_ERROR;
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		rc = DB_CANCEL_DONE;
+	else if (PQgetisnull(res, 0, 1))
+		rc = DB_CANCEL_NOT_FOUND;
+	else {
+		snprintf(status_out, 16, "%s", PQgetvalue(res, 0, 1));
+		rc = DB_CANCEL_FINISHED;
+	}
+	PQclear(res);
+	return rc;
+}
+
 PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o,
 				  int keys_over)
 {
@@ -407,7 +436,7 @@ PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owne
 		       "    jsonb_typeof(r.record) = 'object' THEN r.record ELSE '{}' END) "
 		       "    WITH ORDINALITY AS kv(k, pos) "
 		       "   WHERE r.request_id = w.id ORDER BY kv.k, r.ordinal, kv.pos) x) END, "
-		       " w.input_count, w.metadata->'input_columns' "
+		       " w.input_count, w.metadata->'input_columns', w.metadata->>'model_version' "
 		       "FROM work_request w LEFT JOIN model m ON m.id = w.model_id "
 		       "WHERE w.id = $1::bigint AND "
 		       " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 4, p);

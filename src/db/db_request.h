@@ -77,13 +77,15 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 				    int64_t *id_out, PGresult **row_out);
 
 /* Columns of db_request_get/db_request_list rows (in this order).
- * DBR_INPUT_COLUMNS: metadata->'input_columns' (jsonb text or NULL). */
+ * DBR_INPUT_COLUMNS: metadata->'input_columns' (jsonb text or NULL);
+ * DBR_MODEL_VERSION: metadata->>'model_version', the model's version when
+ * the request was submitted (NULL for requests older than that). */
 enum db_request_col {
 	DBR_ID = 0, DBR_MODEL_ID, DBR_STATUS, DBR_FAILURE_REASON, DBR_FAILURE_DETAIL,
 	DBR_INPUT_COUNT, DBR_DONE_COUNT, DBR_CACHED_COUNT, DBR_ERROR_COUNT, DBR_ATTEMPTS,
 	DBR_MODEL_CALLS, DBR_EXTRA_CALLS, DBR_HAS_HEADER, DBR_HEADER, DBR_CACHE_OPT_IN,
 	DBR_CREATED_AT, DBR_STARTED_AT, DBR_FINISHED_AT, DBR_ISOLATION_MS, DBR_SCREENED_COUNT,
-	DBR_KNOWN_BAD_COUNT, DBR_INPUT_COLUMNS, DBR_NCOLS
+	DBR_KNOWN_BAD_COUNT, DBR_INPUT_COLUMNS, DBR_MODEL_VERSION, DBR_NCOLS
 };
 
 /* One request of this owner (0 rows when absent or someone else's). */
@@ -137,6 +139,8 @@ enum db_cancel_rc {
 	DB_CANCEL_FINISHED,  /* already ended: its status in status_out (>= 16 bytes) */
 };
 /* Cancel a QUEUED or RUNNING request of this owner. */
+/* Cancel any QUEUED or RUNNING request (admins), whoever owns it. */
+enum db_cancel_rc db_request_admin_cancel(struct db *db, int64_t id, char *status_out);
 enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_owner *o,
 				    char *status_out);
 
@@ -153,7 +157,7 @@ enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_o
 enum db_result_meta_col {
 	DBM_STATUS = 0, DBM_FAILURE_REASON, DBM_FAILURE_DETAIL, DBM_MODEL_ID,
 	DBM_MODEL_COLUMNS, DBM_REQUEST_COLUMNS, DBM_RECORD_KEYS, DBM_INPUT_COUNT,
-	DBM_INPUT_COLUMNS, DBM_NCOLS
+	DBM_INPUT_COLUMNS, DBM_MODEL_VERSION, DBM_NCOLS
 };
 PGresult *db_request_result_meta(struct db *db, int64_t id, const struct db_owner *o,
 				  int keys_over);

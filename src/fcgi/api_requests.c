@@ -222,6 +222,7 @@ static json_object *request_json(const PGresult *res, int row)
 	jx_add_pg_bool(o, "has_header", res, row, DBR_HAS_HEADER);
 	jx_add_pg_str(o, "header", res, row, DBR_HEADER);
 	add_input_columns(o, res, row, DBR_INPUT_COLUMNS);
+	jx_add_pg_str(o, "model_version", res, row, DBR_MODEL_VERSION);
 	jx_add_pg_bool(o, "cache_opt_in", res, row, DBR_CACHE_OPT_IN);
 	jx_add_pg_str(o, "created_at", res, row, DBR_CREATED_AT);
 	jx_add_pg_str(o, "started_at", res, row, DBR_STARTED_AT);
@@ -1143,6 +1144,34 @@ static enum api_err h_cancel(struct api_req *r)
 	return reply_request(r, id, 200, 0);
 }
 
+/* POST /api/admin/requests/{id}/cancel: an admin stops anyone's request
+ * (the runner sees CANCELLED exactly as after an owner's cancel). */
+static enum api_err h_admin_cancel(struct api_req *r)
+{
+	char status[16];
+	int64_t id = path_id(r);
+	enum db_cancel_rc rc;
+	json_object *o;
+
+	if (id <= 0)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	rc = db_request_admin_cancel(r->db, id, status);
+	if (rc == DB_CANCEL_ERROR)
+		return api_db_fail(r);
+	if (rc == DB_CANCEL_NOT_FOUND)
+		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");
+	if (rc == DB_CANCEL_FINISHED)
+		return api_fail(r, API_CONFLICT, "already_finished",
+				"the request is already %s and cannot be cancelled", status);
+	log_info("request id=%" PRId64 " msg=\"cancelled by an admin\" admin_id=%lld", id,
+		 (long long)r->auth.user_id);
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "status", json_object_new_string("CANCELLED"));
+	json_object_object_add(o, "failure_reason", json_object_new_string("CANCELLED"));
+	return api_json(r, 200, o);
+}
+
 /* ---- results ---- */
 
 /* Shortest "%.Ng" that reads back as the same double. Starting at 15 is
@@ -1716,6 +1745,9 @@ static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
 	int64_t id = ro->id;
 	size_t nextra = ro->extra ? json_object_array_length(ro->extra) : 0;
 
+	/* the CSV keeps its columns: the version rides in a header */
+	if (!PQgetisnull(meta, 0, DBM_MODEL_VERSION))
+		api_header(r, "X-Model-Version", "%s", PQgetvalue(meta, 0, DBM_MODEL_VERSION));
 	if (ro->csv) {
 		buf_adds(b, ro->has_key ? "key,input" : "input");
 		for (size_t k = 0; k < nextra; k++) {
@@ -1733,6 +1765,11 @@ static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
 	}
 	buf_printf(b, "{\"id\":%" PRId64 ",\"model_id\":", id);
 	json_str(b, PQgetvalue(meta, 0, DBM_MODEL_ID));
+	buf_adds(b, ",\"model_version\":");
+	if (PQgetisnull(meta, 0, DBM_MODEL_VERSION))
+		buf_adds(b, "null");
+	else
+		json_str(b, PQgetvalue(meta, 0, DBM_MODEL_VERSION));
 	buf_adds(b, ",\"status\":\"COMPLETED\"");
 	result_begin_riders(b, ro);
 	buf_adds(b, ",\"columns\":");
@@ -1907,6 +1944,7 @@ const struct api_route api_requests_routes[] = {
 	{"GET", "/api/requests", ACCESS_SESSION, h_list},
 	{"GET", "/api/requests/{}", ACCESS_SESSION, h_get},
 	{"DELETE", "/api/requests/{}", ACCESS_SESSION, h_cancel},
+	{"POST", "/api/admin/requests/{}/cancel", ACCESS_ADMIN, h_admin_cancel},
 	{"GET", "/api/requests/{}/result", ACCESS_SESSION, h_result},
 	{"POST", "/api/models/{}/requests", ACCESS_SESSION, h_submit_model},
 	{"GET", "/api/admin/requests", ACCESS_ADMIN, h_admin_list},

@@ -1,7 +1,8 @@
 // pages/admin-requests.js — admin: every user's work requests (seed: "work
 // requests admin page"): status, dates and result status only — the API
 // never sends inputs or results here — with filters user id, anonymous
-// session id, model, status, date from/to (dates, no time).
+// session id, model, status, date from/to (dates, no time); a QUEUED or
+// RUNNING request of anyone can be cancelled from its row.
 //
 // Runs in: the browser. Called by: app.js (#/admin/requests?user_id=...).
 // Owns: one poller (2 s, only while a listed request is QUEUED/RUNNING),
@@ -10,7 +11,7 @@
 // Filters live in the route's query string, so a filtered view can be
 // bookmarked or linked (e.g. from a user or an instance).
 
-import { get, qs } from '../api.js';
+import { get, post, qs } from '../api.js';
 import { el, field, pageTitle, table, badge, fmtTime, fmtMs, errorText, poll, flash, setContent, showFieldErrors } from '../ui.js';
 
 const POLL_MS = 2000;
@@ -58,6 +59,26 @@ export async function listPage(view, ctx) {
   let extra = [];
   let next = null;
 
+  // admins may cancel anyone's request (POST /api/admin/requests/{id}/cancel)
+  const cancelButton = (r) => {
+    const b = el('button.small.secondary', { type: 'button', 'aria-label': `Cancel request ${r.id}` }, 'Cancel');
+    b.addEventListener('click', async () => {
+      if (!window.confirm(`Cancel request #${r.id}?`)) return;
+      b.disabled = true;
+      try {
+        await post(`/api/admin/requests/${r.id}/cancel`, {});
+        r.status = 'CANCELLED';
+        r.failure_reason = 'CANCELLED';
+        flash(`Request #${r.id} cancelled.`, 'success');
+        draw();
+      } catch (e) {
+        flash(errorText(e), 'error');
+        b.disabled = false;
+      }
+    });
+    return b;
+  };
+
   const draw = () => {
     setContent(out, table([
       { head: 'Id', cell: (r) => '#' + r.id },
@@ -73,6 +94,7 @@ export async function listPage(view, ctx) {
       { head: 'Calls (extra)', cell: (r) => `${r.model_calls ?? 0} (${r.extra_calls ?? 0})` },
       { head: 'Isolation', cell: (r) => fmtMs(r.isolation_ms ?? 0) },
       { head: 'Not sent', cell: (r) => String((r.screened_count ?? 0) + (r.known_bad_count ?? 0)) },
+      { head: 'Actions', cell: (r) => (r.status === 'QUEUED' || r.status === 'RUNNING' ? cancelButton(r) : '') },
     ], items.concat(extra), { cls: 'admin-requests', rowAttrs: (r) => ({ dataset: { id: String(r.id), status: r.status } }),
       empty: 'No request matches these filters.' }));
     more.hidden = !next;

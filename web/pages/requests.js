@@ -160,6 +160,7 @@ export async function detailPage(view, ctx) {
     setContent(body,
       el('dl.facts',
         el('dt', 'Model'), el('dd', el('a', { href: '#/models/' + encodeURIComponent(r.model_id) }, r.model_id)),
+        el('dt', 'Model version'), el('dd#request-model-version', r.model_version || '–'),
         el('dt', 'Status'), el('dd#request-status', { dataset: { status: r.status } }, badge(r.status)),
         r.failure_reason ? [el('dt', 'Reason'), el('dd', r.failure_reason + (r.failure_detail ? ' — ' + r.failure_detail : ''))] : null,
         el('dt', 'Progress'), el('dd', progressBar(r.progress, 'Progress of this request')),
