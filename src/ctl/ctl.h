@@ -17,6 +17,11 @@ struct ctl_opts {
 	const char *out;          /* --out FILE */
 	const char *models_dir;   /* --models-dir DIR */
 	int ttl_days;             /* --days N (create-token) */
+	const char *url;          /* --url (client commands) */
+	const char *token_file;   /* --token-file FILE (client commands) */
+	const char *format;       /* --format csv|json (client commands) */
+	int wait;                 /* --wait (submit) */
+	int header;               /* --header: FILE's first line is a header (submit) */
 	const char *args[4];      /* positional arguments after the command */
 	int nargs;
 };
@@ -32,5 +37,10 @@ int ctl_add_model(const struct ctl_opts *o);
 int ctl_list_models(const struct ctl_opts *o);
 int ctl_kubeconfig(const struct ctl_opts *o); /* ctl_kube.c */
 int ctl_alive(const struct ctl_opts *o);      /* ctl_alive.c */
+/* ctl_client.c: the HTTP API from scripts (no database) */
+int ctl_submit(const struct ctl_opts *o);
+int ctl_status(const struct ctl_opts *o);
+int ctl_result(const struct ctl_opts *o);
+int ctl_cancel(const struct ctl_opts *o);
 
 #endif

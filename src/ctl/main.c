@@ -1,6 +1,7 @@
 /*
  * main.c — modelhubctl: administration from the shell (migrations,
- * accounts, API tokens, the model catalogue).
+ * accounts, API tokens, the model catalogue) and a client of the HTTP API
+ * for scripts (submit, status, result, cancel: ctl_client.c).
  *
  * Runs in: modelhubctl, a short-lived process started by an admin,
  * scripts/run-local and the test harness (t/lib/stack.py).
@@ -40,6 +41,18 @@ static void usage(FILE *f)
 		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
 		"  alive [SECONDS]                  exit 0 if modelhubd's supervisor beat within\n"
 		"                                   SECONDS (liveness probe, no database)\n"
+		"client commands (the HTTP API; no database):\n"
+		"  submit MODEL FILE [--header] [--wait] [--format csv|json] [-o OUT]\n"
+		"                                   submit FILE (CSV or one SMILES a line, - for\n"
+		"                                   stdin; --header: its first line is a header);\n"
+		"                                   prints the request id, or with --wait\n"
+		"                                   shows progress and writes the result\n"
+		"  status ID [--format json]        status and progress of a request\n"
+		"  result ID [--format csv|json] [-o OUT]\n"
+		"  cancel ID\n"
+		"  client options: --url URL (client.url, default http://127.0.0.1:8080),\n"
+		"  --token-file FILE (client.token_file; or client.token, env\n"
+		"  MODELHUB_CLIENT_TOKEN); without a token submit uses an anonymous one\n"
 		"options: -c FILE  configuration file (default $MODELHUB_CONFIG)\n");
 }
 
@@ -68,6 +81,10 @@ static const struct {
 	{"list-models", ctl_list_models, 0, 0},
 	{"kubeconfig", ctl_kubeconfig, 1, 2},
 	{"alive", ctl_alive, 0, 1},
+	{"submit", ctl_submit, 2, 2},
+	{"status", ctl_status, 1, 1},
+	{"result", ctl_result, 1, 1},
+	{"cancel", ctl_cancel, 1, 1},
 };
 
 /* Option taking a value: "--name V" or "--name=V". Returns the value and
@@ -106,8 +123,19 @@ int main(int argc, char **argv)
 			o.sql_dir = v;
 		} else if ((v = opt_val(argc, argv, &i, "--password-env"))) {
 			o.password_env = v;
-		} else if ((v = opt_val(argc, argv, &i, "--out"))) {
+		} else if ((v = opt_val(argc, argv, &i, "--out")) ||
+			   (v = opt_val(argc, argv, &i, "-o"))) {
 			o.out = v;
+		} else if ((v = opt_val(argc, argv, &i, "--url"))) {
+			o.url = v;
+		} else if ((v = opt_val(argc, argv, &i, "--token-file"))) {
+			o.token_file = v;
+		} else if ((v = opt_val(argc, argv, &i, "--format"))) {
+			o.format = v;
+		} else if (strcmp(argv[i], "--wait") == 0) {
+			o.wait = 1;
+		} else if (strcmp(argv[i], "--header") == 0) {
+			o.header = 1;
 		} else if ((v = opt_val(argc, argv, &i, "--models-dir"))) {
 			o.models_dir = v;
 		} else if ((v = opt_val(argc, argv, &i, "--days"))) {
