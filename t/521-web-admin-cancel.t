@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 521-web-admin-cancel.t — in headless Chromium: an admin cancels another user's queued request from the admin requests page (finished rows have no Cancel), and the owner's request page shows the model version it was submitted with.
+# 521-web-admin-cancel.t — in headless Chromium: an admin cancels another user's queued request from the admin requests page (finished rows have no Cancel), the owner's request page shows the model version it was submitted with, and the API page (#/api) lists every operation of /api/openapi.json.
 import os
 import sys
 
@@ -55,4 +55,15 @@ b.route("#/requests/%d" % rid)
 t.is_(b.wait_for("#request-model-version").text, "4.2", "the request page shows the model version")
 b.wait_for("#request-status")
 t.is_(b.find("#request-status").get_attribute("data-status"), "CANCELLED", "and that it was cancelled")
+
+spec = s.api("GET", "/api/openapi.json").json
+n = sum(len(v) for v in spec["paths"].values())
+b.click("#nav a[href='#/api']")
+b.wait_text("#api-count", "%d operations" % n)
+t.is_(len(b.finds("#api-docs .api-op")), n, "#/api shows every operation of the description (%d)" % n)
+t.ok(b.exists("#api-docs [data-op='POST /api/auth/guest/claim']"), "including the guest claim")
+b.click("#api-docs [data-op='GET /api/admin/users/{user_id}'] details summary")
+t.like(b.find("#api-docs [data-op='GET /api/admin/users/{user_id}'] pre").text, r"AdminUser = ",
+       "an answer's schema opens on demand")
+b.shot("api-docs")
 t.done()

@@ -23,6 +23,7 @@ const ROUTES = [
   ['/forgot-password', 'account', 'forgotPage', null],
   ['/reset-password', 'account', 'resetPage', null],
   ['/account', 'account', 'accountPage', 'user'],
+  ['/api', 'api-docs', 'apiPage', null],
   ['/models', 'models', 'listPage', null],
   ['/models/{id}', 'models', 'detailPage', null],
   ['/requests', 'requests', 'listPage', 'user'],
@@ -43,6 +44,7 @@ const ROUTES = [
 const USER_NAV = [
   ['#/models', 'Models'],
   ['#/requests', 'My requests', 'user'],
+  ['#/api', 'API'],
 ];
 const ADMIN_NAV = [
   ['#/admin/models', 'Models'],

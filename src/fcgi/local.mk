@@ -102,3 +102,20 @@ EXTRA_DIST += $(ABUSE_API_TESTS)
 PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t t/174-admin-cancel-version.t t/176-anon-doc-errors.t
 TESTS += $(PEOPLE_API_TESTS)
 EXTRA_DIST += $(PEOPLE_API_TESTS)
+# GET /api/openapi.json: src/fcgi/openapi.json compiled in as a byte array
+# (od + sed: no tool beyond coreutils), served by api_openapi.c; t/177
+# checks it against every route of the router tables and real answers.
+libmhapi_a_SOURCES += src/fcgi/api_openapi.c
+nodist_libmhapi_a_SOURCES = src/fcgi/openapi_data.c
+BUILT_SOURCES = src/fcgi/openapi_data.c
+CLEANFILES += src/fcgi/openapi_data.c
+EXTRA_DIST += src/fcgi/openapi.json
+src/fcgi/openapi_data.c: $(srcdir)/src/fcgi/openapi.json
+	$(MKDIR_P) src/fcgi
+	{ echo '/* generated from src/fcgi/openapi.json by src/fcgi/local.mk: do not edit */'; \
+	  echo 'extern const char api_openapi_json[];'; \
+	  echo 'const char api_openapi_json[] = {'; \
+	  od -An -v -tx1 $(srcdir)/src/fcgi/openapi.json | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; } > $@.tmp && mv $@.tmp $@
+TESTS += t/177-openapi.t
+EXTRA_DIST += t/177-openapi.t

@@ -40,6 +40,7 @@ static const struct api_route *const default_tables[] = {
 	api_account_routes,
 	api_users_routes,
 	api_compat_routes,
+	api_openapi_routes,
 	NULL,
 };
 
