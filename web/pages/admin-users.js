@@ -142,6 +142,7 @@ export async function listPage(view, ctx) {
       { head: 'Created', cell: (u) => fmtTime(u.created_at) },
       { head: 'Requests', cell: (u) => el('a', { href: '#/admin/requests?user_id=' + u.id }, 'requests') },
       { head: 'Details', cell: (u) => {
+        if (me && u.id === me.id) return el('a', { href: '#/account' }, 'your account');
         const b = el('button.small.secondary', { type: 'button', 'aria-label': `Details of ${u.username}`,
           dataset: { details: u.username } }, 'Details');
         b.addEventListener('click', () => open(u));
