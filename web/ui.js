@@ -2,7 +2,9 @@
 // with field errors, status badges, progress bars, dates, the poller.
 //
 // Runs in: the browser (ES module). Called by: app.js and pages/*.js.
-// Owns: nothing global except the message area (#messages) it writes to.
+// Owns: nothing global except the message area (#messages) it writes
+// to, the polite live region (#live-status) that announce() fills, and
+// one 1 s timer ticking the durations marked by ticking().
 //
 // Text always goes in through textContent (never innerHTML), so values
 // from the API (model descriptions, failure details, inputs) cannot inject
@@ -189,6 +191,12 @@ export function fmtNum(v, digits = 1) {
   return Number.isInteger(n) ? String(n) : n.toFixed(digits);
 }
 
+/** An API enum as words: 'very_under' → 'very under', 'CANCELLED' →
+ * 'cancelled'. */
+export function statusText(s) {
+  return String(s ?? '').toLowerCase().replace(/_+/g, ' ');
+}
+
 /** Coloured status badge (QUEUED, RUNNING, READY, ...). */
 export function badge(status) {
   const s = String(status || 'unknown');
@@ -263,4 +271,123 @@ export function poll(fn, ms) {
 export function isoDate(d) {
   const p = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+// ---- live views: update in place
+
+/** Key of a node for morph(): its id or data-key / data-id, else null. */
+function keyOf(n) {
+  if (n.nodeType !== 1) return null;
+  return n.id || n.dataset.key || n.dataset.id || null;
+}
+
+function sameKind(a, b) {
+  return a.nodeType === b.nodeType && a.nodeName === b.nodeName && keyOf(a) === keyOf(b);
+}
+
+function syncAttrs(cur, want) {
+  for (const a of [...cur.attributes]) if (!want.hasAttribute(a.name)) cur.removeAttribute(a.name);
+  for (const a of want.attributes) {
+    if (cur.getAttribute(a.name) === a.value) continue;
+    // style through the CSSOM: the CSP refuses a style attribute write
+    if (a.name === 'style') cur.style.cssText = want.style.cssText;
+    else cur.setAttribute(a.name, a.value);
+  }
+  if ('disabled' in want && cur.disabled !== want.disabled) cur.disabled = want.disabled;
+}
+
+/**
+ * morph(target, ...children) — make target's content equal to children
+ * while keeping the nodes that are already there (matched by position,
+ * tag and key: id, data-key or data-id). A focused link or button, an
+ * open <details> or a text selection survive a poll this way; only
+ * changed text and attributes are written. Rows are keyed (data-id), so a
+ * new row inserted above does not shift content into the focused one.
+ * Kept nodes keep their listeners: pages give them handlers that do not
+ * capture stale data. Form controls keep what the user typed.
+ */
+export function morph(target, ...children) {
+  const src = document.createElement('div');
+  append(src, children);
+  morphChildren(target, src);
+  return target;
+}
+
+function morphChildren(target, src) {
+  const want = [...src.childNodes];
+  const wantKeys = new Set(want.map(keyOf).filter(Boolean));
+  let i = 0;
+  for (const n of want) {
+    let cur = target.childNodes[i];
+    // drop old keyed nodes that are not wanted any more
+    while (cur && keyOf(cur) && !wantKeys.has(keyOf(cur)) && keyOf(cur) !== keyOf(n)) {
+      cur.remove();
+      cur = target.childNodes[i];
+    }
+    const k = keyOf(n);
+    if (cur && k && keyOf(cur) !== k) {
+      const old = [...target.childNodes].slice(i).find((c) => keyOf(c) === k && sameKind(c, n));
+      if (old) {
+        target.insertBefore(old, cur); // moved (rare: a reorder)
+        cur = old;
+      }
+    }
+    if (!cur) target.append(n);
+    else if (!sameKind(cur, n) && !keyOf(cur)) cur.replaceWith(n);
+    else if (!sameKind(cur, n)) target.insertBefore(n, cur);
+    else if (n.nodeType === 3 || n.nodeType === 8) {
+      if (cur.data !== n.data) cur.data = n.data;
+    } else if (n.nodeType === 1) {
+      syncAttrs(cur, n);
+      if (!['INPUT', 'TEXTAREA', 'SELECT'].includes(n.nodeName)) morphChildren(cur, n);
+    }
+    i++;
+  }
+  while (target.childNodes.length > want.length) target.lastChild.remove();
+}
+
+/** Say text once through the polite live region (#live-status), e.g. a
+ * status change; the tables themselves are not live regions. */
+export function announce(text) {
+  let box = document.getElementById('live-status');
+  if (!box) {
+    box = el('div.sr-only#live-status', { role: 'status', 'aria-live': 'polite' });
+    document.body.append(box);
+  }
+  box.textContent = text;
+}
+
+/** Status changes since the last poll, for announce(): remembers
+ * id → status and returns "what changed" sentences. */
+export function statusWatch() {
+  const last = new Map();
+  return (items, label) => {
+    const out = [];
+    for (const x of items) {
+      const before = last.get(x.id);
+      if (before && before !== x.status) out.push(`${label(x)} is now ${statusText(x.status)}.`);
+      last.set(x.id, x.status);
+    }
+    return out;
+  };
+}
+
+let ticker = null;
+
+function tickAll() {
+  const now = Date.now();
+  for (const n of document.querySelectorAll('[data-tick-from]')) {
+    const from = Date.parse(n.dataset.tickFrom);
+    if (!Number.isNaN(from)) n.textContent = fmtDuration((now - from) / 1000);
+  }
+}
+
+/** A duration that ticks every second while on the page: from iso to
+ * now, or fixed when `to` is given. */
+export function ticking(from, to) {
+  if (!from) return el('span.duration', '–');
+  const a = Date.parse(from);
+  if (to) return el('span.duration', fmtDuration((Date.parse(to) - a) / 1000));
+  if (!ticker) ticker = setInterval(tickAll, 1000);
+  return el('span.duration', { dataset: { tickFrom: from } }, fmtDuration((Date.now() - a) / 1000));
 }

@@ -193,6 +193,25 @@ return [...document.querySelectorAll('input, select, textarea, button')]
         except Exception:
             return None
 
+    def shots(self, label, widths=(1280, 390)):
+        """Screenshots of the current page at each width (height: a
+        desktop 900, a phone 844): <name>-<label>-<width>.png."""
+        paths = []
+        for w in widths:
+            self.driver.set_window_size(w, 900 if w >= 600 else 844)
+            time.sleep(0.3)   # layout and a redraw at the new width
+            paths.append(self.shot("%s-%d" % (label, w)))
+        self.driver.set_window_size(1280, 900)
+        return paths
+
+    def focused(self):
+        """The focused element as 'tag#id.class[href]' (for focus checks)."""
+        return self.driver.execute_script("""
+const e = document.activeElement;
+if (!e) return null;
+return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+  (e.getAttribute('href') ? '[' + e.getAttribute('href') + ']' : '');""")
+
     def console(self):
         """Browser console entries since the last call (accumulated)."""
         try:

@@ -6,13 +6,16 @@
 //
 // Runs in: the browser. Called by: app.js (#/admin/requests?user_id=...).
 // Owns: one poller (2 s, only while a listed request is QUEUED/RUNNING),
-// stopped by the returned cleanup.
+// stopped by the returned cleanup. Each answer is merged in place
+// (ui.morph, rows keyed by id): focus on a link survives the polls.
 //
 // Filters live in the route's query string, so a filtered view can be
 // bookmarked or linked (e.g. from a user or an instance).
 
 import { get, post, qs } from '../api.js';
-import { el, field, pageTitle, table, badge, fmtTime, fmtMs, errorText, poll, flash, setContent, showFieldErrors } from '../ui.js';
+import { el, field, pageTitle, table, fmtTime, fmtMs, errorText, poll, flash, setContent, showFieldErrors,
+  morph, announce, statusWatch } from '../ui.js';
+import { statusCell } from './requests.js';
 
 const POLL_MS = 2000;
 const PAGE = 100;
@@ -79,14 +82,15 @@ export async function listPage(view, ctx) {
     return b;
   };
 
+  const changes = statusWatch();
   const draw = () => {
-    setContent(out, table([
+    morph(out, table([
       { head: 'Id', cell: (r) => '#' + r.id },
       { head: 'Model', cell: (r) => r.model_id },
       { head: 'Owner', cell: (r) => (r.user_id ? el('a', { href: '#/admin/requests?user_id=' + r.user_id },
         names.has(r.user_id) ? `${names.get(r.user_id)} (user ${r.user_id})` : 'user ' + r.user_id)
         : r.anon_session_id ? el('a', { href: '#/admin/requests?anon_session_id=' + r.anon_session_id }, 'anon session ' + r.anon_session_id) : '–') },
-      { head: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? el('small', ' ' + r.failure_reason) : null] },
+      { head: 'Status', cell: statusCell },
       { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
       { head: 'Finished', cell: (r) => fmtTime(r.finished_at) },
       { head: 'Result status', cell: (r) => r.result_status || '–' },
@@ -106,6 +110,8 @@ export async function listPage(view, ctx) {
       items = r.items || [];
       if (!extra.length) next = r.next_cursor;
       draw();
+      const said = changes(items, (x) => `Request #${x.id}`);
+      if (said.length) announce(said.join(' '));
       showFieldErrors(form, {});
       return items.some((x) => x.status === 'QUEUED' || x.status === 'RUNNING');
     } catch (e) {

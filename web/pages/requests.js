@@ -7,10 +7,14 @@
 //
 // Polling (DESIGN §8): GET /api/requests (one page) or GET
 // /api/requests/{id} every 2 s, and only while something is QUEUED or
-// RUNNING; finished pages make no further calls.
+// RUNNING; finished pages make no further calls. Each answer is merged
+// into the page in place (ui.morph, rows keyed by id), so keyboard focus
+// (e.g. on Cancel) survives the polls; durations tick locally; status
+// changes are announced once through the live region.
 
 import { get, del, qs } from '../api.js';
-import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtDuration, fmtMs, errorText, poll, flash, field } from '../ui.js';
+import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtMs, errorText, poll, flash, field,
+  morph, ticking, announce, statusWatch } from '../ui.js';
 
 const POLL_MS = 2000;
 const PAGE = 50;
@@ -18,10 +22,14 @@ const PREVIEW_ROWS = 100;
 const LIVE = new Set(['QUEUED', 'RUNNING']);
 
 function duration(r) {
-  const a = r.started_at ? Date.parse(r.started_at) : null;
-  const b = r.finished_at ? Date.parse(r.finished_at) : null;
-  if (!a) return '–';
-  return fmtDuration(((b || Date.now()) - a) / 1000);
+  return ticking(r.started_at, r.finished_at);
+}
+
+/** Status badge and, when it says more, the reason ("FAILED model_error"),
+ * never the status twice ("CANCELLED CANCELLED"). */
+export function statusCell(r) {
+  const reason = r.failure_reason && r.failure_reason !== r.status ? r.failure_reason : null;
+  return [badge(r.status), reason ? el('small', ' ' + reason.toLowerCase().replace(/_+/g, ' ')) : null];
 }
 
 function downloads(r) {
@@ -41,13 +49,13 @@ export async function listPage(view) {
   let items = [];
   let next = null;
   let extra = []; // older pages loaded with "Older requests" (not polled)
-  let shown = null; // the items last drawn, as JSON
+  const changes = statusWatch();
 
   const draw = () => {
-    out.replaceChildren(table([
+    morph(out, table([
       { head: 'Id', cell: (r) => el('a', { href: '#/requests/' + r.id }, '#' + r.id) },
       { head: 'Model', cell: (r) => r.model_id },
-      { head: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? el('small', ' ' + r.failure_reason) : null] },
+      { head: 'Status', cell: statusCell },
       { head: 'Progress', cell: (r) => progressBar(r.progress, `Progress of request ${r.id}`) },
       { head: 'Submitted', cell: (r) => fmtTime(r.created_at) },
       { head: 'Duration', cell: duration },
@@ -60,12 +68,11 @@ export async function listPage(view) {
   const load = async () => {
     try {
       const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value }));
-      const fresh = JSON.stringify(r.items || []);
       items = r.items || [];
       if (!extra.length) next = r.next_cursor;
-      // Redraw only on change: a redraw drops keyboard focus in the table.
-      if (fresh !== shown) draw();
-      shown = fresh;
+      draw();
+      const said = changes(items, (x) => `Request #${x.id}`);
+      if (said.length) announce(said.join(' '));
       return items.some((x) => LIVE.has(x.status));
     } catch (e) {
       out.replaceChildren(el('p.error', { role: 'alert' }, 'Could not load your requests: ' + errorText(e)));
@@ -77,7 +84,6 @@ export async function listPage(view) {
   fStatus.input.addEventListener('change', () => {
     stop();
     extra = [];
-    shown = null;
     stop = poll(load, POLL_MS);
   });
   more.addEventListener('click', async () => {
@@ -85,7 +91,6 @@ export async function listPage(view) {
       const r = await get('/api/requests' + qs({ limit: PAGE, status: fStatus.input.value, cursor: next }));
       extra = extra.concat(r.items || []);
       next = r.next_cursor;
-      shown = null;
       draw();
     } catch (e) {
       flash(errorText(e), 'error');
@@ -155,14 +160,17 @@ export async function detailPage(view, ctx) {
     }
   };
 
+  const changes = statusWatch();
   const draw = (r) => {
     const live = LIVE.has(r.status);
-    setContent(body,
+    const said = changes([r], () => `Request #${id}`);
+    if (said.length) announce(said.join(' '));
+    morph(body,
       el('dl.facts',
         el('dt', 'Model'), el('dd', el('a', { href: '#/models/' + encodeURIComponent(r.model_id) }, r.model_id)),
         el('dt', 'Model version'), el('dd#request-model-version', r.model_version || '–'),
         el('dt', 'Status'), el('dd#request-status', { dataset: { status: r.status } }, badge(r.status)),
-        r.failure_reason ? [el('dt', 'Reason'), el('dd', r.failure_reason + (r.failure_detail ? ' — ' + r.failure_detail : ''))] : null,
+        r.failure_reason && r.failure_reason !== r.status ? [el('dt', 'Reason'), el('dd', r.failure_reason + (r.failure_detail ? ' — ' + r.failure_detail : ''))] : null,
         el('dt', 'Progress'), el('dd', progressBar(r.progress, 'Progress of this request')),
         el('dt', 'Inputs with errors'), el('dd', String(r.error_count ?? 0)),
         el('dt', 'Header line'), el('dd', r.has_header ? (r.header ? el('code', r.header) : 'yes') : 'no'),
@@ -188,7 +196,7 @@ export async function detailPage(view, ctx) {
         r.status === 'COMPLETED' ? [el('span', 'Download the result: '), downloads(r)] : null,
         live ? el('button.danger#cancel-request', { type: 'button', onclick: cancel }, 'Cancel request') : null,
         el('a.button.secondary', { href: '#/requests' }, 'All my requests')),
-      live ? el('p.hint', { 'aria-live': 'polite' }, 'This page updates by itself while the request runs.') : null);
+      live ? el('p.hint', 'This page updates by itself while the request runs.') : null);
     if (r.status === 'COMPLETED' && !resultShown) {
       resultShown = true;
       perInputErrors(id, extra);
