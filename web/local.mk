@@ -16,3 +16,8 @@ EXTRA_DIST += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-we
 PEOPLE_WEB_TESTS = t/520-web-account.t t/521-web-admin-cancel.t
 TESTS += $(PEOPLE_WEB_TESTS)
 EXTRA_DIST += $(PEOPLE_WEB_TESTS)
+
+# Issue 19 (web polish): t/505-519, t/530-539.
+WEB19_TESTS = t/505-web-live.t
+TESTS += $(WEB19_TESTS)
+EXTRA_DIST += $(WEB19_TESTS)
