@@ -62,8 +62,8 @@ static void test_config(void)
 	char n[64];
 
 	shm_dims_from_config(&d);
-	is_int(d.max_nodes, 64, "default max_nodes");
-	is_int(d.max_instances, 256, "default max_instances");
+	is_int(d.max_nodes, 1024, "default max_nodes (1,000 nodes)");
+	is_int(d.max_instances, 110000, "default max_instances (1,000 nodes x 110 pods)");
 	is_int(d.samples, 200, "default samples");
 	cfg_set("metrics.samples", "0");
 	shm_dims_from_config(&d);
@@ -120,13 +120,15 @@ static void test_lifecycle(void)
 	if (!r)
 		return;
 	is_int(shm_header(r)->generation, shm_header(w)->generation, "same generation");
-	is_int(shm_nslots(r, SHM_INSTANCE), 3, "3 instance slots");
+	is_int(shm_capacity(r, SHM_INSTANCE), 3, "3 instance slots");
+	is_int(shm_nslots(r, SHM_INSTANCE), 0, "none used yet: scans stop at 0");
 	is_int(shm_max_samples(r), 5, "5 samples");
 
 	a = shm_instance_register(w, &id1);
 	b = shm_instance_register(w, &id2);
 	c = shm_instance_register(w, &id3);
 	ok(a >= 0 && b >= 0 && c >= 0 && a != b && b != c && a != c, "3 distinct slots");
+	is_int(shm_nslots(r, SHM_INSTANCE), 3, "high-water mark covers the 3");
 	is_int(shm_instance_register(w, &id4), -1, "4th instance: segment full");
 	id1.cpu_limit_m = 2000;
 	is_int(shm_instance_register(w, &id1), a, "re-register returns the same slot");

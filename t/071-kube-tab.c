@@ -6,7 +6,10 @@
 
 #include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_watch.h"
+#include "lib/config.h"
 #include "lib/tap.h"
+
+#include <sys/stat.h>
 
 static struct cluster_pod pod(const char *name, enum cluster_state st)
 {
@@ -31,6 +34,7 @@ static void test_table(void)
 
 	close(fd);
 	unlink(path);
+	cfg_set("kube.max_pods", "64");
 	none = kube_tab_open(path, 0);
 	ok(none == NULL, "reader before the writer made the file: NULL");
 	w = kube_tab_open(path, 1);
@@ -73,7 +77,7 @@ static void test_table(void)
 	/* fill it: gone entries are reused, live ones never */
 	{
 		int fails = 0;
-		for (int i = 0; i < KUBE_TAB_MAX + 5; i++) {
+		for (int i = 0; i < kube_tab_capacity(w) + 5; i++) {
 			char n[32];
 			snprintf(n, sizeof n, "fill-%d", i);
 			p = pod(n, CLUSTER_PENDING);
@@ -95,6 +99,70 @@ static void test_table(void)
 	kube_tab_close(r);
 	kube_tab_close(w);
 	kube_tab_close(NULL);
+	unlink(path);
+}
+
+/* The default size (1,000 nodes x 110 pods): a sparse file, lookups by
+ * hash, a relist's sweep, and a resize that readers follow. */
+static void test_scale(void)
+{
+	char path[] = "/tmp/kube-tab-XXXXXX";
+	int fd = mkstemp(path), found = 0, gone = 0;
+	struct kube_tab *w, *r;
+	struct cluster_pod_row row;
+	char (*names)[64] = calloc(2500, 64);
+	struct stat st;
+
+	close(fd);
+	unlink(path);
+	cfg_set("kube.max_pods", "");
+	w = kube_tab_open(path, 1);
+	r = kube_tab_open(path, 0);
+	ok(w && r && names, "default table opened");
+	if (!w || !r || !names)
+		return;
+	is_int(kube_tab_capacity(r), KUBE_TAB_DEFAULT, "capacity %d by default", KUBE_TAB_DEFAULT);
+	stat(path, &st);
+	ok(st.st_size > (off_t)KUBE_TAB_DEFAULT * 1000 && st.st_blocks * 512 < (4 << 20),
+	   "sparse: %lld bytes long, %lld on disk", (long long)st.st_size, (long long)st.st_blocks * 512);
+	for (int i = 0; i < 5000; i++) {
+		char n[64];
+		struct cluster_pod p;
+		snprintf(n, sizeof n, "mh-model-%d", i);
+		p = pod(n, CLUSTER_READY);
+		kube_tab_put(w, &p);
+		if (i % 2 == 0)
+			snprintf(names[i / 2], 64, "%s", n);
+	}
+	is_int(kube_tab_count(r), 5000, "5000 pods: scans stop at 5000");
+	for (int i = 0; i < 5000; i++) {
+		char n[64];
+		snprintf(n, sizeof n, "mh-model-%d", i);
+		found += kube_tab_find(r, n, &row) == 1 && strcmp(row.pod.name, n) == 0;
+	}
+	is_int(found, 5000, "every pod found by name");
+	kube_tab_sweep(w, names, 2500);
+	for (int i = 0; i < 5000; i++) {
+		char n[64];
+		snprintf(n, sizeof n, "mh-model-%d", i);
+		if (kube_tab_find(r, n, &row) == 1 && row.gone)
+			gone += 1 + (i % 2 == 0) * 1000;
+	}
+	is_int(gone, 2500, "a relist listing half of them: the other half gone");
+	stat(path, &st);
+	ok(st.st_blocks * 512 < (20 << 20), "5000 entries touched %lld bytes on disk",
+	   (long long)st.st_blocks * 512);
+	ok(!kube_tab_replaced(r), "not replaced");
+	kube_tab_close(w);
+	cfg_set("kube.max_pods", "100");
+	w = kube_tab_open(path, 1);
+	ok(w && kube_tab_replaced(r), "kube.max_pods changed: a new file, old readers told");
+	kube_tab_close(r);
+	r = kube_tab_open(path, 0);
+	ok(r && kube_tab_capacity(r) == 100 && kube_tab_count(r) == 0, "  a reader opens the new one");
+	kube_tab_close(r);
+	kube_tab_close(w);
+	free(names);
 	unlink(path);
 }
 
@@ -121,6 +189,7 @@ static void test_qty(void)
 int main(void)
 {
 	test_table();
+	test_scale();
 	test_qty();
 	return done_testing();
 }

@@ -6,7 +6,7 @@ libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster
 # published pod table + watch, node metrics scraping.
 libmhcluster_a_SOURCES += src/cluster/kube/kube_autoscale.c src/cluster/kube/kube_autoscale.h
 libmhcluster_a_SOURCES += src/cluster/kube/kube.c src/cluster/kube/kube_http.c src/cluster/kube/kube_http.h \
-	src/cluster/kube/kube_watch.c src/cluster/kube/kube_watch.h src/cluster/kube/kube_nodes.c src/cluster/kube/kube_nodes.h \
+	src/cluster/kube/kube_watch.c src/cluster/kube/kube_watch.h src/cluster/kube/kube_tab.c src/cluster/kube/kube_nodes.c src/cluster/kube/kube_nodes.h \
 	src/cluster/kube/kube_pod.c src/cluster/kube/kube_pod.h src/cluster/kube/kube_scrape.c
 check_PROGRAMS += t/070-kube-pod.t t/071-kube-tab.t
 TESTS += t/070-kube-pod.t t/071-kube-tab.t

@@ -215,10 +215,10 @@ static void seg_slots(struct buf *b, struct metrics_seg *seg)
 	family(b, "modelhub_metrics_slots", "gauge", "Segment slots by kind and state");
 	for (int k = 0; k < 2; k++) {
 		enum shm_kind kind = k ? SHM_INSTANCE : SHM_NODE;
-		int active = 0, total = shm_nslots(seg, kind);
+		int active = 0, total = shm_capacity(seg, kind);
 		struct shm_snap sn;
 
-		for (int i = 0; i < total; i++)
+		for (int i = 0; i < shm_nslots(seg, kind); i++)
 			active += shm_slot_snapshot(seg, kind, i, &sn, NULL, 0, 0) == 1;
 		buf_printf(b, "modelhub_metrics_slots{kind=\"%s\",state=\"active\"} %d\n",
 			   k ? "instance" : "node", active);

@@ -317,12 +317,15 @@ static void write_live(struct scraper *s, int all)
 	int n = shm_nslots(s->seg, SHM_INSTANCE);
 	struct shm_snap sn;
 
-	if (!s->written_gen || s->nwritten != n) {
-		free(s->written_gen);
-		s->written_gen = calloc((size_t)n, sizeof(*s->written_gen));
-		s->nwritten = s->written_gen ? n : 0;
-		if (!s->written_gen)
+	if (n > s->nwritten) {
+		/* the segment's high-water mark grew: keep what was written */
+		uint64_t *g = realloc(s->written_gen, (size_t)n * sizeof(*g));
+
+		if (!g)
 			return;
+		memset(g + s->nwritten, 0, (size_t)(n - s->nwritten) * sizeof(*g));
+		s->written_gen = g;
+		s->nwritten = n;
 	}
 	for (int i = 0; i < n; i++) {
 		json_object *agg;

@@ -38,6 +38,9 @@
 #define READ_SPINS 2000         /* reader retries before sleeping */
 #define READ_TRIES_SLEEP 50     /* then up to this many 100 us sleeps */
 #define STALE_CHECK_MS 2000
+#define SHM_DEFAULT_NODES 1024      /* 1,000 nodes */
+#define SHM_DEFAULT_INSTANCES 110000 /* 1,000 nodes x 110 pods (the kubelet's default max) */
+#define SHM_MAX_SLOTS 1000000
 
 struct metrics_seg {
 	char name[256];
@@ -74,12 +77,12 @@ size_t shm_size_of(const struct shm_dims *dims)
 
 void shm_dims_from_config(struct shm_dims *dims)
 {
-	long n = cfg_int("metrics.max_nodes", 64);
-	long i = cfg_int("metrics.max_instances", 256);
+	long n = cfg_int("metrics.max_nodes", SHM_DEFAULT_NODES);
+	long i = cfg_int("metrics.max_instances", SHM_DEFAULT_INSTANCES);
 	long s = cfg_int("metrics.samples", 200);
 
-	dims->max_nodes = (uint32_t)(n < 1 ? 1 : n > 100000 ? 100000 : n);
-	dims->max_instances = (uint32_t)(i < 1 ? 1 : i > 100000 ? 100000 : i);
+	dims->max_nodes = (uint32_t)(n < 1 ? 1 : n > SHM_MAX_SLOTS ? SHM_MAX_SLOTS : n);
+	dims->max_instances = (uint32_t)(i < 1 ? 1 : i > SHM_MAX_SLOTS ? SHM_MAX_SLOTS : i);
 	dims->samples = (uint32_t)(s < 2 ? 2 : s > 100000 ? 100000 : s);
 }
 
@@ -417,7 +420,29 @@ const struct shm_header *shm_header(const struct metrics_seg *seg)
 
 int shm_nslots(const struct metrics_seg *seg, enum shm_kind kind)
 {
+	uint32_t hw = atomic_load_explicit(kind == SHM_NODE ? &seg->hdr->hw_nodes
+							    : &seg->hdr->hw_instances,
+					   memory_order_acquire);
+	uint32_t cap = kind == SHM_NODE ? seg->hdr->max_nodes : seg->hdr->max_instances;
+
+	return (int)(hw < cap ? hw : cap);
+}
+
+int shm_capacity(const struct metrics_seg *seg, enum shm_kind kind)
+{
 	return (int)(kind == SHM_NODE ? seg->hdr->max_nodes : seg->hdr->max_instances);
+}
+
+/* Raise the kind's high-water mark to cover slot idx. */
+static void hw_cover(struct metrics_seg *seg, enum shm_kind kind, int idx)
+{
+	_Atomic uint32_t *hw = kind == SHM_NODE ? &seg->hdr->hw_nodes : &seg->hdr->hw_instances;
+	uint32_t cur = atomic_load_explicit(hw, memory_order_relaxed);
+
+	while (cur < (uint32_t)idx + 1 &&
+	       !atomic_compare_exchange_weak_explicit(hw, &cur, (uint32_t)idx + 1,
+						      memory_order_release, memory_order_relaxed))
+		;
 }
 
 int shm_max_samples(const struct metrics_seg *seg)
@@ -504,10 +529,15 @@ int shm_slot_snapshot(const struct metrics_seg *seg, enum shm_kind kind, int idx
 
 	if (!s)
 		return -1;
+	/* only the slot header unless samples are wanted: scans stay cheap */
+	if (!samples || max_samples <= 0)
+		size = sizeof(struct shm_slot);
 	for (;;) {
 		q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
 		if (!(q1 & 1)) {
 			state = atomic_load_explicit(&s->state, memory_order_relaxed);
+			if (state != SHM_SLOT_ACTIVE)
+				break; /* FREE: nothing to copy (out says so below) */
 			memcpy(copy, s, size);
 			atomic_thread_fence(memory_order_acquire);
 			q2 = atomic_load_explicit(&s->seq, memory_order_relaxed);
@@ -615,7 +645,7 @@ static int do_register(struct metrics_seg *seg, enum shm_kind kind,
 		}
 		write_end(s);
 	}
-	for (int i = free_idx < 0 ? n : free_idx; i < n; i++) {
+	for (int i = free_idx < 0 ? n : free_idx; i < shm_capacity(seg, kind); i++) {
 		struct shm_slot *s = slot_at(seg, kind, i);
 		uint64_t keep_gen;
 
@@ -632,6 +662,7 @@ static int do_register(struct metrics_seg *seg, enum shm_kind kind,
 		copy_resources(&s->d, ident);
 		s->d.registered_ms = mh_wall_ms();
 		atomic_store_explicit(&s->state, SHM_SLOT_ACTIVE, memory_order_relaxed);
+		hw_cover(seg, kind, i); /* before the slot is visible as ours: never active above it */
 		write_end(s);
 		return i;
 	}

@@ -169,6 +169,10 @@ struct shm_header {
 	_Atomic uint64_t scrape_errors;
 	_Atomic int64_t scrape_last_ms;
 	_Atomic uint64_t recoveries;    /* stuck seqlocks taken over */
+	/* high-water marks: every slot ever ACTIVE lies below them (the
+	 * registering writer raises them), so scans stop there and the pages
+	 * of a large, mostly unused capacity are never touched */
+	_Atomic uint32_t hw_nodes, hw_instances;
 	struct shm_child children[SHM_MAX_CHILDREN];
 };
 
@@ -189,7 +193,9 @@ struct shm_dims {
 	uint32_t max_nodes, max_instances, samples;
 };
 
-/* From config metrics.max_nodes/max_instances/samples (64, 256, 200). */
+/* From config metrics.max_nodes/max_instances/samples (1024, 110000, 200:
+ * a cluster of 1,000 nodes running 110 pods each). The segment is sparse:
+ * only slots used so far take memory (see the high-water marks). */
 void shm_dims_from_config(struct shm_dims *dims);
 /* hub.shm_name, default "/modelhub-<replica>", into out (size n). */
 void shm_name_from_config(char *out, size_t n, const char *replica_id);
@@ -224,7 +230,11 @@ int shm_child_seg(struct metrics_seg **segp, int *own, struct metrics_seg *given
 		  const char *name, int retry_ms);
 
 const struct shm_header *shm_header(const struct metrics_seg *seg);
+/* Slots worth scanning: every slot ever registered lies in [0, n). Grows
+ * while the segment lives; loops use it, never the capacity. */
 int shm_nslots(const struct metrics_seg *seg, enum shm_kind kind);
+/* Slots the segment was created with (metrics.max_nodes/max_instances). */
+int shm_capacity(const struct metrics_seg *seg, enum shm_kind kind);
 int shm_max_samples(const struct metrics_seg *seg);
 
 /* ---- writers (one process per role; the seqlock makes them exclusive) ---- */

@@ -14,9 +14,11 @@
  * - State comes from the table, never from a GET per pod: cluster_get() is
  *   a memory read, so the runner's readiness loop costs the API server
  *   nothing. A pod this process created but the watch has not shown yet is
- *   PENDING for KUBE_UNSEEN_MS; after that (or when the watcher is down) one
- *   GET answers, and 404 means gone — an answer, never an error path
- *   (UPSTREAM.md 7.8).
+ *   PENDING for KUBE_UNSEEN_MS; after that, absent from a synced table
+ *   means gone — an answer, never an error path (UPSTREAM.md 7.8). While
+ *   the watcher is down or relisting the answer is "unknown" (api_error,
+ *   the last state kept by the caller), never a GET: at 10,000 pods a GET
+ *   per pod every few seconds is what the watch exists to avoid.
  * - Delete is by name only, and only for pods whose modelhub/server
  *   annotation is this replica (7.3). Logs are read first, because a
  *   deleted pod's log is gone with it; cluster_logs() then serves them.
@@ -43,14 +45,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KUBE_MAX_MINE 64
+#define KUBE_MAX_MINE 1024         /* pods one process created and tracks */
 #define KUBE_UNSEEN_MS 20000        /* created, not yet in the table: PENDING */
 #define KUBE_WATCHER_STALE_MS 10000 /* table heartbeat older: watcher down */
 #define KUBE_CALL_MS 15000          /* default kube.call_timeout_ms */
 #define KUBE_DELETE_RETRY_MS 5000   /* transient delete failures retried this long */
 #define KUBE_RETRY_BASE_MS 200
 #define KUBE_RETRY_CAP_MS 2000
-#define KUBE_DIRECT_MS 2000         /* direct GETs of one pod, at most this often */
 #define KUBE_LOG_MAX (4 << 20)
 #define KUBE_DELETE_WAIT_EXTRA_MS 5000
 #define KUBE_WRITER_RETRY_MS 1000   /* the pod table could not be mapped for writing */
@@ -58,9 +59,6 @@
 struct mine {
 	char name[64];
 	int64_t created_mono;
-	int64_t direct_mono;       /* last direct GET (watcher down) */
-	struct cluster_pod direct; /* its answer */
-	int direct_rc;
 	int deleted;               /* we sent DELETE */
 	struct buf logs;           /* fetched before the delete */
 	int has_logs;
@@ -107,6 +105,10 @@ static struct mine *mine_find(struct kube *k, const char *name, int create)
 
 static struct kube_tab *tab(struct kube *k)
 {
+	if (k->tab && !k->writer && kube_tab_replaced(k->tab)) {
+		kube_tab_close(k->tab); /* the watcher made a new file (kube.max_pods changed) */
+		k->tab = NULL;
+	}
 	if (!k->tab)
 		k->tab = kube_tab_open(k->tab_path, 0);
 	return k->tab;
@@ -248,31 +250,12 @@ static int kube_create(struct cluster *c, const struct cluster_spec *spec, struc
 	return rc;
 }
 
-/* One GET of the pod, for when the watch cannot answer. 0 found, 1 404, -1. */
-static int get_direct(struct kube *k, const char *name, struct cluster_pod *p)
-{
-	char path[256];
-	long st;
-	struct json_object *o;
-
-	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", k->kc.ns, name);
-	o = kube_http_get_json(k->h, path, &st, k->call_ms);
-	if (st == 404)
-		return 1;
-	if (!o)
-		return -1;
-	st = kube_pod_parse(o, k->kc.port_offset, p);
-	json_object_put(o);
-	return st < 0 ? -1 : 0;
-}
-
 static int kube_get(struct cluster *c, const char *name_in, struct cluster_instance *out)
 {
 	struct kube *k = c->priv;
 	char name[64];
 	struct mine *m;
 	struct cluster_pod_row row;
-	struct cluster_pod p;
 	int rc;
 
 	/* name may point into out (runners pass ci.name): copy it first */
@@ -291,35 +274,20 @@ static int kube_get(struct cluster *c, const char *name_in, struct cluster_insta
 			ended(out, m, "");
 		return 0;
 	}
-	if (m && mh_mono_ms() - m->created_mono < KUBE_UNSEEN_MS && watcher_alive(k)) {
+	if (rc < 0 || !watcher_alive(k) || kube_tab_synced_ms(k->tab) == 0) {
+		/* the watch cannot answer now (down, relisting, busy): say nothing
+		 * new rather than "dead", and never ask the API server per pod */
+		out->state = m && m->deleted ? CLUSTER_EXITED : CLUSTER_PENDING;
+		out->api_error = 1;
+		snprintf(out->detail, sizeof out->detail, "pod watch not answering");
+		return 0; /* unknown is not dead: the caller keeps the instance */
+	}
+	if (m && mh_mono_ms() - m->created_mono < KUBE_UNSEEN_MS) {
 		out->state = CLUSTER_PENDING;
 		snprintf(out->detail, sizeof out->detail, "created, not yet seen by the watch");
 		return 0;
 	}
-	memset(&p, 0, sizeof p);
-	/* the watch cannot answer: one GET, at most every KUBE_DIRECT_MS per pod */
-	if (m && m->direct_mono && mh_mono_ms() - m->direct_mono < KUBE_DIRECT_MS) {
-		rc = m->direct_rc;
-		p = m->direct;
-	} else {
-		rc = get_direct(k, name, &p);
-		if (m) {
-			m->direct_mono = mh_mono_ms();
-			m->direct_rc = rc;
-			m->direct = p;
-		}
-	}
-	if (rc == 0) {
-		fill(&p, out);
-		return 0;
-	}
-	if (rc < 0) {
-		/* API unreachable: say nothing new rather than "dead" */
-		out->state = m && m->deleted ? CLUSTER_EXITED : CLUSTER_PENDING;
-		out->api_error = 1;
-		snprintf(out->detail, sizeof out->detail, "API server unreachable");
-		return m ? 0 : -1;
-	}
+	/* the watch has listed every model pod since: this one is not there */
 	ended(out, m, "pod not found");
 	return m ? 0 : 1;
 }
@@ -534,7 +502,7 @@ static int kube_pods(struct cluster *c, struct cluster_pod_row **out, int *n, in
 	if (!tab(k))
 		return 0;
 	*synced_ms = kube_tab_synced_ms(k->tab);
-	for (int i = 0; i < KUBE_TAB_MAX; i++) {
+	for (int i = 0; i < kube_tab_count(k->tab); i++) {
 		if (kube_tab_get(k->tab, i, &row) != 1)
 			continue;
 		if (*n == cap) {

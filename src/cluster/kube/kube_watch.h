@@ -7,8 +7,9 @@
  * cluster_get).
  * Called by: kube.c (cluster_watch, cluster_pods, cluster_get).
  * Owns: the mapping of the pod table file (kube.state_file, default
- * <hub.var_dir>/kube-pods.tab): a header and KUBE_TAB_MAX entries, each one
- * pod as last seen by the watch.
+ * <hub.var_dir>/kube-pods.tab): a header, a hash index and kube.max_pods
+ * entries (default KUBE_TAB_DEFAULT), each one pod as last seen by the
+ * watch. The table is kube_tab.c, the list+watch loop kube_watch.c.
  *
  * DESIGN
  * - One watch per replica replaces the upstream GET-per-pod loops
@@ -31,17 +32,24 @@
 #include "cluster/kube/kube_http.h"
 #include "cluster/kube/kube_pod.h"
 
-#define KUBE_TAB_MAX 1024
+#define KUBE_TAB_DEFAULT 110000 /* 1,000 nodes x 110 pods (the kubelet's default max) */
 #define KUBE_TAB_GONE_KEEP_MS 600000
 
 struct kube_tab;
 
 /* Path from kube.state_file or <hub.var_dir>/kube-pods.tab into out. */
 void kube_tab_path(char *out, size_t n);
-/* Map the table; writer creates/initialises it (0600). NULL (logged) on
- * failure; a reader gets NULL until the writer made it. */
+/* Map the table; the writer sizes it from kube.max_pods and makes a new
+ * sparse file (0600) when there is none or its size differs. NULL (logged)
+ * on failure; a reader gets NULL until the writer made it. */
 struct kube_tab *kube_tab_open(const char *path, int writer);
 void kube_tab_close(struct kube_tab *t);
+/* Reader: 1 when a writer replaced the file (close and open again). */
+int kube_tab_replaced(struct kube_tab *t);
+/* Entries the table holds at most; entries worth scanning ([0, count):
+ * every entry ever used lies below it). */
+int kube_tab_capacity(struct kube_tab *t);
+int kube_tab_count(struct kube_tab *t);
 
 /* Writer. put: insert or update by name (clears gone). gone: mark by name.
  * 0, -1 when full. */
@@ -56,7 +64,7 @@ void kube_tab_retire(struct kube_tab *t);
 
 /* Readers. find: 1 found (copied), 0 not present, -1 busy. */
 int kube_tab_find(struct kube_tab *t, const char *name, struct cluster_pod_row *out);
-/* Entry idx (0..KUBE_TAB_MAX-1): 1 copied, 0 free, -1 busy. */
+/* Entry idx (0..kube_tab_count-1): 1 copied, 0 free, -1 busy. */
 int kube_tab_get(struct kube_tab *t, int idx, struct cluster_pod_row *out);
 /* Wall ms of the writer's last heartbeat / last complete list (0: never). */
 int64_t kube_tab_heartbeat_ms(struct kube_tab *t);
