@@ -65,8 +65,8 @@ EXTRA_DIST += t/140-compat-api.t t/141-ersilia-replay.t t/142-ersilia-client.t
 TESTS += t/151-input-riders.t t/152-dry-run.t
 EXTRA_DIST += t/151-input-riders.t t/152-dry-run.t
 # ... and on the web pages (headless Chromium; skips without it).
-TESTS += t/153-web-columns.t
-EXTRA_DIST += t/153-web-columns.t
+TESTS += t/153-web-columns.t t/154-web-column-choice.t
+EXTRA_DIST += t/153-web-columns.t t/154-web-column-choice.t
 # Foundation API tests (real stack): catalogue, errors, Postgres restart, schema.
 TESTS += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t t/114-fcgi-master.t
 EXTRA_DIST += t/110-models.t t/111-errors.t t/112-pgrestart.t t/113-schema.t \

@@ -13,6 +13,7 @@
 import { get, request, qs } from '../api.js';
 import * as session from '../session.js';
 import { el, field, showFieldErrors, errorText, pageTitle, table, badge } from '../ui.js';
+import { columnChooser } from '../columns.js';
 
 function title(m) {
   return (m.details && m.details.title) || m.id;
@@ -76,16 +77,19 @@ function requestForm(m, ctx) {
     hint: m.cache_enabled ? 'Results of molecules already computed by this model are reused either way.' : 'Caching is off for this model.' });
   const count = el('p.hint#input-count', { 'aria-live': 'polite' }, '0 molecules');
   const submit = el('button#submit-request', { type: 'submit' }, 'Submit request');
+  const chooser = columnChooser(m.id);
   const form = el('form.card#request-form', { novalidate: true },
     el('h2', 'New request'),
     el('p.form-error', { role: 'alert' }),
-    fText, count, fFile, fHeader, fCache,
+    fText, count, fFile, fHeader, chooser.node, fCache,
     el('div.actions', submit));
   const recount = () => {
     const file = fFile.input.files && fFile.input.files[0];
     count.textContent = file ? `File: ${file.name} (${file.size} bytes)`
       : `${countInputs(fText.input.value, fHeader.input.checked)} molecules`;
+    chooser.refresh({ file, text: fText.input.value, header: fHeader.input.checked });
   };
+  fFile.input.addEventListener('change', () => chooser.reset());
   fText.input.addEventListener('input', recount);
   fFile.input.addEventListener('change', recount);
   fHeader.input.addEventListener('change', recount);
@@ -102,7 +106,8 @@ function requestForm(m, ctx) {
       return;
     }
     showFieldErrors(form, {});
-    const q = qs({ has_header: fHeader.input.checked ? 'true' : 'false', cache_opt_in: fCache.input.checked ? 'true' : 'false' });
+    const q = qs({ has_header: fHeader.input.checked ? 'true' : 'false', cache_opt_in: fCache.input.checked ? 'true' : 'false',
+      column: chooser.value() });
     const path = `/api/models/${encodeURIComponent(m.id)}/requests${q}`;
     submit.disabled = true;
     try {
