@@ -8,7 +8,8 @@
 // - same-origin cookie auth (modelhub_session, HttpOnly: never visible here);
 // - header `X-Requested-With: modelhub` on every call (the API's CSRF rule
 //   for cookie-authenticated state changes; harmless on GETs);
-// - errors come back as ApiError {status, code, message, fields} whatever
+// - errors come back as ApiError {status, code, message, fields,
+//   retryAfter (seconds, from Retry-After)} whatever
 //   the server (or nginx, or the network) answered;
 // - 401 session_expired (or 401 while we believed we were logged in)
 //   calls the expiry handler once per call, so the user is cleared and sent
@@ -85,7 +86,10 @@ async function errorOf(res) {
     body = null;
   }
   const e = body && body.error ? body.error : {};
-  return new ApiError(res.status, e.code, e.message || res.statusText, e.fields);
+  const err = new ApiError(res.status, e.code, e.message || res.statusText, e.fields);
+  const ra = Number(res.headers.get('Retry-After'));
+  if (ra > 0) err.retryAfter = ra; // seconds (429, 503)
+  return err;
 }
 
 /**

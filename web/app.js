@@ -216,10 +216,12 @@ function onSession({ reason, message }) {
       return;
     }
     drawChrome(loc.path);
-  } else if (reason === 'logout') {
+  } else if (reason === 'logout' || reason === 'remote-logout') {
     clearFlash();
     if (message) flash(message, 'info');
-    navigate('/login', { replace: true });
+    // Logged out from another tab: this tab's page is where to come back.
+    const keep = reason === 'remote-logout' && loc.path !== '/login' && loc.path !== '/signup';
+    navigate(keep ? '/login?next=' + encodeURIComponent(loc.raw) : '/login', { replace: true });
   } else if (reason === 'remote') {
     render();
   } else {

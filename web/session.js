@@ -50,7 +50,8 @@ let timer = null;
 let channel = null;
 
 /** fn({user, reason, message}) on every change of user. reason:
- * login | logout | expired | loaded | refreshed | remote. */
+ * login | logout | remote-logout (in another tab) | expired | loaded |
+ * refreshed | remote. */
 export function subscribe(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -221,8 +222,19 @@ export async function logout() {
     /* already gone on the server: logged out either way */
   }
   clear();
+  dropDrafts();
   broadcast('logout');
   emit('logout', 'You are logged out.');
+}
+
+/** Form drafts (pages/models.js) are kept across an expired session, not
+ * across a deliberate log out. */
+function dropDrafts() {
+  try {
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith('modelhub.draft.')) sessionStorage.removeItem(k);
+  } catch (e) {
+    /* no storage: nothing kept */
+  }
 }
 
 /** The server said the session is gone (401 on some call). */
@@ -354,7 +366,8 @@ export function start() {
       if (type === 'logout') {
         if (state.user) {
           clear();
-          emit('logout', 'You logged out in another tab.');
+          dropDrafts();
+          emit('remote-logout', 'You logged out in another tab.');
         }
       } else if (type === 'login' || type === 'refresh') {
         const before = state.user && state.user.id;

@@ -118,8 +118,9 @@ export function field(f) {
 }
 
 /** Show {name: message} next to the fields of form (clears the others).
- * Unknown names go to the form-level error box. Focuses the first bad field. */
-export function showFieldErrors(form, fields, general) {
+ * Unknown names go to the form-level error box. Focuses the first bad
+ * field unless opts.focus is false (checks while the user types). */
+export function showFieldErrors(form, fields, general, opts = {}) {
   let first = null;
   const rest = [];
   for (const w of form.querySelectorAll('.field')) {
@@ -143,7 +144,7 @@ export function showFieldErrors(form, fields, general) {
   }
   const box = form.querySelector('.form-error');
   if (box) box.textContent = [general, ...rest].filter(Boolean).join(' — ');
-  if (first) first.focus();
+  if (first && opts.focus !== false) first.focus();
   return !first && !general && rest.length === 0;
 }
 
@@ -151,9 +152,29 @@ export function showFieldErrors(form, fields, general) {
 export function errorText(e) {
   if (!e) return '';
   if (e.code === 'network_error') return e.message;
+  if (e.code === 'account_disabled') return 'This account is disabled. Ask an administrator to enable it again.';
   if (e.status === 403) return 'You do not have permission to do this.';
-  if (e.status === 429) return e.message || 'Too many attempts; wait a little and try again.';
+  if (e.status === 429) return tooMany(e);
   return e.message || String(e);
+}
+
+/** "in 15 minutes" (or seconds under a minute). */
+export function fmtWait(sec) {
+  const s = Math.max(1, Math.round(sec));
+  if (s < 60) return `in ${s} second${s === 1 ? '' : 's'}`;
+  const m = Math.ceil(s / 60);
+  return m < 120 ? `in ${m} minute${m === 1 ? '' : 's'}` : `in ${Math.ceil(m / 60)} hours`;
+}
+
+/** A 429 as a sentence: what was refused (the API's words before ';')
+ * and when to try again, in minutes. */
+function tooMany(e) {
+  const msg = String(e.message || '');
+  const m = /retry in (\d+) seconds?/.exec(msg);
+  const wait = e.retryAfter || (m ? Number(m[1]) : 0);
+  const what = msg.split(';')[0].trim() || 'too many attempts';
+  const head = what.charAt(0).toUpperCase() + what.slice(1) + '.';
+  return wait ? `${head} Try again ${fmtWait(wait)}.` : `${head} Wait a little and try again.`;
 }
 
 // ---- values

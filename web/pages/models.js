@@ -49,101 +49,252 @@ export async function listPage(view) {
   draw();
 }
 
+/** Non-empty lines of a text (CR, LF or CRLF). */
+function lines(text) {
+  return text.split(/\r\n|\n|\r/).filter((l) => l.trim() !== '');
+}
+
 function countInputs(text, hasHeader) {
-  const lines = text.split(/\r\n|\n|\r/).filter((l) => l.trim() !== '');
-  return Math.max(0, lines.length - (hasHeader && lines.length ? 1 : 0));
+  const ls = lines(text);
+  return Math.max(0, ls.length - (hasHeader && ls.length ? 1 : 0));
+}
+
+// Header names the API knows for the input column (docs/api.md).
+const HEADER_NAMES = /^(smiles|canonical_smiles|input|inputs|molecule|molecules|mol|compound|key|id|name|inchikey)$/i;
+// A SMILES token: bracket atom, organic-subset atom, aromatic atom, bond,
+// ring closure, branch or dot. A word that is not a run of these (e.g.
+// "smiles": 'm' is no atom) is not a molecule.
+const SMILES_TOKENS = /^(?:\[[^\]]+\]|Br|Cl|[BCNOPSFI]|[bcnops]|[-=#$:/\\.]|%\d\d|\d|[()*@+])+$/;
+
+/** Whether one line looks like a molecule (its first CSV field, or every
+ * field of a multi-column line that is not a known header name). */
+export function looksLikeMolecule(line) {
+  const fields = line.split(',').map((f) => f.trim().replace(/^"(.*)"$/, '$1'));
+  if (fields.some((f) => HEADER_NAMES.test(f))) return false;
+  return fields.some((f) => f !== '' && SMILES_TOKENS.test(f));
+}
+
+/** {header: bool, first} for a text: a header when its first non-empty
+ * line is not a molecule but some later line is (or it is alone and a
+ * known header name). */
+export function detectHeader(text) {
+  const ls = lines(text).slice(0, 20);
+  if (!ls.length) return { header: false, first: '' };
+  const first = ls[0].trim();
+  const header = !looksLikeMolecule(first) && (ls.length === 1 ? first.split(',').some((f) => HEADER_NAMES.test(f.trim())) : true);
+  return { header, first };
 }
 
 function curlRecipe(id) {
-  const origin = location.origin;
-  return el('details.curl',
-    el('summary', 'Use it from a script (curl, no account needed)'),
-    el('pre', el('code',
-      `TOKEN=$(curl -s -X POST ${origin}/api/auth/anon | sed 's/.*"token":"\\([0-9a-f]*\\)".*/\\1/')\n` +
-      `curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \\\n` +
-      `     --data-binary @molecules.csv '${origin}/api/models/${id}/requests?has_header=false'\n` +
-      `curl -s -H "Authorization: Bearer $TOKEN" ${origin}/api/requests/ID\n` +
-      `curl -s -H "Authorization: Bearer $TOKEN" '${origin}/api/requests/ID/result?format=csv'`)));
-}
-
-function requestForm(m, ctx) {
-  const user = session.currentUser();
-  const fText = field({ name: 'inputs', label: 'Molecules (one SMILES per line, or CSV)', type: 'textarea', rows: 8,
-    attrs: { spellcheck: 'false', placeholder: 'CCO\nc1ccccc1' } });
-  const fFile = field({ name: 'file', label: 'Or upload a CSV or text file', type: 'file',
-    attrs: { accept: '.csv,.txt,.smi,text/csv,text/plain' } });
-  const fHeader = field({ name: 'has_header', label: 'The first line is a header (not a molecule)', type: 'checkbox', value: false });
-  const fCache = field({ name: 'cache_opt_in', label: 'Share my results with the cache (faster answers for everyone)', type: 'checkbox', value: false,
-    hint: m.cache_enabled ? 'Results of molecules already computed by this model are reused either way.' : 'Caching is off for this model.' });
-  const count = el('p.hint#input-count', { 'aria-live': 'polite' }, '0 molecules');
-  const submit = el('button#submit-request', { type: 'submit' }, 'Submit request');
-  const chooser = columnChooser(m.id);
-  const form = el('form.card#request-form', { novalidate: true },
-    el('h2', 'New request'),
-    el('p.form-error', { role: 'alert' }),
-    fText, count, fFile, fHeader, chooser.node, fCache,
-    el('div.actions', submit));
-  const recount = () => {
-    const file = fFile.input.files && fFile.input.files[0];
-    count.textContent = file ? `File: ${file.name} (${file.size} bytes)`
-      : `${countInputs(fText.input.value, fHeader.input.checked)} molecules`;
-    chooser.refresh({ file, text: fText.input.value, header: fHeader.input.checked });
-  };
-  fFile.input.addEventListener('change', () => chooser.reset());
-  fText.input.addEventListener('input', recount);
-  fFile.input.addEventListener('change', recount);
-  fHeader.input.addEventListener('change', recount);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const file = fFile.input.files && fFile.input.files[0];
-    const text = fText.input.value;
-    if (!file && countInputs(text, fHeader.input.checked) === 0) {
-      showFieldErrors(form, { inputs: 'give at least one molecule, or choose a file' });
-      return;
-    }
-    if (file && text.trim()) {
-      showFieldErrors(form, { file: 'choose either a file or pasted molecules, not both' });
-      return;
-    }
-    showFieldErrors(form, {});
-    const q = qs({ has_header: fHeader.input.checked ? 'true' : 'false', cache_opt_in: fCache.input.checked ? 'true' : 'false',
-      column: chooser.value() });
-    const path = `/api/models/${encodeURIComponent(m.id)}/requests${q}`;
-    submit.disabled = true;
+  const base = location.origin;
+  const auth = '-H "Authorization: Bearer $TOKEN"';
+  const text = `BASE=${base}\n` +
+    `# 1. an anonymous token (no account needed)\n` +
+    `TOKEN=$(curl -s -X POST "$BASE/api/auth/anon" | grep -o '"token":"[0-9a-f]*"' | cut -d'"' -f4)\n` +
+    `# 2. submit molecules.csv (one SMILES per line; has_header=true if its first line is a header)\n` +
+    `ID=$(curl -s ${auth} -H 'Content-Type: text/csv' --data-binary @molecules.csv \\\n` +
+    `     "$BASE/api/models/${id}/requests?has_header=false" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)\n` +
+    `# 3. wait until it is done\n` +
+    `while :; do\n` +
+    `  STATUS=$(curl -s ${auth} "$BASE/api/requests/$ID" | grep -o '"status":"[A-Z]*"' | head -1 | cut -d'"' -f4)\n` +
+    `  echo "request $ID: $STATUS"\n` +
+    `  case "$STATUS" in QUEUED|RUNNING) sleep 2 ;; *) break ;; esac\n` +
+    `done\n` +
+    `# 4. the result (CSV; format=json for JSON)\n` +
+    `curl -s ${auth} "$BASE/api/requests/$ID/result?format=csv" > result.csv\n`;
+  const code = el('code#curl-recipe', text);
+  const said = el('span.copy-status', { role: 'status' });
+  const copy = el('button.secondary.small#copy-recipe', { type: 'button' }, 'Copy');
+  copy.addEventListener('click', async () => {
     try {
-      let r;
-      if (file) {
-        const fd = new FormData();
-        fd.append('file', file, file.name);
-        r = await request('POST', path, { body: fd });
-      } else {
-        r = await request('POST', path, { body: text, contentType: 'text/csv; charset=utf-8' });
-      }
-      ctx.navigate('/requests/' + r.id);
+      await navigator.clipboard.writeText(text);
+      said.textContent = 'Copied to the clipboard.';
     } catch (e) {
-      const f = Object.assign({}, e.fields);
-      if (f.line) f.inputs = (f.inputs || '') + ` (line ${f.line})`;
-      delete f.line;
-      const target = file && f.inputs ? { file: f.inputs } : f;
-      showFieldErrors(form, target, errorText(e));
-    } finally {
-      submit.disabled = false;
+      // no clipboard (plain http): select the text for Ctrl+C instead
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      said.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
     }
   });
-  if (!user) {
+  return el('details.curl',
+    el('summary', 'Use it from a script (curl, no account needed)'),
+    el('div.actions', copy, said),
+    el('pre', code));
+}
+
+const DRAFT = (id) => 'modelhub.draft.' + id;
+
+/** The form's draft in sessionStorage (kept across an expired session
+ * and the login that follows; dropped on submit and on log out). */
+function saveDraft(id, text, header) {
+  try {
+    if (text) sessionStorage.setItem(DRAFT(id), JSON.stringify({ text, header }));
+    else sessionStorage.removeItem(DRAFT(id));
+  } catch (e) {
+    /* storage full or off: a draft is a convenience */
+  }
+}
+
+function loadDraft(id) {
+  try {
+    return JSON.parse(sessionStorage.getItem(DRAFT(id)) || 'null');
+  } catch (e) {
+    return null;
+  }
+}
+
+/** Count, limit and header note under the molecules field. */
+function countText(n, limit, what) {
+  return `${what}${n} molecule${n === 1 ? '' : 's'} (at most ${limit} per request)`;
+}
+
+function formFields(m) {
+  return {
+    text: field({ name: 'inputs', label: 'Molecules (one SMILES per line, or CSV)', type: 'textarea', rows: 8,
+      attrs: { spellcheck: 'false', placeholder: 'CCO\nc1ccccc1' } }),
+    file: field({ name: 'file', label: 'Or upload a CSV or text file', type: 'file',
+      attrs: { accept: '.csv,.txt,.smi,text/csv,text/plain' } }),
+    header: field({ name: 'has_header', label: 'The first line is a header (not a molecule)', type: 'checkbox', value: false }),
+    cache: field({ name: 'cache_opt_in', label: 'Share my results with the cache (faster answers for everyone)', type: 'checkbox', value: false,
+      attrs: { disabled: !m.cache_enabled },
+      hint: m.cache_enabled ? 'Results of molecules already computed by this model are reused either way.' : 'Caching is off for this model.' }),
+  };
+}
+
+/** Keeps the count, the header box and the one error of the form in
+ * step with what was typed or chosen. Returns {check, inputs}. */
+function formState(m, form, f, limit) {
+  const count = form.querySelector('#input-count');
+  const note = form.querySelector('#header-note');
+  const st = { fileText: null, headerSetByUser: false, error: false };
+  const current = () => st.fileText ?? f.text.input.value;
+  const check = () => {
+    const n = countInputs(current(), f.header.input.checked);
+    const file = f.file.input.files && f.file.input.files[0];
+    const what = file ? `${file.name}: ` : '';
+    count.textContent = st.fileText === null && file ? `${file.name}: reading…` : countText(n, limit, what);
+    const errs = {};
+    const target = file ? 'file' : 'inputs';
+    if (file && f.text.input.value.trim()) errs.file = 'choose either a file or pasted molecules, not both';
+    else if (n > limit) errs[target] = `${n} molecules: at most ${limit} per request; split the list`;
+    if (st.error || Object.keys(errs).length) {
+      showFieldErrors(form, errs, null, { focus: false });
+      st.error = Object.keys(errs).length > 0;
+    }
+    return { n, errs };
+  };
+  const detect = () => {
+    const d = detectHeader(current());
+    if (!st.headerSetByUser) f.header.input.checked = d.header;
+    note.textContent = d.header && f.header.input.checked
+      ? `The first line (“${d.first.slice(0, 40)}”) is not a molecule: it is taken as a header and not sent. Untick the box if it is a molecule.` : '';
+    if (st.fileText === null) saveDraft(m.id, f.text.input.value, st.headerSetByUser ? f.header.input.checked : null);
+    check();
+    const file = f.file.input.files && f.file.input.files[0];
+    f.chooser.refresh({ file, text: f.text.input.value, header: f.header.input.checked });
+  };
+  f.text.input.addEventListener('input', () => {
+    if (!f.text.input.value.trim()) st.headerSetByUser = false;
+    detect();
+  });
+  f.header.input.addEventListener('change', () => {
+    st.headerSetByUser = true;
+    detect();
+  });
+  f.file.input.addEventListener('change', async () => {
+    const file = f.file.input.files && f.file.input.files[0];
+    st.fileText = null;
+    st.headerSetByUser = false; // new content: detect again
+    f.chooser.reset();
+    check();
+    if (file) st.fileText = await file.text().catch(() => '');
+    detect();
+  });
+  const draft = loadDraft(m.id);
+  if (draft && draft.text) {
+    f.text.input.value = draft.text;
+    if (draft.header !== null && draft.header !== undefined) {
+      st.headerSetByUser = true;
+      f.header.input.checked = !!draft.header;
+    }
+  }
+  detect();
+  return { check, state: st };
+}
+
+async function submitForm(m, ctx, form, f, fs, submit) {
+  const file = f.file.input.files && f.file.input.files[0];
+  const text = f.text.input.value;
+  const { n, errs } = fs.check();
+  if (!Object.keys(errs).length && n === 0) errs[file ? 'file' : 'inputs'] = file ? 'the file has no molecule' : 'give at least one molecule, or choose a file';
+  if (Object.keys(errs).length) {
+    fs.state.error = true;
+    showFieldErrors(form, errs);
+    return;
+  }
+  const q = qs({ has_header: f.header.input.checked ? 'true' : 'false', cache_opt_in: f.cache.input.checked ? 'true' : 'false',
+    column: f.chooser.value() });
+  const path = `/api/models/${encodeURIComponent(m.id)}/requests${q}`;
+  submit.disabled = true;
+  try {
+    let r;
+    if (file) {
+      const fd = new FormData();
+      fd.append('file', file, file.name);
+      r = await request('POST', path, { body: fd });
+    } else {
+      r = await request('POST', path, { body: text, contentType: 'text/csv; charset=utf-8' });
+    }
+    saveDraft(m.id, '');
+    ctx.navigate('/requests/' + r.id);
+  } catch (e) {
+    const fe = Object.assign({}, e.fields);
+    if (fe.line) fe.inputs = (fe.inputs || '') + ` (line ${fe.line})`;
+    delete fe.line;
+    const target = file && fe.inputs ? { file: fe.inputs } : fe;
+    fs.state.error = true;
+    // one error: next to the field when the API names one, else the form's
+    showFieldErrors(form, target, Object.keys(target).length ? null : errorText(e));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function requestForm(m, ctx, limit) {
+  if (!session.currentUser()) {
     return el('div.card',
       el('h2', 'New request'),
       el('p', el('a', { href: '#/login?next=' + encodeURIComponent('/models/' + m.id) }, 'Log in'), ' or ',
         el('a', { href: '#/signup' }, 'sign up'), ' to submit molecules from this page.'));
   }
+  const f = formFields(m);
+  f.chooser = columnChooser(m.id); // the input column of a multi-column CSV (web/columns.js)
+  const submit = el('button#submit-request', { type: 'submit' }, 'Submit request');
+  const form = el('form.card#request-form', { novalidate: true },
+    el('h2', 'New request'),
+    el('p.form-error', { role: 'alert' }),
+    f.text, el('p.hint#input-count', { 'aria-live': 'polite' }), f.file, f.header,
+    el('p.hint#header-note', { 'aria-live': 'polite' }), f.chooser.node, f.cache,
+    el('div.actions', submit));
+  const fs = formState(m, form, f, limit);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    submitForm(m, ctx, form, f, fs, submit);
+  });
   return form;
 }
 
 export async function detailPage(view, ctx) {
   const id = ctx.params.id;
   let m;
+  let limit = 1000;
   try {
-    m = await get('/api/models/' + encodeURIComponent(id));
+    const [mm, h] = await Promise.all([get('/api/models/' + encodeURIComponent(id)),
+      get('/api/health').catch(() => null)]);
+    m = mm;
+    if (h && h.limits && h.limits.max_inputs) limit = h.limits.max_inputs;
   } catch (e) {
     view.append(pageTitle('Model ' + id), el('p.error', { role: 'alert' },
       e.status === 404 ? 'There is no such model (or it is disabled).' : errorText(e)));
@@ -162,6 +313,6 @@ export async function detailPage(view, ctx) {
     pageTitle(title(m), session.isAdmin() ? el('a.button.secondary', { href: '#/admin/models/' + encodeURIComponent(m.id) }, 'Edit (admin)') : null),
     m.description ? el('p.lead', m.description) : null,
     el('dl.facts', facts.map(([k, v]) => [el('dt', k), el('dd', String(v ?? '–'))])),
-    m.enabled ? requestForm(m, ctx) : el('p.error', 'This model is disabled and takes no requests.'),
+    m.enabled ? requestForm(m, ctx, limit) : el('p.error', 'This model is disabled and takes no requests.'),
     curlRecipe(m.id));
 }
