@@ -5,7 +5,9 @@
  *
  * Runs in: bench/scrape (which starts a fake API server serving N nodes x
  * P pods of kubelet text). Usage:
- *   kube-scrape-bench URL CYCLES INTERVAL_MS MODEL_PODS_PER_NODE NODES
+ *   kube-scrape-bench URL CYCLES INTERVAL_MS MODEL_PODS_PER_NODE MODEL_NODES
+ * MODEL_NODES: comma-separated indexes of the nodes that run model pods
+ * ("-" for none); the scraper skips the others.
  * Prints per-cycle CPU and wall time of this process and the ratio of CPU
  * to the interval (the share of one core the scraper needs).
  * Owns: a throwaway segment /mh-bench-kscrape-<pid>, unlinked at exit.
@@ -41,7 +43,7 @@ static double wall_ms(void)
 
 int main(int argc, char **argv)
 {
-	struct shm_dims dims = {128, 1024, 200};
+	struct shm_dims dims;
 	struct metrics_seg *seg;
 	struct kubescrape *ks;
 	struct kubescrape_stats st;
@@ -50,24 +52,28 @@ int main(int argc, char **argv)
 	double cpu_sum = 0, wall_sum = 0, cpu_max = 0, wall_max = 0;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: %s URL CYCLES INTERVAL_MS MODEL_PODS_PER_NODE NODES\n", argv[0]);
+		fprintf(stderr, "usage: %s URL CYCLES INTERVAL_MS MODEL_PODS_PER_NODE MODEL_NODES\n", argv[0]);
 		return 2;
 	}
 	cycles = atoi(argv[2]);
 	interval = atoi(argv[3]);
 	per_node = atoi(argv[4]);
-	nodes = atoi(argv[5]);
 	log_init("bench");
 	log_set_level(LOG_WARN);
 	cfg_set("kube.server", argv[1]);
 	cfg_set("kube.token", "bench-token");
 	cfg_set("kube.namespace", "models");
+	shm_dims_from_config(&dims); /* the defaults: 1,024 nodes, 110,000 instances */
 	snprintf(name, sizeof name, "/mh-bench-kscrape-%d", (int)getpid());
 	seg = shm_create(name, &dims, "bench");
 	if (!seg)
 		return 1;
 	/* the monitor's part: one slot per model pod, named like the pod */
-	for (int n = 0; n < nodes; n++)
+	nodes = 0;
+	for (char *p = argv[5]; *p && *p != '-'; nodes++) {
+		int n = (int)strtol(p, &p, 10);
+		if (*p == ',')
+			p++;
 		for (int k = 0; k < per_node; k++) {
 			struct shm_slot_data d;
 			memset(&d, 0, sizeof d);
@@ -78,6 +84,7 @@ int main(int argc, char **argv)
 			if (shm_instance_register(seg, &d) >= 0)
 				slots++;
 		}
+	}
 	ks = kubescrape_new();
 	if (!ks)
 		return 1;
@@ -107,12 +114,15 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("nodes %d, model pods %d (slots), instance samples last cycle %d, text %.1f MiB per cycle\n",
-	       st.nodes, slots, st.instances, (double)st.bytes / 1048576.0);
+	printf("nodes scraped %d (of %d with model pods), skipped %d without; model pods %d (slots), "
+	       "instance samples last cycle %d, text %.1f MiB per cycle\n",
+	       st.nodes, nodes, st.nodes_skipped, slots, st.instances, (double)st.bytes / 1048576.0);
 	printf("per cycle over %d cycles: cpu avg %.1f ms (max %.1f), wall avg %.1f ms (max %.1f)\n", cycles,
 	       cpu_sum / cycles, cpu_max, wall_sum / cycles, wall_max);
 	printf("cpu / interval (%d ms): %.2f %% of one core (target < 5 %%); wall / interval: %.1f %%\n",
 	       interval, 100.0 * cpu_sum / cycles / interval, 100.0 * wall_sum / cycles / interval);
+	printf("ratio to the target (cpu share / 5 %%): %.2f (%s)\n", 100.0 * cpu_sum / cycles / interval / 5.0,
+	       100.0 * cpu_sum / cycles / interval < 5.0 ? "met" : "MISSED");
 	kubescrape_free(ks);
 	shm_close(seg);
 	shm_unlink_name(name);

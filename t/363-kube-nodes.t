@@ -27,7 +27,7 @@ cfg = base_config(
            {"token": "rotated-token", "name": "system:serviceaccount:modelhub:modelhub",
             "allow_file": PERMS}])
 sim = KubeSim(cfg, tls=True).start()
-hub = {"hub.runners": "1", "metrics.interval_ms": "500"}
+hub = {"hub.runners": "1", "metrics.interval_ms": "500", "kube.scrape_nodes": "all"}  # every node, model pods or not
 hub.update(kube_config(sim, NS))
 tokfile = os.path.join(sim.tmp, "token")
 with open(tokfile, "w") as f:

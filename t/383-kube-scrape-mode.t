@@ -35,7 +35,7 @@ def use_token(tok):
 
 
 use_token("ms-token")
-hub = {"hub.runners": "1", "metrics.interval_ms": "500", "kube.scrape": "metrics-server",
+hub = {"hub.runners": "1", "metrics.interval_ms": "500", "kube.scrape_nodes": "all", "kube.scrape": "metrics-server",
        "kube.token": None, "kube.token_file": tokfile}
 hub.update(kube_config(sim, NS))
 hub["kube.token"] = None

@@ -196,7 +196,8 @@ struct cluster_scrape {
 	int (*on_instance_usage)(const char *name, double cpu_m, int64_t mem_bytes, void *arg);
 	void *arg;               /* a callback's non-zero ends the cycle with -1 */
 	/* filled by the backend, this cycle */
-	int nodes;               /* nodes known */
+	int nodes;               /* nodes scraped (they run model pods) */
+	int nodes_skipped;       /* nodes without model pods, not scraped */
 	int nodes_ok;            /* answered */
 	int fallback;            /* the metrics API was used */
 	int64_t bytes;           /* report bytes handed to on_report */

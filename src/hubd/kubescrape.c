@@ -15,8 +15,11 @@
  *   goes to kubelet_ingest() (metrics/kubelet.h: the Prometheus parser +
  *   shm_slot_ingest, the same path as the local /proc source), fallback
  *   usage rates straight to shm_slot_ingest().
- * - The fallback matches pods to instance slots by name through a small
- *   hash table rebuilt from the segment on the cycle's first usage callback.
+ * - The segment's instance slots are indexed once per cycle (sorted by
+ *   node for the kubelet reports, hashed by pod name for the fallback), not
+ *   once per node: 1,000 nodes cost one pass over the slots in use.
+ * - Node slots are freed once a node has had no sample for
+ *   KS_NODE_GONE_MS (gone, or no model pod on it any more).
  */
 #include "hubd/kubescrape.h"
 #include "cluster/cluster.h"
@@ -32,10 +35,11 @@
 
 #define KS_RETRY_MS 10000            /* no backend yet: try again after this */
 #define KS_FETCH_TIMEOUT_MS 2500     /* below the 3 s default interval */
-#define KS_HASH 1024                 /* > max instance slots, power of 2 */
+#define KS_NODE_GONE_MS 60000        /* node slot without a sample this long: freed */
 
 struct ks_inst {
 	char name[SHM_NAME_LEN];
+	char node[SHM_NAME_LEN];
 	int64_t id;
 	int slot;
 };
@@ -46,9 +50,11 @@ struct kubescrape {
 	struct kubescrape_stats *st; /* this cycle's */
 	int64_t now;                 /* this cycle's wall ms */
 	int inst_loaded;             /* this cycle */
-	struct ks_inst *inst;
-	int ninst;
-	int hash[KS_HASH];           /* index+1 into inst, 0 empty */
+	struct ks_inst *inst;        /* this cycle's instance slots, by node */
+	int ninst, cap;
+	int *hash;                   /* index+1 into inst, 0 empty */
+	unsigned hsize;              /* power of 2, >= 2 * cap */
+	struct kubelet_pod *pods;    /* one node's slots (cap of them) */
 };
 
 struct kubescrape *kubescrape_new(void)
@@ -69,6 +75,8 @@ void kubescrape_free(struct kubescrape *ks)
 	if (!ks)
 		return;
 	free(ks->inst);
+	free(ks->hash);
+	free(ks->pods);
 	cluster_free(ks->cl);
 	free(ks);
 }
@@ -84,48 +92,94 @@ static unsigned hash_name(const char *p, size_t n)
 
 static struct ks_inst *inst_find(struct kubescrape *ks, const char *p, size_t n)
 {
-	unsigned h = hash_name(p, n) & (KS_HASH - 1);
+	unsigned h;
 
-	for (int k = 0; k < KS_HASH; k++, h = (h + 1) & (KS_HASH - 1)) {
+	if (!ks->hsize)
+		return NULL;
+	for (h = hash_name(p, n) & (ks->hsize - 1); ks->hash[h]; h = (h + 1) & (ks->hsize - 1)) {
 		int i = ks->hash[h];
-		if (!i)
-			return NULL;
 		if (strlen(ks->inst[i - 1].name) == n && memcmp(ks->inst[i - 1].name, p, n) == 0)
 			return &ks->inst[i - 1];
 	}
 	return NULL;
 }
 
-/* Instance slots of the segment, by pod name. */
+static int inst_node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ks_inst *)a)->node, ((const struct ks_inst *)b)->node);
+}
+
+/* Room for n instances (arrays keep their size across cycles). */
+static int inst_room(struct kubescrape *ks, int n)
+{
+	unsigned hs = 64;
+
+	if (n <= ks->cap)
+		return 0;
+	while (hs < (unsigned)n * 2)
+		hs <<= 1;
+	free(ks->inst);
+	free(ks->hash);
+	free(ks->pods);
+	ks->inst = calloc((size_t)n, sizeof *ks->inst);
+	ks->hash = calloc(hs, sizeof *ks->hash);
+	ks->pods = calloc((size_t)n, sizeof *ks->pods);
+	ks->cap = ks->inst && ks->hash && ks->pods ? n : 0;
+	ks->hsize = ks->cap ? hs : 0;
+	return ks->cap ? 0 : -1;
+}
+
+/* Instance slots of the segment, once per cycle: sorted by node (for the
+ * kubelet reports), hashed by pod name (for the metrics API fallback). */
 static int inst_load(struct kubescrape *ks, struct metrics_seg *seg)
 {
 	int n = shm_nslots(seg, SHM_INSTANCE);
 	struct shm_snap sn;
 
-	if (!ks->inst) {
-		ks->inst = calloc((size_t)(n > 0 ? n : 1), sizeof *ks->inst);
-		if (!ks->inst)
-			return -1;
-	}
-	memset(ks->hash, 0, sizeof ks->hash);
 	ks->ninst = 0;
-	for (int i = 0; i < n && ks->ninst < KS_HASH / 2; i++) {
+	if (inst_room(ks, n > 0 ? n : 1) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
 		struct ks_inst *x;
-		unsigned h;
-		if (shm_slot_snapshot(seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1 || !sn.d.name[0] ||
-		    inst_find(ks, sn.d.name, strlen(sn.d.name)))
+		if (shm_slot_snapshot(seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1 || !sn.d.name[0])
 			continue;
 		x = &ks->inst[ks->ninst++];
-		memset(x, 0, sizeof *x);
 		snprintf(x->name, sizeof x->name, "%s", sn.d.name);
+		snprintf(x->node, sizeof x->node, "%s", sn.d.node);
 		x->id = sn.d.instance_id;
 		x->slot = i;
-		h = hash_name(x->name, strlen(x->name)) & (KS_HASH - 1);
+	}
+	qsort(ks->inst, (size_t)ks->ninst, sizeof *ks->inst, inst_node_cmp);
+	memset(ks->hash, 0, ks->hsize * sizeof *ks->hash);
+	for (int i = 0; i < ks->ninst; i++) {
+		unsigned h = hash_name(ks->inst[i].name, strlen(ks->inst[i].name)) & (ks->hsize - 1);
+		if (inst_find(ks, ks->inst[i].name, strlen(ks->inst[i].name)))
+			continue;
 		while (ks->hash[h])
-			h = (h + 1) & (KS_HASH - 1);
-		ks->hash[h] = ks->ninst;
+			h = (h + 1) & (ks->hsize - 1);
+		ks->hash[h] = i + 1;
 	}
 	return 0;
+}
+
+/* Append the instances on node (sorted run) to ks->pods from *n. */
+static void node_pods(struct kubescrape *ks, const char *node, int *n)
+{
+	int lo = 0, hi = ks->ninst;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (strcmp(ks->inst[mid].node, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < ks->ninst && strcmp(ks->inst[lo].node, node) == 0 && *n < ks->cap; lo++) {
+		struct kubelet_pod *p = &ks->pods[(*n)++];
+		memcpy(p->name, ks->inst[lo].name, sizeof p->name);
+		p->slot = ks->inst[lo].slot;
+		p->instance_id = ks->inst[lo].id;
+	}
 }
 
 static int node_slot(struct kubescrape *ks, struct metrics_seg *seg, const struct cluster_node *nd)
@@ -164,12 +218,18 @@ static int on_report(const struct cluster_node *nd, const char *text, size_t len
 	struct kubescrape *ks = arg;
 	struct kubelet_node_info info;
 	struct kubelet_stats kst;
+	int np = 0;
 
 	memset(&info, 0, sizeof info);
 	info.cpu_capacity_m = info.cpu_allocatable_m = nd->cpu_m;
 	info.mem_capacity_mib = info.mem_allocatable_mib = (double)nd->memory_bytes / 1048576.0;
 	memset(&kst, 0, sizeof kst);
-	kubelet_ingest(ks->seg, nd->name, &info, text, len, ks->now, &kst);
+	if (inst_ready(ks) < 0)
+		return -1;
+	/* its pods, and those whose node is not known yet */
+	node_pods(ks, nd->name, &np);
+	node_pods(ks, "", &np);
+	kubelet_ingest_pods(ks->seg, nd->name, &info, ks->pods, np, text, len, ks->now, &kst);
 	ks->st->instances += (int)kst.ingested;
 	return 0;
 }
@@ -217,6 +277,26 @@ static int on_instance_usage(const char *name, double cpu_m, int64_t mem_bytes, 
 	return 0;
 }
 
+/* Free node slots that got no sample for KS_NODE_GONE_MS: the node left
+ * the cluster or runs no model pod any more (it is no longer scraped). */
+static int release_quiet_nodes(struct metrics_seg *seg, int64_t now)
+{
+	struct shm_snap sn;
+	int freed = 0;
+
+	for (int i = 0; i < shm_nslots(seg, SHM_NODE); i++) {
+		int64_t last;
+		if (shm_slot_snapshot(seg, SHM_NODE, i, &sn, NULL, 0, 0) != 1)
+			continue;
+		last = sn.d.last_sample_ms > sn.d.registered_ms ? sn.d.last_sample_ms : sn.d.registered_ms;
+		if (now - last > KS_NODE_GONE_MS && shm_slot_release(seg, SHM_NODE, i, 0) == 0) {
+			log_info("kubescrape node=%s msg=\"node slot freed (no longer scraped)\"", sn.d.name);
+			freed++;
+		}
+	}
+	return freed;
+}
+
 int kubescrape_run(struct kubescrape *ks, struct metrics_seg *seg, struct kubescrape_stats *st)
 {
 	struct cluster_scrape s;
@@ -234,7 +314,10 @@ int kubescrape_run(struct kubescrape *ks, struct metrics_seg *seg, struct kubesc
 	s.on_instance_usage = on_instance_usage;
 	s.arg = ks;
 	rc = cluster_scrape(ks->cl, &s);
+	if (rc == 0)
+		st->nodes_freed = release_quiet_nodes(seg, ks->now);
 	st->nodes = s.nodes;
+	st->nodes_skipped = s.nodes_skipped;
 	st->nodes_ok = s.nodes_ok;
 	st->fallback = s.fallback;
 	st->bytes = s.bytes;

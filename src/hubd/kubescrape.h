@@ -20,7 +20,9 @@ struct metrics_seg;
 struct kubescrape;
 
 struct kubescrape_stats {
-	int nodes;              /* nodes scraped this cycle */
+	int nodes;              /* nodes scraped this cycle (they run model pods) */
+	int nodes_skipped;      /* nodes without model pods, not scraped */
+	int nodes_freed;        /* node slots freed this cycle */
 	int nodes_ok;           /* answered 2xx */
 	int instances;          /* instance samples ingested */
 	int fallback;           /* metrics.k8s.io used (proxy forbidden) */

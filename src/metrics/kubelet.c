@@ -38,15 +38,49 @@ struct ctx {
 	double node_cpu_s, node_mem_b;
 	int64_t node_t_ms;
 	struct kubelet_stats *st;
+	int *hash;              /* index + 1 into pods, 0 empty */
+	unsigned hmask;
 };
+
+static unsigned hash_str(const char *p, size_t n)
+{
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 16777619u;
+	return h;
+}
+
+/* The node's pods by name: open addressing over c->pods (the node may
+ * carry 110 pods of which every series line is looked up). */
+static int index_pods(struct ctx *c)
+{
+	unsigned size = 16;
+
+	while (size < (unsigned)c->npods * 2)
+		size <<= 1;
+	c->hash = calloc(size, sizeof *c->hash);
+	if (!c->hash)
+		return -1;
+	c->hmask = size - 1;
+	for (int i = 0; i < c->npods; i++) {
+		unsigned h = hash_str(c->pods[i].name, c->pods[i].len) & c->hmask;
+		while (c->hash[h])
+			h = (h + 1) & c->hmask;
+		c->hash[h] = i + 1;
+	}
+	return 0;
+}
 
 static struct pod_acc *find_pod(struct ctx *c, const struct prom_str *pod)
 {
-	if (!pod->p)
+	if (!pod->p || !c->npods)
 		return NULL;
-	for (int i = 0; i < c->npods; i++)
-		if (c->pods[i].len == pod->n && memcmp(c->pods[i].name, pod->p, pod->n) == 0)
-			return &c->pods[i];
+	for (unsigned h = hash_str(pod->p, pod->n) & c->hmask; c->hash[h]; h = (h + 1) & c->hmask) {
+		struct pod_acc *a = &c->pods[c->hash[h] - 1];
+		if (a->len == pod->n && memcmp(a->name, pod->p, pod->n) == 0)
+			return a;
+	}
 	return NULL;
 }
 
@@ -118,7 +152,7 @@ static int collect_pods(struct metrics_seg *seg, const char *node, struct ctx *c
 	int n = shm_nslots(seg, SHM_INSTANCE);
 	struct shm_snap sn;
 
-	c->pods = calloc((size_t)n, sizeof(*c->pods));
+	c->pods = calloc((size_t)(n > 0 ? n : 1), sizeof(*c->pods));
 	if (!c->pods)
 		return -1;
 	for (int i = 0; i < n; i++) {
@@ -196,14 +230,35 @@ static void ingest_pods(struct metrics_seg *seg, const struct ctx *c)
 	}
 }
 
+/* Parse and ingest with c->pods set (freed here). */
+static int ingest(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
+		  const char *buf, size_t len, struct ctx *c)
+{
+	struct prom_opts opts = {1, 0};
+	struct prom_result res;
+	int node_slot;
+
+	if (index_pods(c) < 0) {
+		free(c->pods);
+		return -1;
+	}
+	prom_parse(buf, len, &opts, on_sample, c, &res);
+	c->st->bad_lines = res.bad_lines;
+	if (res.bad_lines)
+		log_warn_x("kubelet node=%s bad_lines=%ld first_error_line=%d error=\"%s\"", node,
+			   res.bad_lines, res.first_error_line, res.first_error ? res.first_error : "");
+	node_slot = ingest_node(seg, node, info, c, c->now_ms);
+	ingest_pods(seg, c);
+	free(c->pods);
+	free(c->hash);
+	return node_slot < 0 ? -1 : 0;
+}
+
 int kubelet_ingest(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
 		   const char *buf, size_t len, int64_t now_ms, struct kubelet_stats *st)
 {
 	struct kubelet_stats local;
-	struct prom_opts opts = {1, 0};
-	struct prom_result res;
 	struct ctx c;
-	int node_slot;
 
 	if (!st)
 		st = &local;
@@ -213,13 +268,31 @@ int kubelet_ingest(struct metrics_seg *seg, const char *node, const struct kubel
 	c.st = st;
 	if (collect_pods(seg, node, &c) < 0)
 		return -1;
-	prom_parse(buf, len, &opts, on_sample, &c, &res);
-	st->bad_lines = res.bad_lines;
-	if (res.bad_lines)
-		log_warn_x("kubelet node=%s bad_lines=%ld first_error_line=%d error=\"%s\"", node,
-			   res.bad_lines, res.first_error_line, res.first_error ? res.first_error : "");
-	node_slot = ingest_node(seg, node, info, &c, now_ms);
-	ingest_pods(seg, &c);
-	free(c.pods);
-	return node_slot < 0 ? -1 : 0;
+	return ingest(seg, node, info, buf, len, &c);
+}
+
+int kubelet_ingest_pods(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
+			const struct kubelet_pod *pods, int npods, const char *buf, size_t len,
+			int64_t now_ms, struct kubelet_stats *st)
+{
+	struct kubelet_stats local;
+	struct ctx c;
+
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	memset(&c, 0, sizeof(c));
+	c.now_ms = now_ms;
+	c.st = st;
+	c.pods = calloc((size_t)(npods > 0 ? npods : 1), sizeof(*c.pods));
+	if (!c.pods)
+		return -1;
+	for (int i = 0; i < npods; i++) {
+		snprintf(c.pods[i].name, sizeof(c.pods[i].name), "%s", pods[i].name);
+		c.pods[i].len = strlen(c.pods[i].name);
+		c.pods[i].slot = pods[i].slot;
+		c.pods[i].instance_id = pods[i].instance_id;
+	}
+	c.npods = npods;
+	return ingest(seg, node, info, buf, len, &c);
 }

@@ -44,4 +44,16 @@ struct kubelet_node_info {
 int kubelet_ingest(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
 		   const char *buf, size_t len, int64_t now_ms, struct kubelet_stats *st);
 
+/* An instance slot the caller already knows runs on the node. */
+struct kubelet_pod {
+	char name[SHM_NAME_LEN];
+	int slot;
+	int64_t instance_id;
+};
+/* The same with the node's instance slots given (the scraper indexes the
+ * segment once per cycle instead of once per node). */
+int kubelet_ingest_pods(struct metrics_seg *seg, const char *node, const struct kubelet_node_info *info,
+			const struct kubelet_pod *pods, int npods, const char *buf, size_t len,
+			int64_t now_ms, struct kubelet_stats *st);
+
 #endif

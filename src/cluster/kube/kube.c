@@ -543,7 +543,8 @@ static int kube_scrape_op(struct cluster *c, struct cluster_scrape *s)
 
 	if (!k->scrape && !(k->scrape = kube_scrape_new(k->h)))
 		return -1;
-	return kube_scrape_run(k->scrape, s);
+	return kube_scrape_run(k->scrape, s,
+			       watcher_alive(k) && kube_tab_synced_ms(k->tab) ? k->tab : NULL);
 }
 
 static int kube_node_list(struct cluster *c, struct cluster_node_info **out, int *n)

@@ -107,30 +107,61 @@ static int node_parse(struct json_object *nd, const char *group_label, struct cl
 	return 0;
 }
 
+/* Append the items of one node list page to *out. 0, -1. */
+static int nodes_page(struct json_object *o, const char *group_label, struct cluster_node **out, int *n,
+		      int *cap)
+{
+	struct json_object *items = jx_get(o, "items", NULL);
+	size_t cnt = items && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+
+	if ((size_t)(*cap - *n) < cnt) {
+		int nc = *n + (int)cnt + 64;
+		struct cluster_node *x = realloc(*out, (size_t)nc * sizeof *x);
+		if (!x)
+			return -1;
+		*out = x;
+		*cap = nc;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		memset(&(*out)[*n], 0, sizeof **out);
+		if (node_parse(json_object_array_get_idx(items, i), group_label, &(*out)[*n]) == 0)
+			(*n)++;
+	}
+	return 0;
+}
+
 int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out, int *n)
 {
-	struct json_object *o, *items;
-	long st;
-	size_t cnt;
+	char path[700], cont[512] = "";
+	int cap = 0;
 
 	*out = NULL;
 	*n = 0;
-	o = kube_http_get_json(h, "/api/v1/nodes", &st, KUBE_NODES_MS);
-	if (!o) {
-		log_warn_x("kube status=%ld msg=\"node list failed\"", st);
-		return -1;
-	}
-	items = jx_get(o, "items", NULL);
-	cnt = items && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
-	if (cnt && !(*out = calloc(cnt, sizeof **out))) {
+	for (;;) {
+		long st;
+		const char *next;
+		struct json_object *o;
+
+		/* paged: one answer never holds a thousand nodes at once */
+		snprintf(path, sizeof path, "/api/v1/nodes?limit=%d%s%s", KUBE_LIST_PAGE,
+			 cont[0] ? "&continue=" : "", cont);
+		o = kube_http_get_json(h, path, &st, KUBE_NODES_MS);
+		if (!o || nodes_page(o, group_label, out, n, &cap) < 0) {
+			log_warn_x("kube status=%ld msg=\"node list failed\"", st);
+			json_object_put(o);
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
+		next = jx_get_str(o, "metadata", "continue", NULL);
+		cont[0] = '\0';
+		if (next && next[0] && strlen(next) < sizeof cont / 3)
+			kube_http_escape(next, cont, sizeof cont);
 		json_object_put(o);
-		return -1;
+		if (!cont[0])
+			return 0;
 	}
-	for (size_t i = 0; i < cnt; i++)
-		if (node_parse(json_object_array_get_idx(items, i), group_label, &(*out)[*n]) == 0)
-			(*n)++;
-	json_object_put(o);
-	return 0;
 }
 
 /* ---- concurrent fetch ---- */

@@ -22,13 +22,14 @@
 #include "cluster/kube/kube_http.h"
 
 #define KUBE_FETCH_CONNS 16
+#define KUBE_LIST_PAGE 500      /* limit= of every node and pod list */
 
 /* CPU quantity ("2", "500m", "1.5", "250000n") to millicores; memory
  * quantity ("4Gi", "512Mi", "1e9", "1G", "123Ki") to bytes. 0 / -1. */
 int kube_qty_milli(const char *q, int64_t *out);
 int kube_qty_bytes(const char *q, int64_t *out);
 
-/* GET /api/v1/nodes: name, allocatable cpu/memory, ready, schedulable,
+/* GET /api/v1/nodes (paged: limit/continue): name, allocatable cpu/memory, ready, schedulable,
  * group (value of group_label). *out malloc()ed. */
 int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster_node **out, int *n);
 
@@ -52,6 +53,9 @@ int kube_fetch_all(struct kube_fetcher *f, struct kube_fetch *x, int n, int time
 struct kube_scrape;
 struct kube_scrape *kube_scrape_new(struct kube_http *h);
 void kube_scrape_free(struct kube_scrape *ks);
-int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s);
+/* One cycle. tab: the pod table when the watch is current (the nodes that
+ * run model pods come from it), NULL (they come from a pod list). */
+struct kube_tab;
+int kube_scrape_run(struct kube_scrape *ks, struct cluster_scrape *s, struct kube_tab *tab);
 
 #endif
