@@ -229,8 +229,8 @@ t.is_(call("POST", "/api/v1/namespaces/default/pods", pod_manifest("p2", ns="def
       "forbidden: pods in another namespace")
 t.is_(call("DELETE", "/api/v1/nodes/node-a"), 403, "forbidden: delete nodes")
 t.is_(call("POST", "/api/v1/namespaces", {"metadata": {"name": "x"}}), 403, "forbidden: create namespaces")
-t.is_(call("PATCH", P + "/p1", {"metadata": {"labels": {"a": "b"}}}, "application/merge-patch+json"), 403,
-      "forbidden: patch pods (not in the list)")
+t.is_(call("PUT", P + "/p1", pod_manifest("p1")), 403,
+      "forbidden: update pods (not in the list; patch is, for the no-evict annotations)")
 r = sim.api("DELETE", "/api/v1/nodes/node-a", token="sa-token")
 t.like(r.text, r'User \\"system:serviceaccount:modelhub:modelhub\\" cannot delete resource \\"nodes\\"',
        "Forbidden message names user, verb and resource")

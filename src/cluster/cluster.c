@@ -117,6 +117,11 @@ int cluster_node_cordon(struct cluster *c, const char *node, int on)
 	return c->ops->node_cordon ? c->ops->node_cordon(c, node, on) : unsupported(c, "node_cordon");
 }
 
+int cluster_pod_no_evict(struct cluster *c, const char *pod, int on)
+{
+	return c->ops->pod_no_evict ? c->ops->pod_no_evict(c, pod, on) : unsupported(c, "pod_no_evict");
+}
+
 int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine)
 {
 	return c->ops->machine_mark ? c->ops->machine_mark(c, ns, machine) : unsupported(c, "machine_mark");

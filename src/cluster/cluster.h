@@ -148,6 +148,7 @@ struct cluster_pod {
 	int deleting;               /* being deleted */
 	int unschedulable;
 	int image_error;
+	int no_evict;               /* annotated safe-to-evict "false" */
 	int64_t created_ms, started_ms, ready_ms;
 };
 
@@ -250,6 +251,7 @@ struct cluster_ops {
 	int (*group_scale)(struct cluster *c, const char *ns, const char *name, int from, int to);
 	int (*node_cordon)(struct cluster *c, const char *node, int on);
 	int (*machine_mark)(struct cluster *c, const char *ns, const char *machine);
+	int (*pod_no_evict)(struct cluster *c, const char *pod, int on);
 	int (*engine_status)(struct cluster *c, struct buf *out);
 	void (*free)(struct cluster *c);
 };
@@ -312,6 +314,12 @@ int cluster_group_scale(struct cluster *c, const char *ns, const char *name, int
 int cluster_node_cordon(struct cluster *c, const char *node, int on);
 /* Mark a Machine cluster.x-k8s.io/delete-machine (removed first on scale-down). */
 int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine);
+/* Set (on: the pod serves a request) or lift the annotations that keep
+ * cluster-autoscaler and Karpenter from evicting a model pod
+ * (safe-to-evict "false" / do-not-disrupt "true"; lifted: safe-to-evict
+ * "true", as a bare pod is otherwise never evicted by cluster-autoscaler,
+ * and do-not-disrupt removed). 0 / -1. */
+int cluster_pod_no_evict(struct cluster *c, const char *pod, int on);
 /* cluster-autoscaler's status text (ConfigMap kube-system/cluster-autoscaler-status). */
 int cluster_engine_status(struct cluster *c, struct buf *out);
 

@@ -148,6 +148,12 @@ int db_as_busy_pods(struct db *db, struct buf *out)
 			     0, NULL), out);
 }
 
+int db_as_idle_pods(struct db *db, struct buf *out)
+{
+	return lines(db_prep(db, "as_idle", "SELECT name FROM model_instance WHERE state = 'IDLE' AND name IS NOT NULL",
+			     0, NULL), out);
+}
+
 int db_as_model_requests(struct db *db, struct buf *out)
 {
 	return lines(db_prep(db, "as_model_req", "SELECT id, cpu_request_m, memory_request_mib FROM model", 0, NULL),

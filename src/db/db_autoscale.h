@@ -49,6 +49,9 @@ int db_as_node_purpose(struct db *db, const char *node, char *purpose, size_t n)
 /* Model pods serving a request now (model_instance BUSY): names, one per
  * line, appended to out. */
 int db_as_busy_pods(struct db *db, struct buf *out);
+/* Warm instances waiting for work (model_instance IDLE): pod names, one
+ * per line, appended to out. */
+int db_as_idle_pods(struct db *db, struct buf *out);
 /* Requests of every model: "id cpu_request_m memory_request_mib" lines. */
 int db_as_model_requests(struct db *db, struct buf *out);
 /* GET /api/autoscaler's body: {"updated_at", "replica", "snapshot",

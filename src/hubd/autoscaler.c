@@ -96,6 +96,7 @@ struct pass {
 	struct model_req *models;
 	int nmodels;
 	struct buf busy;                 /* names of busy pods, one per line */
+	struct buf idle;                 /* names of idle (warm, waiting) pods */
 	struct cluster_group_size size[AS_MAX_GROUPS];
 	int registered[AS_MAX_GROUPS];   /* nodes of the group that exist */
 	struct as_group groups[AS_MAX_GROUPS];
@@ -149,7 +150,8 @@ static int load_models(struct as_child *a, struct pass *p)
 	char *line, *save = NULL;
 	int cap = 0;
 
-	if (db_as_model_requests(a->hc->db, &b) < 0 || db_as_busy_pods(a->hc->db, &p->busy) < 0) {
+	if (db_as_model_requests(a->hc->db, &b) < 0 || db_as_busy_pods(a->hc->db, &p->busy) < 0 ||
+	    db_as_idle_pods(a->hc->db, &p->idle) < 0) {
 		buf_free(&b);
 		return -1;
 	}
@@ -178,14 +180,20 @@ static const struct model_req *model_of(const struct pass *p, const char *id)
 	return NULL;
 }
 
-static int is_busy(const struct pass *p, const char *pod)
+/* Is pod one of the lines of names? */
+static int listed(const struct buf *names, const char *pod)
 {
 	size_t n = strlen(pod);
 
-	for (const char *s = p->busy.data; s && (s = strstr(s, pod)); s += n)
-		if ((s == p->busy.data || s[-1] == '\n') && s[n] == '\n')
+	for (const char *s = names->data; s && (s = strstr(s, pod)); s += n)
+		if ((s == names->data || s[-1] == '\n') && s[n] == '\n')
 			return 1;
 	return 0;
+}
+
+static int is_busy(const struct pass *p, const char *pod)
+{
+	return listed(&p->busy, pod);
 }
 
 static int group_of_node(const struct as_child *a, const struct cluster_node_info *ni)
@@ -367,6 +375,7 @@ static void pass_free(struct pass *p)
 	free(p->rows);
 	free(p->models);
 	buf_free(&p->busy);
+	buf_free(&p->idle);
 	free(p->nodes);
 	free(p->labels);
 	free(p->taints);
@@ -616,6 +625,32 @@ static void scale_down(struct as_child *a, struct pass *p)
 	}
 }
 
+/* ---- no-evict annotations ------------------------------------------------- */
+
+/* Model pods are created with the annotations that stop cluster-autoscaler
+ * and Karpenter from evicting them (they start to serve a request). A warm
+ * instance waiting for work (IDLE) has them lifted, so an engine may move
+ * it off a node it wants to remove; they are set again once it serves a
+ * request. Everything but IDLE keeps them (starting, serving, stopping).
+ * One merge patch per pod whose state changed since the pod table saw it. */
+static void no_evict(struct as_child *a, const struct pass *p)
+{
+	for (int r = 0; r < p->nrows; r++) {
+		const struct cluster_pod *pod = &p->rows[r].pod;
+		int want;
+
+		if (p->rows[r].gone || pod->deleting || !pod->instance_id || strcmp(pod->phase, "Succeeded") == 0 ||
+		    strcmp(pod->phase, "Failed") == 0)
+			continue;
+		want = !listed(&p->idle, pod->name);
+		if (want == pod->no_evict || !a->token || !still_leader(a))
+			continue;
+		if (cluster_pod_no_evict(a->cl, pod->name, want) == 0)
+			log_info("autoscaler pod=%s no_evict=%d msg=\"%s\"", pod->name, want,
+				 want ? "serving a request: not to be evicted" : "idle: the node autoscaler may evict it");
+	}
+}
+
 /* ---- the snapshot for GET /api/autoscaler ---------------------------------- */
 
 static struct json_object *snap_groups(const struct as_child *a, const struct pass *p)
@@ -733,6 +768,7 @@ static void one_pass(struct as_child *a)
 	pod_verdicts(a, &p);
 	scale_up(a, &p);
 	scale_down(a, &p);
+	no_evict(a, &p);
 	store_snapshot(a, &p);
 	pass_free(&p);
 }

@@ -574,6 +574,13 @@ static int kube_machine_mark(struct cluster *c, const char *ns, const char *mach
 	return kube_as_mark_machine(((struct kube *)c->priv)->h, ns, machine);
 }
 
+static int kube_pod_no_evict(struct cluster *c, const char *pod, int on)
+{
+	struct kube *k = c->priv;
+
+	return kube_as_pod_no_evict(k->h, k->kc.ns, pod, on);
+}
+
 static int kube_engine_status(struct cluster *c, struct buf *out)
 {
 	return kube_as_engine_status(((struct kube *)c->priv)->h, out);
@@ -611,6 +618,7 @@ static const struct cluster_ops kube_ops = {
 	.group_scale = kube_group_scale,
 	.node_cordon = kube_node_cordon,
 	.machine_mark = kube_machine_mark,
+	.pod_no_evict = kube_pod_no_evict,
 	.engine_status = kube_engine_status,
 	.free = kube_free,
 };

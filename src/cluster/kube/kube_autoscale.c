@@ -220,6 +220,18 @@ int kube_as_mark_machine(struct kube_http *h, const char *ns, const char *machin
 		     "delete-machine mark");
 }
 
+int kube_as_pod_no_evict(struct kube_http *h, const char *ns, const char *pod, int on)
+{
+	char path[320];
+
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", ns, pod);
+	return patch(h, path, on ? "{\"metadata\":{\"annotations\":{\"cluster-autoscaler.kubernetes.io/safe-to-evict\":"
+				   "\"false\",\"karpenter.sh/do-not-disrupt\":\"true\"}}}"
+				 : "{\"metadata\":{\"annotations\":{\"cluster-autoscaler.kubernetes.io/safe-to-evict\":"
+				   "\"true\",\"karpenter.sh/do-not-disrupt\":null}}}",
+		     on ? "no-evict on" : "no-evict off");
+}
+
 int kube_as_engine_status(struct kube_http *h, struct buf *out)
 {
 	struct json_object *o = get_json(h, "/api/v1/namespaces/kube-system/configmaps/cluster-autoscaler-status");

@@ -29,5 +29,8 @@ int kube_as_group_scale(struct kube_http *h, const char *ns, const char *name, i
 int kube_as_cordon(struct kube_http *h, const char *node, int on);
 int kube_as_mark_machine(struct kube_http *h, const char *ns, const char *machine);
 int kube_as_engine_status(struct kube_http *h, struct buf *out);
+/* Model pod pod in namespace ns: no-evict annotations on (serving) or
+ * lifted (cluster.h cluster_pod_no_evict). */
+int kube_as_pod_no_evict(struct kube_http *h, const char *ns, const char *pod, int on);
 
 #endif

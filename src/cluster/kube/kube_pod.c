@@ -458,6 +458,8 @@ static void parse_meta(struct json_object *pod, struct cluster_pod *p)
 	snprintf(p->model, sizeof p->model, "%s", s ? s : "");
 	p->created_ms = kube_time_ms(jx_get_str(pod, "metadata", "creationTimestamp", NULL));
 	p->deleting = jx_get(pod, "metadata", "deletionTimestamp", NULL) != NULL;
+	s = jx_get_str(pod, "metadata", "annotations", "cluster-autoscaler.kubernetes.io/safe-to-evict", NULL);
+	p->no_evict = s && strcmp(s, "false") == 0;
 	copy_jstr(p->node, sizeof p->node, pod, "spec", "nodeName", NULL);
 	copy_jstr(p->phase, sizeof p->phase, pod, "status", "phase", NULL);
 	copy_jstr(p->pod_ip, sizeof p->pod_ip, pod, "status", "podIP", NULL);

@@ -55,7 +55,7 @@
 #include <unistd.h>
 
 #define KUBE_TAB_MAGIC 0x4b55424554414232ULL /* "KUBETAB2" */
-#define KUBE_TAB_VERSION 2
+#define KUBE_TAB_VERSION 3 /* 3: cluster_pod.no_evict */
 #define KUBE_TAB_MIN 16
 #define KUBE_TAB_LIMIT 2000000
 #define KUBE_READ_RETRIES 200
