@@ -153,6 +153,17 @@ export function qs(params) {
   return s ? '?' + s : '';
 }
 
+/** Count a promise (a page module loading) as a call in flight, so the
+ * global loader shows for it too. */
+export function track(promise) {
+  inflight++;
+  loaderUpdate();
+  return Promise.resolve(promise).finally(() => {
+    inflight--;
+    loaderUpdate();
+  });
+}
+
 /** Number of API calls in flight (tests and the loader read it). */
 export function inflightCount() {
   return inflight;

@@ -15,6 +15,7 @@
 
 import * as session from './session.js';
 import { el, setContent, flash, clearFlash, pruneFlash, pageTitle } from './ui.js';
+import { track } from './api.js';
 
 const ROUTES = [
   // pattern, module, export, needs
@@ -181,7 +182,11 @@ async function render() {
   }
   view.setAttribute('aria-busy', 'true');
   try {
-    const page = await import(`./pages/${mod}.js`);
+    // The loader shows while the page's module loads (first visit).
+    document.body.dataset.routeLoading = '1';
+    const page = await track(import(`./pages/${mod}.js`)).finally(() => {
+      if (my === seq) delete document.body.dataset.routeLoading;
+    });
     if (my !== seq) return;
     view.replaceChildren();
     const ctx = { params: m.params, query: loc.query, user, navigate, isCurrent: () => my === seq };
@@ -230,6 +235,17 @@ function onSession({ reason, message }) {
 }
 
 async function main() {
+  const bar = document.querySelector('.topbar');
+  const toggle = document.getElementById('menu-toggle');
+  toggle.addEventListener('click', () => {
+    const open = bar.classList.toggle('menu-open');
+    toggle.setAttribute('aria-expanded', String(open));
+  });
+  // a chosen page closes the folded menu
+  window.addEventListener('hashchange', () => {
+    bar.classList.remove('menu-open');
+    toggle.setAttribute('aria-expanded', 'false');
+  });
   document.getElementById('skip-link').addEventListener('click', (ev) => {
     ev.preventDefault();
     document.getElementById('main').focus();

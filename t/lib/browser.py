@@ -51,6 +51,46 @@ def skip_reason():
     return None
 
 
+_CONTRAST_JS = """
+function parse(c) {
+  const m = /rgba?\\(([\\d.]+),\\s*([\\d.]+),\\s*([\\d.]+)(?:,\\s*([\\d.]+))?/.exec(c || '');
+  return m ? [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]] : [0, 0, 0, 0];
+}
+function lum(c) {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+}
+function ratio(a, b) {
+  const x = lum(a), y = lum(b);
+  return Math.round(((Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05)) * 100) / 100;
+}
+function bgOf(e) {
+  for (; e && e.nodeType === 1; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c[3] >= 0.9) return c;
+  }
+  return [255, 255, 255, 1];
+}
+function lowContrast(root, minimum) {
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const e = n.parentElement;
+    if (!n.data.trim() || seen.has(e) || !e.offsetParent && getComputedStyle(e).position !== 'fixed') continue;
+    seen.add(e);
+    const cs = getComputedStyle(e);
+    if (cs.visibility === 'hidden' || parseFloat(cs.opacity) === 0 || e.closest('.sr-only, [aria-hidden=true]')) continue;
+    const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? Math.min(3, minimum) : minimum;
+    const r = ratio(parse(cs.color), bgOf(e));
+    if (r < need) out.push([r, n.data.trim().slice(0, 40), cs.color + ' on ' + getComputedStyle(e).backgroundColor]);
+  }
+  return out;
+}
+"""
+
+
 class Browser:
     def __init__(self, base_url, tap=None, name="web"):
         from selenium import webdriver
@@ -181,6 +221,23 @@ return [...document.querySelectorAll('input, select, textarea, button')]
     return !(e.labels && e.labels.length);
   })
   .map((e) => e.outerHTML.slice(0, 160));""")
+
+    def low_contrast(self, root="body", minimum=4.5):
+        """Visible text under root whose contrast with its background is
+        below WCAG AA (4.5:1; 3:1 for large text), as [(ratio, text, css
+        colours)]. The background is the first opaque one up the tree."""
+        return self.driver.execute_script(_CONTRAST_JS + """
+return lowContrast(document.querySelector(arguments[0]), arguments[1]);""", root, minimum)
+
+    def focus_ring_contrast(self, css):
+        """Contrast of the focus outline of element css (focused by
+        keyboard) against the background behind it; None without one."""
+        return self.driver.execute_script(_CONTRAST_JS + """
+const e = document.querySelector(arguments[0]);
+if (!e) return null;
+const cs = getComputedStyle(e);
+if (cs.outlineStyle === 'none' || parseFloat(cs.outlineWidth) === 0) return null;
+return ratio(parse(cs.outlineColor), bgOf(e.parentElement));""", css)
 
     # ---- evidence
     def shot(self, label):
