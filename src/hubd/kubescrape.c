@@ -19,12 +19,13 @@
  *   node for the kubelet reports, hashed by pod name for the fallback), not
  *   once per node: 1,000 nodes cost one pass over the slots in use.
  * - Node slots are freed once a node has had no sample for
- *   KS_NODE_GONE_MS (gone, or no model pod on it any more).
+ *   kube.node_slot_keep_seconds (gone, or no model pod on it any more).
  */
 #include "hubd/kubescrape.h"
 #include "cluster/cluster.h"
 #include "hubd/hubd.h"
 #include "lib/clock.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "metrics/kubelet.h"
 #include "metrics/shm.h"
@@ -35,7 +36,7 @@
 
 #define KS_RETRY_MS 10000            /* no backend yet: try again after this */
 #define KS_FETCH_TIMEOUT_MS 2500     /* below the 3 s default interval */
-#define KS_NODE_GONE_MS 60000        /* node slot without a sample this long: freed */
+#define KS_NODE_GONE_S 60            /* kube.node_slot_keep_seconds: no sample this long, freed */
 
 struct ks_inst {
 	char name[SHM_NAME_LEN];
@@ -277,10 +278,11 @@ static int on_instance_usage(const char *name, double cpu_m, int64_t mem_bytes, 
 	return 0;
 }
 
-/* Free node slots that got no sample for KS_NODE_GONE_MS: the node left
+/* Free node slots that got no sample for kube.node_slot_keep_seconds: the node left
  * the cluster or runs no model pod any more (it is no longer scraped). */
 static int release_quiet_nodes(struct metrics_seg *seg, int64_t now)
 {
+	int64_t keep_ms = cfg_int("kube.node_slot_keep_seconds", KS_NODE_GONE_S) * 1000;
 	struct shm_snap sn;
 	int freed = 0;
 
@@ -289,7 +291,7 @@ static int release_quiet_nodes(struct metrics_seg *seg, int64_t now)
 		if (shm_slot_snapshot(seg, SHM_NODE, i, &sn, NULL, 0, 0) != 1)
 			continue;
 		last = sn.d.last_sample_ms > sn.d.registered_ms ? sn.d.last_sample_ms : sn.d.registered_ms;
-		if (now - last > KS_NODE_GONE_MS && shm_slot_release(seg, SHM_NODE, i, 0) == 0) {
+		if (now - last > keep_ms && shm_slot_release(seg, SHM_NODE, i, 0) == 0) {
 			log_info("kubescrape node=%s msg=\"node slot freed (no longer scraped)\"", sn.d.name);
 			freed++;
 		}
