@@ -43,6 +43,20 @@ export async function listPage(view) {
     out.append(el('p.error', { role: 'alert' }, errorText(e)));
     return;
   }
+  // Models whose requests fit no node group of the node autoscaler can
+  // never start (the save check refuses new ones; this flags those saved
+  // before the groups changed). Best effort: no flag when it cannot be read.
+  let noGroup = new Set();
+  try {
+    noGroup = new Set((await get('/api/autoscaler')).models_without_group || []);
+  } catch (e) { /* autoscaler report unavailable: no flags */ }
+  const modelCell = (m) => {
+    const a = el('a', { href: '#/admin/models/' + encodeURIComponent(m.id) }, m.id);
+    if (!noGroup.has(m.id)) return a;
+    return el('span', a, ' ', el('span.badge.status-failed.no-node-group', {
+      title: `requests ${m.cpu_request_m} m CPU / ${m.memory_request_mib} MiB fit no node group: its instances can never start`,
+    }, 'fits no node group'));
+  };
   const toggle = async (m, btn) => {
     btn.disabled = true;
     try {
@@ -56,7 +70,7 @@ export async function listPage(view) {
     }
   };
   const draw = () => setContent(out, table([
-    { head: 'Model', cell: (m) => el('a', { href: '#/admin/models/' + encodeURIComponent(m.id) }, m.id) },
+    { head: 'Model', cell: modelCell },
     { head: 'Enabled', cell: (m) => (m.enabled ? badge('ENABLED') : badge('DISABLED')) },
     { head: 'Mode', cell: (m) => m.execution_mode },
     { head: 'CPU req / lim (m)', cell: (m) => `${m.cpu_request_m} / ${m.cpu_limit_m}` },
