@@ -83,7 +83,10 @@ sim.stop()
 # ---- stack 2: no groups, the nodes the scraper saw ----
 nodes = [{"name": "node-a", "cpu": "4", "memory": "8Gi", "pods": 20, "group": "static"},
          {"name": "node-b", "cpu": "2", "memory": "32Gi", "pods": 20, "group": "static"}]
-sim, s = start(sim_config=base_config(nodes=nodes), hub={"metrics.interval_ms": "300"})
+# No model pod runs here, and the scraper by default reads only nodes that run
+# model pods (t/385): scrape them all so the segment holds both nodes.
+sim, s = start(sim_config=base_config(nodes=nodes),
+               hub={"metrics.interval_ms": "300", "kube.scrape_nodes": "all"})
 add_model(s)
 
 
@@ -101,7 +104,8 @@ check(caps(s, "nodes"), "nodes seen", 4000, 32768)
 s.stop()
 sim.stop()
 sim, s = start(sim_config=base_config(nodes=nodes),
-               hub={"metrics.interval_ms": "300", "recommend.max_cpu_m": "3000"})
+               hub={"metrics.interval_ms": "300", "kube.scrape_nodes": "all",
+                    "recommend.max_cpu_m": "3000"})
 add_model(s)
 deadline = time.time() + 30
 while time.time() < deadline and not nodes_seen():
