@@ -65,7 +65,8 @@ def run_once(label):
     deadline = time.time() + 60
     while time.time() < deadline:
         rows = s.sql("SELECT im.cpu_busy_m, im.mem_busy_mib, im.busy_samples, im.cpu_min_m,"
-                     " im.cpu_max_m, im.mem_max_mib, im.sample_count"
+                     " im.cpu_max_m, im.mem_max_mib, im.sample_count, im.request_inputs,"
+                     " im.call_inputs"
                      " FROM instance_metrics im JOIN model_instance mi ON mi.id = im.instance_id"
                      " WHERE $1 = ANY(mi.request_ids)", rid)
         if rows:
@@ -98,7 +99,14 @@ if first:
     t.ok(cpu_min < 100, "the all-time CPU min is the idle floor (%.0f m)" % cpu_min)
     t.ok(busy_cpu > 150, "busy CPU P10 reflects the work (%.0f m), not the idle floor" % busy_cpu)
     t.ok(busy_mem >= 200, "busy memory P10 holds the base (%.0f MiB)" % busy_mem)
+if first:
+    t.is_((first[7], first[8]), ("600", "100"),
+          "input sizes recorded: largest request 600 inputs, largest model call 100 (the chunk)")
 rep = rating(100)
+t.is_([b.get("inputs") for b in rep.get("by_call_size", [])], ["11-100"],
+      "the per-call-size bucket is fed by the recorded call size")
+t.is_([b.get("inputs") for b in rep.get("by_input_size", [])], ["101-1000"],
+      "the per-request-size bucket is fed by the recorded request size")
 res = rep.get("resources", {})
 t.ok("busy floor" in (res.get("cpu_request_m", {}).get("reason") or ""),
      "the CPU request is sized from the busy floor (%s)" % res.get("cpu_request_m", {}).get("reason"))

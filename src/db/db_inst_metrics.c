@@ -32,7 +32,10 @@ static const char SQL_TO_PERSIST[] =
 	"       coalesce(mi.memory_limit_mib, 0), "
 	"       (SELECT coalesce(sum(w.input_count), 0) FROM work_request w "
 	"         WHERE w.id = ANY (mi.request_ids)), "
-	"       il.aggregates, mi.backend "
+	"       il.aggregates, mi.backend, "
+	"       (SELECT max(w.input_count) FROM work_request w WHERE w.id = ANY (mi.request_ids)), "
+	"       (SELECT max(w.input_count - w.cached_count) FROM work_request w "
+	"         WHERE w.id = ANY (mi.request_ids)) "
 	"FROM model_instance mi "
 	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
 	"LEFT JOIN instance_live il ON il.instance_id = mi.id "
@@ -47,9 +50,10 @@ static const char SQL_INSERT_METRICS[] =
 	"  cpu_min_m, cpu_max_m, cpu_avg_m, cpu_60_min_m, cpu_60_max_m, cpu_60_avg_m, "
 	"  mem_min_mib, mem_max_mib, mem_avg_mib, mem_60_min_mib, mem_60_max_mib, mem_60_avg_mib, "
 	"  cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib, input_count, "
-	"  termination_reason, busy_samples, cpu_busy_m, mem_busy_mib, throttled_pct) "
+	"  termination_reason, busy_samples, cpu_busy_m, mem_busy_mib, throttled_pct, "
+	"  request_inputs, call_inputs) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-	"        $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) "
+	"        $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) "
 	"ON CONFLICT (instance_id) DO NOTHING";
 
 static const char SQL_SNAPSHOT[] =
@@ -148,9 +152,9 @@ static const char *fmt_res(char *b, int v)
 /* The three statements of db_inst_persist, inside its transaction. */
 static int persist_tx(struct db *db, const struct db_inst_final *f)
 {
-	char nb[15][32], rb[5][DB_INT_LEN];
+	char nb[15][32], rb[7][DB_INT_LEN];
 	const char *ids = DB_INT(f->id);
-	const char *p[25] = {ids, f->model_id, DB_INT(f->sample_count)};
+	const char *p[27] = {ids, f->model_id, DB_INT(f->sample_count)};
 	const char *ps[2] = {ids, f->snapshot_json};
 
 	fmt_agg(&p[3], &nb[0], &f->cpu);
@@ -165,7 +169,9 @@ static int persist_tx(struct db *db, const struct db_inst_final *f)
 	p[22] = fmt_num(nb[12], 32, f->cpu_busy_m, isfinite(f->cpu_busy_m));
 	p[23] = fmt_num(nb[13], 32, f->mem_busy_mib, isfinite(f->mem_busy_mib));
 	p[24] = fmt_num(nb[14], 32, f->throttled_pct, isfinite(f->throttled_pct));
-	if (db_cmd(db, SQL_INSERT_METRICS, 25, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
+	p[25] = fmt_res(rb[5], f->request_inputs);
+	p[26] = fmt_res(rb[6], f->call_inputs);
+	if (db_cmd(db, SQL_INSERT_METRICS, 27, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
 	    db_cmd(db, SQL_DROP_LIVE, 1, p) < 0)
 		return -1;
 	return 0;

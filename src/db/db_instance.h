@@ -125,6 +125,10 @@ struct db_inst_final {
 	 * percentile; CFS periods throttled, percent. NaN: NULL (unmeasured) */
 	int busy_samples;
 	double cpu_busy_m, mem_busy_mib, throttled_pct;
+	/* input sizes (<= 0: NULL): the largest request it served, and the
+	 * largest model call (that request's uncached inputs, at most the
+	 * runner's hub.chunk_size) */
+	int request_inputs, call_inputs;
 	const char *reason;        /* termination reason, may be NULL */
 	const char *snapshot_json; /* merged into model_instance.snapshot */
 };

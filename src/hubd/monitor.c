@@ -365,6 +365,18 @@ static json_object *final_snapshot(const struct db_inst_final *f, const struct s
 	return snap;
 }
 
+/* Largest request (column 10) and model call (column 11: the largest
+ * request's uncached inputs, sent in chunks of hub.chunk_size, the
+ * runner's setting; a bisected chunk only makes smaller calls). */
+static void input_sizes(PGresult *r, int row, struct db_inst_final *f)
+{
+	int chunk = (int)cfg_int("hub.chunk_size", 100), sent;
+
+	f->request_inputs = PQgetisnull(r, row, 10) ? 0 : atoi(PQgetvalue(r, row, 10));
+	sent = PQgetisnull(r, row, 11) ? 0 : atoi(PQgetvalue(r, row, 11));
+	f->call_inputs = sent > chunk && chunk > 0 ? chunk : sent;
+}
+
 static int persist_one(struct monitor *m, PGresult *r, int row)
 {
 	int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
@@ -394,6 +406,7 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 	f.cpu_busy_m = vb.cpu_m;
 	f.mem_busy_mib = vb.mem_mib;
 	f.throttled_pct = vb.throttled_pct;
+	input_sizes(r, row, &f);
 	snap = final_snapshot(&f, &d, source, mi);
 	f.snapshot_json = json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN);
 	rc = db_inst_persist(m->c->db, &f);
