@@ -120,6 +120,9 @@ function curlRecipe(id) {
   });
   return el('details.curl',
     el('summary', 'Use it from a script (curl, no account needed)'),
+    el('p', 'The whole guide, with modelhubctl and what each error means: ',
+      el('a#anon-guide', { href: '/docs/anonymous-requests.md', target: '_blank', rel: 'noopener' },
+        'Running a model from the command line'), '.'),
     el('div.actions', copy, said),
     el('pre', code));
 }
