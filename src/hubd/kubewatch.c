@@ -11,7 +11,8 @@
  * Shared state: writes model_instance.node/address/snapshot.pod of rows
  * whose pod it sees (never state: that is the runner's), instance_event
  * rows with source 'k8s' (the pod's Kubernetes events, each once),
- * instance_log of its running pods (tail, every KW_LIVE_LOG_MS), marks
+ * instance_log of its running pods (tail of at most KW_LIVE_LOG_BYTES,
+ * every KW_LIVE_LOG_MS, KW_LIVE_LOG_PER_PASS pods per pass), marks
  * active rows of this replica LOST when their pod has been gone for
  * KW_LOST_GRACE_MS without a runner recording the end, ends IDLE rows
  * whose runner died and active rows of replicas that stopped beating
@@ -58,7 +59,9 @@
 #define KW_LOG_MAX (4 << 20)
 #define KW_DEAD_REPLICA_S 120    /* hub_server heartbeat older: the replica is gone */
 #define KW_LIVE_LOG_MS 15000     /* logs of running pods into instance_log (admin view) */
-#define KW_LIVE_LOG_LINES 5000   /* the tail kept of a running pod's log */
+#define KW_LIVE_LOG_LINES 2000   /* the tail kept of a running pod's log */
+#define KW_LIVE_LOG_BYTES (256 << 10) /* and at most this much of it */
+#define KW_LIVE_LOG_PER_PASS 8   /* live log fetches per reconcile pass */
 
 struct seen {
 	char name[64];
@@ -74,6 +77,8 @@ struct kw {
 	int nseen;
 	int64_t last_reconcile;
 	int64_t last_live_log;
+	int live_pending;       /* a live log round is under way */
+	int live_pos;           /* its next active row */
 };
 
 /* The pod table as one reconcile pass sees it, sorted by pod name. */
@@ -180,7 +185,8 @@ static void store_log(struct kw *k, int64_t id, const char *name, int live)
 {
 	struct buf b = BUF_INIT;
 
-	if (cluster_logs_tail(k->cl, name, &b, KW_LOG_MAX, live ? KW_LIVE_LOG_LINES : 0) == 0 &&
+	if (cluster_logs_tail(k->cl, name, &b, live ? KW_LIVE_LOG_BYTES : KW_LOG_MAX,
+			      live ? KW_LIVE_LOG_LINES : 0) == 0 &&
 	    !b.oom) {
 		for (size_t i = 0; i < b.len; i++)
 			if (b.data[i] == '\0')
@@ -295,22 +301,26 @@ static void end_orphan_rows(struct kw *k)
 	}
 }
 
-/* One active row of this replica against its pod. */
-static void check_active(struct kw *k, const struct snap *sn, const struct db_pod_active *a,
-			 int live_logs)
+/* One active row of this replica against its pod. 1 when its live log
+ * was fetched (live_logs asked for it and the pod is ready), else 0. */
+static int check_active(struct kw *k, const struct snap *sn, const struct db_pod_active *a,
+			int live_logs)
 {
 	const struct cluster_pod_row *row;
+	int fetched = 0;
 
 	if (!a->name[0]) {
 		/* its runner died between claiming the row and creating the pod */
 		if (a->age_ms > cfg_int("hub.instance_start_timeout", 300) * 1000 + KW_LOST_GRACE_MS)
 			mark_lost(k, a->id, "never got a pod within the start timeout", "LOST");
-		return;
+		return 0;
 	}
 	row = snap_find(sn, a->name);
 	if (row && !row->gone) {
-		if (live_logs && row->pod.state == CLUSTER_READY)
+		if (live_logs && row->pod.state == CLUSTER_READY) {
 			store_log(k, a->id, a->name, 1);
+			fetched = 1;
+		}
 		if (row->pod.address[0] && strcmp(row->pod.address, a->address) != 0)
 			db_pod_set_address(k->c->db, a->id, row->pod.address);
 	} else if (row && mh_wall_ms() - row->gone_ms > KW_LOST_GRACE_MS) {
@@ -319,6 +329,7 @@ static void check_active(struct kw *k, const struct snap *sn, const struct db_po
 	} else if (!row && sn->synced_ms > 0 && a->age_ms > KW_LOST_GRACE_MS + KW_ORPHAN_AGE_MS) {
 		mark_lost(k, a->id, "pod not found in the cluster", "LOST");
 	}
+	return fetched;
 }
 
 /* Active rows of this replica: addresses the runner overwrote, and pods
@@ -326,16 +337,25 @@ static void check_active(struct kw *k, const struct snap *sn, const struct db_po
 static void reconcile_rows(struct kw *k, const struct snap *sn)
 {
 	struct db_pod_active *act;
-	int n, live_logs = mh_mono_ms() - k->last_live_log >=
-			   cfg_int("kube.live_log_seconds", KW_LIVE_LOG_MS / 1000) * 1000;
+	long every = cfg_int("kube.live_log_seconds", KW_LIVE_LOG_MS / 1000);
+	int n, budget = KW_LIVE_LOG_PER_PASS;
 
-	if (live_logs)
-		k->last_live_log = mh_mono_ms();
+	if (every > 0 && !k->live_pending && mh_mono_ms() - k->last_live_log >= every * 1000) {
+		k->last_live_log = mh_mono_ms(); /* a new round over the ready pods */
+		k->live_pending = 1;
+		k->live_pos = 0;
+	}
 	end_orphan_rows(k);
 	if (db_pod_active(k->c->db, k->replica, &act, &n) < 0)
 		return;
+	/* live logs: at most KW_LIVE_LOG_PER_PASS fetches per pass, the round
+	 * going on at the next pass, so the watch is never held for long */
 	for (int i = 0; i < n; i++)
-		check_active(k, sn, &act[i], live_logs);
+		if (check_active(k, sn, &act[i], k->live_pending && i >= k->live_pos && budget > 0) &&
+		    --budget == 0)
+			k->live_pos = i + 1;
+	if (budget > 0)
+		k->live_pending = 0;
 	free(act);
 }
 

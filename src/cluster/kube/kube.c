@@ -302,8 +302,9 @@ static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t 
 
 	if (tail_lines > 0)
 		snprintf(tail, sizeof tail, "tailLines=%d&", tail_lines);
-	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?%slimitBytes=%d", k->kc.ns, name,
-		 tail, KUBE_LOG_MAX);
+	/* the server bounds the answer: a live tail never moves megabytes */
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?%slimitBytes=%zu", k->kc.ns, name,
+		 tail, max < KUBE_LOG_MAX ? max : (size_t)KUBE_LOG_MAX);
 	st = kube_http_call(k->h, "GET", path, NULL, NULL, &b, k->call_ms);
 	if (st == 404 || st == 400) {
 		buf_free(&b);
