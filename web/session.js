@@ -91,7 +91,33 @@ function setExpiry(expires, absolute) {
   if (!Number.isNaN(a)) state.absoluteExpiresAt = a;
 }
 
+/* A hint in localStorage that this browser holds a session cookie (the
+ * cookie itself is HttpOnly): without it the start-up skips GET
+ * /api/auth/session, whose 401 for a visitor who never logged in would be
+ * a console error on every anonymous page load. Set on every login, cleared
+ * on every logout or expiry (all tabs share it). Without storage (private
+ * mode) the session is always asked for, as before. */
+const HINT = 'modelhub.session';
+
+function hint(on) {
+  try {
+    if (on) localStorage.setItem(HINT, '1');
+    else localStorage.removeItem(HINT);
+  } catch (e) {
+    /* no storage: load() always asks */
+  }
+}
+
+function mayHaveSession() {
+  try {
+    return localStorage.getItem(HINT) === '1';
+  } catch (e) {
+    return true;
+  }
+}
+
 function setUser(user, roles, kind, expires, absolute) {
+  hint(!!user);
   state.user = user || null;
   state.roles = roles || (user && user.roles) || [];
   state.kind = kind || 'USER';
@@ -101,6 +127,7 @@ function setUser(user, roles, kind, expires, absolute) {
 }
 
 function clear() {
+  hint(false);
   state.user = null;
   state.roles = [];
   state.kind = null;
@@ -165,7 +192,7 @@ export function isGuest() {
  * from the last use. */
 export async function load() {
   try {
-    const s = await fetchSession();
+    const s = mayHaveSession() ? await fetchSession() : null;
     if (s) setUser(s.user, s.roles, s.kind, s.expires_at, s.absolute_expires_at);
     else clear();
     if (isGuest()) await refresh();

@@ -251,15 +251,36 @@ return ratio(parse(cs.outlineColor), bgOf(e.parentElement));""", css)
             return None
 
     def shots(self, label, widths=(1280, 390)):
-        """Screenshots of the current page at each width (height: a
-        desktop 900, a phone 844): <name>-<label>-<width>.png."""
+        """Screenshots of the whole page (not just the window) at each
+        width (window height: a desktop 900, a phone 844):
+        <name>-<label>-<width>.png."""
         paths = []
         for w in widths:
             self.driver.set_window_size(w, 900 if w >= 600 else 844)
             time.sleep(0.3)   # layout and a redraw at the new width
-            paths.append(self.shot("%s-%d" % (label, w)))
+            paths.append(self.full_shot("%s-%d" % (label, w)))
         self.driver.set_window_size(1280, 900)
         return paths
+
+    def full_shot(self, label):
+        """Like shot() but the full height of the page (Chromium's
+        captureBeyondViewport); falls back to the window."""
+        import base64
+        try:
+            m = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+            size = m.get("cssContentSize") or m["contentSize"]
+            view = m.get("cssLayoutViewport") or m["layoutViewport"]
+            png = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+                "format": "png", "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": view["clientWidth"],
+                         "height": min(size["height"], 16000), "scale": 1}})
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            path = os.path.join(ARTIFACTS, "%s-%s.png" % (self.name, label))
+            with open(path, "wb") as f:
+                f.write(base64.b64decode(png["data"]))
+            return path
+        except Exception:
+            return self.shot(label)
 
     def focused(self):
         """The focused element as 'tag#id.class[href]' (for focus checks)."""

@@ -111,6 +111,15 @@ function riderColumns(res) {
   return cols;
 }
 
+/* A result value for the preview: numbers without binary float noise
+ * (78.11399999999999 shows as 78.114; 10 significant digits, the
+ * downloads keep every digit), objects as JSON, nothing as a dash. */
+function previewCell(v) {
+  if (v === null || v === undefined) return '–';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(10)));
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
 async function perInputErrors(id, box) {
   try {
     const res = await get(`/api/requests/${id}/result?format=json`);
@@ -127,8 +136,7 @@ async function perInputErrors(id, box) {
         bad.length > 200 ? el('p.hint', `…and ${bad.length - 200} more; see the JSON download.`) : null) : null,
       el('section#result-preview', el('h2', 'Result preview'),
         table(riderColumns(res).concat(cols.map((c) => ({
-          head: c, cell: (x) => (x.record && x.record[c] !== null && x.record[c] !== undefined
-            ? (typeof x.record[c] === 'object' ? JSON.stringify(x.record[c]) : String(x.record[c])) : '–'),
+          head: c, cell: (x) => previewCell(x.record && x.record[c]),
         }))), rows.slice(0, PREVIEW_ROWS), { cls: 'results' }),
         rows.length > PREVIEW_ROWS ? el('p.hint', `First ${PREVIEW_ROWS} of ${rows.length} rows; download for all.`) : null));
   } catch (e) {
