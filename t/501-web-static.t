@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 501-web-static.t — the web pages without a browser: every file index.html and the modules reference exists, no external URL, nothing the CSP (default-src 'self') would block, every module parses (node --check), every route's page module exports its function.
+# 501-web-static.t — the web pages without a browser: every file index.html and the modules reference exists, no external URL, nothing the CSP (default-src 'self') would block, every module parses (node --check), every route's page module exports its function; every browser test checks its console for errors.
 import os
 import re
 import shutil
@@ -129,5 +129,22 @@ exts = re.search(r'web_exts\s*=\s*(.*)', mk).group(1).split()
 for rel in files:
     t.ok(rel.rsplit(".", 1)[1] in exts, "%s is installed (extension in web_exts)" % rel)
     t.ok(rel.count("/") <= 1, "%s is at most one directory deep (web/local.mk wildcard)" % rel)
+
+# ---- "no console error during the suite" (issue 19): every test that
+# drives Chromium asserts that its console shows no error (what it ignores
+# is named in the test; t/510 ignores nothing on any page).
+# t/521 (issue 18's, not this test's owner) has no such check yet: named
+# here so the gap stays visible.
+NOT_YET = {"521-web-admin-cancel.t"}
+TDIR = os.path.join(SRC, "t")
+for name in sorted(os.listdir(TDIR)):
+    if not name.endswith(".t") or name == "501-web-static.t" or name in NOT_YET:
+        continue
+    with open(os.path.join(TDIR, name), encoding="utf-8") as f:
+        body = f.read()
+    if "Browser(" not in body:
+        continue
+    t.ok(re.search(r"t\.is_\(\s*(b\w*\.console_errors\(|errs\b)", body) and "console_errors(" in body,
+         "t/%s checks that the browser console has no error" % name)
 
 t.done()
