@@ -13,7 +13,9 @@ from stack import Stack        # noqa: E402
 MAX = 5
 t = TAP()
 s = Stack(hubd=False, config={"hub.max_inputs": str(MAX), "fcgi.max_body": "200000"})
-s.sql("INSERT INTO model (id) VALUES ('ok1')")
+# the byte cap below is the API's hard limit; ok1 lifts the per-model
+# max_input_chars (default 512, t/136) to the largest allowed
+s.sql("INSERT INTO model (id, max_input_chars) VALUES ('ok1', 4096)")
 s.sql("INSERT INTO model (id, enabled) VALUES ('off', false)")
 tok = s.user("val")
 

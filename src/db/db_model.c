@@ -62,6 +62,7 @@ static const struct field {
 	{"max_instances", F_INT, 0, 10000},
 	{"idle_seconds", F_INT, 0, 2147483647},
 	{"cache_enabled", F_BOOL, 0, 0},
+	{"max_input_chars", F_INT, 1, 4096},
 	{"model_version", F_TEXT, 1, 64},
 	{"description", F_TEXT, 0, 4000},
 	{"details", F_OBJ, 0, 0},
@@ -370,10 +371,11 @@ static char *apply(struct db *db, const char *id, const char *patch, int bump)
 		"UPDATE model m SET (enabled, execution_mode, image, image_tag, local_command, port,"
 		" cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
 		" disable_memory_limit, max_instances, idle_seconds, cache_enabled, model_version,"
-		" description, details) = (SELECT r.enabled, r.execution_mode, r.image, r.image_tag,"
+		" description, details, max_input_chars) = (SELECT r.enabled,"
+		" r.execution_mode, r.image, r.image_tag,"
 		" r.local_command, r.port, r.cpu_request_m, r.cpu_limit_m, r.memory_request_mib,"
 		" r.memory_limit_mib, r.disable_memory_limit, r.max_instances, r.idle_seconds,"
-		" r.cache_enabled, r.model_version, r.description, r.details"
+		" r.cache_enabled, r.model_version, r.description, r.details, r.max_input_chars"
 		" FROM jsonb_populate_record(m, $2::jsonb) r),"
 		" version = m.version + $3::integer, updated_at = now()"
 		" WHERE m.id = $1 RETURNING " MODEL_JSON "::text",

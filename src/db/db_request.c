@@ -81,7 +81,7 @@ char *db_text_array(char *const *v, size_t n)
 }
 
 int db_request_model(struct db *db, const char *model_id, int *enabled, int *cache_lookup,
-		     char *version_out, size_t version_size)
+		     char *version_out, size_t version_size, int *max_input_chars)
 {
 	const char *p[1] = {model_id};
 	PGresult *res;
@@ -90,13 +90,14 @@ int db_request_model(struct db *db, const char *model_id, int *enabled, int *cac
 	res = db_prep(db, "req_model",
 		      "SELECT enabled, cache_enabled AND EXISTS (SELECT 1 FROM input_cache c"
 		      "  WHERE c.model_id = m.id AND c.model_version = m.model_version),"
-		      " model_version FROM model m WHERE id = $1", 1, p);
+		      " model_version, max_input_chars FROM model m WHERE id = $1", 1, p);
 	if (!res)
 		return -1;
 	if (PQntuples(res) == 1) {
 		*enabled = PQgetvalue(res, 0, 0)[0] == 't';
 		*cache_lookup = PQgetvalue(res, 0, 1)[0] == 't';
 		snprintf(version_out, version_size, "%s", PQgetvalue(res, 0, 2));
+		*max_input_chars = atoi(PQgetvalue(res, 0, 3));
 		rc = 0;
 	}
 	PQclear(res);
@@ -145,14 +146,14 @@ static const char SQL_SUBMIT[] =
 	"r AS ("
 	" INSERT INTO work_request (model_id, user_id, anon_session_id, has_header, "
 	"  header, cache_opt_in, idempotency_key, metadata, input_count, "
-	"  cached_count, done_count, status, started_at, finished_at) "
+	"  cached_count, done_count, status, started_at, finished_at, stored_bytes) "
 	" SELECT $1, $2::bigint, $3::bigint, $4::boolean, $5, $6::boolean, $7, "
 	/* the model's version at submit, shown on the request and its results */
 	"  $8::jsonb || jsonb_build_object('model_version',"
 	"   (SELECT model_version FROM model WHERE id = $1)), $9::int, hc.n, hc.n, "
 	"  CASE WHEN hc.n >= $9::int THEN 'COMPLETED' ELSE 'QUEUED' END, "
 	"  CASE WHEN hc.n >= $9::int THEN now() END, "
-	"  CASE WHEN hc.n >= $9::int THEN now() END FROM hc RETURNING *), "
+	"  CASE WHEN hc.n >= $9::int THEN now() END, $15::bigint FROM hc RETURNING *), "
 	"i AS (INSERT INTO work_request_input (request_id, ordinal, input, key, extra) "
 	" SELECT r.id, u.o, u.v, u.k, u.x::jsonb FROM r, "
 	"  unnest($10::text[], $13::text[], $14::text[]) WITH ORDINALITY AS u(v, k, x, o)), "
@@ -171,7 +172,8 @@ static PGresult *submit_row(struct db *db, const struct db_request_new *rq,
 			    const struct submit_arrays *ar)
 {
 	char u[DB_INT_LEN], a[DB_INT_LEN];
-	const char *p[14];
+	char sb[DB_INT_LEN];
+	const char *p[15];
 
 	owner_params(&rq->owner, u, a, &p[1], &p[2]);
 	p[0] = rq->model_id;
@@ -186,12 +188,97 @@ static PGresult *submit_row(struct db *db, const struct db_request_new *rq,
 	p[11] = ar->keys;
 	p[12] = ar->row_keys;
 	p[13] = ar->row_extras;
-	return db_prep(db, "req_submit", SQL_SUBMIT, 14, p);
+	db_int_text(sb, rq->stored_bytes);
+	p[14] = sb;
+	return db_prep(db, "req_submit", SQL_SUBMIT, 15, p);
+}
+
+/* The caller's usage (quota.h), read under the caller's transaction-scoped
+ * lock so two submissions of one caller are counted one after the other.
+ * Must run inside a transaction. 0 / -1. */
+static int quota_usage(struct db *db, const struct db_owner *o, int retention_days,
+		       struct quota_use *use)
+{
+	char u[DB_INT_LEN], a[DB_INT_LEN], key[48];
+	const char *p[3];
+	PGresult *res;
+
+	owner_params(o, u, a, &p[0], &p[1]);
+	snprintf(key, sizeof key, "%s:%s", p[0] ? "u" : "a", p[0] ? u : a);
+	p[2] = key;
+	/* advisory lock class 29045 (0x7175, "qu"): one caller's submissions */
+	res = db_prep(db, "req_quota_lock", "SELECT pg_advisory_xact_lock(29045, hashtext($1))",
+		      1, &p[2]);
+	if (!res)
+		return -1;
+	PQclear(res);
+	res = db_prep(db, "req_quota_use",
+		      "SELECT count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING')),"
+		      " coalesce(sum(input_count) FILTER (WHERE created_at > now() - interval '1 day'), 0),"
+		      " coalesce(sum(stored_bytes), 0),"
+		      " coalesce(ceil(extract(epoch FROM min(created_at) FILTER (WHERE created_at >"
+		      "  now() - interval '1 day') + interval '1 day' - now())), 1),"
+		      " coalesce(ceil(extract(epoch FROM min(created_at) FILTER (WHERE stored_bytes > 0)"
+		      "  + make_interval(days => $3::int) - now())), 1)"
+		      " FROM work_request WHERE user_id = $1::bigint OR anon_session_id = $2::bigint",
+		      3, (const char *const[]){p[0], p[1], DB_INT(retention_days)});
+	if (!res || PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	use->in_flight = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	use->inputs_day = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	use->stored_bytes = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	use->day_retry_s = strtol(PQgetvalue(res, 0, 3), NULL, 10);
+	use->stored_retry_s = strtol(PQgetvalue(res, 0, 4), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+static void rollback(struct db *db)
+{
+	db_cmd(db, "ROLLBACK", 0, NULL);
+}
+
+/* With a quota: BEGIN, the caller's lock and usage, the insert, COMMIT.
+ * DB_SUBMIT_QUOTA (rolled back), or the insert's row / NULL as
+ * submit_row. */
+static PGresult *submit_quota(struct db *db, const struct db_request_new *rq,
+			      const struct submit_arrays *ar, struct db_quota_refusal *qr, int *refused,
+			      int *unique_violation)
+{
+	PGresult *res;
+
+	*refused = *unique_violation = 0;
+	memset(qr, 0, sizeof *qr);
+	if (db_begin(db) < 0)
+		return NULL;
+	if (quota_usage(db, &rq->owner, rq->retention_days, &qr->use) < 0) {
+		rollback(db);
+		return NULL;
+	}
+	qr->kind = quota_check(rq->quota, &qr->use, (long)rq->n_inputs, rq->stored_bytes,
+			       &qr->retry_s);
+	if (qr->kind != QUOTA_OK) {
+		rollback(db);
+		*refused = 1;
+		return NULL;
+	}
+	res = submit_row(db, rq, ar);
+	if (!res || db_commit(db) < 0) {
+		*unique_violation = db_is_unique_violation(db);
+		PQclear(res);
+		rollback(db);
+		return NULL;
+	}
+	return res;
 }
 
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
-				    int64_t *id_out, PGresult **row_out)
+				    int64_t *id_out, PGresult **row_out,
+				    struct db_quota_refusal *qr)
 {
+	int refused = 0, uv = 0;
 	int with_cache = rq->cache_enabled && rq->cache_keys && rq->model_version;
 	struct submit_arrays ar = {NULL, NULL, NULL, NULL};
 	PGresult *res = NULL;
@@ -214,10 +301,14 @@ enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *
 		log_error_x("request msg=\"out of memory building inputs\"");
 		goto out;
 	}
-	res = submit_row(db, rq, &ar);
+	res = rq->quota ? submit_quota(db, rq, &ar, qr, &refused, &uv) : submit_row(db, rq, &ar);
+	if (refused) {
+		rc = DB_SUBMIT_QUOTA;
+		goto out;
+	}
 	if (!res) {
 		/* Two retries with one key raced: the other insert won. */
-		if (db_is_unique_violation(db) && rq->idempotency_key &&
+		if ((uv || db_is_unique_violation(db)) && rq->idempotency_key &&
 		    find_idempotent(db, rq, id_out) == 0)
 			rc = DB_SUBMIT_EXISTING;
 		goto out;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/quota.h"
 #include "db/db.h"
 
 struct db_owner {
@@ -47,12 +48,25 @@ struct db_request_new {
 	int cache_enabled;
 	const char *model_version;
 	char *const *cache_keys;
+	/* Per-caller quota (lib/quota.h; NULL: none) and the bytes this
+	 * request keeps (counted against quota->stored_bytes). */
+	const struct quota_limits *quota;
+	long long stored_bytes;
+	int retention_days;          /* hub.retention_days: when stored bytes free up */
+};
+
+/* Which quota a refused submit exceeded (DB_SUBMIT_QUOTA). */
+struct db_quota_refusal {
+	enum quota_kind kind;
+	long retry_s;
+	struct quota_use use;
 };
 
 enum db_submit_rc {
 	DB_SUBMIT_ERROR = -1,
 	DB_SUBMIT_CREATED = 0,
-	DB_SUBMIT_EXISTING       /* idempotency key seen before: *id_out is that request */
+	DB_SUBMIT_EXISTING,      /* idempotency key seen before: *id_out is that request */
+	DB_SUBMIT_QUOTA          /* refused: over a quota (*qr says which) */
 };
 
 /* Model facts the submit path needs. 0 found, 1 no such model, -1 error.
@@ -62,9 +76,11 @@ enum db_submit_rc {
  * cost ~1.5 ms of a 1000-input submit; an entry added meanwhile is at
  * worst one missed hit). */
 int db_request_model(struct db *db, const char *model_id, int *enabled, int *cache_lookup,
-		     char *version_out, size_t version_size);
+		     char *version_out, size_t version_size, int *max_input_chars);
 
-/* Insert the request and its inputs in one transaction, copy cache hits
+/* Insert the request and its inputs in one transaction (with a quota:
+ * under a per-caller advisory lock, after reading the caller's usage;
+ * DB_SUBMIT_QUOTA inserts nothing), copy cache hits
  * into results (when rq->cache_keys and the model caches), complete the
  * request at once when every input hit, else NOTIFY work_queued. The caller
  * has checked the model with db_request_model() (a model deleted since
@@ -74,7 +90,8 @@ int db_request_model(struct db *db, const char *model_id, int *enabled, int *cac
  * DBR_*; the caller PQclear()s it); otherwise, and for DB_SUBMIT_EXISTING,
  * *row_out is NULL and the caller reads the request with db_request_get. */
 enum db_submit_rc db_request_submit(struct db *db, const struct db_request_new *rq,
-				    int64_t *id_out, PGresult **row_out);
+				    int64_t *id_out, PGresult **row_out,
+				    struct db_quota_refusal *qr);
 
 /* Columns of db_request_get/db_request_list rows (in this order).
  * DBR_INPUT_COLUMNS: metadata->'input_columns' (jsonb text or NULL);

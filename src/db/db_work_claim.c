@@ -68,7 +68,24 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
 	return db_work_model_fill(r, m);
 }
 
-/* The oldest QUEUED request of the model, RUNNING under this runner, and
+/* Fair scheduling between callers within a model (issue 17): the caller
+ * (the user, or the anonymous session negated: the id spaces differ) whose
+ * last start on the model is the oldest goes first, one who has not been
+ * served since the oldest queued request arrived before anyone (NULLS
+ * FIRST), ties and one caller's own requests by id. Callers are thus
+ * served round-robin (least recently served first), so one caller's long
+ * queue cannot starve another's single request. Starts older than the
+ * queue do not count (bounded by work_request_model_started_idx, sql/007). */
+#define FAIR_TURN \
+	"WITH qd AS (SELECT id, created_at, coalesce(user_id, -anon_session_id) AS o" \
+	"  FROM work_request WHERE status = 'QUEUED' AND model_id = $1)," \
+	" served AS (SELECT coalesce(user_id, -anon_session_id) AS o, max(started_at) AS last" \
+	"  FROM work_request WHERE model_id = $1" \
+	"   AND started_at >= (SELECT min(created_at) FROM qd) GROUP BY 1)," \
+	" turn AS (SELECT qd.id, served.last FROM qd LEFT JOIN served ON served.o = qd.o),"
+
+/* The QUEUED request of the model whose turn comes first (FAIR_TURN),
+ * RUNNING under this runner, and
  * the slot (inst, 0 for none) made its instance, in one statement.
  * started_at is the clock when the row is taken, not now(): a statement
  * that began early but was descheduled would otherwise date its request
@@ -82,14 +99,16 @@ static int claim_row(struct db *db, const struct work_claim *c, const char *mode
 	int rc = 0;
 
 	r = db_prep(db, "work_claim",
-		    "WITH q AS (UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
+		    FAIR_TURN
+		    " q AS (UPDATE work_request SET status = 'RUNNING', runner_id = $2,"
 		    " attempts = attempts + 1,"
 		    " lease_expires_at = now() + make_interval(secs => $3::int),"
 		    " started_at = COALESCE(started_at, clock_timestamp()),"
 		    " deadline = COALESCE(deadline, now() + make_interval(secs => $4::int)),"
 		    " failure_reason = NULL, failure_detail = NULL"
-		    " WHERE id = (SELECT id FROM work_request WHERE status = 'QUEUED'"
-		    "   AND model_id = $1 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)"
+		    " WHERE id = (SELECT w.id FROM work_request w JOIN turn t ON t.id = w.id"
+		    "   WHERE w.status = 'QUEUED' ORDER BY t.last NULLS FIRST, w.id"
+		    "   FOR UPDATE OF w SKIP LOCKED LIMIT 1)"
 		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
 		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())),"
 		    /* runs whether or not the outer query reads it */

@@ -275,6 +275,7 @@ struct submit {
 	const char *filename;   /* multipart file name (owned by r) */
 	int dry_run;            /* answer what would be stored, store nothing */
 	struct csvin in;
+	int max_chars;          /* the model's max_input_chars */
 };
 
 /* 422 for a CSV whose input column is unknown or cannot be told: the
@@ -731,6 +732,42 @@ static enum api_err submit_parse(struct api_req *r, struct submit *s, struct csv
 	return API_OK;
 }
 
+/* Characters (code points) of a valid UTF-8 string. */
+static size_t utf8_chars(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p; p++)
+		n += ((unsigned char)*p & 0xc0) != 0x80;
+	return n;
+}
+
+/* 422 input_too_long naming the model's limit for the first input over
+ * max_input_chars (parsing cost grows faster than the length: issue 17). */
+static enum api_err input_chars_check(struct api_req *r, const struct submit *s)
+{
+	json_object *f;
+	size_t n;
+
+	if (s->max_chars <= 0)
+		return API_OK;
+	for (size_t i = 0; i < s->in.n; i++) {
+		if (strlen(s->in.inputs[i]) <= (size_t)s->max_chars ||
+		    (n = utf8_chars(s->in.inputs[i])) <= (size_t)s->max_chars)
+			continue;
+		f = json_object_new_object();
+		json_object_object_add(f, "inputs", json_object_new_string(
+			"an input is longer than the model's max_input_chars"));
+		json_object_object_add(f, "input", json_object_new_int64((int64_t)i + 1));
+		json_object_object_add(f, "length", json_object_new_int64((int64_t)n));
+		json_object_object_add(f, "max_input_chars", json_object_new_int(s->max_chars));
+		return api_fail_fields(r, API_UNPROCESSABLE, "input_too_long", f,
+				       "input %zu is %zu characters long; model %s accepts at most %d"
+				       " (max_input_chars)", i + 1, n, s->model_id, s->max_chars);
+	}
+	return API_OK;
+}
+
 /* The model must exist and be enabled, and the inputs be complete;
  * *cache_lookup and version (the model's) for the cache. */
 static enum api_err submit_model(struct api_req *r, struct submit *s,
@@ -741,7 +778,8 @@ static enum api_err submit_model(struct api_req *r, struct submit *s,
 
 	if (!valid_model_id(s->model_id))
 		return api_fail(r, API_NOT_FOUND, "model_not_found", "no model with this id");
-	mrc = db_request_model(r->db, s->model_id, &enabled, cache_lookup, version, version_size);
+	mrc = db_request_model(r->db, s->model_id, &enabled, cache_lookup, version, version_size,
+			       &s->max_chars);
 	if (mrc < 0)
 		return api_db_fail(r);
 	if (mrc == 1)
@@ -751,7 +789,7 @@ static enum api_err submit_model(struct api_req *r, struct submit *s,
 				"the model is disabled and takes no requests");
 	if (csvin_finish(&s->in) < 0)
 		return csvin_fail(r, &s->in, op->max_inputs);
-	return API_OK;
+	return input_chars_check(r, s);
 }
 
 /* The Idempotency-Key header (NULL when absent): API_OK or the 400. */
@@ -773,7 +811,68 @@ static enum api_err idempotency_key(struct api_req *r, const char **idem)
 	return API_OK;
 }
 
-/* Store the request and answer (201 new, 200 idempotent retry). */
+/* The caller's quota (quota.<role>.*; 0 = unlimited): anon, user, admin. */
+static void quota_limits_of(const struct api_req *r, struct quota_limits *q)
+{
+	static const struct {
+		const char *role;
+		long in_flight, per_day;
+		long long bytes;
+	} def[] = {
+		{"anon", 20, 20000, 20LL << 20},
+		{"user", 50, 200000, 1LL << 30},
+		{"admin", 0, 0, 0},
+	};
+	int k = r->auth.is_anon ? 0 : r->auth.is_admin ? 2 : 1;
+	char key[64];
+
+	snprintf(key, sizeof key, "quota.%s.requests_in_flight", def[k].role);
+	q->in_flight = cfg_int(key, def[k].in_flight);
+	snprintf(key, sizeof key, "quota.%s.inputs_per_day", def[k].role);
+	q->inputs_per_day = cfg_int(key, def[k].per_day);
+	snprintf(key, sizeof key, "quota.%s.stored_bytes", def[k].role);
+	q->stored_bytes = (long long)cfg_double(key, (double)def[k].bytes);
+}
+
+/* Bytes the request keeps: inputs, key and extra columns, header. */
+static long long stored_bytes_of(const struct submit *s, const struct riders *rd)
+{
+	long long b = s->in.header ? (long long)strlen(s->in.header) : 0;
+
+	for (size_t i = 0; i < s->in.n; i++) {
+		b += (long long)strlen(s->in.inputs[i]);
+		if (rd->keys && rd->keys[i])
+			b += (long long)strlen(rd->keys[i]);
+		if (rd->extras && rd->extras[i])
+			b += (long long)strlen(rd->extras[i]);
+	}
+	return b;
+}
+
+/* 429 quota_exceeded naming the quota, its limit and the usage. */
+static enum api_err quota_fail(struct api_req *r, const struct quota_limits *q,
+			       const struct db_quota_refusal *qr)
+{
+	const char *name = quota_name(qr->kind);
+	long long limit = qr->kind == QUOTA_IN_FLIGHT	   ? q->in_flight
+			  : qr->kind == QUOTA_INPUTS_PER_DAY ? q->inputs_per_day
+							     : q->stored_bytes;
+	long long used = qr->kind == QUOTA_IN_FLIGHT	  ? qr->use.in_flight
+			 : qr->kind == QUOTA_INPUTS_PER_DAY ? qr->use.inputs_day
+							    : qr->use.stored_bytes;
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, "quota", json_object_new_string(name));
+	json_object_object_add(f, "limit", json_object_new_int64(limit));
+	json_object_object_add(f, "used", json_object_new_int64(used));
+	api_header(r, "Retry-After", "%ld", qr->retry_s);
+	log_warn_x("request msg=\"quota exceeded\" quota=%s limit=%lld used=%lld anon=%d user_id=%lld",
+		   name, limit, used, r->auth.is_anon, (long long)r->auth.user_id);
+	return api_fail_fields(r, API_RATE_LIMITED, "quota_exceeded", f,
+			       "quota %s exceeded (limit %lld, used %lld); retry in %ld seconds",
+			       name, limit, used, qr->retry_s);
+}
+
 /* What a stored submit left: the request id, its row when the insert
  * returned it (DBR_* columns, the caller's to PQclear) and whether it is
  * new (0: an idempotent retry answered with the first request). */
@@ -798,9 +897,15 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 		.inputs = s->in.inputs, .n_inputs = s->in.n, .cache_enabled = cache_lookup,
 		.model_version = version, .cache_keys = keys,
 	};
+	struct quota_limits ql;
+	struct db_quota_refusal qr;
 	enum api_err e = API_OK;
 
 	owner_of(r, &rq.owner);
+	quota_limits_of(r, &ql);
+	if (ql.in_flight > 0 || ql.inputs_per_day > 0 || ql.stored_bytes > 0)
+		rq.quota = &ql;
+	rq.retention_days = (int)cfg_int("hub.retention_days", 7);
 	if (make_riders(&s->in, &rd) < 0) {
 		free_riders(&rd);
 		json_object_put(meta);
@@ -808,7 +913,8 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 	}
 	rq.row_keys = rd.keys;
 	rq.row_extras = rd.extras;
-	switch (db_request_submit(r->db, &rq, &so->id, &so->row)) {
+	rq.stored_bytes = stored_bytes_of(s, &rd);
+	switch (db_request_submit(r->db, &rq, &so->id, &so->row, &qr)) {
 	case DB_SUBMIT_CREATED:
 		log_info("request id=%" PRId64 " model=%s inputs=%zu source=%s anon=%d "
 			 "msg=\"submitted\"", so->id, s->model_id, s->in.n, s->source, r->auth.is_anon);
@@ -818,6 +924,9 @@ static enum api_err submit_store(struct api_req *r, const struct submit *s, cons
 		log_info("request id=%" PRId64 " msg=\"idempotent retry, returning the first\"",
 			 so->id);
 		so->created = 0;
+		break;
+	case DB_SUBMIT_QUOTA:
+		e = quota_fail(r, &ql, &qr);
 		break;
 	case DB_SUBMIT_ERROR:
 	default:

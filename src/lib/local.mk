@@ -45,3 +45,9 @@ check_PROGRAMS += t/212-backoff.t
 TESTS += t/212-backoff.t
 t_212_backoff_t_SOURCES = t/212-backoff.c
 t_212_backoff_t_LDADD = libmhlib.a
+# Per-caller quotas of work requests (issue 17): pure decision, unit-tested.
+libmhlib_a_SOURCES += src/lib/quota.c src/lib/quota.h
+check_PROGRAMS += t/134-quota.t
+TESTS += t/134-quota.t
+t_134_quota_t_SOURCES = t/134-quota.c
+t_134_quota_t_LDADD = libmhlib.a

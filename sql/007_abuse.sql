@@ -1,0 +1,19 @@
+-- 007 — abuse resistance (issue 17): per-model input limits, per-caller quotas.
+--
+-- model.max_input_chars: the longest input (in characters) the API accepts
+-- for the model; RDKit parsing is super-linear, so a 4096-character SMILES
+-- could hold an instance for minutes. 422 input_too_long names the limit.
+-- (model.time_budget_s, the per-input time budget the runner enforces, is
+-- sql/015's.)
+-- work_request.stored_bytes: the bytes a request keeps in the database
+-- (inputs, extra columns, header), counted against the caller's
+-- quota.<role>.stored_bytes until the janitor's retention deletes it.
+ALTER TABLE model ADD COLUMN IF NOT EXISTS max_input_chars integer NOT NULL DEFAULT 512;
+ALTER TABLE model DROP CONSTRAINT IF EXISTS model_max_input_chars_check;
+ALTER TABLE model ADD CONSTRAINT model_max_input_chars_check
+    CHECK (max_input_chars BETWEEN 1 AND 4096);
+ALTER TABLE work_request ADD COLUMN IF NOT EXISTS stored_bytes bigint NOT NULL DEFAULT 0;
+-- fair claim (db_work_claim.c): the callers' last starts on a model since
+-- its oldest queued request
+CREATE INDEX IF NOT EXISTS work_request_model_started_idx ON work_request (model_id, started_at)
+    WHERE started_at IS NOT NULL;
