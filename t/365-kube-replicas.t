@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 365-kube-replicas.t — two hub replicas on one database and one cluster: each pod carries its replica's modelhub/server annotation; a replica never deletes the other's live pods; when a replica dies (SIGKILL) the survivor ends its instances (LOST) after kube.replica_dead_seconds, deletes its pods by name and serves the requeued work on its own pods.
+# 365-kube-replicas.t — two hub replicas on one database and one cluster: each pod carries its replica's modelhub/server annotation; a replica never deletes the other's live pods; when a replica dies (SIGKILL) the survivor adopts its warm (IDLE) instances after kube.replica_dead_seconds — row, modelhub/server annotation, ADOPTED event, never LOST — and serves the next request on the adopted pod.
 import os
 import signal
 import subprocess
@@ -57,15 +57,20 @@ t.is_(s.sql("SELECT state FROM model_instance WHERE id = $1", iid)[0][0], "IDLE"
 os.killpg(b.pid, signal.SIGKILL)
 b.wait()
 t.ok(sim.pod(name) is not None, "B killed: its pod is still running")
-row = wait_for(lambda: (lambda r: r if r[0] == "TERMINATED" else None)(
-    s.sql("SELECT state, termination_reason FROM model_instance WHERE id = $1", iid)[0]), 60)
-t.is_(row, ("TERMINATED", "LOST"), "A ends B's instance LOST once B stopped beating")
-t.ok(wait_for(lambda: sim.pod(name) is None, 30), "  and deletes B's pod by name")
+a_tag = s.config["hub.replica_id"]
+row = wait_for(lambda: (lambda r: r if r[1] == a_tag else None)(
+    s.sql("SELECT state, replica_id, coalesce(termination_reason, '-') FROM model_instance WHERE id = $1", iid)[0]),
+    60)
+t.is_(row, ("IDLE", a_tag, "-"), "A adopts B's warm instance once B stopped beating (not LOST)")
+t.is_(s.sql("SELECT detail->>'by', detail->>'from' FROM instance_event WHERE instance_id = $1 AND kind = 'ADOPTED'",
+            iid), [(a_tag, b_tag)], "  ADOPTED event (by A, from B)")
+t.ok(wait_for(lambda: ((sim.pod(name) or {}).get("metadata", {}).get("annotations") or {}).get("modelhub/server")
+              == a_tag, 15), "  its pod kept, annotated modelhub/server = A")
 rid = submit(s, anon, "eos3b5e", ["O"])
 st = wait_done(s, rid, 60)
 t.is_(st[0], "COMPLETED", "A serves the next request")
-rep2 = s.sql("SELECT replica_id FROM model_instance ORDER BY id DESC LIMIT 1")[0][0]
-t.is_(rep2, s.config["hub.replica_id"], "  on its own instance")
+t.is_(s.sql("SELECT id FROM model_instance WHERE $1 = ANY (request_ids)", rid), [(iid,)],
+      "  on the adopted pod (no new instance)")
 with open(s.logs["hubd"], errors="replace") as f:
     t.ok("not deleting another replica's pod" not in f.read(), "no delete of a foreign pod was attempted by a runner")
 t.done()

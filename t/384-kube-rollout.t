@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 384-kube-rollout.t — a rolling update of three hub replicas on the simulator: while 20 requests run, each replica is stopped (SIGTERM, as the kubelet does) and replaced by a new one with a new replica id (a new pod name), one by one; no request is lost or fails, and no model pod is left to a replica that is gone.
+# 384-kube-rollout.t — a rolling update of three hub replicas on the simulator: while 20 requests run, each replica is stopped (SIGTERM, as the kubelet does) and replaced by a new one with a new replica id (a new pod name), one by one; no request is lost or fails, the warm pods of each stopped replica are handed over and adopted by the remaining ones (none deleted, none LOST), and no model pod is left to a replica that is gone.
 import os
 import signal
 import subprocess
@@ -70,6 +70,19 @@ live = set(replicas)
 gone = lambda: [p["metadata"]["name"] for p in pods(sim)  # noqa: E731
                 if (p["metadata"].get("annotations") or {}).get("modelhub/server") not in live]
 t.ok(wait_for(lambda: not gone(), 30), "no model pod left to a replica that is gone (%s)" % gone())
+
+
+def kinds():
+    return dict(s.sql("SELECT kind, count(*)::int FROM instance_event"
+                      " WHERE kind IN ('HANDED_OVER', 'ADOPTED', 'STOP_SHUTDOWN') GROUP BY kind"))
+
+
+k = wait_for(lambda: (lambda d: d if d.get("ADOPTED", 0) >= d.get("HANDED_OVER", 0) else None)(kinds()), 20) or kinds()
+t.ok(k.get("HANDED_OVER", 0) >= 1, "stopped replicas handed their warm pods over (%s)" % k)
+t.is_(k.get("ADOPTED", 0), k.get("HANDED_OVER", 0), "  every one adopted by a remaining replica")
+t.is_(k.get("STOP_SHUTDOWN", 0), 0, "  no serving or warm pod deleted by the rollout")
+t.is_(s.sql("SELECT count(*) FROM model_instance WHERE termination_reason = 'LOST'")[0][0], "0",
+      "  no instance marked LOST")
 for p in replicas.values():
     p.send_signal(signal.SIGTERM)
 t.ok(all(p.wait(60) == 0 for p in replicas.values()), "new replicas stop cleanly")

@@ -122,6 +122,11 @@ int cluster_pod_no_evict(struct cluster *c, const char *pod, int on)
 	return c->ops->pod_no_evict ? c->ops->pod_no_evict(c, pod, on) : unsupported(c, "pod_no_evict");
 }
 
+int cluster_pod_owner(struct cluster *c, const char *pod, const char *replica)
+{
+	return c->ops->pod_owner ? c->ops->pod_owner(c, pod, replica) : unsupported(c, "pod_owner");
+}
+
 int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine)
 {
 	return c->ops->machine_mark ? c->ops->machine_mark(c, ns, machine) : unsupported(c, "machine_mark");

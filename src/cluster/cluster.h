@@ -252,6 +252,7 @@ struct cluster_ops {
 	int (*node_cordon)(struct cluster *c, const char *node, int on);
 	int (*machine_mark)(struct cluster *c, const char *ns, const char *machine);
 	int (*pod_no_evict)(struct cluster *c, const char *pod, int on);
+	int (*pod_owner)(struct cluster *c, const char *pod, const char *replica);
 	int (*engine_status)(struct cluster *c, struct buf *out);
 	void (*free)(struct cluster *c);
 };
@@ -320,6 +321,9 @@ int cluster_machine_mark(struct cluster *c, const char *ns, const char *machine)
  * "true", as a bare pod is otherwise never evicted by cluster-autoscaler,
  * and do-not-disrupt removed). 0 / -1. */
 int cluster_pod_no_evict(struct cluster *c, const char *pod, int on);
+/* Annotate the pod modelhub/server=<replica>: its instance was adopted by
+ * that replica (kubewatch). 0 / -1. */
+int cluster_pod_owner(struct cluster *c, const char *pod, const char *replica);
 /* cluster-autoscaler's status text (ConfigMap kube-system/cluster-autoscaler-status). */
 int cluster_engine_status(struct cluster *c, struct buf *out);
 

@@ -150,6 +150,24 @@ int db_inst_request_stop(struct db *db, int64_t id)
 			   1, p));
 }
 
+int db_inst_hand_over(struct db *db, int64_t id, const char *replica_id)
+{
+	const char *p[2] = {DB_INT(id), replica_id};
+	int n;
+
+	/* replica_id NULL: no owner; the kubewatch child of a replica that runs
+	 * on adopts it (db_pod_adopt) */
+	n = db_affected(db_prep(db, "inst_hand_over",
+			     "WITH x AS (UPDATE model_instance SET replica_id = NULL, updated_at = now(),"
+			     " snapshot = snapshot || jsonb_build_object('handed_over_by', $2::text)"
+			     " WHERE id = $1 AND replica_id = $2 AND backend = 'kubernetes' AND state = 'IDLE'"
+			     " AND NOT stop_requested RETURNING id)"
+			     " INSERT INTO instance_event (instance_id, kind, detail)"
+			     " SELECT id, 'HANDED_OVER', jsonb_build_object('by', $2::text) FROM x",
+			     2, p));
+	return n < 0 ? -1 : n > 0;
+}
+
 PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id)
 {
 	const char *p[1] = {replica_id};

@@ -36,6 +36,10 @@ int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char
 PGresult *db_inst_poll(struct db *db, const char *ids);
 /* Set stop_requested (a borrower asks the owner to stop it). */
 int db_inst_request_stop(struct db *db, int64_t id);
+/* Shutdown of a replica (kubernetes: pods outlive it): leave its IDLE
+ * instance running for another replica to adopt (replica_id set to NULL,
+ * event HANDED_OVER). 1 handed over, 0 not IDLE or not ours, -1. */
+int db_inst_hand_over(struct db *db, int64_t id, const char *replica_id);
 /* Non-terminated instances of this replica: id, pid. */
 PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id);
 /* Mark one instance LOST (its process is gone and nobody reaped it). */

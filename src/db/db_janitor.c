@@ -99,6 +99,7 @@ int db_janitor_dead_replicas(struct db *db, int64_t token, const char *self, int
 				"  termination_reason = 'LOST', termination_detail = 'replica stopped beating',"
 				"  terminated_at = now(), updated_at = now()"
 				"  FROM hub_server h WHERE h.replica_id = i.replica_id AND i.state <> 'TERMINATED'"
+				"  AND i.backend <> 'kubernetes'" /* pods outlive their replica: kubewatch adopts or ends them */
 				"  AND h.heartbeat_at < now() - make_interval(secs => $1::int)"
 				"  AND i.replica_id <> $3 AND " DB_LEASE_FENCE(2)
 				"  RETURNING i.id, i.model_id)"

@@ -3,7 +3,8 @@
  *
  * Runs in: the kubewatch child. Called by: hubd/kubewatch.c.
  * Owns: nothing beyond the arrays it hands out; every PGresult is cleared.
- * Shared state: model_instance, instance_event, instance_log (written);
+ * Shared state: model_instance (also replica_id, when adopting a row
+ * another replica left), instance_event, instance_log (written);
  * work_request, hub_server, model (read). Each write is one statement, so
  * each is atomic on its own; rows are ended only while still active
  * (state <> 'TERMINATED'), so a runner ending the same row at the same
@@ -44,17 +45,20 @@ static const char SQL_ROWS[] =
 	"                      AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
 	"FROM model_instance mi WHERE mi.id = ANY ($1::bigint[])";
 
-/* Active rows of replicas that stopped beating: their runners are gone but
- * pods outlive them; end the rows so their pods can be deleted. */
+/* Active rows of replicas that stopped beating, and rows handed over at a
+ * shutdown that nobody adopted within $2 s (their pod was not ready
+ * anywhere): their runners are gone but pods outlive them; end the rows so
+ * their pods can be deleted. Runs after db_pod_adopt in a pass. */
 static const char SQL_DEAD_REPLICAS[] =
 	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', "
 	"    termination_reason = coalesce(termination_reason, 'LOST'), "
 	"    termination_detail = coalesce(termination_detail, 'its hub replica stopped'), "
 	"    terminated_at = now(), updated_at = now() "
 	"  WHERE mi.backend = 'kubernetes' AND mi.state <> 'TERMINATED' "
-	"    AND mi.replica_id IS NOT NULL AND mi.replica_id <> $1 "
+	"    AND (mi.replica_id IS NOT NULL AND mi.replica_id <> $1 "
 	"    AND NOT EXISTS (SELECT 1 FROM hub_server h WHERE h.replica_id = mi.replica_id "
 	"                    AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
+	"      OR mi.replica_id IS NULL AND mi.updated_at < now() - make_interval(secs => $2::int)) "
 	"  RETURNING mi.id, mi.replica_id) "
 	"INSERT INTO instance_event (instance_id, kind, detail) "
 	"SELECT id, 'TERMINATED', jsonb_build_object('reason', 'LOST', 'by', 'kubewatch', "
@@ -80,7 +84,8 @@ static const char SQL_LOST[] =
 	"       'by', 'kubewatch', 'detail', $2::text) FROM x RETURNING instance_id";
 
 /* IDLE past the model's idle_seconds + $2: the runner that would have
- * stopped it is gone (pods outlive runners), so end it here; the pod is
+ * stopped it is gone (pods outlive runners), so end it here (an adopted
+ * row, which no runner owns, at idle_seconds); the pod is
  * then deleted by the watch's reconcile pass. Conditional on IDLE, so a
  * runner taking the instance at the same moment wins or loses cleanly. */
 static const char SQL_IDLE_ORPHANS[] =
@@ -89,10 +94,56 @@ static const char SQL_IDLE_ORPHANS[] =
 	"    terminated_at = now(), updated_at = now() "
 	"  FROM model m WHERE m.id = mi.model_id AND mi.backend = 'kubernetes' "
 	"    AND mi.replica_id = $1 AND mi.state = 'IDLE' "
-	"    AND coalesce(mi.last_used_at, mi.started_at) < "
-	"        now() - make_interval(secs => m.idle_seconds + $2::int) RETURNING mi.id) "
+	"    AND coalesce(mi.last_used_at, mi.started_at) < now() - make_interval(secs => "
+	"        m.idle_seconds + CASE WHEN mi.snapshot->>'adopted_by' = $1 THEN 0 ELSE $2::int END) "
+	"  RETURNING mi.id) "
 	"INSERT INTO instance_event (instance_id, kind, detail) "
 	"SELECT id, 'TERMINATED', '{\"reason\":\"IDLE\",\"by\":\"kubewatch\"}'::jsonb FROM x "
+	"RETURNING instance_id";
+
+/* Warm pods a replica left behind, adopted by replica $1: rows handed over
+ * at their replica's shutdown (replica_id NULL), and rows of a replica that
+ * has not beaten (hub_server) for $2 s — IDLE, or BUSY once their request
+ * is no longer leased (the runner that used it died with its replica).
+ * Only pods the caller's watch sees ready ($3: their instance ids). SKIP
+ * LOCKED and the conditions re-checked on the locked row, so two replicas
+ * never adopt the same one. The adopted row is IDLE with a full idle
+ * period ahead; NOTIFY work_queued wakes runners with requests for it. */
+static const char SQL_ADOPT[] =
+	"WITH c AS (SELECT mi.id FROM model_instance mi "
+	"  WHERE mi.id = ANY ($3::bigint[]) AND mi.backend = 'kubernetes' AND mi.name IS NOT NULL "
+	"    AND NOT mi.stop_requested "
+	"    AND (mi.replica_id IS NULL AND mi.state = 'IDLE' "
+	"      OR mi.replica_id <> $1 AND NOT EXISTS (SELECT 1 FROM hub_server h "
+	"           WHERE h.replica_id = mi.replica_id "
+	"             AND h.heartbeat_at > now() - make_interval(secs => $2::int)) "
+	"         AND (mi.state = 'IDLE' OR mi.state = 'BUSY' AND coalesce((SELECT w.status <> 'RUNNING' "
+	"              OR w.lease_expires_at < now() FROM work_request w "
+	"              WHERE w.id = mi.current_request_id), true))) "
+	"  ORDER BY mi.id LIMIT 256 FOR UPDATE OF mi SKIP LOCKED), "
+	"x AS (UPDATE model_instance mi SET replica_id = $1, state = 'IDLE', current_request_id = NULL, "
+	"    last_used_at = now(), updated_at = now(), "
+	"    snapshot = mi.snapshot || jsonb_build_object('adopted_by', $1::text, 'adopted_from', "
+	"               coalesce(mi.replica_id, mi.snapshot->>'handed_over_by')) "
+	"  FROM c WHERE mi.id = c.id RETURNING mi.id, mi.name, mi.model_id, mi.snapshot->>'adopted_from' AS old), "
+	"e AS (INSERT INTO instance_event (instance_id, kind, detail) "
+	"  SELECT id, 'ADOPTED', jsonb_build_object('by', $1::text, 'from', old) FROM x) "
+	"SELECT x.id, x.name, x.old, pg_notify('work_queued', x.model_id) FROM x";
+
+/* Adopted rows of replica $1 an admin (or a runner that found the pod
+ * broken) asked to stop: no runner owns them, so they end here once no
+ * request uses them; the reconcile pass then deletes the pod. */
+static const char SQL_ADOPTED_STOPS[] =
+	"WITH x AS (UPDATE model_instance mi SET state = 'TERMINATED', termination_reason = 'STOPPED', "
+	"    termination_detail = 'stop requested (adopted instance)', "
+	"    terminated_at = now(), updated_at = now() "
+	"  WHERE mi.backend = 'kubernetes' AND mi.replica_id = $1 AND mi.stop_requested "
+	"    AND mi.snapshot->>'adopted_by' = $1 AND (mi.state = 'IDLE' OR mi.state = 'BUSY' "
+	"      AND coalesce((SELECT w.status <> 'RUNNING' OR w.lease_expires_at < now() "
+	"           FROM work_request w WHERE w.id = mi.current_request_id), true)) "
+	"  RETURNING mi.id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'TERMINATED', '{\"reason\":\"STOPPED\",\"by\":\"kubewatch\"}'::jsonb FROM x "
 	"RETURNING instance_id";
 
 /* Never over the runner's final copy: only while the row is active. */
@@ -273,4 +324,44 @@ int db_pod_log_store(struct db *db, int64_t id, const char *text, int live)
 
 	PQclear(r);
 	return r ? 0 : -1;
+}
+
+int db_pod_adopt(struct db *db, const char *replica, int dead_s, const int64_t *ready, int n,
+		 struct db_pod_adopted **out, int *nout)
+{
+	num_t dead;
+	char *arr;
+	const char *p[3] = {replica, num(dead, dead_s), NULL};
+	PGresult *r;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return 0;
+	if (!(arr = id_array(ready, n)))
+		return -1;
+	p[2] = arr;
+	r = db_prep(db, "pod_adopt", SQL_ADOPT, 3, p);
+	free(arr);
+	if (!r)
+		return -1;
+	if (PQntuples(r) > 0 && !(*out = calloc((size_t)PQntuples(r), sizeof **out))) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct db_pod_adopted *x = &(*out)[(*nout)++];
+		x->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		snprintf(x->name, sizeof x->name, "%s", PQgetvalue(r, i, 1));
+		snprintf(x->from, sizeof x->from, "%s", PQgetvalue(r, i, 2));
+	}
+	PQclear(r);
+	return 0;
+}
+
+int db_pod_end_adopted_stops(struct db *db, const char *replica, int64_t **ids, int *n)
+{
+	const char *p[1] = {replica};
+
+	return take_ids(db_prep(db, "pod_adopted_stops", SQL_ADOPTED_STOPS, 1, p), ids, n);
 }

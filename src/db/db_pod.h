@@ -75,6 +75,22 @@ int db_pod_end_dead_replicas(struct db *db, const char *replica, int dead_s, int
 int db_pod_end_idle_orphans(struct db *db, const char *replica, int grace_s, int64_t **ids,
 			    int *n);
 
+/* Adopt the warm pods other replicas left (SQL_ADOPT in db_pod.c): rows
+ * handed over at shutdown, and IDLE (or no longer leased BUSY) rows of
+ * replicas that stopped beating for dead_s, among the instance ids whose
+ * pods the caller sees ready. They become replica's, IDLE, with an ADOPTED
+ * event. The adopted rows into *out (malloc()ed, may be NULL with *nout 0). */
+struct db_pod_adopted {
+	int64_t id;
+	char name[64];          /* the pod */
+	char from[128];         /* the replica that left it */
+};
+int db_pod_adopt(struct db *db, const char *replica, int dead_s, const int64_t *ready, int n,
+		 struct db_pod_adopted **out, int *nout);
+/* End replica's adopted rows with stop_requested that no request uses
+ * (reason STOPPED): no runner owns them. Ids as db_pod_end_dead_replicas. */
+int db_pod_end_adopted_stops(struct db *db, const char *replica, int64_t **ids, int *n);
+
 /* A pod's log into instance_log. live: replace the stored copy while the
  * row is active (the admin view of a running pod); otherwise (the pod is
  * about to go) keep the longer of the stored copy and text. */

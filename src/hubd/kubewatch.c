@@ -16,8 +16,12 @@
  * active rows of this replica LOST when their pod has been gone for
  * KW_LOST_GRACE_MS without a runner recording the end, ends IDLE rows
  * whose runner died and active rows of replicas that stopped beating
- * (hub_server), and deletes pods whose instance row has ended (its own, or
- * another replica's whose request lease expired or whose replica is gone).
+ * (hub_server), adopts the warm pods other replicas left (handed over at
+ * their shutdown, or of a replica that stopped beating: the row becomes
+ * this replica's, the pod's modelhub/server annotation follows) and ends
+ * them when idle or stopped (no runner owns them), and deletes pods whose
+ * instance row has ended (its own, or another replica's whose request
+ * lease expired or whose replica is gone).
  * On crash: the supervisor restarts it; the table file survives, the first
  * list rebuilds it, runners see a stale heartbeat meanwhile and fall back
  * to one GET per question.
@@ -277,12 +281,47 @@ static void reconcile_pods(struct kw *k, const struct snap *sn)
 	free(rows);
 }
 
-/* Rows ended here for want of an owner: IDLE ones whose runner died, and
- * active ones of replicas that stopped beating. */
+/* Warm pods other replicas left (handed over at their shutdown, or of a
+ * replica that stopped beating) become this replica's: only pods the watch
+ * sees ready; check_active then moves their modelhub/server annotation. */
+static void adopt(struct kw *k, const struct snap *sn)
+{
+	struct db_pod_adopted *ad;
+	int64_t *ready;
+	int n = 0, nad;
+
+	if (sn->synced_ms <= 0 || !(ready = calloc((size_t)(sn->n ? sn->n : 1), sizeof *ready)))
+		return;
+	for (int i = 0; i < sn->n; i++) {
+		const struct cluster_pod *p = &sn->rows[i].pod;
+		if (!sn->rows[i].gone && !p->deleting && p->state == CLUSTER_READY && p->instance_id > 0 &&
+		    strcmp(p->server, k->replica) != 0)
+			ready[n++] = p->instance_id;
+	}
+	if (db_pod_adopt(k->c->db, k->replica, (int)cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S),
+			 ready, n, &ad, &nad) == 0) {
+		for (int i = 0; i < nad; i++)
+			log_info("kubewatch instance=%lld pod=%s from=%s msg=\"warm pod adopted\"",
+				 (long long)ad[i].id, ad[i].name, ad[i].from[0] ? ad[i].from : "-");
+		free(ad);
+	}
+	free(ready);
+}
+
+/* Rows ended here for want of an owner: IDLE ones whose runner died,
+ * adopted ones an admin stopped, and active ones of replicas that stopped
+ * beating (after adopt() took their warm pods). */
 static void end_orphan_rows(struct kw *k)
 {
 	int64_t *ids;
 	int n;
+
+	if (db_pod_end_adopted_stops(k->c->db, k->replica, &ids, &n) == 0) {
+		for (int i = 0; i < n; i++)
+			log_info("kubewatch instance=%lld msg=\"adopted instance stopped on request\"",
+				 (long long)ids[i]);
+		free(ids);
+	}
 
 	if (db_pod_end_idle_orphans(k->c->db, k->replica,
 				    (int)cfg_int("kube.orphan_grace_seconds", KW_IDLE_GRACE_S), &ids, &n) == 0) {
@@ -323,6 +362,11 @@ static int check_active(struct kw *k, const struct snap *sn, const struct db_pod
 		}
 		if (row->pod.address[0] && strcmp(row->pod.address, a->address) != 0)
 			db_pod_set_address(k->c->db, a->id, row->pod.address);
+		/* adopted: the pod names its new owner (retried each pass) */
+		if (!row->pod.deleting && strcmp(row->pod.server, k->replica) != 0 &&
+		    cluster_pod_owner(k->cl, a->name, k->replica) == 0)
+			log_info("kubewatch pod=%s from=%s msg=\"owner annotation moved here\"", a->name,
+				 row->pod.server[0] ? row->pod.server : "-");
 	} else if (row && mh_wall_ms() - row->gone_ms > KW_LOST_GRACE_MS) {
 		mark_lost(k, a->id, "pod gone and no runner recorded its end",
 			  row->pod.term == CLUSTER_TERM_OOMKILLED ? "OOMKILLED" : "LOST");
@@ -345,6 +389,7 @@ static void reconcile_rows(struct kw *k, const struct snap *sn)
 		k->live_pending = 1;
 		k->live_pos = 0;
 	}
+	adopt(k, sn);
 	end_orphan_rows(k);
 	if (db_pod_active(k->c->db, k->replica, &act, &n) < 0)
 		return;

@@ -299,7 +299,7 @@ int runner_main(struct hubd_child *c)
 		loop_once(r);
 	log_info("runner instances=%d msg=\"stopping\"", r->nown);
 	while (r->nown > 0)
-		runner_own_stop(r, r->nown - 1, "STOPPED", "STOP_SHUTDOWN");
+		runner_own_leave(r, r->nown - 1);
 	rc = 0;
 out:
 	mc_free(r->mc);

@@ -154,6 +154,10 @@ void runner_backoff_set(struct runner *r, const char *model, int ms);
 int runner_own_find(struct runner *r, int64_t id);
 void runner_own_finish(struct runner *r, int i, const char *reason, const char *why);
 void runner_own_stop(struct runner *r, int i, const char *reason, const char *event);
+/* Shutdown: leave instance i to the replicas that remain when its pod
+ * outlives us (kubernetes, IDLE: handed over, adopted by their kubewatch),
+ * else stop it (STOP_SHUTDOWN). */
+void runner_own_leave(struct runner *r, int i);
 void runner_housekeep(struct runner *r);
 void runner_sweep_lost(struct runner *r);
 int runner_pid_alive(int pid);

@@ -102,6 +102,17 @@ void runner_own_stop(struct runner *r, int i, const char *reason, const char *ev
 	runner_own_finish(r, i, reason, reason);
 }
 
+void runner_own_leave(struct runner *r, int i)
+{
+	if (strcmp(r->backend, "kubernetes") == 0 && db_inst_hand_over(r->db, r->own[i].id, r->c->replica_id) == 1) {
+		log_info("runner instance=%lld model=%s msg=\"instance handed over to the remaining replicas\"",
+			 (long long)r->own[i].id, r->own[i].model);
+		own_drop(r, i);
+		return;
+	}
+	runner_own_stop(r, i, "STOPPED", "STOP_SHUTDOWN");
+}
+
 /* Reap, idle out and stop-on-request the instances this runner started,
  * except the one the current request uses. */
 void runner_housekeep(struct runner *r)
@@ -561,7 +572,7 @@ void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *
 			runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
 		} else if (hubd_should_stop()) {
 			db_inst_release(r->db, in->wi.id);
-			runner_own_stop(r, i, "STOPPED", "STOP_SHUTDOWN");
+			runner_own_leave(r, i);
 		} else if (m->idle_seconds == 0) {
 			db_inst_release(r->db, in->wi.id);
 			if (db_inst_take_idle(r->db, in->wi.id, 0) == 1)

@@ -582,6 +582,30 @@ static int kube_pod_no_evict(struct cluster *c, const char *pod, int on)
 	return kube_as_pod_no_evict(k->h, k->kc.ns, pod, on);
 }
 
+/* Merge patch of the pod's modelhub/server annotation (json-c quotes the
+ * replica id). */
+static int kube_pod_owner(struct cluster *c, const char *pod, const char *replica)
+{
+	struct kube *k = c->priv;
+	struct json_object *o = json_object_new_object(), *md = json_object_new_object(),
+			   *an = json_object_new_object();
+	char path[320];
+	long st;
+
+	json_object_object_add(an, "modelhub/server", json_object_new_string(replica));
+	json_object_object_add(md, "annotations", an);
+	json_object_object_add(o, "metadata", md);
+	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", k->kc.ns, pod);
+	st = kube_http_call(k->h, "PATCH", path, "application/merge-patch+json",
+			    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), NULL, k->call_ms);
+	json_object_put(o);
+	if (st != 200) {
+		log_warn_x("kube pod=%s status=%ld msg=\"owner annotation not patched\"", pod, st);
+		return -1;
+	}
+	return 0;
+}
+
 static int kube_engine_status(struct cluster *c, struct buf *out)
 {
 	return kube_as_engine_status(((struct kube *)c->priv)->h, out);
@@ -620,6 +644,7 @@ static const struct cluster_ops kube_ops = {
 	.node_cordon = kube_node_cordon,
 	.machine_mark = kube_machine_mark,
 	.pod_no_evict = kube_pod_no_evict,
+	.pod_owner = kube_pod_owner,
 	.engine_status = kube_engine_status,
 	.free = kube_free,
 };
