@@ -73,13 +73,20 @@ t.ok(wait_for(lambda: not gone(), 30), "no model pod left to a replica that is g
 
 
 def kinds():
-    return dict(s.sql("SELECT kind, count(*)::int FROM instance_event"
-                      " WHERE kind IN ('HANDED_OVER', 'ADOPTED', 'STOP_SHUTDOWN') GROUP BY kind"))
+    return {k: int(n) for k, n in s.sql("SELECT kind, count(*) FROM instance_event"
+                                        " WHERE kind IN ('HANDED_OVER', 'ADOPTED', 'STOP_SHUTDOWN') GROUP BY kind")}
 
 
-k = wait_for(lambda: (lambda d: d if d.get("ADOPTED", 0) >= d.get("HANDED_OVER", 0) else None)(kinds()), 20) or kinds()
-t.ok(k.get("HANDED_OVER", 0) >= 1, "stopped replicas handed their warm pods over (%s)" % k)
-t.is_(k.get("ADOPTED", 0), k.get("HANDED_OVER", 0), "  every one adopted by a remaining replica")
+def ownerless():
+    return s.sql("SELECT id, state, coalesce(replica_id, '-') FROM model_instance WHERE state <> 'TERMINATED'"
+                 " AND (replica_id IS NULL OR replica_id NOT IN (%s))" % ", ".join("'%s'" % r for r in replicas))
+
+
+wait_for(lambda: not ownerless(), 20)
+k = kinds()
+t.ok(k.get("HANDED_OVER", 0) >= 1 and k.get("ADOPTED", 0) >= k.get("HANDED_OVER", 0),
+     "stopped replicas handed their warm pods over, the remaining ones adopted them (%s)" % k)
+t.is_(ownerless(), [], "  every active instance belongs to a running replica")
 t.is_(k.get("STOP_SHUTDOWN", 0), 0, "  no serving or warm pod deleted by the rollout")
 t.is_(s.sql("SELECT count(*) FROM model_instance WHERE termination_reason = 'LOST'")[0][0], "0",
       "  no instance marked LOST")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 386-kube-adopt.t — warm model pods outlive the hub replica that started them: a replica stopped with SIGTERM (a rollout, a drain) hands its IDLE instances over instead of deleting their pods; a replica that runs on (here one started afterwards) adopts them (row, modelhub/server annotation, ADOPTED event) and serves the next request on the same pod; an adopted instance idles out after its model's idle_seconds and stops when an admin asks, its pod deleted each time; the janitor never marks the handed-over rows LOST.
+# 386-kube-adopt.t — warm model pods outlive the hub replica that started them: a replica stopped with SIGTERM (a rollout, a drain) hands its IDLE instances over instead of deleting their pods; a replica that runs on (here one started afterwards) adopts them (row, modelhub/server annotation, ADOPTED event) and serves the next request on the same pod; a replica stopping hands the instances it adopted over in turn; an adopted instance idles out after its model's idle_seconds and stops when an admin asks, its pod deleted each time; the janitor never marks the handed-over rows LOST.
 import os
 import signal
 import subprocess
@@ -103,8 +103,19 @@ t.ok(wait_for(lambda: row(d_id)[0] == "TERMINATED", 40), "adopted idle instance 
 t.is_(row(d_id)[2], "IDLE", "  reason IDLE")
 t.ok(wait_for(lambda: sim.pod(names["descriptors"]) is None, 20), "  its pod deleted")
 
-# ---- an admin stops the adopted eos3b5e instance
+# ---- B stops in turn: the instance it adopted (no runner owns it) goes on to C
 wait_for(lambda: row(e_id)[0] == "IDLE", 20)
+procs[b].send_signal(signal.SIGTERM)
+t.is_(procs.pop(b).wait(60), 0, "replica B stopped cleanly (SIGTERM)")
+t.is_(row(e_id), ("IDLE", "-", "-"), "  the adopted instance handed over again")
+t.is_(sorted(x[0] for x in events(e_id, "HANDED_OVER")), sorted([a, b]), "  HANDED_OVER by B's kubewatch")
+t.ok(sim.pod(names["eos3b5e"]) is not None, "  its pod still there")
+c = tag + "-c"
+start_replica(c)
+t.ok(wait_for(lambda: row(e_id)[1] == c, 20), "replica C adopts it")
+t.is_(sorted(events(e_id, "ADOPTED")), sorted([(b, a), (c, b)]), "  ADOPTED event (by C, from B)")
+
+# ---- an admin stops the adopted eos3b5e instance
 s.sql("UPDATE model_instance SET stop_requested = true WHERE id = $1", e_id)
 t.ok(wait_for(lambda: row(e_id)[0] == "TERMINATED", 20), "stop of an adopted instance ends it")
 t.is_(row(e_id)[2], "STOPPED", "  reason STOPPED")
@@ -112,6 +123,6 @@ t.ok(wait_for(lambda: sim.pod(names["eos3b5e"]) is None, 20), "  its pod deleted
 t.is_(s.sql("SELECT count(*) FROM model_instance WHERE termination_reason = 'LOST'")[0][0], "0",
       "no instance was ever marked LOST")
 
-procs[b].send_signal(signal.SIGTERM)
-t.is_(procs.pop(b).wait(60), 0, "replica B stops cleanly")
+procs[c].send_signal(signal.SIGTERM)
+t.is_(procs.pop(c).wait(60), 0, "replica C stops cleanly")
 t.done()

@@ -157,15 +157,25 @@ int db_inst_hand_over(struct db *db, int64_t id, const char *replica_id)
 
 	/* replica_id NULL: no owner; the kubewatch child of a replica that runs
 	 * on adopts it (db_pod_adopt) */
-	n = db_affected(db_prep(db, "inst_hand_over",
-			     "WITH x AS (UPDATE model_instance SET replica_id = NULL, updated_at = now(),"
-			     " snapshot = snapshot || jsonb_build_object('handed_over_by', $2::text)"
-			     " WHERE id = $1 AND replica_id = $2 AND backend = 'kubernetes' AND state = 'IDLE'"
-			     " AND NOT stop_requested RETURNING id)"
-			     " INSERT INTO instance_event (instance_id, kind, detail)"
-			     " SELECT id, 'HANDED_OVER', jsonb_build_object('by', $2::text) FROM x",
-			     2, p));
-	return n < 0 ? -1 : n > 0;
+	PGresult *r;
+
+	/* the last column reads the row as it was before this statement: no
+	 * longer ours (handed over by another runner of ours, or adopted) */
+	r = db_prep(db, "inst_hand_over",
+		    "WITH x AS (UPDATE model_instance SET replica_id = NULL, updated_at = now(),"
+		    " snapshot = snapshot || jsonb_build_object('handed_over_by', $2::text)"
+		    " WHERE id = $1 AND replica_id = $2 AND backend = 'kubernetes' AND state = 'IDLE'"
+		    " AND NOT stop_requested RETURNING id),"
+		    " e AS (INSERT INTO instance_event (instance_id, kind, detail)"
+		    "  SELECT id, 'HANDED_OVER', jsonb_build_object('by', $2::text) FROM x)"
+		    " SELECT (SELECT count(*) FROM x) > 0 OR coalesce((SELECT replica_id IS DISTINCT FROM $2"
+		    "  AND state <> 'TERMINATED' FROM model_instance WHERE id = $1), false)",
+		    2, p);
+	if (!r)
+		return -1;
+	n = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return n;
 }
 
 PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id)

@@ -38,7 +38,9 @@ PGresult *db_inst_poll(struct db *db, const char *ids);
 int db_inst_request_stop(struct db *db, int64_t id);
 /* Shutdown of a replica (kubernetes: pods outlive it): leave its IDLE
  * instance running for another replica to adopt (replica_id set to NULL,
- * event HANDED_OVER). 1 handed over, 0 not IDLE or not ours, -1. */
+ * event HANDED_OVER). 1 handed over, or no longer this replica's (another
+ * of its runners handed it over, or another replica adopted it): not ours
+ * to stop; 0 still ours but not IDLE (or stop requested), -1. */
 int db_inst_hand_over(struct db *db, int64_t id, const char *replica_id);
 /* Non-terminated instances of this replica: id, pid. */
 PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id);

@@ -146,6 +146,16 @@ static const char SQL_ADOPTED_STOPS[] =
 	"SELECT id, 'TERMINATED', '{\"reason\":\"STOPPED\",\"by\":\"kubewatch\"}'::jsonb FROM x "
 	"RETURNING instance_id";
 
+/* Shutdown of replica $1: its adopted IDLE rows (no runner owns them, so
+ * no runner hands them over) are left for the replicas that remain. */
+static const char SQL_HAND_OVER_ADOPTED[] =
+	"WITH x AS (UPDATE model_instance SET replica_id = NULL, updated_at = now(), "
+	"    snapshot = snapshot || jsonb_build_object('handed_over_by', $1::text) "
+	"  WHERE backend = 'kubernetes' AND replica_id = $1 AND state = 'IDLE' AND NOT stop_requested "
+	"    AND snapshot->>'adopted_by' = $1 RETURNING id) "
+	"INSERT INTO instance_event (instance_id, kind, detail) "
+	"SELECT id, 'HANDED_OVER', jsonb_build_object('by', $1::text) FROM x RETURNING instance_id";
+
 /* Never over the runner's final copy: only while the row is active. */
 static const char SQL_LOG_LIVE[] =
 	"INSERT INTO instance_log (instance_id, text, updated_at) "
@@ -364,4 +374,11 @@ int db_pod_end_adopted_stops(struct db *db, const char *replica, int64_t **ids, 
 	const char *p[1] = {replica};
 
 	return take_ids(db_prep(db, "pod_adopted_stops", SQL_ADOPTED_STOPS, 1, p), ids, n);
+}
+
+int db_pod_hand_over_adopted(struct db *db, const char *replica, int64_t **ids, int *n)
+{
+	const char *p[1] = {replica};
+
+	return take_ids(db_prep(db, "pod_hand_over_adopted", SQL_HAND_OVER_ADOPTED, 1, p), ids, n);
 }

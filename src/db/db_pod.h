@@ -91,6 +91,11 @@ int db_pod_adopt(struct db *db, const char *replica, int dead_s, const int64_t *
  * (reason STOPPED): no runner owns them. Ids as db_pod_end_dead_replicas. */
 int db_pod_end_adopted_stops(struct db *db, const char *replica, int64_t **ids, int *n);
 
+/* At replica's shutdown: its adopted IDLE rows handed over in turn
+ * (replica_id NULL, HANDED_OVER), as runners do with the instances they
+ * own. Ids as db_pod_end_dead_replicas. */
+int db_pod_hand_over_adopted(struct db *db, const char *replica, int64_t **ids, int *n);
+
 /* A pod's log into instance_log. live: replace the stored copy while the
  * row is active (the admin view of a running pod); otherwise (the pod is
  * about to go) keep the longer of the stored copy and text. */

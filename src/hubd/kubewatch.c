@@ -432,6 +432,21 @@ static int on_tick(void *arg)
 	return 0;
 }
 
+/* Stopping: the adopted warm pods no runner owns go to the replicas that
+ * remain (runners hand over their own, and adopted ones they were using). */
+static void hand_over_adopted(struct kw *k)
+{
+	int64_t *ids;
+	int n;
+
+	if (db_pod_hand_over_adopted(k->c->db, k->replica, &ids, &n) == 0) {
+		for (int i = 0; i < n; i++)
+			log_info("kubewatch instance=%lld msg=\"adopted instance handed over to the remaining replicas\"",
+				 (long long)ids[i]);
+		free(ids);
+	}
+}
+
 int kubewatch_main(struct hubd_child *c)
 {
 	struct kw *k = calloc(1, sizeof *k);
@@ -462,6 +477,7 @@ int kubewatch_main(struct hubd_child *c)
 				break;
 		}
 	}
+	hand_over_adopted(k);
 	log_info("kubewatch relists=%llu reconnects=%llu events=%llu msg=\"stopping\"",
 		 (unsigned long long)k->w.relists, (unsigned long long)k->w.reconnects,
 		 (unsigned long long)k->w.events);

@@ -584,6 +584,9 @@ void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *
 		db_inst_request_stop(r->db, in->wi.id);
 	} else {
 		db_inst_release(r->db, in->wi.id);
+		/* kubernetes: an adopted instance has no runner owner to hand it over */
+		if (hubd_should_stop() && strcmp(r->backend, "kubernetes") == 0)
+			db_inst_hand_over(r->db, in->wi.id, r->c->replica_id);
 	}
 	memset(in, 0, sizeof *in);
 }
