@@ -33,6 +33,12 @@ int main(void)
 		"C(C)(C)", "CC(C)(C)C", "O=C=O", "C#N", "[O-][N+](=O)c1ccccc1",
 		"c1ccc2ccccc2c1", "C12CC2C1", "Brc1ccccc1", "Clc1ccccc1I",
 		"c1cc2c(cc1)cccc2", "C1CCCCC1.c1ccccc1", "C\\\\C",
+		/* kekulization and bracket valences that RDKit accepts */
+		"c1ccsc1", "c1ccoc1", "Cn1cccc1", "O=c1cc[nH]cc1", "c1cc[nH]c1", "c1CC1",
+		"c1cccCC1", "c1ccccccc1", "c1ccc1", "n1ccccc1", "c1:c:c:c:c:c1", "c1cc-2ccc1-2",
+		"O=n1ccccc1", "c1cc[cH2]c1", "[cH]1[cH][cH][cH][cH][cH]1", "c1ccc2[nH]ccc2c1",
+		"n1(n/ccc1)C", "c1cc2ccc3ccc1c23", "c1ccn2cccc2c1", "[CH4]", "[OH2]", "[NH3]",
+		"C[CH2]C", "[NH4+]", "C[N](=O)=O", "[C@TH1](C)(C)(C)C",
 	};
 	for (size_t k = 0; k < sizeof good / sizeof *good; k++)
 		valid(good[k]);
@@ -73,6 +79,21 @@ int main(void)
 	invalid("cc", "aromatic atom at position 1 is not in a ring");
 	invalid("Cc1ccccc1c", "aromatic atom at position 10 is not in a ring");
 	invalid("C[c]C", "aromatic atom at position 2 is not in a ring");
+#define KEK " cannot be kekulized (no alternating double bonds fit)"
+	invalid("n1cccc1", "aromatic ring at position 1" KEK);
+	invalid("c1cccc1", "aromatic ring at position 1" KEK);
+	invalid("c1ccccc1=O", "aromatic ring at position 1" KEK);
+	invalid("c1cc[nH]cc1", "aromatic ring at position 1" KEK);
+	invalid("c1ccscc1", "aromatic ring at position 1" KEK);
+	invalid("Cc1cccc1", "aromatic ring at position 2" KEK);
+	invalid("c1ccCC1", "aromatic ring at position 1" KEK);
+	invalid("c1ccccc1.n1cccc1", "aromatic ring at position 10" KEK);
+	invalid("[nH]1cc[nH]c1", "aromatic ring at position 12" KEK);
+	invalid("[CH5]", "atom C at position 1 has 5 bonds with its hydrogens (at most 4)");
+	invalid("C[C@@H](C)(C)C", "atom C at position 2 has 5 bonds with its hydrogens (at most 4)");
+	invalid("C[OH2]", "atom O at position 2 has 3 bonds with its hydrogens (at most 2)");
+	invalid("[NH4]", "atom N at position 1 has 4 bonds with its hydrogens (at most 3)");
+	invalid("[FH2]", "atom F at position 1 has 2 bonds with its hydrogens (at most 1)");
 	/* a reason never holds more than one character of the input */
 	{
 		char why[SMILES_WHY_MAX];

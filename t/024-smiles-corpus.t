@@ -8,7 +8,10 @@
   random atom orders, stereo, isotopes, charges, ring numbers as %nn / %(n);
 - every string up to 4 characters over the SMILES alphabet, and up to 5 over
   a smaller one, plus every one- and two-letter bracket atom;
-- random edits (delete, insert, replace) of corpus molecules.
+- random edits (delete, insert, replace) of corpus molecules;
+- aromatic edits of corpus molecules (c/n/[nH]/o/s swapped, case changed),
+  every aromatic ring of 3-6 atoms over c n [nH] o s C c(=O) c(C) n(C) and
+  random ones of 7-8, fused bicyclic systems: the kekulization check.
 Asserts zero false rejections (screen says invalid, RDKit parses it), and that
 the screen catches a fair share of what RDKit rejects. RDKit is the oracle:
 MolFromSmiles with sanitisation, as ersilia models call it."""
@@ -198,6 +201,44 @@ syms = [a.upper() + b for a in letters for b in [""] + letters] + \
 brackets = ["C[%s]C" % s for s in syms] + ["[%s]" % s for s in syms] + \
            ["[%sH]1cccc1" % s for s in syms] + ["c1cc[%s]cc1" % s for s in syms]
 check_no_false_rejections("every one- and two-letter bracket atom", brackets)
+
+# aromatic edits: swap aromatic atoms (c, n, [nH], o, s) and their case,
+# the edits that make or break kekulization ("n1cccc1" needs [nH])
+AROM_TOKENS = re.compile(r"\[nH\]|[cnosCN]")
+
+
+def aromatic_edits(smi, n):
+    swaps = {"c": ["n", "C", "[nH]"], "n": ["c", "[nH]", "N"], "[nH]": ["n", "c", "o"],
+             "o": ["c", "[nH]", "s"], "s": ["c", "o"], "C": ["c"], "N": ["n"]}
+    res = []
+    for _ in range(n):
+        s = smi
+        for _ in range(rng.choice([1, 1, 2])):
+            toks = [(m.start(), m.end()) for m in AROM_TOKENS.finditer(s)]
+            if not toks:
+                break
+            a, e = rng.choice(toks)
+            s = s[:a] + rng.choice(swaps[s[a:e]]) + s[e:]
+        res.append(s)
+    return res
+
+
+arom = [s for s in valid if re.search(r"[cn]", s)]
+amut = [x for s in rng.sample(arom, min(len(arom), 4000)) for x in aromatic_edits(s, 4)]
+RING_ATOMS = ["c", "n", "[nH]", "o", "s", "C", "c(=O)", "c(C)", "n(C)"]
+bodies = [b for n in range(2, 6) for b in itertools.product(RING_ATOMS, repeat=n)]
+bodies += [[rng.choice(RING_ATOMS) for _ in range(n)] for n in (6, 7) for _ in range(10000)]
+rings = [first + "1" + "".join(b) + "1" for b in bodies for first in ("c", "n")]
+v, b, c = check_no_false_rejections("aromatic edits of corpus molecules", amut)
+t.diag("aromatic edits: %d still valid, %d invalid, %d of those caught" % (v, b, c))
+v, b, c = check_no_false_rejections("aromatic rings of 3-8 atoms", rings)
+t.diag("aromatic rings: %d valid, %d invalid, %d caught" % (v, b, c))
+t.ok(c >= b * 0.5, "the screen catches most rings RDKit cannot kekulize (%d of %d)" % (c, b))
+fused = ["c1ccc2%sc2c1" % "".join(p) for p in itertools.product(
+    ["c", "n", "[nH]", "o", "C", "c(=O)"], repeat=3)]
+fused += ["c1ccc2c(c1)%s2" % "".join(p) for p in itertools.product(
+    ["c", "n", "[nH]", "o", "s", "C"], repeat=3)]
+check_no_false_rejections("fused aromatic ring systems", fused)
 
 mutants = [x for s in rng.sample(valid, min(len(valid), 3000)) for x in edits(s, 4)]
 v, b, c = check_no_false_rejections("random edits of corpus molecules", mutants)

@@ -13,10 +13,12 @@
  * ring closure; that is how the aromatic-atom rule is checked without a
  * general cycle search. A ring closure that joins two different trees
  * (RDKit allows "C1.C1") makes that shortcut wrong, so the rule is skipped
- * for such inputs. Valence is checked only for unbracketed C, N, O and F
- * whose bonds all have a plain order: RDKit's own clean-up turns some
- * 5-valent N (nitro, azide) into charged forms, so N is rejected at 4
- * bonds or more than 5, never at 5.
+ * for such inputs. Valence is checked only for C, N, O and F (unbracketed,
+ * or bracketed without a charge, counting the H) whose bonds all have a
+ * plain order: RDKit's own clean-up turns some 5-valent N (nitro, azide)
+ * into charged forms, so N is rejected at 4 bonds or more than 5, never
+ * at 5. The bonds are also kept in a list for the kekulization check
+ * (kekulize(), below), which runs last.
  */
 #include "lib/smiles.h"
 
@@ -26,18 +28,33 @@
 #include <string.h>
 
 #define B_NONE -1   /* no bond symbol pending */
-#define B_UNKNOWN 9 /* aromatic ':', '~', dative: order not used */
+#define B_DIR 7     /* '/' or '\\': single, but aromatic between aromatic atoms */
+#define B_AROM 8    /* aromatic: ':' or unwritten between aromatic atoms */
+#define B_UNKNOWN 9 /* '~', dative, disagreeing ring ends: order not used */
+#define KEKULE_BUDGET 5000 /* kekulization search steps per input, then let it through */
 
 struct atom {
 	int parent; /* tree parent, -1 for a root */
 	int depth;
 	int tree;
 	int pos;       /* 1-based */
-	int valence;   /* sum of plain bond orders */
+	int valence;   /* sum of plain bond orders (+ H count of a bracket atom) */
 	char sym;      /* 'C','N','O','F' when checked, else 0 */
 	char aromatic; /* lower-case symbol */
+	char letter;   /* unbracketed aromatic atom: 'c','n','o',...; else 0 */
 	char unknown;  /* has a bond whose order is not used */
 	char in_ring;
+	char hydrogens; /* bracket atom with an H count (in valence) */
+	char bracket_h; /* [cH] or [nH]: its H is in plain */
+	int narom;     /* aromatic bonds to aromatic atoms */
+	int plain;     /* sum of the other bonds' plain orders (+ bracket H) */
+	char multiple; /* has a plain bond of order 2 or more */
+	signed char kek; /* kekulization: K_MUST, K_MAY, K_NONE */
+	int mate;      /* partner of the double bond being tried, -1 */
+};
+
+struct bond {
+	int x, y, order;
 };
 
 struct ring {
@@ -58,6 +75,10 @@ struct parser {
 	int nr;
 	struct branch *st;
 	int nst;
+	struct bond *b;
+	int nb;
+	int odd;       /* a bond the kekulization check cannot judge */
+	long steps;    /* kekulization search steps left */
 	int prev;      /* atom the next one bonds to, -1 at a chain start */
 	int bond;      /* pending bond order or B_NONE */
 	int bond_pos;  /* position of the pending bond symbol */
@@ -133,10 +154,18 @@ static int digit(char c)
 
 static void add_valence(struct atom *x, int order)
 {
-	if (order == B_UNKNOWN)
+	if (order == B_UNKNOWN || order == B_AROM)
 		x->unknown = 1;
 	else
-		x->valence += order;
+		x->valence += order == B_DIR ? 1 : order;
+}
+
+/* The bond x-y: both atoms' valences, and the bond list. */
+static void add_bond(struct parser *p, int x, int y, int order)
+{
+	add_valence(&p->a[x], order);
+	add_valence(&p->a[y], order);
+	p->b[p->nb++] = (struct bond){x, y, order};
 }
 
 /* A new atom at position pos; bonded to p->prev with the pending bond. */
@@ -157,9 +186,8 @@ static int new_atom(struct parser *p, int pos, char sym, int aromatic)
 	if (p->prev >= 0) {
 		/* implicit bond: aromatic between two aromatic atoms, else single */
 		int order = p->bond != B_NONE ? p->bond :
-			    aromatic && p->a[p->prev].aromatic ? B_UNKNOWN : 1;
-		add_valence(x, order);
-		add_valence(&p->a[p->prev], order);
+			    aromatic && p->a[p->prev].aromatic ? B_AROM : 1;
+		add_bond(p, p->na, p->prev, order);
 	}
 	p->prev = p->na++;
 	p->bond = B_NONE;
@@ -186,7 +214,45 @@ static int organic(struct parser *p)
 	else if (!c[0] || !strchr("BPSI*", c[0]))
 		return 0;
 	p->i += len;
-	return new_atom(p, pos, sym, arom) < 0 ? -1 : 1;
+	if (new_atom(p, pos, sym, arom) < 0)
+		return -1;
+	p->a[p->na - 1].letter = (char)(arom ? c[0] : 0);
+	return 1;
+}
+
+/* A bracket atom C, N, O or F without a charge: its H count joins its
+ * valence, so finish() checks it like an unbracketed one ([CH5], C[OH2]).
+ * An aromatic [cH] or [nH] without a charge is judged like an unbracketed
+ * c or n by the kekulization check, its hydrogen counted as a bond. Charged atoms and chirality classes (@TH1, @SP1, ...)
+ * are left alone, and so is an aromatic one without an H count ([n]). */
+static void bracket_hydrogens(struct parser *p, int sym, int symlen, int rest, int end)
+{
+	const char *s = p->s;
+	struct atom *x = &p->a[p->na - 1];
+	int h = 0, given = 0;
+
+	if (symlen != 1 || !strchr("CNOFcn", s[sym]))
+		return;
+	for (int i = rest; i < end && s[i] != ':'; i++) {
+		if (s[i] == '+' || s[i] == '-' || (s[i] == '@' && strchr("TASO", s[i + 1])))
+			return;
+		if (s[i] != 'H')
+			continue;
+		given = 1;
+		for (h = digit(s[i + 1]) ? 0 : 1; digit(s[i + 1]) && h < 100; i++)
+			h = h * 10 + (s[i + 1] - '0');
+	}
+	if (lower(s[sym])) {
+		if (given && h == 1 && (s[sym] == 'c' || s[sym] == 'n')) {
+			x->letter = s[sym];
+			x->plain = 1;
+			x->bracket_h = 1;
+		}
+		return;
+	}
+	x->sym = s[sym];
+	x->valence += h;
+	x->hydrogens = (char)(h > 0);
 }
 
 /* Bracket atom [isotope? symbol rest] at p->i; symbol is '*', '#n', an
@@ -195,11 +261,12 @@ static int organic(struct parser *p)
 static int bracket(struct parser *p)
 {
 	const char *s = p->s;
-	int open = p->i + 1, i = p->i + 1, arom = 0;
+	int open = p->i + 1, i = p->i + 1, arom = 0, sym, rest;
 	char ch[16];
 
 	while (digit(s[i]))
 		i++;
+	sym = i;
 	if (s[i] == '*') {
 		i++;
 	} else if (s[i] == '#' && digit(s[i + 1])) {
@@ -221,7 +288,7 @@ static int bracket(struct parser *p)
 		return fail(p, "unexpected character %s in bracket atom at position %d",
 			    show(p, i, ch, sizeof ch), i + 1);
 	}
-	for (; s[i] && s[i] != ']'; i++)
+	for (rest = i; s[i] && s[i] != ']'; i++)
 		if (!(upper(s[i]) || lower(s[i]) || digit(s[i]) || strchr("@+-:", s[i])))
 			return fail(p, s[i] == ' ' || s[i] == '\t' || s[i] == '[' ?
 				    "unclosed bracket '[' at position %d" :
@@ -230,7 +297,10 @@ static int bracket(struct parser *p)
 	if (!s[i])
 		return fail(p, "unclosed bracket '[' at position %d", open);
 	p->i = i + 1;
-	return new_atom(p, open, 0, arom);
+	if (new_atom(p, open, 0, arom) < 0)
+		return -1;
+	bracket_hydrogens(p, sym, rest - sym, rest, i);
+	return 0;
 }
 
 /* Ring bond number at p->i: a digit, %nn or %(n). -1 when malformed. */
@@ -305,11 +375,10 @@ static int ring_bond(struct parser *p)
 		return fail(p, "ring bond %ld at position %d doubles an existing bond", num, pos);
 	order = p->bond != B_NONE ? p->bond : p->r[k].bond;
 	if (order == B_NONE)
-		order = p->a[p->prev].aromatic && p->a[p->r[k].atom].aromatic ? B_UNKNOWN : 1;
+		order = p->a[p->prev].aromatic && p->a[p->r[k].atom].aromatic ? B_AROM : 1;
 	if (p->bond != B_NONE && p->r[k].bond != B_NONE && p->bond != p->r[k].bond)
 		order = B_UNKNOWN; /* disagreeing ends: leave it to the model */
-	add_valence(&p->a[p->prev], order);
-	add_valence(&p->a[p->r[k].atom], order);
+	add_bond(p, p->prev, p->r[k].atom, order);
 	if (p->a[p->prev].tree != p->a[p->r[k].atom].tree)
 		p->joined = 1;
 	else
@@ -337,9 +406,10 @@ static int bond_symbol(struct parser *p)
 	case '=': order = 2; break;
 	case '#': order = 3; break;
 	case '$': order = 4; break;
-	case '/': order = 1; break;
-	case '\\': order = 1; len = c[1] == '\\' ? 2 : 1; break; /* RDKit reads a doubled one as one bond */
-	case ':': case '~': order = B_UNKNOWN; break;
+	case '/': order = B_DIR; break;
+	case '\\': order = B_DIR; len = c[1] == '\\' ? 2 : 1; break; /* RDKit reads a doubled one as one bond */
+	case ':': order = B_AROM; break;
+	case '~': order = B_UNKNOWN; break;
 	default: return 0;
 	}
 	if (p->prev < 0)
@@ -403,6 +473,196 @@ static int token(struct parser *p)
 		    p->i + 1);
 }
 
+/*
+ * Kekulization: RDKit must give every aromatic atom that needs one exactly
+ * one double bond among its aromatic bonds, two atoms per bond (a matching
+ * in the graph of aromatic bonds). Only atoms whose need is certain are
+ * K_MUST: an unbracketed c (valence 4) with no other double bond and room
+ * for one, an unbracketed n with two aromatic bonds and nothing else
+ * (pyridine type: "n1cccc1" fails, [nH] is needed). K_NONE: an unbracketed
+ * c whose four bonds are already there (an exocyclic =O), an n with three
+ * single bonds, an o or s with two. [cH] and [nH] count their hydrogen as
+ * a single bond ([nH] in a ring is K_NONE, [cH] with two ring bonds K_MUST). Everything else (s, p, b,
+ * bracket atoms, unusual counts) is K_MAY: it may take a double bond or
+ * not. An input is rejected only when no matching covers every K_MUST atom
+ * of some ring system; a search that runs out of steps lets it through.
+ */
+enum { K_NONE, K_MAY, K_MUST };
+
+struct kek {
+	int *off, *adj, *comp;
+	int *memb; /* atoms grouped by ring system, in DFS order */
+	int nmemb;
+};
+
+/* Aromatic/plain bond counts per atom; 0 when a bond cannot be judged. */
+static int kek_count(struct parser *p)
+{
+	for (int e = 0; e < p->nb; e++) {
+		struct bond *b = &p->b[e];
+		struct atom *x = &p->a[b->x], *y = &p->a[b->y];
+
+		if (b->order == B_AROM && x->aromatic && y->aromatic) {
+			x->narom++;
+			y->narom++;
+		} else if (b->order == B_AROM || b->order == B_UNKNOWN ||
+			   (b->order == B_DIR && x->aromatic && y->aromatic)) {
+			if (x->aromatic || y->aromatic)
+				return 0; /* n/c: RDKit may read it as aromatic */
+		} else if (b->order == B_DIR) {
+			x->plain++;
+			y->plain++;
+		} else {
+			x->plain += b->order;
+			y->plain += b->order;
+			x->multiple |= (char)(b->order >= 2);
+			y->multiple |= (char)(b->order >= 2);
+		}
+	}
+	return 1;
+}
+
+static int kek_class(const struct atom *x)
+{
+	int n = x->narom + x->plain;
+
+	if (!x->aromatic || x->narom == 0)
+		return K_NONE; /* RDKit leaves out aromatic atoms without aromatic bonds: c1CC1 */
+	if (x->letter == 'c' && x->bracket_h && n != 3)
+		return K_MAY;
+	if (x->letter == 'c' && n >= 4)
+		return K_NONE; /* its four bonds are there: c1ccccc1=O */
+	if (x->letter == 'c')
+		return !x->multiple ? K_MUST : K_MAY;
+	if (x->letter == 'n' && x->narom == 2 && x->plain == 0)
+		return K_MUST;
+	if (x->letter == 'n' && !x->multiple && n == 3)
+		return K_NONE;
+	if ((x->letter == 'o' || x->letter == 's') && x->narom == 2 && x->plain == 0)
+		return K_NONE; /* valence 2: c1ccocc1 and c1ccscc1 fail */
+	return K_MAY;
+}
+
+/* Adjacency (CSR) over the usable aromatic bonds and ring-system labels. */
+static void kek_graph(struct parser *p, struct kek *k)
+{
+	int *fill = k->comp, stack_top;
+
+	for (int e = 0; e < p->nb; e++) {
+		const struct bond *b = &p->b[e];
+		if (b->order == B_AROM && p->a[b->x].kek && p->a[b->y].kek) {
+			k->off[b->x + 1]++;
+			k->off[b->y + 1]++;
+		}
+	}
+	for (int u = 0; u < p->na; u++) {
+		k->off[u + 1] += k->off[u];
+		fill[u] = k->off[u];
+	}
+	for (int e = 0; e < p->nb; e++) {
+		const struct bond *b = &p->b[e];
+		if (b->order == B_AROM && p->a[b->x].kek && p->a[b->y].kek) {
+			k->adj[fill[b->x]++] = b->y;
+			k->adj[fill[b->y]++] = b->x;
+		}
+	}
+	/* label ring systems; p->a[].mate serves as the DFS stack link */
+	for (int u = 0; u < p->na; u++)
+		k->comp[u] = -1;
+	for (int r = 0; r < p->na; r++) {
+		if (!p->a[r].kek || k->comp[r] >= 0)
+			continue;
+		k->comp[r] = r;
+		p->a[r].mate = -2;
+		for (stack_top = r; stack_top != -2;) {
+			int u = stack_top;
+			stack_top = p->a[u].mate;
+			k->memb[k->nmemb++] = u;
+			for (int e = k->off[u]; e < k->off[u + 1]; e++) {
+				int v = k->adj[e];
+				if (k->comp[v] < 0) {
+					k->comp[v] = r;
+					p->a[v].mate = stack_top;
+					stack_top = v;
+				}
+			}
+		}
+	}
+	for (int u = 0; u < p->na; u++)
+		p->a[u].mate = -1;
+}
+
+/* 1 when every K_MUST atom of the ring system memb[0..n) can get a double
+ * bond (or the steps ran out), 0 when certainly not. Picks the atom with
+ * the fewest free partners first. */
+static int kek_search(struct parser *p, const struct kek *k, const int *memb, int nm)
+{
+	int best = -1, bestn = 1 << 30;
+
+	if (--p->steps < 0)
+		return 1;
+	for (int m = 0; m < nm; m++) {
+		int u = memb[m], n = 0;
+		if (p->a[u].kek != K_MUST || p->a[u].mate >= 0)
+			continue;
+		for (int e = k->off[u]; e < k->off[u + 1]; e++)
+			n += p->a[k->adj[e]].mate < 0;
+		if (n == 0)
+			return 0;
+		if (n < bestn) {
+			best = u;
+			bestn = n;
+		}
+	}
+	if (best < 0)
+		return 1;
+	for (int e = k->off[best]; e < k->off[best + 1]; e++) {
+		int v = k->adj[e];
+		if (p->a[v].mate >= 0)
+			continue;
+		p->a[best].mate = v;
+		p->a[v].mate = best;
+		if (kek_search(p, k, memb, nm))
+			return 1;
+		p->a[best].mate = p->a[v].mate = -1;
+	}
+	return 0;
+}
+
+static int kekulize(struct parser *p)
+{
+	struct kek k;
+	int rc = 0, any = 0;
+
+	if (!kek_count(p))
+		return 0;
+	for (int u = 0; u < p->na; u++) {
+		p->a[u].kek = (signed char)kek_class(&p->a[u]);
+		any |= p->a[u].kek == K_MUST;
+	}
+	if (!any)
+		return 0;
+	k.off = calloc((size_t)(3 * p->na + 1 + 2 * p->nb), sizeof(int));
+	if (!k.off)
+		return 0;
+	k.comp = k.off + p->na + 1;
+	k.memb = k.comp + p->na;
+	k.adj = k.memb + p->na;
+	k.nmemb = 0;
+	kek_graph(p, &k);
+	p->steps = KEKULE_BUDGET;
+	for (int m = 0, end; m < k.nmemb && rc == 0; m = end) {
+		int c = k.comp[k.memb[m]];
+		for (end = m + 1; end < k.nmemb && k.comp[k.memb[end]] == c; end++)
+			;
+		if (!kek_search(p, &k, k.memb + m, end - m))
+			rc = fail(p, "aromatic ring at position %d cannot be kekulized "
+				  "(no alternating double bonds fit)", p->a[c].pos);
+	}
+	free(k.off);
+	return rc;
+}
+
 /* Everything read: what is still open, then valences and aromatic atoms. */
 static int finish(struct parser *p)
 {
@@ -425,13 +685,14 @@ static int finish(struct parser *p)
 		if (!x->sym || x->unknown)
 			continue;
 		if (x->valence > max[(int)x->sym] || (x->sym == 'N' && x->valence == 4))
-			return fail(p, "atom %c at position %d has %d bonds (at most %d)", x->sym,
-				    x->pos, x->valence, max[(int)x->sym] == 5 ? 3 : max[(int)x->sym]);
+			return fail(p, "atom %c at position %d has %d bonds%s (at most %d)", x->sym,
+				    x->pos, x->valence, x->hydrogens ? " with its hydrogens" : "",
+				    max[(int)x->sym] == 5 ? 3 : max[(int)x->sym]);
 	}
 	for (int k = 0; !p->joined && k < p->na; k++)
 		if (p->a[k].aromatic && !p->a[k].in_ring)
 			return fail(p, "aromatic atom at position %d is not in a ring", p->a[k].pos);
-	return 0;
+	return kekulize(p);
 }
 
 int smiles_screen(const char *s, char *why, size_t whylen)
@@ -447,12 +708,14 @@ int smiles_screen(const char *s, char *why, size_t whylen)
 	p.i = start;
 	for (p.n = start; s[p.n] && s[p.n] != ' ' && s[p.n] != '\t'; p.n++)
 		;
-	mem = calloc((size_t)p.n + 1, sizeof(struct atom) + sizeof(struct ring) + sizeof(struct branch));
+	mem = calloc((size_t)p.n + 1, sizeof(struct atom) + sizeof(struct ring) +
+		     sizeof(struct branch) + sizeof(struct bond));
 	if (!mem)
 		return 0;
 	p.a = mem;
 	p.r = (struct ring *)(p.a + p.n + 1);
 	p.st = (struct branch *)(p.r + p.n + 1);
+	p.b = (struct bond *)(p.st + p.n + 1);
 	while (rc == 0 && p.i < p.n)
 		rc = token(&p);
 	if (rc == 0)

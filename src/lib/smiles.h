@@ -15,9 +15,12 @@
  *   short string over the SMILES alphabet).
  * - Checked: the token syntax (organic-subset and bracket atoms with known
  *   element symbols, bonds, ring closures 0-9 / %nn / %(n), branches, dots),
- *   unclosed or doubled ring bonds, the valence of unbracketed aliphatic
- *   C, N, O and F when all their bonds have a known order, and lower-case
- *   (aromatic) atoms that are in no ring. Kekulization is not attempted.
+ *   unclosed or doubled ring bonds, the valence of aliphatic C, N, O and F
+ *   (unbracketed, or bracketed without a charge: the H count joins the
+ *   bonds) when all their bonds have a known order, lower-case (aromatic)
+ *   atoms that are in no ring, and kekulization: whether the aromatic atoms
+ *   that certainly need a double bond (c; n with two ring bonds, as in
+ *   "n1cccc1") can all get one (a matching search, bounded in steps).
  * - Text after the first space or tab is a name or CXSMILES extension and
  *   is not looked at (RDKit parses it separately).
  */
