@@ -113,6 +113,7 @@ extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_autoscaler_routes[];
 extern const struct api_route api_account_routes[];
 extern const struct api_route api_users_routes[];
+extern const struct api_route api_stats_routes[];
 extern const struct api_route api_openapi_routes[];
 extern const struct api_route api_compat_routes[];
 

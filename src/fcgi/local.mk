@@ -11,7 +11,7 @@ libmhapi_a_SOURCES = src/fcgi/api.h \
 	src/fcgi/api_instances.c \
 	src/fcgi/api_recommend.c \
 	src/fcgi/api_autoscaler.c \
-	src/fcgi/api_account.c src/fcgi/api_users.c src/fcgi/mail.c src/fcgi/mail.h \
+	src/fcgi/api_account.c src/fcgi/api_users.c src/fcgi/api_stats.c src/fcgi/mail.c src/fcgi/mail.h \
 	src/fcgi/api_compat.c src/fcgi/api_requests.h
 modelhub_fcgi_SOURCES = src/fcgi/main.c src/fcgi/worker.c src/fcgi/worker.h
 modelhub_fcgi_LDADD = libmhapi.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
@@ -100,7 +100,7 @@ ABUSE_API_TESTS = t/131-login-throttle.t t/132-role-propagation.t t/133-strict-i
 TESTS += $(ABUSE_API_TESTS)
 EXTRA_DIST += $(ABUSE_API_TESTS)
 # Own account, password reset, guests, user admin (api_account.c, api_users.c).
-PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t t/174-admin-cancel-version.t t/176-anon-doc-errors.t t/178-anon-guide-served.t
+PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t t/174-admin-cancel-version.t t/176-anon-doc-errors.t t/178-anon-guide-served.t t/179-stats.t
 TESTS += $(PEOPLE_API_TESTS)
 EXTRA_DIST += $(PEOPLE_API_TESTS)
 # GET /api/openapi.json: src/fcgi/openapi.json compiled in as a byte array

@@ -39,6 +39,7 @@ static const struct api_route *const default_tables[] = {
 	api_autoscaler_routes,
 	api_account_routes,
 	api_users_routes,
+	api_stats_routes,
 	api_compat_routes,
 	api_openapi_routes,
 	NULL,

@@ -17,7 +17,8 @@
  * Shared state: work_request (requeue/fail/delete), model_instance (old
  * rows deleted, rows of dead replicas marked LOST), session (expired rows
  * deleted; login_attempt and rate_limit through db_session_purge), job_run
- * (time of the last retention pass), recommendation (the nightly run: the
+ * (time of the last retention pass), request_stats_pending folded into
+ * request_stats_day every tick (sql/008), recommendation (the nightly run: the
  * janitor checks every JANITOR_NIGHTLY_CHECK_MS, claims the day's run in
  * job_run, then per enabled model loads, computes and stores).
  *
@@ -29,6 +30,7 @@
 #include "db/db_recommend.h"
 #include "db/db_lead.h"
 #include "db/db_session.h"
+#include "db/db_stats.h"
 #include "db/db_work.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
@@ -51,6 +53,7 @@
 #define JANITOR_REPLICA_STALE_S 30 /* 3 missed hub_server beats (every 10 s) */
 #define JANITOR_NIGHTLY_CHECK_MS 60000 /* is the nightly recommendation run due? */
 #define JANITOR_AUTH_KEEP_S 86400      /* ended sessions, login attempts, rate windows */
+#define JANITOR_STATS_BATCH 20000      /* finished requests folded into the stats per tick */
 
 struct jan {
 	struct hubd_child *c;
@@ -155,6 +158,9 @@ static void tick(struct jan *j)
 				     (int)cfg_int("hub.replica_stale_seconds", JANITOR_REPLICA_STALE_S));
 	if (n > 0)
 		log_info("janitor instances=%d msg=\"instances of dead replicas marked LOST\"", n);
+	/* readers add what is still pending: this only keeps their work small */
+	if (db_stats_fold(db, JANITOR_STATS_BATCH) < 0)
+		log_warn_x("janitor msg=\"stats fold failed\"");
 }
 
 /* One model's nightly recommendation: load, compute, store. 0 / -1. */
