@@ -38,9 +38,11 @@
  *   reaps the process, keeps it instead of FAILED.
  * - Busy phase (issue 16): before sampling, each instance slot's
  *   SHM_F_BUSY follows model_instance.state = 'BUSY' (a request in
- *   progress), so shm_slot_ingest() files the samples of a working instance
- *   in its busy histogram; idle time between requests stays out of the
- *   request recommendations. One query per cycle, for both backends.
+ *   progress) at this cycle and the previous one, so shm_slot_ingest()
+ *   files the samples of an instance that worked through the whole interval
+ *   in its busy histogram; idle time between requests (and the interval in
+ *   which a request began or ended) stays out of the request
+ *   recommendations. One query per cycle, for both backends.
  * - Throttling: a local instance in a dedicated CPU cgroup reports its
  *   cpu.stat nr_periods/nr_throttled with each sample (proc.h); kubelet
  *   answers carry container_cpu_cfs_* when the kubelet exports them.
@@ -81,6 +83,8 @@ struct scraper {
 	uint64_t *written_gen;  /* per instance slot: reg_gen last in instance_live */
 	int nwritten;
 	int kube_leader, kube_warned;
+	int64_t *busy_prev;     /* instance ids BUSY at the previous cycle, sorted */
+	int nbusy_prev;
 };
 
 /* ---- the machine (node slot) ---- */
@@ -168,35 +172,58 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* SHM_F_BUSY of every instance slot = its row is BUSY now. */
-static void mark_busy(struct scraper *s)
+static int has_id(const int64_t *ids, int n, int64_t id)
+{
+	return n > 0 && bsearch(&id, ids, (size_t)n, sizeof(*ids), cmp_i64) != NULL;
+}
+
+/* BUSY instance ids now, sorted; -1 on error. */
+static int busy_ids(struct scraper *s, int64_t **out)
 {
 	PGresult *r = db_inst_busy_ids(s->c->db);
+	int nb;
+
+	*out = NULL;
+	if (!r)
+		return -1;
+	nb = PQntuples(r);
+	*out = calloc((size_t)nb + 1, sizeof(**out));
+	for (int i = 0; *out && i < nb; i++)
+		(*out)[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	PQclear(r);
+	if (!*out)
+		return -1;
+	qsort(*out, (size_t)nb, sizeof(**out), cmp_i64);
+	return nb;
+}
+
+/* SHM_F_BUSY of every instance slot = its row was BUSY at the previous
+ * cycle and is BUSY now: the next sample is a rate over the interval since
+ * the previous one, so an interval that began idle (the first cycle of a
+ * request) or ends idle stays out of the busy phase. */
+static void mark_busy(struct scraper *s)
+{
 	int n = shm_nslots(s->seg, SHM_INSTANCE), nb;
 	int64_t *ids;
 	struct shm_snap sn;
 
-	if (!r)
-		return;
-	nb = PQntuples(r);
-	ids = calloc((size_t)nb + 1, sizeof(*ids));
-	for (int i = 0; ids && i < nb; i++)
-		ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-	PQclear(r);
-	if (!ids)
+	if ((nb = busy_ids(s, &ids)) < 0)
 		return;
 	for (int i = 0; i < n; i++) {
 		int busy, was;
 
 		if (shm_slot_snapshot(s->seg, SHM_INSTANCE, i, &sn, NULL, 0, 0) != 1)
 			continue;
-		busy = bsearch(&sn.d.instance_id, ids, (size_t)nb, sizeof(*ids), cmp_i64) != NULL;
+		busy = has_id(ids, nb, sn.d.instance_id) &&
+		       has_id(s->busy_prev, s->nbusy_prev, sn.d.instance_id);
 		was = (sn.d.flags & SHM_F_BUSY) != 0;
 		if (busy != was)
 			shm_slot_set_flags(s->seg, SHM_INSTANCE, i, sn.d.instance_id,
 					   busy ? SHM_F_BUSY : 0, busy ? 0 : SHM_F_BUSY);
 	}
-	free(ids);
+	free(s->busy_prev);
+	s->busy_prev = ids;
+	s->nbusy_prev = nb;
 }
 
 /* ---- local instances ---- */
@@ -436,6 +463,7 @@ int scraper_main(struct hubd_child *c)
 	log_info("scraper stopping");
 	proc_table_free(&s.pt);
 	free(s.written_gen);
+	free(s.busy_prev);
 	if (s.own_seg)
 		shm_close(s.seg);
 	return rc;
