@@ -35,7 +35,8 @@ static const char SQL_TO_PERSIST[] =
 	"       il.aggregates, mi.backend, "
 	"       (SELECT max(w.input_count) FROM work_request w WHERE w.id = ANY (mi.request_ids)), "
 	"       (SELECT max(w.input_count - w.cached_count) FROM work_request w "
-	"         WHERE w.id = ANY (mi.request_ids)) "
+	"         WHERE w.id = ANY (mi.request_ids)), "
+	"       coalesce(mi.chunk_size, 0), mi.sized_inputs IS NOT NULL "
 	"FROM model_instance mi "
 	"LEFT JOIN instance_metrics im ON im.instance_id = mi.id "
 	"LEFT JOIN instance_live il ON il.instance_id = mi.id "
@@ -51,9 +52,9 @@ static const char SQL_INSERT_METRICS[] =
 	"  mem_min_mib, mem_max_mib, mem_avg_mib, mem_60_min_mib, mem_60_max_mib, mem_60_avg_mib, "
 	"  cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib, input_count, "
 	"  termination_reason, busy_samples, cpu_busy_m, mem_busy_mib, throttled_pct, "
-	"  request_inputs, call_inputs) "
+	"  request_inputs, call_inputs, sized_from_request) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-	"        $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) "
+	"        $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) "
 	"ON CONFLICT (instance_id) DO NOTHING";
 
 static const char SQL_SNAPSHOT[] =
@@ -154,7 +155,7 @@ static int persist_tx(struct db *db, const struct db_inst_final *f)
 {
 	char nb[15][32], rb[7][DB_INT_LEN];
 	const char *ids = DB_INT(f->id);
-	const char *p[27] = {ids, f->model_id, DB_INT(f->sample_count)};
+	const char *p[28] = {ids, f->model_id, DB_INT(f->sample_count)};
 	const char *ps[2] = {ids, f->snapshot_json};
 
 	fmt_agg(&p[3], &nb[0], &f->cpu);
@@ -171,7 +172,8 @@ static int persist_tx(struct db *db, const struct db_inst_final *f)
 	p[24] = fmt_num(nb[14], 32, f->throttled_pct, isfinite(f->throttled_pct));
 	p[25] = fmt_res(rb[5], f->request_inputs);
 	p[26] = fmt_res(rb[6], f->call_inputs);
-	if (db_cmd(db, SQL_INSERT_METRICS, 27, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
+	p[27] = f->sized ? "true" : "false";
+	if (db_cmd(db, SQL_INSERT_METRICS, 28, p) < 0 || db_cmd(db, SQL_SNAPSHOT, 2, ps) < 0 ||
 	    db_cmd(db, SQL_DROP_LIVE, 1, p) < 0)
 		return -1;
 	return 0;

@@ -110,7 +110,8 @@ PGresult *db_inst_active_rows(struct db *db, const char *replica_id);
  * after 60 s; ended within a day; at most 100): id, model_id,
  * termination_reason, cpu_request_m, cpu_limit_m, memory_request_mib,
  * memory_limit_mib, input_count (sum over its requests), instance_live
- * aggregates, backend. */
+ * aggregates, backend, largest request, largest uncached inputs of a
+ * request, chunk_size (0: none of its own), sized from the request. */
 PGresult *db_inst_to_persist(struct db *db, const char *replica_id);
 
 /* One aggregate as persisted; the all-time figures need count > 0, the
@@ -135,6 +136,7 @@ struct db_inst_final {
 	 * largest model call (that request's uncached inputs, at most the
 	 * runner's hub.chunk_size) */
 	int request_inputs, call_inputs;
+	int sized;                 /* started sized from the request (sql/014) */
 	const char *reason;        /* termination reason, may be NULL */
 	const char *snapshot_json; /* merged into model_instance.snapshot */
 };

@@ -63,6 +63,7 @@ static const struct field {
 	{"idle_seconds", F_INT, 0, 2147483647},
 	{"cache_enabled", F_BOOL, 0, 0},
 	{"max_input_chars", F_INT, 1, 4096},
+	{"size_from_request", F_BOOL, 0, 0},
 	{"model_version", F_TEXT, 1, 64},
 	{"description", F_TEXT, 0, 4000},
 	{"details", F_OBJ, 0, 0},
@@ -377,6 +378,8 @@ static char *apply(struct db *db, const char *id, const char *patch, int bump)
 		" r.memory_limit_mib, r.disable_memory_limit, r.max_instances, r.idle_seconds,"
 		" r.cache_enabled, r.model_version, r.description, r.details, r.max_input_chars"
 		" FROM jsonb_populate_record(m, $2::jsonb) r),"
+		" size_from_request = (SELECT r.size_from_request"
+		"  FROM jsonb_populate_record(m, $2::jsonb) r),"
 		" version = m.version + $3::integer, updated_at = now()"
 		" WHERE m.id = $1 RETURNING " MODEL_JSON "::text",
 		3, p));

@@ -1,10 +1,12 @@
 /*
  * db_recommend.c — implementation of db_recommend.h.
  *
- * Runs in: modelhub-fcgi workers and the janitor.
+ * Runs in: modelhub-fcgi workers, the janitor and the runners (sizing a
+ * new instance from the request, hubd/sizing.c).
  * Shared state: reads model, instance_metrics, recommendation; writes
  * recommendation (new rows, applied_at/by), model (apply), job_run (the
- * nightly claim). All SQL parameterised.
+ * nightly claim), model_instance (the resources and chunk a sized instance
+ * starts with). All SQL parameterised.
  */
 #include "db/db_recommend.h"
 #include "db/db_lead.h"
@@ -247,4 +249,41 @@ int db_recommend_nightly_claim(struct db *db, int64_t token, const char *at)
 	due = PQntuples(r) > 0;
 	PQclear(r);
 	return due;
+}
+
+int db_recommend_sizing_on(struct db *db, const char *model_id)
+{
+	const char *p[1] = {model_id};
+	PGresult *r = db_prep(db, "rec_sizing_on",
+			      "SELECT size_from_request FROM model WHERE id = $1", 1, p);
+	int on;
+
+	if (!r)
+		return -1;
+	on = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return on;
+}
+
+int db_recommend_sized(struct db *db, int64_t inst_id, const int res[REC_RES_MAX], int inputs,
+		       int chunk)
+{
+	char b[7][DB_INT_LEN];
+	const char *p[7];
+
+	p[0] = db_int_text(b[0], inst_id);
+	for (int i = 0; i < REC_RES_MAX; i++)
+		p[1 + i] = res[i] > 0 ? db_int_text(b[1 + i], res[i]) : NULL;
+	p[5] = db_int_text(b[5], inputs);
+	p[6] = chunk > 0 ? db_int_text(b[6], chunk) : NULL;
+	return db_done(db_prep(db, "rec_sized",
+			       "UPDATE model_instance SET cpu_request_m = $2::int, cpu_limit_m = $3::int,"
+			       " memory_request_mib = $4::int, memory_limit_mib = $5::int,"
+			       " sized_inputs = $6::int, chunk_size = $7::int, updated_at = now(),"
+			       " snapshot = coalesce(snapshot, '{}'::jsonb) || jsonb_build_object("
+			       "  'sized_from_request', jsonb_build_object('inputs', $6::int,"
+			       "  'chunk_size', $7::int, 'cpu_request_m', $2::int, 'cpu_limit_m', $3::int,"
+			       "  'memory_request_mib', $4::int, 'memory_limit_mib', $5::int))"
+			       " WHERE id = $1::bigint AND state = 'REQUESTED'",
+			       7, p));
 }

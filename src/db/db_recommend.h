@@ -72,4 +72,16 @@ enum db_rec_status db_recommend_apply(struct db *db, const char *model_id, int v
  * db_lead.h), -1 on error. Atomic across replicas. */
 int db_recommend_nightly_claim(struct db *db, int64_t token, const char *at);
 
+/* "Size instances from the request" (sql/014): 1 when model_id opted in,
+ * 0 when not (or no such model), -1 on error. */
+int db_recommend_sizing_on(struct db *db, const char *model_id);
+
+/* Record on a REQUESTED instance row the resources it is started with
+ * (enum rec_resource order; <= 0: NULL, e.g. no memory limit), the request
+ * size it was sized for and the largest call it gets (<= 0: NULL, the
+ * hub's chunk size), also as snapshot.sized_from_request (shown by the
+ * instances API). 0 / -1. */
+int db_recommend_sized(struct db *db, int64_t inst_id, const int res[REC_RES_MAX], int inputs,
+		       int chunk);
+
 #endif

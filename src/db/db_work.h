@@ -125,6 +125,7 @@ struct work_inst {
 	int64_t id;
 	char name[64], address[128];
 	int pid;
+	int chunk_size; /* largest call it takes (sized instance, sql/014); 0: hub.chunk_size */
 };
 /* An instance slot for a request. */
 enum work_slot {

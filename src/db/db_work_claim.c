@@ -146,7 +146,8 @@ static PGresult *take_idle(struct db *db, const char *const *pi)
 		       " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
 		       "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
 		       "   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)"
-		       " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0)",
+		       " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0),"
+		       " COALESCE(chunk_size, 0)",
 		       3, pi);
 }
 
@@ -156,6 +157,7 @@ static void inst_row(PGresult *r, struct work_inst *out)
 	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
 	snprintf(out->address, sizeof out->address, "%s", PQgetvalue(r, 0, 2));
 	out->pid = atoi(PQgetvalue(r, 0, 3));
+	out->chunk_size = PQnfields(r) > 4 ? atoi(PQgetvalue(r, 0, 4)) : 0;
 }
 
 /* take_idle into *out: WORK_SLOT_IDLE, WORK_SLOT_NONE (none IDLE) or

@@ -6,6 +6,8 @@ modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
 	src/hubd/supervisor.c src/hubd/alive.c src/hubd/hubd_child.c src/hubd/dealer.c src/hubd/runner.c src/hubd/runner.h src/hubd/runner_pool.c src/hubd/runner_req.c src/hubd/runner_call.c src/hubd/janitor.c \
 	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
 modelhubd_SOURCES += src/hubd/autoscaler.c
+# sizing a new instance from the request (autorec, issue 16).
+modelhubd_SOURCES += src/hubd/sizing.c src/hubd/sizing.h
 modelhubd_LDADD = libmhcluster.a libmhmetrics.a libmhdb.a libmhrecommend.a libmhautoscale.a libmhlib.a \
 	$(PQ_LIBS) $(JSONC_LIBS) $(CURL_LIBS) $(SODIUM_LIBS) -lm $(LIBS)
 

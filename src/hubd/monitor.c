@@ -367,10 +367,16 @@ static json_object *final_snapshot(const struct db_inst_final *f, const struct s
 
 /* Largest request (column 10) and model call (column 11: the largest
  * request's uncached inputs, sent in chunks of hub.chunk_size, the
- * runner's setting; a bisected chunk only makes smaller calls). */
+ * runner's setting, or of the instance's own chunk_size, column 12, when
+ * it was sized from the request; a bisected chunk only makes smaller
+ * calls). Column 13: it was sized. */
 static void input_sizes(PGresult *r, int row, struct db_inst_final *f)
 {
-	int chunk = (int)cfg_int("hub.chunk_size", 100), sent;
+	int chunk = (int)cfg_int("hub.chunk_size", 100), own = atoi(PQgetvalue(r, row, 12)), sent;
+
+	if (own > 0 && own < chunk)
+		chunk = own;
+	f->sized = PQgetvalue(r, row, 13)[0] == 't';
 
 	f->request_inputs = PQgetisnull(r, row, 10) ? 0 : atoi(PQgetvalue(r, row, 10));
 	sent = PQgetisnull(r, row, 11) ? 0 : atoi(PQgetvalue(r, row, 11));

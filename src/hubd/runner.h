@@ -165,6 +165,9 @@ int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
 			    char *detail, size_t dlen);
 void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *m, int broken);
+/* Inputs per model call for j: hub.chunk_size, or less for an instance
+ * sized from the request (hubd/sizing.h). */
+int runner_chunk(const struct runner *r, const struct job *j);
 
 /* runner_call.c: the calls of a chunk (bisect's callbacks) and the stores */
 enum bisect_rc runner_job_call(void *ctx, int off, int len);

@@ -185,7 +185,7 @@ static void prefetch_next(struct job *j, int off, int len)
 	if (j->m->async || j->pf.active || off != j->chunk_off || len != j->chunk_len || next >= n ||
 	    j->st.failed_calls > 0)
 		return;
-	nlen = n - next < j->r->chunk_size ? n - next : j->r->chunk_size;
+	nlen = n - next < runner_chunk(j->r, j) ? n - next : runner_chunk(j->r, j);
 	j->pf.body = inputs_json(j, next, nlen);
 	if (!j->pf.body)
 		return;
@@ -283,11 +283,11 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 }
 
 /* The request row's counters not yet reported (and now counted as such).
- * extra_calls: calls beyond one per hub.chunk_size inputs sent, which is
+ * extra_calls: calls beyond one per chunk (runner_chunk) of inputs sent, which is
  * what the inputs would have cost had none failed. */
 struct work_counts runner_counts_delta(struct job *j)
 {
-	int base = (j->sent_inputs + j->r->chunk_size - 1) / j->r->chunk_size;
+	int chunk = runner_chunk(j->r, j), base = (j->sent_inputs + chunk - 1) / chunk;
 	int extra = j->calls > base ? j->calls - base : 0;
 	struct work_counts now = {j->calls, extra, j->isolation_ms, j->screened, j->known_bad};
 	struct work_counts d = {now.calls - j->counted.calls, now.extra_calls - j->counted.extra_calls,

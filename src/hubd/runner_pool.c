@@ -29,6 +29,7 @@
 #include "hubd/runner.h"
 #include "db/db_autoscale.h"
 #include "hubd/shared.h"
+#include "hubd/sizing.h"
 #include "lib/backoff.h"
 #include "lib/cachekey.h"
 #include "lib/clock.h"
@@ -532,6 +533,9 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 		return GET_HANDBACK;
 	}
 	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
+	/* opt-in: the resources of the request's size bucket (sql/014) */
+	sizing_apply(r->db, r->c->seg, j->req->input_count, r->chunk_size, j->m->disable_memory_limit,
+		     &spec, &in->wi.chunk_size);
 	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
 	rc2 = inst_create(r, &spec, &ci, until, reason, detail, dlen);
 	if (rc2 != GET_OK) {
@@ -554,6 +558,13 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 	in->wi.pid = ci.pid;
 	db_inst_started(r->db, in->wi.id, ci.name, ci.address, ci.pid, ci.node[0] ? ci.node : r->node);
 	return inst_wait_ready(r, j, in, until, reason, detail, dlen);
+}
+
+int runner_chunk(const struct runner *r, const struct job *j)
+{
+	int c = j && j->inst ? j->inst->wi.chunk_size : 0;
+
+	return c > 0 && c < r->chunk_size ? c : r->chunk_size;
 }
 
 /* The request is done with its instance: back to IDLE, or stopped when the

@@ -182,7 +182,7 @@ static int prepare_inputs(struct runner *r, struct job *j)
 	free(j->send);
 	j->nsend = 0;
 	j->send = j->missing ? malloc(((size_t)PQntuples(j->missing) + 1) * sizeof *j->send) : NULL;
-	if (!j->plan && (j->plan = bisect_plan_new(r->chunk_size, 1, RUNNER_FAIL_WEIGHT_GUESS)))
+	if (!j->plan && (j->plan = bisect_plan_new(runner_chunk(r, j), 1, RUNNER_FAIL_WEIGHT_GUESS)))
 		j->plan->halving = r->halving;
 	rows = json_object_new_array();
 	keys = json_object_new_array();

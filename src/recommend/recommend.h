@@ -141,9 +141,12 @@ enum rec_bucket_key { REC_BY_REQUEST = 0, REC_BY_CALL };
 /* "Size instances from the request": the resources (enum rec_resource
  * order) and chunk for a new instance about to serve a request of
  * `inputs` inputs, from rep's buckets. Starts from the model's current
- * values; takes the per-call bucket of the chunk size when it has enough
- * data, and halves the chunk (down to 1) while that bucket's memory limit
- * does not fit cfg->max_mem_mib. Never lowers a value below current.
+ * values; with enough data in the request's bucket (by_input_size) takes
+ * its recommendation, lower or higher than current (a small request gets
+ * a small instance). The chunk is min(chunk, inputs); while the call
+ * bucket of that size has enough data and its memory limit does not fit
+ * cfg->max_mem_mib, it becomes the largest chunk of the next smaller call
+ * bucket with data; the memory limit is then at least that call bucket's.
  * Returns 1 when a bucket was used, 0 when current values stand. */
 int rec_size_for_request(const struct rec_config *cfg, const struct rec_report *rep,
 			 int inputs, int chunk, int res[REC_RES_MAX], int *chunk_out);
