@@ -32,6 +32,10 @@ PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 		       1, p);
 }
 
+/* The error of an input whose record has no value (see WORK_STORE_OK). */
+#define WORK_NO_RESULT "no result: the model returned no values for this input" \
+	" (for a molecule: it could not be read)"
+
 /* The end of a request, given its result and error counts n and e (SQL
  * expressions over CTE c): COMPLETED, or FAILED RESULT_MISMATCH / MODEL_ERROR
  * ($5: last error; the counters of struct work_counts: $3, $4 and the
@@ -46,7 +50,8 @@ PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 	"   WHEN c.e >= w.input_count THEN 'MODEL_ERROR' END," \
 	"  failure_detail = CASE WHEN c.n < w.input_count" \
 	"   THEN format('%s results for %s inputs', c.n, w.input_count)" \
-	"   WHEN c.e >= w.input_count THEN 'every input failed; last error: ' || $5 END," \
+	"   WHEN c.e >= w.input_count THEN 'every input failed; last error: '" \
+	"    || COALESCE(NULLIF($5, ''), '" WORK_NO_RESULT "') END," \
 	"  finished_at = clock_timestamp(), lease_expires_at = NULL," \
 	"  model_calls = w.model_calls + $3::int, extra_calls = w.extra_calls + $4::int," \
 	"  isolation_ms = w.isolation_ms + " ISO "::bigint," \
@@ -56,12 +61,20 @@ PGresult *db_work_missing(struct db *db, int64_t id, int none_stored)
 
 /* Insert the records of parameter ROWS (a JSON array of [ordinal, record,
  * error]) only while the request is RUNNING for this runner ($1 id, $2
- * runner id); CTE ins says which went in. */
+ * runner id); CTE ins says which went in. A record without a value (null,
+ * or an object whose members are all null) and no error is a "no result"
+ * (issue 19 #2: the demo models answer an unreadable molecule so): it gets
+ * the error WORK_NO_RESULT, so it is counted in error_count and named in
+ * the downloads instead of passing as empty cells. */
 #define WORK_STORE_OK(ROWS) \
 	"WITH ok AS (SELECT 1 FROM work_request" \
 	"  WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2)," \
 	" ins AS (INSERT INTO work_request_result (request_id, ordinal, record, error)" \
-	"  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), e->>2" \
+	"  SELECT $1, (e->>0)::int, NULLIF(e->1, 'null'::jsonb), COALESCE(e->>2," \
+	"   CASE WHEN coalesce(jsonb_typeof(e->1), 'null') = 'null'" \
+	"    OR jsonb_typeof(e->1) = 'object' AND NOT EXISTS (SELECT 1" \
+	"     FROM jsonb_each(e->1) x WHERE jsonb_typeof(x.value) <> 'null')" \
+	"   THEN '" WORK_NO_RESULT "' END)" \
 	"  FROM jsonb_array_elements(" ROWS "::jsonb) e WHERE EXISTS (SELECT 1 FROM ok)" \
 	"  ON CONFLICT DO NOTHING RETURNING (error IS NOT NULL) AS err)"
 

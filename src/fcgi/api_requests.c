@@ -1668,6 +1668,7 @@ struct result_out {
 	 * "extra" names, borrowed) */
 	json_object *ic, *extra;
 	int has_key;
+	int err_col;      /* CSV: a last "error" column (error_column=true) */
 	struct rec_scan rs;
 	struct buf b;
 	FCGX_Stream *out; /* set once streaming began (headers sent) */
@@ -1730,6 +1731,17 @@ static void rider_extra(struct buf *b, const struct result_out *ro, const PGresu
 
 /* 0 ok, -1 when a record's text could not be scanned (logged). Walks the
  * page's inputs and its result rows together (both in ordinal order). */
+/* The CSV "error" cell of an input: its per-input error, empty without
+ * one (res NULL: nothing was stored for it). */
+static void csv_error(struct buf *b, const PGresult *res, int k)
+{
+	buf_addc(b, ',');
+	if (!res)
+		buf_adds(b, "no result was stored for this input");
+	else if (!PQgetisnull(res, k, DBX_ERROR))
+		buf_add_csv(b, PQgetvalue(res, k, DBX_ERROR));
+}
+
 static int format_rows(struct result_out *ro, const struct db_results_page *pg)
 {
 	struct buf *b = &ro->b;
@@ -1763,6 +1775,8 @@ static int format_rows(struct result_out *ro, const struct db_results_page *pg)
 				if (m)
 					csv_cell(b, rs, m);
 			}
+			if (ro->err_col)
+				csv_error(b, has_result ? pg->res : NULL, k);
 			buf_adds(b, "\r\n");
 			continue;
 		}
@@ -1867,6 +1881,8 @@ static void result_begin(struct api_req *r, struct buf *b, const PGresult *meta,
 			buf_addc(b, ',');
 			buf_add_csv(b, json_object_get_string(json_object_array_get_idx(cols, c)));
 		}
+		if (ro->err_col)
+			buf_adds(b, ",error");
 		buf_adds(b, "\r\n");
 		api_header(r, "Content-Disposition", "attachment; filename=\"request-%" PRId64 ".csv\"",
 			   id);
@@ -2000,7 +2016,7 @@ out:
 static enum api_err h_result(struct api_req *r)
 {
 	PGresult *meta = NULL;
-	const char *fmt = api_query(r, "format");
+	const char *fmt = api_query(r, "format"), *errc;
 	struct result_out ro = {.id = path_id(r), .first_row = 1, .rs = {NULL, 0, 0, BUF_INIT},
 				.b = BUF_INIT};
 	enum api_err e;
@@ -2010,6 +2026,12 @@ static enum api_err h_result(struct api_req *r)
 	if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
 		return fail_field(r, "invalid_parameter", "format", "must be csv or json");
 	ro.csv = fmt[0] == 'c';
+	/* error_column=true: the CSV names each input's error in a last
+	 * column (the default CSV keeps the columns scripts expect) */
+	errc = api_query(r, "error_column");
+	if (errc && *errc && strcmp(errc, "true") != 0 && strcmp(errc, "false") != 0)
+		return fail_field(r, "invalid_parameter", "error_column", "must be true or false");
+	ro.err_col = ro.csv && errc && strcmp(errc, "true") == 0;
 	ro.type = ro.csv ? "text/csv; charset=utf-8" : "application/json";
 	if (ro.id <= 0)
 		return api_fail(r, API_NOT_FOUND, "request_not_found", "no such request");

@@ -35,7 +35,8 @@ export function statusCell(r) {
 function downloads(r) {
   const base = `/api/requests/${r.id}/result`;
   return el('span.downloads',
-    el('a.button.small', { href: base + '?format=csv', download: `request-${r.id}.csv` }, 'CSV'),
+    // with per-input errors the CSV says why in a last "error" column
+    el('a.button.small', { href: base + '?format=csv' + (r.error_count ? '&error_column=true' : ''), download: `request-${r.id}.csv` }, 'CSV'),
     el('a.button.small.secondary', { href: base + '?format=json', download: `request-${r.id}.json` }, 'JSON'));
 }
 
@@ -180,7 +181,7 @@ export async function detailPage(view, ctx) {
         el('dt', 'Status'), el('dd#request-status', { dataset: { status: r.status } }, badge(r.status)),
         r.failure_reason && r.failure_reason !== r.status ? [el('dt', 'Reason'), el('dd', r.failure_reason + (r.failure_detail ? ' — ' + r.failure_detail : ''))] : null,
         el('dt', 'Progress'), el('dd', progressBar(r.progress, 'Progress of this request')),
-        el('dt', 'Inputs with errors'), el('dd', String(r.error_count ?? 0)),
+        el('dt', 'Inputs with errors'), el('dd#request-errors', String(r.error_count ?? 0)),
         el('dt', 'Header line'), el('dd', r.has_header ? (r.header ? el('code', r.header) : 'yes') : 'no'),
         r.input_column ? [el('dt', 'Columns'), el('dd#request-columns', `input: ${r.input_column}` +
           (r.key_column ? `, key: ${r.key_column}` : '') +
