@@ -18,6 +18,7 @@ TESTS += $(PEOPLE_WEB_TESTS)
 EXTRA_DIST += $(PEOPLE_WEB_TESTS)
 
 # Issue 19 (web polish): t/505-519, t/530-539.
-WEB19_TESTS = t/505-web-live.t t/506-web-submit.t t/507-web-session.t t/508-web-layout.t t/509-run-local-demo.t t/510-web-pages.t
+WEB19_TESTS = t/505-web-live.t t/506-web-submit.t t/507-web-session.t t/508-web-layout.t t/509-run-local-demo.t t/510-web-pages.t \
+	t/511-web-no-result.t t/512-web-kube-instances.t
 TESTS += $(WEB19_TESTS)
 EXTRA_DIST += $(WEB19_TESTS)

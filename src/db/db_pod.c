@@ -19,12 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The latest pod in the row's snapshot, and each change in the history:
+ * a POD_STATE event (source k8s) carrying that moment's pod state and the
+ * pod's status object, so the history keeps one pod dump per change, not
+ * only the last (issue 19 #12). The watch calls this only when the pod's
+ * phase, reason, readiness, node, address, restarts or deletion changed. */
 static const char SQL_POD[] =
-	"UPDATE model_instance SET node = CASE WHEN $3 <> '' THEN $3 ELSE node END, "
+	"WITH u AS (UPDATE model_instance SET node = CASE WHEN $3 <> '' THEN $3 ELSE node END, "
 	"       address = CASE WHEN $4 <> '' THEN $4 ELSE address END, "
 	"       snapshot = coalesce(snapshot, '{}'::jsonb) || jsonb_build_object('pod', $5::jsonb, "
 	"                  'pod_state', $6::jsonb) "
-	"WHERE id = $1 AND backend = 'kubernetes' AND (name = $2 OR name IS NULL)";
+	"WHERE id = $1 AND backend = 'kubernetes' AND (name = $2 OR name IS NULL) RETURNING id) "
+	"INSERT INTO instance_event (instance_id, kind, source, detail) "
+	"SELECT id, 'POD_STATE', 'k8s', $6::jsonb || jsonb_build_object('pod', $2::text, "
+	"       'node', nullif($3, ''), 'pod_status', $5::jsonb->'status') FROM u";
 
 static const char SQL_EVENT[] =
 	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "

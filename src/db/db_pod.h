@@ -25,8 +25,10 @@
 
 /* The pod of instance id as last seen: node and address when known (""
  * keeps the stored one), the pod object and its summary as JSON text into
- * snapshot.pod / snapshot.pod_state. Only a kubernetes row whose name is
- * the pod's (or not yet set). */
+ * snapshot.pod / snapshot.pod_state, plus a POD_STATE instance event
+ * (source k8s: the summary, node and the pod's status object) so each
+ * change stays in the history. Only a kubernetes row whose name is the
+ * pod's (or not yet set). */
 int db_pod_record(struct db *db, int64_t id, const char *pod, const char *node,
 		  const char *address, const char *pod_json, const char *state_json);
 

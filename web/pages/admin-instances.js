@@ -47,10 +47,29 @@ function requestIds(inst) {
   return ids;
 }
 
+/** The pod's status in words, from the API's snapshot.pod_state (the
+ * kubernetes backend; null on the local one): "Running, ready". */
 function podStatus(inst) {
-  const snap = inst.snapshot || inst.pod || {};
-  const phase = snap.phase || (snap.status && snap.status.phase);
-  return inst.pod_status || inst.status || phase || null;
+  return podStateText((inst.snapshot || {}).pod_state);
+}
+
+function podStateText(ps) {
+  if (!ps || !ps.phase) return null;
+  const reason = ps.reason && !['ready', ps.phase.toLowerCase()].includes(ps.reason.toLowerCase()) ? ps.reason : null;
+  return [ps.phase, reason, ps.ready ? 'ready' : 'not ready',
+    ps.restarts ? `${ps.restarts} restart${ps.restarts === 1 ? '' : 's'}` : null,
+    ps.deleting ? 'being deleted' : null].filter(Boolean).join(', ');
+}
+
+/** An event's detail cell: a POD_STATE event (one per pod change) as its
+ * state in words plus the pod's status at that moment on demand; others as
+ * their JSON. */
+function eventDetail(e) {
+  const d = typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail || {});
+  if (e.kind !== 'POD_STATE' || !e.detail || typeof e.detail !== 'object') return el('code', d);
+  return el('div.pod-state', podStateText(e.detail) || '–',
+    e.detail.pod_status ? el('details', el('summary', 'Pod status at this point'),
+      el('pre.pod', JSON.stringify(e.detail.pod_status, null, 2))) : null);
 }
 
 /** A Pending pod's scheduler status and the node autoscaler's verdict ("scheduling" in the API). */
@@ -64,7 +83,8 @@ function schedulingText(inst) {
 }
 
 async function stopInstance(inst, after) {
-  if (!confirm(`Stop instance ${inst.id} of ${inst.model_id}? The request it serves is failed or requeued.`)) return;
+  const serving = inst.current_request_id ? ` It serves request #${inst.current_request_id}, which is failed or requeued.` : ' It serves no request now.';
+  if (!confirm(`Stop instance ${inst.id} of ${inst.model_id}?${serving}`)) return;
   try {
     await post(`/api/instances/${inst.id}/stop`, {});
     flash(`Stop of instance ${inst.id} requested.`, 'success');
@@ -301,7 +321,7 @@ export async function detailPage(view, ctx) {
         { head: 'At', cell: (e) => fmtTime(e.at) },
         { head: 'Source', cell: (e) => e.source || 'hub' },
         { head: 'Event', cell: (e) => e.kind || e.type || '–' },
-        { head: 'Detail', cell: (e) => el('code', typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail || {})) },
+        { head: 'Detail', cell: eventDetail },
       ], evs, { cls: 'events', empty: 'No events recorded.' }),
       snap && Object.keys(snap).length ? el('details', el('summary', 'Instance / pod snapshot (raw)'), el('pre.pod', JSON.stringify(snap, null, 2))) : null);
     } catch (e) {
