@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 510-web-pages.t — issue 19 "Done means": every page of the web app (every route of web/app.js, read from the file so a new page is visited too) is drawn at 1280 and 390 px and photographed (t/artifacts/510-<page>-<width>.png); on each no console error at all (none ignored: the anonymous start no longer asks for a session it knows it has not got), nothing wider than the 390 px screen, no text below 4.5:1 contrast, no "null"/"undefined" text; numbers in the result preview without float noise (issue 19 #11). Runs over the real stack with modelhubd, a finished request and a finished instance, so the detail pages have something to show.
+# 510-web-pages.t — issue 19 "Done means": every page of the web app (every route of web/app.js, read from the file so a new page is visited too) is drawn at 1280 and 390 px and photographed (t/artifacts/510-<page>-<width>.png); on each no console error at all (none ignored: the anonymous start no longer asks for a session it knows it has not got), nothing wider than the 390 px screen, no text below 4.5:1 contrast, no "null"/"undefined" text; numbers in the result preview without float noise, distinct catalogue titles (issue 19 #11). Runs over the real stack with modelhubd, a finished request and a finished instance, so the detail pages have something to show.
 import os
 import re
 import sys
@@ -87,6 +87,15 @@ return [...document.querySelectorAll('body *')].filter((e) => {
     t.is_(b.console_errors(), [], "%s: no console error" % route)
     b._console.clear()
 
+
+# Catalogue wording: every model has its own title on the models page.
+b.go("#/models")
+b.wait_text("#models-list", "eos3b5e")
+listed = b.find("#models-list").text
+titles = [(m.get("details") or {}).get("title") for m in
+          (lambda j: j.get("items", j.get("models", [])) if isinstance(j, dict) else j)(s.api("GET", "/api/models", token=adm).json)]
+t.ok(len(titles) >= 4 and len(set(titles)) == len(titles) and all(x in listed for x in titles),
+     "models page: distinct titles (%s)" % titles)
 
 # ---- anonymous pages first (the start-up must not 401), then as admin
 b.go("#/models")
