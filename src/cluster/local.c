@@ -24,12 +24,19 @@
  *   instance killed at its limit ends OOMKILLED: the cgroup's oom_kill
  *   counter (v1 memory.oom_control, v2 memory.events) or our own RSS kill
  *   tells it apart from other deaths.
+ * - Who runs it (local_jail.c): never root. A root hub runs instances as
+ *   hub.local_user in their own directory <hub.var_dir>/instances/<id>/
+ *   with private /tmp; the program must be in hub.local_command_dirs when
+ *   that is set. Directories and logs go after hub.retention_days
+ *   (janitor), an exited instance's directory when it is forgotten.
  * - Readiness is GET /healthz only (ersilia-pack's /models/status always
  *   says NOT_READY).
  */
 #include "cluster/cluster.h"
+#include "cluster/local_jail.h"
 #include "cluster/modelclient.h"
 #include "lib/clock.h"
+#include "lib/cmdpath.h"
 #include "lib/config.h"
 #include "lib/log.h"
 
@@ -57,6 +64,7 @@
 #define LOCAL_MAX 64
 #define LOCAL_PROBE_MS 800       /* one readiness probe */
 #define LOCAL_FORGET_MS 600000   /* drop exited entries after 10 min */
+#define LOCAL_SWEEP_MS 3600000   /* old instance files: once an hour */
 
 struct lproc {
 	int used;
@@ -75,6 +83,7 @@ struct lproc {
 	int exit_code, exit_signal;
 	int64_t started_ms, ready_ms, exited_ms, mem_bytes;
 	char detail[256];
+	pid_t parent;          /* the runner, for the forked child's check */
 };
 
 struct local {
@@ -174,9 +183,11 @@ static int64_t read_kv(const char *path, const char *key)
 /* Make a memory cgroup for p; leaves p->cgroup empty when none is writable. */
 static void cgroup_make(struct lproc *p)
 {
-	char path[600], val[32];
+	char path[600], val[32], name[sizeof p->name];
 	struct stat st;
 
+	/* a copy: GCC cannot tell p->name and p->cgroup apart in snprintf */
+	memcpy(name, p->name, sizeof name);
 	p->cgroup[0] = '\0';
 	if (p->limit_bytes <= 0)
 		return;
@@ -186,7 +197,7 @@ static void cgroup_make(struct lproc *p)
 		write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 		mkdir("/sys/fs/cgroup/modelhub", 0755);
 		write_file("/sys/fs/cgroup/modelhub/cgroup.subtree_control", "+memory");
-		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/modelhub/%s-%d", p->name,
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/modelhub/%s-%d", name,
 			 (int)getpid());
 		p->cgroup_v2 = 1;
 		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
@@ -200,7 +211,7 @@ static void cgroup_make(struct lproc *p)
 	}
 	if (stat("/sys/fs/cgroup/memory", &st) == 0) {
 		mkdir("/sys/fs/cgroup/memory/modelhub", 0755);
-		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/memory/modelhub/%s-%d", p->name,
+		snprintf(p->cgroup, sizeof p->cgroup, "/sys/fs/cgroup/memory/modelhub/%s-%d", name,
 			 (int)getpid());
 		p->cgroup_v2 = 0;
 		if (mkdir(p->cgroup, 0755) < 0 && errno != EEXIST)
@@ -279,14 +290,14 @@ static int64_t proc_rss(pid_t pid)
 }
 
 /* In the forked child: never returns. */
-static _Noreturn void child_exec(struct lproc *p, char **argv, int logfd)
+static _Noreturn void child_exec(struct lproc *p, const struct local_jail *j, char **argv,
+				  int logfd)
 {
 	sigset_t none;
 	int devnull;
 	char pidtext[32];
 
 	setsid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < NSIG; s++)
@@ -300,6 +311,12 @@ static _Noreturn void child_exec(struct lproc *p, char **argv, int logfd)
 			dprintf(logfd, "modelhub: could not join cgroup %s: %s\n", p->cgroup,
 				strerror(errno));
 	}
+	if (local_jail_enter(j, logfd) < 0)
+		_exit(126);
+	/* after the user switch, which clears it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != p->parent)
+		_exit(126); /* the runner died before the signal was armed */
 	devnull = open("/dev/null", O_RDONLY);
 	if (devnull >= 0)
 		dup2(devnull, 0);
@@ -317,8 +334,10 @@ static void forget_old(struct local *l)
 
 	for (int i = 0; i < LOCAL_MAX; i++)
 		if (l->p[i].used && l->p[i].state == CLUSTER_EXITED &&
-		    now - l->p[i].exited_ms > LOCAL_FORGET_MS)
+		    now - l->p[i].exited_ms > LOCAL_FORGET_MS) {
+			local_jail_remove_dir(cfg_str("hub.var_dir", "var"), l->p[i].instance_id);
 			l->p[i].used = 0;
+		}
 }
 
 static void fill(const struct lproc *p, struct cluster_instance *out)
@@ -339,10 +358,29 @@ static void fill(const struct lproc *p, struct cluster_instance *out)
 	snprintf(out->detail, sizeof out->detail, "%s", p->detail);
 }
 
+/* Instance logs and directories past hub.retention_days, on this machine
+ * (each runner sweeps its var_dir at most once an hour, when it starts an
+ * instance: every machine that runs local instances is covered). */
+static void sweep_old_files(void)
+{
+	static int64_t last_ms;
+	int64_t now = mh_mono_ms();
+	int days = (int)cfg_int("hub.retention_days", 7), n;
+
+	if (last_ms && now - last_ms < LOCAL_SWEEP_MS)
+		return;
+	last_ms = now;
+	n = local_jail_sweep(cfg_str("hub.var_dir", "var"), days < 1 ? 1 : days);
+	if (n > 0)
+		log_info("local files=%d days=%d msg=\"old instance logs and directories removed\"", n,
+			 days);
+}
+
 /* A free entry of the table (exited ones forgotten first), or NULL. */
 static struct lproc *slot_take(struct local *l)
 {
 	forget_old(l);
+	sweep_old_files();
 	for (int i = 0; i < LOCAL_MAX; i++)
 		if (!l->p[i].used)
 			return &l->p[i];
@@ -400,12 +438,14 @@ static char **argv_make(const struct cluster_spec *spec, int port)
 }
 
 /* Fork the instance (memory cgroup made first). 0, -1 (logged). */
-static int spawn(struct lproc *p, char **argv, int logfd, int memory_limit_mib)
+static int spawn(struct lproc *p, const struct local_jail *j, char **argv, int logfd,
+		 int memory_limit_mib)
 {
 	pid_t pid;
 
 	p->limit_bytes = memory_limit_mib > 0 ? (int64_t)memory_limit_mib << 20 : 0;
 	cgroup_make(p);
+	p->parent = getpid();
 	dprintf(logfd, "modelhub: starting instance %s on %s (memory limit %d MiB, %s)\n", p->name,
 		p->address, memory_limit_mib,
 		p->cgroup[0] ? (p->cgroup_v2 ? "cgroup v2" : "cgroup v1") :
@@ -417,7 +457,7 @@ static int spawn(struct lproc *p, char **argv, int logfd, int memory_limit_mib)
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(p, argv, logfd);
+		child_exec(p, j, argv, logfd);
 	setpgid(pid, pid); /* also done by setsid() in the child; closes the race */
 	p->used = 1;
 	p->pid = pid;
@@ -427,9 +467,29 @@ static int spawn(struct lproc *p, char **argv, int logfd, int memory_limit_mib)
 	return 0;
 }
 
+/* May this instance start: its program in hub.local_command_dirs, its
+ * user and own directory ready? 0, or -1 (logged, and told in its log). */
+static int may_start(struct lproc *p, const struct cluster_spec *spec, char **argv,
+		     struct local_jail *j, int logfd)
+{
+	const char *var_dir = cfg_str("hub.var_dir", "var");
+	char why[700];
+
+	if (!cmdpath_allowed(argv[0], cfg_str("hub.local_command_dirs", ""),
+			     cfg_str("hub.models_dir", MH_DATADIR "/models"), why, sizeof why) ||
+	    local_jail_prepare(j, var_dir, spec->instance_id, why, sizeof why) < 0) {
+		dprintf(logfd, "modelhub: not starting instance %s: %s\n", p->name, why);
+		log_error_x("local instance=%s model=%s msg=\"not started\" why=\"%s\"", p->name,
+			    spec->model_id, why);
+		return -1;
+	}
+	return 0;
+}
+
 static int local_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
 {
 	struct lproc *p = slot_take(c->priv);
+	struct local_jail j;
 	char **argv = NULL;
 	int port, logfd, rc = -1;
 
@@ -450,10 +510,12 @@ static int local_create(struct cluster *c, const struct cluster_spec *spec, stru
 	if (logfd < 0)
 		return -1;
 	argv = argv_make(spec, port);
-	if (argv && spawn(p, argv, logfd, spec->memory_limit_mib) == 0) {
+	if (argv && may_start(p, spec, argv, &j, logfd) == 0 &&
+	    spawn(p, &j, argv, logfd, spec->memory_limit_mib) == 0) {
 		fill(p, out);
-		log_info("local instance=%s model=%s pid=%d address=%s cgroup=%s msg=\"started\"",
-			 p->name, spec->model_id, (int)p->pid, p->address, p->cgroup[0] ? p->cgroup : "-");
+		log_info("local instance=%s model=%s pid=%d address=%s cgroup=%s user=%s"
+			 " msg=\"started\"", p->name, spec->model_id, (int)p->pid, p->address,
+			 p->cgroup[0] ? p->cgroup : "-", j.switch_user ? j.user : "(self)");
 		rc = 0;
 	}
 	argv_free(argv);

@@ -1,6 +1,7 @@
 # src/cluster/local.mk — libmhcluster.a: instance backends (local, kubernetes).
 noinst_LIBRARIES += libmhcluster.a
 libmhcluster_a_SOURCES = src/cluster/cluster.h src/cluster/cluster.c src/cluster/local.c \
+	src/cluster/local_jail.c src/cluster/local_jail.h \
 	src/cluster/modelclient.c src/cluster/modelclient.h
 # kubernetes backend (kube engineer): API client, pod manifests/status, the
 # published pod table + watch, node metrics scraping.

@@ -37,6 +37,8 @@
  */
 #include "fcgi/api.h"
 #include "db/db_model.h"
+#include "lib/cmdpath.h"
+#include "lib/config.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -141,6 +143,26 @@ static enum api_err groups_check(struct api_req *r, json_object *m, const char *
 			       "the model could never start: its %s", why);
 }
 
+/* hub.local_command_dirs: a local_command's program must be inside one of
+ * them (lib/cmdpath.h); the reason goes into *fields. */
+static void command_dirs_check(json_object *m, json_object **fields)
+{
+	json_object *cmd, *prog;
+	char why[700];
+
+	if (!json_object_object_get_ex(m, "local_command", &cmd) ||
+	    !json_object_is_type(cmd, json_type_array) || json_object_array_length(cmd) < 1 ||
+	    !(prog = json_object_array_get_idx(cmd, 0)) ||
+	    !json_object_is_type(prog, json_type_string))
+		return;
+	if (cmdpath_allowed(json_object_get_string(prog), cfg_str("hub.local_command_dirs", ""),
+			    cfg_str("hub.models_dir", MH_DATADIR "/models"), why, sizeof why))
+		return;
+	if (!*fields)
+		*fields = json_object_new_object();
+	json_object_object_add(*fields, "local_command", json_object_new_string(why));
+}
+
 static enum api_err models_list(struct api_req *r)
 {
 	const char *json = list_json(r->db, r->auth.is_admin);
@@ -194,7 +216,9 @@ static enum api_err model_create(struct api_req *r)
 	e = api_body_json(r, &m);
 	if (e != API_OK)
 		return e;
-	if (db_model_validate(m, DB_MODEL_CREATE, &fields) > 0) {
+	db_model_validate(m, DB_MODEL_CREATE, &fields);
+	command_dirs_check(m, &fields);
+	if (fields) {
 		json_object_put(m);
 		return invalid(r, fields);
 	}
@@ -268,6 +292,7 @@ static enum api_err model_patch(struct api_req *r)
 	if (e != API_OK)
 		return e;
 	db_model_validate(m, DB_MODEL_PATCH, &fields);
+	command_dirs_check(m, &fields);
 	if (json_object_object_get_ex(m, "id", &v) && json_object_is_type(v, json_type_string) &&
 	    strcmp(json_object_get_string(v), id) != 0) {
 		fields = fields ? fields : json_object_new_object();

@@ -47,6 +47,12 @@ t_212_backoff_t_SOURCES = t/212-backoff.c
 t_212_backoff_t_LDADD = libmhlib.a
 # Per-caller quotas of work requests (issue 17): pure decision, unit-tested.
 libmhlib_a_SOURCES += src/lib/quota.c src/lib/quota.h
+# hub.local_command_dirs (issue 17): may a model's command run this program?
+libmhlib_a_SOURCES += src/lib/cmdpath.c src/lib/cmdpath.h
+check_PROGRAMS += t/138-cmdpath.t
+TESTS += t/138-cmdpath.t
+t_138_cmdpath_t_SOURCES = t/138-cmdpath.c
+t_138_cmdpath_t_LDADD = libmhlib.a
 check_PROGRAMS += t/134-quota.t
 TESTS += t/134-quota.t
 t_134_quota_t_SOURCES = t/134-quota.c
