@@ -14,6 +14,14 @@ t = TAP()
 need_root_or_skip(t)
 sim, s = start(hub={"kube.live_log_seconds": "1"})
 anon = s.anon()
+# count the pod log reads (a "delay" fault alone answers normally, counting down)
+LOGS = 100000
+sim.api("POST", "/kubesim/faults", [{"method": "GET", "path": "/pods/[^/]+/log", "delay": 0.001, "count": LOGS}])
+
+
+def log_reads():
+    return LOGS - sum(f["count"] for f in sim.api("GET", "/kubesim/faults").json()["items"])
+
 
 # ---- SYNC
 rid = submit(s, anon, "eos3b5e", ["CCO", "c1ccccc1", "not_a_smiles"])
@@ -54,8 +62,14 @@ snap = s.sql("SELECT snapshot->'pod'->'metadata'->>'name', snapshot->'pod_state'
              " FROM model_instance WHERE id = $1", iid)[0]
 t.is_(snap, (name, "Running"), "  pod snapshot stored")
 
+time.sleep(4)   # over a reconcile pass (3 s) and kube.live_log_seconds (1)
+t.is_(log_reads(), 0, "  nobody views its log: the running pod's log is not read")
+r = s.api("GET", "/api/instances/%s/logs" % iid, token=s.admin_token)
+t.is_(r.status, 200, "  an admin asks for the log of the running pod")
 live = wait_for(lambda: s.sql("SELECT text FROM instance_log WHERE instance_id = $1", iid), 10)
-t.ok(live and "model" in live[0][0], "  log of the running pod refreshed into instance_log")
+t.ok(live and "model" in live[0][0], "  its tail is refreshed into instance_log (%d log reads)" % log_reads())
+r = s.api("GET", "/api/instances/%s/logs" % iid, token=s.admin_token)
+t.ok(r.status == 200 and b"model" in r.body, "  and served on the next view")
 
 # ---- ASYNC (same image, another model row)
 rid2 = submit(s, anon, "eos3b5e-async", ["CCO", "O"])

@@ -273,6 +273,19 @@ PGresult *db_inst_log_text(struct db *db, int64_t id)
 	return db_prep(db, "instances_log", SQL_LOG, 1, p);
 }
 
+int db_inst_log_wanted(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	/* a merge into snapshot, like the kubewatch's own writes: neither loses
+	 * the other's keys (each UPDATE works on the row's latest version) */
+	return db_done(db_prep(db, "instances_log_wanted",
+			       "UPDATE model_instance SET snapshot = snapshot || "
+			       " jsonb_build_object('log_wanted_at', now())"
+			       " WHERE id = $1 AND backend = 'kubernetes' AND state <> 'TERMINATED'",
+			       1, p));
+}
+
 PGresult *db_inst_node_counts(struct db *db)
 {
 	return db_prep(db, "instances_node_counts", SQL_NODE_COUNTS, 0, NULL);

@@ -82,6 +82,10 @@ PGresult *db_inst_get(struct db *db, int64_t id);
 PGresult *db_inst_events(struct db *db, int64_t id);
 /* Its stored log: text (0 or 1 row). */
 PGresult *db_inst_log_text(struct db *db, int64_t id);
+/* An admin is reading the log of a running kubernetes instance: the
+ * kubewatch child keeps its tail in instance_log fresh for a while
+ * (snapshot.log_wanted_at; pods nobody views are never read live). */
+int db_inst_log_wanted(struct db *db, int64_t id);
 /* Non-terminated instances per node: node ('' when unknown), count. */
 PGresult *db_inst_node_counts(struct db *db);
 

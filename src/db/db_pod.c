@@ -72,11 +72,14 @@ static const char SQL_DEAD_REPLICAS[] =
 	"SELECT id, 'TERMINATED', jsonb_build_object('reason', 'LOST', 'by', 'kubewatch', "
 	"       'replica', replica_id) FROM x RETURNING instance_id";
 
+/* Column 4: an admin asked for its log within $2 s (db_inst_log_wanted). */
 static const char SQL_ACTIVE[] =
 	"SELECT id, coalesce(name, ''), coalesce(address, ''), "
-	"       (extract(epoch FROM now() - started_at) * 1000)::bigint "
+	"       (extract(epoch FROM now() - started_at) * 1000)::bigint, "
+	"       coalesce((snapshot->>'log_wanted_at')::timestamptz > "
+	"                now() - make_interval(secs => $2::int), false) "
 	"FROM model_instance WHERE backend = 'kubernetes' AND state <> 'TERMINATED' "
-	"  AND replica_id = $1";
+	"  AND replica_id = $1 ORDER BY id";
 
 static const char SQL_ADDRESS[] =
 	"UPDATE model_instance SET address = $2 WHERE id = $1 AND state <> 'TERMINATED'";
@@ -253,10 +256,11 @@ int db_pod_rows(struct db *db, const int64_t *ids, int n, int dead_s, struct db_
 	return 0;
 }
 
-int db_pod_active(struct db *db, const char *replica, struct db_pod_active **out, int *n)
+int db_pod_active(struct db *db, const char *replica, int view_s, struct db_pod_active **out, int *n)
 {
-	const char *p[1] = {replica};
-	PGresult *r = db_prep(db, "pod_active", SQL_ACTIVE, 1, p);
+	num_t vs;
+	const char *p[2] = {replica, num(vs, view_s)};
+	PGresult *r = db_prep(db, "pod_active", SQL_ACTIVE, 2, p);
 
 	*out = NULL;
 	*n = 0;
@@ -272,6 +276,7 @@ int db_pod_active(struct db *db, const char *replica, struct db_pod_active **out
 		snprintf(x->name, sizeof x->name, "%s", PQgetvalue(r, i, 1));
 		snprintf(x->address, sizeof x->address, "%s", PQgetvalue(r, i, 2));
 		x->age_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		x->log_wanted = PQgetvalue(r, i, 4)[0] == 't';
 	}
 	PQclear(r);
 	return 0;

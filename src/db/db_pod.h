@@ -50,14 +50,15 @@ struct db_pod_row {
 int db_pod_rows(struct db *db, const int64_t *ids, int n, int dead_s, struct db_pod_row **out,
 		int *nout);
 
-/* Active kubernetes rows of replica. age_ms: since started_at. */
+/* Active kubernetes rows of replica, by id. age_ms: since started_at. */
 struct db_pod_active {
 	int64_t id;
 	char name[64];          /* pod name, "" before the runner created it */
 	char address[128];
 	int64_t age_ms;
+	int log_wanted;         /* an admin asked for its log within view_s */
 };
-int db_pod_active(struct db *db, const char *replica, struct db_pod_active **out, int *n);
+int db_pod_active(struct db *db, const char *replica, int view_s, struct db_pod_active **out, int *n);
 
 /* The watch saw a newer address than the row's (active rows only). */
 int db_pod_set_address(struct db *db, int64_t id, const char *address);

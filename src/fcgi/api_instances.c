@@ -527,6 +527,9 @@ static enum api_err h_logs(struct api_req *r)
 		return e;
 	active = strcmp(PQgetvalue(res, 0, DB_IC_STATE), "TERMINATED") != 0;
 	PQclear(res);
+	/* kubernetes: the kubewatch child refreshes the tail of a viewed pod */
+	if (active)
+		db_inst_log_wanted(r->db, id);
 	api_header(r, "Content-Disposition", "attachment; filename=\"instance-%lld.log\"",
 		   (long long)id);
 	if (active) {

@@ -11,8 +11,9 @@
  * Shared state: writes model_instance.node/address/snapshot.pod of rows
  * whose pod it sees (never state: that is the runner's), instance_event
  * rows with source 'k8s' (the pod's Kubernetes events, each once),
- * instance_log of its running pods (tail of at most KW_LIVE_LOG_BYTES,
- * every KW_LIVE_LOG_MS, KW_LIVE_LOG_PER_PASS pods per pass), marks
+ * instance_log of the running pods an admin is viewing (tail of at most
+ * KW_LIVE_LOG_BYTES, every KW_LIVE_LOG_MS, KW_LIVE_LOG_PER_PASS pods per
+ * pass; a pod nobody views is read only when it ends), marks
  * active rows of this replica LOST when their pod has been gone for
  * KW_LOST_GRACE_MS without a runner recording the end, ends IDLE rows
  * whose runner died and active rows of replicas that stopped beating
@@ -62,7 +63,8 @@
 #define KW_IDLE_GRACE_S 60       /* beyond idle_seconds before an IDLE row counts as orphaned */
 #define KW_LOG_MAX (4 << 20)
 #define KW_DEAD_REPLICA_S 120    /* hub_server heartbeat older: the replica is gone */
-#define KW_LIVE_LOG_MS 15000     /* logs of running pods into instance_log (admin view) */
+#define KW_LIVE_LOG_MS 5000      /* logs of viewed running pods into instance_log */
+#define KW_LOG_VIEW_S 60         /* an admin asked for the log this recently: viewing */
 #define KW_LIVE_LOG_LINES 2000   /* the tail kept of a running pod's log */
 #define KW_LIVE_LOG_BYTES (256 << 10) /* and at most this much of it */
 #define KW_LIVE_LOG_PER_PASS 8   /* live log fetches per reconcile pass */
@@ -391,12 +393,13 @@ static void reconcile_rows(struct kw *k, const struct snap *sn)
 	}
 	adopt(k, sn);
 	end_orphan_rows(k);
-	if (db_pod_active(k->c->db, k->replica, &act, &n) < 0)
+	if (db_pod_active(k->c->db, k->replica, KW_LOG_VIEW_S, &act, &n) < 0)
 		return;
-	/* live logs: at most KW_LIVE_LOG_PER_PASS fetches per pass, the round
-	 * going on at the next pass, so the watch is never held for long */
+	/* live logs of the pods admins view (db_inst_log_wanted): at most
+	 * KW_LIVE_LOG_PER_PASS fetches per pass, the round going on at the next
+	 * pass, so the watch is never held for long */
 	for (int i = 0; i < n; i++)
-		if (check_active(k, sn, &act[i], k->live_pending && i >= k->live_pos && budget > 0) &&
+		if (check_active(k, sn, &act[i], act[i].log_wanted && k->live_pending && i >= k->live_pos && budget > 0) &&
 		    --budget == 0)
 			k->live_pos = i + 1;
 	if (budget > 0)
