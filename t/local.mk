@@ -42,13 +42,15 @@ check-long:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(MH_LONG_TESTS)'
 .PHONY: check-long
 
-# The container image (scripts/build-image) and its file system run as a pod
-# would. Not in `make check`: the first run downloads Debian packages for the
-# base root file system (1-4 min); later runs reuse build/image/cache. CI runs
-# it once through scripts/test (`make check-image`).
-EXTRA_DIST += t/380-image.t
+# The container images (scripts/build-image, and --postgres for the
+# local-postgres overlay) and their file systems run as their pods would. Not
+# in `make check`: the first run downloads Debian packages for the base root
+# file systems (1-4 min for modelhub, up to 12 min for modelhub-postgres on a
+# slow mirror); later runs reuse build/image/cache. CI runs them once through
+# scripts/test (`make check-image`).
+EXTRA_DIST += t/380-image.t t/387-image-postgres.t
 check-image:
-	$(MAKE) $(AM_MAKEFLAGS) check TESTS='t/380-image.t'
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='t/380-image.t t/387-image-postgres.t'
 .PHONY: check-image
 
 # modelhubctl alive: the modelhubd liveness probe of deploy/k8s.
