@@ -150,3 +150,22 @@ FROM work_request
 WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
   AND NOT EXISTS (SELECT 1 FROM request_stats_day)
   AND NOT EXISTS (SELECT 1 FROM request_stats_pending);
+
+-- ---- Model identification (the Ersilia catalogue's fields), typed.
+-- Shown to everyone (the public catalogue's cards and filters); written by
+-- admins (PATCH /api/models/{id}, POST /api/models/import-catalog) and by
+-- `modelhubctl import-catalog FILE`. Lists are text[] (never NULL: '{}'
+-- when unknown) so cards filter on them without parsing JSON. A title, when
+-- set, is unique in the catalogue regardless of case.
+ALTER TABLE model ADD COLUMN IF NOT EXISTS title text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS slug text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS interpretation text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS publication text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS source_code text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS license text;
+ALTER TABLE model ADD COLUMN IF NOT EXISTS target_organisms text[] NOT NULL DEFAULT '{}';
+ALTER TABLE model ADD COLUMN IF NOT EXISTS biomedical_areas text[] NOT NULL DEFAULT '{}';
+ALTER TABLE model ADD COLUMN IF NOT EXISTS tasks text[] NOT NULL DEFAULT '{}';
+ALTER TABLE model ADD COLUMN IF NOT EXISTS input_types text[] NOT NULL DEFAULT '{}';
+ALTER TABLE model ADD COLUMN IF NOT EXISTS output_types text[] NOT NULL DEFAULT '{}';
+CREATE UNIQUE INDEX IF NOT EXISTS model_title_key ON model (lower(title)) WHERE title IS NOT NULL;

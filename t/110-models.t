@@ -319,7 +319,7 @@ t.is_(s.ctl("add-model", "/nonexistent.json").returncode, 1, "add-model with a m
 r = s.ctl("list-models")
 t.ok(r.returncode == 0 and "ctl1" in r.stdout and "ctl2" in r.stdout, "list-models lists both")
 t.like(r.stdout, r"ctl2\s+no", "list-models shows ctl2 disabled")
-r = s.api("GET", "/api/models/ctl1")
+r = s.api("GET", "/api/models/ctl1", token=adm)  # resources: admins only (issue 18)
 t.ok(r.status == 200 and r.json["cpu_limit_m"] == 400, "a model added by modelhubctl is served by the API")
 
 # ---- the per-worker list cache follows changes made by other processes

@@ -150,6 +150,7 @@ call("GET", "/api/models/nope", 404)
 m = dict(s.api("GET", "/api/models/eos3b5e", token=adm).json)
 newm = {"id": "oa_model", "local_command": m.get("local_command") or ["true"], "execution_mode": "SYNC"}
 call("POST", "/api/models", 201, token=adm, json=newm)
+call("POST", "/api/models/import-catalog", 200, token=adm, json=[{"Identifier": "oa_model", "Title": "OA model", "Task": ["Regression"]}, {"Identifier": "oa_absent"}])
 ver = s.api("GET", "/api/models/oa_model", token=adm).json.get("version")
 call("PATCH", "/api/models/oa_model", 200, token=adm, json={"max_instances": 1, "version": ver})
 call("DELETE", "/api/models/oa_model/cache", 200, token=adm)

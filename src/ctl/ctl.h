@@ -22,6 +22,7 @@ struct ctl_opts {
 	const char *format;       /* --format csv|json (client commands) */
 	int wait;                 /* --wait (submit) */
 	int header;               /* --header: FILE's first line is a header (submit) */
+	int create;               /* --create (import-catalog) */
 	const char *args[4];      /* positional arguments after the command */
 	int nargs;
 };
@@ -35,6 +36,7 @@ int ctl_create_token(const struct ctl_opts *o);
 int ctl_reset_password(const struct ctl_opts *o);
 int ctl_add_model(const struct ctl_opts *o);
 int ctl_list_models(const struct ctl_opts *o);
+int ctl_import_catalog(const struct ctl_opts *o);
 int ctl_kubeconfig(const struct ctl_opts *o); /* ctl_kube.c */
 int ctl_alive(const struct ctl_opts *o);      /* ctl_alive.c */
 /* ctl_client.c: the HTTP API from scripts (no database) */

@@ -1,5 +1,6 @@
 /*
- * ctl_model.c — `modelhubctl add-model FILE.json` and `list-models`.
+ * ctl_model.c — `modelhubctl add-model FILE.json`, `list-models` and
+ * `import-catalog FILE [--create]`.
  *
  * Runs in: modelhubctl. Called by: main.c.
  * Owns: the parsed JSON file.
@@ -11,6 +12,12 @@
  * for a new model). Every model is validated before anything is written,
  * so a bad file changes nothing. `{models_dir}` in local_command is kept
  * for the local backend to substitute, unless --models-dir DIR is given.
+ *
+ * import-catalog reads an Ersilia catalogue (db_catalog.c says which keys)
+ * and sets the identification fields of the registered models; with
+ * --create the others are added, disabled. Skipped records are listed
+ * with their reason; the exit status is 1 only when the file cannot be
+ * read or the database fails.
  */
 #include "ctl/ctl.h"
 #include "db/db_model.h"
@@ -190,5 +197,44 @@ int ctl_list_models(const struct ctl_opts *o)
 		       mem, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8), PQgetvalue(res, i, 9));
 	}
 	PQclear(res);
+	return 0;
+}
+
+static void print_ids(json_object *report, const char *key, const char *what)
+{
+	json_object *a = json_object_object_get(report, key);
+
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		printf("%s model %s\n", what, json_object_get_string(json_object_array_get_idx(a, i)));
+}
+
+int ctl_import_catalog(const struct ctl_opts *o)
+{
+	json_object *list = load_models(o->args[0]), *report, *sk;
+	struct db *db = ctl_db();
+
+	if (!list)
+		return 1;
+	report = db_catalog_import(db, list, o->create);
+	json_object_put(list);
+	if (!report) {
+		fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
+		return 1;
+	}
+	print_ids(report, "updated", "updated");
+	print_ids(report, "created", "added (disabled)");
+	sk = json_object_object_get(report, "skipped");
+	for (size_t i = 0; i < json_object_array_length(sk); i++) {
+		json_object *e = json_object_array_get_idx(sk, i);
+		const char *id = jx_str(e, "identifier");
+
+		fprintf(stderr, "modelhubctl: skipped %s: %s\n", id ? id : "(no identifier)",
+			jx_str(e, "reason"));
+	}
+	printf("import-catalog: %zu updated, %zu added, %zu skipped\n",
+	       json_object_array_length(json_object_object_get(report, "updated")),
+	       json_object_array_length(json_object_object_get(report, "created")),
+	       json_object_array_length(sk));
+	json_object_put(report);
 	return 0;
 }

@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"  add-model FILE.json [--models-dir DIR]\n"
 		"                                   add or update models (object or array)\n"
 		"  list-models                      print the catalogue\n"
+		"  import-catalog FILE [--create]   set the identification fields of the\n"
+		"                                   models from an Ersilia catalogue (JSON\n"
+		"                                   array); --create adds the others, disabled\n"
 		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
 		"  alive [SECONDS]                  exit 0 if modelhubd's supervisor beat within\n"
 		"                                   SECONDS (liveness probe, no database)\n"
@@ -79,6 +82,7 @@ static const struct {
 	{"reset-password", ctl_reset_password, 1, 1},
 	{"add-model", ctl_add_model, 1, 1},
 	{"list-models", ctl_list_models, 0, 0},
+	{"import-catalog", ctl_import_catalog, 1, 1},
 	{"kubeconfig", ctl_kubeconfig, 1, 2},
 	{"alive", ctl_alive, 0, 1},
 	{"submit", ctl_submit, 2, 2},
@@ -134,6 +138,8 @@ int main(int argc, char **argv)
 			o.format = v;
 		} else if (strcmp(argv[i], "--wait") == 0) {
 			o.wait = 1;
+		} else if (strcmp(argv[i], "--create") == 0) {
+			o.create = 1;
 		} else if (strcmp(argv[i], "--header") == 0) {
 			o.header = 1;
 		} else if ((v = opt_val(argc, argv, &i, "--models-dir"))) {

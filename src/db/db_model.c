@@ -39,6 +39,7 @@ enum ftype {
 	F_MODE,  /* SYNC | ASYNC */
 	F_ARGV,  /* null or array of non-empty strings, one holding {port} */
 	F_OBJ,   /* JSON object */
+	F_LIST,  /* array of at most max non-empty strings of at most 200 bytes */
 	F_RO,    /* read-only (version, created_at, updated_at): ignored */
 };
 
@@ -67,6 +68,18 @@ static const struct field {
 	{"model_version", F_TEXT, 1, 64},
 	{"description", F_TEXT, 0, 4000},
 	{"details", F_OBJ, 0, 0},
+	/* identification (the Ersilia catalogue's fields, sql/008) */
+	{"title", F_TEXTN, 1, 200},
+	{"slug", F_TEXTN, 1, 100},
+	{"interpretation", F_TEXTN, 0, 4000},
+	{"publication", F_TEXTN, 0, 1000},
+	{"source_code", F_TEXTN, 0, 1000},
+	{"license", F_TEXTN, 0, 200},
+	{"target_organisms", F_LIST, 0, 32},
+	{"biomedical_areas", F_LIST, 0, 32},
+	{"tasks", F_LIST, 0, 32},
+	{"input_types", F_LIST, 0, 32},
+	{"output_types", F_LIST, 0, 32},
 	{"version", F_RO, 0, 0},
 	{"created_at", F_RO, 0, 0},
 	{"updated_at", F_RO, 0, 0},
@@ -152,6 +165,32 @@ static void check_argv(json_object *v, const struct field *f, json_object **fiel
 		bad(fields, n, f->name, "must contain {port} (the port the hub assigns)");
 }
 
+static void check_list(json_object *v, const struct field *f, json_object **fields, int *n)
+{
+	size_t len;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		bad(fields, n, f->name, "must be an array of strings");
+		return;
+	}
+	len = json_object_array_length(v);
+	if (len > (size_t)f->max) {
+		bad(fields, n, f->name, "must have at most %ld elements", f->max);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+		size_t el = json_object_is_type(e, json_type_string)
+				    ? (size_t)json_object_get_string_len(e) : 0;
+
+		if (el == 0 || el > 200 || strlen(json_object_get_string(e)) != el) {
+			bad(fields, n, f->name, "element %zu must be a non-empty string "
+			    "(at most 200 bytes)", i);
+			return;
+		}
+	}
+}
+
 static void check_field(const struct field *f, json_object *v, json_object **fields, int *n)
 {
 	const char *s;
@@ -201,6 +240,9 @@ static void check_field(const struct field *f, json_object *v, json_object **fie
 		break;
 	case F_ARGV:
 		check_argv(v, f, fields, n);
+		break;
+	case F_LIST:
+		check_list(v, f, fields, n);
 		break;
 	case F_OBJ:
 		if (!json_object_is_type(v, json_type_object))
@@ -293,9 +335,9 @@ char *db_model_list_json(struct db *db, int all)
 	const char *p[1] = {all ? "t" : "f"};
 
 	return first_value(db_prep(db, "model_list",
-		/* local_command is how the hub runs the model: admins only */
+		/* how the hub runs the model and its resources: admins only */
 		"SELECT jsonb_build_object('items', coalesce(jsonb_agg(CASE WHEN $1::boolean"
-		" THEN " MODEL_JSON " ELSE " MODEL_JSON " - 'local_command' END"
+		" THEN " MODEL_JSON " ELSE " MODEL_JSON " - " DB_MODEL_PRIVATE_SQL " END"
 		" ORDER BY m.id), '[]'::jsonb))::text FROM model m WHERE m.enabled OR $1::boolean",
 		1, p));
 }
@@ -372,11 +414,15 @@ static char *apply(struct db *db, const char *id, const char *patch, int bump)
 		"UPDATE model m SET (enabled, execution_mode, image, image_tag, local_command, port,"
 		" cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib,"
 		" disable_memory_limit, max_instances, idle_seconds, cache_enabled, model_version,"
-		" description, details, max_input_chars) = (SELECT r.enabled,"
+		" description, details, max_input_chars, title, slug, interpretation, publication,"
+		" source_code, license, target_organisms, biomedical_areas, tasks, input_types,"
+		" output_types) = (SELECT r.enabled,"
 		" r.execution_mode, r.image, r.image_tag,"
 		" r.local_command, r.port, r.cpu_request_m, r.cpu_limit_m, r.memory_request_mib,"
 		" r.memory_limit_mib, r.disable_memory_limit, r.max_instances, r.idle_seconds,"
-		" r.cache_enabled, r.model_version, r.description, r.details, r.max_input_chars"
+		" r.cache_enabled, r.model_version, r.description, r.details, r.max_input_chars,"
+		" r.title, r.slug, r.interpretation, r.publication, r.source_code, r.license,"
+		" r.target_organisms, r.biomedical_areas, r.tasks, r.input_types, r.output_types"
 		" FROM jsonb_populate_record(m, $2::jsonb) r),"
 		" size_from_request = (SELECT r.size_from_request"
 		"  FROM jsonb_populate_record(m, $2::jsonb) r),"
@@ -421,6 +467,32 @@ static enum db_model_rc insert_id(struct db *db, enum db_model_mode mode, const 
 	return DB_MODEL_OK;
 }
 
+/* Titles are unique in the catalogue (ignoring case; index model_title_key
+ * in sql/008): a title another model has is named in *fields, so the
+ * caller gets a 422 on the field, not a 409 from the index. 1 taken, 0
+ * free or no title given, -1 error. */
+static int title_taken(struct db *db, const struct db_model_change *c)
+{
+	json_object *v;
+	const char *p[2] = {NULL, c->id};
+	PGresult *res;
+	int n = 0, taken;
+
+	if (!json_object_object_get_ex(c->m, "title", &v) || !json_object_is_type(v, json_type_string))
+		return 0;
+	p[0] = json_object_get_string(v);
+	res = db_prep(db, "model_title_taken",
+		      "SELECT id FROM model WHERE lower(title) = lower($1) AND id <> $2 LIMIT 1", 2, p);
+	if (!res)
+		return -1;
+	taken = PQntuples(res) == 1;
+	if (taken)
+		bad(c->fields, &n, "title", "is the title of model %s: titles are unique",
+		    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return taken;
+}
+
 /* Inside the transaction, everything before the write: the id row, the
  * current model locked into *cur, the version a PATCH expects, the rules
  * across fields. */
@@ -449,7 +521,8 @@ static enum db_model_rc write_checks(struct db *db, const struct db_model_change
 	}
 	if (db_model_validate_merged(c->m, *cur, c->fields) > 0)
 		return DB_MODEL_INVALID;
-	return DB_MODEL_OK;
+	lr = title_taken(db, c);
+	return lr < 0 ? DB_MODEL_ERROR : lr ? DB_MODEL_INVALID : DB_MODEL_OK;
 }
 
 enum db_model_rc db_model_write(struct db *db, const struct db_model_change *c, char **json_out,

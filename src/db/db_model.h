@@ -11,7 +11,10 @@
  * id, enabled, execution_mode, image, image_tag, local_command (array of
  * strings or null), port, cpu_request_m, cpu_limit_m, memory_request_mib,
  * memory_limit_mib, disable_memory_limit, max_instances, idle_seconds,
- * cache_enabled, model_version, description, details (object), version,
+ * cache_enabled, max_input_chars, model_version, description, details
+ * (object), identification (title, slug, interpretation, publication,
+ * source_code, license: text or null; target_organisms, biomedical_areas,
+ * tasks, input_types, output_types: arrays of strings), version,
  * created_at, updated_at (ISO 8601 UTC).
  * Every change runs in one transaction with `NOTIFY model_changed, '<id>'`.
  */
@@ -23,6 +26,19 @@
 #include "db/db.h"
 
 #define DB_MODEL_ID_MAX 64
+
+/* Fields only admins see: how the hub runs a model and what it may use
+ * (issue 18: never local_command, image or resources for anyone else).
+ * GET /api/models and /api/models/{id} drop them for other callers; the
+ * same list as a C initialiser and as an SQL text[] (keep them equal). */
+#define DB_MODEL_PRIVATE_FIELDS                                                            \
+	"local_command", "image", "image_tag", "port", "cpu_request_m", "cpu_limit_m",    \
+		"memory_request_mib", "memory_limit_mib", "disable_memory_limit",           \
+		"max_instances", "idle_seconds"
+#define DB_MODEL_PRIVATE_SQL                                                               \
+	"ARRAY['local_command', 'image', 'image_tag', 'port', 'cpu_request_m', 'cpu_limit_m'," \
+	" 'memory_request_mib', 'memory_limit_mib', 'disable_memory_limit', 'max_instances',"  \
+	" 'idle_seconds']"
 
 enum db_model_mode {
 	DB_MODEL_CREATE, /* id required; absent fields take the column defaults */
@@ -93,5 +109,19 @@ enum db_model_rc db_model_delete(struct db *db, const char *id);
  * (input_failure, sql/009; both counted in *deleted): 0 (*deleted set), 1 no such
  * model, -1 error. */
 int db_model_clear_cache(struct db *db, const char *id, long *deleted);
+
+/* ---- db_catalog.c: import of an Ersilia catalogue ---- */
+/* The model fields of one catalogue record (identification only; a new
+ * object the caller puts), id filled from its Identifier; NULL when the
+ * record has no valid identifier. Pure: no database. */
+json_object *db_catalog_record(json_object *rec, char id[DB_MODEL_ID_MAX + 1]);
+/* Import catalog (an array of records, or one): each registered model's
+ * identification fields updated; unregistered ones created disabled when
+ * create, else skipped; a record that fails validation (or whose title
+ * another model has) skipped with its reason. Returns the report
+ * {"updated":[ids], "created":[ids], "skipped":[{identifier, reason}]}
+ * (caller puts it), or NULL on a database error (records before it stay
+ * written: each model is its own transaction). */
+json_object *db_catalog_import(struct db *db, json_object *catalog, int create);
 
 #endif

@@ -12,7 +12,7 @@ libmhdb_a_SOURCES += src/db/db_janitor.c src/db/db_hub.c
 libmhdb_a_SOURCES += src/db/db_stats.c src/db/db_stats.h
 libmhdb_a_SOURCES += src/db/db_migrate.c src/db/db_migrate.h
 libmhdb_a_SOURCES += src/db/db_inst_metrics.c src/db/db_lead.c src/db/db_lead.h
-libmhdb_a_SOURCES += src/db/db_model.c src/db/db_model.h
+libmhdb_a_SOURCES += src/db/db_model.c src/db/db_model.h src/db/db_catalog.c
 libmhdb_a_SOURCES += src/db/db_pod.c src/db/db_pod.h
 libmhdb_a_SOURCES += src/db/db_autoscale.c src/db/db_autoscale.h
 # Model validation shared by the API and modelhubctl.

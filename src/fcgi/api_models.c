@@ -8,7 +8,8 @@
  *
  *   GET    /api/models              public; {"items":[...]}, enabled models
  *                                   only unless the caller is an admin;
- *                                   local_command for admins only
+ *                                   local_command, image and resources
+ *                                   (DB_MODEL_PRIVATE_FIELDS) for admins only
  *   GET    /api/models/{id}         public; a disabled model is 404 except
  *                                   for admins; ETag = "version"
  *   POST   /api/models              admin; 201 + the model (Location)
@@ -19,6 +20,11 @@
  *                                   has queued/running requests or live
  *                                   instances (disable it first)
  *   DELETE /api/models/{id}/cache   admin; clears the model's input cache
+ *   POST   /api/models/import-catalog[?create=true]
+ *                                   admin; an Ersilia catalogue (JSON array)
+ *                                   onto the models' identification fields
+ *                                   (db_catalog_import): 200 {updated,
+ *                                   created, skipped:[{identifier, reason}]}
  *
  * Validation is db_model_validate (shared with modelhubctl add-model):
  * every rejected field is named in error.fields, 422 validation_failed.
@@ -172,8 +178,9 @@ static enum api_err models_list(struct api_req *r)
 	return api_text(r, 200, "application/json", json, strlen(json));
 }
 
-/* The model without local_command (how the hub runs it: admins only, and
- * a registered command is code execution). Takes json. */
+/* The model without the admin-only fields (DB_MODEL_PRIVATE_FIELDS: how
+ * the hub runs it — a registered command is code execution — and its
+ * resources). Takes json. */
 static enum api_err send_public(struct api_req *r, char *json)
 {
 	json_object *o = json_tokener_parse(json);
@@ -181,7 +188,10 @@ static enum api_err send_public(struct api_req *r, char *json)
 	free(json);
 	if (!o)
 		return api_fail(r, API_INTERNAL, "internal", "bad model JSON from the database");
-	json_object_object_del(o, "local_command");
+	static const char *const private_fields[] = {DB_MODEL_PRIVATE_FIELDS};
+
+	for (size_t i = 0; i < sizeof private_fields / sizeof private_fields[0]; i++)
+		json_object_object_del(o, private_fields[i]);
 	return api_json(r, 200, o);
 }
 
@@ -357,6 +367,40 @@ static enum api_err model_delete(struct api_req *r)
 	return api_text(r, 204, NULL, "", 0);
 }
 
+/* POST /api/models/import-catalog[?create=true]: body = an Ersilia
+ * catalogue (JSON array of records, or one record); 200 with the report
+ * of db_catalog_import. */
+static enum api_err catalog_import(struct api_req *r)
+{
+	const char *create = api_query(r, "create");
+	json_object *cat, *report;
+	enum api_err e;
+
+	if (create && strcmp(create, "true") != 0 && strcmp(create, "false") != 0) {
+		json_object *f = json_object_new_object();
+		json_object_object_add(f, "create", json_object_new_string("must be true or false"));
+		return api_fail_fields(r, API_UNPROCESSABLE, "invalid_parameter", f,
+				       "create: must be true or false");
+	}
+	if (!r->content_type || strncmp(r->content_type, "application/json", 16) != 0)
+		return api_fail(r, API_UNSUPPORTED_MEDIA, "unsupported_media_type",
+				"send the catalogue as application/json");
+	cat = json_tokener_parse(r->body ? r->body : "");
+	if (!cat || !(json_object_is_type(cat, json_type_array) ||
+		      json_object_is_type(cat, json_type_object))) {
+		json_object_put(cat);
+		return api_fail(r, API_BAD_REQUEST, "bad_json",
+				"the body must be a JSON array of catalogue records (or one record)");
+	}
+	report = db_catalog_import(r->db, cat, create && strcmp(create, "true") == 0);
+	json_object_put(cat);
+	list_cache_clear();
+	if (!report)
+		return api_db_fail(r);
+	e = api_json(r, 200, report);
+	return e;
+}
+
 static enum api_err model_cache_clear(struct api_req *r)
 {
 	long n = 0;
@@ -379,6 +423,7 @@ static enum api_err model_cache_clear(struct api_req *r)
 const struct api_route api_models_routes[] = {
 	{"GET", "/api/models", ACCESS_PUBLIC, models_list},
 	{"POST", "/api/models", ACCESS_ADMIN, model_create},
+	{"POST", "/api/models/import-catalog", ACCESS_ADMIN, catalog_import},
 	{"GET", "/api/models/{}", ACCESS_PUBLIC, model_get},
 	{"PATCH", "/api/models/{}", ACCESS_ADMIN, model_patch},
 	{"DELETE", "/api/models/{}", ACCESS_ADMIN, model_delete},
