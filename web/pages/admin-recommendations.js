@@ -15,7 +15,7 @@
 // the previous values (PATCH with the new model version).
 
 import { get, post, patch, qs } from '../api.js';
-import { el, field, pageTitle, table, badge, flash, errorText, fmtTime, fmtNum, setContent } from '../ui.js';
+import { el, field, pageTitle, table, badge, flash, errorText, fmtTime, fmtNum, setContent, statusText } from '../ui.js';
 
 const RES_LABEL = {
   cpu_request_m: 'CPU request',
@@ -24,11 +24,51 @@ const RES_LABEL = {
   memory_limit_mib: 'Memory limit',
 };
 
-/** Band chip: colour name from the API (green, yellow, orange, red). */
+/** Band chip: colour name from the API (green, yellow, orange, red); the
+ * band's name in words ('very_under' → 'very under'). */
 export function bandChip(band) {
   if (!band) return el('span.band-none', '–');
   const colour = band.colour || band.color || 'none';
-  return el('span.band-' + colour, el('span.band-chip', { 'aria-hidden': 'true' }), band.name || colour);
+  return el('span.band-' + colour, el('span.band-chip', { 'aria-hidden': 'true' }), statusText(band.name || colour));
+}
+
+/* Below this many finished instances a recommendation is a guess (the
+ * engine's recommend.min_bucket_instances default). */
+const FEW_INSTANCES = 3;
+
+/** One resource as a bar on a common scale: the usage measured (filled, in
+ * the band's colour; the per-instance range lighter behind it when the
+ * instances differ), the current value (solid tick) and the recommended
+ * one (dashed tick). The numbers are in the text beside it. */
+export function resourceBar(r) {
+  const lo = r.spread ? (r.spread.min_percent * r.current) / 100 : null;
+  const hi = r.spread ? (r.spread.max_percent * r.current) / 100 : null;
+  const top = Math.max(r.current || 0, r.recommended || 0, r.usage || 0, hi || 0) * 1.1 || 1;
+  const pos = (v) => `${Math.max(0, Math.min(100, (v / top) * 100)).toFixed(1)}%`;
+  const colour = (r.band && (r.band.colour || r.band.color)) || 'none';
+  const range = lo !== null && hi > lo ? el('span.rec-range') : null;
+  if (range) {
+    range.style.left = pos(lo);
+    range.style.width = `calc(${pos(hi)} - ${pos(lo)})`;
+  }
+  const used = el('span.rec-used.band-' + colour);
+  used.style.width = pos(r.usage || 0);
+  const cur = el('span.rec-current', { dataset: { value: String(r.current) } });
+  cur.style.left = pos(r.current);
+  const rec = el('span.rec-recommended', { dataset: { value: String(r.recommended) } });
+  rec.style.left = pos(r.recommended);
+  return el('span.rec-bar', { role: 'img', 'aria-label': `used ${fmtNum(r.usage)} ${r.unit}` +
+      (range ? ` (instances ${fmtNum(lo)}–${fmtNum(hi)})` : '') + `, current ${r.current}, recommended ${r.recommended} ${r.unit}` },
+  range, used, cur, rec);
+}
+
+/** "Based on 3 finished instances", and a warning when that is few. */
+function confidence(rec) {
+  const n = rec.instances ?? 0;
+  const based = `Based on ${n} finished instance${n === 1 ? '' : 's'}` +
+    (rec.oom_instances ? `, ${rec.oom_instances} OOM-killed` : '') + '.';
+  return el('p.confidence', { dataset: { instances: String(n) } }, based,
+    n > 0 && n < FEW_INSTANCES ? el('strong.low-confidence', ` Low confidence: fewer than ${FEW_INSTANCES} instances; check again after more runs.`) : null);
 }
 
 /* The values before the last apply per model, for Undo (the view is
@@ -97,21 +137,27 @@ export function recommendationView(rec, opts = {}) {
   const w = rec.window || {};
   return el('div.recommendation', { dataset: { model: rec.model_id, verdict: rec.verdict } },
     el('p', 'Verdict: ', badge(String(rec.verdict || 'unknown').toUpperCase()),
-      ` — from ${rec.instances ?? 0} finished instance(s)` + (rec.oom_instances ? `, ${rec.oom_instances} OOM-killed` : '') +
-      `; window ${w.from ? fmtTime(w.from) : 'start'} to ${w.to ? fmtTime(w.to) : 'now'}, newest ${w.limit ?? '–'}; computed ${fmtTime(rec.computed_at)}.`),
+      ` — window ${w.from ? fmtTime(w.from) : 'start'} to ${w.to ? fmtTime(w.to) : 'now'}, newest ${w.limit ?? '–'}; computed ${fmtTime(rec.computed_at)}.`),
+    confidence(rec),
     table([
       { head: 'Resource', cell: (k) => RES_LABEL[k] },
       { head: 'Current', cell: (k) => `${res[k].current} ${res[k].unit}` },
       { head: 'Recommended', cell: (k) => el(res[k].recommended !== res[k].current ? 'strong' : 'span', `${res[k].recommended} ${res[k].unit}`) },
+      { head: 'Used · current · recommended', cell: (k) => resourceBar(res[k]) },
       { head: 'Band', cell: (k) => bandChip(res[k].band) },
-      { head: 'Used', cell: (k) => `${fmtNum(res[k].percent_used)} %` + (res[k].spread ? ` (${fmtNum(res[k].spread.min_percent)}–${fmtNum(res[k].spread.max_percent)} %)` : '') },
-      { head: 'Why', cell: (k) => [res[k].reason || '', res[k].capped ? el('small', ' (capped at the largest node)') : null, res[k].oom_adjusted ? el('small', ' (raised after OOM kills)') : null] },
+      { head: 'Used', cell: (k) => `${fmtNum(res[k].percent_used)} %` + (res[k].spread && fmtNum(res[k].spread.min_percent) !== fmtNum(res[k].spread.max_percent)
+        ? ` (instances ${fmtNum(res[k].spread.min_percent)}–${fmtNum(res[k].spread.max_percent)} %)` : '') },
+      // the engine's sentence names bands as enums: (very_under) → (very under)
+      { head: 'Why', cell: (k) => [String(res[k].reason || '').replace(/\b([a-z]+)_([a-z]+)\b/g, '$1 $2'), res[k].capped ? el('small', ' (capped at the largest node)') : null, res[k].oom_adjusted ? el('small', ' (raised after OOM kills)') : null] },
     ], Object.keys(RES_LABEL).filter((k) => res[k]), { cls: 'rec' }),
+    el('p.legend.rec-legend', el('span', el('span.key-used', { 'aria-hidden': 'true' }), ' used (light: range over the instances)'),
+      el('span', el('span.key-current', { 'aria-hidden': 'true' }), ' current'),
+      el('span', el('span.key-recommended', { 'aria-hidden': 'true' }), ' recommended')),
     (rec.by_input_size || []).length ? el('details', el('summary', 'By input size'),
       table([
         { head: 'Inputs', cell: (b) => b.inputs || '' },
         { head: 'Instances', cell: (b) => String(b.instances ?? '–') },
-        { head: 'Verdict', cell: (b) => String(b.verdict || '–') },
+        { head: 'Verdict', cell: (b) => (b.verdict ? statusText(b.verdict) : '–') },
         { head: 'Enough data', cell: (b) => (b.enough_data ? 'yes' : 'no') },
         { head: 'Recommended', cell: (b) => Object.keys(RES_LABEL).filter((k) => b.resources && b.resources[k])
           .map((k) => `${RES_LABEL[k]} ${b.resources[k].recommended}`).join(', ') },
