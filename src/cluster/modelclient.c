@@ -30,9 +30,18 @@ struct mc {
 	void *tick_ctx;
 	int64_t last_tick;
 	int aborted;
+	/* attached to an event loop (mc_attach): its multi handle, not ours */
+	CURLM *shared;
+	mc_wait_fn wait;
+	void *wait_ctx;
+	int done;       /* the loop saw the transfer end (mc_transfer_done) */
+	CURLcode cc;
 };
 
 static int mc_inited;
+
+/* The multi handle transfers run on. */
+static CURLM *multi_of(struct mc *m) { return m->shared ? m->shared : m->multi; }
 
 struct mc *mc_new(void)
 {
@@ -62,13 +71,33 @@ void mc_free(struct mc *m)
 	if (!m)
 		return;
 	if (m->running)
-		curl_multi_remove_handle(m->multi, m->h);
+		curl_multi_remove_handle(multi_of(m), m->h);
 	curl_slist_free_all(m->hdr);
 	if (m->multi)
 		curl_multi_cleanup(m->multi);
 	if (m->h)
 		curl_easy_cleanup(m->h);
 	free(m);
+}
+
+void mc_attach(struct mc *m, CURLM_PTR multi, mc_wait_fn wait, void *ctx)
+{
+	m->shared = multi;
+	m->wait = wait;
+	m->wait_ctx = ctx;
+}
+
+void *mc_wait_ctx(const struct mc *m) { return m->wait_ctx; }
+
+struct mc *mc_transfer_done(void *easy, int curl_code)
+{
+	struct mc *m = NULL;
+
+	if (curl_easy_getinfo((CURL *)easy, CURLINFO_PRIVATE, (char **)&m) != CURLE_OK || !m || m->h != easy)
+		return NULL;
+	m->done = 1;
+	m->cc = (CURLcode)curl_code;
+	return m;
 }
 
 void mc_set_tick(struct mc *m, mc_tick_fn fn, void *ctx)
@@ -122,7 +151,10 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 	curl_easy_setopt(m->h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? (long)timeout_ms : 5000L);
 	curl_easy_setopt(m->h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(m->h, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(m->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(m->h, CURLOPT_PRIVATE, (char *)m);
+	/* attached: the tick runs in mc_finish's task, never from inside the
+	 * loop's curl_multi_socket_action */
+	curl_easy_setopt(m->h, CURLOPT_NOPROGRESS, m->shared ? 1L : 0L);
 	curl_easy_setopt(m->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(m->h, CURLOPT_XFERINFODATA, m);
 	curl_easy_setopt(m->h, CURLOPT_PROXY, "");
@@ -135,10 +167,13 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 		curl_easy_setopt(m->h, CURLOPT_POSTFIELDS, body ? body : "");
 	}
 	m->aborted = 0;
+	m->done = 0;
 	m->last_tick = mh_mono_ms();
-	if (curl_multi_add_handle(m->multi, m->h) != CURLM_OK)
+	if (curl_multi_add_handle(multi_of(m), m->h) != CURLM_OK)
 		return -1;
 	m->running = 1;
+	if (m->shared)
+		return 0; /* the loop drives it */
 	/* connect (or reuse) and send what can be sent now */
 	curl_multi_perform(m->multi, &still);
 	return 0;
@@ -167,15 +202,54 @@ static enum mc_rc finished_rc(struct mc *m, CURLcode cc)
 	}
 }
 
+/* Attached: wait in the loop until the transfer ended, ticking at least
+ * once a second and whenever woken early; a non-zero tick aborts it. */
+static CURLcode finish_attached(struct mc *m)
+{
+	int woke = 0;
+
+	while (!m->done) {
+		int64_t now = mh_mono_ms(), left = 1000 - (now - m->last_tick);
+		if (m->tick && (woke || left <= 0)) {
+			m->last_tick = now;
+			left = 1000;
+			if (m->tick(m->tick_ctx)) {
+				m->aborted = 1;
+				return CURLE_ABORTED_BY_CALLBACK;
+			}
+			if (m->done)
+				break;
+		}
+		woke = m->wait(m->wait_ctx, (int)(left > 0 ? left : 1));
+	}
+	return m->cc;
+}
+
+static CURLcode finish_own(struct mc *m);
+
 enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status)
 {
-	CURLcode cc = CURLE_OK;
-	int still = 1, done = 0;
+	CURLcode cc;
 	enum mc_rc rc;
 
 	*status = 0;
 	if (!m->running)
 		return MC_ERROR;
+	cc = m->shared ? finish_attached(m) : finish_own(m);
+	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, status);
+	curl_multi_remove_handle(multi_of(m), m->h);
+	m->running = 0;
+	rc = finished_rc(m, cc);
+	if (out->oom)
+		rc = MC_ERROR;
+	return rc;
+}
+
+static CURLcode finish_own(struct mc *m)
+{
+	CURLcode cc = CURLE_OK;
+	int still = 1, done = 0;
+
 	while (!done) {
 		CURLMsg *msg;
 		int left;
@@ -202,13 +276,7 @@ enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status)
 			break;
 		}
 	}
-	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, status);
-	curl_multi_remove_handle(m->multi, m->h);
-	m->running = 0;
-	rc = finished_rc(m, cc);
-	if (out->oom)
-		rc = MC_ERROR;
-	return rc;
+	return cc;
 }
 
 int mc_busy(const struct mc *m) { return m->running; }

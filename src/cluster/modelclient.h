@@ -15,6 +15,9 @@
 
 #include "lib/buf.h"
 
+/* a CURLM * without making every includer include curl */
+typedef void *CURLM_PTR;
+
 enum mc_rc {
 	MC_OK = 0,      /* an HTTP answer arrived; see status */
 	MC_CONN,        /* refused, reset, empty reply: instance unreachable */
@@ -27,6 +30,12 @@ enum mc_rc {
 typedef int (*mc_tick_fn)(void *ctx);
 
 struct mc;
+
+/* In an event loop (hubd/runner_loop.c): called by mc_finish while the
+ * transfer runs, to let other tasks run for up to ms; returns 1 when the
+ * task was woken early (the transfer ended, or someone wants the tick to
+ * run now: a cancellation), 0 when ms passed. */
+typedef int (*mc_wait_fn)(void *ctx, int ms);
 
 struct mc *mc_new(void);
 void mc_free(struct mc *m);
@@ -47,6 +56,17 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status);
 /* 1 between mc_start and mc_finish. */
 int mc_busy(const struct mc *m);
+
+/* Run this client's transfers on the loop's shared multi handle: mc_start
+ * adds the easy handle to multi (the loop drives the sockets), mc_finish
+ * waits through wait(ctx) and runs the tick at least once a second and
+ * whenever woken early; the loop reports the end of a transfer with
+ * mc_transfer_done. */
+void mc_attach(struct mc *m, CURLM_PTR multi, mc_wait_fn wait, void *ctx);
+/* The loop read CURLMSG_DONE for easy: record it; returns the struct mc
+ * (its wait ctx through mc_wait_ctx) or NULL for a handle not ours. */
+struct mc *mc_transfer_done(void *easy, int curl_code);
+void *mc_wait_ctx(const struct mc *m);
 
 /* 1 when GET /healthz answers 2xx within timeout_ms, else 0. */
 int mc_healthz(struct mc *m, const char *address, int timeout_ms);

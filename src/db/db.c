@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "lib/log.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct db {
 	int in_flight, flight_lost;
 	const char *flight_name;
 	PGresult *parked;
+	struct db_hooks hooks; /* hooks.wait NULL: blocking libpq */
 };
 
 struct db *db_new(const char *conninfo, const char *schema, const char *app_name)
@@ -197,6 +199,8 @@ int db_ensure(struct db *db)
 		db->conn = NULL;
 		return -1;
 	}
+	if (db->hooks.wait)
+		PQsetnonblocking(db->conn, 1);
 	if (db->ever_connected) {
 		db->reconnects++;
 		log_info("db msg=\"reconnected\" reconnects=%lu", db->reconnects);
@@ -216,11 +220,86 @@ static int is_prepared(struct db *db, const char *name)
 	return 0;
 }
 
+void db_set_hooks(struct db *db, const struct db_hooks *h)
+{
+	memset(&db->hooks, 0, sizeof db->hooks);
+	if (h)
+		db->hooks = *h;
+	if (db->conn)
+		PQsetnonblocking(db->conn, db->hooks.wait != NULL);
+}
+
+static void hook_acquire(struct db *db)
+{
+	if (db->hooks.acquire)
+		db->hooks.acquire(db->hooks.ctx);
+}
+
+/* The connection is free for another task once no transaction is open and
+ * no statement is in flight or parked. */
+static void hook_release(struct db *db)
+{
+	if (!db->hooks.release || db->in_flight || db->parked)
+		return;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+		db->hooks.release(db->hooks.ctx);
+}
+
+/* Hooks set: wait (letting other tasks run) for the statement just sent
+ * and return its last result, as PQexec would. */
+static PGresult *wait_result(struct db *db)
+{
+	PGresult *r, *last = NULL;
+	int fd = PQsocket(db->conn);
+
+	while (PQflush(db->conn) == 1) {
+		db->hooks.wait(db->hooks.ctx, fd, POLLIN | POLLOUT);
+		if (!PQconsumeInput(db->conn))
+			break;
+	}
+	for (;;) {
+		while (PQisBusy(db->conn) && PQstatus(db->conn) == CONNECTION_OK) {
+			db->hooks.wait(db->hooks.ctx, fd, POLLIN);
+			if (!PQconsumeInput(db->conn))
+				break;
+		}
+		r = PQgetResult(db->conn);
+		if (!r)
+			break;
+		PQclear(last);
+		last = r;
+		if (PQstatus(db->conn) == CONNECTION_BAD)
+			break;
+	}
+	return last;
+}
+
+static PGresult *prepare_now(struct db *db, const char *name, const char *sql, int n)
+{
+	if (!db->hooks.wait)
+		return PQprepare(db->conn, name, sql, n, NULL);
+	return PQsendPrepare(db->conn, name, sql, n, NULL) ? wait_result(db) : NULL;
+}
+
+static PGresult *exec_now(struct db *db, const char *name, const char *sql, int n,
+			  const char *const *params)
+{
+	int ok;
+
+	if (!db->hooks.wait)
+		return name ? PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0) :
+			      PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	ok = name ? PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL, 0) :
+		    PQsendQueryParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	return ok ? wait_result(db) : NULL;
+}
+
 static PGresult *run_once(struct db *db, const char *name, const char *sql, int n,
 			  const char *const *params)
 {
 	if (name && !is_prepared(db, name)) {
-		PGresult *r = PQprepare(db->conn, name, sql, n, NULL);
+		PGresult *r = prepare_now(db, name, sql, n);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			return r;
 		PQclear(r);
@@ -230,11 +309,9 @@ static PGresult *run_once(struct db *db, const char *name, const char *sql, int 
 				db->nprepared++;
 		}
 		if (!is_prepared(db, name)) /* table full: fall back to unnamed */
-			return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+			return exec_now(db, NULL, sql, n, params);
 	}
-	if (name)
-		return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
-	return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	return exec_now(db, name, sql, n, params);
 }
 
 /* A failed statement lost the connection when libpq says so, or when the
@@ -258,6 +335,11 @@ static PGresult *take_in_flight(struct db *db)
 {
 	PGresult *r, *last = NULL;
 
+	if (db->hooks.wait) {
+		last = wait_result(db);
+		db->in_flight = 0;
+		return last;
+	}
 	while ((r = PQgetResult(db->conn)) != NULL) {
 		PQclear(last);
 		last = r;
@@ -285,9 +367,22 @@ static void park_in_flight(struct db *db)
 }
 
 static PGresult *check_result(struct db *db, const char *name, PGresult *r);
+static PGresult *run_locked(struct db *db, const char *name, const char *sql, int n,
+			    const char *const *params);
 
 static PGresult *run(struct db *db, const char *name, const char *sql, int n,
 		     const char *const *params)
+{
+	PGresult *r;
+
+	hook_acquire(db);
+	r = run_locked(db, name, sql, n, params);
+	hook_release(db);
+	return r;
+}
+
+static PGresult *run_locked(struct db *db, const char *name, const char *sql, int n,
+			    const char *const *params)
 {
 	PGresult *r;
 	int idle;
@@ -343,8 +438,22 @@ static PGresult *check_result(struct db *db, const char *name, PGresult *r)
 	return NULL;
 }
 
+static int send_locked(struct db *db, const char *name, const char *sql, int n,
+		       const char *const *params);
+
 int db_send(struct db *db, const char *name, const char *sql, int n,
 	    const char *const *params)
+{
+	int rc;
+
+	hook_acquire(db);
+	rc = send_locked(db, name, sql, n, params);
+	hook_release(db);
+	return rc;
+}
+
+static int send_locked(struct db *db, const char *name, const char *sql, int n,
+		       const char *const *params)
 {
 	db->flight_lost = 0;
 	if (db->in_flight || db->parked) {
@@ -356,7 +465,7 @@ int db_send(struct db *db, const char *name, const char *sql, int n,
 		return -1;
 	if (!is_prepared(db, name)) {
 		/* once per connection: prepare synchronously, then send */
-		PGresult *r = check_result(db, name, PQprepare(db->conn, name, sql, n, NULL));
+		PGresult *r = check_result(db, name, prepare_now(db, name, sql, n));
 		if (!r)
 			return -1;
 		PQclear(r);
@@ -396,7 +505,9 @@ PGresult *db_collect(struct db *db)
 		return NULL;
 	}
 	db->in_flight = 0;
-	return check_result(db, db->flight_name, r);
+	r = check_result(db, db->flight_name, r);
+	hook_release(db);
+	return r;
 }
 
 int db_in_flight(const struct db *db) { return db->in_flight || db->parked || db->flight_lost; }
@@ -455,9 +566,11 @@ void db_rollback(struct db *db)
 	park_in_flight(db);
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
-		PGresult *r = PQexec(db->conn, "ROLLBACK");
+		PGresult *r = !db->hooks.wait ? PQexec(db->conn, "ROLLBACK") :
+			      PQsendQuery(db->conn, "ROLLBACK") ? wait_result(db) : NULL;
 		PQclear(r);
 	}
+	hook_release(db);
 }
 
 int db_listen(struct db *db, const char *channel)
@@ -487,19 +600,23 @@ int db_socket(struct db *db)
  * them per channel. Several consumers share one connection (the auth
  * cache, the model list cache): counting is non-destructive, only
  * db_next_notify takes them out. */
+static int poll_notify_locked(struct db *db);
+
 int db_poll_notify(struct db *db)
+{
+	int rc;
+
+	hook_acquire(db);
+	rc = poll_notify_locked(db);
+	hook_release(db);
+	return rc;
+}
+
+/* Move what libpq already parsed into the queue, without reading. */
+static void queue_notifies(struct db *db)
 {
 	PGnotify *n;
 
-	if (!db->conn)
-		return -1;
-	if (!PQconsumeInput(db->conn)) {
-		set_err(db, "08006", PQerrorMessage(db->conn));
-		log_warn_x("db msg=\"listen connection lost\" error=\"%s\"", db->errmsg);
-		PQfinish(db->conn);
-		db->conn = NULL;
-		return -1;
-	}
 	while ((n = PQnotifies(db->conn)) != NULL) {
 		for (int i = 0; i < db->nchannels; i++)
 			if (strcmp(db->channels[i], n->relname) == 0)
@@ -523,6 +640,27 @@ int db_poll_notify(struct db *db)
 		}
 		db->queue[db->nqueue++] = n;
 	}
+}
+
+int db_notify_pending(struct db *db)
+{
+	if (db->conn)
+		queue_notifies(db);
+	return db->nqueue > 0;
+}
+
+static int poll_notify_locked(struct db *db)
+{
+	if (!db->conn)
+		return -1;
+	if (!PQconsumeInput(db->conn)) {
+		set_err(db, "08006", PQerrorMessage(db->conn));
+		log_warn_x("db msg=\"listen connection lost\" error=\"%s\"", db->errmsg);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	queue_notifies(db);
 	return 0;
 }
 

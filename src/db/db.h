@@ -54,6 +54,25 @@ PGresult *db_prep(struct db *db, const char *name, const char *sql, int nparams,
 int db_send(struct db *db, const char *name, const char *sql, int nparams,
 	    const char *const *params);
 PGresult *db_collect(struct db *db);
+
+/* Cooperative use of one connection by several tasks of a process (the
+ * runner's event loop, hubd/runner_loop.c). With hooks set, every statement
+ * is sent with libpq's non-blocking calls and the caller waits in
+ * wait(ctx, fd, POLLIN/POLLOUT) (which runs other tasks meanwhile) instead
+ * of blocking the process; acquire(ctx) is called before a statement and
+ * release(ctx) once the connection is back to no transaction and nothing
+ * in flight, so a transaction (or a db_send until its db_collect) keeps the
+ * connection for one task. Connecting stays blocking. */
+struct db_hooks {
+	void (*acquire)(void *ctx);
+	void (*release)(void *ctx);
+	void (*wait)(void *ctx, int fd, int events);
+	void *ctx;
+};
+void db_set_hooks(struct db *db, const struct db_hooks *h);
+/* 1 when notifications are waiting in the queue or in libpq (read with
+ * the last statement), without reading the socket. */
+int db_notify_pending(struct db *db);
 /* 1 while a db_send statement (or its failure) has not been collected. */
 int db_in_flight(const struct db *db);
 /* Convenience: run a statement, PQclear the result; 0 / -1. */
