@@ -129,13 +129,20 @@ t.is_(s.sql("SELECT status FROM work_request WHERE id = $1", rid), [("CANCELLED"
       "  status stays CANCELLED")
 t.ok(n1 < 30 and nresults(rid) == n1, "  no further chunks after the cancel (%d results)" % n1)
 
+# the cancelled call was cut short and may still run in the model: its
+# instance is recycled, never handed to the next request busy (issue 17)
+t.is_(s.sql("SELECT state, termination_reason FROM model_instance WHERE model_id = 'slow'"),
+      [("TERMINATED", "STOPPED")], "  the instance of the cut call was recycled")
+
 # ---- idle_seconds: the slow model's instance (idle 1 s) is stopped when idle
+st = wait(submit("slow", ["CCO"]), 30)
+t.is_(st[0], "COMPLETED", "a new slow request completes on a new instance")
 deadline = time.time() + 15
 while time.time() < deadline and s.sql(
         "SELECT count(*) FROM model_instance WHERE model_id = 'slow' AND state <> 'TERMINATED'") != [("0",)]:
     time.sleep(0.2)
-t.is_(s.sql("SELECT termination_reason FROM model_instance WHERE model_id = 'slow'"), [("IDLE",)],
-      "idle instance stopped after idle_seconds (reason IDLE)")
+t.is_(s.sql("SELECT termination_reason FROM model_instance WHERE model_id = 'slow' ORDER BY id"),
+      [("STOPPED",), ("IDLE",)], "idle instance stopped after idle_seconds (reason IDLE)")
 
 # ---- admin stop (stop_requested) of an idle instance
 rid = submit("crash3", ["CCO"])

@@ -61,6 +61,7 @@ static const struct field {
 	{"memory_limit_mib", F_INT, 1, 16777216},
 	{"disable_memory_limit", F_BOOL, 0, 0},
 	{"max_instances", F_INT, 0, 10000},
+	{"time_budget_s", F_INT, 0, 86400},
 	{"idle_seconds", F_INT, 0, 2147483647},
 	{"cache_enabled", F_BOOL, 0, 0},
 	{"max_input_chars", F_INT, 1, 4096},
@@ -416,13 +417,14 @@ static char *apply(struct db *db, const char *id, const char *patch, int bump)
 		" disable_memory_limit, max_instances, idle_seconds, cache_enabled, model_version,"
 		" description, details, max_input_chars, title, slug, interpretation, publication,"
 		" source_code, license, target_organisms, biomedical_areas, tasks, input_types,"
-		" output_types) = (SELECT r.enabled,"
+		" output_types, time_budget_s) = (SELECT r.enabled,"
 		" r.execution_mode, r.image, r.image_tag,"
 		" r.local_command, r.port, r.cpu_request_m, r.cpu_limit_m, r.memory_request_mib,"
 		" r.memory_limit_mib, r.disable_memory_limit, r.max_instances, r.idle_seconds,"
 		" r.cache_enabled, r.model_version, r.description, r.details, r.max_input_chars,"
 		" r.title, r.slug, r.interpretation, r.publication, r.source_code, r.license,"
-		" r.target_organisms, r.biomedical_areas, r.tasks, r.input_types, r.output_types"
+		" r.target_organisms, r.biomedical_areas, r.tasks, r.input_types, r.output_types,"
+		" r.time_budget_s"
 		" FROM jsonb_populate_record(m, $2::jsonb) r),"
 		" size_from_request = (SELECT r.size_from_request"
 		"  FROM jsonb_populate_record(m, $2::jsonb) r),"

@@ -461,8 +461,10 @@ enum db_cancel_rc db_request_cancel(struct db *db, int64_t id, const struct db_o
 		      "  failure_reason = 'CANCELLED', failure_detail = 'cancelled by its owner', "
 		      "  finished_at = now(), lease_expires_at = NULL "
 		      " WHERE id = $1::bigint AND status IN ('QUEUED', 'RUNNING') AND "
-		      " ((user_id = $2::bigint) OR (anon_session_id = $3::bigint)) RETURNING model_id) "
-		      "SELECT (SELECT count(*) FROM c), w.status FROM (SELECT 1) x "
+		      " ((user_id = $2::bigint) OR (anon_session_id = $3::bigint)) RETURNING id), "
+		      /* the runner running it stops its model call at once */
+		      " n AS (SELECT pg_notify('request_cancelled', c.id::text) FROM c) "
+		      "SELECT (SELECT count(*) FROM n), w.status FROM (SELECT 1) x "
 		      "LEFT JOIN work_request w ON w.id = $1::bigint AND "
 		      " ((w.user_id = $2::bigint) OR (w.anon_session_id = $3::bigint))", 3, p);
 	if (!res)

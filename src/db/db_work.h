@@ -46,6 +46,7 @@ struct work_model {
 	int max_instances, idle_seconds, cache_enabled;
 	char version[64];
 	int compound; /* inputs are SMILES (details.input "Compound"): screen them */
+	int time_budget_s; /* per input; a longer call is aborted (0: none) */
 };
 
 /* Requests */

@@ -81,6 +81,7 @@ int db_work_model_fill(PGresult *r, struct work_model *m)
 		m->cache_enabled = PQgetvalue(r, 0, 13)[0] == 't';
 		snprintf(m->version, sizeof m->version, "%s", PQgetvalue(r, 0, 14));
 		m->compound = PQgetvalue(r, 0, 16)[0] == 't';
+		m->time_budget_s = atoi(PQgetvalue(r, 0, 17));
 		rc = 1;
 	}
 	PQclear(r);

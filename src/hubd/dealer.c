@@ -123,6 +123,7 @@ static void assign(struct dealer *d)
 	d->last_assign = mh_mono_ms();
 	d->assign_wanted = 0;
 	d->assign_lazy = 0;
+	d->nrunners = hubd_shm->nrunners; /* hub.runners may change at a reload */
 	if (load_depths(d, &dp) < 0)
 		goto out;
 	out = calloc((size_t)(dp.n + 1) * (size_t)d->nrunners, 1);

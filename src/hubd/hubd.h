@@ -41,6 +41,16 @@ void hubd_heartbeat(struct hubd_child *c);
  * Returns 1 if fd readable, 2 when poked (SIGUSR1), 0 on timeout, -1 when
  * asked to stop. */
 int hubd_wait(struct hubd_child *c, int fd, int ms);
+/* poll(2) on fds for up to ms with SIGTERM/SIGHUP/SIGUSR1 able to wake it
+ * (no lost wake-up, as hubd_wait); does not sleep when one is already
+ * pending. Returns poll's count (0 on timeout or a signal), -1 when asked
+ * to stop. */
+struct pollfd;
+int hubd_poll(struct hubd_child *c, struct pollfd *fds, int n, int ms);
+/* 1 once after SIGUSR1 (a poke: the model list changed). */
+int hubd_take_poke(void);
+/* 1 while a SIGHUP waits for hubd_take_reload. */
+int hubd_reload_pending(void);
 /* The elector role (the janitor) publishes whether this replica leads and
  * the fencing token of the hub lease it holds (db_lead.h); the supervisor
  * starts leader-only roles only while it does. */

@@ -141,6 +141,40 @@ int hubd_wait(struct hubd_child *c, int fd, int ms)
 	return 0;
 }
 
+int hubd_poll(struct hubd_child *c, struct pollfd *fds, int n, int ms)
+{
+	sigset_t block, old;
+	struct timespec ts;
+	int r = 0;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (!child_stop && !child_poke && !child_hup) {
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		r = ppoll(fds, (nfds_t)n, &ts, &old);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	hubd_heartbeat(c);
+	if (child_stop)
+		return -1;
+	return r < 0 ? 0 : r;
+}
+
+int hubd_take_poke(void)
+{
+	if (!child_poke)
+		return 0;
+	child_poke = 0;
+	return 1;
+}
+
+int hubd_reload_pending(void) { return child_hup != 0; }
+
 uint32_t hubd_assigned_models(int r, struct hubd_runner_models *out)
 {
 	uint32_t s1, s2;

@@ -1,25 +1,35 @@
 /*
  * runner.c — the runner child's claim loop: claims work requests of its
- * assigned models and hands each to runner_req.c; lease renewal, abort
+ * assigned models and starts a task (runner_req.c) for each, up to its
+ * share of hub.max_concurrent_requests at once; lease renewal, abort
  * checks and config reloads (DESIGN.md §5).
  *
  * Runs in: modelhubd, hub.runners children ("modelhubd: runner N").
  * Called by: supervisor.c (runner_main after fork).
- * Owns: its Postgres connection (LISTEN work_queued, model_changed,
- * instance_stop), a cluster backend handle, an HTTP client, and the model
- * instances it started (local backend: their parent; it reaps them, stops
- * them when idle or asked to, and records their end).
+ * Owns: its one Postgres connection (LISTEN work_queued, model_changed,
+ * instance_stop, request_cancelled), shared by all its tasks; a cluster
+ * backend handle; the event loop (runner_loop.c: the tasks, one curl multi
+ * handle for every model call); the model instances it started (local
+ * backend: their parent; it reaps them, stops them when idle or asked to,
+ * and records their end).
  * Shared state: work_request rows it claimed (RUNNING, runner_id = its id;
  * every write says so), model_instance rows (BUSY/IDLE by conditional
  * updates, so instances of other runners of this replica can be borrowed
- * when IDLE), hubd_shm (heartbeat, busy flag; reads its model assignment).
- * On crash: its claimed request's lease expires and the janitor requeues
- * it; its instances die with it (PR_SET_PDEATHSIG) and their rows are marked
- * LOST by the next runner's sweep; results already stored are kept and
- * never duplicated (ON CONFLICT DO NOTHING; only inputs without a result are
- * sent again).
+ * when IDLE), hubd_shm (heartbeat, busy flag at max_tasks; reads its model
+ * assignment and nrunners).
+ * On crash: its claimed requests' leases expire and the janitor requeues
+ * them; its instances die with it (PR_SET_PDEATHSIG) and their rows are
+ * marked LOST by the next runner's sweep; results already stored are kept
+ * and never duplicated (ON CONFLICT DO NOTHING; only inputs without a
+ * result are sent again).
  *
  * DESIGN
+ * - Concurrency comes from hub.max_concurrent_requests (split evenly over
+ *   the hub.runners processes: max_tasks each) and each model's
+ *   max_instances, not from the number of processes: one process runs up
+ *   to max_tasks requests, each a cooperative task that yields wherever the
+ *   one-request runner used to block (model call, statement, sleep). A
+ *   SIGHUP re-reads both; the supervisor adds or retires runners.
  * - Claim together with an instance slot, in one transaction: an IDLE
  *   instance of this replica, or a new one while the model is under
  *   max_instances (counted in model_instance under a per-model advisory
@@ -35,24 +45,25 @@
  *   (bisect.c) down to single inputs, which get a null record and an error.
  *   A call that finds the instance gone (connection refused/reset, process
  *   exited, OOM) is an instance failure, never a bad input.
- * - Instance failure policy: OOM-killed -> FAILED OOM_KILLED at once (the
- *   same limit would kill the next instance too); any other death -> one
- *   retry on a fresh instance within the same attempt (finished chunks are
- *   kept), a second death -> FAILED MODEL_ERROR.
  * - Deadlines: instance start (hub.instance_start_timeout) -> FAILED
  *   INSTANCE_START_TIMEOUT (NO_CAPACITY when still unschedulable, or when a
  *   quota refused every create; CLUSTER_ERROR when the API server did:
- *   refused creates are retried with jittered back-off until then); one call (hub.chunk_timeout) or the whole
- *   request (work_request.deadline, hub.request_timeout) -> FAILED TIMEOUT,
- *   and the possibly wedged instance is stopped.
- * - While a call is in flight the HTTP client's tick (about once a second)
- *   beats the heartbeat, renews the lease every lease/3, reaps and idles out
- *   other instances, and aborts the call on SIGTERM (request handed back),
- *   cancellation (status CANCELLED) or a lost lease.
+ *   refused creates are retried with jittered back-off until then); one
+ *   call (hub.chunk_timeout) or the whole request (work_request.deadline,
+ *   hub.request_timeout) -> FAILED TIMEOUT; a call longer than the model's
+ *   time_budget_s per input -> FAILED TIME_BUDGET_EXCEEDED. A call cut short
+ *   (timeout, budget, cancellation) may still run in the model: its
+ *   instance is recycled, never reused busy.
+ * - While a call is in flight its task ticks about once a second: renews
+ *   the lease every lease/3 (at most RUNNER_RENEW_MAX_MS) and aborts the
+ *   call on SIGTERM (request handed back), cancellation (NOTIFY
+ *   request_cancelled wakes the task at once) or a lost lease. Housekeeping
+ *   (reap, idle-out, admin stops) runs in the claim loop's task.
  *
  * Files: runner.c (this claim loop), runner_pool.c (the instances it
  * starts and the slot of a request), runner_req.c (one request: inputs,
- * chunks, outcome), runner_call.c (the model calls and stores of a chunk);
+ * chunks, outcome, in its own task), runner_call.c (the model calls and
+ * stores of a chunk), runner_loop.c (the event loop and its tasks);
  * runner.h holds what they share.
  */
 #include "hubd/runner.h"
@@ -66,11 +77,22 @@
 #include "lib/smiles.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* hub.max_concurrent_requests of the replica, shared by its runners */
+static int max_tasks(void)
+{
+	long total = cfg_int("hub.max_concurrent_requests", 256);
+	int n = hubd_shm && hubd_shm->nrunners > 0 ? hubd_shm->nrunners : 1;
+	long per = (total + n - 1) / n;
+
+	return per < 1 ? 1 : per > RUNNER_MAX_TASKS ? RUNNER_MAX_TASKS : (int)per;
+}
 
 static void config_read(struct runner *r)
 {
@@ -84,51 +106,68 @@ static void config_read(struct runner *r)
 		r->lease_s = 3;
 	if (r->chunk_size < 1)
 		r->chunk_size = 1;
+	r->max_tasks = max_tasks();
 }
 
-/* Lease renewal and abort checks; also run from the HTTP client's tick.
- * Returns non-zero when the current work must stop (r->abort says why). */
+/* Lease renewal and abort checks of job ctx; run by its task between
+ * steps and while a call is in flight (modelclient's tick). Returns
+ * non-zero when its work must stop (j->abort says why). */
 int runner_tick(void *ctx)
 {
-	struct runner *r = ctx;
+	struct job *j = ctx;
+	struct runner *r = j->r;
 	int64_t now = mh_mono_ms();
+	int every = r->lease_s * 1000 / 3 < RUNNER_RENEW_MAX_MS ? r->lease_s * 1000 / 3 : RUNNER_RENEW_MAX_MS;
 
-	hubd_heartbeat(r->c);
-	if (hubd_should_stop() && r->abort == AB_NONE)
-		r->abort = AB_STOP;
-	if (r->req && r->abort == AB_NONE &&
-	    now - r->last_renew >= (r->lease_s * 1000 / 3 < RUNNER_RENEW_MAX_MS ? r->lease_s * 1000 / 3 : RUNNER_RENEW_MAX_MS)) {
-		int ok = db_work_renew(r->db, r->req->id, r->id, r->lease_s);
-		r->last_renew = now;
+	if (hubd_should_stop() && j->abort == AB_NONE)
+		j->abort = AB_STOP;
+	if (j->req && j->abort == AB_NONE && now - j->last_renew >= every) {
+		int ok = db_work_renew(r->db, j->req->id, r->id, r->lease_s);
+		j->last_renew = now;
 		if (ok == 0) {
 			char st[24] = "";
-			db_work_status(r->db, r->req->id, st, sizeof st);
-			r->abort = strcmp(st, "CANCELLED") == 0 ? AB_CANCELLED : AB_LOST;
+			db_work_status(r->db, j->req->id, st, sizeof st);
+			j->abort = strcmp(st, "CANCELLED") == 0 ? AB_CANCELLED : AB_LOST;
 			log_info("runner status=%s msg=\"request no longer ours, stopping work\"",
 				 st[0] ? st : "gone");
 		}
 	}
-	if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
-		runner_housekeep(r);
-	return r->abort != AB_NONE;
+	return j->abort != AB_NONE;
 }
 
-/* Sleep ms while ticking; non-zero when the work must stop. */
-int runner_nap(struct runner *r, int ms)
+/* Sleep up to ms (less when woken: a cancellation), then tick; non-zero
+ * when the work must stop. */
+int runner_nap(struct job *j, int ms)
 {
-	if (hubd_wait(r->c, -1, ms) < 0 && r->abort == AB_NONE)
-		r->abort = AB_STOP;
-	return runner_tick(r);
+	rl_wait(j->r->loop, -1, 0, ms);
+	return runner_tick(j);
 }
 
-/* Sleep until the monotonic time t, doing the runner's housekeeping; non-zero
- * when the request is to be aborted (SIGTERM, cancellation, lost lease). */
-int runner_nap_until(struct runner *r, int64_t t)
+/* Sleep until the monotonic time t, ticking; non-zero when the request is
+ * to be aborted (SIGTERM, cancellation, lost lease). */
+int runner_nap_until(struct job *j, int64_t t)
 {
 	for (int64_t now = mh_mono_ms(); now < t; now = mh_mono_ms())
-		if (runner_nap(r, (int)(t - now < RUNNER_POLL_MS * 4 ? t - now : RUNNER_POLL_MS * 4)))
+		if (runner_nap(j, (int)(t - now < RUNNER_POLL_MS * 4 ? t - now : RUNNER_POLL_MS * 4)))
 			return 1;
 	return 0;
+}
+
+/* Sleep ms whatever wakes the task meanwhile. */
+void runner_sleep(struct runner *r, int ms)
+{
+	int64_t until = mh_mono_ms() + ms;
+
+	for (int64_t now = mh_mono_ms(); now < until; now = mh_mono_ms())
+		rl_wait(r->loop, -1, 0, (int)(until - now));
+}
+
+struct job *runner_job_of_inst(struct runner *r, int64_t id)
+{
+	for (struct job *j = r->jobs; j; j = j->next)
+		if (j->cur_inst == id)
+			return j;
+	return NULL;
 }
 
 void runner_backoff_set(struct runner *r, const char *model, int ms)
@@ -158,6 +197,20 @@ static int backoff_active(struct runner *r, const char *model)
 }
 /* ---------------------------------------------------------------- main */
 
+/* A request was cancelled (NOTIFY request_cancelled from the API): its task
+ * stops the call in flight now rather than at the next lease renewal. */
+static void cancelled(struct runner *r, const char *id_text)
+{
+	int64_t id = strtoll(id_text, NULL, 10);
+
+	for (struct job *j = r->jobs; j; j = j->next)
+		if (j->req && j->req->id == id && j->abort == AB_NONE) {
+			j->abort = AB_CANCELLED;
+			log_info("runner request=%lld msg=\"cancelled: stopping its call\"", (long long)id);
+			rl_wake(j->task);
+		}
+}
+
 static void drain_notifies(struct runner *r)
 {
 	PGnotify *n;
@@ -166,37 +219,33 @@ static void drain_notifies(struct runner *r)
 		if (strcmp(n->relname, "model_changed") == 0) {
 			memset(r->back, 0, sizeof r->back);
 			/* idle instances run the old command/resources: retire them */
-			for (int i = 0; i < r->nown; i++)
-				if (strcmp(r->own[i].model, n->extra) == 0 && r->own[i].id != r->cur_inst &&
-				    db_inst_take_idle(r->db, r->own[i].id, 0) == 1) {
-					runner_own_stop(r, i, "STOPPED", "MODEL_CHANGED");
-					i--;
-				}
-		}
-		else if (strcmp(n->relname, "instance_stop") == 0)
+			for (int i = 0; i < r->nown; i++) {
+				int64_t id = r->own[i].id;
+				if (strcmp(r->own[i].model, n->extra) == 0 && !runner_job_of_inst(r, id) &&
+				    db_inst_take_idle(r->db, id, 0) == 1)
+					runner_own_stop_id(r, id, "STOPPED", "MODEL_CHANGED");
+			}
+		} else if (strcmp(n->relname, "instance_stop") == 0) {
 			r->last_housekeep = 0; /* an admin asked: look now */
+		} else if (strcmp(n->relname, "request_cancelled") == 0) {
+			cancelled(r, n->extra);
+		}
 		PQfreemem(n);
 	}
 }
 
-/* One claim attempt among the assigned models and the models of this
- * runner's own instances (a warm model is claimed on this runner's own
- * NOTIFY, without waiting for the supervisor to assign it again once its
- * queue drained: docs/performance.md, "Work requests"). Extra models never
- * take a model from its assigned runner, and claims use FOR UPDATE SKIP
- * LOCKED, so two runners never get one request. 1 when work was done. */
-static int claim_once(struct runner *r)
+/* The models worth a claim: the assigned ones and those of this runner's
+ * own instances (a warm model is claimed on this runner's own NOTIFY,
+ * without waiting for the supervisor to assign it again once its queue
+ * drained: docs/performance.md, "Work requests"), less those backing off. */
+static int claim_models(struct runner *r, struct hubd_runner_models *am, const char **models)
 {
-	struct hubd_runner_models am;
-	const char *models[HUBD_MAX_ASSIGN + RUNNER_MAX_OWN];
-	struct work_req q;
-	enum work_claim_rc rc;
 	int n = 0;
 
-	hubd_assigned_models(r->c->role_index, &am);
-	for (int i = 0; i < am.n; i++)
-		if (!backoff_active(r, am.id[i]))
-			models[n++] = am.id[i];
+	hubd_assigned_models(r->c->role_index, am);
+	for (int i = 0; i < am->n; i++)
+		if (!backoff_active(r, am->id[i]))
+			models[n++] = am->id[i];
 	for (int i = 0; i < r->nown; i++) {
 		int dup = backoff_active(r, r->own[i].model);
 
@@ -205,9 +254,41 @@ static int claim_once(struct runner *r)
 		if (!dup)
 			models[n++] = r->own[i].model;
 	}
-	if (n == 0)
-		return 0;
-	for (;;) {
+	return n;
+}
+
+/* Start the task of a claimed request. */
+static void start_task(struct runner *r, const struct work_req *q, struct work_model *m,
+		       const struct work_inst *wi, enum work_slot irc)
+{
+	struct claim *c = malloc(sizeof *c);
+
+	if (c) {
+		*c = (struct claim){r, *q, *m, *wi, irc};
+		if (rl_spawn(r->loop, runner_process, c)) {
+			r->njobs++; /* counted until runner_process ends */
+			return;
+		}
+		free(c);
+	}
+	log_error_x("runner request=%lld msg=\"no task for the request, handing it back\"", (long long)q->id);
+	db_work_handback(r->db, q->id, r->id);
+	db_work_model_clear(m);
+}
+
+/* One claim attempt among the claimable models. Extra models never take a
+ * model from its assigned runner, and claims use FOR UPDATE SKIP LOCKED,
+ * so two runners never get one request. 1 when a request was claimed (its
+ * task started). */
+static int claim_once(struct runner *r)
+{
+	struct hubd_runner_models am;
+	const char *models[HUBD_MAX_ASSIGN + RUNNER_MAX_OWN];
+	struct work_req q;
+	enum work_claim_rc rc;
+	int n = claim_models(r, &am, models);
+
+	while (n > 0) {
 		struct work_claim c = {r->id, r->c->replica_id, r->backend, models, n,
 				       r->lease_s, r->request_timeout_s};
 		struct work_model m;
@@ -218,9 +299,7 @@ static int claim_once(struct runner *r)
 		if (rc == WORK_CLAIM_ERROR || rc == WORK_CLAIM_NONE)
 			return 0;
 		if (rc == WORK_CLAIM_OK) {
-			hubd_set_busy(r->c->role_index, 1);
-			runner_process(r, &q, &m, &wi, irc);
-			hubd_set_busy(r->c->role_index, 0);
+			start_task(r, &q, &m, &wi, irc);
 			return 1;
 		}
 		/* FULL: the model filled up since the claim's check, skip it
@@ -231,45 +310,109 @@ static int claim_once(struct runner *r)
 		for (int i = 0; i < n; i++)
 			if (strcmp(models[i], q.model_id) == 0)
 				models[i--] = models[--n];
-		if (n == 0)
-			return 0;
+	}
+	return 0;
+}
+
+/* The busy flag the dealer reads: set at max_tasks; clearing it pokes the
+ * dealer (through the supervisor) for a new assignment. */
+static void set_busy(struct runner *r)
+{
+	int busy = r->njobs >= r->max_tasks;
+
+	if (busy != r->busy) {
+		r->busy = busy;
+		hubd_set_busy(r->c->role_index, busy);
 	}
 }
 
-/* One turn of the claim loop: claim, else housekeep and sleep until a
- * NOTIFY, a poke or RUNNER_IDLE_WAIT_MS. */
+/* Claim while under max_tasks and work comes; 1 when anything was claimed. */
+static int claim_all(struct runner *r)
+{
+	int any = 0;
+
+	while (r->njobs < r->max_tasks && !hubd_should_stop() && claim_once(r)) {
+		any = 1;
+		set_busy(r);
+	}
+	set_busy(r);
+	return any;
+}
+
+/* One turn of the claim loop: claim when there is reason to (a NOTIFY
+ * work_queued, a request ended, a poke, or RUNNER_IDLE_WAIT_MS passed),
+ * housekeep, and sleep until the socket has news or a task wakes us. The
+ * loop is woken by every statement's answer too (the socket is shared):
+ * those turns only read notifications. */
 static void loop_once(struct runner *r)
 {
-	int64_t now;
+	int64_t now = mh_mono_ms();
 	unsigned long seen;
 
-	hubd_heartbeat(r->c);
-	if (hubd_take_reload())
+	if (hubd_take_reload()) {
 		config_read(r);
+		r->wake_claim = 1;
+		log_info("runner max_tasks=%d msg=\"config reloaded\"", r->max_tasks);
+	}
 	drain_notifies(r);
 	seen = db_notify_count(r->db, "work_queued");
-	/* Claim before housekeeping: a request that woke us should not
-	 * wait for the reap/idle checks. Those run when there is nothing
-	 * to claim, and from the tick during calls; a runner that stays
-	 * busy still sweeps between requests. */
-	if (claim_once(r)) {
-		if (mh_mono_ms() - r->last_sweep >= RUNNER_SWEEP_MS * 3)
-			runner_sweep_lost(r);
-		return;
+	if (r->wake_claim || seen != r->seen_queued || now - r->last_claim >= RUNNER_IDLE_WAIT_MS) {
+		r->wake_claim = 0;
+		r->seen_queued = seen;
+		r->last_claim = now;
+		claim_all(r);
+		/* a NOTIFY that came with the claim's answer: claim again */
+		drain_notifies(r);
+		if (db_notify_count(r->db, "work_queued") != seen && r->njobs < r->max_tasks)
+			return;
 	}
-	/* A NOTIFY that came in with the claim's answer sits in libpq's
-	 * buffer, where poll() cannot see it: take it out and claim
-	 * again rather than sleep on a socket with nothing new. */
-	drain_notifies(r);
-	if (db_notify_count(r->db, "work_queued") != seen)
-		return;
 	now = mh_mono_ms();
 	if (now - r->last_housekeep >= RUNNER_HOUSEKEEP_MS)
 		runner_housekeep(r);
 	if (now - r->last_sweep >= RUNNER_SWEEP_MS)
 		runner_sweep_lost(r);
-	if (hubd_wait(r->c, db_socket(r->db), RUNNER_IDLE_WAIT_MS) == 1)
-		drain_notifies(r);
+	if (!r->wake_claim && !hubd_should_stop())
+		rl_wait(r->loop, db_socket(r->db), POLLIN, RUNNER_HOUSEKEEP_MS);
+}
+
+/* The claim loop's task; at SIGTERM it waits for the requests' tasks to
+ * hand their requests back, then stops the instances. */
+static void claimer_main(void *arg)
+{
+	struct runner *r = arg;
+
+	while (!hubd_should_stop())
+		loop_once(r);
+	while (r->njobs > 0) {
+		for (struct job *j = r->jobs; j; j = j->next)
+			rl_wake(j->task);
+		rl_wait(r->loop, -1, 0, 100);
+	}
+	log_info("runner instances=%d msg=\"stopping\"", r->nown);
+	while (r->nown > 0)
+		runner_own_leave(r, r->nown - 1);
+}
+
+/* The scheduler saw SIGTERM, SIGHUP or a poke: wake the claim loop (and,
+ * at SIGTERM, every request, whose tick then hands it back). */
+static void on_signal(void *ctx, int poked)
+{
+	struct runner *r = ctx;
+
+	(void)poked;
+	r->wake_claim = 1;
+	rl_wake(r->claimer);
+	if (hubd_should_stop())
+		for (struct job *j = r->jobs; j; j = j->next)
+			rl_wake(j->task);
+}
+
+/* A request's task ended (runner_req.c): room for another claim. */
+void runner_job_ended(struct runner *r)
+{
+	r->njobs--;
+	r->wake_claim = 1;
+	rl_wake(r->claimer);
 }
 
 int runner_main(struct hubd_child *c)
@@ -287,22 +430,23 @@ int runner_main(struct hubd_child *c)
 	gethostname(r->node, sizeof r->node - 1);
 	config_read(r);
 	r->cl = cluster_new(r->backend);
-	r->mc = mc_new();
-	if (!r->cl || !r->mc)
+	r->loop = r->cl ? rl_new(c, r->db) : NULL;
+	if (!r->loop)
 		goto out;
-	mc_set_tick(r->mc, runner_tick, r);
 	db_listen(r->db, "work_queued");
 	db_listen(r->db, "model_changed");
 	db_listen(r->db, "instance_stop");
-	log_info("runner id=%s backend=%s msg=\"started\"", r->id, r->backend);
-	while (!hubd_should_stop())
-		loop_once(r);
-	log_info("runner instances=%d msg=\"stopping\"", r->nown);
-	while (r->nown > 0)
-		runner_own_leave(r, r->nown - 1);
+	db_listen(r->db, "request_cancelled");
+	r->claimer = rl_spawn(r->loop, claimer_main, r);
+	if (!r->claimer)
+		goto out;
+	rl_on_signal(r->loop, on_signal, r);
+	rl_notify_to(r->loop, r->claimer);
+	log_info("runner id=%s backend=%s max_tasks=%d msg=\"started\"", r->id, r->backend, r->max_tasks);
+	rl_run(r->loop);
 	rc = 0;
 out:
-	mc_free(r->mc);
+	rl_free(r->loop);
 	cluster_free(r->cl);
 	free(r);
 	return rc;

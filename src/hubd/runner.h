@@ -20,7 +20,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#define RUNNER_MAX_OWN 32
+#define RUNNER_MAX_OWN 1024          /* instances one runner process started */
+#define RUNNER_MAX_TASKS 1024        /* requests one runner process runs at once */
 #define RUNNER_HOUSEKEEP_MS 1000      /* reap/idle/stop checks of own instances */
 #define RUNNER_SWEEP_MS 3000          /* LOST sweep of this replica's rows */
 #define RUNNER_IDLE_WAIT_MS 1000      /* sleep when there is nothing to claim */
@@ -42,6 +43,10 @@
 /* AB_INSTSTOP: an admin asked to stop the instance the request is using */
 enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST, AB_INSTSTOP };
 
+struct rl;
+struct rl_task;
+struct job;
+
 struct owned {
 	int64_t id;
 	char name[64];
@@ -61,7 +66,8 @@ struct runner {
 	struct hubd_child *c;
 	struct db *db;
 	struct cluster *cl;
-	struct mc *mc;
+	struct rl *loop;
+	struct rl_task *claimer; /* the claim loop's task */
 	char id[160];
 	char backend[32];
 	char node[64];
@@ -70,13 +76,17 @@ struct runner {
 	struct owned own[RUNNER_MAX_OWN];
 	int nown;
 	struct backoff back[64];
-	int64_t last_housekeep, last_sweep, last_renew;
+	int64_t last_housekeep, last_sweep;
 	int64_t suspects[64];
 	int nsuspects;
-	/* the request in progress */
-	struct work_req *req;
-	int64_t cur_inst;
-	enum abort_kind abort;
+	/* the requests in progress, one task each (runner_req.c) */
+	struct job *jobs;
+	int njobs;
+	int max_tasks; /* hub.max_concurrent_requests / hub.runners, rounded up */
+	int busy;      /* at max_tasks (hubd_set_busy) */
+	int wake_claim; /* the claim loop was woken: claim before sleeping */
+	unsigned long seen_queued; /* work_queued notifications at the last claim */
+	int64_t last_claim;
 	unsigned seed; /* back-off jitter */
 };
 
@@ -86,10 +96,19 @@ struct cur {
 	int owned; /* started by this runner */
 };
 
-enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB, JF_STOPPED };
+enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB, JF_STOPPED, JF_BUDGET };
+
+/* which limit bounds a call (call_timeout) */
+enum call_limit { LIM_CHUNK = 0, LIM_REQUEST, LIM_BUDGET };
 
 struct job {
 	struct runner *r;
+	struct job *next;      /* r->jobs */
+	struct rl_task *task;  /* the task running it */
+	struct mc *mc;         /* its HTTP client, on the loop's multi handle */
+	enum abort_kind abort; /* why the work must stop (AB_NONE: it goes on) */
+	int64_t last_renew;
+	int64_t cur_inst;      /* the instance it uses (0: none) */
 	struct work_req *req;
 	struct work_model *m;
 	struct cur *inst;
@@ -128,6 +147,7 @@ struct job {
 		struct buf out;
 		enum mc_rc rc;
 		long st;
+		enum call_limit limit;
 	} pf;
 	/* set when the last store also ended the request: its final status */
 	char end_status[16];
@@ -138,16 +158,42 @@ struct job {
 	struct work_inst claim_wi;
 	enum fatal fatal;
 	int got; /* drive_get's verdict when it found no instance */
+	enum call_limit call_limit; /* of the call under way */
+	int call_len;               /* its inputs */
+	int call_cut;  /* a call was aborted: the model may still run it */
 	char err[512];
 };
 
 enum get_rc { GET_OK = 0, GET_HANDBACK, GET_FAILED, GET_ABORT };
 
-/* runner.c: the claim loop's services to the request being run */
+/* runner.c: the claim loop's services to the requests being run */
 int runner_tick(void *ctx);
-int runner_nap(struct runner *r, int ms);
-int runner_nap_until(struct runner *r, int64_t t);
+int runner_nap(struct job *j, int ms);
+int runner_nap_until(struct job *j, int64_t t);
+void runner_sleep(struct runner *r, int ms);
 void runner_backoff_set(struct runner *r, const char *model, int ms);
+/* A request's task ended: one task less, the claim loop may claim again. */
+void runner_job_ended(struct runner *r);
+/* The job using instance id, or NULL. */
+struct job *runner_job_of_inst(struct runner *r, int64_t id);
+
+/* runner_loop.c: the event loop (see its header) */
+struct rl *rl_new(struct hubd_child *c, struct db *db);
+void rl_free(struct rl *l);
+struct rl_task *rl_spawn(struct rl *l, void (*fn)(void *), void *arg);
+void rl_run(struct rl *l);
+/* In a task: until fd has events (fd -1: none), ms passed (-1: no timer)
+ * or rl_wake; 1 when woken or fd ready, 0 on time. */
+int rl_wait(struct rl *l, int fd, short events, int ms);
+void rl_wake(struct rl_task *t);
+struct rl_task *rl_self(const struct rl *l);
+/* The running task's req= in the log (kept across switches). */
+void rl_set_tag(struct rl *l, const char *tag);
+int rl_ntasks(const struct rl *l);
+void *rl_multi(struct rl *l);
+int rl_mc_wait(void *task, int ms);
+void rl_on_signal(struct rl *l, void (*fn)(void *ctx, int poked), void *ctx);
+void rl_notify_to(struct rl *l, struct rl_task *t);
 
 /* runner_pool.c: the instances this runner started, and the slot of the
  * request being run */
@@ -158,13 +204,15 @@ void runner_own_stop(struct runner *r, int i, const char *reason, const char *ev
  * outlives us (kubernetes, IDLE: handed over, adopted by their kubewatch),
  * else stop it (STOP_SHUTDOWN). */
 void runner_own_leave(struct runner *r, int i);
+/* The same by id, if the instance is still in the table. */
+void runner_own_stop_id(struct runner *r, int64_t id, const char *reason, const char *event);
 void runner_housekeep(struct runner *r);
 void runner_sweep_lost(struct runner *r);
 int runner_pid_alive(int pid);
 int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size_t whylen);
 enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
 			    char *detail, size_t dlen);
-void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *m, int broken);
+void runner_inst_put(struct job *j, int broken);
 /* Inputs per model call for j: hub.chunk_size, or less for an instance
  * sized from the request (hubd/sizing.h). */
 int runner_chunk(const struct runner *r, const struct job *j);
@@ -178,8 +226,15 @@ struct work_counts runner_counts_delta(struct job *j);
 void runner_prefetch_drop(struct job *j);
 void runner_error_row(struct json_object *rows, const char *ordinal, const char *error);
 
-/* runner_req.c: run one claimed request */
-void runner_process(struct runner *r, struct work_req *q, struct work_model *mp,
-		    const struct work_inst *wi, enum work_slot inst_rc);
+/* runner_req.c: run one claimed request (in its own task) */
+struct claim {
+	struct runner *r;
+	struct work_req q;
+	struct work_model m; /* owned: cleared by runner_process */
+	struct work_inst wi;
+	enum work_slot irc;
+};
+/* The task's function: arg is a malloc()ed struct claim, freed here. */
+void runner_process(void *arg);
 
 #endif

@@ -16,9 +16,11 @@
  *   OOM) is an instance failure (BISECT_FATAL), never a bad input; an HTTP
  *   answer of rejection (500/422, a failed job, a wrong record count) is
  *   BISECT_BAD and the chunk is bisected.
- * - A store is sent and left in flight while the next chunk's call runs
- *   (runner_job_store / runner_job_settle); its failure is noticed one chunk
- *   later, which loses nothing: results are only ever added.
+ * - A store is collected at once (runner_job_store / runner_job_settle):
+ *   the runner's one Postgres connection serves all its requests' tasks,
+ *   and a statement in flight keeps it for its task (runner_loop.c). The
+ *   next chunk's call still starts before the answer is parsed and stored
+ *   (prefetch), so the model does not wait for the store.
  */
 #include "hubd/runner.h"
 #include "db/db_autoscale.h"
@@ -83,16 +85,25 @@ static char *inputs_json(struct job *j, int off, int len)
 	return s;
 }
 
-/* Remaining time for one call, in ms; sets which deadline is nearer. */
-static int call_timeout(struct job *j, int *is_request)
+/* Remaining time for a call of n inputs, in ms: the chunk timeout, the
+ * request's deadline or the model's time budget (time_budget_s per input),
+ * whichever is nearer; j->call_limit says which. */
+static int call_timeout(struct job *j, int n)
 {
 	int64_t left = j->deadline_ms - mh_mono_ms();
-	int64_t chunk = (int64_t)j->r->chunk_timeout_s * 1000;
+	int64_t lim = (int64_t)j->r->chunk_timeout_s * 1000;
+	int64_t budget = (int64_t)j->m->time_budget_s * 1000 * (n > 0 ? n : 1);
 
-	*is_request = left < chunk;
-	if (left < 1)
-		left = 1;
-	return (int)(left < chunk ? left : chunk);
+	j->call_limit = LIM_CHUNK;
+	if (left < lim) {
+		lim = left;
+		j->call_limit = LIM_REQUEST;
+	}
+	if (j->m->time_budget_s > 0 && budget < lim) {
+		lim = budget;
+		j->call_limit = LIM_BUDGET;
+	}
+	return (int)(lim < 1 ? 1 : lim);
 }
 
 static void short_detail(const char *body, char *out, size_t n)
@@ -109,15 +120,23 @@ static void short_detail(const char *body, char *out, size_t n)
 static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const char *what,
 				  const struct buf *body)
 {
-	int oom = 0, is_req = 0;
+	int oom = 0, is_req = j->call_limit == LIM_REQUEST;
 	char why[256], txt[220];
 
 	if (rc == MC_ABORTED) {
+		/* the model may still be computing: recycle the instance */
+		j->call_cut = 1;
 		j->fatal = JF_ABORT;
 		return BISECT_FATAL;
 	}
+	if (rc == MC_TIMEOUT && j->call_limit == LIM_BUDGET) {
+		j->call_cut = 1;
+		j->fatal = JF_BUDGET;
+		snprintf(j->err, sizeof j->err, "%s: exceeded the model's time budget of %d s per input (%d inputs)",
+			 what, j->m->time_budget_s, j->call_len);
+		return BISECT_FATAL;
+	}
 	if (rc == MC_TIMEOUT) {
-		call_timeout(j, &is_req);
 		j->fatal = is_req ? JF_DEADLINE : JF_TIMEOUT;
 		snprintf(j->err, sizeof j->err, "%s: no answer within %s", what,
 			 is_req ? "the request deadline" : "the chunk timeout");
@@ -146,10 +165,9 @@ static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const c
 
 static enum bisect_rc run_sync(struct job *j, const char *body, struct buf *out)
 {
-	int is_req;
 	long st;
-	enum mc_rc rc = mc_call(j->r->mc, "POST", j->inst->wi.address, "/run?orient=records", body,
-				call_timeout(j, &is_req), out, &st);
+	enum mc_rc rc = mc_call(j->mc, "POST", j->inst->wi.address, "/run?orient=records", body,
+				call_timeout(j, j->call_len), out, &st);
 
 	if (rc != MC_OK || st != 200)
 		return call_failed(j, rc, st, "POST /run", out);
@@ -160,7 +178,7 @@ static enum bisect_rc run_sync(struct job *j, const char *body, struct buf *out)
 static void prefetch_wait(struct job *j)
 {
 	if (j->pf.active && !j->pf.done) {
-		j->pf.rc = mc_finish(j->r->mc, &j->pf.out, &j->pf.st);
+		j->pf.rc = mc_finish(j->mc, &j->pf.out, &j->pf.st);
 		j->pf.done = 1;
 	}
 }
@@ -179,7 +197,7 @@ void runner_prefetch_drop(struct job *j)
  * whole chunks of a SYNC model; a chunk being bisected calls in order. */
 static void prefetch_next(struct job *j, int off, int len)
 {
-	int n = j->nsend, next = off + len, nlen, is_req;
+	int n = j->nsend, next = off + len, nlen;
 
 	/* only while nothing failed: then the next chunk is a full one */
 	if (j->m->async || j->pf.active || off != j->chunk_off || len != j->chunk_len || next >= n ||
@@ -189,11 +207,12 @@ static void prefetch_next(struct job *j, int off, int len)
 	j->pf.body = inputs_json(j, next, nlen);
 	if (!j->pf.body)
 		return;
-	if (mc_start(j->r->mc, "POST", j->inst->wi.address, "/run?orient=records", j->pf.body,
-		     call_timeout(j, &is_req), &j->pf.out) < 0) {
+	if (mc_start(j->mc, "POST", j->inst->wi.address, "/run?orient=records", j->pf.body,
+		     call_timeout(j, nlen), &j->pf.out) < 0) {
 		runner_prefetch_drop(j);
 		return;
 	}
+	j->pf.limit = j->call_limit;
 	j->pf.active = 1;
 	j->pf.off = next;
 	j->pf.len = nlen;
@@ -218,7 +237,7 @@ static enum bisect_rc async_poll(struct job *j, const char *job_id, int64_t unti
 			poll_ms = poll_ms * 2 < RUNNER_POLL_MS ? poll_ms * 2 : RUNNER_POLL_MS;
 		if (mh_mono_ms() >= until)
 			return call_failed(j, MC_TIMEOUT, 0, "ASYNC job", NULL);
-		rc = mc_call(j->r->mc, "GET", j->inst->wi.address, path, NULL, 30000, out, &st);
+		rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, 30000, out, &st);
 		if (rc != MC_OK || st >= 500)
 			return call_failed(j, rc, st, "GET /job/status", out);
 		if (st == 404) {
@@ -240,7 +259,8 @@ static enum bisect_rc async_poll(struct job *j, const char *job_id, int64_t unti
 			j->cacheable = 1;
 			return BISECT_BAD;
 		}
-		if (runner_nap(j->r, poll_ms)) {
+		if (runner_nap(j, poll_ms)) {
+			j->call_cut = 1; /* the job goes on in the model */
 			j->fatal = JF_ABORT;
 			return BISECT_FATAL;
 		}
@@ -251,15 +271,14 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 {
 	struct json_object *o = NULL, *v;
 	char path[200], job_id[100];
-	int is_req;
 	long st;
 	enum mc_rc rc;
 	enum bisect_rc brc;
 	int64_t until;
 
-	until = mh_mono_ms() + call_timeout(j, &is_req);
-	rc = mc_call(j->r->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
-		     call_timeout(j, &is_req), out, &st);
+	until = mh_mono_ms() + call_timeout(j, j->call_len);
+	rc = mc_call(j->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
+		     call_timeout(j, j->call_len), out, &st);
 	if (rc != MC_OK || st != 200)
 		return call_failed(j, rc, st, "POST /job/submit", out);
 	o = json_tokener_parse(buf_cstr(out));
@@ -275,7 +294,7 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	if (brc != BISECT_OK)
 		return brc;
 	snprintf(path, sizeof path, "/job/result/%s", job_id);
-	rc = mc_call(j->r->mc, "GET", j->inst->wi.address, path, NULL, call_timeout(j, &is_req), out,
+	rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, call_timeout(j, j->call_len), out,
 		     &st);
 	if (rc != MC_OK || st != 200)
 		return call_failed(j, rc, st, "GET /job/result", out);
@@ -328,9 +347,9 @@ enum bisect_rc runner_job_settle(struct job *j)
 	j->store_pending = 0;
 	n = db_work_store_collect(j->r->db, j->end_status, sizeof j->end_status);
 	if (n == -2) {
-		runner_tick(j->r); /* finds out: cancelled or lost */
-		if (j->r->abort == AB_NONE)
-			j->r->abort = AB_LOST;
+		runner_tick(j); /* finds out: cancelled or lost */
+		if (j->abort == AB_NONE)
+			j->abort = AB_LOST;
 		j->fatal = JF_ABORT;
 		return BISECT_FATAL;
 	}
@@ -343,12 +362,8 @@ enum bisect_rc runner_job_settle(struct job *j)
 }
 
 /* Store records; off/len: the inputs stored (len 0: not a call's answer).
- * The statement is sent and left in flight: the runner calls the model for
- * the next chunk while Postgres stores this one, and collects the outcome
- * (job_settle) once that call has answered, before the next store. A store
- * that fails is thus noticed one chunk later, which loses nothing: results
- * are only ever added (ON CONFLICT DO NOTHING) and a retry sends only the
- * inputs without one. */
+ * Results are only ever added (ON CONFLICT DO NOTHING) and a retry sends
+ * only the inputs without one. */
 enum bisect_rc runner_job_store(struct job *j, const char *rows, int off, int len)
 {
 	int whole = len > 0 && off == j->chunk_off && len == j->chunk_len;
@@ -375,8 +390,11 @@ enum bisect_rc runner_job_store(struct job *j, const char *rows, int off, int le
 	/* counted as recorded now: a store that fails stops the request */
 	if (ev)
 		j->next_sent = 1;
-	j->r->last_renew = mh_mono_ms();
-	return BISECT_OK;
+	j->last_renew = mh_mono_ms();
+	/* collected now: the runner's one connection is shared by all its
+	 * requests, and a statement left in flight would hold it for the
+	 * length of the next model call */
+	return runner_job_settle(j);
 }
 
 /* The call of this chunk was started with the previous answer: its
@@ -387,6 +405,8 @@ static enum bisect_rc call_prefetched(struct job *j, struct buf *out)
 
 	prefetch_wait(j);
 	j->calls++;
+	j->call_limit = j->pf.limit;
+	j->call_len = j->pf.len;
 	rc = j->pf.rc != MC_OK || j->pf.st != 200 ?
 	     call_failed(j, j->pf.rc, j->pf.st, "POST /run", &j->pf.out) : BISECT_OK;
 	buf_free(out);
@@ -407,7 +427,7 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 	if (j->ok_t0 > 0)
 		call_timed(j, BISECT_OK, t0 - j->ok_t0);
 	j->ok_t0 = 0;
-	if (runner_tick(j->r)) {
+	if (runner_tick(j)) {
 		j->fatal = JF_ABORT;
 		return BISECT_FATAL;
 	}
@@ -425,6 +445,7 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 			return BISECT_FATAL;
 		}
 		j->calls++;
+		j->call_len = len;
 		rc = j->m->async ? run_async(j, body, &out) : run_sync(j, body, &out);
 		free(body);
 	}

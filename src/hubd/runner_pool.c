@@ -75,6 +75,8 @@ void runner_own_finish(struct runner *r, int i, const char *reason, const char *
 	char detail[300];
 	int g;
 
+	/* out of the table first: the statements below let other tasks run */
+	own_drop(r, i);
 	memset(&ci, 0, sizeof ci);
 	g = cluster_get(r->cl, o.name, &ci);
 	if (g != 0 || ci.state != CLUSTER_EXITED) {
@@ -93,29 +95,57 @@ void runner_own_finish(struct runner *r, int i, const char *reason, const char *
 	buf_free(&logs);
 	log_info("runner instance=%lld model=%s reason=%s detail=\"%s\" msg=\"instance ended\"",
 		 (long long)o.id, o.model, rsn, detail);
-	own_drop(r, i);
 }
 
 /* Stop instance i for reason (IDLE or STOPPED) after marking it TERMINATING. */
 void runner_own_stop(struct runner *r, int i, const char *reason, const char *event)
 {
-	db_inst_state(r->db, r->own[i].id, "TERMINATING", event, NULL);
-	runner_own_finish(r, i, reason, reason);
+	int64_t id = r->own[i].id;
+
+	db_inst_state(r->db, id, "TERMINATING", event, NULL);
+	/* the statement let other tasks run: find it again */
+	i = runner_own_find(r, id);
+	if (i >= 0)
+		runner_own_finish(r, i, reason, reason);
+}
+
+/* runner_own_stop of the instance with that id, if still in the table (a
+ * statement since it was found let other tasks run). */
+void runner_own_stop_id(struct runner *r, int64_t id, const char *reason, const char *event)
+{
+	int i = runner_own_find(r, id);
+
+	if (i >= 0)
+		runner_own_stop(r, i, reason, event);
+}
+
+static void own_finish_id(struct runner *r, int64_t id, const char *reason, const char *why)
+{
+	int i = runner_own_find(r, id);
+
+	if (i >= 0)
+		runner_own_finish(r, i, reason, why);
 }
 
 void runner_own_leave(struct runner *r, int i)
 {
-	if (strcmp(r->backend, "kubernetes") == 0 && db_inst_hand_over(r->db, r->own[i].id, r->c->replica_id) == 1) {
+	int64_t id = r->own[i].id;
+
+	if (strcmp(r->backend, "kubernetes") == 0 && db_inst_hand_over(r->db, id, r->c->replica_id) == 1) {
+		/* the statement let other tasks run: find it again */
+		i = runner_own_find(r, id);
+		if (i < 0)
+			return;
 		log_info("runner instance=%lld model=%s msg=\"instance handed over to the remaining replicas\"",
-			 (long long)r->own[i].id, r->own[i].model);
+			 (long long)id, r->own[i].model);
 		own_drop(r, i);
 		return;
 	}
-	runner_own_stop(r, i, "STOPPED", "STOP_SHUTDOWN");
+	runner_own_stop_id(r, id, "STOPPED", "STOP_SHUTDOWN");
 }
 
 /* Reap, idle out and stop-on-request the instances this runner started,
- * except the one the current request uses. */
+ * except those a request uses. */
 void runner_housekeep(struct runner *r)
 {
 	struct buf ids = BUF_INIT;
@@ -124,7 +154,7 @@ void runner_housekeep(struct runner *r)
 	r->last_housekeep = mh_mono_ms();
 	for (int i = 0; i < r->nown; i++) {
 		struct cluster_instance ci;
-		if (r->own[i].id == r->cur_inst)
+		if (runner_job_of_inst(r, r->own[i].id))
 			continue;
 		int g = cluster_get(r->cl, r->own[i].name, &ci);
 		if (g == 1 && mh_mono_ms() - r->own[i].created_ms < RUNNER_UNKNOWN_GRACE_MS)
@@ -158,18 +188,21 @@ void runner_housekeep(struct runner *r)
 			continue;
 		}
 		if (stop) {
-			if (id == r->cur_inst) {
+			struct job *uj = runner_job_of_inst(r, id);
+			if (uj) {
 				/* abort the call; the request goes on elsewhere */
 				r->own[i].stop_after = 1;
-				if (r->abort == AB_NONE)
-					r->abort = AB_INSTSTOP;
+				if (uj->abort == AB_NONE) {
+					uj->abort = AB_INSTSTOP;
+					rl_wake(uj->task);
+				}
 			} else
 				runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
 			continue;
 		}
-		if (id != r->cur_inst && strcmp(state, "IDLE") == 0 &&
+		if (!runner_job_of_inst(r, id) && strcmp(state, "IDLE") == 0 &&
 		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
-			runner_own_stop(r, i, "IDLE", "STOP_IDLE");
+			runner_own_stop_id(r, id, "IDLE", "STOP_IDLE");
 	}
 	PQclear(res);
 }
@@ -306,7 +339,7 @@ int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 					snprintf(reason, sizeof reason, "%s", PQgetvalue(res, 0, 3));
 				PQclear(res);
 				if (!reason[0])
-					hubd_wait(r->c, -1, RUNNER_POLL_MS);
+					runner_sleep(r, RUNNER_POLL_MS);
 			}
 			*oom = strcmp(reason, "OOMKILLED") == 0;
 			snprintf(why, whylen, "instance process %d gone%s%s", in->wi.pid,
@@ -314,7 +347,7 @@ int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 			return strcmp(reason, "STOPPED") == 0 ? 2 : 1;
 		}
 		if (t < 9)
-			hubd_wait(r->c, -1, 200);
+			runner_sleep(r, 200);
 	}
 	return 0;
 }
@@ -369,7 +402,7 @@ static const char *start_timeout_reason(const struct cluster_instance *ci)
  * back-off (the server's Retry-After when longer) until the start deadline
  * until; then the request fails NO_CAPACITY (the last refusal was a quota)
  * or CLUSTER_ERROR, never MODEL_ERROR, which is the model's own fault. */
-static enum get_rc inst_create(struct runner *r, const struct cluster_spec *spec, struct cluster_instance *ci,
+static enum get_rc inst_create(struct runner *r, struct job *j, const struct cluster_spec *spec, struct cluster_instance *ci,
 			       int64_t until, const char **reason, char *detail, size_t dlen)
 {
 	for (int n = 1;; n++) {
@@ -393,7 +426,7 @@ static enum get_rc inst_create(struct runner *r, const struct cluster_spec *spec
 		log_warn_x("runner instance=%lld model=%s attempt=%d wait_ms=%lld detail=\"%s\" "
 			   "msg=\"instance create refused, retrying\"", (long long)spec->instance_id, spec->model_id, n,
 			   (long long)wait, ci->detail);
-		if (runner_nap_until(r, mh_mono_ms() + wait < until ? mh_mono_ms() + wait : until))
+		if (runner_nap_until(j, mh_mono_ms() + wait < until ? mh_mono_ms() + wait : until))
 			return GET_ABORT;
 	}
 }
@@ -418,6 +451,8 @@ static enum get_rc inst_take(struct runner *r, struct job *j, struct cur *in, in
 		} else {
 			rc = db_inst_acquire(r->db, j->m, j->req->id, r->c->replica_id, r->backend, &in->wi);
 		}
+		if (rc != WORK_SLOT_ERROR && rc != WORK_SLOT_NONE)
+			j->cur_inst = in->wi.id; /* housekeeping leaves it alone */
 		if (rc == WORK_SLOT_ERROR) {
 			*reason = "MODEL_ERROR";
 			snprintf(detail, dlen, "database error while getting an instance");
@@ -441,7 +476,7 @@ static enum get_rc inst_take(struct runner *r, struct job *j, struct cur *in, in
 				db_inst_lost(r->db, in->wi.id, why);
 				continue;
 			}
-			r->cur_inst = in->wi.id;
+			j->cur_inst = in->wi.id;
 			log_info("runner instance=%lld model=%s owned=%d msg=\"reusing idle instance\"",
 				 (long long)in->wi.id, j->m->id, in->owned);
 			return GET_OK;
@@ -481,14 +516,14 @@ static enum get_rc inst_wait_ready(struct runner *r, struct job *j, struct cur *
 			int oom = ci.term == CLUSTER_TERM_OOMKILLED;
 			snprintf(detail, dlen, "instance exited before it was ready: %s", ci.detail);
 			*reason = oom ? "OOM_KILLED" : "MODEL_ERROR";
-			runner_own_finish(r, runner_own_find(r, in->wi.id), "FAILED", "exited before ready");
-			r->cur_inst = 0;
+			own_finish_id(r, in->wi.id, "FAILED", "exited before ready");
+			j->cur_inst = 0;
 			return GET_FAILED;
 		}
 		if (ci.state == CLUSTER_PENDING && capacity_word(r, in, &until, &asked, detail, dlen, reason)) {
 			db_inst_state(r->db, in->wi.id, "TERMINATING", "NO_CAPACITY", NULL);
-			runner_own_finish(r, runner_own_find(r, in->wi.id), "FAILED", "no node can hold it");
-			r->cur_inst = 0;
+			own_finish_id(r, in->wi.id, "FAILED", "no node can hold it");
+			j->cur_inst = 0;
 			return GET_FAILED;
 		}
 		if (mh_mono_ms() >= until) {
@@ -497,13 +532,13 @@ static enum get_rc inst_wait_ready(struct runner *r, struct job *j, struct cur *
 				 ci.detail[0] ? ": " : "", ci.detail);
 			*reason = start_timeout_reason(&ci);
 			db_inst_state(r->db, in->wi.id, "TERMINATING", "START_TIMEOUT", NULL);
-			runner_own_finish(r, runner_own_find(r, in->wi.id), "FAILED", "not ready in time");
-			r->cur_inst = 0;
+			own_finish_id(r, in->wi.id, "FAILED", "not ready in time");
+			j->cur_inst = 0;
 			return GET_FAILED;
 		}
-		if (runner_nap(r, RUNNER_POLL_MS)) {
-			runner_own_finish(r, runner_own_find(r, in->wi.id), "STOPPED", "stopped while starting");
-			r->cur_inst = 0;
+		if (runner_nap(j, RUNNER_POLL_MS)) {
+			own_finish_id(r, in->wi.id, "STOPPED", "stopped while starting");
+			j->cur_inst = 0;
 			return GET_ABORT;
 		}
 	}
@@ -526,10 +561,10 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 	if (rc2 != GET_OK || !fresh)
 		return rc2;
 	/* a new instance row (REQUESTED) is ours: start it */
-	r->cur_inst = in->wi.id;
+	j->cur_inst = in->wi.id;
 	if (r->nown >= RUNNER_MAX_OWN) {
 		db_inst_terminated(r->db, in->wi.id, "FAILED", "runner instance table full", NULL);
-		r->cur_inst = 0;
+		j->cur_inst = 0;
 		return GET_HANDBACK;
 	}
 	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
@@ -537,11 +572,11 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 	sizing_apply(r->db, r->c->seg, j->req->input_count, r->chunk_size, j->m->disable_memory_limit,
 		     &spec, &in->wi.chunk_size);
 	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
-	rc2 = inst_create(r, &spec, &ci, until, reason, detail, dlen);
+	rc2 = inst_create(r, j, &spec, &ci, until, reason, detail, dlen);
 	if (rc2 != GET_OK) {
 		db_inst_terminated(r->db, in->wi.id, rc2 == GET_ABORT ? "STOPPED" : "FAILED",
 				   rc2 == GET_ABORT ? "stopped while starting" : detail, NULL);
-		r->cur_inst = 0;
+		j->cur_inst = 0;
 		return rc2;
 	}
 	i = r->nown++;
@@ -568,36 +603,50 @@ int runner_chunk(const struct runner *r, const struct job *j)
 }
 
 /* The request is done with its instance: back to IDLE, or stopped when the
- * model keeps no idle instances, an admin asked, or it failed. */
-void runner_inst_put(struct runner *r, struct cur *in, const struct work_model *m, int broken)
+ * model keeps no idle instances, an admin asked, or it failed (broken 1);
+ * broken 2: a call on it was abandoned (cancellation, time budget), so it
+ * is stopped (recycled) rather than reused while the model still works. */
+void runner_inst_put(struct job *j, int broken)
 {
-	int i = in->owned ? runner_own_find(r, in->wi.id) : -1;
+	struct runner *r = j->r;
+	struct cur *in = j->inst;
+	const struct work_model *m = j->m;
+	int64_t id = in->wi.id;
+	int i = in->owned ? runner_own_find(r, id) : -1;
 
-	r->cur_inst = 0;
-	if (!in->wi.id)
+	j->cur_inst = 0;
+	if (!id)
 		return;
-	if (i >= 0) {
+	if (broken == 2) {
+		/* a call was cut short and may still run in it */
+		if (i >= 0)
+			runner_own_stop(r, i, "STOPPED", "STOP_ABANDONED_CALL");
+		else
+			db_inst_request_stop(r->db, id);
+	} else if (i >= 0) {
 		if (broken) {
 			runner_own_finish(r, i, "FAILED", "failed while serving");
 		} else if (r->own[i].stop_after) {
 			runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
 		} else if (hubd_should_stop()) {
-			db_inst_release(r->db, in->wi.id);
-			runner_own_leave(r, i);
+			db_inst_release(r->db, id);
+			i = runner_own_find(r, id);
+			if (i >= 0)
+				runner_own_leave(r, i);
 		} else if (m->idle_seconds == 0) {
-			db_inst_release(r->db, in->wi.id);
-			if (db_inst_take_idle(r->db, in->wi.id, 0) == 1)
-				runner_own_stop(r, i, "IDLE", "STOP_IDLE");
+			db_inst_release(r->db, id);
+			if (db_inst_take_idle(r->db, id, 0) == 1)
+				runner_own_stop_id(r, id, "IDLE", "STOP_IDLE");
 		} else {
-			db_inst_release(r->db, in->wi.id);
+			db_inst_release(r->db, id);
 		}
 	} else if (broken) {
-		db_inst_request_stop(r->db, in->wi.id);
+		db_inst_request_stop(r->db, id);
 	} else {
-		db_inst_release(r->db, in->wi.id);
+		db_inst_release(r->db, id);
 		/* kubernetes: an adopted instance has no runner owner to hand it over */
 		if (hubd_should_stop() && strcmp(r->backend, "kubernetes") == 0)
-			db_inst_hand_over(r->db, in->wi.id, r->c->replica_id);
+			db_inst_hand_over(r->db, id, r->c->replica_id);
 	}
 	memset(in, 0, sizeof *in);
 }

@@ -336,13 +336,13 @@ static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, stru
 		run_inputs(r, j);
 		if (j->fatal == JF_NONE)
 			return DRIVE_DONE;
-		if ((j->fatal == JF_ABORT && r->abort == AB_INSTSTOP) || j->fatal == JF_STOPPED) {
+		if ((j->fatal == JF_ABORT && j->abort == AB_INSTSTOP) || j->fatal == JF_STOPPED) {
 			/* an admin stopped the instance: not the model's fault, go on
 			 * with a new one (bounded, in case stops keep coming) */
 			log_info("runner instance=%lld msg=\"instance stopped by request, continuing on another\"",
 				 (long long)in->wi.id);
-			r->abort = AB_NONE;
-			runner_inst_put(r, in, m, j->fatal == JF_STOPPED);
+			j->abort = AB_NONE;
+			runner_inst_put(j, j->fatal == JF_STOPPED);
 			if (admin_stops++ < RUNNER_MAX_ADMIN_STOPS)
 				continue;
 			finish(r, j, "FAILED", "MODEL_ERROR", "instances kept being stopped by an administrator");
@@ -356,17 +356,18 @@ static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, stru
 			 * that keeps failing in the database ends ATTEMPTS_EXHAUSTED) */
 			log_warn_x("runner error=\"%s\" msg=\"database error, abandoning the request to its lease\"",
 				   j->err);
-			runner_inst_put(r, in, m, 0);
+			runner_inst_put(j, 0);
 			return DRIVE_OUT;
 		}
 		if (j->fatal == JF_INSTANCE && retries-- > 0) {
 			log_warn_x("runner model=%s error=\"%s\" msg=\"instance failed, retrying on a new instance\"",
 				   m->id, j->err);
-			runner_inst_put(r, in, m, 1);
+			runner_inst_put(j, 1);
 			continue;
 		}
-		runner_inst_put(r, in, m, 1);
-		reason = j->fatal == JF_OOM ? "OOM_KILLED" :
+		/* over its time budget the instance is sound but busy: recycled */
+		runner_inst_put(j, j->fatal == JF_BUDGET ? 2 : 1);
+		reason = j->fatal == JF_OOM ? "OOM_KILLED" : j->fatal == JF_BUDGET ? "TIME_BUDGET_EXCEEDED" :
 			 j->fatal == JF_TIMEOUT || j->fatal == JF_DEADLINE ? "TIMEOUT" : "MODEL_ERROR";
 		finish(r, j, "FAILED", reason, j->err);
 		return DRIVE_OUT;
@@ -374,93 +375,130 @@ static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, stru
 }
 
 /* The request was aborted: shutdown or an instance stopped while starting
- * hand it back; a cancellation leaves it as the API set it. */
-static void aborted(struct runner *r, const struct work_req *q, struct cur *in, const struct work_model *m)
+ * hand it back; a cancellation leaves it as the API set it. A call cut
+ * short (cancellation, time budget) may still run in the model, which
+ * cannot be interrupted: that instance is recycled, never reused busy. */
+static void aborted(struct runner *r, struct job *j)
 {
-	runner_inst_put(r, in, m, 0);
-	if (r->abort == AB_STOP || r->abort == AB_INSTSTOP) {
-		db_work_handback(r->db, q->id, r->id);
+	runner_inst_put(j, j->call_cut ? 2 : 0);
+	if (j->abort == AB_STOP || j->abort == AB_INSTSTOP) {
+		db_work_handback(r->db, j->req->id, r->id);
 		log_info("runner reason=%s msg=\"request handed back\"",
-			 r->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
-	} else if (r->abort == AB_CANCELLED) {
-		log_info("runner msg=\"request cancelled, work stopped\"");
+			 j->abort == AB_STOP ? "shutdown" : "instance stopped while starting");
+	} else if (j->abort == AB_CANCELLED) {
+		log_info("runner recycled=%d msg=\"request cancelled, work stopped\"", j->call_cut);
 	}
 }
 
-/* Set up the job of claimed request q on model m (and the slot claimed
- * with it, if any). */
-static void job_init(struct runner *r, struct job *j, struct cur *in, struct work_req *q, struct work_model *m,
-		     const struct work_inst *wi, enum work_slot inst_rc)
+/* Set up the job of claim c (and the slot claimed with it, if any). */
+static void job_init(struct claim *c, struct job *j, struct cur *in)
 {
+	struct runner *r = c->r;
+
 	memset(in, 0, sizeof *in);
 	memset(j, 0, sizeof *j);
-	r->req = q;
-	r->abort = AB_NONE;
-	r->last_renew = mh_mono_ms();
 	j->r = r;
-	j->req = q;
-	j->m = m;
+	j->req = &c->q;
+	j->m = &c->m;
 	j->inst = in;
-	j->deadline_ms = mh_mono_ms() + (int64_t)(q->deadline_in_s * 1000.0);
-	if (inst_rc != WORK_SLOT_NONE) {
-		j->claim_wi = *wi;
-		j->claim_rc = inst_rc;
+	j->task = rl_self(r->loop);
+	j->last_renew = mh_mono_ms();
+	j->deadline_ms = mh_mono_ms() + (int64_t)(c->q.deadline_in_s * 1000.0);
+	if (c->irc != WORK_SLOT_NONE) {
+		j->claim_wi = c->wi;
+		j->claim_rc = c->irc;
+		j->cur_inst = c->wi.id;
 	}
+	j->mc = mc_new();
+	if (j->mc) {
+		mc_attach(j->mc, rl_multi(r->loop), rl_mc_wait, j->task);
+		mc_set_tick(j->mc, runner_tick, j);
+	}
+	j->next = r->jobs;
+	r->jobs = j;
 }
 
-/* Run one claimed request; m (owned: cleared here) and, unless inst_rc is
- * WORK_SLOT_NONE, the instance slot wi were taken with the claim
- * (db_work_claim). */
-void runner_process(struct runner *r, struct work_req *q, struct work_model *mp,
-		    const struct work_inst *wi, enum work_slot inst_rc)
+static void job_end(struct job *j)
 {
-	struct work_model m = *mp;
+	struct runner *r = j->r;
+
+	for (struct job **pp = &r->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	bisect_plan_free(j->plan);
+	free(j->send);
+	mc_free(j->mc);
+	db_work_model_clear(j->m);
+	runner_job_ended(r);
+}
+
+/* The request's outcome before any instance: disabled model, deadline
+ * passed, or every input already stored. 1 when it was settled here. */
+static int settled_early(struct runner *r, struct job *j, int *done)
+{
+	const struct work_req *q = j->req;
+
+	*done = 0;
+	if (!j->mc) {
+		log_error_x("runner msg=\"no HTTP client, handing the request back\"");
+		db_work_handback(r->db, q->id, r->id);
+		return 1;
+	}
+	if (!j->m->enabled) {
+		finish(r, j, "FAILED", "MODEL_DISABLED", "the model is disabled");
+		db_work_fail_disabled(r->db, q->model_id);
+		return 1;
+	}
+	if (q->deadline_in_s <= 0) {
+		finish(r, j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
+		return 1;
+	}
+	/* every input already has a result (an earlier attempt stored the last
+	 * chunk and died before finishing; the store counts in the same
+	 * statement): no instance needed */
+	*done = q->done_count >= q->input_count;
+	return 0;
+}
+
+/* The task of one claimed request (arg: a malloc()ed struct claim, freed
+ * here with the model it holds). */
+void runner_process(void *arg)
+{
+	struct claim *c = arg;
+	struct runner *r = c->r;
+	struct work_req *q = &c->q;
 	struct cur in;
 	struct job j;
 	char rid[32];
-	int completed;
+	int completed, done;
 
 	snprintf(rid, sizeof rid, "%lld", (long long)q->id);
-	log_set_req(rid);
-	job_init(r, &j, &in, q, &m, wi, inst_rc);
-	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld msg=\"claimed\"",
+	rl_set_tag(r->loop, rid);
+	job_init(c, &j, &in);
+	log_info("runner model=%s attempt=%d inputs=%d done=%d instance=%lld tasks=%d msg=\"claimed\"",
 		 q->model_id, q->attempts, q->input_count, q->done_count,
-		 inst_rc != WORK_SLOT_NONE ? (long long)wi->id : 0LL);
-	if (!m.enabled) {
-		finish(r, &j, "FAILED", "MODEL_DISABLED", "the model is disabled");
-		db_work_fail_disabled(r->db, q->model_id);
+		 c->irc != WORK_SLOT_NONE ? (long long)c->wi.id : 0LL, r->njobs);
+	if (settled_early(r, &j, &done))
 		goto out;
+	if (!done) {
+		switch (drive(r, &j, &in, &c->m)) {
+		case DRIVE_DONE:
+			break;
+		case DRIVE_ABORTED:
+			aborted(r, &j);
+			goto out;
+		case DRIVE_OUT:
+			goto out;
+		}
 	}
-	if (q->deadline_in_s <= 0) {
-		finish(r, &j, "FAILED", "TIMEOUT", "request deadline passed before it could run");
-		goto out;
-	}
-	if (q->done_count >= q->input_count) {
-		/* every input already has a result (an earlier attempt stored the
-		 * last chunk and died before finishing; the store counts in the
-		 * same statement): no instance needed */
-		goto done;
-	}
-	switch (drive(r, &j, &in, &m)) {
-	case DRIVE_DONE:
-		break;
-	case DRIVE_ABORTED:
-		aborted(r, q, &in, &m);
-		goto out;
-	case DRIVE_OUT:
-		goto out;
-	}
-done:
 	/* the request first (its owner is waiting), then the instance */
 	completed = j.end_status[0] ? ended(&j, j.end_status) : complete(r, &j);
-	runner_inst_put(r, &in, &m, 0);
+	runner_inst_put(&j, 0);
 	if (completed)
-		cache_results(r, q, &m);
+		cache_results(r, q, &c->m);
 out:
-	bisect_plan_free(j.plan);
-	free(j.send);
-	db_work_model_clear(&m);
-	r->req = NULL;
-	r->cur_inst = 0;
-	log_set_req(NULL);
+	job_end(&j);
+	free(c);
 }

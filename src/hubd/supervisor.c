@@ -10,7 +10,8 @@
  * Owns: the role table, the core (struct sup), the shared mapping
  * (hubd_shm, anonymous MAP_SHARED, made before the first fork), the
  * metrics segment (created, never written except the child table).
- * Shared state: writes hubd_shm->nrunners before the first fork; clears a
+ * Shared state: writes hubd_shm->nrunners before the first fork and at a
+ * reload that changes hub.runners; clears a
  * dead runner's busy flag; evens assign_seq after a dealer died while
  * writing; takes poke_runners. Heartbeats and leadership: lib/sup.h.
  * On crash: children get SIGTERM through PR_SET_PDEATHSIG and stop; leases
@@ -34,7 +35,8 @@
  *   leadership; they get SIGTERM when it is lost or the janitor exits.
  * - SIGTERM: forward to children, wait up to hub.shutdown_seconds (runners
  *   hand their request back and stop their instances), SIGKILL the rest.
- * - SIGHUP: reload the config file and forward it.
+ * - SIGHUP: reload the config file and forward it; a changed hub.runners
+ *   adds or retires runner slots at once (resize_runners).
  * - Each turn of the loop touches <hub.var_dir>/modelhubd.alive (alive.c):
  *   `modelhubctl alive`, the liveness probe, reads its age.
  * - SIGUSR1 from a runner (it became idle) is passed on to the dealer;
@@ -251,16 +253,46 @@ static void poke_runners(struct sup *core)
 			sup_signal_slot(core, i, SIGUSR1);
 }
 
+/* hub.runners changed: add the missing runner slots or retire the extra
+ * ones (SIGTERM: they hand their requests back), no restart. Runners read
+ * nrunners for their share of hub.max_concurrent_requests, the dealer for
+ * its assignment. */
+static void resize_runners(struct sup *core)
+{
+	int want = (int)cfg_int("hub.runners", hubd_shm->nrunners), have = hubd_shm->nrunners;
+
+	if (want < 1 || want > HUBD_MAX_RUNNERS) {
+		log_warn_x("supervisor runners=%d msg=\"hub.runners must be 1..%d, keeping %d\"", want,
+			   HUBD_MAX_RUNNERS, have);
+		return;
+	}
+	if (want == have)
+		return;
+	for (int k = have; k < want; k++)
+		if (sup_add(core, &roles[ROLE_RUNNER].sup, k) < 0) {
+			log_warn_x("supervisor msg=\"no slot for another runner\" runners=%d", k);
+			want = k;
+			break;
+		}
+	for (int i = 0; i < sup_nslots(core); i++)
+		if (role_of(core, i) == &roles[ROLE_RUNNER] && sup_slot_index(core, i) >= want)
+			sup_retire(core, i);
+	hubd_shm->nrunners = want;
+	log_info("supervisor runners=%d was=%d msg=\"runner count changed\"", want, have);
+}
+
 static void reload(struct sup *core)
 {
 	const char *err = NULL;
 	int line = 0;
 
-	if (cfg_load(cfg_path(), &err, &line) < 0)
+	if (cfg_load(cfg_path(), &err, &line) < 0) {
 		log_warn_x("supervisor path=%s line=%d error=\"%s\" msg=\"config reload failed, keeping old\"",
 			   cfg_path() ? cfg_path() : "-", line, err ? err : "?");
-	else
+	} else {
 		log_info("supervisor msg=\"config reloaded\"");
+		resize_runners(core);
+	}
 	sup_signal(core, NULL, SIGHUP);
 }
 
