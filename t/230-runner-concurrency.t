@@ -3,7 +3,9 @@
 # (issue 15): 12 requests to a model whose /run sleeps 6 s all run together
 # on one runner with one Postgres connection; a model's max_instances still
 # bounds it, and its requests start in FIFO order; the runner's log tags
-# each line with its own request.
+# each line with its own request. The 6 s model is bench/sleep-model.c (no
+# CPU, starts at once), so instance start-up under load does not spread the
+# calls out.
 import functools
 import os
 import sys
@@ -12,7 +14,7 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
-from stack import Stack        # noqa: E402
+from stack import Stack, BUILDDIR  # noqa: E402
 import flows                   # noqa: E402
 
 t = TAP()
@@ -20,15 +22,15 @@ s = Stack(hubd=False, config={"hub.runners": "1", "hub.max_concurrent_requests":
 anon = s.anon()
 
 
-def add_model(mid, max_instances, *args):
-    argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "eos3b5e", "--host", "{host}",
-            "--port", "{port}"] + list(args)
+def add_model(mid, max_instances, *args, server=None):
+    argv = (server or ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "eos3b5e"]) + [
+        "--host", "{host}", "--port", "{port}"] + list(args)
     s.sql("INSERT INTO model (id, local_command, details, model_version, max_instances, idle_seconds)"
           " VALUES ($1, $2::text[], '{\"columns\":[\"mol_weight\"]}'::jsonb, 'v1', $3, 60)",
           mid, flows.argv_literal(argv), max_instances)
 
 
-add_model("sleepy", 12, "--call-cost", "6")
+add_model("sleepy", 12, "--call-cost", "6", server=[os.path.join(BUILDDIR, "bench", "sleep-model-bench")])
 add_model("fifo", 2, "--call-cost", "1")
 s.start_hubd()
 submit = functools.partial(flows.submit, t, s, anon)

@@ -25,6 +25,10 @@ MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t 
 # The runner's event loop (issue 15): concurrency, reload, cancel, time budget.
 MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-cancel.t t/233-runner-time-budget.t
 TESTS += $(MH_HUBD_TESTS)
+# The model of t/230 and bench/concurrency: /run sleeps, no CPU.
+check_PROGRAMS += bench/sleep-model-bench
+bench_sleep_model_bench_SOURCES = bench/sleep-model.c
+bench_sleep_model_bench_LDADD = -lpthread
 EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.
 modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
