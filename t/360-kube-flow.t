@@ -16,11 +16,16 @@ sim, s = start(hub={"kube.live_log_seconds": "1"})
 anon = s.anon()
 # count the pod log reads (a "delay" fault alone answers normally, counting down)
 LOGS = 100000
-sim.api("POST", "/kubesim/faults", [{"method": "GET", "path": "/pods/[^/]+/log", "delay": 0.001, "count": LOGS}])
+sim.api("POST", "/kubesim/faults", [{"method": "GET", "path": "/pods/[^/]+/log", "delay": 0.001, "count": LOGS},
+                                    {"method": "GET", "path": "/events$", "delay": 0.001, "count": LOGS}])
+
+
+def reads(i):
+    return LOGS - sim.api("GET", "/kubesim/faults").json()["items"][i]["count"]
 
 
 def log_reads():
-    return LOGS - sum(f["count"] for f in sim.api("GET", "/kubesim/faults").json()["items"])
+    return reads(0)
 
 
 # ---- SYNC
@@ -104,4 +109,11 @@ t.is_(st[0], "COMPLETED", "descriptors request completes")
 time.sleep(0.5)
 hubd_log = open(s.logs["hubd"], errors="replace").read()
 t.ok("kubewatch" in hubd_log and "pods listed" in hubd_log, "kubewatch child listed pods")
+t.ok("events listed" in hubd_log, "kubeevents child listed the Pod events")
+pods_seen = s.sql("SELECT count(*) FROM model_instance")[0][0]
+# the events watch opened at start-up (before the counter): later requests
+# are reconnects at most, never a list per pod or per pod change (the
+# kubewatch's list per change and the monitor's 5 s poll per pod made 19)
+t.ok(reads(1) <= 2, "events: %d requests since start-up for %s pods and their changes (one watch)"
+     % (reads(1), pods_seen))
 t.done()

@@ -122,6 +122,11 @@ int cluster_pod_no_evict(struct cluster *c, const char *pod, int on)
 	return c->ops->pod_no_evict ? c->ops->pod_no_evict(c, pod, on) : unsupported(c, "pod_no_evict");
 }
 
+int cluster_events_watch(struct cluster *c, struct cluster_events_watch *w)
+{
+	return c->ops->events_watch ? c->ops->events_watch(c, w) : unsupported(c, "events_watch");
+}
+
 int cluster_pod_owner(struct cluster *c, const char *pod, const char *replica)
 {
 	return c->ops->pod_owner ? c->ops->pod_owner(c, pod, replica) : unsupported(c, "pod_owner");

@@ -180,6 +180,19 @@ struct cluster_watch {
 	uint64_t relists, reconnects, events;
 };
 
+/* The caller's side of the events watch: the Kubernetes events of pods in
+ * the models namespace, one stream per replica (the kubeevents child). */
+struct cluster_events_watch {
+	/* Each event listed or changed; pod: its involvedObject.name. */
+	void (*on_event)(const struct cluster_event *ev, const char *pod, void *arg);
+	/* About once a second; non-zero ends the round (returns 1). */
+	int (*on_tick)(void *arg);
+	void *arg;
+	char rv[64];            /* the backend's resume point, "" = list first */
+	int backoff_ms;         /* after a -1: wait this long before the next round */
+	uint64_t relists, reconnects, events;
+};
+
 /* ---- node metrics (kubernetes) ---- */
 
 /* The caller's side of one scrape cycle. */
@@ -243,6 +256,7 @@ struct cluster_ops {
 		    int tail_lines);
 	int (*events)(struct cluster *c, const char *name, struct cluster_event **out, int *n);
 	int (*watch)(struct cluster *c, struct cluster_watch *w);
+	int (*events_watch)(struct cluster *c, struct cluster_events_watch *w);
 	int (*pods)(struct cluster *c, struct cluster_pod_row **out, int *n, int64_t *synced_ms);
 	int (*reap)(struct cluster *c, const char *name, int grace_ms);
 	int (*scrape)(struct cluster *c, struct cluster_scrape *s);
@@ -288,6 +302,10 @@ int cluster_events(struct cluster *c, const char *name, struct cluster_event **o
  * 0: the round ended normally (call again), -1: an error (wait
  * w->backoff_ms), 1: on_tick asked to stop. */
 int cluster_watch(struct cluster *c, struct cluster_watch *w);
+/* One round of the events watch (list the namespace's Pod events when
+ * needed, paged, then follow them); same returns as cluster_watch. Replaces
+ * a list of events per pod change: the watch path does no per-pod work. */
+int cluster_events_watch(struct cluster *c, struct cluster_events_watch *w);
 /* The published pod table: every pod, gone ones included for a while;
  * *out malloc()ed (may be NULL with n 0). *synced_ms: wall ms of the
  * watch's last complete list, 0 if none yet. */

@@ -79,14 +79,6 @@ static const char SQL_LOG[] =
 	"INSERT INTO instance_log (instance_id, text, updated_at) VALUES ($1, $2, now()) "
 	"ON CONFLICT (instance_id) DO UPDATE SET text = EXCLUDED.text, updated_at = now()";
 
-static const char SQL_K8S_EVENT[] =
-	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "
-	"SELECT $1::bigint, coalesce(to_timestamp($2::bigint / 1000.0), now()), $3, 'k8s', "
-	"       jsonb_build_object('reason', $3::text, 'message', $4::text) "
-	"WHERE NOT EXISTS (SELECT 1 FROM instance_event WHERE instance_id = $1::bigint "
-	"  AND source = 'k8s' AND kind = $3 AND detail->>'message' = $4 "
-	"  AND ($2::bigint IS NULL OR at = to_timestamp($2::bigint / 1000.0)))";
-
 static const char SQL_INSTANCES[] =
 	"SELECT mi.id, mi.pid, coalesce(mi.memory_limit_mib, 0), "
 	"       coalesce(m.disable_memory_limit, false), mi.termination_reason IS NOT NULL, "
@@ -232,14 +224,6 @@ int db_inst_log_put(struct db *db, int64_t id, const char *text)
 	const char *p[2] = {DB_INT(id), text};
 
 	return db_cmd(db, SQL_LOG, 2, p);
-}
-
-int db_inst_k8s_event(struct db *db, int64_t id, int64_t at_ms, const char *kind,
-		      const char *message)
-{
-	const char *p[4] = {DB_INT(id), at_ms > 0 ? DB_INT(at_ms) : NULL, kind, message};
-
-	return db_cmd(db, SQL_K8S_EVENT, 4, p);
 }
 
 /* ---- scraper ---- */

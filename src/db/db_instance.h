@@ -156,10 +156,6 @@ int db_inst_monitor_lost(struct db *db, int64_t id, const char *why);
 int db_inst_slot_done(struct db *db, int64_t id);
 /* Upsert the copied log text. */
 int db_inst_log_put(struct db *db, int64_t id, const char *text);
-/* Record a pod event (source 'k8s') unless the same one is there; at_ms
- * <= 0: unknown time (now). */
-int db_inst_k8s_event(struct db *db, int64_t id, int64_t at_ms, const char *kind,
-		      const char *message);
 
 /* Local-backend rows of this replica with a pid, not TERMINATED: id, pid,
  * memory_limit_mib, disable_memory_limit, has a termination_reason,

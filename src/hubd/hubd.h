@@ -72,6 +72,7 @@ int janitor_main(struct hubd_child *c);
 int scraper_main(struct hubd_child *c);
 int monitor_main(struct hubd_child *c);
 int kubewatch_main(struct hubd_child *c);
+int kubeevents_main(struct hubd_child *c);
 int autoscaler_main(struct hubd_child *c);
 
 #endif

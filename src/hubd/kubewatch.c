@@ -9,9 +9,8 @@
  * watch — which makes it the writer of the backend's pod table — and a
  * small cache of what it last recorded per pod.
  * Shared state: writes model_instance.node/address/snapshot.pod of rows
- * whose pod it sees (never state: that is the runner's), instance_event
- * rows with source 'k8s' (the pod's Kubernetes events, each once),
- * instance_log of the running pods an admin is viewing (tail of at most
+ * whose pod it sees (never state: that is the runner's), TERMINATED
+ * instance_event rows of rows it ends, instance_log of the running pods an admin is viewing (tail of at most
  * KW_LIVE_LOG_BYTES, every KW_LIVE_LOG_MS, KW_LIVE_LOG_PER_PASS pods per
  * pass; a pod nobody views is read only when it ends), marks
  * active rows of this replica LOST when their pod has been gone for
@@ -32,11 +31,9 @@
  *   pods, publishes them and hands each change to on_pod (cluster_watch);
  *   events, logs and deletes are backend operations too. This file only
  *   decides what to record and which pods to reap; the SQL is db_pod.c's.
- * - Events: on every change of a pod's summary (phase, reason, readiness,
- *   node, deletion) and when it goes, the pod's events are listed with
- *   fieldSelector=involvedObject.name=<pod> and new ones (uid + count) are
- *   inserted. That is a few lists per pod lifetime, driven by the watch —
- *   no periodic polling.
+ * - Events are not this child's: the kubeevents child follows them with
+ *   one events watch (kubeevents.c), so nothing here does per-pod API work
+ *   from the watch callback; on_pod only records the pod's state.
  * - Pod cleanup: pods end in phase Failed/Succeeded or stay after the
  *   runner stopped using them; the reconcile pass (every KW_RECONCILE_MS)
  *   deletes by name those whose row is TERMINATED (or missing), only if the
@@ -111,37 +108,6 @@ static void add_str(struct json_object *o, const char *key, const char *v)
 	json_object_object_add(o, key, json_object_new_string(v));
 }
 
-/* Insert the pod's not yet recorded Kubernetes events. */
-static void sync_events(struct kw *k, const struct cluster_pod *p)
-{
-	struct cluster_event *ev = NULL;
-	int n = 0;
-
-	if (!p->instance_id || cluster_events(k->cl, p->name, &ev, &n) < 0)
-		return;
-	for (int i = 0; i < n; i++) {
-		struct json_object *d;
-		char count[16];
-
-		if (!ev[i].uid[0] || !ev[i].kind[0])
-			continue;
-		snprintf(count, sizeof count, "%d", ev[i].count);
-		d = json_object_new_object();
-		add_str(d, "uid", ev[i].uid);
-		add_str(d, "count", count);
-		add_str(d, "type", ev[i].type);
-		add_str(d, "reason", ev[i].kind);
-		add_str(d, "message", ev[i].message);
-		add_str(d, "pod", p->name);
-		add_str(d, "component", ev[i].component);
-		db_pod_event_add(k->c->db, p->instance_id, p->name, ev[i].at_ms, ev[i].kind,
-				 json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN), ev[i].uid,
-				 ev[i].count);
-		json_object_put(d);
-	}
-	free(ev);
-}
-
 static struct json_object *pod_state_json(const struct cluster_pod *p)
 {
 	struct json_object *s = json_object_new_object();
@@ -179,7 +145,6 @@ static void on_pod(enum cluster_pod_ev ev, const struct cluster_pod *p, struct j
 		      json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN),
 		      json_object_to_json_string_ext(ps, JSON_C_TO_STRING_PLAIN));
 	json_object_put(ps);
-	sync_events(k, p);
 	log_info("kubewatch pod=%s instance=%lld event=%d phase=%s state=%s reason=%s msg=\"pod changed\"",
 		 p->name, (long long)p->instance_id, (int)ev, p->phase[0] ? p->phase : "-",
 		 cluster_state_name(p->state), p->reason[0] ? p->reason : "-");

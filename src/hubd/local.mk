@@ -33,4 +33,4 @@ EXTRA_DIST += $(MH_HUBD_TESTS)
 # Metrics roles (metrics engineer): scraper and monitor children.
 modelhubd_SOURCES += src/hubd/scraper.c src/hubd/monitor.c
 # kubernetes backend (kube engineer): the kubewatch child.
-modelhubd_SOURCES += src/hubd/kubewatch.c src/hubd/kubescrape.c src/hubd/kubescrape.h
+modelhubd_SOURCES += src/hubd/kubewatch.c src/hubd/kubeevents.c src/hubd/kubescrape.c src/hubd/kubescrape.h

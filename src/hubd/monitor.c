@@ -10,8 +10,7 @@
  * log size copied).
  * Shared state: reads model_instance, work_request.input_count,
  * instance_live; writes instance_metrics (once per instance, ON CONFLICT DO
- * NOTHING), the pods' kubernetes events (instance_event source 'k8s', every
- * EVENTS_EVERY_MS, idempotent), model_instance.snapshot (merged: resources + final aggregates +
+ * NOTHING), model_instance.snapshot (merged: resources + final aggregates +
  * final state), instance_log (copy of the live log file), deletes
  * instance_live of ended instances, and marks orphans TERMINATED/LOST with
  * one instance_event. State changes of live instances (READY, BUSY, IDLE,
@@ -45,7 +44,6 @@
 
 #include <json-c/json.h>
 
-#include "cluster/cluster.h"
 #include "db/db_instance.h"
 #include "hubd/hubd.h"
 #include "lib/buf.h"
@@ -58,7 +56,6 @@
 #define MONITOR_TICK_MS 1000    /* one reconcile pass */
 #define LOST_GRACE_MS 30000     /* group gone, row still active: then LOST (the runner sweep usually wins) */
 #define LOG_EVERY_MS 5000       /* copy live log files into instance_log */
-#define EVENTS_EVERY_MS 5000    /* kubernetes: copy pod events into instance_event */
 #define LOG_MAX_BYTES (16 << 20)
 #define PERSIST_BATCH 100
 #define ATTACH_RETRY_MS 2000
@@ -80,9 +77,6 @@ struct monitor {
 	struct mon_inst *tab;
 	size_t n, cap;
 	int64_t last_log_ms;
-	int64_t last_events_ms;
-	struct cluster *cl;     /* kubernetes backend handle, for pod events */
-	int cl_failed;
 };
 
 /* ---- the seen table ---- */
@@ -159,30 +153,6 @@ static void copy_log(struct monitor *m, int64_t id, struct mon_inst *mi, int for
 	if (db_inst_log_put(m->c->db, id, buf_cstr(&b)) == 0 && mi)
 		mi->log_size = (int64_t)st.st_size;
 	buf_free(&b);
-}
-
-/* ---- kubernetes events ---- */
-
-/* Copy the pod's events (reason, message, time) as source 'k8s' events;
- * the NOT EXISTS makes repeated copies idempotent. */
-static void copy_k8s_events(struct monitor *m, int64_t id, const char *pod)
-{
-	struct cluster_event *ev = NULL;
-	int n = 0;
-
-	if (!m->cl && !m->cl_failed) {
-		m->cl = cluster_new("kubernetes");
-		if (!m->cl) {
-			m->cl_failed = 1;
-			log_warn_x("monitor msg=\"no kubernetes backend: pod events not recorded\"");
-		}
-	}
-	if (!m->cl || cluster_events(m->cl, pod, &ev, &n) < 0)
-		return;
-	for (int i = 0; i < n; i++)
-		if (ev[i].kind[0])
-			db_inst_k8s_event(m->c->db, id, ev[i].at_ms, ev[i].kind, ev[i].message);
-	free(ev);
 }
 
 /* ---- active instances: slots and liveness ---- */
@@ -264,7 +234,6 @@ static void check_alive(struct monitor *m, PGresult *r, int row, struct mon_inst
 static int pass_active(struct monitor *m)
 {
 	int copy_logs = mh_mono_ms() - m->last_log_ms >= LOG_EVERY_MS;
-	int copy_events = mh_mono_ms() - m->last_events_ms >= EVENTS_EVERY_MS;
 	PGresult *r = db_inst_active_rows(m->c->db, m->c->replica_id ? m->c->replica_id : "");
 	int n;
 
@@ -285,14 +254,9 @@ static int pass_active(struct monitor *m)
 		check_alive(m, r, i, mi);
 		if (copy_logs && strcmp(PQgetvalue(r, i, 2), "local") == 0)
 			copy_log(m, id, mi, 0);
-		if (copy_events && strcmp(PQgetvalue(r, i, 2), "kubernetes") == 0 &&
-		    PQgetvalue(r, i, 3)[0])
-			copy_k8s_events(m, id, PQgetvalue(r, i, 3));
 	}
 	if (copy_logs)
 		m->last_log_ms = mh_mono_ms();
-	if (copy_events)
-		m->last_events_ms = mh_mono_ms();
 	PQclear(r);
 	return n;
 }
@@ -497,7 +461,6 @@ int monitor_main(struct hubd_child *c)
 			break;
 	}
 	log_info("monitor stopping");
-	cluster_free(m.cl);
 	free(m.tab);
 	if (m.own_seg)
 		shm_close(m.seg);

@@ -70,6 +70,7 @@ enum hubd_role {
 	ROLE_SCRAPER,
 	ROLE_MONITOR,
 	ROLE_KUBEWATCH,
+	ROLE_KUBEEVENTS,
 	ROLE_AUTOSCALER,
 	ROLE_COUNT
 };
@@ -111,6 +112,7 @@ static const struct role_def roles[ROLE_COUNT] = {
 	[ROLE_SCRAPER] = {{"scraper", &child_policy, SUP_HEARTBEAT}, scraper_main, one},
 	[ROLE_MONITOR] = {{"monitor", &child_policy, SUP_HEARTBEAT}, monitor_main, one},
 	[ROLE_KUBEWATCH] = {{"kubewatch", &child_policy, SUP_HEARTBEAT}, kubewatch_main, kube_only},
+	[ROLE_KUBEEVENTS] = {{"kubeevents", &child_policy, SUP_HEARTBEAT}, kubeevents_main, kube_only},
 	[ROLE_AUTOSCALER] = {{"autoscaler", &child_policy, SUP_HEARTBEAT | SUP_LEADER_ONLY}, autoscaler_main,
 			     autoscaling},
 };

@@ -416,7 +416,7 @@ static void copy_str(char *dst, size_t n, const char *s)
 }
 
 /* One Event object (core/v1) into ce. */
-static void event_parse(struct json_object *e, struct cluster_event *ce)
+void kube_event_parse(struct json_object *e, struct cluster_event *ce)
 {
 	const char *t = jx_get_str(e, "lastTimestamp", NULL);
 	struct json_object *cnt = jx_get(e, "count", NULL);
@@ -456,10 +456,17 @@ static int kube_events(struct cluster *c, const char *name, struct cluster_event
 			return -1;
 		}
 		for (size_t i = 0; i < cnt; i++)
-			event_parse(json_object_array_get_idx(items, i), &(*out)[(*n)++]);
+			kube_event_parse(json_object_array_get_idx(items, i), &(*out)[(*n)++]);
 	}
 	json_object_put(o);
 	return 0;
+}
+
+static int kube_events_watch_op(struct cluster *c, struct cluster_events_watch *w)
+{
+	struct kube *k = c->priv;
+
+	return kube_events_round(k->h, k->kc.ns, w);
 }
 
 /* The first call makes this process the pod table's writer (a reader
@@ -635,6 +642,7 @@ static const struct cluster_ops kube_ops = {
 	.logs = kube_logs,
 	.events = kube_events,
 	.watch = kube_watch_op,
+	.events_watch = kube_events_watch_op,
 	.pods = kube_pods,
 	.reap = kube_reap,
 	.scrape = kube_scrape_op,

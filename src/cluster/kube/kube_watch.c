@@ -1,9 +1,9 @@
 /*
  * kube_watch.c — the pod list+watch loop that feeds the published pod
- * table (kube_tab.c).
+ * table (kube_tab.c), and the events list+watch of the kubeevents child.
  *
- * Runs in: the kubewatch child (the table's writer).
- * Called by: kube.c (cluster_watch).
+ * Runs in: the kubewatch child (the table's writer); the kubeevents child.
+ * Called by: kube.c (cluster_watch, cluster_events_watch).
  * Owns: nothing beyond one round's list buffers.
  * Shared state: the table file, through kube_tab_put/gone/sweep.
  *
@@ -211,5 +211,146 @@ error:
 	if (w->backoff_ms >= 4 * KUBE_BACKOFF_MIN_MS)
 		w->rv[0] = '\0';
 	kube_tab_heartbeat(w->tab, 0);
+	return -1;
+}
+
+/* ---- the events watch ----
+ * Pod events of the models namespace as one list + watch (field selector
+ * involvedObject.kind=Pod; events carry no labels, so the caller keeps
+ * those of modelhub's pods). Same protocol as the pod watch: resume from
+ * the last resourceVersion, relist on 410 or an ERROR event, back off on
+ * errors. */
+
+#define KUBE_EVENTS_SELECTOR "involvedObject.kind%3DPod"
+
+struct ev_round {
+	struct cluster_events_watch *w;
+	int relist;
+	int stop;
+	int got;
+};
+
+static void handle_event(struct cluster_events_watch *w, struct json_object *e)
+{
+	struct cluster_event ce;
+	const char *pod = jx_get_str(e, "involvedObject", "name", NULL);
+
+	if (!pod)
+		return;
+	memset(&ce, 0, sizeof ce);
+	kube_event_parse(e, &ce);
+	w->events++;
+	if (w->on_event)
+		w->on_event(&ce, pod, w->arg);
+}
+
+static int on_ev_event(struct json_object *ev, void *arg)
+{
+	struct ev_round *r = arg;
+	const char *type = jx_get_str(ev, "type", NULL);
+	struct json_object *obj = jx_get(ev, "object", NULL);
+	const char *rv = jx_get_str(obj, "metadata", "resourceVersion", NULL);
+
+	r->got = 1;
+	if (!type)
+		return 0;
+	if (strcmp(type, "ERROR") == 0) {
+		log_info("kube msg=\"events watch error event, relisting\"");
+		r->relist = 1;
+		return 1;
+	}
+	if (rv && strlen(rv) < sizeof r->w->rv)
+		snprintf(r->w->rv, sizeof r->w->rv, "%s", rv);
+	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+		handle_event(r->w, obj);
+	return 0;
+}
+
+static int on_ev_tick(void *arg)
+{
+	struct ev_round *r = arg;
+
+	if (r->w->on_tick && r->w->on_tick(r->w->arg)) {
+		r->stop = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Every Pod event of the namespace, paged; w->rv from the list. 0, -1. */
+static int list_events(struct kube_http *h, const char *ns, struct cluster_events_watch *w)
+{
+	char path[1024], cont[512] = "";
+	int n = 0;
+
+	for (;;) {
+		struct json_object *o, *items;
+		const char *next, *rv;
+		long st;
+
+		snprintf(path, sizeof path, "/api/v1/namespaces/%s/events?fieldSelector=%s&limit=500%s%s", ns,
+			 KUBE_EVENTS_SELECTOR, cont[0] ? "&continue=" : "", cont);
+		o = kube_http_get_json(h, path, &st, KUBE_LIST_TIMEOUT_MS);
+		if (!o) {
+			log_warn_x("kube ns=%s status=%ld msg=\"events list failed\"", ns, st);
+			return -1;
+		}
+		items = jx_get(o, "items", NULL);
+		for (size_t i = 0; items && json_object_is_type(items, json_type_array) &&
+				   i < json_object_array_length(items); i++, n++)
+			handle_event(w, json_object_array_get_idx(items, i));
+		rv = jx_get_str(o, "metadata", "resourceVersion", NULL);
+		if (rv && strlen(rv) < sizeof w->rv)
+			snprintf(w->rv, sizeof w->rv, "%s", rv);
+		next = jx_get_str(o, "metadata", "continue", NULL);
+		cont[0] = '\0';
+		if (next && next[0] && strlen(next) < sizeof cont / 3)
+			kube_http_escape(next, cont, sizeof cont);
+		json_object_put(o);
+		if (!cont[0])
+			break;
+	}
+	w->relists++;
+	log_info("kube ns=%s events=%d rv=%s msg=\"events listed\"", ns, n, w->rv);
+	return 0;
+}
+
+int kube_events_round(struct kube_http *h, const char *ns, struct cluster_events_watch *w)
+{
+	struct ev_round r;
+	char path[1024];
+	long st;
+
+	memset(&r, 0, sizeof r);
+	r.w = w;
+	if (!w->rv[0]) {
+		if (list_events(h, ns, w) < 0)
+			goto error;
+		if (w->on_tick && w->on_tick(w->arg))
+			return 1;
+	}
+	snprintf(path, sizeof path,
+		 "/api/v1/namespaces/%s/events?fieldSelector=%s&watch=1&allowWatchBookmarks=true"
+		 "&timeoutSeconds=%d&resourceVersion=%s", ns, KUBE_EVENTS_SELECTOR, KUBE_WATCH_TIMEOUT_S, w->rv);
+	st = kube_http_watch(h, path, on_ev_event, on_ev_tick, &r, KUBE_WATCH_IDLE_MS);
+	if (r.stop)
+		return 1;
+	if (r.relist || st == 410 || (st >= 200 && st < 300)) {
+		if (r.relist || st == 410)
+			w->rv[0] = '\0';
+		w->backoff_ms = 0;
+		return 0;
+	}
+	if (st > 0)
+		log_warn_x("kube status=%ld msg=\"events watch refused\"", st);
+	if (r.got)
+		w->backoff_ms = 0;
+error:
+	w->reconnects++;
+	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : KUBE_BACKOFF_MIN_MS;
+	if (w->backoff_ms > KUBE_BACKOFF_MAX_MS)
+		w->backoff_ms = KUBE_BACKOFF_MAX_MS;
+	if (w->backoff_ms >= 4 * KUBE_BACKOFF_MIN_MS)
+		w->rv[0] = '\0'; /* as the pod watch: a server that lost its state */
 	return -1;
 }

@@ -87,6 +87,15 @@ struct kube_watcher {
 	void *arg;
 };
 
+/* The events watch: one round of list (when w->rv is "") + watch of the
+ * Pod events in namespace ns, each handed to w->on_event; same returns as
+ * kube_watch_round. */
+struct cluster_events_watch;
+int kube_events_round(struct kube_http *h, const char *ns, struct cluster_events_watch *w);
+/* An Event object into *ce (kube.c). */
+struct cluster_event;
+void kube_event_parse(struct json_object *e, struct cluster_event *ce);
+
 /* One round: list if needed, then watch until the stream ends. Returns 0
  * when the stream ended normally or must be relisted (410), -1 after an
  * error (the caller sleeps w->backoff_ms), 1 when on_tick asked to stop. */
