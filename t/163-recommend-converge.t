@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # 163-recommend-converge.t — end to end with the busy phase fed by the scraper: an oversized run of the `load` model, one apply, and the next run measures green on all four values (the CPU request included, from the busy-phase samples); a second apply changes nothing (fixed point).
-"""The load model burns 0.005 CPU s per input paced at 250 m and holds
+"""The load model burns 0.002 CPU s per input paced at 100 m and holds
 200 MiB plus 0.3 MiB per input of the call; 600 inputs go in chunks of
 100. Each run is two requests on one warm instance with an idle pause
 between them.
@@ -9,7 +9,13 @@ instance BUSY while it serves the request, so its busy-phase P10 (persisted
 as cpu_busy_m / mem_busy_mib) and not the idle floor sizes the requests.
 After one apply the next run must be rated green (band `recommended`) for
 cpu_request_m, cpu_limit_m, memory_request_mib and memory_limit_mib, and a
-second apply must leave the model's values as they are."""
+second apply must leave the model's values as they are.
+The CPU figures are only the model's when the machine gave it the CPU it
+asked for: the load model logs, per call, how long it fell behind its
+pace (starved_ms). When either run was starved for more than 5 % of its
+call time (a loaded 2-core machine), the CPU band and fixed-point checks
+are skipped with the figures; the memory checks always run."""
+import re
 import os
 import sys
 import time
@@ -26,7 +32,7 @@ RES = ("cpu_request_m", "cpu_limit_m", "memory_request_mib", "memory_limit_mib")
 model = {
     "id": "recconv", "execution_mode": "SYNC",
     "local_command": ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load",
-                      "--cpu-per-input", "0.005", "--cpu-rate", "250", "--mib-per-input", "0.3",
+                      "--cpu-per-input", "0.002", "--cpu-rate", "100", "--mib-per-input", "0.3",
                       "--base-mib", "200",
                       "--host", "{host}", "--port", "{port}"],
     "cpu_request_m": 100, "cpu_limit_m": 8000,
@@ -61,7 +67,8 @@ def run_once(label):
     the busy phase leaves them out. The instance then stops and persists."""
     rid = request(label + " (1/2)")
     time.sleep(4)
-    request(label + " (2/2)")
+    rid2 = request(label + " (2/2)")
+    RIDS.extend([rid, rid2])
     deadline = time.time() + 60
     while time.time() < deadline:
         rows = s.sql("SELECT im.cpu_busy_m, im.mem_busy_mib, im.busy_samples, im.cpu_min_m,"
@@ -74,6 +81,22 @@ def run_once(label):
         time.sleep(0.5)
     t.fail("%s: instance metrics persisted" % label)
     return None
+
+
+RIDS = []
+
+
+def starvation():
+    """(starved ms, call ms) over the calls of the requests so far, from the
+    load model's pace lines in the logs of the instances that served them."""
+    ids = "{%s}" % ",".join(str(r) for r in RIDS if r)
+    starved = wall = 0
+    for (text,) in s.sql("SELECT l.text FROM instance_log l JOIN model_instance mi"
+                         " ON mi.id = l.instance_id WHERE mi.request_ids && $1::bigint[]", ids):
+        for w, st in re.findall(r" pace .*?wall_ms=(\d+) starved_ms=(\d+)", text or ""):
+            wall += int(w)
+            starved += int(st)
+    return starved, wall
 
 
 def model_values():
@@ -97,8 +120,8 @@ if first:
     t.ok(nbusy >= 5, "the busy phase was recorded (%d busy samples)" % nbusy)
     t.ok(nbusy < int(first[6]), "idle samples stay out of it (%d of %s)" % (nbusy, first[6]))
     t.ok(cpu_min < 100, "the all-time CPU min is the idle floor (%.0f m)" % cpu_min)
-    t.ok(busy_cpu > 75 and busy_cpu > 3 * cpu_min,
-         "busy CPU P10 reflects the work (%.0f m, paced at 250 m), not the idle floor" % busy_cpu)
+    t.ok(busy_cpu > 50 and busy_cpu > 3 * cpu_min,
+         "busy CPU P10 reflects the work (%.0f m, paced at 100 m), not the idle floor" % busy_cpu)
     t.ok(busy_mem >= 200, "busy memory P10 holds the base (%.0f MiB)" % busy_mem)
 if first:
     t.is_((first[7], first[8]), ("600", "100"),
@@ -111,7 +134,7 @@ t.is_([b.get("inputs") for b in rep.get("by_input_size", [])], ["101-1000"],
 res = rep.get("resources", {})
 t.ok("busy floor" in (res.get("cpu_request_m", {}).get("reason") or ""),
      "the CPU request is sized from the busy floor (%s)" % res.get("cpu_request_m", {}).get("reason"))
-t.ok(res.get("cpu_request_m", {}).get("recommended", 0) > 100,
+t.ok(res.get("cpu_request_m", {}).get("recommended", 0) > 50,
      "CPU request recommendation is not the 10 m floor (%s m)" %
      res.get("cpu_request_m", {}).get("recommended"))
 r = s.api("POST", "/api/models/recconv/apply-recommendation", token=adm)
@@ -124,19 +147,32 @@ if second:
     t.diag("second run: busy P10 %s m / %s MiB over %s busy of %s samples, CPU max %s m,"
            " memory max %s MiB, throttled %s %%" % (second[0], second[1], second[2], second[6],
                                                   second[4], second[5], second[9]))
+starved, wall = starvation()
+cpu_own = wall > 0 and starved <= 0.05 * wall
+t.ok(wall > 0, "the load model logged its pace (%d ms starved of %d ms of calls)" % (starved, wall))
 rep = rating(1)
 res = rep.get("resources", {})
 for name in RES:
     it = res.get(name, {})
-    t.is_((it.get("band") or {}).get("name"), "recommended",
-          "after one apply the new run's %s is green (%s%% of %s)" % (
-              name, it.get("percent_used"), it.get("current")))
-t.is_(rep.get("verdict"), "ok", "verdict: nothing to change")
+    what = "after one apply the new run's %s is green (%s%% of %s)" % (
+        name, it.get("percent_used"), it.get("current"))
+    if name.startswith("cpu") and not cpu_own:
+        t.skip("%s: the machine starved the model of CPU for %d of %d ms" % (what, starved, wall))
+        continue
+    t.is_((it.get("band") or {}).get("name"), "recommended", what)
+if cpu_own:
+    t.is_(rep.get("verdict"), "ok", "verdict: nothing to change")
+else:
+    t.skip("verdict ok: CPU figures are the loaded machine's (%d of %d ms starved)" % (starved, wall))
 
 # Fixed point: applying again (over the same window the admin looks at)
 # keeps every value.
 r = s.api("POST", "/api/models/recconv/apply-recommendation", token=adm,
           json={"window": {"limit": 1}})
 t.status(r, 200, "second apply accepted")
-t.is_(model_values(), applied, "second apply changes nothing")
+if cpu_own:
+    t.is_(model_values(), applied, "second apply changes nothing")
+else:
+    t.is_(model_values()[2:], applied[2:], "second apply changes no memory value")
+    t.skip("second apply keeps the CPU values: CPU figures are the loaded machine's")
 t.done()
