@@ -13,7 +13,7 @@ nobase_dist_pkgdata_DATA = $(web_files)
 TESTS += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
 EXTRA_DIST += t/501-web-static.t t/500-web-basic.t t/502-web-requests.t t/503-web-admin.t t/504-web-validate.t
 # Account, guest, forgot-password and user admin pages (issue 18).
-PEOPLE_WEB_TESTS = t/520-web-account.t t/521-web-admin-cancel.t t/522-web-anon-guide.t t/523-web-stats.t
+PEOPLE_WEB_TESTS = t/520-web-account.t t/521-web-admin-cancel.t t/522-web-anon-guide.t t/523-web-stats.t t/524-web-catalogue.t
 TESTS += $(PEOPLE_WEB_TESTS)
 EXTRA_DIST += $(PEOPLE_WEB_TESTS)
 

@@ -17,6 +17,7 @@
 import { get, post, patch, del } from '../api.js';
 import { el, field, showFieldErrors, errorText, pageTitle, table, badge, flash, fmtTime, setContent } from '../ui.js';
 import { recommendationView } from './admin-recommendations.js';
+import { catalogImport } from './catalog-import.js';
 
 const INT_FIELDS = [
   ['cpu_request_m', 'CPU request (millicores)'],
@@ -35,7 +36,16 @@ const BOOL_FIELDS = [
 
 export async function listPage(view) {
   const out = el('div#admin-models');
-  view.append(pageTitle('Models (admin)', el('a.button#new-model', { href: '#/admin/models/new' }, 'New model')), out);
+  // the catalogue import (issue 18) reloads this list when it is done,
+  // keeping its box (and report): listPage appends before its first await
+  const reload = () => {
+    const box = view.querySelector('#catalog-box');
+    view.replaceChildren();
+    listPage(view);
+    view.querySelector('#catalog-box').replaceWith(box);
+  };
+  view.append(pageTitle('Models (admin)', el('a.button#new-model', { href: '#/admin/models/new' }, 'New model')),
+    catalogImport(reload), out);
   let models;
   try {
     models = (await get('/api/models')).items || [];

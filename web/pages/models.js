@@ -8,7 +8,10 @@
 // an uploaded file as multipart/form-data (the API parses both with the
 // same rules; "has header" defaults to off, as in the API). Anonymous
 // visitors see the catalogue and the curl recipe; submitting from the page
-// needs an account.
+// needs an account (or a guest session). The catalogue shows cards with the
+// identification fields (title, tasks, areas, organisms), filters on them
+// and free text, and a "Try with example molecules" button that opens the
+// model's page with its form filled (#/models/{id}?example=1).
 
 import { get, request, qs } from '../api.js';
 import * as session from '../session.js';
@@ -16,15 +19,62 @@ import { el, field, showFieldErrors, errorText, pageTitle, table, badge } from '
 import { columnChooser } from '../columns.js';
 
 function title(m) {
-  return (m.details && m.details.title) || m.id;
+  return m.title || (m.details && m.details.title) || m.id;
 }
 
-export async function listPage(view) {
-  const filter = field({ name: 'q', label: 'Filter models', type: 'search', attrs: { autocomplete: 'off' } });
+// Well-known drugs, for "Try with example molecules" (a model may name its
+// own in details.examples).
+const EXAMPLES = [
+  'CC(=O)Oc1ccccc1C(=O)O', // aspirin
+  'Cn1cnc2c1c(=O)n(C)c(=O)n2C', // caffeine
+  'CC(=O)Nc1ccc(O)cc1', // paracetamol
+  'CC(C)Cc1ccc(cc1)C(C)C(=O)O', // ibuprofen
+  'CCO', // ethanol
+];
+
+function examples(m) {
+  const own = m.details && Array.isArray(m.details.examples) ? m.details.examples.filter((x) => typeof x === 'string' && x) : [];
+  return own.length ? own : EXAMPLES;
+}
+
+// The catalogue's list filters: [field of the model, label, select name].
+const FACETS = [
+  ['biomedical_areas', 'Biomedical area', 'area'],
+  ['target_organisms', 'Target organism', 'organism'],
+  ['tasks', 'Task', 'task'],
+];
+
+function facetField(models, [key, label, name], value) {
+  const values = [...new Set(models.flatMap((m) => m[key] || []))].sort((a, b) => a.localeCompare(b));
+  return field({ name, label, type: 'select', value, options: [['', 'Any'], ...values.map((v) => [v, v])] });
+}
+
+function chips(list, cls) {
+  return (list || []).length ? el('ul.chips' + cls, (list || []).map((x) => el('li', x))) : null;
+}
+
+/** One model of the public catalogue as a card. */
+function card(m, admin) {
+  const href = '#/models/' + encodeURIComponent(m.id);
+  const lists = [['Tasks', m.tasks], ['Areas', m.biomedical_areas], ['Organisms', m.target_organisms]]
+    .filter(([, v]) => v && v.length);
+  return el('li.model-card', { 'data-id': m.id },
+    el('h2', el('a', { href }, title(m))),
+    el('p.model-id', m.id, admin && !m.enabled ? [' ', badge('DISABLED')] : null),
+    m.description ? el('p.model-desc', m.description) : null,
+    lists.length ? el('dl.card-facts', lists.map(([k, v]) => [el('dt', k), el('dd', chips(v, ''))])) : null,
+    el('div.actions', el('a.button.secondary.try-example', { href: href + '?example=1' }, 'Try with example molecules')));
+}
+
+export async function listPage(view, ctx) {
+  const q0 = ctx && ctx.query ? ctx.query : new URLSearchParams();
+  const filter = field({ name: 'q', label: 'Search models', type: 'search', value: q0.get('q') || '', attrs: { autocomplete: 'off' } });
   const out = el('div#models-list');
+  const bar = el('form.filters#models-filters', { role: 'search', novalidate: true }, filter);
   view.append(pageTitle('Models'),
     el('p.lead', 'Chemistry models you can run on a list of molecules (SMILES). Pick one to submit a request.'),
-    filter, out);
+    bar, out);
+  bar.addEventListener('submit', (ev) => ev.preventDefault());
   let models = [];
   try {
     models = (await get('/api/models')).items || [];
@@ -33,19 +83,23 @@ export async function listPage(view) {
     return;
   }
   const admin = session.isAdmin();
+  const facets = FACETS.map((f) => [f, facetField(models, f, q0.get(f[2]) || '')]);
+  bar.append(...facets.map(([, w]) => w));
   const draw = () => {
     const q = filter.input.value.trim().toLowerCase();
-    const rows = models.filter((m) => !q || [m.id, title(m), m.description || ''].join(' ').toLowerCase().includes(q));
-    out.replaceChildren(table([
-      { head: 'Model', cell: (m) => el('a', { href: '#/models/' + encodeURIComponent(m.id) }, m.id) },
-      { head: 'Title', cell: (m) => title(m) },
-      { head: 'Description', cell: (m) => m.description || '' },
-      { head: 'Outputs', cell: (m) => ((m.details && m.details.columns) || []).join(', ') },
-      { head: 'Mode', cell: (m) => m.execution_mode },
-      admin ? { head: 'Enabled', cell: (m) => (m.enabled ? 'yes' : badge('DISABLED')) } : null,
-    ].filter(Boolean), rows, { cls: 'models', empty: models.length ? 'No model matches the filter.' : 'No models are available yet.' }));
+    const rows = models.filter((m) => {
+      for (const [[key], w] of facets) if (w.input.value && !(m[key] || []).includes(w.input.value)) return false;
+      const text = [m.id, title(m), m.description, m.interpretation, m.slug, ...(m.tasks || []),
+        ...(m.biomedical_areas || []), ...(m.target_organisms || [])].join(' ').toLowerCase();
+      return !q || text.includes(q);
+    });
+    out.replaceChildren(rows.length
+      ? el('ul.model-cards', rows.map((m) => card(m, admin)))
+      : el('p.empty', models.length ? 'No model matches the filters.' : 'No models are available yet.'),
+    el('p.hint#models-count', { 'aria-live': 'polite' }, `${rows.length} of ${models.length} models`));
   };
   filter.input.addEventListener('input', draw);
+  for (const [, w] of facets) w.input.addEventListener('change', draw);
   draw();
 }
 
@@ -266,22 +320,31 @@ async function submitForm(m, ctx, form, f, fs, submit) {
 }
 
 function requestForm(m, ctx, limit) {
+  const wantExample = ctx.query && ctx.query.get('example') === '1';
   if (!session.currentUser()) {
+    const back = '/models/' + m.id + (wantExample ? '?example=1' : '');
     return el('div.card',
       el('h2', 'New request'),
-      el('p', el('a', { href: '#/login?next=' + encodeURIComponent('/models/' + m.id) }, 'Log in'), ' or ',
+      el('p', el('a', { href: '#/login?next=' + encodeURIComponent(back) }, 'Log in'), ' (or use it without an account there) or ',
         el('a', { href: '#/signup' }, 'sign up'), ' to submit molecules from this page.'));
   }
   const f = formFields(m);
   f.chooser = columnChooser(m.id); // the input column of a multi-column CSV (web/columns.js)
   const submit = el('button#submit-request', { type: 'submit' }, 'Submit request');
+  const fill = el('button.secondary.small#fill-examples', { type: 'button' }, 'Try with example molecules');
+  fill.addEventListener('click', () => {
+    f.text.input.value = examples(m).join('\n') + '\n';
+    f.text.input.dispatchEvent(new Event('input'));
+    f.text.input.focus();
+  });
   const form = el('form.card#request-form', { novalidate: true },
-    el('h2', 'New request'),
+    el('h2', 'New request'), el('div.actions', fill),
     el('p.form-error', { role: 'alert' }),
     f.text, el('p.hint#input-count', { 'aria-live': 'polite' }), f.file, f.header,
     el('p.hint#header-note', { 'aria-live': 'polite' }), f.chooser.node, f.cache,
     el('div.actions', submit));
   const fs = formState(m, form, f, limit);
+  if (wantExample && !f.text.input.value.trim()) fill.click();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     submitForm(m, ctx, form, f, fs, submit);
@@ -304,18 +367,29 @@ export async function detailPage(view, ctx) {
     return;
   }
   const d = m.details || {};
+  const join = (a) => (a && a.length ? a.join(', ') : null);
   const facts = [
     ['Model id', m.id],
-    ['Outputs', (d.columns || []).join(', ') || '–'],
-    ['Input', d.input || 'Compound (SMILES)'],
+    ['Slug', m.slug],
+    ['Tasks', join(m.tasks)],
+    ['Input', join(m.input_types) || d.input || 'Compound (SMILES)'],
+    ['Output', join(m.output_types)],
+    ['Outputs (columns)', (d.columns || []).join(', ') || null],
+    ['Interpretation', m.interpretation],
+    ['Biomedical areas', join(m.biomedical_areas)],
+    ['Target organisms', join(m.target_organisms)],
+    ['Publication', m.publication],
+    ['Source code', m.source_code || d.source || d.source_code],
+    ['License', m.license],
     ['Mode', m.execution_mode],
     ['Version', m.model_version],
-    ['Source', d.source || d.source_code || '–'],
-  ];
+  ].filter(([, v]) => v !== null && v !== undefined && v !== '');
+  const value = (v) => (/^https?:\/\//.test(String(v)) ? el('a', { href: String(v), rel: 'noopener noreferrer', target: '_blank' }, String(v)) : String(v));
+  const form = m.enabled ? requestForm(m, ctx, limit) : el('p.error', 'This model is disabled and takes no requests.');
   view.append(
     pageTitle(title(m), session.isAdmin() ? el('a.button.secondary', { href: '#/admin/models/' + encodeURIComponent(m.id) }, 'Edit (admin)') : null),
     m.description ? el('p.lead', m.description) : null,
-    el('dl.facts', facts.map(([k, v]) => [el('dt', k), el('dd', String(v ?? '–'))])),
-    m.enabled ? requestForm(m, ctx, limit) : el('p.error', 'This model is disabled and takes no requests.'),
+    el('dl.facts#model-facts', facts.map(([k, v]) => [el('dt', k), el('dd', value(v))])),
+    form,
     curlRecipe(m.id));
 }
