@@ -74,7 +74,8 @@ t.ok(wait_for(lambda: not gone(), 30), "no model pod left to a replica that is g
 
 def kinds():
     return {k: int(n) for k, n in s.sql("SELECT kind, count(*) FROM instance_event"
-                                        " WHERE kind IN ('HANDED_OVER', 'ADOPTED', 'STOP_SHUTDOWN') GROUP BY kind")}
+                                        " WHERE kind IN ('HANDED_OVER', 'ADOPTED', 'STOP_SHUTDOWN', 'STOP_ABANDONED_CALL')"
+                                        " GROUP BY kind")}
 
 
 def ownerless():
@@ -87,7 +88,8 @@ k = kinds()
 t.ok(k.get("HANDED_OVER", 0) >= 1 and k.get("ADOPTED", 0) >= k.get("HANDED_OVER", 0),
      "stopped replicas handed their warm pods over, the remaining ones adopted them (%s)" % k)
 t.is_(ownerless(), [], "  every active instance belongs to a running replica")
-t.is_(k.get("STOP_SHUTDOWN", 0), 0, "  no serving or warm pod deleted by the rollout")
+t.is_(k.get("STOP_SHUTDOWN", 0) + k.get("STOP_ABANDONED_CALL", 0), 0,
+      "  no serving or warm pod deleted by the rollout")
 t.is_(s.sql("SELECT count(*) FROM model_instance WHERE termination_reason = 'LOST'")[0][0], "0",
       "  no instance marked LOST")
 for p in replicas.values():

@@ -377,10 +377,13 @@ static enum drive_rc drive(struct runner *r, struct job *j, struct cur *in, stru
 /* The request was aborted: shutdown or an instance stopped while starting
  * hand it back; a cancellation leaves it as the API set it. A call cut
  * short (cancellation, time budget) may still run in the model, which
- * cannot be interrupted: that instance is recycled, never reused busy. */
+ * cannot be interrupted: that instance is recycled, never reused busy.
+ * A shutdown's cut call was healthy and ends soon: the instance is left
+ * like the others (kubernetes: handed over to the remaining replicas,
+ * whose next call waits for it at the model; local: stopped). */
 static void aborted(struct runner *r, struct job *j)
 {
-	runner_inst_put(j, j->call_cut ? 2 : 0);
+	runner_inst_put(j, j->call_cut && j->abort != AB_STOP ? 2 : 0);
 	if (j->abort == AB_STOP || j->abort == AB_INSTSTOP) {
 		db_work_handback(r->db, j->req->id, r->id);
 		log_info("runner reason=%s msg=\"request handed back\"",
