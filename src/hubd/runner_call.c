@@ -106,13 +106,20 @@ static int call_timeout(struct job *j, int n)
 	return (int)(lim < 1 ? 1 : lim);
 }
 
+/* The reason in a model's error answer: FastAPI's {"detail": "..."} when
+ * it is a string (ersilia-pack adds a long "traceback" beside it), else
+ * the body; at most 200 characters, quotes and line breaks blanked. */
 static void short_detail(const char *body, char *out, size_t n)
 {
+	json_object *o = body && *body == '{' ? json_tokener_parse(body) : NULL, *d;
 	size_t k = 0;
 
+	if (o && json_object_object_get_ex(o, "detail", &d) && json_object_is_type(d, json_type_string))
+		body = json_object_get_string(d);
 	for (; body && *body && k + 1 < n && k < 200; body++)
 		out[k++] = (*body == '"' || *body == '\n' || *body == '\r') ? ' ' : *body;
 	out[k] = '\0';
+	json_object_put(o);
 }
 
 /* Transport failure or a 5xx: decide between "instance died" (fatal) and

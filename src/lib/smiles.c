@@ -31,7 +31,7 @@
 #define B_DIR 7     /* '/' or '\\': single, but aromatic between aromatic atoms */
 #define B_AROM 8    /* aromatic: ':' or unwritten between aromatic atoms */
 #define B_UNKNOWN 9 /* '~', dative, disagreeing ring ends: order not used */
-#define KEKULE_BUDGET 5000 /* kekulization search steps per input, then let it through */
+#define KEKULE_BUDGET 2000 /* kekulization search steps per input, then let it through */
 
 struct atom {
 	int parent; /* tree parent, -1 for a root */
