@@ -39,6 +39,12 @@ int cluster_get(struct cluster *c, const char *name, struct cluster_instance *ou
 	return c->ops->get(c, name, out);
 }
 
+void cluster_set_probe(struct cluster *c, cluster_probe_fn fn, void *ctx)
+{
+	c->probe = fn;
+	c->probe_ctx = ctx;
+}
+
 int cluster_delete(struct cluster *c, const char *name, int grace_ms)
 {
 	return c->ops->remove(c, name, grace_ms);

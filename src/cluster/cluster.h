@@ -271,9 +271,14 @@ struct cluster_ops {
 	void (*free)(struct cluster *c);
 };
 
+/* A readiness probe (GET /healthz of address within timeout_ms): 1 ready. */
+typedef int (*cluster_probe_fn)(void *ctx, const char *address, int timeout_ms);
+
 struct cluster {
 	const struct cluster_ops *ops;
 	void *priv;
+	cluster_probe_fn probe; /* cluster_set_probe; NULL: the backend's own */
+	void *probe_ctx;
 };
 
 /* Backend by name ("local", "kubernetes"), configured from lib/config.
@@ -285,6 +290,10 @@ void cluster_free(struct cluster *c);
 int cluster_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out);
 /* Current state; for a starting instance this probes readiness (GET /healthz). */
 int cluster_get(struct cluster *c, const char *name, struct cluster_instance *out);
+/* Backends that probe readiness themselves (local) call fn instead of their
+ * own blocking HTTP client: the runner's probe runs on its event loop
+ * (hubd/runner_loop.c), so a slow instance does not stall other requests. */
+void cluster_set_probe(struct cluster *c, cluster_probe_fn fn, void *ctx);
 /* Stop: SIGTERM / delete, then SIGKILL / force after grace_ms. */
 int cluster_delete(struct cluster *c, const char *name, int grace_ms);
 /* Up to max_bytes of the instance's log (the tail when longer), appended.

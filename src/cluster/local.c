@@ -30,7 +30,9 @@
  *   that is set. Directories and logs go after hub.retention_days
  *   (janitor), an exited instance's directory when it is forgotten.
  * - Readiness is GET /healthz only (ersilia-pack's /models/status always
- *   says NOT_READY).
+ *   says NOT_READY), by the caller's probe when it set one
+ *   (cluster_set_probe: the runner's, on its event loop), else by our own
+ *   blocking client.
  */
 #include "cluster/cluster.h"
 #include "cluster/local_jail.h"
@@ -61,7 +63,7 @@
 #define MH_DATADIR "/usr/local/share/modelhub"
 #endif
 
-#define LOCAL_MAX 64
+#define LOCAL_MAX 1024          /* instances of one process: a runner runs hundreds at once (issue 15) */
 #define LOCAL_PROBE_MS 800       /* one readiness probe */
 #define LOCAL_FORGET_MS 600000   /* drop exited entries after 10 min */
 #define LOCAL_SWEEP_MS 3600000   /* old instance files: once an hour */
@@ -561,6 +563,13 @@ static void on_exit_status(struct lproc *p, int st)
 		 (int)p->pid, cluster_term_name(p->term), p->detail);
 }
 
+static void set_ready(struct lproc *p)
+{
+	p->state = CLUSTER_READY;
+	p->ready_ms = mh_wall_ms();
+	log_info("local instance=%s msg=\"ready\"", p->name);
+}
+
 static void poll_one(struct local *l, struct lproc *p, int probe)
 {
 	int st;
@@ -589,11 +598,25 @@ static void poll_one(struct local *l, struct lproc *p, int probe)
 		kill(-p->pid, SIGKILL);
 		return;
 	}
-	if (probe && p->state == CLUSTER_STARTING && mc_healthz(l->mc, p->address, LOCAL_PROBE_MS)) {
-		p->state = CLUSTER_READY;
-		p->ready_ms = mh_wall_ms();
-		log_info("local instance=%s msg=\"ready\"", p->name);
-	}
+	if (probe && p->state == CLUSTER_STARTING && mc_healthz(l->mc, p->address, LOCAL_PROBE_MS))
+		set_ready(p);
+}
+
+/* The caller's probe (cluster_set_probe) of a starting instance; other
+ * work of the caller may run meanwhile, so p is looked up again after. */
+static struct lproc *probe_outside(struct cluster *c, struct lproc *p, const char *name)
+{
+	char address[sizeof p->address];
+	int ok;
+
+	if (p->state != CLUSTER_STARTING)
+		return p;
+	snprintf(address, sizeof address, "%s", p->address);
+	ok = c->probe(c->probe_ctx, address, LOCAL_PROBE_MS);
+	p = find(c->priv, name);
+	if (p && ok && p->state == CLUSTER_STARTING)
+		set_ready(p);
+	return p;
 }
 
 static int local_get(struct cluster *c, const char *name, struct cluster_instance *out)
@@ -603,7 +626,9 @@ static int local_get(struct cluster *c, const char *name, struct cluster_instanc
 
 	if (!p)
 		return 1;
-	poll_one(l, p, 1);
+	poll_one(l, p, !c->probe);
+	if (c->probe && !(p = probe_outside(c, p, name)))
+		return 1;
 	fill(p, out);
 	return 0;
 }

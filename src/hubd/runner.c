@@ -433,6 +433,7 @@ int runner_main(struct hubd_child *c)
 	r->loop = r->cl ? rl_new(c, r->db) : NULL;
 	if (!r->loop)
 		goto out;
+	cluster_set_probe(r->cl, runner_probe, r);
 	db_listen(r->db, "work_queued");
 	db_listen(r->db, "model_changed");
 	db_listen(r->db, "instance_stop");

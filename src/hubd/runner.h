@@ -213,6 +213,7 @@ int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
 			    char *detail, size_t dlen);
 void runner_inst_put(struct job *j, int broken);
+int runner_probe(void *ctx, const char *address, int timeout_ms);
 /* Inputs per model call for j: hub.chunk_size, or less for an instance
  * sized from the request (hubd/sizing.h). */
 int runner_chunk(const struct runner *r, const struct job *j);

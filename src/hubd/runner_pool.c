@@ -595,6 +595,25 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 	return inst_wait_ready(r, j, in, until, reason, detail, dlen);
 }
 
+/* The local backend's readiness probe (cluster_set_probe): a client of
+ * its own on the loop's multi handle, so the task waits and the others
+ * run; blocking only on the scheduler's own stack. */
+int runner_probe(void *ctx, const char *address, int timeout_ms)
+{
+	struct runner *r = ctx;
+	struct rl_task *t = rl_self(r->loop);
+	struct mc *m = mc_new();
+	int ok;
+
+	if (!m)
+		return 0;
+	if (t)
+		mc_attach(m, rl_multi(r->loop), rl_mc_wait, t);
+	ok = mc_healthz(m, address, timeout_ms);
+	mc_free(m);
+	return ok;
+}
+
 int runner_chunk(const struct runner *r, const struct job *j)
 {
 	int c = j && j->inst ? j->inst->wi.chunk_size : 0;
