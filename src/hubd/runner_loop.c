@@ -25,7 +25,8 @@
  * - One Postgres connection per runner process, however many requests run:
  *   statements of different tasks go one after another (libpq allows one at
  *   a time); a transaction or a statement left in flight (db_send) keeps the
- *   connection for its task, others queue FIFO (acquire/release hooks).
+ *   connection for its task, others queue FIFO (acquire/release hooks),
+ *   except the claim loop's task (rl_notify_to), which goes first.
  * - Waits are always in a loop over their condition: a wake (rl_wake, used
  *   for cancellation and shutdown) may come early or for another reason.
  * - Signals: the scheduler sleeps in hubd_poll (ppoll with the signals
@@ -90,7 +91,8 @@ struct rl {
 	int cappfd;
 	void (*on_signal)(void *ctx, int poked);
 	void *sig_ctx;
-	struct rl_task *notify_to; /* woken when notifications are pending */
+	struct rl_task *notify_to; /* woken when notifications are pending;
+				    * first in line for the connection */
 #ifdef RL_ASAN
 	void *fake_stack;
 #endif
@@ -299,12 +301,21 @@ static void db_acquire(void *ctx)
 		l->db_owner = t;
 		return;
 	}
-	t->dbnext = NULL;
-	if (l->dbq_tail)
-		l->dbq_tail->dbnext = t;
-	else
+	if (t == l->notify_to) {
+		/* the claim loop goes first: behind hundreds of requests'
+		 * statements it would claim a few a second */
+		t->dbnext = l->dbq_head;
 		l->dbq_head = t;
-	l->dbq_tail = t;
+		if (!l->dbq_tail)
+			l->dbq_tail = t;
+	} else {
+		t->dbnext = NULL;
+		if (l->dbq_tail)
+			l->dbq_tail->dbnext = t;
+		else
+			l->dbq_head = t;
+		l->dbq_tail = t;
+	}
 	t->queued = 1;
 	while (l->db_owner != t)
 		rl_wait(l, -1, 0, -1);
