@@ -26,7 +26,7 @@ from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
 
 t = TAP()
-s = Stack(hubd=True, config={"hub.runners": "1", "metrics.interval_ms": "500"})
+s = Stack(hubd=True, config={"hub.runners": "1", "metrics.interval_ms": "1000"})
 adm = s.admin_token
 RES = ("cpu_request_m", "cpu_limit_m", "memory_request_mib", "memory_limit_mib")
 model = {
