@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 373-autoscale-external.t — the autoscaler in mode external with kubesim's cluster-autoscaler stub: start deadlines extended while the engine provisions, the work completes, a pod no group fits fails NO_CAPACITY at once, and modelhub writes nothing to nodes or machines (the simulator's audit log).
+# 373-autoscale-external.t — the autoscaler in mode external with kubesim's cluster-autoscaler stub: start deadlines extended while the engine provisions, the work completes, the engine's nodes go away after it, a pod no group fits fails NO_CAPACITY at once, and modelhub writes nothing to nodes or machines (the simulator's audit log).
 """No node can take the model pods at first (node-a has 1 CPU); the external
 autoscaler stub owns group ng-a (2 CPU / 4 GiB nodes, max 3, provisioned 8 s
 after its decision). hub.instance_start_timeout is 5 s: without the
@@ -53,6 +53,17 @@ t.ok(any("TriggeredScaleUp" in r[0] for r in ext), "the engine's TriggeredScaleU
      % [r[0][:60] for r in ext][:3])
 log = open(s.logs["hubd"]).read() if "hubd" in s.logs else ""
 t.like(log, r"capacity is being provisioned: start deadline extended", "the runner extended the start deadline")
+
+
+def engine_nodes():
+    return [n["metadata"]["name"] for n in sim.api("GET", "/api/v1/nodes").json().get("items", [])
+            if n["metadata"]["name"].startswith("ng-a-")]
+
+
+deadline = time.time() + 90
+while time.time() < deadline and engine_nodes():
+    time.sleep(1)
+t.is_(engine_nodes(), [], "after the work the engine's nodes are gone (%s)" % nodes)
 
 t1 = time.time()
 rid = submit(s, anon, "load", ["CCO"])

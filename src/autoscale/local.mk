@@ -14,6 +14,7 @@ check_PROGRAMS += bench/autoscale-bench
 bench_autoscale_bench_SOURCES = bench/autoscale-bench.c
 bench_autoscale_bench_LDADD = libmhautoscale.a
 # The autoscaler child against kubesim (issue 13, the rest are in t/local.mk).
-MH_AS_TESTS = t/374-autoscale-takeover.t t/375-autoscale-no-evict.t t/376-web-models-no-group.t
+MH_AS_TESTS = t/374-autoscale-takeover.t t/375-autoscale-no-evict.t t/376-web-models-no-group.t \
+	t/377-autoscale-karpenter.t
 TESTS += $(MH_AS_TESTS)
 EXTRA_DIST += $(MH_AS_TESTS)
