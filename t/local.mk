@@ -38,6 +38,11 @@ EXTRA_DIST += t/192-install-deps.t
 TESTS += t/369-leader-freeze.t
 MH_LONG_TESTS = t/912-leader-freeze-long.t
 EXTRA_DIST += t/369-leader-freeze.t $(MH_LONG_TESTS)
+# Fault injection under load (issue 17, about 1 min): every hubd child role,
+# an fcgi worker, a model instance and the supervisor SIGKILLed, Postgres
+# restarted fast and immediate, nginx reloaded, 200 requests from 20 clients.
+MH_LONG_TESTS += t/913-fault-suite.t
+EXTRA_DIST += t/913-fault-suite.t
 check-long:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(MH_LONG_TESTS)'
 .PHONY: check-long

@@ -55,6 +55,7 @@ struct owned {
 	int pid;
 	int stop_after; /* stop requested while serving us */
 	int64_t created_ms;
+	int busy_unused; /* housekeeping passes seeing it BUSY with no job (lost release) */
 };
 
 struct backoff {

@@ -144,6 +144,65 @@ void runner_own_leave(struct runner *r, int i)
 	runner_own_stop_id(r, id, "STOPPED", "STOP_SHUTDOWN");
 }
 
+/* An owned instance no job uses, yet BUSY or READY in the table at two
+ * housekeeping passes in a row: its release was lost to a database outage
+ * (issue 17, t/913: an immediate Postgres restart while results were
+ * stored left every max_instances slot held for good). Released again.
+ * Two passes, because between a job's acquire and its cur_inst the row is
+ * legitimately BUSY. 1 when handled. */
+static int lost_release(struct runner *r, int i, int64_t id, const char *state)
+{
+	if (runner_job_of_inst(r, id) || (strcmp(state, "BUSY") != 0 && strcmp(state, "READY") != 0)) {
+		r->own[i].busy_unused = 0;
+		return 0;
+	}
+	if (!r->own[i].busy_unused++)
+		return 1;
+	r->own[i].busy_unused = 0;
+	log_warn_x("runner instance=%lld msg=\"released again (release lost to a database error)\"",
+		   (long long)id);
+	db_inst_release(r->db, id);
+	return 1;
+}
+
+/* Make the owned instances match their rows (db_inst_poll: id, state,
+ * stop requested). */
+static void own_reconcile(struct runner *r, PGresult *res)
+{
+	for (int k = 0; k < PQntuples(res); k++) {
+		int64_t id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
+		const char *state = PQgetvalue(res, k, 1);
+		int stop = PQgetvalue(res, k, 2)[0] == 't';
+		int i = runner_own_find(r, id);
+		if (i < 0)
+			continue;
+		if (strcmp(state, "TERMINATED") == 0) {
+			/* someone (janitor, admin) ended the row: make it true */
+			cluster_delete(r->cl, r->own[i].name, RUNNER_STOP_GRACE_MS);
+			own_drop(r, i);
+			continue;
+		}
+		if (stop) {
+			struct job *uj = runner_job_of_inst(r, id);
+			if (uj) {
+				/* abort the call; the request goes on elsewhere */
+				r->own[i].stop_after = 1;
+				if (uj->abort == AB_NONE) {
+					uj->abort = AB_INSTSTOP;
+					rl_wake(uj->task);
+				}
+			} else
+				runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
+			continue;
+		}
+		if (lost_release(r, i, id, state))
+			continue;
+		if (!runner_job_of_inst(r, id) && strcmp(state, "IDLE") == 0 &&
+		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
+			runner_own_stop_id(r, id, "IDLE", "STOP_IDLE");
+	}
+}
+
 /* Reap, idle out and stop-on-request the instances this runner started,
  * except those a request uses. */
 void runner_housekeep(struct runner *r)
@@ -174,36 +233,7 @@ void runner_housekeep(struct runner *r)
 	buf_free(&ids);
 	if (!res)
 		return;
-	for (int k = 0; k < PQntuples(res); k++) {
-		int64_t id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
-		const char *state = PQgetvalue(res, k, 1);
-		int stop = PQgetvalue(res, k, 2)[0] == 't';
-		int i = runner_own_find(r, id);
-		if (i < 0)
-			continue;
-		if (strcmp(state, "TERMINATED") == 0) {
-			/* someone (janitor, admin) ended the row: make it true */
-			cluster_delete(r->cl, r->own[i].name, RUNNER_STOP_GRACE_MS);
-			own_drop(r, i);
-			continue;
-		}
-		if (stop) {
-			struct job *uj = runner_job_of_inst(r, id);
-			if (uj) {
-				/* abort the call; the request goes on elsewhere */
-				r->own[i].stop_after = 1;
-				if (uj->abort == AB_NONE) {
-					uj->abort = AB_INSTSTOP;
-					rl_wake(uj->task);
-				}
-			} else
-				runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
-			continue;
-		}
-		if (!runner_job_of_inst(r, id) && strcmp(state, "IDLE") == 0 &&
-		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
-			runner_own_stop_id(r, id, "IDLE", "STOP_IDLE");
-	}
+	own_reconcile(r, res);
 	PQclear(res);
 }
 
