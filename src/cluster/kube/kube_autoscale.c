@@ -130,25 +130,53 @@ static void node_from_json(struct json_object *nd, struct cluster_node_info *ni)
 	}
 }
 
-int kube_as_nodes(struct kube_http *h, struct cluster_node_info **out, int *n)
+/* One page of the node list appended to *out (grown as needed); the
+ * continue token into cont ("" after the last page). 0, -1. */
+static int nodes_page(struct kube_http *h, char *cont, size_t clen, struct cluster_node_info **out, int *n)
 {
-	struct json_object *o = get_json(h, "/api/v1/nodes"), *items;
+	char path[1024];
+	struct json_object *o, *items;
+	struct cluster_node_info *grown;
+	const char *next;
 	size_t len;
 
-	*out = NULL;
-	*n = 0;
-	if (!o)
+	snprintf(path, sizeof path, "/api/v1/nodes?limit=%d%s%s", kube_list_page(), cont[0] ? "&continue=" : "",
+		 cont);
+	cont[0] = '\0';
+	if (!(o = get_json(h, path)))
 		return -1;
 	items = jx_get(o, "items", NULL);
 	len = items ? json_object_array_length(items) : 0;
-	*out = calloc(len ? len : 1, sizeof **out);
-	if (!*out) {
+	grown = realloc(*out, ((size_t)*n + len + 1) * sizeof **out);
+	if (!grown) {
 		json_object_put(o);
 		return -1;
 	}
+	*out = grown;
 	for (size_t i = 0; i < len; i++)
 		node_from_json(json_object_array_get_idx(items, i), &(*out)[(*n)++]);
+	next = jx_get_str(o, "metadata", "continue", NULL);
+	if (next && next[0] && strlen(next) < clen / 3)
+		kube_http_escape(next, cont, clen);
 	json_object_put(o);
+	return 0;
+}
+
+/* Every node, paged (limit/continue) like the scraper's node list. */
+int kube_as_nodes(struct kube_http *h, struct cluster_node_info **out, int *n)
+{
+	char cont[768] = "";
+
+	*out = NULL;
+	*n = 0;
+	do {
+		if (nodes_page(h, cont, sizeof cont, out, n) < 0) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
+	} while (cont[0]);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_pod.h"
 #include "lib/clock.h"
+#include "lib/config.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -56,6 +57,13 @@ static int qty(const char *q, double *out)
 		return -1;
 	*out = v * mult;
 	return 0;
+}
+
+int kube_list_page(void)
+{
+	long n = cfg_int("kube.list_page", KUBE_LIST_PAGE);
+
+	return n < 1 ? 1 : n > 5000 ? 5000 : (int)n;
 }
 
 int kube_qty_milli(const char *q, int64_t *out)
@@ -143,7 +151,7 @@ int kube_nodes_list(struct kube_http *h, const char *group_label, struct cluster
 		struct json_object *o;
 
 		/* paged: one answer never holds a thousand nodes at once */
-		snprintf(path, sizeof path, "/api/v1/nodes?limit=%d%s%s", KUBE_LIST_PAGE,
+		snprintf(path, sizeof path, "/api/v1/nodes?limit=%d%s%s", kube_list_page(),
 			 cont[0] ? "&continue=" : "", cont);
 		o = kube_http_get_json(h, path, &st, KUBE_NODES_MS);
 		if (!o || nodes_page(o, group_label, out, n, &cap) < 0) {

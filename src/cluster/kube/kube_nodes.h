@@ -22,7 +22,11 @@
 #include "cluster/kube/kube_http.h"
 
 #define KUBE_FETCH_CONNS 16
-#define KUBE_LIST_PAGE 500      /* limit= of every node and pod list */
+#define KUBE_LIST_PAGE 500      /* limit= of every node, pod and event list */
+
+/* limit= of every list request: kube.list_page (default KUBE_LIST_PAGE,
+ * 1..5000; small values let tests page through a few objects). */
+int kube_list_page(void);
 
 /* CPU quantity ("2", "500m", "1.5", "250000n") to millicores; memory
  * quantity ("4Gi", "512Mi", "1e9", "1G", "123Ki") to bytes. 0 / -1. */

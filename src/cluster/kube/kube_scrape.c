@@ -138,7 +138,7 @@ static int model_nodes_list(struct kube_scrape *ks, struct names *nm)
 		struct json_object *o, *items;
 
 		snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=%s&limit=%d%s%s",
-			 kube_http_conf(ks->h)->ns, KUBE_SELECTOR, KUBE_LIST_PAGE, cont[0] ? "&continue=" : "",
+			 kube_http_conf(ks->h)->ns, KUBE_SELECTOR, kube_list_page(), cont[0] ? "&continue=" : "",
 			 cont);
 		o = kube_http_get_json(ks->h, path, &st, KS_LIST_TIMEOUT_MS);
 		if (!o) {

@@ -16,6 +16,7 @@
  * broken connection resumes from the last version after a back-off that
  * doubles from KUBE_BACKOFF_MIN_MS to KUBE_BACKOFF_MAX_MS.
  */
+#include "cluster/kube/kube_nodes.h"
 #include "cluster/kube/kube_watch.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -117,8 +118,8 @@ static int list_pods(struct kube_watcher *w)
 		long st;
 		const char *next, *rv;
 
-		snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=%s&limit=500%s%s",
-			 kc->ns, KUBE_SELECTOR, cont[0] ? "&continue=" : "", cont);
+		snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=%s&limit=%d%s%s",
+			 kc->ns, KUBE_SELECTOR, kube_list_page(), cont[0] ? "&continue=" : "", cont);
 		o = kube_http_get_json(w->h, path, &st, KUBE_LIST_TIMEOUT_MS);
 		if (!o) {
 			log_warn_x("kube ns=%s status=%ld msg=\"pod list failed\"", kc->ns, st);
@@ -288,8 +289,8 @@ static int list_events(struct kube_http *h, const char *ns, struct cluster_event
 		const char *next, *rv;
 		long st;
 
-		snprintf(path, sizeof path, "/api/v1/namespaces/%s/events?fieldSelector=%s&limit=500%s%s", ns,
-			 KUBE_EVENTS_SELECTOR, cont[0] ? "&continue=" : "", cont);
+		snprintf(path, sizeof path, "/api/v1/namespaces/%s/events?fieldSelector=%s&limit=%d%s%s", ns,
+			 KUBE_EVENTS_SELECTOR, kube_list_page(), cont[0] ? "&continue=" : "", cont);
 		o = kube_http_get_json(h, path, &st, KUBE_LIST_TIMEOUT_MS);
 		if (!o) {
 			log_warn_x("kube ns=%s status=%ld msg=\"events list failed\"", ns, st);
