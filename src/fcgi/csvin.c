@@ -503,11 +503,17 @@ static int add_rows(struct csvin *c, const struct csv_rows *rs, size_t first,
 		if (c->n == before)
 			continue;
 		for (size_t k = 0; k < c->ncols; k++) {
+			enum csvin_err e = CSVIN_OK;
+
 			v = row_field(rw, (int)k, &n);
 			if (n > o->max_len)
-				return fail(c, CSVIN_TOO_LONG, rw->line);
-			if (!utf8_valid_text(v, n))
-				return fail(c, CSVIN_BAD_ENCODING, rw->line);
+				e = CSVIN_TOO_LONG;
+			else if (!utf8_valid_text(v, n))
+				e = CSVIN_BAD_ENCODING;
+			if (e != CSVIN_OK) {
+				buf_free(&row); /* found by t/fuzz/fuzz-parsers.c (a leak) */
+				return fail(c, e, rw->line);
+			}
 			buf_add(&row, v, n);
 			buf_addc(&row, '\0');
 		}

@@ -89,6 +89,25 @@ fuzz-api-input: $(MH_FUZZ_API_SRC:%=$(srcdir)/%)
 		-DMH_VERSION=\"$(PACKAGE_VERSION)\" $(PQ_CFLAGS) $(JSONC_CFLAGS) \
 		$(MH_FUZZ_API_SRC:%=$(srcdir)/%) $(FCGI_LIBS) $(PQ_LIBS) $(JSONC_LIBS) -o $@
 CLEANFILES += fuzz-api-input
+# Parsers of external text (issue 17): plain/CSV bodies, multipart,
+# Prometheus text, configuration files, Kubernetes pod and event JSON.
+# t/902 replays the target under make check; `make fuzz-parsers` builds the
+# libFuzzer binary (clang; the parsers instrumented, the rest from the
+# libraries); scripts/fuzz SECONDS runs every target.
+check_PROGRAMS += t/902-fuzz-replay.t
+TESTS += t/902-fuzz-replay.t
+t_902_fuzz_replay_t_SOURCES = t/902-fuzz-replay.c t/fuzz/fuzz-parsers.c
+t_902_fuzz_replay_t_LDADD = libmhapi.a libmhcluster.a libmhmetrics.a libmhlib.a $(JSONC_LIBS) \
+	$(CURL_LIBS) -lm $(LIBS)
+MH_FUZZ_PARSERS_SRC = t/fuzz/fuzz-parsers.c src/fcgi/csvin.c src/metrics/prom.c src/lib/config.c \
+	src/cluster/kube/kube_pod.c
+EXTRA_DIST += $(MH_FUZZ_PARSERS_SRC) t/fuzz/regress
+fuzz-parsers: $(MH_FUZZ_PARSERS_SRC:%=$(srcdir)/%) libmhcluster.a libmhmetrics.a libmhlib.a
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(srcdir)/src \
+		-D_GNU_SOURCE -DMH_VERSION=\"$(PACKAGE_VERSION)\" -DMH_DATADIR=\"$(pkgdatadir)\" \
+		$(JSONC_CFLAGS) $(MH_FUZZ_PARSERS_SRC:%=$(srcdir)/%) -Wl,--allow-multiple-definition \
+		libmhcluster.a libmhmetrics.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) -lm -o $@
+CLEANFILES += fuzz-parsers
 # Client address through trusted proxies (http.trusted_proxies): pure, unit-tested.
 libmhapi_a_SOURCES += src/fcgi/clientaddr.c src/fcgi/clientaddr.h
 check_PROGRAMS += t/130-clientaddr.t
