@@ -37,6 +37,7 @@ int ctl_reset_password(const struct ctl_opts *o);
 int ctl_add_model(const struct ctl_opts *o);
 int ctl_list_models(const struct ctl_opts *o);
 int ctl_import_catalog(const struct ctl_opts *o);
+int ctl_stats_fold(const struct ctl_opts *o);
 int ctl_kubeconfig(const struct ctl_opts *o); /* ctl_kube.c */
 int ctl_alive(const struct ctl_opts *o);      /* ctl_alive.c */
 /* ctl_client.c: the HTTP API from scripts (no database) */

@@ -1,10 +1,11 @@
 /*
- * ctl_model.c — `modelhubctl add-model FILE.json`, `list-models` and
- * `import-catalog FILE [--create]`.
+ * ctl_model.c — `modelhubctl add-model FILE.json`, `list-models`,
+ * `import-catalog FILE [--create]` and `stats-fold`.
  *
  * Runs in: modelhubctl. Called by: main.c.
  * Owns: the parsed JSON file.
- * Shared state: table model through db/db_model.h (same validation as the
+ * Shared state: table model through db/db_model.h (stats-fold: the
+ * request_stats_* rollups through db/db_stats.h) (same validation as the
  * API; each model written in its own transaction with NOTIFY model_changed).
  *
  * add-model takes one model object or an array of them and upserts by id:
@@ -21,6 +22,7 @@
  */
 #include "ctl/ctl.h"
 #include "db/db_model.h"
+#include "db/db_stats.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 
@@ -236,5 +238,25 @@ int ctl_import_catalog(const struct ctl_opts *o)
 	       json_object_array_length(json_object_object_get(report, "created")),
 	       json_object_array_length(sk));
 	json_object_put(report);
+	return 0;
+}
+
+/* `modelhubctl stats-fold`: what the janitor does every tick, until
+ * nothing is pending (after a bulk load or with modelhubd stopped), then
+ * VACUUM ANALYZE of the stats tables. */
+int ctl_stats_fold(const struct ctl_opts *o)
+{
+	struct db *db = ctl_db();
+	long total = 0;
+	int n;
+
+	(void)o;
+	while ((n = db_stats_fold(db, 100000)) > 0)
+		total += n;
+	if (n < 0 || db_stats_vacuum(db) < 0) {
+		fprintf(stderr, "modelhubctl: database error: %s\n", db_errmsg(db));
+		return 1;
+	}
+	printf("stats-fold: %ld rollup rows written\n", total);
 	return 0;
 }

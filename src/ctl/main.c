@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"  import-catalog FILE [--create]   set the identification fields of the\n"
 		"                                   models from an Ersilia catalogue (JSON\n"
 		"                                   array); --create adds the others, disabled\n"
+		"  stats-fold                       fold pending request stats into the daily\n"
+		"                                   rollups now (the janitor does it every 2 s)\n"
 		"  kubeconfig FILE [CONTEXT]        print kube.* config lines for a kubeconfig\n"
 		"  alive [SECONDS]                  exit 0 if modelhubd's supervisor beat within\n"
 		"                                   SECONDS (liveness probe, no database)\n"
@@ -83,6 +85,7 @@ static const struct {
 	{"add-model", ctl_add_model, 1, 1},
 	{"list-models", ctl_list_models, 0, 0},
 	{"import-catalog", ctl_import_catalog, 1, 1},
+	{"stats-fold", ctl_stats_fold, 0, 0},
 	{"kubeconfig", ctl_kubeconfig, 1, 2},
 	{"alive", ctl_alive, 0, 1},
 	{"submit", ctl_submit, 2, 2},

@@ -102,3 +102,16 @@ int db_stats_fold(struct db *db, int batch)
 		"  run_hist = stats_hist_add(d.run_hist, excluded.run_hist)",
 		1, p));
 }
+
+int db_stats_vacuum(struct db *db)
+{
+	/* simple-query protocol: VACUUM takes no parameters and must not run
+	 * in a transaction block */
+	PGresult *r = db_ensure(db) == 0 ? PQexec(db_conn(db), "VACUUM (ANALYZE) request_stats_pending,"
+								  " request_stats_day")
+					 : NULL;
+	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+
+	PQclear(r);
+	return ok ? 0 : -1;
+}

@@ -36,5 +36,9 @@ PGresult *db_stats_open(struct db *db, const char *model);
  * one statement. Rows of request_stats_day written (0: nothing pending),
  * or -1. */
 int db_stats_fold(struct db *db, int batch);
+/* VACUUM ANALYZE both stats tables (outside any transaction): after a
+ * bulk fold the pending table is a heap of dead rows that every reader's
+ * scan would still walk until autovacuum runs. 0 / -1. */
+int db_stats_vacuum(struct db *db);
 
 #endif
