@@ -97,8 +97,9 @@ t.ok(wait_for(lambda: replicas("md-small") == 2, 40), "md-small scaled up to its
 sts = [wait_done(s, i, 180) for i in ids]
 t.is_([x[0] for x in sts].count("COMPLETED"), 10, "all 10 requests complete (%s)" % set(x[:2] for x in sts))
 nodes = set(r[0] for r in s.sql("SELECT DISTINCT node FROM model_instance WHERE model_id = 'eos3b5e'"))
-t.ok(nodes and any(n.startswith("md-small-") for n in nodes) and all(n.startswith("md-") for n in nodes),
-     "served on the new nodes (%s)" % nodes)
+# the scheduler takes whichever new node is Ready first: md-big (8 CPU)
+# may hold all three pods, so only "none on the static node" is certain
+t.ok(nodes and all(n.startswith("md-") for n in nodes), "served on the new nodes (%s)" % nodes)
 ups = s.sql("SELECT node_group, count, reason FROM autoscaler_decision WHERE action = 'scale_up' ORDER BY id")
 small = sum(int(u[1]) for u in ups if u[0] == "small")
 big = sum(int(u[1]) for u in ups if u[0] == "big")
