@@ -68,10 +68,12 @@ def chart(css):
 
 
 by_day = chart("#chart-by-day")
-t.is_(by_day, {"labels": [d["day"] for d in api["by_day"]],
-               "data": [[d[k] for d in api["by_day"]] for k in ("completed", "failed", "cancelled")]},
-      "the by-day chart holds GET /api/stats' by_day")
-t.is_(by_day["labels"], [yday, today], "two days")
+t.is_(len(by_day["labels"]), 30, "the by-day chart has every day of the range (no gaps)")
+t.is_((by_day["labels"][0], by_day["labels"][-1]), (api["from"], api["to"]), "from the first day to the last")
+got = {day: [ds[i] for ds in by_day["data"]] for i, day in enumerate(by_day["labels"]) if any(ds[i] for ds in by_day["data"])}
+t.is_(got, {d["day"]: [d["completed"], d["failed"], d["cancelled"]] for d in api["by_day"]},
+      "its non-zero days are GET /api/stats' by_day (the others zero)")
+t.is_(sorted(got), [yday, today], "two days")
 t.is_(chart("#chart-by-model")["labels"], [m["model_id"] for m in api["by_model"]], "a chart by model")
 t.is_(chart("#chart-reasons"), {"labels": ["CANCELLED", "MODEL_ERROR"], "data": [[1, 1]]}, "a chart of failure reasons")
 t.is_(chart("#chart-by-size")["labels"], ["1", "2-10", "11-100", "101-1000", "1001-10000", ">10000"],

@@ -94,6 +94,19 @@ function summary(st) {
     tile('stat-open', 'queued / running now', `${st.open.queued} / ${st.open.running}`));
 }
 
+/** Every day from..to (YYYY-MM-DD, UTC) with its counts, zeros for the
+ * days the API leaves out (no finished request), so the chart's time axis
+ * has no gaps. */
+function allDays(st) {
+  const seen = new Map(st.by_day.map((d) => [d.day, d]));
+  const out = [];
+  for (let t = Date.parse(st.from + 'T00:00:00Z'); t <= Date.parse(st.to + 'T00:00:00Z'); t += 86400000) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    out.push(seen.get(day) || { day, completed: 0, failed: 0, cancelled: 0 });
+  }
+  return out;
+}
+
 /** Draw the answer: sections with a chart box and a table each. */
 function draw(out, st, Chart, charts) {
   const box = (id) => el('div.chart-box#' + id);
@@ -120,7 +133,8 @@ function draw(out, st, Chart, charts) {
       st.by_size, { cls: 'stats-by-size' })),
     el('p.hint', 'Percentiles are read from histograms with buckets 19 % wide: each is at most 19 % above the true value.'));
   if (!Chart) return;
-  charts.push(outcomeChart(Chart, dayBox, st.by_day.map((r) => r.day), st.by_day, { label: 'Requests by day' }));
+  const days = allDays(st);
+  charts.push(outcomeChart(Chart, dayBox, days.map((r) => r.day), days, { label: 'Requests by day' }));
   charts.push(outcomeChart(Chart, modelBox, st.by_model.map((r) => r.model_id), st.by_model, { label: 'Requests by model', horizontal: true }));
   charts.push(barChart(Chart, reasonBox, st.failure_reasons.map((r) => r.reason), st.failure_reasons.map((r) => r.requests), 'Requests', '#c62828'));
   charts.push(outcomeChart(Chart, sizeBox, st.by_size.map((r) => r.bucket), st.by_size, { label: 'Requests by input size' }));
