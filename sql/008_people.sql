@@ -1,5 +1,10 @@
 -- 008 — what people do with their own account, guests, and user admin (issue 18).
 --
+-- Every statement is re-runnable (IF NOT EXISTS, OR REPLACE, DROP ... IF
+-- EXISTS, a guarded backfill): a database that applied an earlier version of
+-- this file can take the later additions (stats rollups, identification
+-- columns) by deleting version 8 from schema_migration and migrating again.
+--
 -- password_reset: one-time password reset links. Only the SHA-256 of the
 -- token is kept (as for sessions); a link is short-lived (auth.reset_seconds)
 -- and single use (used_at). created_by is the admin who made it on the users
