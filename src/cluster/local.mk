@@ -15,6 +15,11 @@ t_071_kube_tab_t_SOURCES = t/071-kube-tab.c
 t_071_kube_tab_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) -lm $(LIBS)
 t_070_kube_pod_t_SOURCES = t/070-kube-pod.c
 t_070_kube_pod_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)
+# Instance logs and directories past retention (issue 17, local_jail.c).
+check_PROGRAMS += t/904-instance-retention.t
+TESTS += t/904-instance-retention.t
+t_904_instance_retention_t_SOURCES = t/904-instance-retention.c
+t_904_instance_retention_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIBS) $(LIBS)
 # local backend test (hubd engineer): real demo model server processes.
 check_PROGRAMS += t/300-local-backend.t
 TESTS += t/300-local-backend.t

@@ -13,6 +13,7 @@
  */
 #include "cluster/modelclient.h"
 #include "lib/clock.h"
+#include "lib/config.h"
 #include "lib/log.h"
 
 #include <curl/curl.h>
@@ -36,6 +37,9 @@ struct mc {
 	void *wait_ctx;
 	int done;       /* the loop saw the transfer end (mc_transfer_done) */
 	CURLcode cc;
+	struct buf *out;    /* the call's answer (mc_start) */
+	size_t max_body;    /* hub.max_response_mib in bytes, 0 = no cap */
+	int too_big;        /* the answer passed max_body: cut (MC_TOO_LARGE) */
 };
 
 static int mc_inited;
@@ -106,10 +110,18 @@ void mc_set_tick(struct mc *m, mc_tick_fn fn, void *ctx)
 	m->tick_ctx = ctx;
 }
 
+/* The answer so far, up to max_body: a model's answer is held in memory
+ * whole, so one that grows without end must not take the runner with it
+ * (issue 17). Returning 0 makes libcurl stop the transfer. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-	struct buf *b = ud;
+	struct mc *m = ud;
+	struct buf *b = m->out;
 
+	if (m->max_body && b->len + size * n > m->max_body) {
+		m->too_big = 1;
+		return 0;
+	}
 	buf_add(b, p, size * n);
 	return b->oom ? 0 : size * n;
 }
@@ -149,8 +161,11 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 	curl_easy_setopt(m->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(m->h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(m->h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? (long)timeout_ms : 5000L);
+	m->out = out;
+	m->too_big = 0;
+	m->max_body = (size_t)cfg_int("hub.max_response_mib", MC_DEFAULT_MAX_RESPONSE_MIB) << 20;
 	curl_easy_setopt(m->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(m->h, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(m->h, CURLOPT_WRITEDATA, m);
 	curl_easy_setopt(m->h, CURLOPT_PRIVATE, (char *)m);
 	/* attached: the tick runs in mc_finish's task, never from inside the
 	 * loop's curl_multi_socket_action */
@@ -182,6 +197,11 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 /* The outcome of the finished transfer. */
 static enum mc_rc finished_rc(struct mc *m, CURLcode cc)
 {
+	if (m->too_big) {
+		log_warn_x("modelclient url=%s max_bytes=%zu msg=\"answer cut: larger than"
+			   " hub.max_response_mib\"", m->where, m->max_body);
+		return MC_TOO_LARGE;
+	}
 	switch (cc) {
 	case CURLE_OK:
 		return MC_OK;
@@ -308,7 +328,8 @@ int mc_healthz(struct mc *m, const char *address, int timeout_ms)
 
 const char *mc_rc_name(enum mc_rc rc)
 {
-	static const char *const names[] = {"ok", "connection", "timeout", "aborted", "error"};
+	static const char *const names[] = {"ok", "connection", "timeout", "aborted", "error",
+					    "too_large"};
 
 	return (unsigned)rc < sizeof names / sizeof names[0] ? names[rc] : "?";
 }

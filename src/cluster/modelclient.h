@@ -24,7 +24,10 @@ enum mc_rc {
 	MC_TIMEOUT,     /* no complete answer before the deadline */
 	MC_ABORTED,     /* the tick callback asked to stop */
 	MC_ERROR,       /* anything else (out of memory, bad URL) */
+	MC_TOO_LARGE,   /* the answer passed hub.max_response_mib: cut, out partial */
 };
+
+#define MC_DEFAULT_MAX_RESPONSE_MIB 256 /* hub.max_response_mib; 0: no cap */
 
 /* Called about once per second during a call; return non-zero to abort. */
 typedef int (*mc_tick_fn)(void *ctx);

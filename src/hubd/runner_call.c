@@ -149,6 +149,15 @@ static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const c
 			 is_req ? "the request deadline" : "the chunk timeout");
 		return BISECT_FATAL;
 	}
+	if (rc == MC_TOO_LARGE) {
+		/* the inputs' doing, like a rejection: bisected down to the input
+		 * whose answer alone is too large (issue 17) */
+		snprintf(j->err, sizeof j->err, "%s: the model's answer is larger than"
+			 " hub.max_response_mib (%ld MiB)", what,
+			 cfg_int("hub.max_response_mib", MC_DEFAULT_MAX_RESPONSE_MIB));
+		j->cacheable = 0;
+		return BISECT_BAD;
+	}
 	if (rc != MC_OK || st >= 500 || st == 0) {
 		int dead = runner_inst_dead(j->r, j->inst, &oom, why, sizeof why);
 		if (dead) {
