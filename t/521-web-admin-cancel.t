@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 521-web-admin-cancel.t — in headless Chromium: an admin cancels another user's queued request from the admin requests page (finished rows have no Cancel), the owner's request page shows the model version it was submitted with, and the API page (#/api) lists every operation of /api/openapi.json.
+# 521-web-admin-cancel.t — in headless Chromium: an admin cancels another user's queued request from the admin requests page (finished rows have no Cancel), the owner's request page shows the model version it was submitted with, and the API page (#/api) lists every operation of /api/openapi.json; no console errors.
 import os
 import sys
 
@@ -43,7 +43,7 @@ b.wait(lambda: b.find("#admin-requests tr[data-id='%d']" % rid).get_attribute("d
 t.is_(s.sql("SELECT status, failure_detail FROM work_request WHERE id = $1", str(rid)),
       [("CANCELLED", "cancelled by an admin")], "the admin cancelled alice's request")
 b.shot("admin-cancel")
-
+t.is_(b.console_errors(), [], "admin: no console errors")
 b.quit()
 b = Browser(s.url, t, name="521b")
 b.go("#/login")
@@ -66,4 +66,7 @@ b.click("#api-docs [data-op='GET /api/admin/users/{user_id}'] details summary")
 t.like(b.find("#api-docs [data-op='GET /api/admin/users/{user_id}'] pre").text, r"AdminUser = ",
        "an answer's schema opens on demand")
 b.shot("api-docs")
+t.is_(b.console_errors(), [], "user (request page, API page): no console errors")
+b.quit()
+s.stop()
 t.done()
