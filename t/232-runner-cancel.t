@@ -3,9 +3,12 @@
 # issue 17): DELETE of a request whose 30 s call is in flight aborts the
 # call at once (NOTIFY request_cancelled, not the next lease renewal) and
 # recycles the instance, which may still be computing, within 2 s; the
-# other requests of the same runner go on.
+# other requests of the same runner go on. A request taken away without a
+# NOTIFY is found by the next lease renewal (all the runner's leases in one
+# statement) and stopped.
 import functools
 import os
+import re
 import sys
 import time
 
@@ -69,4 +72,23 @@ t.is_(s.sql("SELECT status FROM work_request WHERE id = $1", rid), [("CANCELLED"
 t.is_(s.sql("SELECT count(*) FROM work_request_result WHERE request_id = $1", rid), [("0",)],
       "  nothing stored for it")
 t.is_(flows.wait_request(s, bystander, 60)[0], "COMPLETED", "the other request of the runner completed")
+
+# ---- a request taken away without a NOTIFY (requeued by another replica's
+# janitor after a lost lease): the runner's next lease renewal, one
+# statement for all its requests, finds it is no longer ours and stops it
+rid = submit("long", ["CCN"])
+keep = submit("other", ["CCC"])
+row = flows.wait_for(t, "the second long call", lambda: call_in_flight(rid), 60)
+t.ok(row, "another 30 s call is in flight")
+t0 = time.time()
+s.sql("UPDATE work_request SET status = 'QUEUED', runner_id = NULL, lease_expires_at = NULL"
+      " WHERE id = $1", rid)
+gone = re.compile(r"request=%s attempt=1 status=\w+ msg=\"request no longer ours" % rid)
+stopped = flows.wait_for(t, "the runner to give it up", lambda: gone.search(
+    open(s.logs["hubd"], errors="replace").read()) or None, 10, 0.1)
+t.ok(stopped and time.time() - t0 < 5, "  the runner stopped its first attempt within %.1f s (renewal every"
+     " 2 s), though it claimed the request again itself" % (time.time() - t0))
+t.is_(s.sql("SELECT termination_reason FROM model_instance WHERE id = $1", row[0][0] if row else None),
+      [("STOPPED",)], "  the instance of the abandoned call was recycled")
+t.is_(flows.wait_request(s, keep, 60)[0], "COMPLETED", "  the runner's other request still completed")
 t.done()

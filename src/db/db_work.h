@@ -52,8 +52,12 @@ struct work_model {
 /* Requests */
 /* Give the request back to the queue without counting the attempt. */
 int db_work_handback(struct db *db, int64_t id, const char *runner_id);
-/* 1 lease renewed, 0 no longer ours (see db_work_status), -1 error. */
-int db_work_renew(struct db *db, int64_t id, const char *runner_id, int lease_s);
+/* Renew the leases of n requests in one statement, each as claimed in
+ * attempts[k] (a request requeued under us and claimed again, even by this
+ * runner, is another attempt): ok[k] = 1 when renewed, 0 when no longer
+ * ours (see db_work_status). Returns the count renewed, -1 error. */
+int db_work_renew_many(struct db *db, const int64_t *ids, const int *attempts, int n, const char *runner_id,
+		       int lease_s, unsigned char *ok);
 /* Current status into out (e.g. "CANCELLED"); 0, 1 when the row is gone, -1. */
 int db_work_status(struct db *db, int64_t id, char *out, size_t outlen);
 /* Inputs without a result row: columns ordinal, input; in ordinal order.

@@ -26,16 +26,50 @@ int db_work_handback(struct db *db, int64_t id, const char *runner_id)
 				2, p)) < 0 ? -1 : 0;
 }
 
-int db_work_renew(struct db *db, int64_t id, const char *runner_id, int lease_s)
+/* "{a,b,c}" of n integers; malloc()ed. */
+static char *int_array(const int64_t *v, const int *w, int n)
 {
-	const char *p[3] = {DB_INT(id), runner_id, DB_INT(lease_s)};
-	int n;
+	char *arr = malloc((size_t)n * 21 + 3), *p = arr;
 
-	n = db_affected(db_prep(db, "work_renew",
-			     "UPDATE work_request SET lease_expires_at = now() + make_interval(secs => $3::int)"
-			     " WHERE id = $1 AND status = 'RUNNING' AND runner_id = $2",
-			     3, p));
-	return n < 0 ? -1 : n > 0;
+	if (!arr)
+		return NULL;
+	*p++ = '{';
+	for (int k = 0; k < n; k++)
+		p += sprintf(p, "%s%lld", k ? "," : "", v ? (long long)v[k] : (long long)w[k]);
+	strcpy(p, "}");
+	return arr;
+}
+
+int db_work_renew_many(struct db *db, const int64_t *ids, const int *attempts, int n, const char *runner_id,
+		       int lease_s, unsigned char *ok)
+{
+	char *ai = int_array(ids, NULL, n), *aa = int_array(NULL, attempts, n);
+	const char *p[4] = {ai, runner_id, DB_INT(lease_s), aa};
+	PGresult *r = NULL;
+	int got = -1;
+
+	memset(ok, 0, (size_t)n);
+	if (ai && aa)
+		r = db_prep(db, "work_renew_many",
+			    "UPDATE work_request w SET lease_expires_at = now() + make_interval(secs => $3::int)"
+			    " FROM unnest($1::bigint[], $4::int[]) AS a(id, attempts)"
+			    " WHERE w.id = a.id AND w.attempts = a.attempts AND w.status = 'RUNNING'"
+			    " AND w.runner_id = $2 RETURNING w.id, w.attempts",
+			    4, p);
+	free(ai);
+	free(aa);
+	if (!r)
+		return -1;
+	got = PQntuples(r);
+	for (int i = 0; i < got; i++) {
+		int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		int att = atoi(PQgetvalue(r, i, 1));
+		for (int k = 0; k < n; k++)
+			if (ids[k] == id && attempts[k] == att)
+				ok[k] = 1;
+	}
+	PQclear(r);
+	return got;
 }
 
 int db_work_status(struct db *db, int64_t id, char *out, size_t outlen)

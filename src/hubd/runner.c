@@ -54,8 +54,9 @@
  *   time_budget_s per input -> FAILED TIME_BUDGET_EXCEEDED. A call cut short
  *   (timeout, budget, cancellation) may still run in the model: its
  *   instance is recycled, never reused busy.
- * - While a call is in flight its task ticks about once a second: renews
- *   the lease every lease/3 (at most RUNNER_RENEW_MAX_MS) and aborts the
+ * - While a call is in flight its task ticks about once a second: every
+ *   lease/3 (at most RUNNER_RENEW_MAX_MS) the first task to tick renews the
+ *   leases of all the runner's requests in one statement; it aborts the
  *   call on SIGTERM (request handed back), cancellation (NOTIFY
  *   request_cancelled wakes the task at once) or a lost lease. Housekeeping
  *   (reap, idle-out, admin stops) runs in the claim loop's task.
@@ -109,29 +110,71 @@ static void config_read(struct runner *r)
 	r->max_tasks = max_tasks();
 }
 
-/* Lease renewal and abort checks of job ctx; run by its task between
- * steps and while a call is in flight (modelclient's tick). Returns
- * non-zero when its work must stop (j->abort says why). */
+/* The job of attempt att of request id, or NULL (it ended). */
+static struct job *job_of_req(struct runner *r, int64_t id, int att)
+{
+	for (struct job *j = r->jobs; j; j = j->next)
+		if (j->req && j->req->id == id && j->req->attempts == att)
+			return j;
+	return NULL;
+}
+
+/* Attempt att of request id was not renewed: cancelled, or requeued after
+ * a lost lease (and maybe claimed again); its task stops its work. */
+static void not_ours(struct runner *r, int64_t id, int att)
+{
+	char st[24] = "";
+	struct job *j;
+
+	db_work_status(r->db, id, st, sizeof st);
+	j = job_of_req(r, id, att); /* the statement let other tasks run */
+	if (!j || j->abort != AB_NONE)
+		return;
+	j->abort = strcmp(st, "CANCELLED") == 0 ? AB_CANCELLED : AB_LOST;
+	log_info("runner request=%lld attempt=%d status=%s msg=\"request no longer ours, stopping work\"",
+		 (long long)id, att, st[0] ? st : "gone");
+	rl_wake(j->task);
+}
+
+/* Renew the leases of every request this runner runs, in one statement
+ * (hundreds of requests would otherwise cost hundreds of statements a
+ * second on the one connection). Run by whichever task ticks first once
+ * it is due. */
+static void renew_all(struct runner *r)
+{
+	int64_t ids[RUNNER_MAX_TASKS];
+	int att[RUNNER_MAX_TASKS];
+	unsigned char ok[RUNNER_MAX_TASKS];
+	int n = 0, rc;
+
+	r->renewing = 1;
+	for (struct job *j = r->jobs; j && n < RUNNER_MAX_TASKS; j = j->next)
+		if (j->req && j->abort == AB_NONE) {
+			ids[n] = j->req->id;
+			att[n++] = j->req->attempts;
+		}
+	rc = n > 0 ? db_work_renew_many(r->db, ids, att, n, r->id, r->lease_s, ok) : 0;
+	r->last_renew = mh_mono_ms();
+	for (int k = 0; rc >= 0 && k < n; k++)
+		if (!ok[k])
+			not_ours(r, ids[k], att[k]);
+	r->renewing = 0;
+}
+
+/* Lease renewal (of all the runner's requests, renew_all) and abort checks
+ * of job ctx; run by its task between steps and while a call is in flight
+ * (modelclient's tick). Returns non-zero when its work must stop (j->abort
+ * says why). */
 int runner_tick(void *ctx)
 {
 	struct job *j = ctx;
 	struct runner *r = j->r;
-	int64_t now = mh_mono_ms();
 	int every = r->lease_s * 1000 / 3 < RUNNER_RENEW_MAX_MS ? r->lease_s * 1000 / 3 : RUNNER_RENEW_MAX_MS;
 
 	if (hubd_should_stop() && j->abort == AB_NONE)
 		j->abort = AB_STOP;
-	if (j->req && j->abort == AB_NONE && now - j->last_renew >= every) {
-		int ok = db_work_renew(r->db, j->req->id, r->id, r->lease_s);
-		j->last_renew = now;
-		if (ok == 0) {
-			char st[24] = "";
-			db_work_status(r->db, j->req->id, st, sizeof st);
-			j->abort = strcmp(st, "CANCELLED") == 0 ? AB_CANCELLED : AB_LOST;
-			log_info("runner status=%s msg=\"request no longer ours, stopping work\"",
-				 st[0] ? st : "gone");
-		}
-	}
+	if (!r->renewing && mh_mono_ms() - r->last_renew >= every)
+		renew_all(r);
 	return j->abort != AB_NONE;
 }
 

@@ -88,6 +88,8 @@ struct runner {
 	int wake_claim; /* the claim loop was woken: claim before sleeping */
 	unsigned long seen_queued; /* work_queued notifications at the last claim */
 	int64_t last_claim;
+	int64_t last_renew; /* the leases of all its requests (renew_all) */
+	int renewing;       /* a renew_all statement is under way */
 	unsigned seed; /* back-off jitter */
 };
 
@@ -108,7 +110,6 @@ struct job {
 	struct rl_task *task;  /* the task running it */
 	struct mc *mc;         /* its HTTP client, on the loop's multi handle */
 	enum abort_kind abort; /* why the work must stop (AB_NONE: it goes on) */
-	int64_t last_renew;
 	int64_t cur_inst;      /* the instance it uses (0: none) */
 	struct work_req *req;
 	struct work_model *m;

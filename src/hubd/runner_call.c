@@ -406,7 +406,6 @@ enum bisect_rc runner_job_store(struct job *j, const char *rows, int off, int le
 	/* counted as recorded now: a store that fails stops the request */
 	if (ev)
 		j->next_sent = 1;
-	j->last_renew = mh_mono_ms();
 	/* collected now: the runner's one connection is shared by all its
 	 * requests, and a statement left in flight would hold it for the
 	 * length of the next model call */

@@ -405,7 +405,6 @@ static void job_init(struct claim *c, struct job *j, struct cur *in)
 	j->m = &c->m;
 	j->inst = in;
 	j->task = rl_self(r->loop);
-	j->last_renew = mh_mono_ms();
 	j->deadline_ms = mh_mono_ms() + (int64_t)(c->q.deadline_in_s * 1000.0);
 	if (c->irc != WORK_SLOT_NONE) {
 		j->claim_wi = c->wi;
