@@ -21,7 +21,9 @@ import flows                   # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "5", "hub.lease_seconds": "3",
-                              "hub.replica_stale_seconds": "15"})
+                              "hub.replica_stale_seconds": "15",
+                              # one anonymous caller submits 60 at once (quotas: t/135)
+                              "quota.anon.requests_in_flight": "0"})
 s.add_demo_models()
 argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load", "--host", "{host}",
         "--port", "{port}", "--cpu-per-input", "0.1", "--mib-per-input", "0"]
