@@ -201,3 +201,62 @@ export function sparkLegend(samples) {
     el('span.mem', 'memory'), last ? ` ${fmt(last.memory_mib)} MiB` : '',
     ` · last ${secs} s, scaled to the limits (dashed)`);
 }
+
+/** The instance page's chart: CPU (m) and memory (MiB) over time, one
+ * panel each on its own absolute scale, with the request (dotted) and the
+ * limit (dashed) as labelled lines and a time axis (HH:MM:SS, UTC like the
+ * rest of the pages). res: {cpu_request_m, cpu_limit_m, memory_request_mib,
+ * memory_limit_mib}. Samples {t_ms, cpu_m, memory_mib}. */
+export function timeChart(samples, res, label) {
+  const W = 640, PH = 110, L = 58, R = 12, TOP = 8, GAP = 26, AX = 22;
+  const H = TOP + 2 * PH + GAP + AX;
+  const s = svg('svg', { class: 'timechart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label || 'usage over time',
+    'data-samples': String((samples || []).length) });
+  if (!samples || samples.length < 2) {
+    const t = svg('text', { x: L, y: H / 2, class: 'tc-text' });
+    t.textContent = 'Not enough samples for a chart yet.';
+    s.append(t);
+    return s;
+  }
+  const t0 = samples[0].t_ms, t1 = samples[samples.length - 1].t_ms, span = Math.max(1, t1 - t0);
+  const x = (t) => L + ((t - t0) / span) * (W - L - R);
+  const text = (attrs, str) => {
+    const e = svg('text', attrs);
+    e.textContent = str;
+    return e;
+  };
+  const panel = (key, unit, req, lim, top, cls, name) => {
+    const peak = Math.max(...samples.map((p) => Number(p[key]) || 0));
+    const max = Math.max(lim || 0, req || 0, peak, 1) * 1.08;
+    const y = (v) => top + PH - (Math.min(v, max) / max) * PH;
+    s.append(svg('rect', { class: 'tc-frame', x: L, y: top, width: W - L - R, height: PH }),
+      text({ x: L - 6, y: top + 10, class: 'tc-text tc-y' }, `${Math.round(max)}`),
+      text({ x: L - 6, y: top + PH, class: 'tc-text tc-y' }, '0'),
+      text({ x: 2, y: top + PH / 2, class: 'tc-text tc-name' }, name),
+      text({ x: 2, y: top + PH / 2 + 13, class: 'tc-text tc-name' }, `(${unit})`));
+    for (const [v, kind] of [[req, 'request'], [lim, 'limit']]) {
+      if (!v) continue;
+      s.append(svg('line', { class: `tc-${kind}`, x1: L, x2: W - R, y1: y(v), y2: y(v), 'data-value': String(v), 'data-resource': key }),
+        text({ x: W - R - 4, y: y(v) - 3, class: 'tc-text tc-line-label' }, `${kind} ${v} ${unit}`));
+    }
+    s.append(svg('polyline', { class: cls, 'data-resource': key,
+      points: samples.map((p) => `${x(p.t_ms).toFixed(1)},${y(Number(p[key]) || 0).toFixed(1)}`).join(' ') }));
+  };
+  panel('cpu_m', 'm', res.cpu_request_m, res.cpu_limit_m, TOP, 'tc-cpu', 'CPU');
+  panel('memory_mib', 'MiB', res.memory_request_mib, res.memory_limit_mib, TOP + PH + GAP, 'tc-mem', 'memory');
+  const hms = (t) => new Date(t).toISOString().slice(11, 19);
+  for (let i = 0; i <= 4; i++) {
+    const t = t0 + (span * i) / 4;
+    s.append(svg('line', { class: 'tc-tick', x1: x(t), x2: x(t), y1: TOP + 2 * PH + GAP, y2: TOP + 2 * PH + GAP + 4 }),
+      text({ x: x(t), y: H - 4, class: 'tc-text tc-time', 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, hms(t)));
+  }
+  return s;
+}
+
+/** What the chart shows, in words (and the legend of its lines). */
+export function timeChartLegend(samples) {
+  const n = (samples || []).length;
+  const secs = n > 1 ? Math.round((samples[n - 1].t_ms - samples[0].t_ms) / 1000) : 0;
+  return el('p.spark-legend.tc-legend', el('span.cpu', 'CPU'), ' and ', el('span.mem', 'memory'),
+    ` over ${secs} s (${n} samples, UTC); dotted: request, dashed: limit.`);
+}

@@ -202,7 +202,8 @@ int db_inst_lost(struct db *db, int64_t id, const char *detail)
 	"mi.current_request_id, array_to_json(mi.request_ids), mi.cpu_request_m, "               \
 	"mi.cpu_limit_m, mi.memory_request_mib, mi.memory_limit_mib, iso(mi.started_at), "       \
 	"iso(mi.ready_at), iso(mi.last_used_at), iso(mi.terminated_at), iso(mi.updated_at), "    \
-	"mi.snapshot, il.aggregates, iso(il.at), im.sample_count, im.cpu_min_m, im.cpu_max_m, "  \
+	"mi.snapshot - 'samples', il.aggregates, iso(il.at), im.sample_count, im.cpu_min_m, "   \
+	"im.cpu_max_m, "                                                                         \
 	"im.cpu_avg_m, im.cpu_60_min_m, im.cpu_60_max_m, im.cpu_60_avg_m, im.mem_min_mib, "      \
 	"im.mem_max_mib, im.mem_avg_mib, im.mem_60_min_mib, im.mem_60_max_mib, "                 \
 	"im.mem_60_avg_mib, im.input_count, im.termination_reason, iso(im.persisted_at), "       \
@@ -257,6 +258,14 @@ PGresult *db_inst_get(struct db *db, int64_t id)
 	const char *p[1] = {DB_INT(id)};
 
 	return db_prep(db, "instances_one", SQL_ONE, 1, p);
+}
+
+PGresult *db_inst_saved_samples(struct db *db, int64_t id)
+{
+	const char *p[1] = {DB_INT(id)};
+
+	return db_prep(db, "instances_saved_samples",
+		       "SELECT snapshot->'samples' FROM model_instance WHERE id = $1", 1, p);
 }
 
 PGresult *db_inst_events(struct db *db, int64_t id)

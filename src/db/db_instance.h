@@ -78,6 +78,10 @@ struct db_inst_filter {
 PGresult *db_inst_list(struct db *db, const struct db_inst_filter *f);
 /* The row of one instance (0 or 1 rows). */
 PGresult *db_inst_get(struct db *db, int64_t id);
+/* The samples the monitor kept in snapshot.samples when the instance
+ * ended (jsonb array of {t_ms, cpu_m, memory_mib} or NULL); the instance
+ * columns above leave them out so listings stay small. */
+PGresult *db_inst_saved_samples(struct db *db, int64_t id);
 /* Its events: id, at, kind, source, detail; oldest first. */
 PGresult *db_inst_events(struct db *db, int64_t id);
 /* Its stored log: text (0 or 1 row). */

@@ -428,6 +428,28 @@ static enum api_err h_get(struct api_req *r)
 	return api_json(r, 200, o);
 }
 
+/* A finished instance's samples as the monitor kept them at its end
+ * (snapshot.samples), those after since (ms; 0: all); [] without. */
+static json_object *saved_samples(struct api_req *r, int64_t id, int64_t since)
+{
+	PGresult *res = db_inst_saved_samples(r->db, id);
+	json_object *all = NULL, *out = json_object_new_array();
+
+	if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		all = json_tokener_parse(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (all && json_object_is_type(all, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(all); i++) {
+			json_object *x = json_object_array_get_idx(all, i), *t;
+
+			if (json_object_object_get_ex(x, "t_ms", &t) && json_object_get_int64(t) > since)
+				json_object_array_add(out, json_object_get(x));
+		}
+	}
+	json_object_put(all);
+	return out;
+}
+
 static enum api_err h_samples(struct api_req *r)
 {
 	const char *since_s = api_query(r, "since");
@@ -473,7 +495,8 @@ static enum api_err h_samples(struct api_req *r)
 		    sn.d.instance_id == id)
 			nsamples = sn.nsamples;
 	}
-	json_object_object_add(o, "samples", view_samples(smp, nsamples));
+	json_object_object_add(o, "samples", active ? view_samples(smp, nsamples)
+				 : saved_samples(r, id, since));
 	free(smp);
 	return api_json(r, 200, o);
 }

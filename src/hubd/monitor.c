@@ -347,6 +347,28 @@ static void input_sizes(PGresult *r, int row, struct db_inst_final *f)
 	f->call_inputs = sent > chunk && chunk > 0 ? chunk : sent;
 }
 
+/* The slot's recent samples ({t_ms, cpu_m, memory_mib}, oldest first: the
+ * window the segment keeps) for the final snapshot, so a finished
+ * instance's page still has its chart (GET /api/instances/{id}/samples
+ * reads them back); NULL without a slot or samples. */
+static json_object *final_samples(struct monitor *m, int idx, int64_t id)
+{
+	int max = shm_max_samples(m->seg), n = 0;
+	struct shm_sample *smp;
+	struct shm_snap sn;
+	json_object *a = NULL;
+
+	if (idx < 0 || max <= 0 || !(smp = calloc((size_t)max, sizeof(*smp))))
+		return NULL;
+	if (shm_slot_snapshot(m->seg, SHM_INSTANCE, idx, &sn, smp, max, 0) == 1 &&
+	    sn.d.instance_id == id)
+		n = sn.nsamples;
+	if (n > 0)
+		a = view_samples(smp, n);
+	free(smp);
+	return a;
+}
+
 static int persist_one(struct monitor *m, PGresult *r, int row)
 {
 	int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
@@ -378,6 +400,7 @@ static int persist_one(struct monitor *m, PGresult *r, int row)
 	f.throttled_pct = vb.throttled_pct;
 	input_sizes(r, row, &f);
 	snap = final_snapshot(&f, &d, source, mi);
+	json_object_object_add(snap, "samples", final_samples(m, idx, id));
 	f.snapshot_json = json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN);
 	rc = db_inst_persist(m->c->db, &f);
 	json_object_put(snap);

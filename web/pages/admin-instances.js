@@ -19,8 +19,8 @@
 // Instance fields are read defensively (null pod fields are normal).
 
 import { get, post, qs } from '../api.js';
-import { el, field, pageTitle, table, badge, fmtTime, fmtDuration, errorText, poll, flash, setContent } from '../ui.js';
-import { loadBands, gaugeBlock, setGauges, gaugesOf, bandLegend, sparkline, sparkLegend, bandOf } from '../gauges.js';
+import { el, field, pageTitle, table, badge, fmtTime, fmtDuration, errorText, poll, flash, setContent, statusText } from '../ui.js';
+import { loadBands, gaugeBlock, setGauges, gaugesOf, bandLegend, sparkline, sparkLegend, bandOf, timeChart, timeChartLegend } from '../gauges.js';
 
 const POLL_MS = 2000;
 const SAMPLES_MS = 4000;
@@ -70,6 +70,15 @@ function eventDetail(e) {
   return el('div.pod-state', podStateText(e.detail) || '–',
     e.detail.pod_status ? el('details', el('summary', 'Pod status at this point'),
       el('pre.pod', JSON.stringify(e.detail.pod_status, null, 2))) : null);
+}
+
+/** Why an instance ended, in words, without saying the reason twice
+ * ('IDLE' + 'IDLE; stopped' → 'idle — stopped'). */
+function endedText(inst) {
+  const why = inst.termination_reason;
+  const esc = why.replace(/[^A-Za-z0-9_]/g, '');
+  const detail = String(inst.termination_detail || '').replace(new RegExp(`^${esc}\\b[;:,]?\\s*`, 'i'), '');
+  return statusText(why) + (detail && detail.toUpperCase() !== why.toUpperCase() ? ' — ' + detail : '');
 }
 
 /** A Pending pod's scheduler status and the node autoscaler's verdict ("scheduling" in the API). */
@@ -311,6 +320,7 @@ export async function detailPage(view, ctx) {
   view.append(pageTitle(`Instance ${id}`), top, el('h2', 'Resources'), bandLegend(), gauges, chart, events, logs);
   let inst = null;
   let samples = [];
+  let samplesFinal = false;
 
   const loadEvents = async () => {
     try {
@@ -358,7 +368,7 @@ export async function detailPage(view, ctx) {
       el('dl.facts',
         el('dt', 'Model'), el('dd', el('a', { href: '#/admin/models/' + encodeURIComponent(inst.model_id) }, inst.model_id)),
         el('dt', 'State'), el('dd#instance-state', badge(inst.state)),
-        inst.termination_reason ? [el('dt', 'Ended because'), el('dd', inst.termination_reason + (inst.termination_detail ? ' — ' + inst.termination_detail : ''))] : null,
+        inst.termination_reason ? [el('dt', 'Ended because'), el('dd#instance-ended', endedText(inst))] : null,
         el('dt', 'Backend'), el('dd', inst.backend || '–'),
         el('dt', 'Node'), el('dd', inst.node || '–'),
         inst.name ? [el('dt', 'Name'), el('dd', inst.name)] : null,
@@ -371,17 +381,18 @@ export async function detailPage(view, ctx) {
         el('dt', 'Ended'), el('dd', fmtTime(inst.terminated_at))),
       actions(inst, load));
     setGauges(gauges, inst);
-    if (active) {
+    // Live samples while it runs; once it ended, those the monitor kept
+    // (asked for once): the chart stays for finished instances.
+    if (active || !samplesFinal) {
       try {
         const since = samples.length ? samples[samples.length - 1].t_ms : undefined;
         const s = await get(`/api/instances/${id}/samples` + qs({ since }));
         samples = samples.concat(samplesOf(s).filter((x) => !since || x.t_ms > since)).slice(-MAX_SAMPLES);
+        samplesFinal = !active;
       } catch (e) {
         /* no samples (e.g. another replica's instance): gauges still show */
       }
-      setContent(chart, sparkline(samples, r, `CPU and memory of instance ${id}`), sparkLegend(samples));
-    } else {
-      chart.replaceChildren();
+      setContent(chart, timeChart(samples, r, `CPU and memory of instance ${id} over time`), timeChartLegend(samples));
     }
     if (Date.now() - eventsAt > 10000 || !active) {
       eventsAt = Date.now();
