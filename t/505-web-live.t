@@ -57,6 +57,9 @@ p0 = progress("#request-detail")
 d0 = (b.finds("#request-detail .duration") or [None])[0]
 d0 = d0.text if d0 else None
 b.wait(lambda: int(progress("#request-detail")) >= int(p0) + 4, "progress moved on", timeout=30)
+calls = b.find("#request-calls").text
+t.ok(int((calls.split() or ["0"])[0]) >= 1 and b.find("#request-status").get_attribute("data-status") == "RUNNING",
+     "while RUNNING with results, Model calls counts the calls made so far (%s, not 0)" % calls)
 t.is_(b.focused(), "button#cancel-request", "after several polls (progress %s → %s) Cancel still has focus"
       % (p0, progress("#request-detail")))
 d1 = (b.finds("#request-detail .duration") or [None])[0]
