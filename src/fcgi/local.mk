@@ -116,7 +116,8 @@ t_130_clientaddr_t_SOURCES = t/130-clientaddr.c src/fcgi/clientaddr.c
 # Abuse resistance (issue 17): login throttle, trusted proxies, signup order.
 ABUSE_API_TESTS = t/131-login-throttle.t t/132-role-propagation.t t/133-strict-input.t \
 	t/135-quotas.t t/136-input-limit.t t/137-fair-claim.t t/139-model-user.t \
-	t/900-nginx-json-errors.t t/901-authz-matrix.t t/903-model-response-cap.t
+	t/900-nginx-json-errors.t t/901-authz-matrix.t t/903-model-response-cap.t \
+	t/905-quota-defaults.t
 TESTS += $(ABUSE_API_TESTS)
 EXTRA_DIST += $(ABUSE_API_TESTS) t/authz-matrix.txt
 # Own account, password reset, guests, user admin (api_account.c, api_users.c).
