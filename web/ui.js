@@ -239,6 +239,16 @@ export function progressBar(p, label) {
 }
 
 /** A table: cols [{head, cell: row → node|string, class}], rows. */
+/** Placeholder rows while a list's first answer is on its way (grey
+ * bars, hidden from screen readers, which hear "Loading…"); the page
+ * replaces the whole element when the data arrives. */
+export function skeletonRows(cols, rows = 3) {
+  const bar = () => el('td', el('span.skeleton-bar'));
+  return el('div.skeleton', el('span.sr-only', 'Loading…'),
+    el('table.skeleton-table', { 'aria-hidden': 'true' },
+      el('tbody', Array.from({ length: rows }, () => el('tr', Array.from({ length: cols }, bar))))));
+}
+
 export function table(cols, rows, opts = {}) {
   return el('div.table-wrap', el('table' + (opts.cls ? '.' + opts.cls : ''),
     opts.caption ? el('caption', opts.caption) : null,

@@ -14,7 +14,7 @@
 
 import { get, post, qs } from '../api.js';
 import { el, field, pageTitle, table, fmtTime, fmtMs, errorText, poll, flash, setContent, showFieldErrors,
-  morph, announce, statusWatch } from '../ui.js';
+  morph, announce, statusWatch, skeletonRows } from '../ui.js';
 import { statusCell } from './requests.js';
 
 const POLL_MS = 2000;
@@ -37,7 +37,7 @@ export async function listPage(view, ctx) {
     FILTERS.map((k) => f[k]),
     el('div.field', el('button', { type: 'submit' }, 'Filter')),
     el('div.field', el('button.secondary', { type: 'button', onclick: () => ctx.navigate('/admin/requests') }, 'Clear')));
-  const out = el('div#admin-requests');
+  const out = el('div#admin-requests', skeletonRows(7));
   const more = el('button.secondary', { type: 'button', hidden: true }, 'Older requests');
   view.append(pageTitle('Work requests (all users)'),
     el('p.lead', 'Status, dates and result status of every request. Inputs and results are private to their owners and are not shown.'),
@@ -84,6 +84,7 @@ export async function listPage(view, ctx) {
 
   const changes = statusWatch();
   const draw = () => {
+    if (out.querySelector('.skeleton')) out.replaceChildren();
     morph(out, table([
       { head: 'Id', cell: (r) => '#' + r.id },
       { head: 'Model', cell: (r) => r.model_id },

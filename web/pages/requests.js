@@ -14,7 +14,7 @@
 
 import { get, del, qs } from '../api.js';
 import { el, setContent, pageTitle, table, badge, progressBar, fmtTime, fmtMs, errorText, poll, flash, field,
-  morph, ticking, announce, statusWatch } from '../ui.js';
+  morph, ticking, announce, statusWatch, skeletonRows } from '../ui.js';
 
 const POLL_MS = 2000;
 const PAGE = 50;
@@ -43,7 +43,7 @@ function downloads(r) {
 export async function listPage(view) {
   const fStatus = field({ name: 'status', label: 'Status', type: 'select',
     options: [['', 'All'], ['QUEUED', 'Queued'], ['RUNNING', 'Running'], ['COMPLETED', 'Completed'], ['FAILED', 'Failed'], ['CANCELLED', 'Cancelled']] });
-  const out = el('div#requests-list');
+  const out = el('div#requests-list', skeletonRows(7));
   const more = el('button.secondary#older', { type: 'button', hidden: true }, 'Older requests');
   view.append(pageTitle('My requests', el('a.button', { href: '#/models' }, 'New request')),
     el('div.filters', fStatus), out, more);
@@ -53,6 +53,7 @@ export async function listPage(view) {
   const changes = statusWatch();
 
   const draw = () => {
+    if (out.querySelector('.skeleton')) out.replaceChildren();
     morph(out, table([
       { head: 'Id', cell: (r) => el('a', { href: '#/requests/' + r.id }, '#' + r.id) },
       { head: 'Model', cell: (r) => r.model_id },
