@@ -212,6 +212,35 @@ static void real_cgroup(void)
 		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
 }
 
+/* The time a group's counters were read, not the scan's start: a scan is
+ * long on a busy machine and a rate over the start's time counts its
+ * delays. */
+static void read_time(void)
+{
+	struct proc_table pt;
+	struct timespec ts;
+	int64_t before, after, at;
+
+	memset(&pt, 0, sizeof(pt));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ok(proc_scan(&pt) == 0, "proc scan");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	after = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	at = proc_group_at(&pt, getpgrp());
+	ok(at >= pt.at_ms && at >= before && at <= after,
+	   "our group's read time lies in the scan (%lld in [%lld, %lld])", (long long)at,
+	   (long long)pt.at_ms, (long long)after);
+	for (size_t i = 0; i < pt.n; i++)
+		if (pt.e[i].at_ms < pt.at_ms || pt.e[i].at_ms > after) {
+			ok(0, "entry %d read at %lld", (int)pt.e[i].pid, (long long)pt.e[i].at_ms);
+			break;
+		}
+	is_int((int)(proc_group_at(&pt, 999999999) - pt.at_ms), 0,
+	       "an unknown group: the scan's time");
+	proc_table_free(&pt);
+}
+
 int main(void)
 {
 	char name[64];
@@ -238,6 +267,7 @@ int main(void)
 	kubelet_cfs(seg);
 	cpu_stat_text();
 	real_cgroup();
+	read_time();
 	shm_close(seg);
 	shm_unlink_name(name);
 	return done_testing();

@@ -284,7 +284,7 @@ static void scrape_one(struct scraper *s, const struct local_row *lr)
 	 * different start and is ignored (shm_slot_ingest returns -2) */
 	cg = group_memory(s, lr, slot, &ws, &ooms);
 	memset(&o, 0, sizeof(o));
-	o.t_ms = s->pt.at_ms;
+	o.t_ms = proc_group_at(&s->pt, lr->pgid);
 	o.has_cpu_counter = 1;
 	o.cpu_counter_s = cpu;
 	o.start_ms = start;

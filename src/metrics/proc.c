@@ -107,6 +107,7 @@ int proc_scan(struct proc_table *t)
 			continue; /* exited meanwhile */
 		if (proc_parse_stat(line, &e, ticks, boot, page) < 0)
 			continue;
+		e.at_ms = mh_wall_ms();
 		if (t->n == t->cap) {
 			size_t cap = t->cap ? t->cap * 2 : 512;
 			struct proc_entry *ne = realloc(t->e, cap * sizeof(*ne));
@@ -132,6 +133,16 @@ void proc_table_free(struct proc_table *t)
 	free(t->e);
 	t->e = NULL;
 	t->n = t->cap = 0;
+}
+
+int64_t proc_group_at(const struct proc_table *t, pid_t pgid)
+{
+	int64_t at = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].pgrp == pgid && !t->e[i].zombie && t->e[i].at_ms > at)
+			at = t->e[i].at_ms;
+	return at ? at : t->at_ms;
 }
 
 int proc_group_usage(const struct proc_table *t, pid_t pgid, double *cpu_s, int64_t *rss_bytes,

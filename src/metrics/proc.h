@@ -24,6 +24,7 @@ struct proc_entry {
 	int64_t start_ms;       /* wall clock */
 	int64_t rss_bytes;
 	int zombie;             /* exited, not reaped: not counted in groups */
+	int64_t at_ms;          /* wall clock when its stat was read (proc_scan) */
 };
 
 struct proc_table {
@@ -40,6 +41,12 @@ void proc_table_free(struct proc_table *t);
  * live members (0: the group is gone). Outputs may be NULL. */
 int proc_group_usage(const struct proc_table *t, pid_t pgid, double *cpu_s, int64_t *rss_bytes,
 		     int64_t *leader_start_ms);
+/* When the group's counters were read: the latest at_ms of its members
+ * (t->at_ms when it has none). A scan of a busy machine's /proc takes long
+ * and can be descheduled midway; a CPU rate over the time of the scan's
+ * start would count that delay (a 1 s sample read 300 ms late shows 130 %
+ * of the usage, the next one 70 %). */
+int64_t proc_group_at(const struct proc_table *t, pid_t pgid);
 
 /* Memory working set of pid's memory cgroup, when it is not the cgroup the
  * caller itself runs in (i.e. a dedicated one): v1 usage_in_bytes -
