@@ -135,7 +135,9 @@ PGresult *db_inst_poll(struct db *db, const char *ids)
 	const char *p[1] = {ids};
 
 	return db_prep(db, "inst_poll",
-		       "SELECT id, state, stop_requested, COALESCE(termination_reason, '')"
+		       "SELECT id, state, stop_requested, COALESCE(termination_reason, ''),"
+		       " EXISTS (SELECT 1 FROM work_request w WHERE w.id = model_instance.current_request_id"
+		       "  AND w.status = 'RUNNING')"
 		       " FROM model_instance WHERE id = ANY($1::bigint[])",
 		       1, p);
 }
@@ -183,9 +185,11 @@ PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id)
 	const char *p[1] = {replica_id};
 
 	return db_prep(db, "inst_active_replica",
-		       "SELECT id, COALESCE(pid, 0), state FROM model_instance"
-		       " WHERE replica_id = $1 AND state <> 'TERMINATED'"
-		       " AND updated_at < now() - interval '5 seconds'",
+		       "SELECT i.id, COALESCE(i.pid, 0), i.state, COALESCE(w.runner_id, '')"
+		       " FROM model_instance i LEFT JOIN work_request w"
+		       "  ON w.id = i.current_request_id AND w.status = 'RUNNING'"
+		       " WHERE i.replica_id = $1 AND i.state <> 'TERMINATED'"
+		       " AND i.updated_at < now() - interval '5 seconds'",
 		       1, p);
 }
 

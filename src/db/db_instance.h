@@ -32,7 +32,8 @@ int db_inst_take_idle(struct db *db, int64_t id, int idle_seconds);
 int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char *detail,
 		       const char *log_text);
 /* Rows of these instances: id, state, stop_requested ('t'/'f'),
- * termination_reason. ids: Postgres array literal "{1,2}". */
+ * termination_reason, serving ('t': its current request is RUNNING).
+ * ids: Postgres array literal "{1,2}". */
 PGresult *db_inst_poll(struct db *db, const char *ids);
 /* Set stop_requested (a borrower asks the owner to stop it). */
 int db_inst_request_stop(struct db *db, int64_t id);
@@ -42,7 +43,8 @@ int db_inst_request_stop(struct db *db, int64_t id);
  * of its runners handed it over, or another replica adopted it): not ours
  * to stop; 0 still ours but not IDLE (or stop requested), -1. */
 int db_inst_hand_over(struct db *db, int64_t id, const char *replica_id);
-/* Non-terminated instances of this replica: id, pid. */
+/* Non-terminated instances of this replica not updated for 5 s: id, pid,
+ * state, and the runner_id of the RUNNING request they serve ('' none). */
 PGresult *db_inst_active_of_replica(struct db *db, const char *replica_id);
 /* Mark one instance LOST (its process is gone and nobody reaped it). */
 int db_inst_lost(struct db *db, int64_t id, const char *detail);

@@ -150,9 +150,12 @@ void runner_own_leave(struct runner *r, int i)
  * stored left every max_instances slot held for good). Released again.
  * Two passes, because between a job's acquire and its cur_inst the row is
  * legitimately BUSY. 1 when handled. */
-static int lost_release(struct runner *r, int i, int64_t id, const char *state)
+static int lost_release(struct runner *r, int i, int64_t id, const char *state, int serving)
 {
-	if (runner_job_of_inst(r, id) || (strcmp(state, "BUSY") != 0 && strcmp(state, "READY") != 0)) {
+	/* serving: the request on it is RUNNING, under another runner of this
+	 * replica that borrowed the IDLE instance */
+	if (serving || runner_job_of_inst(r, id) ||
+	    (strcmp(state, "BUSY") != 0 && strcmp(state, "READY") != 0)) {
 		r->own[i].busy_unused = 0;
 		return 0;
 	}
@@ -166,7 +169,7 @@ static int lost_release(struct runner *r, int i, int64_t id, const char *state)
 }
 
 /* Make the owned instances match their rows (db_inst_poll: id, state,
- * stop requested). */
+ * stop requested, reason, serving a RUNNING request). */
 static void own_reconcile(struct runner *r, PGresult *res)
 {
 	for (int k = 0; k < PQntuples(res); k++) {
@@ -195,7 +198,7 @@ static void own_reconcile(struct runner *r, PGresult *res)
 				runner_own_stop(r, i, "STOPPED", "STOP_REQUESTED");
 			continue;
 		}
-		if (lost_release(r, i, id, state))
+		if (lost_release(r, i, id, state, PQgetvalue(res, k, 4)[0] == 't'))
 			continue;
 		if (!runner_job_of_inst(r, id) && strcmp(state, "IDLE") == 0 &&
 		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
@@ -265,6 +268,15 @@ static int suspect_seen(struct runner *r, int64_t id)
 	return 0;
 }
 
+/* The runner of runner_id ("<replica>/runner-<n>/<pid>", this replica's)
+ * is alive. */
+static int owner_alive(const char *runner_id)
+{
+	const char *slash = strrchr(runner_id, '/');
+
+	return slash && atoi(slash + 1) > 0 && runner_pid_alive(atoi(slash + 1));
+}
+
 /* Rows of this replica whose process is gone and that nobody reaped (their
  * runner died): LOST once seen dead on two sweeps in a row, so an owner that
  * is just recording the real reason wins. */
@@ -290,6 +302,10 @@ void runner_sweep_lost(struct runner *r)
 		/* pid 0 past REQUESTED: not a local process (a pod); the backend's
 		 * own watch (monitor) decides about those */
 		if (pid == 0 && strcmp(PQgetvalue(res, k, 2), "REQUESTED") != 0)
+			continue;
+		/* not started yet by a runner that lives: a busy runner may take
+		 * seconds between the claim and the start */
+		if (pid == 0 && owner_alive(PQgetvalue(res, k, 3)))
 			continue;
 		if (pid > 0 && runner_pid_alive(pid))
 			continue;
