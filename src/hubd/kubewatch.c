@@ -59,7 +59,7 @@
 #define KW_CACHE 1024
 #define KW_IDLE_GRACE_S 60       /* beyond idle_seconds before an IDLE row counts as orphaned */
 #define KW_LOG_MAX (4 << 20)
-#define KW_DEAD_REPLICA_S 120    /* hub_server heartbeat older: the replica is gone */
+#define KW_DEAD_REPLICA_S 30     /* hub_server heartbeat older: the replica is gone (as the janitor's hub.replica_stale_seconds) */
 #define KW_LIVE_LOG_MS 5000      /* logs of viewed running pods into instance_log */
 #define KW_LOG_VIEW_S 60         /* an admin asked for the log this recently: viewing */
 #define KW_LIVE_LOG_LINES 2000   /* the tail kept of a running pod's log */
@@ -83,6 +83,14 @@ struct kw {
 	int live_pending;       /* a live log round is under way */
 	int live_pos;           /* its next active row */
 };
+
+/* A replica whose hub_server heartbeat is older than this is gone: its
+ * warm pods are adopted, its other rows ended. Defaults to the janitor's
+ * hub.replica_stale_seconds, which ended them LOST before adoption. */
+static int dead_seconds(void)
+{
+	return (int)cfg_int("kube.replica_dead_seconds", cfg_int("hub.replica_stale_seconds", KW_DEAD_REPLICA_S));
+}
 
 /* The pod table as one reconcile pass sees it, sorted by pod name. */
 struct snap {
@@ -208,7 +216,7 @@ static int pod_rows(struct kw *k, const struct snap *sn, struct db_pod_row **row
 		if (!sn->rows[i].gone && sn->rows[i].pod.instance_id > 0)
 			ids[n++] = sn->rows[i].pod.instance_id;
 	rc = n ? db_pod_rows(k->c->db, ids, n,
-			     (int)cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S), rows, nrows) : -1;
+			     dead_seconds(), rows, nrows) : -1;
 	free(ids);
 	return rc;
 }
@@ -265,7 +273,7 @@ static void adopt(struct kw *k, const struct snap *sn)
 		    strcmp(p->server, k->replica) != 0)
 			ready[n++] = p->instance_id;
 	}
-	if (db_pod_adopt(k->c->db, k->replica, (int)cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S),
+	if (db_pod_adopt(k->c->db, k->replica, dead_seconds(),
 			 ready, n, &ad, &nad) == 0) {
 		for (int i = 0; i < nad; i++)
 			log_info("kubewatch instance=%lld pod=%s from=%s msg=\"warm pod adopted\"",
@@ -298,7 +306,7 @@ static void end_orphan_rows(struct kw *k)
 		free(ids);
 	}
 	if (db_pod_end_dead_replicas(k->c->db, k->replica,
-				     (int)cfg_int("kube.replica_dead_seconds", KW_DEAD_REPLICA_S), &ids,
+				     dead_seconds(), &ids,
 				     &n) == 0) {
 		for (int i = 0; i < n; i++)
 			log_warn_x("kubewatch instance=%lld msg=\"its replica stopped beating: ended LOST\"",
