@@ -13,7 +13,13 @@ ALTER TABLE model DROP CONSTRAINT IF EXISTS model_max_input_chars_check;
 ALTER TABLE model ADD CONSTRAINT model_max_input_chars_check
     CHECK (max_input_chars BETWEEN 1 AND 4096);
 ALTER TABLE work_request ADD COLUMN IF NOT EXISTS stored_bytes bigint NOT NULL DEFAULT 0;
--- fair claim (db_work_claim.c): the callers' last starts on a model since
--- its oldest queued request
-CREATE INDEX IF NOT EXISTS work_request_model_started_idx ON work_request (model_id, started_at)
+-- fair claim (db_work_claim.c): the queued callers of a model by a loose
+-- index scan, each caller's first queued requests, and its last start; the
+-- caller is coalesce(user_id, -anon_session_id, 0) as in the query.
+DROP INDEX IF EXISTS work_request_model_started_idx;
+CREATE INDEX IF NOT EXISTS work_request_fair_queue_idx
+    ON work_request (model_id, (coalesce(user_id, -anon_session_id, 0)), id)
+    WHERE status = 'QUEUED';
+CREATE INDEX IF NOT EXISTS work_request_fair_started_idx
+    ON work_request (model_id, (coalesce(user_id, -anon_session_id, 0)), started_at)
     WHERE started_at IS NOT NULL;

@@ -68,21 +68,31 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
 	return db_work_model_fill(r, m);
 }
 
-/* Fair scheduling between callers within a model (issue 17): the caller
- * (the user, or the anonymous session negated: the id spaces differ) whose
- * last start on the model is the oldest goes first, one who has not been
- * served since the oldest queued request arrived before anyone (NULLS
- * FIRST), ties and one caller's own requests by id. Callers are thus
- * served round-robin (least recently served first), so one caller's long
- * queue cannot starve another's single request. Starts older than the
- * queue do not count (bounded by work_request_model_started_idx, sql/007). */
+/* Fair scheduling between callers within a model (issue 17): callers (the
+ * user, or the anonymous session negated: the id spaces differ; 0 for
+ * neither) take turns. Each caller's first FAIR_DEPTH queued requests are
+ * candidates; rank 1 of every caller goes before any rank 2, and within a
+ * rank the caller whose last start on the model is the oldest (never:
+ * first) goes first, then the oldest request. So one caller's long queue
+ * cannot starve another's single request, one caller's requests start in
+ * order, and concurrent runners find a next candidate when one is locked.
+ * Cost: a loose index scan over the queued callers (o, one probe each in
+ * work_request_fair_queue_idx) and one probe per caller for its last start
+ * (work_request_fair_started_idx), not a scan of the queue (sql/007). */
+#define FAIR_OWNER "coalesce(user_id, -anon_session_id, 0)"
+#define FAIR_DEPTH "8"
 #define FAIR_TURN \
-	"WITH qd AS (SELECT id, created_at, coalesce(user_id, -anon_session_id) AS o" \
-	"  FROM work_request WHERE status = 'QUEUED' AND model_id = $1)," \
-	" served AS (SELECT coalesce(user_id, -anon_session_id) AS o, max(started_at) AS last" \
-	"  FROM work_request WHERE model_id = $1" \
-	"   AND started_at >= (SELECT min(created_at) FROM qd) GROUP BY 1)," \
-	" turn AS (SELECT qd.id, served.last FROM qd LEFT JOIN served ON served.o = qd.o),"
+	"WITH RECURSIVE o AS ((SELECT " FAIR_OWNER " AS o FROM work_request" \
+	"  WHERE status = 'QUEUED' AND model_id = $1 ORDER BY 1 LIMIT 1)" \
+	" UNION ALL SELECT (SELECT " FAIR_OWNER " FROM work_request WHERE status = 'QUEUED'" \
+	"  AND model_id = $1 AND " FAIR_OWNER " > o.o ORDER BY 1 LIMIT 1) FROM o" \
+	"  WHERE o.o IS NOT NULL)," \
+	" turn AS (SELECT c.id, c.r, s.last FROM o CROSS JOIN LATERAL (SELECT id," \
+	"  row_number() OVER (ORDER BY id) AS r FROM work_request WHERE status = 'QUEUED'" \
+	"  AND model_id = $1 AND " FAIR_OWNER " = o.o ORDER BY id LIMIT " FAIR_DEPTH ") c" \
+	"  CROSS JOIN LATERAL (SELECT max(started_at) AS last FROM work_request" \
+	"  WHERE model_id = $1 AND " FAIR_OWNER " = o.o AND started_at IS NOT NULL) s" \
+	"  WHERE o.o IS NOT NULL),"
 
 /* The QUEUED request of the model whose turn comes first (FAIR_TURN),
  * RUNNING under this runner, and
@@ -107,7 +117,7 @@ static int claim_row(struct db *db, const struct work_claim *c, const char *mode
 		    " deadline = COALESCE(deadline, now() + make_interval(secs => $4::int)),"
 		    " failure_reason = NULL, failure_detail = NULL"
 		    " WHERE id = (SELECT w.id FROM work_request w JOIN turn t ON t.id = w.id"
-		    "   WHERE w.status = 'QUEUED' ORDER BY t.last NULLS FIRST, w.id"
+		    "   WHERE w.status = 'QUEUED' ORDER BY t.r, t.last NULLS FIRST, w.id"
 		    "   FOR UPDATE OF w SKIP LOCKED LIMIT 1)"
 		    " RETURNING id, model_id, input_count, done_count, attempts, cache_opt_in,"
 		    " COALESCE(user_id, 0), extract(epoch FROM deadline - now())),"
