@@ -120,6 +120,14 @@ rid = flows.submit(t, s, tok, "who", ["CCN"])
 flows.wait_for(t, "root refused", lambda: log_has("model processes never run as root"), timeout=30)
 t.ok(log_has("never run as root"), "hub.local_user = root: no instance starts, the log says why")
 s.stop_hubd()
+s.set_config(hub__local_user="no-such-user-139")
+s.start_hubd()
+rid = flows.submit(t, s, tok, "who", ["CCS"])
+flows.wait_for(t, "missing user refused", lambda: log_has("hub.local_user no-such-user-139 does not exist"),
+               timeout=30)
+t.ok(log_has("hub.local_user no-such-user-139 does not exist"),
+     "a configured hub.local_user that does not exist: no instance starts (no fallback), the log says so")
+s.stop_hubd()
 s.sql("UPDATE work_request SET status = 'CANCELLED', failure_reason = 'CANCELLED'"
       " WHERE status IN ('QUEUED', 'RUNNING')")
 s.stop()
