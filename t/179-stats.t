@@ -147,14 +147,14 @@ r = s.api("GET", "/api/stats?model_id=eos3b5e", token=adm)
 t.is_((r.json or {}).get("open"), {"queued": 0, "running": 0}, "and not for another model")
 s.sql("DELETE FROM work_request WHERE id = $1", held)
 
-# ---- sql/008 re-runs on a database that has it (a database that applied an
+# ---- sql/016 re-runs on a database that has it (a database that applied an
 # earlier version of the file takes the later additions that way)
 before = [s.api("GET", q, token=adm).json for q in ("/api/stats?from=%s&to=%s" % (D1, D2), "/api/stats")]
 t.ok(before[1]["totals"]["completed"] >= 1, "today's real request is counted before")
-s.sql("DELETE FROM schema_migration WHERE version = 8")
+s.sql("DELETE FROM schema_migration WHERE version = 16")
 r = s.ctl("migrate")
-t.is_(r.returncode, 0, "migrate applies 008 again without error")
-t.is_(s.sql("SELECT count(*) FROM schema_migration WHERE version = 8"), [("1",)], "and records it")
+t.is_(r.returncode, 0, "migrate applies 016 again without error")
+t.is_(s.sql("SELECT count(*) FROM schema_migration WHERE version = 16"), [("1",)], "and records it")
 t.is_([s.api("GET", q, token=adm).json for q in ("/api/stats?from=%s&to=%s" % (D1, D2), "/api/stats")], before,
       "the guarded backfill counts nothing twice (the stored request is not added again)")
 

@@ -69,7 +69,7 @@ static const struct field {
 	{"model_version", F_TEXT, 1, 64},
 	{"description", F_TEXT, 0, 4000},
 	{"details", F_OBJ, 0, 0},
-	/* identification (the Ersilia catalogue's fields, sql/008) */
+	/* identification (the Ersilia catalogue's fields, sql/016) */
 	{"title", F_TEXTN, 1, 200},
 	{"slug", F_TEXTN, 1, 100},
 	{"interpretation", F_TEXTN, 0, 4000},
@@ -470,7 +470,7 @@ static enum db_model_rc insert_id(struct db *db, enum db_model_mode mode, const 
 }
 
 /* Titles are unique in the catalogue (ignoring case; index model_title_key
- * in sql/008): a title another model has is named in *fields, so the
+ * in sql/016): a title another model has is named in *fields, so the
  * caller gets a 422 on the field, not a 409 from the index. 1 taken, 0
  * free or no title given, -1 error. */
 static int title_taken(struct db *db, const struct db_model_change *c)

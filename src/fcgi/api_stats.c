@@ -4,7 +4,7 @@
  * Runs in: modelhub-fcgi workers. Called by: the router (ACCESS_ADMIN).
  * Owns: nothing beyond the request.
  * Shared state: reads request_stats_day + request_stats_pending (rollups
- * kept by a trigger and the janitor, sql/008) and the open requests of
+ * kept by a trigger and the janitor, sql/016) and the open requests of
  * work_request, through db/db_stats.h.
  *
  *   GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD&model_id=ID[&format=csv]

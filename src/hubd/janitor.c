@@ -18,7 +18,7 @@
  * rows deleted, rows of dead replicas marked LOST), session (expired rows
  * deleted; login_attempt and rate_limit through db_session_purge), job_run
  * (time of the last retention pass), request_stats_pending folded into
- * request_stats_day every tick (sql/008), recommendation (the nightly run: the
+ * request_stats_day every tick (sql/016), recommendation (the nightly run: the
  * janitor checks every JANITOR_NIGHTLY_CHECK_MS, claims the day's run in
  * job_run, then per enabled model loads, computes and stores).
  *
