@@ -220,8 +220,9 @@ b.wait_for("#model-form [name=id]")
 t.is_(b.unlabelled(), [], "new model form: every control has a label")
 b.fill("#model-form [name=id]", "Bad Id")
 b.click("#save-model")
-t.like(b.wait(lambda: b.field_error("#model-form", "id"), "id error"), r"must match",
-       "an invalid id: the API's error next to the field")
+t.like(b.wait(lambda: b.field_error("#model-form", "id"), "id error"),
+       r"^must be 1 to 64 lower-case letters, digits, '_', '\.' or '-', starting with a letter or digit$",
+       "an invalid id: the API's error next to the field, in words (no regular expression)")
 b.fill("#model-form [name=id]", "form-made")
 b.fill("#model-form [name=local_command]", "/usr/bin/python3\n{models_dir}/serve.py\n--model\neos3b5e\n--host\n{host}\n--port\n{port}")
 b.fill("#model-form [name=details]", '{"title": "Made by the form", "columns": ["mol_weight"]}')

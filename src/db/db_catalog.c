@@ -137,7 +137,8 @@ static int import_one(struct db *db, json_object *rec, int create, json_object *
 	if (!m) {
 		v = json_object_is_type(rec, json_type_object) ? json_object_object_get(rec, "Identifier") : NULL;
 		skip(report, v ? json_object_get_string(v) : NULL,
-		     "no valid Identifier (^[a-z0-9][a-z0-9_.-]{0,63}$)");
+		     "no valid Identifier (1 to 64 lower-case letters, digits, '_', '.' or '-', "
+		     "starting with a letter or digit)");
 		return 0;
 	}
 	rc = db_model_get_json(db, id, &json, NULL, NULL);

@@ -202,7 +202,8 @@ static void check_field(const struct field *f, json_object *v, json_object **fie
 	case F_ID:
 		if (!json_object_is_type(v, json_type_string) ||
 		    !db_model_valid_id(json_object_get_string(v)))
-			bad(fields, n, f->name, "must match ^[a-z0-9][a-z0-9_.-]{0,63}$");
+			bad(fields, n, f->name, "must be 1 to 64 lower-case letters, digits, "
+			    "'_', '.' or '-', starting with a letter or digit");
 		break;
 	case F_BOOL:
 		if (!json_object_is_type(v, json_type_boolean))
