@@ -176,4 +176,23 @@ t.is_(int(s.sql("SELECT count(*) FROM instance_metrics WHERE instance_id = $1", 
       "instance_metrics kept when the instance row goes")
 r = s.api("GET", "/api/recommendations?model_id=rtest", token=adm)
 t.is_((r.json or {}).get("oom_instances"), 1, "the OOM run still counts")
+
+# ---- an instance OOM-killed before its first sample still counts (a model
+# that allocates past its limit at start-up dies before the monitor's first
+# sample: sample_count 0, no aggregates; it is the clearest OOM of all)
+s.sql("INSERT INTO model (id, cpu_request_m, cpu_limit_m, memory_request_mib,"
+      " memory_limit_mib, local_command) VALUES ('rfast', 100, 1000, 256, 280,"
+      " ARRAY['/bin/true','{port}'])")
+fid = s.sql("INSERT INTO model_instance (model_id, backend, state, termination_reason,"
+            " cpu_request_m, cpu_limit_m, memory_request_mib, memory_limit_mib, terminated_at)"
+            " VALUES ('rfast', 'local', 'TERMINATED', 'OOMKILLED', 100, 1000, 256, 280, now())"
+            " RETURNING id")[0][0]
+s.sql("INSERT INTO instance_metrics (instance_id, model_id, sample_count, cpu_request_m,"
+      " cpu_limit_m, memory_request_mib, memory_limit_mib, input_count, termination_reason)"
+      " VALUES ($1, 'rfast', 0, 100, 1000, 256, 280, 100, 'OOMKILLED')", fid)
+r = s.api("GET", "/api/recommendations?model_id=rfast", token=adm)
+rep = r.json or {}
+m = rep.get("resources", {}).get("memory_limit_mib", {})
+t.is_(rep.get("verdict"), "critical", "an OOM kill before the first sample is critical")
+t.is_(m.get("recommended"), 384, "  and raises the limit 280 -> 384 (max(x1.2, +100), 16 MiB steps)")
 t.done()

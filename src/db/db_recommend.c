@@ -96,7 +96,7 @@ enum db_rec_status db_recommend_load(struct db *db, const char *model_id, const 
 		    " FROM instance_metrics WHERE model_id = $1"
 		    " AND ($2::timestamptz IS NULL OR persisted_at >= $2::timestamptz)"
 		    " AND ($3::timestamptz IS NULL OR persisted_at <= $3::timestamptz)"
-		    " AND sample_count > 0"
+		    " AND (sample_count > 0 OR termination_reason = 'OOMKILLED')"
 		    " ORDER BY persisted_at DESC, instance_id DESC LIMIT $4::int",
 		    4, p);
 	if (!r)
