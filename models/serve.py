@@ -155,6 +155,10 @@ def parse_args(argv):
     p.add_argument("--crash-after-calls", type=int,
                    default=int(_env("MODEL_CRASH_AFTER_CALLS", "0")),
                    help="exit abruptly during the Nth /run or job (0 = never)")
+    p.add_argument("--startup-cpu", type=float,
+                   default=float(_env("MODEL_STARTUP_CPU", "0")),
+                   help="CPU seconds burnt flat out at start-up, before the server "
+                        "listens (a model loading its weights)")
     p.add_argument("--never-ready", action="store_true",
                    default=_env_bool("MODEL_NEVER_READY"),
                    help="/healthz never answers 200")
@@ -182,8 +186,8 @@ def parse_args(argv):
         a.mib_per_input = d.get("mib_per_input", 0.0)
     a.cpu_per_input = float(a.cpu_per_input)
     a.mib_per_input = float(a.mib_per_input)
-    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay", "cpu_rate",
-              "call_cost", "input_cost", "fail_cost"):
+    for k in ("cpu_per_input", "mib_per_input", "base_mib", "startup_delay", "startup_cpu",
+              "cpu_rate", "call_cost", "input_cost", "fail_cost"):
         v = getattr(a, k)
         if not math.isfinite(v) or v < 0:
             p.error("--%s must be a finite number >= 0" % k.replace("_", "-"))
@@ -736,6 +740,7 @@ def main(argv):
     signal.signal(signal.SIGINT, _on_signal)
     model = Model(args)
     Handler.model = model
+    burn_cpu(args.startup_cpu)
     try:
         srv = Server((args.host, args.port), Handler)
     except OSError as e:
@@ -746,6 +751,7 @@ def main(argv):
         port=srv.server_address[1], strict=int(args.strict),
         cpu_per_input=args.cpu_per_input, mib_per_input=args.mib_per_input,
         base_mib=args.base_mib, startup_delay=args.startup_delay,
+        startup_cpu=args.startup_cpu,
         crash_after_calls=args.crash_after_calls, never_ready=int(args.never_ready),
         call_cost=args.call_cost, input_cost=args.input_cost, fail_cost=args.fail_cost,
         version=args.version)

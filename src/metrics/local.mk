@@ -36,6 +36,6 @@ bench_prom_parse_bench_LDADD = $(MH_METRICS_TEST_LIBS)
 
 # Metrics and instances API over the real stack (t/lib/stack.py).
 MH_METRICS_API_TESTS = t/401-instance-metrics.t t/402-instances-api.t t/403-metrics-crash.t \
-	t/404-scraper-oom.t
+	t/404-scraper-oom.t t/406-startup-cpu.t
 TESTS += $(MH_METRICS_API_TESTS)
 EXTRA_DIST += $(MH_METRICS_API_TESTS)

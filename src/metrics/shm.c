@@ -877,17 +877,16 @@ int shm_slot_ingest(struct metrics_seg *seg, enum shm_kind kind, int idx,
 	if (o->has_cpu_m && isfinite(o->cpu_m)) {
 		cpu = o->cpu_m < 0 ? 0 : o->cpu_m;
 	} else if (o->has_cpu_counter && isfinite(o->cpu_counter_s)) {
-		double base_s = d->cpu_counter_s;
-		int64_t base_ms = d->cpu_counter_ms;
-
-		if (!base_ms && o->start_ms > 0 && o->start_ms < o->t_ms) {
-			base_s = 0;
-			base_ms = o->start_ms;
-		}
-		if (base_ms && o->t_ms > base_ms && o->cpu_counter_s >= base_s)
-			cpu = (o->cpu_counter_s - base_s) * 1e6 / (double)(o->t_ms - base_ms);
-		/* a counter that went back (process exited, container restarted)
-		 * just starts a new baseline */
+		/* A rate only between two observations of this slot: the first
+		 * one is a baseline, never a rate averaged from the process or
+		 * container start (that average holds the start-up, e.g. the
+		 * interpreter's imports, and set the peak; issue 16). A
+		 * counter that went back (process exited, container
+		 * restarted) just starts a new baseline. */
+		if (d->cpu_counter_ms && o->t_ms > d->cpu_counter_ms &&
+		    o->cpu_counter_s >= d->cpu_counter_s)
+			cpu = (o->cpu_counter_s - d->cpu_counter_s) * 1e6 /
+			      (double)(o->t_ms - d->cpu_counter_ms);
 		d->cpu_counter_s = o->cpu_counter_s;
 		d->cpu_counter_ms = o->t_ms;
 	}

@@ -261,7 +261,9 @@ struct shm_obs {
 	int has_cpu_counter;    /* cpu_counter_s is a cumulative counter */
 	double cpu_counter_s;   /* CPU seconds since the process/container start */
 	int64_t start_ms;       /* process/container start (wall ms), 0 unknown:
-				 * gives the first observation a baseline of 0 */
+				 * tells a reused pid apart (same_source); the
+				 * first observation of a counter is a baseline
+				 * only, never a rate from this start */
 	int same_source;        /* start_ms must match the first observation's
 				 * (local pids can be reused; containers restart) */
 	int has_cpu_m;          /* cpu_m already in millicores (no delta) */
