@@ -120,6 +120,23 @@ def log(level, msg, **kv):
         pass
 
 
+def call_log(path, t0, status, n):
+    """--call-log: one line per /run, appended in one write (O_APPEND), so
+    the instances of a model can share the file."""
+    if not path:
+        return
+    line = json.dumps({"pid": os.getpid(), "start": t0, "end": time.time(),
+                       "status": status, "inputs": n}) + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def _env(name, default=None):
     v = os.environ.get(name)
     return default if v is None or v == "" else v
@@ -170,6 +187,10 @@ def parse_args(argv):
     p.add_argument("--fail-cost", type=float, default=float(_env("MODEL_FAIL_COST", "0")),
                    help="seconds added to a call that fails (--strict): a real server's "
                         "failing calls are slower than its good ones")
+    p.add_argument("--call-log", default=_env("MODEL_CALL_LOG"),
+                   help="append one JSON line per /run (pid, start and end times, "
+                        "status, inputs; never the molecules) to this file, for tests "
+                        "that check which calls overlapped")
     p.add_argument("--version", default=_env("MODEL_VERSION", "1.0"),
                    help="model version reported by /models/status and /card")
     a = p.parse_args(argv)
@@ -661,11 +682,14 @@ class Handler(BaseHTTPRequestHandler):
         if m.next_call():
             log("warn", "crash", reason="crash-after-calls")
             os._exit(1)
+        t0 = time.time()
         try:
             records = m.predict(inputs)
         except StrictFailure:
-            return self._reply(500, {"detail": STRICT_DETAIL})
-        self._reply(200, m.shape(records, orient))
+            self._reply(500, {"detail": STRICT_DETAIL})
+        else:
+            self._reply(200, m.shape(records, orient))
+        call_log(m.args.call_log, t0, self._status, len(inputs))
 
     def _submit(self, query):
         got = self._read_inputs(query)

@@ -15,6 +15,7 @@ struct fake {
 	int alone[N];    /* failed_one said "failed alone" */
 	int fatal_after; /* calls before BISECT_FATAL (0 = never) */
 	int calls, bad_calls, rounds, max_round;
+	int many_calls;  /* calls made through call_many */
 	int last_settled, in_order;
 };
 
@@ -48,6 +49,7 @@ static int call_many(void *ctx, const int *off, const int *len, int n, enum bise
 	struct fake *f = ctx;
 
 	f->rounds++;
+	f->many_calls += n;
 	if (n > f->max_round)
 		f->max_round = n;
 	for (int i = 0; i < n; i++)
@@ -307,6 +309,39 @@ static void parallel(void)
 	bisect_plan_free(p);
 }
 
+/* Parallel probing in time: a round of calls at once takes one call's
+ * time. 10 bad inputs in 1000 at random places, failed calls as dear as
+ * good ones (the real bundle measured here): rounds plus the calls made
+ * one at a time, against the calls of the same planner with width 1. */
+static void parallel_time(void)
+{
+	const int trials = 50;
+	double t_par = 0, t_ser = 0, c_par = 0, c_ser = 0;
+
+	for (int t = 0; t < trials; t++) {
+		static struct fake f, g;
+		struct bisect_stats sp = {0}, ss = {0};
+		struct bisect_plan *pp = bisect_plan_new(100, 4, 1), *ps = bisect_plan_new(100, 1, 1);
+		memset(&f, 0, sizeof f);
+		for (int b = 0; b < 10;) {
+			int i = rnd(N);
+			b += !f.bad[i];
+			f.bad[i] = 1;
+		}
+		g = f;
+		request(&f, pp, 1, N, &sp);
+		request(&g, ps, 0, N, &ss);
+		t_par += f.rounds + (sp.calls - f.many_calls);
+		c_par += sp.calls;
+		t_ser += ss.calls;
+		c_ser += ss.calls;
+		bisect_plan_free(pp);
+		bisect_plan_free(ps);
+	}
+	ok(t_par < 0.6 * t_ser, "width 4, 10 bad in 1000: %.1f call times (%.1f calls), one at a time"
+	   " %.1f", t_par / trials, c_par / trials, t_ser / trials);
+}
+
 static void flags_and_stops(void)
 {
 	static struct fake f;
@@ -349,6 +384,7 @@ int main(void)
 	costs();
 	sizing();
 	parallel();
+	parallel_time();
 	flags_and_stops();
 	return done_testing();
 }

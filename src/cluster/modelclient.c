@@ -301,6 +301,15 @@ static CURLcode finish_own(struct mc *m)
 
 int mc_busy(const struct mc *m) { return m->running; }
 
+int64_t mc_total_ms(const struct mc *m)
+{
+	curl_off_t us = 0;
+
+	if (curl_easy_getinfo(m->h, CURLINFO_TOTAL_TIME_T, &us) != CURLE_OK)
+		return 0;
+	return (int64_t)(us / 1000);
+}
+
 enum mc_rc mc_call(struct mc *m, const char *method, const char *address, const char *path,
 		   const char *body, int timeout_ms, struct buf *out, long *status)
 {

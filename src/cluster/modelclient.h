@@ -15,6 +15,8 @@
 
 #include "lib/buf.h"
 
+#include <stdint.h>
+
 /* a CURLM * without making every includer include curl */
 typedef void *CURLM_PTR;
 
@@ -59,6 +61,9 @@ int mc_start(struct mc *m, const char *method, const char *address, const char *
 enum mc_rc mc_finish(struct mc *m, struct buf *out, long *status);
 /* 1 between mc_start and mc_finish. */
 int mc_busy(const struct mc *m);
+/* The last finished call's duration as libcurl measured it (start to
+ * answer), in ms: right even when its mc_finish came late. */
+int64_t mc_total_ms(const struct mc *m);
 
 /* Run this client's transfers on the loop's shared multi handle: mc_start
  * adds the easy handle to multi (the loop drives the sockets), mc_finish

@@ -145,6 +145,13 @@ enum work_slot {
 enum work_slot db_inst_acquire(struct db *db, const struct work_model *m, int64_t request_id,
 			       const char *replica_id, const char *backend, struct work_inst *out);
 
+/* Only a warm instance: the most recently used IDLE instance of the model
+ * on this replica, now BUSY for request_id (parallel probing borrows it
+ * for a while; never a new row). WORK_SLOT_IDLE, WORK_SLOT_NONE or
+ * WORK_SLOT_ERROR. */
+enum work_slot db_inst_take_warm(struct db *db, const char *model_id, int64_t request_id,
+				 const char *replica_id, struct work_inst *out);
+
 /* Claim: the model of the oldest QUEUED request among models that can get
  * an instance now (read without a transaction), then in one transaction an
  * instance slot for it and that model's oldest request. A request is

@@ -277,6 +277,15 @@ enum work_slot db_inst_acquire(struct db *db, const struct work_model *m, int64_
 	return rc;
 }
 
+enum work_slot db_inst_take_warm(struct db *db, const char *model_id, int64_t request_id,
+				 const char *replica_id, struct work_inst *out)
+{
+	const char *pi[3] = {model_id, DB_INT(request_id), replica_id};
+
+	memset(out, 0, sizeof *out);
+	return idle_take(db, pi, out);
+}
+
 /* Undo a slot taken in this (uncommitted) transaction: the taken IDLE
  * instance goes back to IDLE, the new row (nobody saw it) is deleted. */
 static int inst_unclaim(struct db *db, int64_t id, enum work_slot how)

@@ -17,7 +17,11 @@
  *                         + sum over parts (s_i/n) * g[s_i],   g[1] = 0.
  * Plain halving is k = 2 everywhere; cheap good calls and dear failed ones
  * make k around sqrt(n·fail_weight) better (many small good calls, few
- * failed ones). The chunk size after a failure minimises
+ * failed ones). With parallel probing (width > 1, call_many) the k-1
+ * probes go width at once, so the term k-1 becomes the rounds
+ * ceil((k-1)/width): costs are then in time, not calls, and k = width+1
+ * (one round) or a multiple is usually best. The calls still form the
+ * same tree, so the worst-case bound holds whatever width. The chunk size after a failure minimises
  *   (1 + P(fail) * (fail_weight - 1 + g[s])) / s,  P(fail) = 1 - (1-p)^s
  * with p the failure rate seen so far in the request.
  */
@@ -55,9 +59,11 @@ void bisect_plan_tune(struct bisect_plan *p, int width, double fail_weight)
 		fail_weight = 1.0;
 	if (fail_weight > BISECT_MAX_WEIGHT)
 		fail_weight = BISECT_MAX_WEIGHT;
-	p->width = width < 1 ? 1 : width;
-	if (fail_weight != p->fail_weight)
+	if (width < 1)
+		width = 1;
+	if (fail_weight != p->fail_weight || width != p->width)
 		p->tabled = 0;
+	p->width = width;
 	p->fail_weight = fail_weight;
 }
 
@@ -72,7 +78,9 @@ static int part_len(int n, int k, int i)
 static double split_cost(const struct bisect_plan *p, int n, int k)
 {
 	int q = n / k, r = n % k, last = part_len(n, k, k - 1);
-	double c = (k - 1) + (1.0 - (double)last / n) * p->fail_weight;
+	/* the k-1 probes take ceil((k-1)/width) rounds of calls at once */
+	int rounds = (k - 1 + p->width - 1) / p->width;
+	double c = rounds + (1.0 - (double)last / n) * p->fail_weight;
 
 	c += (double)(k - r) * q / n * p->g[q];
 	if (r)
@@ -112,14 +120,12 @@ static int table(struct bisect_plan *p)
 }
 
 /* Parts for a known-bad group of n. */
-static int parts_for(struct bisect_plan *p, const struct bisect_ops *ops, int n)
+static int parts_for(struct bisect_plan *p, int n)
 {
 	int k = !p->halving && table(p) == 0 && n <= p->tabled ? p->k[n] : 2;
 
 	if (p->halving)
 		return n < 2 ? n : 2;
-	if (ops->call_many && p->width > 1 && k < p->width)
-		k = p->width + 1; /* width probes at once, the last part held back */
 	return k > n ? n : k;
 }
 
@@ -245,7 +251,7 @@ static int isolate(struct bisect_plan *p, const struct bisect_ops *ops, int off,
 		st->settled++;
 		return ops->fail_one(ops->ctx, off, called) < 0 ? -1 : 0;
 	}
-	k = parts_for(p, ops, len);
+	k = parts_for(p, len);
 	if (k > BISECT_MAX_K + 1)
 		k = BISECT_MAX_K + 1;
 	if (probe_parts(p, ops, off, len, k, &failed, st) < 0)

@@ -12,7 +12,8 @@
  * chosen for the least expected cost when a failed call costs fail_weight
  * good ones; parts called in order, the last one not called when all the
  * others succeeded; with width > 1 and call_many, up to width parts are
- * called at once on several instances).
+ * called at once on several instances and k is chosen for the least
+ * expected time: rounds of width calls instead of calls).
  *
  * Bound: every call is a node of a tree over its chunk whose leaves are
  * single inputs and whose inner nodes have at least two children, so a
@@ -56,7 +57,8 @@ struct bisect_stats {
 
 struct bisect_plan {
 	int chunk_size;
-	int width;          /* parts called at once when call_many is set */
+	int width;          /* parts called at once; > 1 only with call_many
+			     * (the cost tables count rounds of width calls) */
 	double fail_weight; /* a failed call costs this many good ones */
 	int halving;        /* plain halving and fixed chunks (the planner before
 			     * issue 20, kept to compare: hub.isolation) */

@@ -3,7 +3,7 @@
 # modelhubd_SOURCES here and add a row to the role table in supervisor.c.
 bin_PROGRAMS += modelhubd
 modelhubd_SOURCES = src/hubd/main.c src/hubd/hubd.h src/hubd/shared.h \
-	src/hubd/supervisor.c src/hubd/alive.c src/hubd/hubd_child.c src/hubd/dealer.c src/hubd/runner.c src/hubd/runner.h src/hubd/runner_pool.c src/hubd/runner_req.c src/hubd/runner_call.c src/hubd/runner_loop.c src/hubd/janitor.c \
+	src/hubd/supervisor.c src/hubd/alive.c src/hubd/hubd_child.c src/hubd/dealer.c src/hubd/runner.c src/hubd/runner.h src/hubd/runner_pool.c src/hubd/runner_req.c src/hubd/runner_call.c src/hubd/runner_probe.c src/hubd/runner_loop.c src/hubd/janitor.c \
 	src/hubd/assign.c src/hubd/assign.h src/hubd/bisect.c src/hubd/bisect.h
 modelhubd_SOURCES += src/hubd/autoscaler.c
 # sizing a new instance from the request (autorec, issue 16).
@@ -24,6 +24,8 @@ MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t 
 	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t t/220-invalid-inputs.t
 # The runner's event loop (issue 15): concurrency, reload, cancel, time budget.
 MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-cancel.t t/233-runner-time-budget.t
+# Parallel probing on several warm instances (issue 20).
+MH_HUBD_TESTS += t/221-parallel-probing.t
 TESTS += $(MH_HUBD_TESTS)
 # The model of t/230 and bench/concurrency: /run sleeps, no CPU.
 check_PROGRAMS += bench/sleep-model-bench

@@ -103,6 +103,11 @@ static void config_read(struct runner *r)
 	r->chunk_timeout_s = (int)cfg_int("hub.chunk_timeout", 600);
 	r->request_timeout_s = (int)cfg_int("hub.request_timeout", 3600);
 	r->halving = strcmp(cfg_str("hub.isolation", "adaptive"), "halving") == 0;
+	r->probe_width = (int)cfg_int("hub.probe_width", 4);
+	if (r->probe_width < 1)
+		r->probe_width = 1;
+	if (r->probe_width > RUNNER_PROBE_MAX + 1)
+		r->probe_width = RUNNER_PROBE_MAX + 1;
 	if (r->lease_s < 3)
 		r->lease_s = 3;
 	if (r->chunk_size < 1)
@@ -207,9 +212,14 @@ void runner_sleep(struct runner *r, int ms)
 
 struct job *runner_job_of_inst(struct runner *r, int64_t id)
 {
-	for (struct job *j = r->jobs; j; j = j->next)
+	for (struct job *j = r->jobs; j; j = j->next) {
 		if (j->cur_inst == id)
 			return j;
+		/* instances it borrowed to probe on (runner_probe.c) */
+		for (int k = 0; k < RUNNER_PROBE_MAX; k++)
+			if (id && j->help[k].in.wi.id == id)
+				return j;
+	}
 	return NULL;
 }
 

@@ -36,6 +36,10 @@
 #define RUNNER_RENEW_MAX_MS 2000       /* lease renewal doubles as the cancel check */
 #define RUNNER_CREATE_BASE_MS 250      /* first back-off of a refused instance create */
 #define RUNNER_CREATE_CAP_MS 8000      /* longest back-off between create attempts */
+#define RUNNER_PROBE_MAX 8 /* warm instances one request borrows to probe on */
+/* verdicts of single-input parts not yet given to fail_one: width per
+ * level of the isolation tree at most */
+#define RUNNER_PERR_MAX 24
 /* a failed call's cost in good calls until both kinds were timed
  * (ersilia-pack's measure about 9, the demo models' about 1) */
 #define RUNNER_FAIL_WEIGHT_GUESS 4.0
@@ -74,6 +78,7 @@ struct runner {
 	char node[64];
 	int lease_s, chunk_size, start_timeout_s, chunk_timeout_s, request_timeout_s;
 	int halving; /* hub.isolation = halving: the planner before issue 20 */
+	int probe_width; /* hub.probe_width: instances a failing chunk's parts run on at once */
 	struct owned own[RUNNER_MAX_OWN];
 	int nown;
 	struct backoff back[64];
@@ -97,6 +102,21 @@ struct runner {
 struct cur {
 	struct work_inst wi;
 	int owned; /* started by this runner */
+};
+
+/* A warm instance borrowed for parallel probing (runner_probe.c): held
+ * while one chunk is isolated, with an HTTP client of its own. */
+struct helper {
+	struct cur in;
+	struct mc *mc;
+	int cut; /* a call on it was cut short: recycle it */
+};
+
+/* The verdict of a single-input part that failed among parts called at
+ * once (fail_one reads it: j->err holds only the last call's). */
+struct part_err {
+	int off, cacheable;
+	char err[300]; /* a model's reason is cut to 200 characters */
 };
 
 enum fatal { JF_NONE = 0, JF_INSTANCE, JF_OOM, JF_TIMEOUT, JF_DEADLINE, JF_ABORT, JF_DB, JF_STOPPED, JF_BUDGET };
@@ -164,6 +184,13 @@ struct job {
 	int call_len;               /* its inputs */
 	int call_cut;  /* a call was aborted: the model may still run it */
 	char err[512];
+	/* parallel probing (runner_probe.c): warm instances borrowed while a
+	 * chunk is isolated, and the verdicts of its single-input parts */
+	struct helper help[RUNNER_PROBE_MAX];
+	int nhelp;
+	int help_tried; /* this chunk looked for warm instances already */
+	struct part_err perr[RUNNER_PERR_MAX];
+	int nperr;
 };
 
 enum get_rc { GET_OK = 0, GET_HANDBACK, GET_FAILED, GET_ABORT };
@@ -215,6 +242,11 @@ int runner_inst_dead(struct runner *r, struct cur *in, int *oom, char *why, size
 enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, const char **reason,
 			    char *detail, size_t dlen);
 void runner_inst_put(struct job *j, int broken);
+/* The same for any instance the request holds (a borrowed helper too). */
+void runner_cur_put(struct job *j, struct cur *in, int broken);
+/* A warm (IDLE, alive) instance of j's model for parallel probing, into
+ * *in (BUSY for j): 1, or 0 when there is none. */
+int runner_inst_borrow(struct runner *r, struct job *j, struct cur *in);
 int runner_probe(void *ctx, const char *address, int timeout_ms);
 /* Inputs per model call for j: hub.chunk_size, or less for an instance
  * sized from the request (hubd/sizing.h). */
@@ -228,6 +260,27 @@ enum bisect_rc runner_job_settle(struct job *j);
 struct work_counts runner_counts_delta(struct job *j);
 void runner_prefetch_drop(struct job *j);
 void runner_error_row(struct json_object *rows, const char *ordinal, const char *error);
+int runner_records_to_rows(struct job *j, const char *body, int off, int want, struct buf *rows);
+char *runner_inputs_json(struct job *j, int off, int len);
+int runner_call_timeout(struct job *j, int n);
+enum bisect_rc runner_call_failed(struct job *j, struct cur *in, enum mc_rc rc, long st,
+				  const char *what, const struct buf *body);
+void runner_prefetch_wait(struct job *j);
+void runner_call_timed(struct job *j, enum bisect_rc rc, int64_t ms);
+
+/* runner_probe.c: parallel probing on borrowed warm instances */
+/* A chunk failed: borrow up to hub.probe_width - 1 warm instances (once a
+ * chunk) and tell the plan how many parts can go at once. */
+void runner_probe_prepare(struct job *j);
+/* bisect's call_many: the parts at once, part 0 on the request's instance,
+ * the others on helpers (in rounds when fewer are held). */
+int runner_job_call_many(void *ctx, const int *off, const int *len, int n, enum bisect_rc *rc);
+/* Input idx failed alone in a call_many: j->err and j->cacheable become
+ * that call's. */
+void runner_probe_verdict(struct job *j, int idx);
+/* The chunk is done (or the request): give the helpers back (recycled when
+ * a call on one was cut short); free their clients when final. */
+void runner_probe_release(struct job *j, int final);
 
 /* runner_req.c: run one claimed request (in its own task) */
 struct claim {

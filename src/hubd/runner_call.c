@@ -5,7 +5,9 @@
  * prefetched next chunk, the negative-cache rows of inputs found bad.
  *
  * Runs in: modelhubd runner children. Called by: bisect.c through the ops
- * runner_req.c gives it; runner_req.c (stores of screened inputs, settle).
+ * runner_req.c gives it; runner_req.c (stores of screened inputs, settle);
+ * runner_probe.c (the parts called at once: the outcome of a call, its
+ * timing and its store).
  * Owns: the buffers of a call; the prefetched call's body and answer
  * (struct job.pf), freed by runner_prefetch_drop.
  * Shared state: work_request_result rows of the request (added only,
@@ -43,7 +45,7 @@
 
 /* Parse a records array of exactly want elements; rows JSON appended for
  * db_work_store. 0 ok, -1 with j->err set. */
-static int records_to_rows(struct job *j, const char *body, int off, int want, struct buf *rows)
+int runner_records_to_rows(struct job *j, const char *body, int off, int want, struct buf *rows)
 {
 	struct json_object *a = json_tokener_parse(body);
 	int n, rc = -1;
@@ -71,7 +73,7 @@ out:
 	return rc;
 }
 
-static char *inputs_json(struct job *j, int off, int len)
+char *runner_inputs_json(struct job *j, int off, int len)
 {
 	struct json_object *a = json_object_new_array();
 	char *s = NULL;
@@ -88,7 +90,7 @@ static char *inputs_json(struct job *j, int off, int len)
 /* Remaining time for a call of n inputs, in ms: the chunk timeout, the
  * request's deadline or the model's time budget (time_budget_s per input),
  * whichever is nearer; j->call_limit says which. */
-static int call_timeout(struct job *j, int n)
+int runner_call_timeout(struct job *j, int n)
 {
 	int64_t left = j->deadline_ms - mh_mono_ms();
 	int64_t lim = (int64_t)j->r->chunk_timeout_s * 1000;
@@ -124,8 +126,8 @@ static void short_detail(const char *body, char *out, size_t n)
 
 /* Transport failure or a 5xx: decide between "instance died" (fatal) and
  * "the batch was rejected" (bisect). */
-static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const char *what,
-				  const struct buf *body)
+enum bisect_rc runner_call_failed(struct job *j, struct cur *in, enum mc_rc rc, long st,
+				  const char *what, const struct buf *body)
 {
 	int oom = 0, is_req = j->call_limit == LIM_REQUEST;
 	char why[256], txt[220];
@@ -159,7 +161,7 @@ static enum bisect_rc call_failed(struct job *j, enum mc_rc rc, long st, const c
 		return BISECT_BAD;
 	}
 	if (rc != MC_OK || st >= 500 || st == 0) {
-		int dead = runner_inst_dead(j->r, j->inst, &oom, why, sizeof why);
+		int dead = runner_inst_dead(j->r, in, &oom, why, sizeof why);
 		if (dead) {
 			j->fatal = dead == 2 ? JF_STOPPED : oom ? JF_OOM : JF_INSTANCE;
 			snprintf(j->err, sizeof j->err, "instance died during %s: %s", what, why);
@@ -183,15 +185,15 @@ static enum bisect_rc run_sync(struct job *j, const char *body, struct buf *out)
 {
 	long st;
 	enum mc_rc rc = mc_call(j->mc, "POST", j->inst->wi.address, "/run?orient=records", body,
-				call_timeout(j, j->call_len), out, &st);
+				runner_call_timeout(j, j->call_len), out, &st);
 
 	if (rc != MC_OK || st != 200)
-		return call_failed(j, rc, st, "POST /run", out);
+		return runner_call_failed(j, j->inst, rc, st, "POST /run", out);
 	return BISECT_OK;
 }
 
 /* Read the answer of the prefetched call, keeping it for job_call. */
-static void prefetch_wait(struct job *j)
+void runner_prefetch_wait(struct job *j)
 {
 	if (j->pf.active && !j->pf.done) {
 		j->pf.rc = mc_finish(j->mc, &j->pf.out, &j->pf.st);
@@ -201,7 +203,7 @@ static void prefetch_wait(struct job *j)
 
 void runner_prefetch_drop(struct job *j)
 {
-	prefetch_wait(j);
+	runner_prefetch_wait(j);
 	free(j->pf.body);
 	buf_free(&j->pf.out);
 	memset(&j->pf, 0, sizeof j->pf);
@@ -220,11 +222,11 @@ static void prefetch_next(struct job *j, int off, int len)
 	    j->st.failed_calls > 0)
 		return;
 	nlen = n - next < runner_chunk(j->r, j) ? n - next : runner_chunk(j->r, j);
-	j->pf.body = inputs_json(j, next, nlen);
+	j->pf.body = runner_inputs_json(j, next, nlen);
 	if (!j->pf.body)
 		return;
 	if (mc_start(j->mc, "POST", j->inst->wi.address, "/run?orient=records", j->pf.body,
-		     call_timeout(j, nlen), &j->pf.out) < 0) {
+		     runner_call_timeout(j, nlen), &j->pf.out) < 0) {
 		runner_prefetch_drop(j);
 		return;
 	}
@@ -252,10 +254,10 @@ static enum bisect_rc async_poll(struct job *j, const char *job_id, int64_t unti
 		if (poll_ms < RUNNER_POLL_MS)
 			poll_ms = poll_ms * 2 < RUNNER_POLL_MS ? poll_ms * 2 : RUNNER_POLL_MS;
 		if (mh_mono_ms() >= until)
-			return call_failed(j, MC_TIMEOUT, 0, "ASYNC job", NULL);
+			return runner_call_failed(j, j->inst, MC_TIMEOUT, 0, "ASYNC job", NULL);
 		rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, 30000, out, &st);
 		if (rc != MC_OK || st >= 500)
-			return call_failed(j, rc, st, "GET /job/status", out);
+			return runner_call_failed(j, j->inst, rc, st, "GET /job/status", out);
 		if (st == 404) {
 			/* the server forgot the job: it restarted, so the instance failed */
 			j->fatal = JF_INSTANCE;
@@ -292,11 +294,11 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	enum bisect_rc brc;
 	int64_t until;
 
-	until = mh_mono_ms() + call_timeout(j, j->call_len);
+	until = mh_mono_ms() + runner_call_timeout(j, j->call_len);
 	rc = mc_call(j->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
-		     call_timeout(j, j->call_len), out, &st);
+		     runner_call_timeout(j, j->call_len), out, &st);
 	if (rc != MC_OK || st != 200)
-		return call_failed(j, rc, st, "POST /job/submit", out);
+		return runner_call_failed(j, j->inst, rc, st, "POST /job/submit", out);
 	o = json_tokener_parse(buf_cstr(out));
 	if (!o || !json_object_object_get_ex(o, "job_id", &v) || !json_object_get_string(v)) {
 		json_object_put(o);
@@ -310,10 +312,10 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 	if (brc != BISECT_OK)
 		return brc;
 	snprintf(path, sizeof path, "/job/result/%s", job_id);
-	rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, call_timeout(j, j->call_len), out,
+	rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, runner_call_timeout(j, j->call_len), out,
 		     &st);
 	if (rc != MC_OK || st != 200)
-		return call_failed(j, rc, st, "GET /job/result", out);
+		return runner_call_failed(j, j->inst, rc, st, "GET /job/result", out);
 	return BISECT_OK;
 }
 
@@ -338,7 +340,7 @@ struct work_counts runner_counts_delta(struct job *j)
  * call is timed from its start to the next call's start, so that what the
  * runner does for it (parse, store) counts; a failed one has no such work
  * and is timed at once, so the first isolation already knows its cost. */
-static void call_timed(struct job *j, enum bisect_rc rc, int64_t ms)
+void runner_call_timed(struct job *j, enum bisect_rc rc, int64_t ms)
 {
 	if (rc == BISECT_OK) {
 		j->ok_ms += ms;
@@ -349,7 +351,7 @@ static void call_timed(struct job *j, enum bisect_rc rc, int64_t ms)
 	}
 	if (j->ok_n > 0 && j->fail_n > 0) {
 		double ok = (double)j->ok_ms / j->ok_n, bad = (double)j->fail_ms / j->fail_n;
-		bisect_plan_tune(j->plan, 1, bad / (ok > 1 ? ok : 1));
+		bisect_plan_tune(j->plan, j->plan->width, bad / (ok > 1 ? ok : 1));
 	}
 }
 
@@ -418,12 +420,12 @@ static enum bisect_rc call_prefetched(struct job *j, struct buf *out)
 {
 	enum bisect_rc rc;
 
-	prefetch_wait(j);
+	runner_prefetch_wait(j);
 	j->calls++;
 	j->call_limit = j->pf.limit;
 	j->call_len = j->pf.len;
 	rc = j->pf.rc != MC_OK || j->pf.st != 200 ?
-	     call_failed(j, j->pf.rc, j->pf.st, "POST /run", &j->pf.out) : BISECT_OK;
+	     runner_call_failed(j, j->inst, j->pf.rc, j->pf.st, "POST /run", &j->pf.out) : BISECT_OK;
 	buf_free(out);
 	*out = j->pf.out;
 	j->pf.out = (struct buf)BUF_INIT;
@@ -440,7 +442,7 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 	int64_t t0 = mh_mono_ms(), timed = 1;
 
 	if (j->ok_t0 > 0)
-		call_timed(j, BISECT_OK, t0 - j->ok_t0);
+		runner_call_timed(j, BISECT_OK, t0 - j->ok_t0);
 	j->ok_t0 = 0;
 	if (runner_tick(j)) {
 		j->fatal = JF_ABORT;
@@ -452,8 +454,8 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 	} else {
 		/* one call at a time per instance: a prefetched one of other
 		 * inputs is answered first and waits for its turn */
-		prefetch_wait(j);
-		body = inputs_json(j, off, len);
+		runner_prefetch_wait(j);
+		body = runner_inputs_json(j, off, len);
 		if (!body) {
 			j->fatal = JF_DB;
 			snprintf(j->err, sizeof j->err, "out of memory");
@@ -465,12 +467,12 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 		free(body);
 	}
 	if (rc == BISECT_BAD)
-		call_timed(j, rc, mh_mono_ms() - t0);
+		runner_call_timed(j, rc, mh_mono_ms() - t0);
 	else if (rc == BISECT_OK && timed)
 		j->ok_t0 = t0;
 	if (rc == BISECT_OK) {
 		prefetch_next(j, off, len);
-		if (records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0) {
+		if (runner_records_to_rows(j, buf_cstr(&out), off, len, &rows) < 0) {
 			rc = BISECT_BAD;
 			j->cacheable = 1;
 		} else {
@@ -483,6 +485,9 @@ enum bisect_rc runner_job_call(void *ctx, int off, int len)
 		log_info("runner inputs=%d offset=%d msg=\"batch rejected by the model\"", len, off);
 	buf_free(&out);
 	buf_free(&rows);
+	/* isolation comes next: borrow warm instances to probe on at once */
+	if (rc == BISECT_BAD && len > 1)
+		runner_probe_prepare(j);
 	return rc;
 }
 
@@ -514,6 +519,9 @@ int runner_job_fail_one(void *ctx, int idx, int alone)
 
 	if (!a)
 		return -1;
+	/* failed alone among parts called at once: its own call's verdict */
+	if (alone)
+		runner_probe_verdict(j, idx);
 	if (alone)
 		snprintf(msg, sizeof msg, "%s", j->err[0] ? j->err : "model failed on this input");
 	else

@@ -477,15 +477,53 @@ static enum get_rc inst_create(struct runner *r, struct job *j, const struct clu
 	}
 }
 
+/* An IDLE instance just taken (now BUSY): still there? Sets in->owned.
+ * When gone, its row is ended (owned: FAILED; borrowed: LOST) and 0. */
+static int warm_alive(struct runner *r, struct cur *in)
+{
+	struct cluster_instance ci;
+	int i = runner_own_find(r, in->wi.id), oom;
+	char why[256];
+
+	in->owned = i >= 0;
+	if (in->owned && (cluster_get(r->cl, in->wi.name, &ci) != 0 || ci.state == CLUSTER_EXITED)) {
+		runner_own_finish(r, i, "FAILED", "exited while idle");
+		return 0;
+	}
+	if (!in->owned && in->wi.pid > 0 && !runner_pid_alive(in->wi.pid) &&
+	    runner_inst_dead(r, in, &oom, why, sizeof why)) {
+		db_inst_lost(r->db, in->wi.id, why);
+		return 0;
+	}
+	return 1;
+}
+
+int runner_inst_borrow(struct runner *r, struct job *j, struct cur *in)
+{
+	for (;;) {
+		memset(in, 0, sizeof *in);
+		if (db_inst_take_warm(r->db, j->m->id, j->req->id, r->c->replica_id, &in->wi) !=
+		    WORK_SLOT_IDLE)
+			return 0;
+		if (!warm_alive(r, in))
+			continue;
+		/* sized for smaller calls than the request's (sql/014): a part
+		 * could be too large for it */
+		if (in->wi.chunk_size > 0 && in->wi.chunk_size < runner_chunk(r, j)) {
+			runner_cur_put(j, in, 0);
+			return 0;
+		}
+		return 1;
+	}
+}
+
 /* Take a slot for the current request: the one claimed with it, or an
  * IDLE warm instance (checked still alive), or a new REQUESTED row. GET_OK
  * with *fresh 0 for a reused instance, *fresh 1 for a new row to start. */
 static enum get_rc inst_take(struct runner *r, struct job *j, struct cur *in, int *fresh, const char **reason,
 			     char *detail, size_t dlen)
 {
-	struct cluster_instance ci;
 	enum work_slot rc;
-	int i;
 
 	*fresh = 0;
 	for (;;) {
@@ -508,20 +546,8 @@ static enum get_rc inst_take(struct runner *r, struct job *j, struct cur *in, in
 			return GET_HANDBACK;
 		if (rc == WORK_SLOT_IDLE) {
 			/* reused: make sure it is still there */
-			int oom;
-			char why[256];
-			i = runner_own_find(r, in->wi.id);
-			in->owned = i >= 0;
-			if (in->owned && (cluster_get(r->cl, in->wi.name, &ci) != 0 ||
-					  ci.state == CLUSTER_EXITED)) {
-				runner_own_finish(r, i, "FAILED", "exited while idle");
+			if (!warm_alive(r, in))
 				continue;
-			}
-			if (!in->owned && in->wi.pid > 0 && !runner_pid_alive(in->wi.pid) &&
-			    runner_inst_dead(r, in, &oom, why, sizeof why)) {
-				db_inst_lost(r->db, in->wi.id, why);
-				continue;
-			}
 			j->cur_inst = in->wi.id;
 			log_info("runner instance=%lld model=%s owned=%d msg=\"reusing idle instance\"",
 				 (long long)in->wi.id, j->m->id, in->owned);
@@ -673,13 +699,17 @@ int runner_chunk(const struct runner *r, const struct job *j)
  * is stopped (recycled) rather than reused while the model still works. */
 void runner_inst_put(struct job *j, int broken)
 {
+	j->cur_inst = 0;
+	runner_cur_put(j, j->inst, broken);
+}
+
+void runner_cur_put(struct job *j, struct cur *in, int broken)
+{
 	struct runner *r = j->r;
-	struct cur *in = j->inst;
 	const struct work_model *m = j->m;
 	int64_t id = in->wi.id;
 	int i = in->owned ? runner_own_find(r, id) : -1;
 
-	j->cur_inst = 0;
 	if (!id)
 		return;
 	if (broken == 2) {

@@ -253,12 +253,16 @@ static void run_chunk(struct runner *r, struct job *j, const struct bisect_ops *
 		j->fatal = JF_DB;
 	if (j->st.failed_calls > failed)
 		j->isolation_ms += mh_mono_ms() - t0;
+	/* instances borrowed to isolate this chunk go back to the model */
+	runner_probe_release(j, 0);
 }
 
 /* Send every input without a result; returns with j->fatal set on failure. */
 static void run_inputs(struct runner *r, struct job *j)
 {
-	struct bisect_ops ops = {runner_job_call, NULL, runner_job_fail_one, j};
+	/* parallel probing: SYNC models (an ASYNC job is polled, one at a time) */
+	struct bisect_ops ops = {runner_job_call, j->m->async ? NULL : runner_job_call_many,
+				 runner_job_fail_one, j};
 
 	j->next_sent = 0;
 	if (prepare_inputs(r, j) == 0)
@@ -429,6 +433,7 @@ static void job_end(struct job *j)
 			*pp = j->next;
 			break;
 		}
+	runner_probe_release(j, 1);
 	bisect_plan_free(j->plan);
 	free(j->send);
 	mc_free(j->mc);
