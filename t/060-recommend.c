@@ -342,6 +342,38 @@ static void d3_node_cap(void)
 	rec_compute(&c, &x, 1, cur, &r);
 	is_int(r.item[REC_MEM_LIMIT].recommended, 30000, "d3: capped at the node's 30000Mi");
 	ok(strstr(r.item[REC_MEM_LIMIT].reason, "capped") != NULL, "d3: reason says capped");
+	/* a kept (green) value above the cap is capped too: 3000m of a
+	 * 4000m limit is 75 %, but no 2000m node holds 4000m */
+	{
+		int big[REC_RES_MAX] = {100, 4000, 256, 1000};
+		struct rec_config small = cfg;
+
+		x = inst(50, 3000, 100, 500);
+		x.had[REC_CPU_LIMIT] = 4000;
+		small.max_cpu_m = 2000;
+		rec_compute(&small, &x, 1, big, &r);
+		is_str(r.item[REC_CPU_LIMIT].band->name, "recommended", "d3: green against 4000m");
+		is_int(r.item[REC_CPU_LIMIT].recommended, 2000, "d3: kept value above the cap -> cap");
+		ok(r.item[REC_CPU_LIMIT].capped, "d3: kept value above the cap: capped flag");
+		is_dbl(r.item[REC_CPU_LIMIT].percent_reached, 150, 1e-9, "d3: reaches 150%% of the cap");
+		ok(strstr(r.item[REC_CPU_LIMIT].reason, "above the largest node: capped at 2000m (150.0%)") != NULL,
+		   "d3: reason says the kept value is capped: %s", r.item[REC_CPU_LIMIT].reason);
+		is_int(r.verdict, REC_ADJUST, "d3: a capped keep is a change");
+		small.max_cpu_m = 4000;
+		rec_compute(&small, &x, 1, big, &r);
+		is_int(r.item[REC_CPU_LIMIT].recommended, 4000, "d3: green at the cap is kept");
+		ok(!r.item[REC_CPU_LIMIT].capped, "d3: not capped at the cap");
+		small.max_cpu_m = 0;
+		rec_compute(&small, &x, 1, big, &r);
+		is_int(r.item[REC_CPU_LIMIT].recommended, 4000, "d3: no cap known: kept");
+		x = inst(50, 500, 2900, 3000);
+		x.had[REC_MEM_REQUEST] = x.had[REC_MEM_LIMIT] = 4000;
+		int mem4000[REC_RES_MAX] = {100, 1000, 4000, 4000};
+		small.max_mem_mib = 3600;
+		rec_compute(&small, &x, 1, mem4000, &r);
+		is_int(r.item[REC_MEM_REQUEST].recommended, 3600, "d3: green memory request above the cap -> cap");
+		is_int(r.item[REC_MEM_LIMIT].recommended, 3600, "d3: green memory limit above the cap -> cap");
+	}
 	c.max_cpu_m = 1234;
 	is_int(rec_cap_from_nodes(&c, nodes + 2, 1), 0, "d3: no eligible node");
 	is_int(c.max_cpu_m, 1234, "d3: no eligible node keeps the configured cap");

@@ -263,6 +263,28 @@ static int no_basis(enum rec_resource r, const struct scan_out *so, struct rec_i
 	return 1;
 }
 
+/* Green against the current value: keep it, unless it is above the
+ * node cap (no node could hold it; the model was set by hand or the
+ * nodes shrank): then the cap, saying so and what it reaches. */
+static void keep_green(const struct rec_config *cfg, enum rec_resource r, const char *w,
+		       struct rec_item *it)
+{
+	const char *unit = is_cpu(r) ? "m" : "Mi";
+	int cap = is_cpu(r) ? cfg->max_cpu_m : cfg->max_mem_mib;
+
+	it->percent_reached = it->percent_used;
+	snprintf(it->reason, sizeof it->reason,
+		 "%s %.0f%s is %.1f%% of the current %d%s over %d instances: within the recommended band",
+		 w, it->usage, unit, it->percent_used, it->current, unit, it->instances);
+	if (cap <= 0 || it->current <= cap)
+		return;
+	it->recommended = cap;
+	it->capped = 1;
+	it->percent_reached = band_percent(it->usage, cap);
+	append(it, "; but %d%s is above the largest node: capped at %d%s (%.1f%%)", it->current,
+	       unit, cap, unit, it->percent_reached);
+}
+
 static void compute_item(const struct rec_config *cfg, const struct rec_instance *in, int n,
 			 enum rec_resource r, int current, struct rec_item *it, struct scan_out *so)
 {
@@ -279,11 +301,7 @@ static void compute_item(const struct rec_config *cfg, const struct rec_instance
 	it->percent_used = band_percent(it->usage, current);
 	it->band = band_of(kind, it->lower_bound > current ? 1e9 : it->percent_used);
 	if (it->band->id == BAND_RECOMMENDED) {
-		it->percent_reached = it->percent_used;
-		snprintf(it->reason, sizeof it->reason,
-			 "%s %.0f%s is %.1f%% of the current %d%s over %d instances: within the recommended band",
-			 what(r, in, n), it->usage, is_cpu(r) ? "m" : "Mi", it->percent_used, current,
-			 is_cpu(r) ? "m" : "Mi", it->instances);
+		keep_green(cfg, r, what(r, in, n), it);
 		return;
 	}
 	it->recommended = target_value(cfg, r, it);

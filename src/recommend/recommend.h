@@ -21,7 +21,8 @@
  * the usage is green against it. Otherwise the recommendation puts the
  * usage at the middle of the green band (CPU 75 %, memory 72.5 %), rounded
  * up to the step, within the floors (separate for requests and limits) and
- * the node cap, request <= limit.
+ * the node cap, request <= limit. A kept (green) value above the node
+ * cap becomes the cap too (capped, with the percentage it reaches).
  * Censored data: an OOM kill or a binding CPU throttle means usage >= what
  * the instance had is only a lower bound. OOM: the memory limit becomes at
  * least max(request, peak) x oom_factor (1.2) and >= +oom_min_step_mib
