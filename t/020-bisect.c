@@ -306,6 +306,24 @@ static void parallel(void)
 	ok(outcome_ok(&f, 100), "parallel: right outcome");
 	ok(f.max_round > 1 && f.max_round <= 4, "parallel: up to 4 calls at once (%d)", f.max_round);
 	ok(f.rounds < st.calls, "parallel: %d rounds for %d calls", f.rounds, st.calls);
+	{
+		/* chunks at once (bisect_run_many), then their isolation */
+		int off[4] = {0, 25, 50, 75}, len[4] = {25, 25, 25, 25};
+		struct bisect_ops ops = {call, call_many, fail_one, &f};
+		struct bisect_stats s2 = {0};
+		memset(&f, 0, sizeof f);
+		for (int i = 0; i < 2; i++)
+			f.bad[bads[i]] = 1;
+		is_int(bisect_run_many(p, &ops, off, len, 4, &s2), 0, "chunks at once: completes");
+		ok(outcome_ok(&f, 100) && f.max_round == 4 && s2.calls <= 2 * 100 - 4,
+		   "chunks at once: right outcome, 4 chunks in one round, %d calls", s2.calls);
+		ops.call_many = NULL;
+		memset(&f, 0, sizeof f);
+		memset(&s2, 0, sizeof s2);
+		f.bad[30] = 1;
+		is_int(bisect_run_many(p, &ops, off, len, 4, &s2), 0, "chunks without call_many: in turn");
+		ok(outcome_ok(&f, 100) && f.rounds == 0, "  right outcome, no round");
+	}
 	bisect_plan_free(p);
 }
 

@@ -215,7 +215,7 @@ static int probe_many(const struct bisect_ops *ops, int width, const int *po, co
 static int probe_parts(struct bisect_plan *p, const struct bisect_ops *ops, int off, int len,
 		       int k, int *failed, struct bisect_stats *st)
 {
-	int po[BISECT_MAX_K + 1], pl[BISECT_MAX_K + 1];
+	int po[BISECT_MAX_K + 1] = {0}, pl[BISECT_MAX_K + 1] = {0};
 	enum bisect_rc rc[BISECT_MAX_K + 1];
 	int parallel = ops->call_many && p->width > 1 && k > 2;
 
@@ -264,6 +264,27 @@ static int isolate(struct bisect_plan *p, const struct bisect_ops *ops, int off,
 	if (probe(ops, last_off, last_len, st, &rc) < 0)
 		return -1;
 	return rc == BISECT_BAD ? isolate(p, ops, last_off, last_len, 1, st) : 0;
+}
+
+int bisect_run_many(struct bisect_plan *p, const struct bisect_ops *ops, const int *off,
+		    const int *len, int n, struct bisect_stats *st)
+{
+	enum bisect_rc rc[BISECT_MAX_K + 1];
+
+	if (n > BISECT_MAX_K + 1)
+		n = BISECT_MAX_K + 1;
+	if (n <= 1 || !ops->call_many || p->width < 2) {
+		for (int i = 0; i < n; i++)
+			if (bisect_run(p, ops, off[i], len[i], st) < 0)
+				return -1;
+		return 0;
+	}
+	if (probe_many(ops, p->width, off, len, n, st, rc) < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (rc[i] == BISECT_BAD && isolate(p, ops, off[i], len[i], 1, st) < 0)
+			return -1;
+	return 0;
 }
 
 int bisect_run(struct bisect_plan *p, const struct bisect_ops *ops, int off, int len,

@@ -82,4 +82,10 @@ int bisect_plan_chunk(struct bisect_plan *p, const struct bisect_stats *st, int 
 int bisect_run(struct bisect_plan *p, const struct bisect_ops *ops, int off, int len,
 	       struct bisect_stats *st);
 
+/* Chunks [off[i], off[i]+len[i]) at once (call_many, width at a time),
+ * then the bad inputs of each that failed isolated in turn, as bisect_run
+ * does for one (n <= 65; without call_many or width 1: bisect_run each). */
+int bisect_run_many(struct bisect_plan *p, const struct bisect_ops *ops, const int *off,
+		    const int *len, int n, struct bisect_stats *st);
+
 #endif

@@ -105,7 +105,8 @@ struct cur {
 };
 
 /* A warm instance borrowed for parallel probing (runner_probe.c): held
- * while one chunk is isolated, with an HTTP client of its own. */
+ * from a chunk's failure to the end of the request's inputs, with an HTTP
+ * client of its own. */
 struct helper {
 	struct cur in;
 	struct mc *mc;
@@ -278,8 +279,8 @@ int runner_job_call_many(void *ctx, const int *off, const int *len, int n, enum 
 /* Input idx failed alone in a call_many: j->err and j->cacheable become
  * that call's. */
 void runner_probe_verdict(struct job *j, int idx);
-/* The chunk is done (or the request): give the helpers back (recycled when
- * a call on one was cut short); free their clients when final. */
+/* The inputs are done (or the request): give the helpers back (recycled
+ * when a call on one was cut short); free their clients when final. */
 void runner_probe_release(struct job *j, int final);
 
 /* runner_req.c: run one claimed request (in its own task) */

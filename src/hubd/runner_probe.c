@@ -6,7 +6,8 @@
  * Runs in: modelhubd runner children. Called by: runner_call.c
  * (runner_probe_prepare after a rejected call, runner_probe_verdict from
  * fail_one), bisect.c through the ops (runner_job_call_many), runner_req.c
- * (runner_probe_release at the end of a chunk and of the request).
+ * (run_round, runner_probe_release at the end of the inputs and of the
+ * request).
  * Owns: the borrowed instances (struct job.help[]: BUSY for the request
  * from the borrow to the release) and their HTTP clients (freed with the
  * final release); the bodies and answers of one round of calls.
@@ -19,11 +20,15 @@
  * DESIGN
  * - Only instances already warm are used: starting one costs far more
  *   than the isolation it would shorten. They are borrowed once a chunk
- *   was rejected (runner_probe_prepare, at most once per chunk) and given
- *   back when the chunk's isolation ends, so other requests of the model
- *   wait for them one isolation at most. The plan's width is the number
- *   of instances held: bisect.c then counts rounds of calls, not calls,
- *   and never makes more calls than plain halving in the worst case.
+ *   was rejected (runner_probe_prepare, at most once per chunk or round)
+ *   and kept to the end of the request's inputs: after a failure its
+ *   remaining chunks go as many at once as instances are held (runner_req.c
+ *   run_round), so the smaller chunks and extra calls that isolation costs
+ *   are paid on several instances. Other requests of the model wait for
+ *   them that long at most; hub.probe_width = 1 turns it off. The plan's
+ *   width is the number of instances held: bisect.c then counts rounds of
+ *   calls, not calls, and never makes more calls than plain halving in the
+ *   worst case.
  * - One round: every part's call is started (mc_start, each on its own
  *   client and instance, all on the loop's multi handle), then each is
  *   finished in turn; the task waits while the others run. Every answer is

@@ -248,13 +248,49 @@ static void run_chunk(struct runner *r, struct job *j, const struct bisect_ops *
 		snprintf(j->next_detail, sizeof j->next_detail, "{\"request_id\":%lld,\"inputs\":%d}",
 			 (long long)j->req->id, next);
 	j->sent_inputs += len;
+	j->help_tried = 0;
 	t0 = mh_mono_ms();
 	if (bisect_run(j->plan, ops, off, len, &j->st) < 0 && j->fatal == JF_NONE)
 		j->fatal = JF_DB;
 	if (j->st.failed_calls > failed)
 		j->isolation_ms += mh_mono_ms() - t0;
-	/* instances borrowed to isolate this chunk go back to the model */
-	runner_probe_release(j, 0);
+}
+
+/* After a failure, with warm instances borrowed: the next chunks (as many
+ * as instances, each sized by the plan) at once, then their isolation.
+ * Returns the inputs they cover. */
+static int run_round(struct runner *r, struct job *j, const struct bisect_ops *ops, int off)
+{
+	int offs[RUNNER_PROBE_MAX + 1], lens[RUNNER_PROBE_MAX + 1], n = 0, at = off;
+	int failed = j->st.failed_calls;
+	struct bisect_stats after = j->st;
+	int64_t t0;
+
+	while (n < 1 + j->nhelp && at < j->nsend) {
+		offs[n] = at;
+		lens[n] = bisect_plan_chunk(j->plan, &after, j->nsend - at);
+		after.settled += lens[n];
+		at += lens[n++];
+	}
+	if (!j->next_sent) {
+		char detail[96];
+
+		snprintf(detail, sizeof detail, "{\"request_id\":%lld,\"inputs\":%d}",
+			 (long long)j->req->id, at - off);
+		db_inst_event(r->db, j->inst->wi.id, "CHUNK_SENT", detail);
+	}
+	/* no whole-chunk shortcuts (next chunk's event, ending with the store) */
+	j->next_sent = 0;
+	j->next_detail[0] = '\0';
+	j->chunk_off = j->chunk_len = -1;
+	j->sent_inputs += at - off;
+	j->help_tried = 0;
+	t0 = mh_mono_ms();
+	if (bisect_run_many(j->plan, ops, offs, lens, n, &j->st) < 0 && j->fatal == JF_NONE)
+		j->fatal = JF_DB;
+	if (j->st.failed_calls > failed)
+		j->isolation_ms += mh_mono_ms() - t0;
+	return at - off;
 }
 
 /* Send every input without a result; returns with j->fatal set on failure. */
@@ -267,9 +303,15 @@ static void run_inputs(struct runner *r, struct job *j)
 	j->next_sent = 0;
 	if (prepare_inputs(r, j) == 0)
 		for (int off = 0, len; off < j->nsend && j->fatal == JF_NONE; off += len) {
+			if (j->nhelp > 0 && ops.call_many) {
+				len = run_round(r, j, &ops, off);
+				continue;
+			}
 			len = bisect_plan_chunk(j->plan, &j->st, j->nsend - off);
 			run_chunk(r, j, &ops, off, len);
 		}
+	/* the instances borrowed after a failure go back to the model */
+	runner_probe_release(j, 0);
 	remember_known_bad(r, j);
 	/* a call started for a chunk that will not run now (a failure):
 	 * wait for it to end (an abort or a dead instance ends it at once),
