@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct cluster *cluster_new(const char *backend)
 {
@@ -43,6 +44,21 @@ void cluster_set_probe(struct cluster *c, cluster_probe_fn fn, void *ctx)
 {
 	c->probe = fn;
 	c->probe_ctx = ctx;
+}
+
+void cluster_set_io(struct cluster *c, const struct cluster_io *io)
+{
+	c->io = io ? *io : (struct cluster_io){0};
+}
+
+/* The backend's wait: the caller's loop when it set one, else a sleep. */
+void cluster_sleep(struct cluster *c, int ms)
+{
+	if (c->io.sleep) {
+		c->io.sleep(c->io.ctx, ms);
+		return;
+	}
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
 int cluster_delete(struct cluster *c, const char *name, int grace_ms)

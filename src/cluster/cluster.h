@@ -274,11 +274,23 @@ struct cluster_ops {
 /* A readiness probe (GET /healthz of address within timeout_ms): 1 ready. */
 typedef int (*cluster_probe_fn)(void *ctx, const char *address, int timeout_ms);
 
+/* The caller's event loop, for backends that wait (cluster_set_io):
+ * perform runs a configured libcurl easy handle to its end and returns its
+ * CURLcode (the handle stays the backend's: it cleans it up); sleep waits
+ * ms. Either may let other work of the caller run meanwhile, so a backend
+ * that uses them re-reads any state it shares after the call. */
+struct cluster_io {
+	int (*perform)(void *ctx, void *easy);
+	void (*sleep)(void *ctx, int ms);
+	void *ctx;
+};
+
 struct cluster {
 	const struct cluster_ops *ops;
 	void *priv;
 	cluster_probe_fn probe; /* cluster_set_probe; NULL: the backend's own */
 	void *probe_ctx;
+	struct cluster_io io;   /* cluster_set_io; NULL members: block */
 };
 
 /* Backend by name ("local", "kubernetes"), configured from lib/config.
@@ -294,6 +306,14 @@ int cluster_get(struct cluster *c, const char *name, struct cluster_instance *ou
  * own blocking HTTP client: the runner's probe runs on its event loop
  * (hubd/runner_loop.c), so a slow instance does not stall other requests. */
 void cluster_set_probe(struct cluster *c, cluster_probe_fn fn, void *ctx);
+/* Waits of the backend go through io (copied) instead of blocking the
+ * process: the runner's event loop (hubd/runner_loop.c) runs the
+ * kubernetes backend's pod API calls on its curl multi handle and the
+ * back-off and stop waits of both backends as timers, so a slow API server
+ * or an instance slow to stop holds up only the task that asked. */
+void cluster_set_io(struct cluster *c, const struct cluster_io *io);
+/* For backends: wait ms through the caller's io.sleep, else nanosleep. */
+void cluster_sleep(struct cluster *c, int ms);
 /* Stop: SIGTERM / delete, then SIGKILL / force after grace_ms. */
 int cluster_delete(struct cluster *c, const char *name, int grace_ms);
 /* Up to max_bytes of the instance's log (the tail when longer), appended.

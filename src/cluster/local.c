@@ -633,10 +633,17 @@ static int local_get(struct cluster *c, const char *name, struct cluster_instanc
 	return 0;
 }
 
-static int local_remove(struct cluster *c, const char *name, int grace_ms)
+#define LOCAL_STOP_POLL_MS 20 /* a stopping process is looked at this often */
+
+/* SIGTERM, then wait for the exit (through the caller's loop when it set
+ * one: cluster_set_io, so the wait holds up only the task that stops it),
+ * SIGKILL after grace_ms. Another task of the caller may reap the process
+ * meanwhile (local_get): it is looked up again after every wait. */
+static int local_remove(struct cluster *c, const char *name_in, int grace_ms)
 {
 	struct local *l = c->priv;
-	struct lproc *p = find(l, name);
+	struct lproc *p = find(l, name_in);
+	char name[sizeof p->name];
 	int64_t until;
 	int st;
 
@@ -645,6 +652,7 @@ static int local_remove(struct cluster *c, const char *name, int grace_ms)
 	poll_one(l, p, 0);
 	if (p->state == CLUSTER_EXITED)
 		return 0;
+	snprintf(name, sizeof name, "%s", p->name);
 	p->stopping = 1;
 	kill(-p->pid, SIGTERM);
 	until = mh_mono_ms() + grace_ms;
@@ -653,8 +661,9 @@ static int local_remove(struct cluster *c, const char *name, int grace_ms)
 			on_exit_status(p, st);
 			return 0;
 		}
-		struct timespec ts = {0, 20 * 1000000L};
-		nanosleep(&ts, NULL);
+		cluster_sleep(c, LOCAL_STOP_POLL_MS);
+		if (!(p = find(l, name)) || p->state == CLUSTER_EXITED)
+			return 0;
 	}
 	log_warn_x("local instance=%s msg=\"did not stop in time, killing\"", p->name);
 	kill(-p->pid, SIGKILL);

@@ -28,7 +28,7 @@ t_300_local_backend_t_LDADD = libmhcluster.a libmhlib.a $(JSONC_LIBS) $(CURL_LIB
 # The backend against the simulator (t/kube/kubestack.py + t/lib/stack.py).
 MH_KUBE_TESTS = t/360-kube-flow.t t/361-kube-failures.t t/362-kube-watch.t t/363-kube-nodes.t \
 	t/364-kube-kubeconfig.t t/365-kube-replicas.t t/367-kube-errors.t t/368-kube-outage.t t/385-kube-scrape-skip.t \
-	t/386-kube-adopt.t t/388-kube-paging.t
+	t/386-kube-adopt.t t/388-kube-paging.t t/389-kube-slow-api.t
 TESTS += $(MH_KUBE_TESTS)
 EXTRA_DIST += $(MH_KUBE_TESTS) t/kube/kubestack.py
 # bench/scrape (script) builds and runs this: one kubelet scrape cycle at

@@ -23,7 +23,8 @@ t_022_cachekey_t_LDADD = libmhlib.a $(SODIUM_LIBS)
 MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t t/203-runner-bisect.t t/204-runner-kill.t t/205-runner-load.t t/206-runner-cache.t t/207-janitor.t t/208-two-replicas.t \
 	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t t/220-invalid-inputs.t
 # The runner's event loop (issue 15): concurrency, reload, cancel, time budget.
-MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-cancel.t t/233-runner-time-budget.t
+MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-cancel.t t/233-runner-time-budget.t \
+	t/213-runner-slow-stop.t
 # Parallel probing on several warm instances (issue 20).
 MH_HUBD_TESTS += t/221-parallel-probing.t
 TESTS += $(MH_HUBD_TESTS)

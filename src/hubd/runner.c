@@ -487,6 +487,7 @@ int runner_main(struct hubd_child *c)
 	if (!r->loop)
 		goto out;
 	cluster_set_probe(r->cl, runner_probe, r);
+	cluster_set_io(r->cl, &(struct cluster_io){rl_io_perform, rl_io_sleep, r->loop});
 	db_listen(r->db, "work_queued");
 	db_listen(r->db, "model_changed");
 	db_listen(r->db, "instance_stop");
@@ -500,6 +501,8 @@ int runner_main(struct hubd_child *c)
 	rl_run(r->loop);
 	rc = 0;
 out:
+	if (r->cl)
+		cluster_set_io(r->cl, NULL); /* its stops at free block: the loop is gone */
 	rl_free(r->loop);
 	cluster_free(r->cl);
 	free(r);

@@ -50,6 +50,7 @@ enum abort_kind { AB_NONE = 0, AB_STOP, AB_CANCELLED, AB_LOST, AB_INSTSTOP };
 struct rl;
 struct rl_task;
 struct job;
+struct ending;
 
 struct owned {
 	int64_t id;
@@ -96,6 +97,9 @@ struct runner {
 	int64_t last_renew; /* the leases of all its requests (renew_all) */
 	int renewing;       /* a renew_all statement is under way */
 	unsigned seed; /* back-off jitter */
+	/* instances out of own[] whose stop runs in a task of its own
+	 * (runner_pool.c, end_in_task): the LOST sweep leaves them alone */
+	struct ending *endings;
 };
 
 /* Instance in use by the current request. */
@@ -224,11 +228,21 @@ void *rl_multi(struct rl *l);
 int rl_mc_wait(void *task, int ms);
 void rl_on_signal(struct rl *l, void (*fn)(void *ctx, int poked), void *ctx);
 void rl_notify_to(struct rl *l, struct rl_task *t);
+/* Run a configured curl easy handle to its end on the loop's multi handle
+ * (the task waits, others run; blocking on the scheduler's own stack);
+ * the CURLcode. The handle stays the caller's. */
+int rl_perform(struct rl *l, void *easy);
+/* cluster_io for the backend (cluster_set_io): rl_perform, and a sleep
+ * that yields (blocks on the scheduler's stack). */
+int rl_io_perform(void *ctx, void *easy);
+void rl_io_sleep(void *ctx, int ms);
 
 /* runner_pool.c: the instances this runner started, and the slot of the
  * request being run */
 int runner_own_find(struct runner *r, int64_t id);
 void runner_own_finish(struct runner *r, int i, const char *reason, const char *why);
+/* 1 while instance id, out of own[], is being stopped by a task of its own. */
+int runner_ending(const struct runner *r, int64_t id);
 void runner_own_stop(struct runner *r, int i, const char *reason, const char *event);
 /* Shutdown: leave instance i to the replicas that remain when its pod
  * outlives us (kubernetes, IDLE: handed over, adopted by their kubewatch),

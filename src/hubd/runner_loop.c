@@ -7,8 +7,10 @@
  * Called by: runner.c (rl_new, rl_spawn, rl_run); the tasks themselves
  * (rl_wait, rl_wake), and through hooks db.c (statements wait here instead
  * of blocking; one task owns the connection from its first statement until
- * no transaction is open) and modelclient.c (transfers run on rl's multi
- * handle; mc_finish waits here).
+ * no transaction is open), modelclient.c (transfers run on rl's multi
+ * handle; mc_finish waits here) and the cluster backend (cluster_set_io:
+ * the kubernetes backend's pod API calls run on rl's multi handle through
+ * rl_perform, back-off and stop waits are rl_io_sleep timers).
  * Owns: the tasks (a ucontext and an mmap()ed stack each, freed when the
  * task's function returns), the curl multi handle and its socket table, the
  * queue of tasks waiting for the database connection.
@@ -71,6 +73,14 @@ struct rl_task {
 	char tag[32];           /* the log's req= while it runs */
 };
 
+/* A transfer of rl_perform: the easy handle and the task waiting for it. */
+struct rl_xfer {
+	void *easy;
+	struct rl_task *task;
+	int done, cc;
+	struct rl_xfer *next;
+};
+
 struct rl_sock {
 	curl_socket_t fd;
 	int what;
@@ -93,6 +103,7 @@ struct rl {
 	void *sig_ctx;
 	struct rl_task *notify_to; /* woken when notifications are pending;
 				    * first in line for the connection */
+	struct rl_xfer *xfers;     /* rl_perform transfers in flight */
 #ifdef RL_ASAN
 	void *fake_stack;
 #endif
@@ -443,6 +454,53 @@ static int build_poll(struct rl *l, int *timeout)
 	return n;
 }
 
+/* An rl_perform transfer ended: wake its task. 0 when easy is not one. */
+static int xfer_done(struct rl *l, void *easy, int cc)
+{
+	for (struct rl_xfer *x = l->xfers; x; x = x->next)
+		if (x->easy == easy) {
+			x->done = 1;
+			x->cc = cc;
+			rl_wake(x->task);
+			return 1;
+		}
+	return 0;
+}
+
+int rl_perform(struct rl *l, void *easy)
+{
+	struct rl_xfer x = {easy, l->cur, 0, 0, l->xfers}, **pp;
+
+	if (!l->cur)
+		return (int)curl_easy_perform(easy);
+	if (curl_multi_add_handle(l->multi, easy) != CURLM_OK)
+		return (int)CURLE_FAILED_INIT;
+	l->xfers = &x;
+	/* a wake may come early (a cancellation): the transfer ends by itself,
+	 * bounded by its own timeout */
+	while (!x.done)
+		rl_wait(l, -1, 0, RL_IDLE_POLL_MS);
+	for (pp = &l->xfers; *pp != &x; pp = &(*pp)->next)
+		;
+	*pp = x.next;
+	curl_multi_remove_handle(l->multi, easy);
+	return x.cc;
+}
+
+int rl_io_perform(void *ctx, void *easy)
+{
+	return rl_perform(ctx, easy);
+}
+
+void rl_io_sleep(void *ctx, int ms)
+{
+	struct rl *l = ctx;
+	int64_t until = mh_mono_ms() + ms;
+
+	for (int64_t now = mh_mono_ms(); now < until; now = mh_mono_ms())
+		rl_wait(l, -1, 0, (int)(until - now));
+}
+
 /* Let curl act on ready sockets and expired timers; wake the task of
  * every transfer that ended. */
 static void dispatch_curl(struct rl *l, int nsocks)
@@ -464,6 +522,8 @@ static void dispatch_curl(struct rl *l, int nsocks)
 	while ((msg = curl_multi_info_read(l->multi, &left)) != NULL) {
 		struct mc *m;
 		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (xfer_done(l, msg->easy_handle, (int)msg->data.result))
 			continue;
 		m = mc_transfer_done(msg->easy_handle, (int)msg->data.result);
 		if (m)

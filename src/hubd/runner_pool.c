@@ -64,37 +64,100 @@ static void own_drop(struct runner *r, int i)
 	r->own[i] = r->own[--r->nown];
 }
 
-/* Record the end of an owned instance (stopping it first if still running)
- * and forget it. reason is used when we stopped it (IDLE, STOPPED, FAILED). */
-void runner_own_finish(struct runner *r, int i, const char *reason, const char *why)
+/* Record the end of instance o (stopping it first if still running). */
+static void own_end(struct runner *r, const struct owned *o, const char *reason, const char *why)
 {
 	struct cluster_instance ci;
 	struct buf logs = BUF_INIT;
-	struct owned o = r->own[i];
 	const char *rsn = reason;
 	char detail[300];
 	int g;
 
-	/* out of the table first: the statements below let other tasks run */
-	own_drop(r, i);
 	memset(&ci, 0, sizeof ci);
-	g = cluster_get(r->cl, o.name, &ci);
+	g = cluster_get(r->cl, o->name, &ci);
 	if (g != 0 || ci.state != CLUSTER_EXITED) {
 		/* running, or unknown to the backend (a pod not seen yet): delete */
-		cluster_delete(r->cl, o.name, RUNNER_STOP_GRACE_MS);
+		cluster_delete(r->cl, o->name, RUNNER_STOP_GRACE_MS);
 		memset(&ci, 0, sizeof ci);
-		cluster_get(r->cl, o.name, &ci);
+		cluster_get(r->cl, o->name, &ci);
 	}
 	if (ci.state == CLUSTER_EXITED)
 		rsn = term_reason(ci.term, reason);
 	snprintf(detail, sizeof detail, "%s%s%s", why ? why : "", why && ci.detail[0] ? "; " : "",
 		 ci.detail);
-	cluster_logs(r->cl, o.name, &logs, RUNNER_LOG_MAX);
+	cluster_logs(r->cl, o->name, &logs, RUNNER_LOG_MAX);
 	buf_cstr(&logs);
-	db_inst_terminated(r->db, o.id, rsn, detail, logs.data ? logs.data : "");
+	db_inst_terminated(r->db, o->id, rsn, detail, logs.data ? logs.data : "");
 	buf_free(&logs);
 	log_info("runner instance=%lld model=%s reason=%s detail=\"%s\" msg=\"instance ended\"",
-		 (long long)o.id, o.model, rsn, detail);
+		 (long long)o->id, o->model, rsn, detail);
+}
+
+/* An instance being ended by a task of its own. */
+struct ending {
+	struct runner *r;
+	struct owned o;
+	char reason[24], why[96];
+	int record; /* 0: only delete it (its row was ended by someone else) */
+	struct ending *next;
+};
+
+static void ending_main(void *arg)
+{
+	struct ending *e = arg, **pp;
+	struct runner *r = e->r;
+
+	if (e->record)
+		own_end(r, &e->o, e->reason, e->why);
+	else
+		cluster_delete(r->cl, e->o.name, RUNNER_STOP_GRACE_MS);
+	for (pp = &r->endings; *pp != e; pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	free(e);
+}
+
+/* The claim loop never waits for an instance to stop (up to
+ * RUNNER_STOP_GRACE_MS for a process that ignores SIGTERM; a pod delete
+ * waits for the watch to see it go): its housekeeping hands the stop to a
+ * task of its own and goes on claiming. A request's task stops its
+ * instance itself (its own time). 1 when a task took it. */
+static int end_in_task(struct runner *r, const struct owned *o, const char *reason, const char *why,
+		       int record)
+{
+	struct ending *e;
+
+	if (rl_self(r->loop) != r->claimer || hubd_should_stop() || !(e = calloc(1, sizeof *e)))
+		return 0;
+	*e = (struct ending){.r = r, .o = *o, .record = record, .next = r->endings};
+	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+	snprintf(e->why, sizeof e->why, "%s", why ? why : "");
+	if (!rl_spawn(r->loop, ending_main, e)) {
+		free(e);
+		return 0;
+	}
+	r->endings = e;
+	return 1;
+}
+
+int runner_ending(const struct runner *r, int64_t id)
+{
+	for (const struct ending *e = r->endings; e; e = e->next)
+		if (e->o.id == id)
+			return 1;
+	return 0;
+}
+
+/* Record the end of an owned instance (stopping it first if still running)
+ * and forget it. reason is used when we stopped it (IDLE, STOPPED, FAILED). */
+void runner_own_finish(struct runner *r, int i, const char *reason, const char *why)
+{
+	struct owned o = r->own[i];
+
+	/* out of the table first: the statements below let other tasks run */
+	own_drop(r, i);
+	if (!end_in_task(r, &o, reason, why, 1))
+		own_end(r, &o, reason, why);
 }
 
 /* Stop instance i for reason (IDLE or STOPPED) after marking it TERMINATING. */
@@ -181,8 +244,11 @@ static void own_reconcile(struct runner *r, PGresult *res)
 			continue;
 		if (strcmp(state, "TERMINATED") == 0) {
 			/* someone (janitor, admin) ended the row: make it true */
-			cluster_delete(r->cl, r->own[i].name, RUNNER_STOP_GRACE_MS);
-			own_drop(r, i);
+			if (!end_in_task(r, &r->own[i], NULL, NULL, 0))
+				cluster_delete(r->cl, r->own[i].name, RUNNER_STOP_GRACE_MS);
+			i = runner_own_find(r, id); /* a delete lets other tasks run */
+			if (i >= 0)
+				own_drop(r, i);
 			continue;
 		}
 		if (stop) {
@@ -297,7 +363,7 @@ void runner_sweep_lost(struct runner *r)
 	for (int k = 0; k < PQntuples(res); k++) {
 		int64_t id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
 		int pid = atoi(PQgetvalue(res, k, 1));
-		if (runner_own_find(r, id) >= 0)
+		if (runner_own_find(r, id) >= 0 || runner_ending(r, id))
 			continue;
 		/* pid 0 past REQUESTED: not a local process (a pod); the backend's
 		 * own watch (monitor) decides about those */

@@ -77,6 +77,16 @@ struct kube {
 	unsigned seed;            /* back-off jitter */
 };
 
+/* The backend of c, its API client running calls through the caller's
+ * loop when it set one (cluster_set_io). */
+static struct kube *kube_of(struct cluster *c)
+{
+	struct kube *k = c->priv;
+
+	kube_http_set_perform(k->h, c->io.perform, c->io.ctx);
+	return k;
+}
+
 static struct mine *mine_find(struct kube *k, const char *name, int create)
 {
 	struct mine *slot = NULL;
@@ -207,7 +217,7 @@ static void created(struct kube *k, const struct cluster_spec *spec, const struc
 
 static int kube_create(struct cluster *c, const struct cluster_spec *spec, struct cluster_instance *out)
 {
-	struct kube *k = c->priv;
+	struct kube *k = kube_of(c);
 	struct kube_pod_opts o;
 	struct json_object *pod, *ans = NULL;
 	struct cluster_pod p;
@@ -325,7 +335,7 @@ static int fetch_logs(struct kube *k, const char *name, struct buf *out, size_t 
 /* DELETE path, retrying transient failures (429, 5xx, resets) with
  * jittered back-off for up to KUBE_DELETE_RETRY_MS; a pod left behind by a
  * longer outage is the kubewatch reconcile's orphan. The last status. */
-static long delete_call(struct kube *k, const char *path)
+static long delete_call(struct cluster *c, struct kube *k, const char *path)
 {
 	int64_t until = mh_mono_ms() + KUBE_DELETE_RETRY_MS;
 	long st;
@@ -341,34 +351,41 @@ static long delete_call(struct kube *k, const char *path)
 			return st;
 		log_warn_x("kube path=\"%s\" status=%ld attempt=%d wait_ms=%lld msg=\"pod delete retried\"", path,
 			   st, n, (long long)wait);
-		nanosleep(&(struct timespec){wait / 1000, (wait % 1000) * 1000000L}, NULL);
+		cluster_sleep(c, (int)wait);
 	}
 }
 
-static int kube_remove(struct cluster *c, const char *name, int grace_ms)
+static int kube_remove(struct cluster *c, const char *name_in, int grace_ms)
 {
-	struct kube *k = c->priv;
-	struct mine *m = mine_find(k, name, 0);
+	struct kube *k = kube_of(c);
+	struct mine *m;
 	struct cluster_pod_row row;
-	char path[320];
+	char path[320], name[64];
 	int64_t until;
 	long st;
 
+	/* the calls below may let the caller's other work run (cluster_set_io):
+	 * keep the name, find our record again after each */
+	snprintf(name, sizeof name, "%s", name_in);
 	if (tab(k) && kube_tab_find(k->tab, name, &row) == 1 && row.pod.server[0] &&
 	    strcmp(row.pod.server, k->kc.replica) != 0) {
 		log_warn_x("kube pod=%s owner=%s msg=\"not deleting another replica's pod\"", name,
 			   row.pod.server);
 		return -1;
 	}
-	if (!m)
-		m = mine_find(k, name, 1);
+	m = mine_find(k, name, 1);
 	if (!m->has_logs) {
-		buf_reset(&m->logs);
-		m->has_logs = fetch_logs(k, name, &m->logs, KUBE_LOG_MAX, 0) == 0;
+		struct buf logs = BUF_INIT;
+		int got = fetch_logs(k, name, &logs, KUBE_LOG_MAX, 0) == 0;
+		m = mine_find(k, name, 1);
+		buf_free(&m->logs);
+		m->logs = logs;
+		m->has_logs = got;
 	}
 	snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d", k->kc.ns,
 		 name, grace_ms / 1000);
-	st = delete_call(k, path);
+	st = delete_call(c, k, path);
+	m = mine_find(k, name, 1);
 	if (st == 404) {
 		m->deleted = 1;
 		return 0;
@@ -382,10 +399,9 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 	/* wait for the watch to see it go, so a following get() is final */
 	until = mh_mono_ms() + grace_ms + KUBE_DELETE_WAIT_EXTRA_MS;
 	while (watcher_alive(k) && mh_mono_ms() < until) {
-		struct timespec ts = {0, 100 * 1000000L};
 		if (kube_tab_find(k->tab, name, &row) == 1 && row.gone)
 			break;
-		nanosleep(&ts, NULL);
+		cluster_sleep(c, 100);
 	}
 	return 0;
 }
@@ -393,7 +409,7 @@ static int kube_remove(struct cluster *c, const char *name, int grace_ms)
 static int kube_logs(struct cluster *c, const char *name, struct buf *out, size_t max_bytes,
 		     int tail_lines)
 {
-	struct kube *k = c->priv;
+	struct kube *k = kube_of(c);
 	struct mine *m = mine_find(k, name, 0);
 	size_t from = out->len;
 

@@ -44,6 +44,9 @@ struct kube_http {
 	struct timespec tok_mtime;
 	int64_t tok_checked_ms;
 	int warned_insecure;
+	int64_t retry_after_ms;   /* of the last call */
+	kube_perform_fn perform;  /* kube_http_set_perform; NULL: block */
+	void *perform_ctx;
 };
 
 static void read_small_file(const char *path, char *out, size_t n)
@@ -233,6 +236,44 @@ static int tls_refused(CURLcode rc)
 	       rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR;
 }
 
+void kube_http_set_perform(struct kube_http *h, kube_perform_fn fn, void *ctx)
+{
+	h->perform = fn;
+	h->perform_ctx = ctx;
+}
+
+/* Set e up for one call (method, body, answer into out). */
+static void call_setup(struct kube_http *h, CURL *e, const char *method, const char *path,
+		       struct curl_slist *hdrs, const char *body, struct buf *out, int timeout_ms)
+{
+	setup(h, e, path, hdrs, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, out ? to_buf : discard);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+}
+
+/* One transfer of e: through the perform hook (another call may run
+ * meanwhile) or blocking. Sets *status and h->retry_after_ms. */
+static CURLcode call_perform(struct kube_http *h, CURL *e, long *status)
+{
+	CURLcode rc = h->perform ? (CURLcode)h->perform(h->perform_ctx, e) : curl_easy_perform(e);
+	curl_off_t ra = 0;
+
+	h->retry_after_ms = 0;
+	if (rc != CURLE_OK)
+		return rc;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		h->retry_after_ms = ra > 3600 ? 3600000 : (int64_t)ra * 1000;
+	return rc;
+}
+
 long kube_http_call(struct kube_http *h, const char *method, const char *path, const char *ctype,
 		    const char *body, struct buf *out, int timeout_ms)
 {
@@ -241,36 +282,33 @@ long kube_http_call(struct kube_http *h, const char *method, const char *path, c
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct curl_slist *hdrs;
+		CURL *e = h->perform ? curl_easy_init() : h->easy;
 		CURLcode rc;
 
 		token_check(h, attempt > 0);
-		hdrs = headers(h, ctype, body != NULL);
-		if (!hdrs)
+		hdrs = e ? headers(h, ctype, body != NULL) : NULL;
+		if (!hdrs) {
+			if (e && e != h->easy)
+				curl_easy_cleanup(e);
 			return -1;
-		curl_easy_reset(h->easy);
-		setup(h, h->easy, path, hdrs, timeout_ms);
-		curl_easy_setopt(h->easy, CURLOPT_CUSTOMREQUEST, method);
-		if (body) {
-			curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-		} else if (strcmp(method, "GET") == 0) {
-			curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L);
 		}
-		curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, out ? to_buf : discard);
-		curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, out);
+		if (e == h->easy)
+			curl_easy_reset(e);
+		call_setup(h, e, method, path, hdrs, body, out, timeout_ms);
 		if (out) {
 			out->len = mark;
 			if (out->data)
 				out->data[mark] = '\0';
 		}
-		rc = curl_easy_perform(h->easy);
+		rc = call_perform(h, e, &status);
 		curl_slist_free_all(hdrs);
+		if (e != h->easy)
+			curl_easy_cleanup(e);
 		if (rc != CURLE_OK) {
 			log_warn_x("kube method=%s path=\"%s\" error=\"%s\" msg=\"API call failed\"", method,
 				   path, curl_easy_strerror(rc));
 			return tls_refused(rc) ? KUBE_HTTP_TLS : -1;
 		}
-		curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (status != 401 || h->kc.token[0])
 			break;
 	}
@@ -295,11 +333,7 @@ enum kube_fail kube_http_classify(long status, const char *body)
 
 int64_t kube_http_retry_after_ms(struct kube_http *h)
 {
-	curl_off_t s = 0;
-
-	if (curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
-		return 0;
-	return s > 3600 ? 3600000 : (int64_t)s * 1000;
+	return h->retry_after_ms;
 }
 
 struct json_object *kube_http_get_json(struct kube_http *h, const char *path, long *status,

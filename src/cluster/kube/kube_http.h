@@ -8,7 +8,8 @@
  * kube_scrape.c and kube_nodes.c), modelhubctl (kubeconfig import).
  * Called by: kube.c, kube_watch.c, kube_nodes.c, kube_scrape.c.
  * Owns: one CURL easy handle per struct kube_http (reused, so calls keep
- * their TLS connection), the bearer token in memory (zeroed on free).
+ * their TLS connection; with a perform hook one per call, freed at its
+ * end), the bearer token in memory (zeroed on free).
  *
  * Configuration (lib/config.h keys, docs/internals.md):
  *   kube.server      API server URL; default in-cluster
@@ -77,8 +78,18 @@ long kube_http_call(struct kube_http *h, const char *method, const char *path, c
 enum kube_fail { KUBE_FAIL_NONE = 0, KUBE_FAIL_RETRY, KUBE_FAIL_QUOTA, KUBE_FAIL_FATAL };
 enum kube_fail kube_http_classify(long status, const char *body);
 
-/* The Retry-After of the last call, in ms (0 when it had none). */
+/* The Retry-After of the last call, in ms (0 when it had none). With a
+ * perform hook, read it before anything that may let another call run. */
 int64_t kube_http_retry_after_ms(struct kube_http *h);
+
+/* Run kube_http_call's transfers through perform (an event loop's: it
+ * returns the CURLcode of the easy handle it ran to its end, letting other
+ * work run meanwhile; NULL: curl_easy_perform). Each call then has an easy
+ * handle of its own, since several may be in flight at once; the loop's
+ * multi handle keeps their connections. Watches and kube_http_easy are
+ * not affected. */
+typedef int (*kube_perform_fn)(void *ctx, void *easy);
+void kube_http_set_perform(struct kube_http *h, kube_perform_fn fn, void *ctx);
 
 /* GET path and parse the JSON answer; *status set. NULL unless 2xx + JSON
  * (json_object_put the result). */
