@@ -11,6 +11,11 @@
  * kernel's two hours) and statement_timeout / lock_timeout (db_set_timeouts;
  * DB_STATEMENT_MS / DB_LOCK_MS by default): the db.conninfo string is
  * applied after these defaults, so it can override any of them.
+ *
+ * With hooks (the runner's event loop), a transaction's BEGIN is not a
+ * round trip of its own: db_begin only takes the connection, and the
+ * transaction's first statement goes out behind BEGIN in one libpq
+ * pipeline (exec_begin). db_round_trips counts the waits for the server.
  */
 #include "db/db.h"
 #include "lib/log.h"
@@ -49,6 +54,8 @@ struct db {
 	const char *flight_name;
 	PGresult *parked;
 	struct db_hooks hooks; /* hooks.wait NULL: blocking libpq */
+	int begin_pending;     /* db_begin with hooks: BEGIN goes with the next statement */
+	unsigned long trips;   /* statements sent and waited for (db_round_trips) */
 };
 
 struct db *db_new(const char *conninfo, const char *schema, const char *app_name)
@@ -239,7 +246,7 @@ static void hook_acquire(struct db *db)
  * no statement is in flight or parked. */
 static void hook_release(struct db *db)
 {
-	if (!db->hooks.release || db->in_flight || db->parked)
+	if (!db->hooks.release || db->in_flight || db->parked || db->begin_pending)
 		return;
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK ||
 	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
@@ -275,8 +282,75 @@ static PGresult *wait_result(struct db *db)
 	return last;
 }
 
+/* Hooks set: the next result of a pipeline, waiting (letting other tasks
+ * run) while libpq has none complete; NULL between queries. */
+static PGresult *next_result(struct db *db)
+{
+	int fd = PQsocket(db->conn);
+
+	while (PQisBusy(db->conn) && PQstatus(db->conn) == CONNECTION_OK) {
+		db->hooks.wait(db->hooks.ctx, fd, POLLIN);
+		if (!PQconsumeInput(db->conn))
+			break;
+	}
+	return PQgetResult(db->conn);
+}
+
+/* One query's result in a pipeline (read up to its NULL). */
+static PGresult *pipeline_result(struct db *db)
+{
+	PGresult *r, *last = NULL;
+
+	while ((r = next_result(db)) != NULL) {
+		PQclear(last);
+		last = r;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC || PQstatus(db->conn) == CONNECTION_BAD)
+			break;
+	}
+	return last;
+}
+
+/* BEGIN and the statement in one pipeline, one round trip (hooks set, the
+ * statement prepared already when named). The statement's result, or
+ * BEGIN's when BEGIN failed; begin_pending stays set when the connection
+ * was lost, so a retry on a new one begins again. */
+static PGresult *exec_begin(struct db *db, const char *name, const char *sql, int n,
+			    const char *const *params)
+{
+	PGresult *beg = NULL, *r = NULL, *sync;
+	int fd = PQsocket(db->conn), ok;
+
+	if (!PQenterPipelineMode(db->conn))
+		return NULL;
+	ok = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	     (name ? PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL, 0) :
+		     PQsendQueryParams(db->conn, sql, n, NULL, params, NULL, NULL, 0)) &&
+	     PQpipelineSync(db->conn);
+	while (ok && PQflush(db->conn) == 1) {
+		db->hooks.wait(db->hooks.ctx, fd, POLLIN | POLLOUT);
+		if (!PQconsumeInput(db->conn))
+			break;
+	}
+	if (ok) {
+		beg = pipeline_result(db);
+		r = pipeline_result(db);
+		sync = PQstatus(db->conn) == CONNECTION_OK ? pipeline_result(db) : NULL;
+		PQclear(sync);
+	}
+	PQexitPipelineMode(db->conn);
+	if (PQstatus(db->conn) == CONNECTION_OK && PQresultStatus(beg) == PGRES_COMMAND_OK)
+		db->begin_pending = 0; /* the transaction is open, whatever the statement did */
+	if (beg && PQresultStatus(beg) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		return beg;
+	}
+	PQclear(beg);
+	return r;
+}
+
 static PGresult *prepare_now(struct db *db, const char *name, const char *sql, int n)
 {
+	db->trips++;
 	if (!db->hooks.wait)
 		return PQprepare(db->conn, name, sql, n, NULL);
 	return PQsendPrepare(db->conn, name, sql, n, NULL) ? wait_result(db) : NULL;
@@ -287,6 +361,9 @@ static PGresult *exec_now(struct db *db, const char *name, const char *sql, int 
 {
 	int ok;
 
+	db->trips++;
+	if (db->begin_pending && db->hooks.wait)
+		return exec_begin(db, name, sql, n, params);
 	if (!db->hooks.wait)
 		return name ? PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0) :
 			      PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -463,6 +540,13 @@ static int send_locked(struct db *db, const char *name, const char *sql, int n,
 	}
 	if (db_ensure(db) < 0)
 		return -1;
+	if (db->begin_pending) {
+		/* a transaction begun by db_begin: BEGIN on its own first */
+		PGresult *r = check_result(db, "BEGIN", exec_now(db, NULL, "BEGIN", 0, NULL));
+		if (!r)
+			return -1;
+		PQclear(r);
+	}
 	if (!is_prepared(db, name)) {
 		/* once per connection: prepare synchronously, then send */
 		PGresult *r = check_result(db, name, prepare_now(db, name, sql, n));
@@ -475,6 +559,7 @@ static int send_locked(struct db *db, const char *name, const char *sql, int n,
 		}
 		db->nprepared++;
 	}
+	db->trips++;
 	if (!PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL, 0)) {
 		PQclear(check_result(db, name, NULL));
 		return -1;
@@ -558,11 +643,32 @@ const char *db_int_text(char *buf, int64_t v)
 	return buf;
 }
 
-int db_begin(struct db *db) { return db_cmd(db, "BEGIN", 0, NULL); }
-int db_commit(struct db *db) { return db_cmd(db, "COMMIT", 0, NULL); }
+int db_begin(struct db *db)
+{
+	if (!db->hooks.wait)
+		return db_cmd(db, "BEGIN", 0, NULL);
+	/* the connection is ours from now on; BEGIN goes out with the first
+	 * statement (exec_begin) */
+	hook_acquire(db);
+	db->begin_pending = 1;
+	return 0;
+}
+
+int db_commit(struct db *db)
+{
+	if (db->begin_pending) { /* nothing ran: nothing to commit */
+		db->begin_pending = 0;
+		hook_release(db);
+		return 0;
+	}
+	return db_cmd(db, "COMMIT", 0, NULL);
+}
+
+unsigned long db_round_trips(const struct db *db) { return db->trips; }
 
 void db_rollback(struct db *db)
 {
+	db->begin_pending = 0;
 	park_in_flight(db);
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {

@@ -115,5 +115,8 @@ int db_is_unique_violation(const struct db *db);
 int db_is_unavailable(const struct db *db);
 /* Count of successful reconnects (tests and /metrics). */
 unsigned long db_reconnects(const struct db *db);
+/* Statements sent and waited for on this connection so far (a BEGIN sent
+ * with the statement after it counts with it). */
+unsigned long db_round_trips(const struct db *db);
 
 #endif

@@ -26,19 +26,38 @@ int db_inst_event(struct db *db, int64_t id, const char *kind, const char *detai
 }
 
 
+/* The row and its STARTED event in one statement (one round trip: a
+ * runner's connection serves hundreds of requests, issue 15). */
 int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
 		    const char *node)
 {
-	const char *p[5] = {DB_INT(id), name, address, DB_INT(pid), node};
-	char detail[256];
+	char detail[64];
+	const char *p[6] = {DB_INT(id), name, address, DB_INT(pid), node, detail};
 
-	if (db_done(db_prep(db, "inst_started",
-			"UPDATE model_instance SET state = 'STARTING', name = $2, address = $3,"
-			" pid = $4::int, node = $5, updated_at = now() WHERE id = $1",
-			5, p)) < 0)
-		return -1;
 	snprintf(detail, sizeof detail, "{\"pid\":%d}", pid);
-	return db_inst_event(db, id, "STARTED", detail);
+	return db_done(db_prep(db, "inst_started",
+			       "WITH x AS (UPDATE model_instance SET state = 'STARTING', name = $2, address = $3,"
+			       " pid = $4::int, node = $5, updated_at = now() WHERE id = $1 RETURNING id)"
+			       " INSERT INTO instance_event (instance_id, kind, detail)"
+			       " SELECT $1, 'STARTED', $6::jsonb",
+			       6, p));
+}
+
+/* A new instance answered its readiness probe and serves its first
+ * request at once: READY event, BUSY, and the address (and node) learnt
+ * after create when address is not NULL, in one statement. The event is
+ * recorded whatever the row's state, as db_inst_state did. */
+int db_inst_ready_busy(struct db *db, int64_t id, const char *address, const char *node)
+{
+	const char *p[3] = {DB_INT(id), address, node && *node ? node : NULL};
+
+	return db_done(db_prep(db, "inst_ready_busy",
+			       "WITH x AS (UPDATE model_instance SET state = 'BUSY', updated_at = now(),"
+			       " ready_at = COALESCE(ready_at, now()), last_used_at = now(),"
+			       " address = COALESCE($2, address), node = COALESCE($3, node)"
+			       " WHERE id = $1 AND state <> 'TERMINATED' RETURNING id)"
+			       " INSERT INTO instance_event (instance_id, kind, detail) SELECT $1, 'READY', '{}'",
+			       3, p));
 }
 
 int db_inst_address(struct db *db, int64_t id, const char *address, const char *node)

@@ -16,8 +16,12 @@
 
 #include "db/db.h"
 
+/* STARTING with its name, address, pid and node, and the STARTED event. */
 int db_inst_started(struct db *db, int64_t id, const char *name, const char *address, int pid,
 		    const char *node);
+/* READY (event) and BUSY at once, with the address (and node) learnt after
+ * create unless address is NULL: one statement. */
+int db_inst_ready_busy(struct db *db, int64_t id, const char *address, const char *node);
 /* Address (and node, when known) learnt after create. */
 int db_inst_address(struct db *db, int64_t id, const char *address, const char *node);
 /* Set state (and ready_at for READY/BUSY after start) and add an event. */

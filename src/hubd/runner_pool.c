@@ -640,12 +640,10 @@ static enum get_rc inst_wait_ready(struct runner *r, struct job *j, struct cur *
 			ci.state = CLUSTER_PENDING;
 		if (ci.state == CLUSTER_READY) {
 			/* kubernetes: the pod IP is known only once it runs */
-			if (ci.address[0] && strcmp(ci.address, in->wi.address) != 0) {
+			int moved = ci.address[0] && strcmp(ci.address, in->wi.address) != 0;
+			if (moved)
 				snprintf(in->wi.address, sizeof in->wi.address, "%s", ci.address);
-				db_inst_address(r->db, in->wi.id, ci.address, ci.node);
-			}
-			db_inst_state(r->db, in->wi.id, "READY", "READY", NULL);
-			db_inst_state(r->db, in->wi.id, "BUSY", NULL, NULL);
+			db_inst_ready_busy(r->db, in->wi.id, moved ? ci.address : NULL, ci.node);
 			log_info("runner instance=%lld model=%s address=%s msg=\"instance ready\"",
 				 (long long)in->wi.id, j->m->id, in->wi.address);
 			return GET_OK;

@@ -80,9 +80,10 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 
 	/* detail stays in the row: it may quote the model's answer */
 	if (db_work_finish(r->db, j->req->id, r->id, status, reason, detail, &add) == 1)
-		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d"
+		log_info("runner model=%s status=%s reason=%s calls=%d extra_calls=%d db_trips=%lu"
 			 " msg=\"request finished\"",
-			 j->m->id, status, reason ? reason : "-", j->calls, j->counted.extra_calls);
+			 j->m->id, status, reason ? reason : "-", j->calls, j->counted.extra_calls,
+			 db_round_trips(r->db));
 	else
 		log_info("runner msg=\"request changed under us (cancelled or requeued), not finishing\"");
 }
@@ -90,10 +91,12 @@ static void finish(struct runner *r, struct job *j, const char *status, const ch
 /* The request ended with status: logged; 1 when it COMPLETED. */
 static int ended(struct job *j, const char *status)
 {
+	/* db_trips: the runner connection's round trips so far (all its
+	 * requests and housekeeping), for bench/concurrency */
 	log_info("runner model=%s status=%s calls=%d extra_calls=%d isolation_ms=%lld screened=%d"
-		 " known_bad=%d fail_weight=%.1f msg=\"request finished\"",
+		 " known_bad=%d fail_weight=%.1f db_trips=%lu msg=\"request finished\"",
 		 j->m->id, status, j->calls, j->counted.extra_calls, (long long)j->isolation_ms,
-		 j->screened, j->known_bad, j->plan ? j->plan->fail_weight : 0.0);
+		 j->screened, j->known_bad, j->plan ? j->plan->fail_weight : 0.0, db_round_trips(j->r->db));
 	return strcmp(status, "COMPLETED") == 0;
 }
 
