@@ -317,7 +317,11 @@ function sameKind(a, b) {
 }
 
 function syncAttrs(cur, want) {
-  for (const a of [...cur.attributes]) if (!want.hasAttribute(a.name)) cur.removeAttribute(a.name);
+  for (const a of [...cur.attributes]) {
+    // a <details> the user opened stays open (pages never build it open)
+    if (a.name === 'open' && cur.nodeName === 'DETAILS') continue;
+    if (!want.hasAttribute(a.name)) cur.removeAttribute(a.name);
+  }
   for (const a of want.attributes) {
     if (cur.getAttribute(a.name) === a.value) continue;
     // style through the CSSOM: the CSP refuses a style attribute write

@@ -19,7 +19,7 @@
 // Instance fields are read defensively (null pod fields are normal).
 
 import { get, post, qs } from '../api.js';
-import { el, field, pageTitle, table, badge, fmtTime, fmtDuration, errorText, poll, flash, setContent, statusText } from '../ui.js';
+import { el, field, pageTitle, table, badge, fmtTime, fmtDuration, errorText, poll, flash, setContent, statusText, morph } from '../ui.js';
 import { loadBands, gaugeBlock, setGauges, gaugesOf, bandLegend, sparkline, sparkLegend, bandOf, timeChart, timeChartLegend } from '../gauges.js';
 
 const POLL_MS = 2000;
@@ -103,10 +103,14 @@ async function stopInstance(inst, after) {
   }
 }
 
-function actions(inst, after) {
+/** The card's or page's buttons; current() answers the instance as last
+ * polled (the Stop button outlives polls, and its confirm must speak of
+ * the request served now, not when the button was made). */
+function actions(current, after) {
+  const inst = current();
   const active = inst.state !== 'TERMINATED';
   return el('div.actions',
-    active ? el('button.danger.small.stop-instance', { type: 'button', 'aria-label': `Stop instance ${inst.id}`, onclick: () => stopInstance(inst, after) }, 'Stop') : null,
+    active ? el('button.danger.small.stop-instance', { type: 'button', 'aria-label': `Stop instance ${inst.id}`, onclick: () => stopInstance(current(), after) }, 'Stop') : null,
     el('a.button.small.secondary', { href: `/api/instances/${inst.id}/logs`, download: `instance-${inst.id}.log`, 'aria-label': `Download logs of instance ${inst.id}` }, 'Logs'),
     el('a.button.small.secondary', { href: `#/admin/instances/${inst.id}`, 'aria-label': `History of instance ${inst.id}` }, 'History'));
 }
@@ -165,7 +169,7 @@ function instanceCard(inst, refresh) {
   };
   events.addEventListener('toggle', loadEvents);
   const card = el('article.card.instance-card', { dataset: { id: String(inst.id) }, 'aria-labelledby': `inst-${inst.id}-h` },
-    head, facts, gauges, chart, events, actions(inst, refresh));
+    head, facts, gauges, chart, events, actions(() => inst, refresh));
   card.loadEvents = loadEvents;
   head.id = `inst-${inst.id}-h`;
   let samples = [];
@@ -327,7 +331,8 @@ export async function detailPage(view, ctx) {
       const r = await get(`/api/instances/${id}/events`);
       const evs = items(r).length ? items(r) : (r.events || []);
       const snap = r.snapshot || (r.instance && r.instance.snapshot) || (inst && inst.snapshot);
-      setContent(events, el('h2', 'History'), table([
+      // In place: an opened snapshot stays open, focus stays where it is.
+      morph(events, el('h2', 'History'), table([
         { head: 'At', cell: (e) => fmtTime(e.at) },
         { head: 'Source', cell: (e) => e.source || 'hub' },
         { head: 'Event', cell: (e) => e.kind || e.type || '–' },
@@ -364,7 +369,8 @@ export async function detailPage(view, ctx) {
     }
     const active = inst.state !== 'TERMINATED';
     const r = resOf(inst);
-    setContent(top,
+    // In place (morph): the Stop button keeps keyboard focus across polls.
+    morph(top,
       el('dl.facts',
         el('dt', 'Model'), el('dd', el('a', { href: '#/admin/models/' + encodeURIComponent(inst.model_id) }, inst.model_id)),
         el('dt', 'State'), el('dd#instance-state', badge(inst.state)),
@@ -379,7 +385,7 @@ export async function detailPage(view, ctx) {
         el('dt', 'Started'), el('dd', fmtTime(inst.started_at)),
         el('dt', 'Ready'), el('dd', fmtTime(inst.ready_at)),
         el('dt', 'Ended'), el('dd', fmtTime(inst.terminated_at))),
-      actions(inst, load));
+      actions(() => inst, load));
     setGauges(gauges, inst);
     // Live samples while it runs; once it ended, those the monitor kept
     // (asked for once): the chart stays for finished instances.
