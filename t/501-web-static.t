@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 501-web-static.t — the web pages without a browser: every file index.html and the modules reference exists, no external URL, nothing the CSP (default-src 'self') would block, every module parses (node --check), every route's page module exports its function; every browser test checks its console for errors.
+# 501-web-static.t — the web pages without a browser: every file index.html and the modules reference exists, no external URL, nothing the CSP (default-src 'self') would block, every module parses (node --check), every route's page module exports its function; every browser test checks its console for errors and hides none by substring (an HTTP error it causes on purpose is allowed one by one with allow_http(), t/lib/browser.py).
 import os
 import re
 import shutil
@@ -144,5 +144,7 @@ for name in sorted(os.listdir(TDIR)):
         continue
     t.ok(re.search(r"t\.is_\(\s*(b\w*\.console_errors\(|errs\b)", body) and "console_errors(" in body,
          "t/%s checks that the browser console has no error" % name)
+    t.ok("console_errors(ignore" not in body and not re.search(r"allow_http\([^)]*,\s*(\"\"|'')\s*\)", body),
+         "t/%s hides no console error by substring; each allowed HTTP error says why" % name)
 
 t.done()

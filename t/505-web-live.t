@@ -113,7 +113,7 @@ b.wait(lambda: b.find(row).get_attribute("data-status") == "COMPLETED", "admin: 
 t.is_(b.focused(), want, "admin work requests: focus kept through new rows and a status change")
 b.shots("admin-requests")
 
-errs = b.console_errors(ignore=("/api/auth/session",))
+errs = b.console_errors()
 t.is_(errs, [], "no console errors")
 b.quit()
 s.stop()

@@ -89,7 +89,7 @@ t.ok(not b.find("#menu-toggle").is_displayed() and b.find("#admin-nav").is_displ
      "at 1280 px no Menu button, the menu shows")
 b.shots("admin-requests")
 
-errs = b.console_errors(ignore=("/api/auth/session",))
+errs = b.console_errors()
 t.is_(errs, [], "no console errors")
 b.quit()
 s.stop()

@@ -67,7 +67,10 @@ b.shots("kube-instance")
 
 # ---- stopped: the finished page lists it
 r = s.api("POST", "/api/instances/%s/stop" % iid, token=s.admin_token, json={})
-t.ok(r.status in (200, 202), "stop the instance (%s)" % r.status)
+# (under load the page checks above can outlast the model's idle time: then
+# the instance has already ended by itself, 409 instance_terminated)
+t.ok(r.status in (200, 202) or (r.status == 409 and "instance_terminated" in r.text),
+     "stop the instance, or it already ended (%s %s)" % (r.status, r.text[:80]))
 t.ok(wait_for(lambda: s.sql("SELECT state FROM model_instance WHERE id = $1", iid)[0][0] == "TERMINATED", 30),
      "  it ends")
 b.route("#/admin/instances/finished")

@@ -242,9 +242,12 @@ export async function signup(fields) {
   return request('POST', '/api/auth/signup', { json: fields, noExpire: true });
 }
 
-export async function logout() {
+/** Log out. ended: the server has already ended the session (a deleted
+ * account; its answer cleared the cookie), so no call that would only
+ * come back 401. */
+export async function logout({ ended = false } = {}) {
   try {
-    await request('POST', '/api/auth/logout', { noExpire: true });
+    if (!ended) await request('POST', '/api/auth/logout', { noExpire: true });
   } catch (e) {
     /* already gone on the server: logged out either way */
   }

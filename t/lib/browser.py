@@ -19,12 +19,23 @@ NOTES
 - The browser console is collected (goog:loggingPrefs); console_errors()
   returns SEVERE entries, which include CSP violations — tests assert there
   are none.
+- Every HTTP response the page receives is seen too (Chromium's network
+  events through chromedriver's performance log): a response >= 400 fails
+  the test unless the test allowed it beforehand or afterwards with
+  allow_http(status, method, path, why) — exactly the ones it causes on
+  purpose (a wrong password's 401, a validation 422). console_errors()
+  lists the unexpected ones as "HTTP 404 GET /api/x" (its `ignore` applies
+  to console messages only, never to these), and each Browser adds one
+  more test at t.done(), "<name>: no unexpected HTTP error response", so a
+  browser whose console the test forgot to check is checked all the same.
 - skip_reason() says why a test must skip (no chromium, driver or
   selenium) so a machine without them reports SKIP, not a failure.
 """
 
 import atexit
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -108,11 +119,17 @@ class Browser:
                   "--disable-dev-shm-usage", "--disable-extensions",
                   "--window-size=1280,900", "--user-data-dir=" + self.profile):
             opts.add_argument(a)
-        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        opts.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
         self.driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
         self.driver.set_page_load_timeout(30)
         self._console = []
+        self._http = []         # responses >= 400: dicts status, method, url, path
+        self._methods = {}      # network requestId -> method
+        self._allowed = []      # [status, method, compiled path, why, times seen, from index, to index]
         atexit.register(self.quit)
+        if tap is not None and hasattr(tap, "before_done"):
+            tap.before_done.append(self._check_http_at_done)
 
     # ---- navigation and waiting
     def go(self, route=""):
@@ -269,10 +286,14 @@ return ratio(parse(cs.outlineColor), bgOf(e.parentElement));""", css)
         try:
             m = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
             size = m.get("cssContentSize") or m["contentSize"]
-            view = m.get("cssLayoutViewport") or m["layoutViewport"]
+            # The whole window's width: captured beyond the viewport the
+            # page has no vertical scrollbar and is laid out that wide (the
+            # layout viewport's width, without the scrollbar, cut 15 px
+            # off the right of every tall page).
+            width = self.driver.execute_script("return innerWidth")
             png = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
                 "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": view["clientWidth"],
+                "clip": {"x": 0, "y": 0, "width": width,
                          "height": min(size["height"], 16000), "scale": 1}})
             os.makedirs(ARTIFACTS, exist_ok=True)
             path = os.path.join(ARTIFACTS, "%s-%s.png" % (self.name, label))
@@ -292,28 +313,112 @@ return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
 
     def console(self):
         """Browser console entries since the last call (accumulated)."""
+        self._drain_network()
         try:
             self._console.extend(self.driver.get_log("browser"))
         except Exception:
             pass
         return self._console
 
+    def clear_console(self):
+        """Forget the console entries seen so far (not the HTTP errors:
+        those are checked over the browser's whole life)."""
+        self.console()
+        self._console.clear()
+
+    # ---- HTTP error responses
+    def allow_http(self, status, method, path, why):
+        """Declare a response >= 400 the test causes on purpose: `status`
+        to `method` (or '*') on a URL whose path (no query) fully matches
+        the regular expression `path`; `why` says what causes it. It
+        covers responses from now on (declare it just before the action
+        that causes it), not those already received, until
+        end_allow(the returned entry) when given."""
+        if not why:
+            raise ValueError("allow_http: say why the test causes %s %s %s" % (status, method, path))
+        self._drain_network()
+        entry = [int(status), method.upper(), re.compile(path), why, 0, len(self._http), None]
+        self._allowed.append(entry)
+        return entry
+
+    def end_allow(self, entry):
+        """An allow_http() entry covers nothing received from now on."""
+        self._drain_network()
+        entry[6] = len(self._http)
+
+    def _drain_network(self):
+        """Read Chromium's network events collected since the last call;
+        remember every response with a status >= 400."""
+        if self.driver is None:
+            return
+        try:
+            entries = self.driver.get_log("performance")
+        except Exception:
+            return
+        for e in entries:
+            try:
+                m = json.loads(e["message"])["message"]
+                p = m.get("params") or {}
+                if m.get("method") == "Network.requestWillBeSent":
+                    self._methods[p["requestId"]] = p["request"]["method"]
+                elif m.get("method") == "Network.responseReceived" and p["response"]["status"] >= 400:
+                    url = p["response"]["url"]
+                    path = re.sub(r"^[a-z]+://[^/]*", "", url).split("?")[0].split("#")[0] or "/"
+                    self._http.append({"status": p["response"]["status"], "url": url, "path": path,
+                                       "method": self._methods.get(p["requestId"], "?")})
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    def http_errors(self):
+        """Responses >= 400 that no allow_http() entry covers, as
+        'HTTP 404 GET /api/x' (over the browser's whole life)."""
+        self._drain_network()
+        out = []
+        for i, r in enumerate(self._http):
+            hit = [a for a in self._allowed if a[0] == r["status"] and a[1] in ("*", r["method"])
+                   and a[2].fullmatch(r["path"]) and i >= a[5] and (a[6] is None or i < a[6])]
+            for a in hit:
+                a[4] += 1       # (counts each call of http_errors(): only 0 matters)
+            if not hit:
+                out.append("HTTP %d %s %s" % (r["status"], r["method"], r["path"]))
+        return out
+
     def console_errors(self, ignore=()):
         """SEVERE console entries, minus those whose message contains any
-        of `ignore` (e.g. the 401 a deliberate expiry produces)."""
+        of `ignore` (say why in the test), plus every unexpected HTTP
+        error response (http_errors(); `ignore` does not apply to them:
+        allow_http() does). The console's own "Failed to load resource"
+        line for a response seen on the network is left out (the network
+        entry, with its method and path, stands for it)."""
+        entries = self.console()
+        seen = {r["url"] for r in self._http}
         out = []
-        for e in self.console():
+        for e in entries:
             if e.get("level") != "SEVERE":
                 continue
             msg = e.get("message", "")
+            m = re.match(r"(\S+) - Failed to load resource: the server responded with a status of \d+", msg)
+            if m and m.group(1) in seen:
+                continue
             if any(i in msg for i in ignore):
                 continue
             out.append(msg)
-        return out
+        return out + self.http_errors()
+
+    def _check_http_at_done(self):
+        """The test added at t.done() for each browser."""
+        self._drain_network()
+        errs = self.http_errors()
+        self.t.is_(errs, [], "%s: no unexpected HTTP error response (>= 400) seen by the page" % self.name)
+        for a in self._allowed:
+            if not a[4]:
+                self.t.diag("%s: allowed %d %s %s (%s) did not happen" % (self.name, a[0], a[1], a[2].pattern, a[3]))
 
     def quit(self):
-        d, self.driver = getattr(self, "driver", None), None
+        d = getattr(self, "driver", None)
         if d is not None:
+            self._drain_network()
+            self.driver = None
             try:
                 d.quit()
             except Exception:

@@ -138,7 +138,7 @@ function deleteForms(ctx) {
     async (v) => {
       await post('/api/account/delete', { current_password: v.current_password });
       clearFlash();
-      await session.logout();
+      await session.logout({ ended: true }); // the deletion ended the session and cleared the cookie
       flash('Your account and its data have been deleted.', 'success');
       ctx.navigate('/models', { replace: true });
     }, { danger: true, title: 'Delete my account',
