@@ -20,6 +20,6 @@ EXTRA_DIST += $(PEOPLE_WEB_TESTS)
 # Issue 19 (web polish): t/505-519, t/530-539.
 WEB19_TESTS = t/505-web-live.t t/506-web-submit.t t/507-web-session.t t/508-web-layout.t t/509-run-local-demo.t t/510-web-pages.t \
 	t/511-web-no-result.t t/512-web-kube-instances.t t/513-web-recommendations.t \
-	t/514-web-instance-chart.t t/515-web-skeleton.t t/516-web-stop-confirm.t t/517-collect-screenshots.t t/525-web-instance-live.t
+	t/514-web-instance-chart.t t/515-web-skeleton.t t/516-web-stop-confirm.t t/517-collect-screenshots.t t/525-web-instance-live.t t/526-web-admin-live.t
 TESTS += $(WEB19_TESTS)
 EXTRA_DIST += $(WEB19_TESTS)

@@ -7,12 +7,16 @@
 // Runs in: the browser. Called by: app.js (#/admin/nodes, #/admin/health).
 // Owns: one poller per page (stopped by the returned cleanup).
 //
+// Polls update the page in place (ui.morph): an opened "all fields" or a
+// focused link survives them. The sections are not live regions: a pass
+// that changes a timestamp would be read out every few seconds.
+//
 // Answers are rendered generically where they can grow (health keys,
 // metric families by their labels), so a field added to the API shows up
 // without a page change.
 
 import { get } from '../api.js';
-import { el, pageTitle, table, badge, fmtTime, fmtNum, errorText, poll, setContent } from '../ui.js';
+import { el, pageTitle, table, badge, fmtTime, fmtNum, errorText, poll, morph } from '../ui.js';
 import { probe } from '../health.js';
 import { bandOf } from '../gauges.js';
 
@@ -57,11 +61,11 @@ async function loadAutoscaler(out) {
   try {
     a = await get('/api/autoscaler');
   } catch (e) {
-    setContent(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'No autoscaler API on this hub.' : errorText(e)));
+    morph(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'No autoscaler API on this hub.' : errorText(e)));
     return e.status !== 404 && e.status !== 403;
   }
   if (!a.enabled) {
-    setContent(out, el('p', a.config_error ? `Autoscaler configuration error: ${a.config_error}` : 'Node autoscaling is off (no autoscale.groups).'));
+    morph(out, el('p', a.config_error ? `Autoscaler configuration error: ${a.config_error}` : 'Node autoscaling is off (no autoscale.groups).'));
     return true;
   }
   const snap = a.snapshot || {};
@@ -107,20 +111,20 @@ async function loadAutoscaler(out) {
     { head: 'Count', cell: (d) => (d.count == null ? '' : String(d.count)) },
     { head: 'Reason', cell: (d) => d.reason },
   ], (a.decisions || []).slice(0, 30), { cls: 'as-decisions', empty: 'No decision yet.' }));
-  setContent(out, ...parts);
+  morph(out, ...parts);
   return true;
 }
 
 export async function nodesPage(view) {
   const out = el('div#nodes');
-  const as = el('section#autoscaler', { 'aria-live': 'polite' });
+  const as = el('section#autoscaler');
   view.append(pageTitle('Nodes'), el('p.lead', 'Machines that run model instances (the local backend has one: this machine).'), out,
     el('h2', 'Node autoscaler'), as);
   const stopAs = poll(() => loadAutoscaler(as), POLL_MS * 2);
   const load = async () => {
     try {
       const list = items(await get('/api/nodes'));
-      setContent(out, table([
+      morph(out, table([
         { head: 'Node', cell: (n) => n.name || n.node || n.id || '–' },
         { head: 'Capacity', cell: (n) => `${show(pick(n, 'cpu.capacity'))} m, ${show(pick(n, 'memory.capacity'))} MiB` },
         { head: 'Last sample', cell: (n) => (n.last_sample_at_ms ? fmtTime(new Date(n.last_sample_at_ms).toISOString()) : '–') },
@@ -131,7 +135,7 @@ export async function nodesPage(view) {
       ], list, { cls: 'nodes', empty: 'No nodes reported.' }));
       return true;
     } catch (e) {
-      setContent(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'The nodes API is not available on this hub yet.' : errorText(e)));
+      morph(out, el('p.error', { role: 'alert' }, e.status === 404 ? 'The nodes API is not available on this hub yet.' : errorText(e)));
       return e.status !== 404 && e.status !== 403; // 401: the session module decides
     }
   };
@@ -182,27 +186,27 @@ export async function healthPage(view) {
   const load = async () => {
     const h = await probe(); // plain fetch: also updates the footer
     if (!h) {
-      setContent(api, el('h2', 'API'), el('p.error', { role: 'alert' }, 'The API does not answer.'));
+      morph(api, el('h2', 'API'), el('p.error', { role: 'alert' }, 'The API does not answer.'));
       return true;
     }
-    setContent(api, el('h2', 'API'),
+    morph(api, el('h2', 'API'),
       el('p', 'Status: ', badge(String(h.status || 'unknown').toUpperCase()), ` — version ${h.version || '–'}, checked ${fmtTime(new Date().toISOString())}`),
       kv(h));
     try {
       const fams = parseMetrics(await get('/metrics', { headers: { Accept: 'text/plain' } }));
-      setContent(hub, el('h2', 'Hub (from /metrics)'),
+      morph(hub, el('h2', 'Hub (from /metrics)'),
         FAMILIES.filter(([f]) => fams[f]).map(([f, title]) => el('section', el('h3', title), familyTable(fams[f]))),
         FAMILIES.some(([f]) => fams[f]) ? null : el('p.hint', 'No hub figures yet (is modelhubd running?).'),
         el('p', el('a', { href: '/metrics' }, 'All metrics (Prometheus text)')));
     } catch (e) {
-      setContent(hub, el('h2', 'Hub'), el('p.error', errorText(e)));
+      morph(hub, el('h2', 'Hub'), el('p.error', errorText(e)));
     }
     if (autoscaler) {
       try {
         const a = await get('/api/autoscaler');
-        setContent(scaler, el('h2', 'Autoscaler'), kv(a));
+        morph(scaler, el('h2', 'Autoscaler'), kv(a));
       } catch (e) {
-        setContent(scaler);
+        morph(scaler);
         if (e.status === 404) autoscaler = false; // not on this hub (local backend)
       }
     }
