@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 163-recommend-converge.t — end to end with the busy phase fed by the scraper: an oversized run of the `load` model, one apply, and the next run measures green on all four values (the CPU request included, from the busy-phase samples); a second apply changes nothing (fixed point).
+# 163-recommend-converge.t — end to end with the busy phase fed by the scraper: an oversized run of the `load` model, one apply, and the next run measures green on all four values (the CPU request included, from the busy-phase samples, unless the machine starved the model); a second apply changes nothing (fixed point).
 """The load model burns 0.002 CPU s per input paced at 100 m and holds
 200 MiB plus 0.3 MiB per input of the call; 600 inputs go in chunks of
 100. Each run is two requests on one warm instance with an idle pause
@@ -10,11 +10,16 @@ as cpu_busy_m / mem_busy_mib) and not the idle floor sizes the requests.
 After one apply the next run must be rated green (band `recommended`) for
 cpu_request_m, cpu_limit_m, memory_request_mib and memory_limit_mib, and a
 second apply must leave the model's values as they are.
-The CPU figures are only the model's when the machine gave it the CPU it
-asked for: the load model logs, per call, how long it fell behind its
-pace (starved_ms). When either run was starved for more than 5 % of its
-call time (a loaded 2-core machine), the CPU band and fixed-point checks
-are skipped with the figures; the memory checks always run."""
+The CPU limit and memory checks always run: the peak is the best-served
+two-second sample (since issue 16 no sample holds the start-up, which used
+to set it), and memory does not depend on the machine's load. The CPU
+request is a low percentile of the busy samples, i.e. of the worst-served
+ones: it is only the model's when the machine gave it the CPU it asked for.
+The load model logs, per call, how long it fell behind its pace
+(starved_ms); when either run was starved for more than 3 % of its call
+time, the CPU request's band, the verdict (which includes it) and the CPU
+request's fixed point are skipped with the figures."""
+import json
 import re
 import os
 import sys
@@ -26,7 +31,7 @@ from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
 
 t = TAP()
-s = Stack(hubd=True, config={"hub.runners": "1", "metrics.interval_ms": "1000"})
+s = Stack(hubd=True, config={"hub.runners": "1", "metrics.interval_ms": "2000"})
 adm = s.admin_token
 RES = ("cpu_request_m", "cpu_limit_m", "memory_request_mib", "memory_limit_mib")
 model = {
@@ -68,7 +73,7 @@ def run_once(label):
     rid = request(label + " (1/2)")
     time.sleep(4)
     rid2 = request(label + " (2/2)")
-    RIDS.extend([rid, rid2])
+    RIDS.append([rid, rid2])
     deadline = time.time() + 60
     while time.time() < deadline:
         rows = s.sql("SELECT im.cpu_busy_m, im.mem_busy_mib, im.busy_samples, im.cpu_min_m,"
@@ -86,10 +91,10 @@ def run_once(label):
 RIDS = []
 
 
-def starvation():
-    """(starved ms, call ms) over the calls of the requests so far, from the
+def starvation(rids):
+    """(starved ms, call ms) over the calls of the requests rids, from the
     load model's pace lines in the logs of the instances that served them."""
-    ids = "{%s}" % ",".join(str(r) for r in RIDS if r)
+    ids = "{%s}" % ",".join(str(r) for r in rids if r)
     starved = wall = 0
     for (text,) in s.sql("SELECT l.text FROM instance_log l JOIN model_instance mi"
                          " ON mi.id = l.instance_id WHERE mi.request_ids && $1::bigint[]", ids):
@@ -147,23 +152,46 @@ if second:
     t.diag("second run: busy P10 %s m / %s MiB over %s busy of %s samples, CPU max %s m,"
            " memory max %s MiB, throttled %s %%" % (second[0], second[1], second[2], second[6],
                                                   second[4], second[5], second[9]))
-starved, wall = starvation()
-cpu_own = wall > 0 and starved <= 0.05 * wall
-t.ok(wall > 0, "the load model logged its pace (%d ms starved of %d ms of calls)" % (starved, wall))
+STARVED_MAX_PCT = 3.0
+starved_pct = []
+for i, rids in enumerate(RIDS):
+    st_ms, w_ms = starvation(rids)
+    starved_pct.append(100.0 * st_ms / w_ms if w_ms > 0 else 100.0)
+    smp = s.sql("SELECT mi.snapshot->'samples' FROM model_instance mi"
+                " WHERE $1 = ANY(mi.request_ids)", rids[0])
+    arr = smp[0][0] if smp and smp[0][0] else []
+    arr = json.loads(arr) if isinstance(arr, str) else arr
+    t.diag("run %d: starved %d of %d ms of calls (%.1f %%); CPU samples, sorted: %s" % (
+        i + 1, st_ms, w_ms, starved_pct[-1],
+        sorted(round(float(x.get("cpu_m", 0))) for x in arr)))
+t.ok(len(starved_pct) == 2 and max(starved_pct) < 100,
+     "the load model logged its pace in both runs (starved %s %%)" % (
+         ", ".join("%.1f" % p for p in starved_pct)))
+# The busy floor (P10 of the busy samples) is the 2nd lowest of ~14 two-
+# second samples: a machine that withholds the paced 100 m for a few hundred
+# ms in two of them moves it, and the check needs the two runs' floors
+# within the green band's +-13 % around the 75 % target. Measured at load
+# 9-15: runs starved 0-2.7 % of their call time had P10 91 m, 3.5 % 86 m,
+# 4.1 % 81 m (62.6 % of the 130 m applied: under), and with one-second
+# samples 4.7 % 81 m, 5-9 % 51-68 m. Beyond 3 % in either run the request
+# checks would measure the machine.
+cpu_own = len(starved_pct) == 2 and max(starved_pct) <= STARVED_MAX_PCT
+why = "the machine starved the model of CPU for %s %% of its call time (over %.0f %%)" % (
+    " and ".join("%.1f" % p for p in starved_pct), STARVED_MAX_PCT)
 rep = rating(1)
 res = rep.get("resources", {})
 for name in RES:
     it = res.get(name, {})
     what = "after one apply the new run's %s is green (%s%% of %s)" % (
         name, it.get("percent_used"), it.get("current"))
-    if name.startswith("cpu") and not cpu_own:
-        t.skip("%s: the machine starved the model of CPU for %d of %d ms" % (what, starved, wall))
+    if name == "cpu_request_m" and not cpu_own:
+        t.skip("%s: %s" % (what, why))
         continue
     t.is_((it.get("band") or {}).get("name"), "recommended", what)
 if cpu_own:
     t.is_(rep.get("verdict"), "ok", "verdict: nothing to change")
 else:
-    t.skip("verdict ok: CPU figures are the loaded machine's (%d of %d ms starved)" % (starved, wall))
+    t.skip("verdict ok (it includes the CPU request): %s" % why)
 
 # Fixed point: applying again (over the same window the admin looks at)
 # keeps every value.
@@ -173,6 +201,6 @@ t.status(r, 200, "second apply accepted")
 if cpu_own:
     t.is_(model_values(), applied, "second apply changes nothing")
 else:
-    t.is_(model_values()[2:], applied[2:], "second apply changes no memory value")
-    t.skip("second apply keeps the CPU values: CPU figures are the loaded machine's")
+    t.is_(model_values()[1:], applied[1:], "second apply changes no limit and no memory value")
+    t.skip("second apply keeps the CPU request: %s" % why)
 t.done()

@@ -16,6 +16,6 @@ t_060_recommend_t_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/t/lib
 t_060_recommend_t_LDADD = libmhrecommend.a libmhlib.a -lm
 MH_REC_API_TESTS = t/160-recommend-api.t t/161-recommend-nightly.t t/162-recommend-e2e.t \
 	t/163-recommend-converge.t t/164-recommend-node-cap.t t/165-recommend-oom-recovery.t \
-	t/166-recommend-size-from-request.t
+	t/166-recommend-size-from-request.t t/167-recommend-metrics-retention.t
 TESTS += $(MH_REC_API_TESTS)
 EXTRA_DIST += $(MH_REC_API_TESTS)
