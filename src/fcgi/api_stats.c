@@ -3,9 +3,10 @@
  *
  * Runs in: modelhub-fcgi workers. Called by: the router (ACCESS_ADMIN).
  * Owns: nothing beyond the request.
- * Shared state: reads request_stats_day + request_stats_pending (rollups
- * kept by a trigger and the janitor, sql/016) and the open requests of
- * work_request, through db/db_stats.h.
+ * Shared state: reads request_stats_model_day, request_stats_reason_day,
+ * request_stats_cum (rollups folded by the janitor, sql/021) with
+ * request_stats_pending (kept by a trigger, sql/016) and the open requests
+ * of work_request, through db/db_stats.h.
  *
  *   GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD&model_id=ID[&format=csv]
  *     from/to: days (UTC) a request finished, both included; default the
@@ -17,14 +18,19 @@
  *     its run-time percentiles), queue_wait_ms and run_ms percentiles.
  *     format=csv: one line per day and model (the by_model_day table).
  *
- * DESIGN: one query returns the rollup rows of the range at their finest
- * grain (day, model, outcome, reason, size bucket), ordered by day and
- * model; this file adds them up into every view in one pass. Duration
- * percentiles come from the summed 96-bucket histograms (bucket i >= 1 is
+ * DESIGN: four queries, each returning about as many rows as its part of
+ * the answer has lines (sql/021): the (day, model) counts, ordered, added
+ * up here into by_model_day, by_day, by_model and totals in one pass; the
+ * failure reasons; six rows of running totals per size bucket (the range
+ * is the totals at `to` minus those before `from`, plus what is still
+ * pending), which give by_size and the duration histograms; the open
+ * requests. The CSV needs the first only. Duration percentiles come from
+ * the summed 96-bucket histograms (bucket i >= 1 is
  * [10 ms * 2^((i-1)/4), 10 ms * 2^(i/4))): a percentile is reported as the
  * upper bound of the bucket it falls in, so it is never below the true
- * value and at most 19 % above it. The answer's cost grows with days x
- * models in the range, not with the number of stored requests.
+ * value and at most 19 % above it. The cost grows with days x models in
+ * the range (the by_model_day lines), not with the number of stored
+ * requests, nor, for the percentiles, with the range.
  */
 #include "fcgi/api.h"
 #include "db/db_model.h"
@@ -39,7 +45,6 @@
 #define STATS_MAX_DAYS 366
 #define STATS_DEFAULT_DAYS 30
 #define NSIZE 6
-#define NREASON 16
 
 enum { OUT_COMPLETED, OUT_FAILED, OUT_CANCELLED, NOUT };
 static const char *const out_names[NOUT] = {"completed", "failed", "cancelled"};
@@ -56,11 +61,6 @@ struct hists {
 	int64_t wait[DB_STATS_HIST], run[DB_STATS_HIST];
 };
 
-struct reason {
-	char name[32];
-	int64_t n;
-};
-
 struct model_acc {
 	char id[DB_MODEL_ID_MAX + 1];
 	struct counts c;
@@ -69,8 +69,6 @@ struct model_acc {
 struct acc {
 	struct counts total, size[NSIZE];
 	struct hists h, size_h[NSIZE];
-	struct reason reason[NREASON];
-	int nreason;
 	struct model_acc *model;
 	int nmodel, cap_model;
 	json_object *by_day, *by_model_day;
@@ -142,31 +140,35 @@ static enum api_err read_params(struct api_req *r, char from[16], char to[16], c
 
 /* ---- adding rows up ---- */
 
-static int outcome(const char *status)
-{
-	return strcmp(status, "COMPLETED") == 0 ? OUT_COMPLETED
-	       : strcmp(status, "FAILED") == 0  ? OUT_FAILED
-						: OUT_CANCELLED;
-}
-
-/* "{1,0,...}" added into h[DB_STATS_HIST]. */
-static void add_hist(int64_t *h, const char *s)
+/* "{1,0,...}" times sign added into h[DB_STATS_HIST] ("" adds nothing). */
+static void add_hist(int64_t *h, const char *s, int sign)
 {
 	char *end;
 
 	if (*s == '{')
 		s++;
 	for (int i = 0; i < DB_STATS_HIST && *s && *s != '}'; i++) {
-		h[i] += strtoll(s, &end, 10);
+		h[i] += sign * strtoll(s, &end, 10);
 		s = *end == ',' ? end + 1 : end;
 	}
 }
 
-static void counts_add(struct counts *c, int o, int64_t n, int64_t in, int64_t ca)
+/* Columns col.. col+4 of a row (completed, failed, cancelled, inputs,
+ * cached; "" counts 0) times sign into c. */
+static void counts_read(struct counts *c, PGresult *res, int i, int col, int sign)
 {
-	c->out[o] += n;
-	c->inputs += in;
-	c->cached += ca;
+	for (int o = 0; o < NOUT; o++)
+		c->out[o] += sign * atoll(PQgetvalue(res, i, col + o));
+	c->inputs += sign * atoll(PQgetvalue(res, i, col + NOUT));
+	c->cached += sign * atoll(PQgetvalue(res, i, col + NOUT + 1));
+}
+
+static void counts_sum(struct counts *c, const struct counts *x)
+{
+	for (int o = 0; o < NOUT; o++)
+		c->out[o] += x->out[o];
+	c->inputs += x->inputs;
+	c->cached += x->cached;
 }
 
 static json_object *counts_json(const struct counts *c)
@@ -204,22 +206,6 @@ static struct model_acc *model_slot(struct acc *a, const char *id)
 	return &a->model[a->nmodel++];
 }
 
-static void reason_add(struct acc *a, const char *name, int64_t n)
-{
-	int i;
-
-	for (i = 0; i < a->nreason; i++)
-		if (strcmp(a->reason[i].name, name) == 0)
-			break;
-	if (i == a->nreason) {
-		if (a->nreason == NREASON)
-			return;
-		snprintf(a->reason[i].name, sizeof a->reason[i].name, "%s", name);
-		a->nreason++;
-	}
-	a->reason[i].n += n;
-}
-
 /* Flush the running day and (day, model) groups when the key changes
  * (rows come ordered by day, model); day NULL flushes both at the end. */
 static void flush_groups(struct acc *a, const char *day, const char *model)
@@ -249,30 +235,37 @@ static void flush_groups(struct acc *a, const char *day, const char *model)
 	}
 }
 
-static int add_row(struct acc *a, PGresult *res, int i)
+/* One row of db_stats_model_days. */
+static int add_day_row(struct acc *a, PGresult *res, int i)
 {
 	const char *day = PQgetvalue(res, i, 0), *model = PQgetvalue(res, i, 1);
-	const char *reason = PQgetvalue(res, i, 3);
-	int o = outcome(PQgetvalue(res, i, 2)), sb = atoi(PQgetvalue(res, i, 4));
-	int64_t n = atoll(PQgetvalue(res, i, 5)), in = atoll(PQgetvalue(res, i, 6));
-	int64_t ca = atoll(PQgetvalue(res, i, 7));
 	struct model_acc *m = model_slot(a, model);
+	struct counts c = {0};
 
 	if (!m)
 		return -1;
-	if (sb < 0 || sb >= NSIZE)
-		sb = NSIZE - 1;
 	flush_groups(a, day, model);
-	counts_add(&a->total, o, n, in, ca);
-	counts_add(&a->size[sb], o, n, in, ca);
-	counts_add(&m->c, o, n, in, ca);
-	counts_add(&a->day_c, o, n, in, ca);
-	counts_add(&a->md_c, o, n, in, ca);
-	if (*reason)
-		reason_add(a, reason, n);
-	add_hist(a->size_h[sb].wait, PQgetvalue(res, i, 8));
-	add_hist(a->size_h[sb].run, PQgetvalue(res, i, 9));
+	counts_read(&c, res, i, 2, 1);
+	counts_sum(&a->total, &c);
+	counts_sum(&m->c, &c);
+	counts_sum(&a->day_c, &c);
+	counts_sum(&a->md_c, &c);
 	return 0;
+}
+
+/* The six rows of db_stats_sizes: hi - lo + pending per size bucket. */
+static void add_sizes(struct acc *a, PGresult *res)
+{
+	static const int sign[3] = {1, -1, 1};
+
+	for (int i = 0; i < PQntuples(res) && i < NSIZE; i++)
+		for (int g = 0; g < 3; g++) {
+			int col = 1 + g * 7;
+
+			counts_read(&a->size[i], res, i, col, sign[g]);
+			add_hist(a->size_h[i].wait, PQgetvalue(res, i, col + 5), sign[g]);
+			add_hist(a->size_h[i].run, PQgetvalue(res, i, col + 6), sign[g]);
+		}
 }
 
 /* ---- percentiles ---- */
@@ -345,23 +338,16 @@ static json_object *models_json(const struct acc *a)
 	return arr;
 }
 
-static int by_count_desc(const void *x, const void *y)
-{
-	const struct reason *a = x, *b = y;
-
-	return a->n < b->n ? 1 : a->n > b->n ? -1 : strcmp(a->name, b->name);
-}
-
-static json_object *reasons_json(struct acc *a)
+static json_object *reasons_json(PGresult *res)
 {
 	json_object *arr = json_object_new_array();
 
-	qsort(a->reason, (size_t)a->nreason, sizeof a->reason[0], by_count_desc);
-	for (int i = 0; i < a->nreason; i++) {
+	for (int i = 0; i < PQntuples(res); i++) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "reason", json_object_new_string(a->reason[i].name));
-		json_object_object_add(o, "requests", json_object_new_int64(a->reason[i].n));
+		json_object_object_add(o, "reason", json_object_new_string(PQgetvalue(res, i, 0)));
+		json_object_object_add(o, "requests",
+				       json_object_new_int64(atoll(PQgetvalue(res, i, 1))));
 		json_object_array_add(arr, o);
 	}
 	return arr;
@@ -377,7 +363,7 @@ static json_object *open_json(PGresult *open)
 }
 
 static json_object *answer_json(struct acc *a, const char *from, const char *to,
-				const char *model, PGresult *open)
+				const char *model, PGresult *reasons, PGresult *open)
 {
 	json_object *o = json_object_new_object();
 
@@ -393,7 +379,7 @@ static json_object *answer_json(struct acc *a, const char *from, const char *to,
 	json_object_object_add(o, "open", open_json(open));
 	json_object_object_add(o, "queue_wait_ms", percentiles(a->h.wait));
 	json_object_object_add(o, "run_ms", percentiles(a->h.run));
-	json_object_object_add(o, "failure_reasons", reasons_json(a));
+	json_object_object_add(o, "failure_reasons", reasons_json(reasons));
 	json_object_object_add(o, "by_size", size_json(a));
 	json_object_object_add(o, "by_model", models_json(a));
 	json_object_object_add(o, "by_day", json_object_get(a->by_day));
@@ -425,37 +411,54 @@ static enum api_err send_csv(struct api_req *r, const struct acc *a, const char 
 	return e;
 }
 
+/* The by_model_day rows into a (and from them by_day, by_model, totals). */
+static int read_days(struct acc *a, PGresult *days)
+{
+	a->by_day = json_object_new_array();
+	a->by_model_day = json_object_new_array();
+	for (int i = 0; i < PQntuples(days); i++)
+		if (add_day_row(a, days, i) < 0)
+			return -1;
+	flush_groups(a, NULL, NULL);
+	return 0;
+}
+
 static enum api_err stats_get(struct api_req *r)
 {
 	char from[16], to[16];
-	const char *model, *fmt;
+	const char *model, *fmt = api_query(r, "format");
+	int csv = fmt && strcmp(fmt, "csv") == 0;
 	struct acc a = {0};
-	PGresult *rows = NULL, *open = NULL;
+	PGresult *days = NULL, *reasons = NULL, *sz = NULL, *open = NULL;
 	enum api_err e = read_params(r, from, to, &model);
 
 	if (e != API_OK)
 		return e;
-	rows = db_stats_rows(r->db, from, to, model);
-	open = rows ? db_stats_open(r->db, model) : NULL;
-	if (!rows || !open || PQntuples(open) != 1) {
+	/* the CSV is the by_model_day table alone */
+	days = db_stats_model_days(r->db, from, to, model);
+	if (days && !csv) {
+		reasons = db_stats_reasons(r->db, from, to, model);
+		sz = reasons ? db_stats_sizes(r->db, from, to, model) : NULL;
+		open = sz ? db_stats_open(r->db, model) : NULL;
+	}
+	if (!days || (!csv && (!open || PQntuples(open) != 1))) {
 		e = api_db_fail(r);
 		goto out;
 	}
-	a.by_day = json_object_new_array();
-	a.by_model_day = json_object_new_array();
-	for (int i = 0; i < PQntuples(rows); i++)
-		if (add_row(&a, rows, i) < 0) {
-			e = api_fail(r, API_INTERNAL, "internal", "out of memory");
-			goto out;
-		}
-	flush_groups(&a, NULL, NULL);
-	fmt = api_query(r, "format");
-	if (fmt && strcmp(fmt, "csv") == 0)
+	if (read_days(&a, days) < 0) {
+		e = api_fail(r, API_INTERNAL, "internal", "out of memory");
+		goto out;
+	}
+	if (csv) {
 		e = send_csv(r, &a, from, to);
-	else
-		e = api_json(r, 200, answer_json(&a, from, to, model, open));
+		goto out;
+	}
+	add_sizes(&a, sz);
+	e = api_json(r, 200, answer_json(&a, from, to, model, reasons, open));
 out:
-	PQclear(rows);
+	PQclear(days);
+	PQclear(reasons);
+	PQclear(sz);
 	PQclear(open);
 	json_object_put(a.by_day);
 	json_object_put(a.by_model_day);
