@@ -62,15 +62,16 @@ PGresult *db_stats_model_days(struct db *db, const char *from, const char *to, c
 	const char *p[3] = {from, to, model ? model : ""};
 
 	return db_prep(db, "stats_model_days",
-		"SELECT day::text, model_id, completed, failed, cancelled, inputs, cached"
+		"SELECT day::text, model_id, completed, failed, cancelled, inputs, cached FROM ("
+		" SELECT day, model_id, completed, failed, cancelled, inputs, cached"
 		" FROM request_stats_model_day"
 		" WHERE day BETWEEN $1::date AND $2::date AND ($3 = '' OR model_id = $3)"
 		" UNION ALL"
-		" SELECT day::text, model_id, count(*) FILTER (WHERE status = 'COMPLETED'),"
+		" SELECT day, model_id, count(*) FILTER (WHERE status = 'COMPLETED'),"
 		"  count(*) FILTER (WHERE status = 'FAILED'), count(*) FILTER (WHERE status = 'CANCELLED'),"
 		"  sum(inputs), sum(cached) FROM request_stats_pending"
 		" WHERE day BETWEEN $1::date AND $2::date AND ($3 = '' OR model_id = $3)"
-		" GROUP BY 1, 2 ORDER BY 1, 2",
+		" GROUP BY 1, 2) u ORDER BY u.day, u.model_id COLLATE \"C\"",
 		3, p);
 }
 

@@ -121,7 +121,8 @@ ABUSE_API_TESTS = t/131-login-throttle.t t/132-role-propagation.t t/133-strict-i
 TESTS += $(ABUSE_API_TESTS)
 EXTRA_DIST += $(ABUSE_API_TESTS) t/authz-matrix.txt
 # Own account, password reset, guests, user admin (api_account.c, api_users.c).
-PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t t/174-admin-cancel-version.t t/176-anon-doc-errors.t t/178-anon-guide-served.t t/179-stats.t t/180-model-identification.t
+PEOPLE_API_TESTS = t/170-account.t t/171-password-reset.t t/172-guest.t t/173-admin-users.t t/174-admin-cancel-version.t t/176-anon-doc-errors.t t/178-anon-guide-served.t t/179-stats.t t/180-model-identification.t \
+	t/181-stats-rollup.t
 TESTS += $(PEOPLE_API_TESTS)
 EXTRA_DIST += $(PEOPLE_API_TESTS)
 # GET /api/openapi.json: src/fcgi/openapi.json compiled in as a byte array
