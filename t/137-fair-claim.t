@@ -21,7 +21,8 @@ s.sql("INSERT INTO model (id, local_command, max_instances, idle_seconds)"
 s.start_hubd()
 
 a, b, c = s.anon(), s.anon(), s.user("carol")
-a_ids = [flows.submit(t, s, a, "fair", ["CC%d" % i]) for i in range(8)]
+# distinct valid molecules ("CC1" would be an unclosed ring: the model rejects it)
+a_ids = [flows.submit(t, s, a, "fair", ["C" * (i + 1)]) for i in range(8)]
 t.ok(all(a_ids), "caller A queues 8 one-input requests")
 flows.wait_for(t, "A's first request running", lambda: s.sql(
     "SELECT status FROM work_request WHERE id = $1", a_ids[0])[0][0] == "RUNNING", timeout=60)
@@ -29,9 +30,9 @@ b_id = flows.submit(t, s, b, "fair", ["CCO"])
 c_id = flows.submit(t, s, c, "fair", ["CCN"])
 t.ok(b_id and c_id, "then caller B (anonymous) and caller C (a user) submit one each")
 ids = a_ids + [b_id, c_id]
-flows.wait_for(t, "all requests completed", lambda: int(s.sql(
+t.ok(flows.wait_for(t, "all requests completed", lambda: int(s.sql(
     "SELECT count(*) FROM work_request WHERE status = 'COMPLETED'")[0][0]) == len(ids),
-    timeout=120, step=0.3)
+    timeout=120, step=0.3), "all %d requests COMPLETED" % len(ids))
 order = [int(r[0]) for r in s.sql("SELECT id FROM work_request ORDER BY started_at, id")]
 pos = {rid: order.index(rid) for rid in ids}
 t.diag("start order: %s (A %s, B %s, C %s)" % (order, a_ids, b_id, c_id))
@@ -47,12 +48,13 @@ t.ok(pos[a_ids[-1]] == len(ids) - 1 or pos[a_ids[-1]] > max(pos[b_id], pos[c_id]
 # two callers with queues of their own alternate
 d = s.anon()
 two = [(a, x) for x in range(4)] + [(d, x) for x in range(4)]
-rids = [(tok is a and "A" or "D", flows.submit(t, s, tok, "fair", ["CC%d" % x])) for tok, x in two]
+rids = [(tok is a and "A" or "D", flows.submit(t, s, tok, "fair", ["C" * (x + 1) + "O"]))
+        for tok, x in two]
 t.ok(all(r for _w, r in rids), "A then D queue 4 requests each")
 who = {r: w for w, r in rids}
-flows.wait_for(t, "all completed", lambda: int(s.sql(
+t.ok(flows.wait_for(t, "all completed", lambda: int(s.sql(
     "SELECT count(*) FROM work_request WHERE status <> 'COMPLETED'")[0][0]) == 0,
-    timeout=120, step=0.3)
+    timeout=120, step=0.3), "all 8 requests COMPLETED")
 seq = "".join(who[int(r[0])] for r in s.sql(
     "SELECT id FROM work_request WHERE id >= $1 ORDER BY started_at, id", rids[0][1]))
 # A's first (or first two, if claimed before D's arrived) run at once;
