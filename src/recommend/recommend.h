@@ -11,7 +11,9 @@
  * DESIGN (issue 16; docs/recommendations.md compares it with VPA and KRR)
  * Each instance may have run with different resources; usage is absolute
  * (millicores, MiB) and combined conservatively over the instances:
- *   limit   <- peak usage (max, model load included), worst instance wins;
+ *   limit   <- peak usage (max over the samples: the memory a model loaded
+ *              is held after READY; start-up CPU is not sampled on the
+ *              local backend), worst instance wins;
  *   request <- busy-phase floor: a low percentile of the samples taken while
  *              the instance served a call (idle time between calls would drag
  *              every request to the floor); rows without busy samples fall
