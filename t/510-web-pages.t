@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# 510-web-pages.t — issue 19 "Done means": every page of the web app (every route of web/app.js, read from the file so a new page is visited too) is drawn at 1280 and 390 px and photographed (t/artifacts/510-<page>-<width>.png); on each no console error at all (none ignored: the anonymous start no longer asks for a session it knows it has not got), nothing wider than the 390 px screen, no text below 4.5:1 contrast, no "null"/"undefined" text; numbers in the result preview without float noise, distinct catalogue titles, every demo model's page saying what each output column means (with its unit) (issue 19 #11 and "catalogue and model page wording"). Nothing is wider than the window less its scrollbar (a 375 px phone). Runs over the real stack with modelhubd, a finished request and a finished instance, so the detail pages have something to show.
+# 510-web-pages.t — issue 19 "Done means": every page of the web app (every route of web/app.js, read from the file so a new page is visited too) is drawn at 1280 and 390 px and photographed (t/artifacts/510-<page>-<width>.png); on each no console error at all (none ignored: the anonymous start no longer asks for a session it knows it has not got), nothing wider than the 390 px screen, no text below 4.5:1 contrast, every focus ring met with Tab at least 3:1 against what is behind it, no "null"/"undefined" text; numbers in the result preview without float noise, distinct catalogue titles, every demo model's page saying what each output column means (with its unit) (issue 19 #11 and "catalogue and model page wording"). Nothing is wider than the window less its scrollbar (a 375 px phone). Runs over the real stack with modelhubd, a finished request and a finished instance, so the detail pages have something to show.
 import os
 import re
 import sys
@@ -72,6 +72,10 @@ def visit(pattern):
     t.ok(all(p and os.path.getsize(p) > 1000 for p in paths), "%s: screenshots %s" % (
         route, ", ".join(os.path.basename(p or "?") for p in paths)))
     t.is_(b.low_contrast(), [], "%s: no text below 4.5:1" % route)
+    rings = b.focus_rings()
+    t.ok(rings, "%s: Tab reaches %d controls" % (route, len(rings)))
+    t.is_([r for r in rings if r[0] is None or r[0] < 3], [],
+          "%s: every focus ring on the way is >= 3:1 against what is behind it" % route)
     b.driver.set_window_size(390, 844)
     b.wait_js("return innerWidth <= 400", "narrow window")
     wide = b.driver.execute_script("""

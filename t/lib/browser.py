@@ -256,6 +256,34 @@ const cs = getComputedStyle(e);
 if (cs.outlineStyle === 'none' || parseFloat(cs.outlineWidth) === 0) return null;
 return ratio(parse(cs.outlineColor), bgOf(e.parentElement));""", css)
 
+    def focus_rings(self, limit=40):
+        """Tab through the page from its skip link (at most `limit` stops)
+        and measure each focused element's focus ring: [(contrast of the
+        outline against the background behind it, or None without an
+        outline, 'tag#id[href] text')]."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        # a key press first: focus from the keyboard is what :focus-visible shows
+        ActionChains(self.driver).send_keys(Keys.SHIFT).perform()
+        self.driver.execute_script("window.__ringSeen = new Set();"
+                                   "const s = document.querySelector('#skip-link'); if (s) s.focus();")
+        out = []
+        for _ in range(limit):
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            r = self.driver.execute_script(_CONTRAST_JS + """
+const e = document.activeElement;
+if (!e || e === document.body || window.__ringSeen.has(e)) return null;
+window.__ringSeen.add(e);
+const cs = getComputedStyle(e);
+const d = e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+  (e.getAttribute('href') ? '[' + e.getAttribute('href') + ']' : '') + ' ' + (e.textContent || e.value || '').trim().slice(0, 30);
+if (cs.outlineStyle === 'none' || parseFloat(cs.outlineWidth) === 0) return [null, d];
+return [ratio(parse(cs.outlineColor), bgOf(e.parentElement)), d];""")
+            if r is None:
+                break
+            out.append(tuple(r))
+        return out
+
     # ---- evidence
     def shot(self, label):
         """Save a screenshot t/artifacts/<name>-<label>.png; returns the path."""
