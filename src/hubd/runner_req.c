@@ -148,7 +148,9 @@ static void known_bad(struct job *j, struct json_object *rows, struct json_objec
 	int drop = 0, w = 0;
 	char msg[700];
 
-	if (j->nsend == 0)
+	/* the claim said whether the model version has any: most have none,
+	 * and the lookup would be a round trip per request */
+	if (j->nsend == 0 || !j->m->known_bad)
 		return;
 	res = db_work_known_bad(j->r->db, j->m->id, j->m->version,
 				json_object_to_json_string_ext(keys, JSON_C_TO_STRING_PLAIN));
