@@ -9,7 +9,8 @@ model's call log), in less time than with hub.probe_width = 1 (one
 instance, the calls in turn) in the same run; both give every good input
 its record in input order and every bad one a null record with the
 model's reason; never more calls than plain halving's worst case; the
-borrowed instances go back IDLE; a cancelled request stops its parallel
+borrowed instances go back IDLE; after a failure the request's remaining
+chunks go at once on them; a cancelled request stops its parallel
 calls."""
 import functools
 import glob
@@ -150,8 +151,27 @@ t.ok(ser[2] == 1 and ser[3] == 0, "width 1: every call on one instance, none ove
 t.ok(par[0] < 0.85 * ser[0], "width 4 took %.1f s, width 1 %.1f s: less time (%.2fx)"
      % (par[0], ser[0], par[0] / ser[0]))
 
-# ---- a cancelled request stops its parallel calls; no instance stays BUSY
+# ---- after the failure the remaining chunks go at once on the borrowed instances
 set_width(4)
+s.api("DELETE", "/api/models/%s/cache" % MODEL, token=adm)
+inputs4 = valid(400)
+inputs4[3] = "C[Cl]C"
+t0 = time.time()
+rid = submit(MODEL, inputs4)
+st = wait(rid)
+calls = calls_of(t0, time.time())
+res = results(rid)
+last_bad = max([c["end"] for c in calls if c["status"] != 200] or [0])
+later = [c for c in calls if c["start"] >= last_bad]
+t.ok(st[0] == "COMPLETED" and len(res) == 400 and res[3]["record"] is None and
+     all(res[i]["record"] for i in range(400) if i != 3),
+     "400 inputs, one bad in the first chunk: COMPLETED, 399 records, 1 error")
+t.ok(sum(c["inputs"] for c in later) > 200 and overlaps(later) > 0,
+     "  once it was isolated, the other chunks' %d inputs went in %d calls on %d instances,"
+     " %d pairs overlapping" % (sum(c["inputs"] for c in later), len(later),
+                                len({c["pid"] for c in later}), overlaps(later)))
+
+# ---- a cancelled request stops its parallel calls; no instance stays BUSY
 s.api("DELETE", "/api/models/%s/cache" % MODEL, token=adm)
 rid = submit(MODEL, inputs)
 t.ok(flows.wait_for(t, "BUSY helpers", lambda: int(s.sql(
