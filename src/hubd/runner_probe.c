@@ -168,10 +168,13 @@ static enum bisect_rc part_judge(struct job *j, struct part *p)
 
 	j->call_limit = p->limit;
 	j->call_len = p->len;
+	if (p->h)
+		j->call_cut = 0;
 	if (p->rc != MC_OK || p->st != 200)
 		rc = runner_call_failed(j, p->in, p->rc, p->st, "POST /run", &p->out);
-	if (p->h && j->call_cut && !cut) {
-		p->h->cut = 1; /* the helper is recycled, not the request's own */
+	if (p->h) {
+		/* a cut call recycles the helper, not the request's own instance */
+		p->h->cut |= j->call_cut;
 		j->call_cut = cut;
 	}
 	if (rc != BISECT_FATAL && p->started)
