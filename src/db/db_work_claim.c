@@ -45,21 +45,17 @@ static char *text_array(const char *const *v, int n)
 /* The model of the oldest QUEUED request among models that can get an
  * instance now: disabled ones (to fail their requests), ones with an IDLE
  * instance on this replica, or under max_instances (avoids taking a slot
- * only to find the limit). Nothing is locked. 1 into *m (*idle: it had an
- * IDLE instance here, worth the lock-free take), 0 none, -1. */
-static int claim_model(struct db *db, const struct work_claim *c, struct work_model *m, int *idle)
+ * only to find the limit). Nothing is locked. 1 into *m, 0 none, -1. */
+static int claim_model(struct db *db, const struct work_claim *c, struct work_model *m)
 {
 	char *arr = text_array(c->models, c->n);
 	const char *p[2] = {arr, c->replica_id};
 	PGresult *r;
 
-	*idle = 0;
 	if (!arr)
 		return -1;
-	r = db_prep(db, "work_claim_model2",
-		    MODEL_LIST ", EXISTS (SELECT 1 FROM model_instance i WHERE i.model_id = model.id"
-		    "  AND i.state = 'IDLE' AND i.replica_id = $2 AND NOT i.stop_requested)"
-		    " FROM model WHERE id = (SELECT w.model_id FROM work_request w"
+	r = db_prep(db, "work_claim_model",
+		    MODEL_COLS " WHERE id = (SELECT w.model_id FROM work_request w"
 		    " WHERE w.status = 'QUEUED' AND w.model_id IN (SELECT m.id FROM model m"
 		    "  WHERE m.id = ANY($1::text[]) AND (NOT m.enabled"
 		    "  OR EXISTS (SELECT 1 FROM model_instance i WHERE i.model_id = m.id"
@@ -69,8 +65,6 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
 		    " ORDER BY w.id LIMIT 1)",
 		    2, p);
 	free(arr);
-	if (r && PQntuples(r) == 1)
-		*idle = PQgetvalue(r, 0, PQnfields(r) - 1)[0] == 't';
 	return db_work_model_fill(r, m);
 }
 
@@ -319,14 +313,14 @@ enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, stru
 				 struct work_model *m, struct work_inst *wi, enum work_slot *inst_rc)
 {
 	enum work_claim_rc rc;
-	int got, idle;
+	int got;
 
 	memset(wi, 0, sizeof *wi);
 	*inst_rc = WORK_SLOT_NONE;
 	/* The candidate read locks nothing, so it needs no transaction: a
 	 * runner woken while nothing can run (a model at its limit) costs one
 	 * round trip, not three. */
-	got = claim_model(db, c, m, &idle);
+	got = claim_model(db, c, m);
 	if (got <= 0)
 		return got < 0 ? WORK_CLAIM_ERROR : WORK_CLAIM_NONE;
 	if (db_begin(db) < 0) {
@@ -337,10 +331,7 @@ enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, stru
 	 * instance holds no request lock, so the winner always takes the
 	 * oldest request and nobody overtakes a waiting one. */
 	if (m->enabled) {
-		/* no IDLE instance a moment ago: straight to the locked take,
-		 * which looks again (BEGIN rides with it: one round trip) */
-		*inst_rc = idle ? inst_acquire(db, m, 0, c->replica_id, c->backend, wi) :
-				  inst_acquire_locked(db, m, 0, c->replica_id, c->backend, wi);
+		*inst_rc = inst_acquire(db, m, 0, c->replica_id, c->backend, wi);
 		if (*inst_rc == WORK_SLOT_ERROR || *inst_rc == WORK_SLOT_NONE) {
 			/* none: the limit was reached since the check */
 			rc = *inst_rc == WORK_SLOT_ERROR ? WORK_CLAIM_ERROR : WORK_CLAIM_FULL;

@@ -9,9 +9,7 @@
 
 #include "db/db_work.h"
 
-/* MODEL_LIST: the columns alone, for a query that adds its own after
- * them (the claim); MODEL_COLS: the whole SELECT. */
-#define MODEL_LIST \
+#define MODEL_COLS \
 	"SELECT enabled, execution_mode, COALESCE(image, ''), image_tag," \
 	" array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m," \
 	" memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances," \
@@ -20,8 +18,8 @@
 	"  OR (jsonb_typeof(details->'input') = 'array' AND details->'input' ? 'Compound'))" \
 	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s, size_from_request," \
 	" EXISTS (SELECT 1 FROM input_failure f WHERE f.model_id = model.id" \
-	"  AND f.model_version = model.model_version)"
-#define MODEL_COLS MODEL_LIST " FROM model"
+	"  AND f.model_version = model.model_version)" \
+	" FROM model"
 
 /* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */
 int db_work_model_fill(PGresult *r, struct work_model *m);
