@@ -48,7 +48,6 @@ struct work_model {
 	int compound; /* inputs are SMILES (details.input "Compound"): screen them */
 	int time_budget_s; /* per input; a longer call is aborted (0: none) */
 	int size_from_request; /* opted in to sizing per request (sql/014, hubd/sizing.c) */
-	int known_bad; /* inputs of this version are in the negative cache (input_failure) */
 };
 
 /* Requests */

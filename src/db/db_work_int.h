@@ -16,9 +16,7 @@
 	" idle_seconds, cache_enabled, model_version, id," \
 	" (lower(COALESCE(details->>'input', '')) = 'compound'" \
 	"  OR (jsonb_typeof(details->'input') = 'array' AND details->'input' ? 'Compound'))" \
-	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s, size_from_request," \
-	" EXISTS (SELECT 1 FROM input_failure f WHERE f.model_id = model.id" \
-	"  AND f.model_version = model.model_version)" \
+	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s, size_from_request" \
 	" FROM model"
 
 /* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */

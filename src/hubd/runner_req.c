@@ -148,9 +148,7 @@ static void known_bad(struct job *j, struct json_object *rows, struct json_objec
 	int drop = 0, w = 0;
 	char msg[700];
 
-	/* the claim said whether the model version has any: most have none,
-	 * and the lookup would be a round trip per request */
-	if (j->nsend == 0 || !j->m->known_bad)
+	if (j->nsend == 0)
 		return;
 	res = db_work_known_bad(j->r->db, j->m->id, j->m->version,
 				json_object_to_json_string_ext(keys, JSON_C_TO_STRING_PLAIN));
