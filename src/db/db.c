@@ -518,122 +518,6 @@ static PGresult *check_result(struct db *db, const char *name, PGresult *r)
 static int send_locked(struct db *db, const char *name, const char *sql, int n,
 		       const char *const *params);
 
-/* name prepared on this connection (once per connection); 0, -1 (logged). */
-static int ensure_prepared(struct db *db, const char *name, const char *sql, int n)
-{
-	PGresult *r;
-
-	if (is_prepared(db, name))
-		return 0;
-	r = check_result(db, name, prepare_now(db, name, sql, n));
-	if (!r)
-		return -1;
-	PQclear(r);
-	if (db->nprepared >= DB_MAX_NAMES || !(db->prepared[db->nprepared] = strdup(name))) {
-		set_err(db, "53200", "prepared statement table full");
-		return -1;
-	}
-	db->nprepared++;
-	return 0;
-}
-
-/* Send st[] (behind a pending BEGIN) in one pipeline and read the results
- * into res[] unchecked. 0, or -1 when libpq refused to send. */
-static int batch_send_read(struct db *db, const struct db_stmt *st, int n, PGresult **res,
-			   PGresult **beg)
-{
-	int fd = PQsocket(db->conn), ok;
-
-	if (!PQenterPipelineMode(db->conn))
-		return -1;
-	ok = !db->begin_pending || PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-	for (int i = 0; ok && i < n; i++)
-		ok = PQsendQueryPrepared(db->conn, st[i].name, st[i].nparams, st[i].params, NULL, NULL, 0);
-	ok = ok && PQpipelineSync(db->conn);
-	while (ok && PQflush(db->conn) == 1) {
-		db->hooks.wait(db->hooks.ctx, fd, POLLIN | POLLOUT);
-		if (!PQconsumeInput(db->conn))
-			break;
-	}
-	if (ok && db->begin_pending)
-		*beg = pipeline_result(db);
-	for (int i = 0; ok && i < n && PQstatus(db->conn) == CONNECTION_OK; i++)
-		res[i] = pipeline_result(db);
-	if (ok && PQstatus(db->conn) == CONNECTION_OK)
-		PQclear(pipeline_result(db)); /* the sync */
-	PQexitPipelineMode(db->conn);
-	return ok ? 0 : -1;
-}
-
-static int batch_locked(struct db *db, const struct db_stmt *st, int n, PGresult **res)
-{
-	PGresult *beg = NULL;
-	int rc = 0;
-
-	park_in_flight(db);
-	if (db_ensure(db) < 0)
-		return -1;
-	for (int i = 0; i < n; i++)
-		if (ensure_prepared(db, st[i].name, st[i].sql, st[i].nparams) < 0)
-			return -1;
-	db->trips++;
-	if (batch_send_read(db, st, n, res, &beg) < 0) {
-		/* libpq's state is unknown: start again on a new connection */
-		set_err(db, "08006", PQerrorMessage(db->conn));
-		log_error_x("db stmt=%s error=\"%s\" msg=\"pipeline not sent, reconnecting\"", st[0].name,
-			    db->errmsg);
-		for (int i = 0; i < n; i++)
-			PQclear(res[i]);
-		PQclear(beg);
-		PQfinish(db->conn);
-		db->conn = NULL;
-		forget_prepared(db);
-		return -1;
-	}
-	if (db->begin_pending && beg && PQresultStatus(beg) == PGRES_COMMAND_OK &&
-	    PQstatus(db->conn) == CONNECTION_OK)
-		db->begin_pending = 0;
-	if (beg && PQresultStatus(beg) != PGRES_COMMAND_OK) {
-		PQclear(check_result(db, "BEGIN", beg));
-		rc = -1;
-	} else {
-		PQclear(beg);
-	}
-	/* the first failure is the one to log: the rest were aborted with it */
-	for (int i = 0; i < n; i++) {
-		if (rc == 0 && !(res[i] = check_result(db, st[i].name, res[i])))
-			rc = -1;
-		else if (rc < 0) {
-			PQclear(res[i]);
-			res[i] = NULL;
-		}
-	}
-	return rc;
-}
-
-int db_prep_batch(struct db *db, const struct db_stmt *st, int n, PGresult **res)
-{
-	int rc;
-
-	for (int i = 0; i < n; i++)
-		res[i] = NULL;
-	if (!db->hooks.wait) {
-		for (int i = 0; i < n; i++)
-			if (!(res[i] = db_prep(db, st[i].name, st[i].sql, st[i].nparams, st[i].params)))
-				return -1;
-		return 0;
-	}
-	hook_acquire(db);
-	rc = batch_locked(db, st, n, res);
-	hook_release(db);
-	if (rc < 0)
-		for (int i = 0; i < n; i++) {
-			PQclear(res[i]);
-			res[i] = NULL;
-		}
-	return rc;
-}
-
 int db_send(struct db *db, const char *name, const char *sql, int n,
 	    const char *const *params)
 {
@@ -663,9 +547,18 @@ static int send_locked(struct db *db, const char *name, const char *sql, int n,
 			return -1;
 		PQclear(r);
 	}
-	/* once per connection: prepare synchronously, then send */
-	if (ensure_prepared(db, name, sql, n) < 0)
-		return -1;
+	if (!is_prepared(db, name)) {
+		/* once per connection: prepare synchronously, then send */
+		PGresult *r = check_result(db, name, prepare_now(db, name, sql, n));
+		if (!r)
+			return -1;
+		PQclear(r);
+		if (db->nprepared >= DB_MAX_NAMES || !(db->prepared[db->nprepared] = strdup(name))) {
+			set_err(db, "53200", "prepared statement table full");
+			return -1;
+		}
+		db->nprepared++;
+	}
 	db->trips++;
 	if (!PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL, 0)) {
 		PQclear(check_result(db, name, NULL));

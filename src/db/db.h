@@ -90,19 +90,6 @@ int db_affected(PGresult *r);
 #define DB_INT(v) db_int_text((char[DB_INT_LEN]){0}, (int64_t)(v))
 const char *db_int_text(char *buf, int64_t v);
 
-/* Statements sent together (with hooks: one libpq pipeline, one round
- * trip, behind a pending BEGIN; without: one after another), for
- * statements whose parameters do not depend on each other's results.
- * res[i] is st[i]'s result (PQclear each); on -1 (the first failure
- * logged) every res[i] is NULL. Inside a transaction as a rule: outside
- * one, the statements before a failure stay done. */
-struct db_stmt {
-	const char *name, *sql;
-	int nparams;
-	const char *const *params;
-};
-int db_prep_batch(struct db *db, const struct db_stmt *st, int n, PGresult **res);
-
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);

@@ -156,8 +156,7 @@ PGresult *db_inst_poll(struct db *db, const char *ids)
 	return db_prep(db, "inst_poll",
 		       "SELECT id, state, stop_requested, COALESCE(termination_reason, ''),"
 		       " EXISTS (SELECT 1 FROM work_request w WHERE w.id = model_instance.current_request_id"
-		       "  AND w.status = 'RUNNING'),"
-		       " COALESCE(extract(epoch FROM now() - last_used_at), 0)::bigint"
+		       "  AND w.status = 'RUNNING')"
 		       " FROM model_instance WHERE id = ANY($1::bigint[])",
 		       1, p);
 }

@@ -36,8 +36,7 @@ int db_inst_take_idle(struct db *db, int64_t id, int idle_seconds);
 int db_inst_terminated(struct db *db, int64_t id, const char *reason, const char *detail,
 		       const char *log_text);
 /* Rows of these instances: id, state, stop_requested ('t'/'f'),
- * termination_reason, serving ('t': its current request is RUNNING),
- * seconds since last used (0 if never).
+ * termination_reason, serving ('t': its current request is RUNNING).
  * ids: Postgres array literal "{1,2}". */
 PGresult *db_inst_poll(struct db *db, const char *ids);
 /* Set stop_requested (a borrower asks the owner to stop it). */

@@ -47,7 +47,6 @@ struct work_model {
 	char version[64];
 	int compound; /* inputs are SMILES (details.input "Compound"): screen them */
 	int time_budget_s; /* per input; a longer call is aborted (0: none) */
-	int size_from_request; /* opted in to sizing per request (sql/014, hubd/sizing.c) */
 };
 
 /* Requests */

@@ -146,20 +146,19 @@ static int claim_row(struct db *db, const struct work_claim *c, const char *mode
 
 /* Take the most recently used IDLE instance of the model on this replica
  * (pi: model id, request id, replica id); 0 or 1 rows, NULL on error. */
-#define TAKE_IDLE_SQL \
-	"UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint," \
-	" request_ids = CASE WHEN $2::bigint IS NULL THEN request_ids" \
-	"  ELSE array_append(request_ids, $2::bigint) END, last_used_at = now()," \
-	" updated_at = now()" \
-	" WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'" \
-	"   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL" \
-	"   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)" \
-	" RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0)," \
-	" COALESCE(chunk_size, 0)"
-
 static PGresult *take_idle(struct db *db, const char *const *pi)
 {
-	return db_prep(db, "inst_take_idle", TAKE_IDLE_SQL, 3, pi);
+	return db_prep(db, "inst_take_idle",
+		       "UPDATE model_instance SET state = 'BUSY', current_request_id = $2::bigint,"
+		       " request_ids = CASE WHEN $2::bigint IS NULL THEN request_ids"
+		       "  ELSE array_append(request_ids, $2::bigint) END, last_used_at = now(),"
+		       " updated_at = now()"
+		       " WHERE id = (SELECT id FROM model_instance WHERE model_id = $1 AND state = 'IDLE'"
+		       "   AND replica_id = $3 AND NOT stop_requested AND address IS NOT NULL"
+		       "   ORDER BY last_used_at DESC NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED)"
+		       " RETURNING id, COALESCE(name, ''), COALESCE(address, ''), COALESCE(pid, 0),"
+		       " COALESCE(chunk_size, 0)",
+		       3, pi);
 }
 
 static void inst_row(PGresult *r, struct work_inst *out)
@@ -202,31 +201,27 @@ static enum work_slot inst_acquire_locked(struct db *db, const struct work_model
 	const char *pn[9] = {m->id, backend, replica_id, rid, DB_INT(m->cpu_request_m),
 			     DB_INT(m->cpu_limit_m), DB_INT(m->memory_request_mib),
 			     DB_INT(m->memory_limit_mib), NULL};
-	/* the lock, an IDLE instance again and the count, in one round trip
-	 * (statements run in order: the take and the count see the lock) */
-	const struct db_stmt st[3] = {
-		{"inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, pl},
-		{"inst_take_idle", TAKE_IDLE_SQL, 3, pi},
-		{"inst_count", "SELECT count(*) < $2::int FROM model_instance"
-			       " WHERE model_id = $1 AND state <> 'TERMINATED'", 2, pc}};
-	PGresult *res[3], *r;
-	int room = 0, took;
+	PGresult *r;
+	enum work_slot rc;
+	int room;
 
 	if (request_id == 0)
 		pi[1] = pn[3] = NULL; /* a claim's slot: its request comes next */
 	if (m->disable_memory_limit)
 		pn[7] = NULL;
-	if (db_prep_batch(db, st, 3, res) < 0)
+	if (db_done(db_prep(db, "inst_lock", "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
+			    2, pl)) < 0)
 		return WORK_SLOT_ERROR;
-	took = PQntuples(res[1]) == 1;
-	if (took)
-		inst_row(res[1], out);
-	else
-		room = PQgetvalue(res[2], 0, 0)[0] == 't';
-	for (int i = 0; i < 3; i++)
-		PQclear(res[i]);
-	if (took)
-		return WORK_SLOT_IDLE;
+	if ((rc = idle_take(db, pi, out)) != WORK_SLOT_NONE)
+		return rc;
+	r = db_prep(db, "inst_count",
+		    "SELECT count(*) < $2::int FROM model_instance"
+		    " WHERE model_id = $1 AND state <> 'TERMINATED'",
+		    2, pc);
+	if (!r)
+		return WORK_SLOT_ERROR;
+	room = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
 	if (!room)
 		return WORK_SLOT_NONE;
 	/* the REQUESTED event in the same statement: one round trip less on a

@@ -16,8 +16,7 @@
 	" idle_seconds, cache_enabled, model_version, id," \
 	" (lower(COALESCE(details->>'input', '')) = 'compound'" \
 	"  OR (jsonb_typeof(details->'input') = 'array' AND details->'input' ? 'Compound'))" \
-	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s, size_from_request" \
-	" FROM model"
+	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s FROM model"
 
 /* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */
 int db_work_model_fill(PGresult *r, struct work_model *m);

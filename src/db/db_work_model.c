@@ -82,7 +82,6 @@ int db_work_model_fill(PGresult *r, struct work_model *m)
 		snprintf(m->version, sizeof m->version, "%s", PQgetvalue(r, 0, 14));
 		m->compound = PQgetvalue(r, 0, 16)[0] == 't';
 		m->time_budget_s = atoi(PQgetvalue(r, 0, 17));
-		m->size_from_request = PQgetvalue(r, 0, 18)[0] == 't';
 		rc = 1;
 	}
 	PQclear(r);

@@ -266,10 +266,7 @@ static void own_reconcile(struct runner *r, PGresult *res)
 		}
 		if (lost_release(r, i, id, state, PQgetvalue(res, k, 4)[0] == 't'))
 			continue;
-		/* the statement only when the row says it is due: hundreds of
-		 * warm instances would cost as many statements a second */
 		if (!runner_job_of_inst(r, id) && strcmp(state, "IDLE") == 0 &&
-		    strtoll(PQgetvalue(res, k, 5), NULL, 10) >= r->own[i].idle_seconds &&
 		    db_inst_take_idle(r->db, id, r->own[i].idle_seconds) == 1)
 			runner_own_stop_id(r, id, "IDLE", "STOP_IDLE");
 	}
@@ -707,11 +704,9 @@ enum get_rc runner_inst_get(struct runner *r, struct job *j, struct cur *in, con
 		return GET_HANDBACK;
 	}
 	inst_spec(j->m, r, in->wi.id, j->req->id, &spec, reqbuf, sizeof reqbuf);
-	/* opt-in: the resources of the request's size bucket (sql/014); the
-	 * claim read the flag with the model, so others cost no statement */
-	if (j->m->size_from_request)
-		sizing_apply(r->db, r->c->seg, j->req->input_count, r->chunk_size,
-			     j->m->disable_memory_limit, &spec, &in->wi.chunk_size);
+	/* opt-in: the resources of the request's size bucket (sql/014) */
+	sizing_apply(r->db, r->c->seg, j->req->input_count, r->chunk_size, j->m->disable_memory_limit,
+		     &spec, &in->wi.chunk_size);
 	until = mh_mono_ms() + (int64_t)r->start_timeout_s * 1000;
 	rc2 = inst_create(r, j, &spec, &ci, until, reason, detail, dlen);
 	if (rc2 != GET_OK) {
