@@ -379,6 +379,7 @@ class Stack:
         self.logs = {}            # name -> log path
         self._stopped = False
         self._admin_token = None
+        self._pg, self._pg_lock = None, threading.Lock()   # sql()'s kept connection
         self._logs_shown = False
         # Set True in a test that crashes daemons on purpose (SIGSEGV...).
         self.expect_crashes = False
@@ -558,7 +559,7 @@ class Stack:
         self.logs["postgres"] = os.path.join(self.pg_dir, "log")
 
     def _pg_close(self):
-        c, self._pg = getattr(self, "_pg", None), None
+        c, self._pg = self._pg, None
         if c is not None:
             c.close()
 
@@ -619,8 +620,6 @@ class Stack:
             vals["p%d" % i] = ("true" if p else "false") if isinstance(p, bool) else str(p)
             return "%%(p%d)s" % i
         text = re.sub(r"\$(\d+)", sub, query.replace("%", "%%"))
-        if not hasattr(self, "_pg_lock"):
-            self._pg_lock, self._pg = threading.Lock(), None
         with self._pg_lock:
             for attempt in (1, 2):
                 try:
@@ -631,10 +630,11 @@ class Stack:
                         rows = cur.fetchall() if cur.description is not None else []
                     return [tuple(r) for r in rows]
                 except psycopg2.OperationalError as e:
-                    broken = self._pg is None or self._pg.closed
-                    self._pg = None
-                    if not broken or attempt == 2:
+                    # a live connection stays (the statement failed); a
+                    # broken one (Postgres restarted) is reopened once
+                    if (self._pg is not None and not self._pg.closed) or attempt == 2:
                         raise StackError("sql failed: %s" % str(e).strip())
+                    self._pg = None
                 except psycopg2.Error as e:
                     raise StackError("sql failed: %s" % str(e).strip())
 
