@@ -88,7 +88,10 @@ stopped = flows.wait_for(t, "the runner to give it up", lambda: gone.search(
     open(s.logs["hubd"], errors="replace").read()) or None, 10, 0.1)
 t.ok(stopped and time.time() - t0 < 5, "  the runner stopped its first attempt within %.1f s (renewal every"
      " 2 s), though it claimed the request again itself" % (time.time() - t0))
-t.is_(s.sql("SELECT termination_reason FROM model_instance WHERE id = $1", row[0][0] if row else None),
-      [("STOPPED",)], "  the instance of the abandoned call was recycled")
+# the stop is asynchronous (the runner logs, then the process is reaped)
+ended = flows.wait_for(t, "the abandoned call's instance to end", lambda: s.sql(
+    "SELECT termination_reason FROM model_instance WHERE id = $1 AND state = 'TERMINATED'",
+    row[0][0] if row else None) or None, 10, 0.05)
+t.is_(ended, [("STOPPED",)], "  the instance of the abandoned call was recycled")
 t.is_(flows.wait_request(s, keep, 60)[0], "COMPLETED", "  the runner's other request still completed")
 t.done()

@@ -595,8 +595,7 @@ class Stack:
         server's text (what psql prints): all types known now are cast to
         str; types made later (enums of a migration) are text by default."""
         c = psycopg2.connect(host=self.pg_sock, port=self.pg_port, user=self.db_user,
-                             dbname=self.db_name,
-                             options="-c search_path=%s" % self.schema)
+                             dbname=self.db_name)
         c.autocommit = True
         with c.cursor() as cur:
             cur.execute("SELECT oid FROM pg_type")
@@ -620,6 +619,11 @@ class Stack:
             vals["p%d" % i] = ("true" if p else "false") if isinstance(p, bool) else str(p)
             return "%%(p%d)s" % i
         text = re.sub(r"\$(\d+)", sub, query.replace("%", "%%"))
+        # the search_path is set before every statement, as the psql path
+        # does: a query may change it (SET search_path TO public; ...) and
+        # a schema name may hold spaces or quotes (t/113's "mh-T113 x")
+        text = "SET search_path TO %s;\n%s" % (
+            '"' + self.schema.replace('"', '""').replace("%", "%%") + '"', text)
         with self._pg_lock:
             for attempt in (1, 2):
                 try:
