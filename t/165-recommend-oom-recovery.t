@@ -25,7 +25,8 @@ adm = s.admin_token
 model = {
     "id": "recoom", "execution_mode": "SYNC",
     "local_command": ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "load",
-                      "--cpu-per-input", "0.005", "--mib-per-input", "1", "--base-mib", "200",
+                      "--cpu-per-input", "0.005", "--cpu-rate", "250", "--mib-per-input", "1",
+                      "--base-mib", "200",
                       "--host", "{host}", "--port", "{port}"],
     "cpu_request_m": 500, "cpu_limit_m": 2000,
     "memory_request_mib": 256, "memory_limit_mib": 280,
@@ -33,6 +34,9 @@ model = {
 }
 r = s.api("POST", "/api/models", json=model, token=adm)
 t.status(r, 201, "register the load model with a memory limit below its peak")
+# 100 inputs x 0.005 CPU s paced at 250 m: a call of about 2 s, so even on
+# an idle machine the monitor observes the instance several times (the
+# first observation is only a CPU baseline) and the healthy runs have peaks
 INPUTS = ["C" * (1 + i % 5) for i in range(100)]
 
 
