@@ -67,6 +67,19 @@ rect = b.driver.execute_script("""const r = document.querySelector('#messages .m
 return [r.top, r.bottom, innerHeight, scrollY];""")
 t.ok(rect[3] > 0 and rect[0] >= 0 and rect[1] <= rect[2], "scrolled %d px down: the message is inside the viewport %s" % (rect[3], rect[:3]))
 
+# ---- a burst of messages does not pile up over the page's controls
+shown = b.driver.execute_async_script("""const d = arguments[arguments.length - 1];
+import('/ui.js').then((m) => {
+  m.clearFlash();
+  m.flash('Something failed.', 'error');
+  for (let i = 1; i <= 5; i++) m.flash('Saved ' + i + '.', 'success');
+  d([...document.querySelectorAll('#messages .message')].map((e) => e.firstChild.textContent));
+});""")
+t.is_(shown, ["Something failed.", "Saved 4.", "Saved 5."],
+      "six messages at once: three shown, the newest, the error kept")
+b.driver.execute_async_script("""const d = arguments[arguments.length - 1];
+import('/ui.js').then((m) => { m.clearFlash(); d(1); });""")
+
 # ---- under 600 px: the menu folds
 b.route("#/models")
 b.wait_text("#models-list", "eos3b5e")

@@ -53,6 +53,8 @@ export function setContent(node, ...children) {
   return node;
 }
 
+const FLASH_MAX = 3; /* messages shown at once */
+
 /** Show a message in the page-wide live region. kind: info|error|success. */
 export function flash(text, kind = 'info') {
   const box = document.getElementById('messages');
@@ -62,6 +64,13 @@ export function flash(text, kind = 'info') {
     el('button.link.dismiss', { type: 'button', 'aria-label': 'Dismiss message', onclick: () => msg.remove() }, '×'));
   msg.dataset.at = String(Date.now());
   box.append(msg);
+  // At most FLASH_MAX at once, the oldest going first (an error only when
+  // nothing else can go): a stack of toasts would cover the controls at the
+  // bottom right of the page that the next click needs.
+  while (box.children.length > FLASH_MAX) {
+    const old = [...box.children].find((m) => !m.classList.contains('error')) || box.firstElementChild;
+    old.remove();
+  }
   if (kind !== 'error') setTimeout(() => msg.remove(), 8000);
 }
 
