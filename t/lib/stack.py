@@ -621,15 +621,17 @@ class Stack:
         text = re.sub(r"\$(\d+)", sub, query.replace("%", "%%"))
         # the search_path is set before every statement, as the psql path
         # does: a query may change it (SET search_path TO public; ...) and
-        # a schema name may hold spaces or quotes (t/113's "mh-T113 x")
-        text = "SET search_path TO %s;\n%s" % (
-            '"' + self.schema.replace('"', '""').replace("%", "%%") + '"', text)
+        # a schema name may hold spaces or quotes (t/113's "mh-T113 x").
+        # Its own execute: in one string with the query it would make an
+        # implicit transaction block, which ALTER SYSTEM refuses (t/913).
+        setpath = "SET search_path TO \"%s\"" % self.schema.replace('"', '""')
         with self._pg_lock:
             for attempt in (1, 2):
                 try:
                     if self._pg is None or self._pg.closed:
                         self._pg = self._pg_connect()
                     with self._pg.cursor() as cur:
+                        cur.execute(setpath)
                         cur.execute(text, vals)
                         rows = cur.fetchall() if cur.description is not None else []
                     return [tuple(r) for r in rows]
