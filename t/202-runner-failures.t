@@ -147,7 +147,14 @@ t.is_(s.sql("SELECT termination_reason FROM model_instance WHERE model_id = 'slo
 # ---- admin stop (stop_requested) of an idle instance
 rid = submit("crash3", ["CCO"])
 wait(rid)
-iid = s.sql("SELECT id FROM model_instance WHERE model_id = 'crash3' AND state = 'IDLE'")
+# the request is COMPLETED before its instance is released to IDLE (the
+# next statement of the runner): wait for it
+deadline = time.time() + 15
+iid = []
+while time.time() < deadline and not iid:
+    iid = s.sql("SELECT id FROM model_instance WHERE model_id = 'crash3' AND state = 'IDLE'")
+    if not iid:
+        time.sleep(0.1)
 t.is_(len(iid), 1, "an idle crash3 instance")
 if iid:
     pid = s.sql("SELECT pid FROM model_instance WHERE id = $1", iid[0][0])[0][0]

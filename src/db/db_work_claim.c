@@ -78,7 +78,12 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
  * order, and concurrent runners find a next candidate when one is locked.
  * Cost: a loose index scan over the queued callers (o, one probe each in
  * work_request_fair_queue_idx) and one probe per caller for its last start
- * (work_request_fair_started_idx), not a scan of the queue (sql/007). */
+ * (work_request_fair_started_idx), not a scan of the queue (sql/007).
+ * turn is MATERIALIZED: inlined, the planner (with a young table's stats:
+ * one row estimated) scanned the queue and re-ran turn's laterals for every
+ * queued row, callers x FAIR_DEPTH probes each time: 13-22 ms a claim with
+ * 500 queued, and the claim holds the model's instance lock meanwhile
+ * (bench/concurrency: claims of 500 took 6.2 s, longer than the 5 s call). */
 #define FAIR_OWNER "coalesce(user_id, -anon_session_id, 0)"
 #define FAIR_DEPTH "8"
 #define FAIR_TURN \
@@ -87,7 +92,7 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
 	" UNION ALL SELECT (SELECT " FAIR_OWNER " FROM work_request WHERE status = 'QUEUED'" \
 	"  AND model_id = $1 AND " FAIR_OWNER " > o.o ORDER BY 1 LIMIT 1) FROM o" \
 	"  WHERE o.o IS NOT NULL)," \
-	" turn AS (SELECT c.id, c.r, s.last FROM o CROSS JOIN LATERAL (SELECT id," \
+	" turn AS MATERIALIZED (SELECT c.id, c.r, s.last FROM o CROSS JOIN LATERAL (SELECT id," \
 	"  row_number() OVER (ORDER BY id) AS r FROM work_request WHERE status = 'QUEUED'" \
 	"  AND model_id = $1 AND " FAIR_OWNER " = o.o ORDER BY id LIMIT " FAIR_DEPTH ") c" \
 	"  CROSS JOIN LATERAL (SELECT max(started_at) AS last FROM work_request" \
