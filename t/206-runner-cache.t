@@ -46,6 +46,15 @@ def ncache():
     return int(s.sql("SELECT count(*) FROM input_cache")[0][0])
 
 
+def wait_cache(n, timeout=15):
+    """The runner completes a request first (its owner is waiting), then
+    releases the instance, then adds the results to the cache: poll."""
+    deadline = time.time() + timeout
+    while ncache() < n and time.time() < deadline:
+        time.sleep(0.1)
+    return ncache()
+
+
 j = submit(anon, "eos3b5e", ["CCO", "O"])
 t.is_(wait(j.get("id")), "COMPLETED", "anonymous opted-in request completes")
 t.is_(ncache(), 0, "  anonymous results are not cached")
@@ -58,6 +67,7 @@ t.is_(ncache(), 0, "model without caching: nothing cached")
 
 j = submit(alice, "eos3b5e", [" CCO ", "c1ccccc1", "not_a_smiles"])
 t.is_(wait(j.get("id")), "COMPLETED", "opted-in request of a registered user completes")
+wait_cache(2)
 rows = s.sql("SELECT model_id, model_version, encode(input_key, 'hex'), record->>'mol_weight', user_id"
              " FROM input_cache ORDER BY input")
 uid = s.sql("SELECT id FROM app_user WHERE username = 'alice'")[0][0]
@@ -82,5 +92,5 @@ t.is_([(o, c) for o, c, _ in res], [("1", "f"), ("2", "t"), ("3", "f"), ("4", "t
       "  cached and computed rows merged in input order")
 t.ok(abs(float(res[0][2]) - 17.03) < 0.01 and abs(float(res[2][2]) - 30.07) < 0.01,
      "  computed values correct")
-t.is_(ncache(), 4, "  the two new records joined the cache")
+t.is_(wait_cache(4), 4, "  the two new records joined the cache")
 t.done()
