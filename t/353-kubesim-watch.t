@@ -185,7 +185,13 @@ w.close()
 # fault injection: drop every open watch (a network cut), then compact the history
 import http.client  # noqa: E402
 w = Stream(NS + "?watch=1&resourceVersion=%d" % fresh)
-r = sim.api("POST", "/kubesim/drop-watches")
+# the simulator's thread registers the watch a moment after it answered the
+# headers (seen under make -j4 check): drop again until it was there
+for _ in range(50):
+    r = sim.api("POST", "/kubesim/drop-watches")
+    if r.status != 200 or r.json()["dropped"] >= 1:
+        break
+    time.sleep(0.1)
 t.ok(r.status == 200 and r.json()["dropped"] >= 1, "POST /kubesim/drop-watches cuts open watches")
 try:
     for _ in range(200):  # w2/w3 keep changing (image pull back-off): read until the cut
