@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # 360-kube-flow.t — work requests with hub.backend = kubernetes against kubesim (TLS, CA file): SYNC and ASYNC complete with correct values, pods carry the labels/annotations/resources, state comes from the watch, events and logs are recorded, pods are deleted by name when idle.
 import os
+import signal
 import sys
 import time
 
@@ -116,4 +117,32 @@ pods_seen = s.sql("SELECT count(*) FROM model_instance")[0][0]
 # kubewatch's list per change and the monitor's 5 s poll per pod made 19)
 t.ok(reads(1) <= 2, "events: %d requests since start-up for %s pods and their changes (one watch)"
      % (reads(1), pods_seen))
+
+# ---- kubeevents has no Postgres connection: its events reach kubewatch over
+# the supervisor's stream, and wait there while kubewatch is away
+apps = sorted(a for (a,) in s.sql("SELECT application_name FROM pg_stat_activity"
+                                  " WHERE datname = current_database() AND application_name <> ''"))
+t.ok("kubewatch" in apps and "kubeevents" not in apps,
+     "kubewatch has a connection, kubeevents none (%s)" % apps)
+kw = s.pids_of("modelhubd: kubewatch")
+t.is_(len(kw), 1, "one kubewatch child")
+os.kill(kw[0], signal.SIGSTOP)
+# meanwhile the runner creates the pod and waits for the watch (no per-pod
+# GETs): the pod starts, its events go into the stream
+rid = submit(s, anon, "eos3b5e", ["CCO"])
+iid2 = wait_for(lambda: (lambda r: r[0][0] if r else None)(
+    s.sql("SELECT id FROM model_instance WHERE model_id = 'eos3b5e' AND id > $1 ORDER BY id DESC LIMIT 1",
+          iid)), 30)
+pod2 = "eos3b5e-%s" % iid2
+started = wait_for(lambda: any(e["reason"] == "Started" for e in sim.events(pod2)), 30)
+t.ok(started, "  pod %s started while kubewatch is stopped" % pod2)
+time.sleep(1.5)  # kubeevents has had the events for a while
+ev_of = "SELECT kind FROM instance_event WHERE instance_id = $1 AND source = 'k8s'"
+t.is_(s.sql(ev_of, iid2), [], "  its events are not recorded while kubewatch is stopped")
+os.kill(kw[0], signal.SIGKILL)
+got = wait_for(lambda: (lambda k: k if "Scheduled" in k and "Started" in k else None)(
+    [x for (x,) in s.sql(ev_of, iid2)]), 30)
+t.ok(got, "  recorded by the restarted kubewatch from the stream (%s)" % (got,))
+st = wait_done(s, rid, 60)
+t.is_(st[0], "COMPLETED", "  and the request completes (%s)" % (st,))
 t.done()

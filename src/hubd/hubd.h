@@ -29,6 +29,7 @@ struct hubd_child {
 	const char *replica_id;
 	struct db *db;          /* this child's own connection (not yet connected) */
 	struct metrics_seg *seg;/* the metrics segment, attached read-write */
+	int events_fd;          /* kubeevents -> kubewatch stream: this child's end, else -1 */
 };
 
 /* Set by SIGTERM in the child; roles poll it between units of work. */

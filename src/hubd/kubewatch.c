@@ -10,7 +10,8 @@
  * small cache of what it last recorded per pod.
  * Shared state: writes model_instance.node/address/snapshot.pod of rows
  * whose pod it sees (never state: that is the runner's), TERMINATED
- * instance_event rows of rows it ends, instance_log of the running pods an admin is viewing (tail of at most
+ * instance_event rows of rows it ends, the 'k8s' instance_event rows of
+ * the pods' Kubernetes events that the kubeevents child streams to it, instance_log of the running pods an admin is viewing (tail of at most
  * KW_LIVE_LOG_BYTES, every KW_LIVE_LOG_MS, KW_LIVE_LOG_PER_PASS pods per
  * pass; a pod nobody views is read only when it ends), marks
  * active rows of this replica LOST when their pod has been gone for
@@ -23,17 +24,22 @@
  * instance row has ended (its own, or another replica's whose request
  * lease expired or whose replica is gone).
  * On crash: the supervisor restarts it; the table file survives, the first
- * list rebuilds it, runners see a stale heartbeat meanwhile and fall back
- * to one GET per question.
+ * list rebuilds it; meanwhile runners see a stale heartbeat and take
+ * their pods' state as unknown (never dead, never a GET per pod: kube.c),
+ * so a frozen kubewatch holds new instances until the supervisor kills it
+ * as hung (hub.hung_seconds). Event lines wait in the events stream.
  *
  * DESIGN
  * - Protocol here, persistence there: the backend lists and watches the
  *   pods, publishes them and hands each change to on_pod (cluster_watch);
  *   events, logs and deletes are backend operations too. This file only
  *   decides what to record and which pods to reap; the SQL is db_pod.c's.
- * - Events are not this child's: the kubeevents child follows them with
- *   one events watch (kubeevents.c), so nothing here does per-pod API work
- *   from the watch callback; on_pod only records the pod's state.
+ * - Events are not this child's to follow: the kubeevents child watches
+ *   them (kubeevents.c), so nothing here does per-pod API work from the
+ *   watch callback; on_pod only records the pod's state. kubeevents has no
+ *   database connection: its lines come over the supervisor's events
+ *   stream and are inserted here, from the tick, at most KW_EVENTS_READ
+ *   bytes a tick.
  * - Pod cleanup: pods end in phase Failed/Succeeded or stay after the
  *   runner stopped using them; the reconcile pass (every KW_RECONCILE_MS)
  *   deletes by name those whose row is TERMINATED (or missing), only if the
@@ -52,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define KW_RECONCILE_MS 3000     /* orphan pods, lost rows, addresses */
 #define KW_LOST_GRACE_MS 30000   /* pod gone this long, row still active: LOST */
@@ -65,6 +72,7 @@
 #define KW_LIVE_LOG_LINES 2000   /* the tail kept of a running pod's log */
 #define KW_LIVE_LOG_BYTES (256 << 10) /* and at most this much of it */
 #define KW_LIVE_LOG_PER_PASS 8   /* live log fetches per reconcile pass */
+#define KW_EVENTS_READ (1 << 20) /* event lines read from the stream per tick */
 
 struct seen {
 	char name[64];
@@ -82,6 +90,8 @@ struct kw {
 	int64_t last_live_log;
 	int live_pending;       /* a live log round is under way */
 	int live_pos;           /* its next active row */
+	struct buf events_in;   /* the stream's bytes after the last whole line */
+	uint64_t events_recorded, events_bad;
 };
 
 /* A replica whose hub_server heartbeat is older than this is gone: its
@@ -393,6 +403,76 @@ static void reconcile(struct kw *k)
 	free(sn.rows);
 }
 
+/* ---- pod events from the kubeevents child ---- */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* One line of kubeevents.c's on_event; a line that is not one (cut short
+ * by a crash of either child) is counted and dropped. */
+static void event_line(struct kw *k, const char *line)
+{
+	struct json_object *o = json_tokener_parse(line), *d;
+	const char *pod, *kind, *uid;
+	int64_t id;
+
+	pod = o ? jstr(o, "pod") : NULL;
+	kind = o ? jstr(o, "kind") : NULL;
+	uid = o ? jstr(o, "uid") : NULL;
+	id = o ? jint(o, "id") : 0;
+	if (!pod || !kind || !uid || id <= 0 || !json_object_object_get_ex(o, "detail", &d)) {
+		if (line[0])
+			k->events_bad++;
+	} else if (db_pod_event_add(k->c->db, id, pod, jint(o, "at"), kind,
+				    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN), uid,
+				    (int)jint(o, "count")) == 0) {
+		k->events_recorded++;
+	}
+	json_object_put(o);
+}
+
+/* Read what the stream holds (up to KW_EVENTS_READ bytes) and insert its
+ * whole lines; a partial last line waits for the next tick. */
+static void take_events(struct kw *k)
+{
+	size_t got = 0, start = 0;
+
+	while (k->c->events_fd >= 0 && got < KW_EVENTS_READ) {
+		ssize_t r;
+
+		if (buf_reserve(&k->events_in, 65536) < 0)
+			break;
+		r = recv(k->c->events_fd, k->events_in.data + k->events_in.len, 65536, MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		k->events_in.len += (size_t)r;
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < k->events_in.len; i++) {
+		if (k->events_in.data[i] != '\n')
+			continue;
+		k->events_in.data[i] = '\0';
+		event_line(k, k->events_in.data + start);
+		start = i + 1;
+	}
+	if (start) {
+		memmove(k->events_in.data, k->events_in.data + start, k->events_in.len - start);
+		k->events_in.len -= start;
+	}
+}
+
 static int on_tick(void *arg)
 {
 	struct kw *k = arg;
@@ -401,6 +481,7 @@ static int on_tick(void *arg)
 	hubd_take_reload();
 	if (hubd_should_stop())
 		return 1;
+	take_events(k);
 	if (mh_mono_ms() - k->last_reconcile >= KW_RECONCILE_MS) {
 		k->last_reconcile = mh_mono_ms();
 		reconcile(k);
@@ -453,10 +534,14 @@ int kubewatch_main(struct hubd_child *c)
 				break;
 		}
 	}
+	take_events(k);
 	hand_over_adopted(k);
-	log_info("kubewatch relists=%llu reconnects=%llu events=%llu msg=\"stopping\"",
+	log_info("kubewatch relists=%llu reconnects=%llu events=%llu pod_events=%llu bad_lines=%llu "
+		 "msg=\"stopping\"",
 		 (unsigned long long)k->w.relists, (unsigned long long)k->w.reconnects,
-		 (unsigned long long)k->w.events);
+		 (unsigned long long)k->w.events, (unsigned long long)k->events_recorded,
+		 (unsigned long long)k->events_bad);
+	buf_free(&k->events_in);
 	cluster_free(k->cl); /* retires the pod table: runners see the watcher down at once */
 	free(k);
 	return 0;

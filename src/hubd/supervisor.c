@@ -52,12 +52,14 @@
 #include "lib/sup.h"
 #include "metrics/shm.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SUP_CLEAN_RESTART_MS 1000 /* a child that stopped by itself */
@@ -122,6 +124,7 @@ struct hubd_sup {
 	struct metrics_seg *seg;
 	char replica[128];
 	char shm_name[160];
+	int events_fd[2]; /* [0] kubewatch reads, [1] kubeevents writes */
 };
 
 static char *title_base;
@@ -179,6 +182,19 @@ void hubd_set_title(const char *title)
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
 }
 
+/* The kubeevents -> kubewatch stream end a role uses (-1: none); the
+ * child closes its copy of the other end. The supervisor keeps both, so
+ * events written while kubewatch restarts wait in the socket. */
+static int events_end(struct hubd_sup *h, const struct role_def *rd)
+{
+	int keep = rd == &roles[ROLE_KUBEWATCH] ? 0 : rd == &roles[ROLE_KUBEEVENTS] ? 1 : -1;
+
+	for (int i = 0; i < 2; i++)
+		if (i != keep && h->events_fd[i] >= 0)
+			close(h->events_fd[i]);
+	return keep < 0 ? -1 : h->events_fd[keep];
+}
+
 /* Child side of a fork (lib/sup.c): title, log identity, own connection,
  * then the role's main. Returns the exit status. */
 static int child_run(struct sup *core, int slot, void *arg)
@@ -206,6 +222,7 @@ static int child_run(struct sup *core, int slot, void *arg)
 	c.role = rd->sup.name;
 	c.replica_id = h->replica;
 	c.seg = h->seg;
+	c.events_fd = events_end(h, rd);
 	c.db = db_new(cfg_str("db.conninfo", ""), cfg_str("db.schema", "modelhub"), title + 11);
 	if (!c.db)
 		return 1;
@@ -317,6 +334,21 @@ static void shared_init(struct hubd_sup *h, int nrunners)
 			   h->shm_name);
 }
 
+/* The stream that carries the pods' Kubernetes events from the kubeevents
+ * child (no database connection of its own) to kubewatch, which records
+ * them: one connection less per replica (issue 15). Non-blocking at both
+ * ends; made whatever the backend, as a reload may switch to kubernetes. */
+static void events_init(struct hubd_sup *h)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, h->events_fd) < 0) {
+		log_warn("supervisor msg=\"no events stream; pod events are not recorded\"");
+		h->events_fd[0] = h->events_fd[1] = -1;
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		fcntl(h->events_fd[i], F_SETFL, fcntl(h->events_fd[i], F_GETFL) | O_NONBLOCK);
+}
+
 /* One slot per child the role table asks for on this replica. */
 static void add_slots(struct hubd_sup *h)
 {
@@ -336,6 +368,7 @@ static void hubd_sup_init(struct hubd_sup *h)
 	gethostname(hostname, sizeof hostname - 1);
 	snprintf(h->replica, sizeof h->replica, "%s", cfg_str("hub.replica_id", hostname));
 	shared_init(h, nrunners);
+	events_init(h);
 	h->core = sup_new("supervisor", HUBD_MAX_CHILDREN, child_run, h);
 	if (!h->core)
 		die("out of memory");
