@@ -121,7 +121,7 @@ def log(level, msg, **kv):
 
 
 def call_log(path, t0, status, n):
-    """--call-log: one line per /run, appended in one write (O_APPEND), so
+    """--call-log: one line per /run or ASYNC job, appended in one write (O_APPEND), so
     the instances of a model can share the file."""
     if not path:
         return
@@ -428,7 +428,7 @@ class Model:
         return job_id, t
 
     def _job_run(self, job_id, inputs, orient, crash):
-        t0 = time.monotonic()
+        t0, wall0 = time.monotonic(), time.time()
         status, result = "completed", None
         try:
             if crash:
@@ -446,6 +446,7 @@ class Model:
                 j["status"], j["result"] = status, result
         log("info", "job", job=job_id, status=status, inputs=len(inputs),
             ms="%.1f" % ((time.monotonic() - t0) * 1000))
+        call_log(self.args.call_log, wall0, 200 if status == "completed" else 500, len(inputs))
 
     def job_get(self, job_id):
         with self.lock:

@@ -27,6 +27,7 @@ MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-c
 	t/213-runner-slow-stop.t
 # Parallel probing on several warm instances (issue 20).
 MH_HUBD_TESTS += t/221-parallel-probing.t
+MH_HUBD_TESTS += t/222-parallel-probing-async.t
 TESTS += $(MH_HUBD_TESTS)
 # The model of t/230 and bench/concurrency: /run sleeps, no CPU.
 check_PROGRAMS += bench/sleep-model-bench

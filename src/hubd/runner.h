@@ -282,6 +282,13 @@ enum bisect_rc runner_call_failed(struct job *j, struct cur *in, enum mc_rc rc, 
 				  const char *what, const struct buf *body);
 void runner_prefetch_wait(struct job *j);
 void runner_call_timed(struct job *j, enum bisect_rc rc, int64_t ms);
+/* ASYNC jobs, one at a time (runner_call.c) or several at once
+ * (runner_probe.c); j->call_len and j->call_limit are the job's. */
+enum bisect_rc runner_async_submit(struct job *j, struct cur *in, struct mc *mc, const char *body,
+				   char *job_id, size_t n, struct buf *out);
+int runner_async_step(struct job *j, struct cur *in, struct mc *mc, const char *job_id, int64_t until,
+		      struct buf *out, enum bisect_rc *vrc);
+int runner_async_backoff(int poll_ms);
 
 /* runner_probe.c: parallel probing on borrowed warm instances */
 /* A chunk failed: borrow up to hub.probe_width - 1 warm instances (once a

@@ -236,69 +236,19 @@ static void prefetch_next(struct job *j, int off, int len)
 	j->pf.len = nlen;
 }
 
-/* Poll job_id until it completed (BISECT_OK) or failed, the deadline until
- * passed or the request was aborted; short jobs are the common case: poll
- * fast first, then back off. */
-static enum bisect_rc async_poll(struct job *j, const char *job_id, int64_t until, struct buf *out)
-{
-	struct json_object *o, *v;
-	char path[200];
-	int poll_ms = 5;
-	long st;
-	enum mc_rc rc;
-
-	snprintf(path, sizeof path, "/job/status/%s", job_id);
-	for (;;) {
-		const char *status = NULL;
-		int done, failed;
-		if (poll_ms < RUNNER_POLL_MS)
-			poll_ms = poll_ms * 2 < RUNNER_POLL_MS ? poll_ms * 2 : RUNNER_POLL_MS;
-		if (mh_mono_ms() >= until)
-			return runner_call_failed(j, j->inst, MC_TIMEOUT, 0, "ASYNC job", NULL);
-		rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, 30000, out, &st);
-		if (rc != MC_OK || st >= 500)
-			return runner_call_failed(j, j->inst, rc, st, "GET /job/status", out);
-		if (st == 404) {
-			/* the server forgot the job: it restarted, so the instance failed */
-			j->fatal = JF_INSTANCE;
-			snprintf(j->err, sizeof j->err, "job %s unknown to the instance (restarted?)", job_id);
-			return BISECT_FATAL;
-		}
-		o = json_tokener_parse(buf_cstr(out));
-		if (o && json_object_object_get_ex(o, "status", &v))
-			status = json_object_get_string(v);
-		done = status && strcmp(status, "completed") == 0;
-		failed = status && strcmp(status, "failed") == 0;
-		json_object_put(o);
-		if (done)
-			return BISECT_OK;
-		if (failed) {
-			snprintf(j->err, sizeof j->err, "ASYNC job failed");
-			j->cacheable = 1;
-			return BISECT_BAD;
-		}
-		if (runner_nap(j, poll_ms)) {
-			j->call_cut = 1; /* the job goes on in the model */
-			j->fatal = JF_ABORT;
-			return BISECT_FATAL;
-		}
-	}
-}
-
-static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out)
+/* Submit body as an ASYNC job on instance in (client mc): BISECT_OK with
+ * its id in job_id, else the call's verdict (j->err set). */
+enum bisect_rc runner_async_submit(struct job *j, struct cur *in, struct mc *mc, const char *body,
+				   char *job_id, size_t n, struct buf *out)
 {
 	struct json_object *o = NULL, *v;
-	char path[200], job_id[100];
 	long st;
 	enum mc_rc rc;
-	enum bisect_rc brc;
-	int64_t until;
 
-	until = mh_mono_ms() + runner_call_timeout(j, j->call_len);
-	rc = mc_call(j->mc, "POST", j->inst->wi.address, "/job/submit?orient=records", body,
+	rc = mc_call(mc, "POST", in->wi.address, "/job/submit?orient=records", body,
 		     runner_call_timeout(j, j->call_len), out, &st);
 	if (rc != MC_OK || st != 200)
-		return runner_call_failed(j, j->inst, rc, st, "POST /job/submit", out);
+		return runner_call_failed(j, in, rc, st, "POST /job/submit", out);
 	o = json_tokener_parse(buf_cstr(out));
 	if (!o || !json_object_object_get_ex(o, "job_id", &v) || !json_object_get_string(v)) {
 		json_object_put(o);
@@ -306,17 +256,89 @@ static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out
 		j->cacheable = 0;
 		return BISECT_BAD;
 	}
-	snprintf(job_id, sizeof job_id, "%s", json_object_get_string(v));
+	snprintf(job_id, n, "%s", json_object_get_string(v));
 	json_object_put(o);
-	brc = async_poll(j, job_id, until, out);
+	return BISECT_OK;
+}
+
+/* One look at ASYNC job job_id on instance in: 1 still running; 0
+ * completed, its records in out; -1 ended otherwise, the verdict in *rc
+ * (j->err set): failed, forgotten by the server, past until, an error. */
+int runner_async_step(struct job *j, struct cur *in, struct mc *mc, const char *job_id, int64_t until,
+		      struct buf *out, enum bisect_rc *vrc)
+{
+	struct json_object *o, *v;
+	const char *status = NULL;
+	char path[200];
+	int done, failed;
+	long st;
+	enum mc_rc rc;
+
+	if (mh_mono_ms() >= until) {
+		*vrc = runner_call_failed(j, in, MC_TIMEOUT, 0, "ASYNC job", NULL);
+		return -1;
+	}
+	snprintf(path, sizeof path, "/job/status/%s", job_id);
+	rc = mc_call(mc, "GET", in->wi.address, path, NULL, 30000, out, &st);
+	if (rc != MC_OK || st >= 500) {
+		*vrc = runner_call_failed(j, in, rc, st, "GET /job/status", out);
+		return -1;
+	}
+	if (st == 404) {
+		/* the server forgot the job: it restarted, so the instance failed */
+		j->fatal = JF_INSTANCE;
+		snprintf(j->err, sizeof j->err, "job %s unknown to the instance (restarted?)", job_id);
+		*vrc = BISECT_FATAL;
+		return -1;
+	}
+	o = json_tokener_parse(buf_cstr(out));
+	if (o && json_object_object_get_ex(o, "status", &v))
+		status = json_object_get_string(v);
+	done = status && strcmp(status, "completed") == 0;
+	failed = status && strcmp(status, "failed") == 0;
+	json_object_put(o);
+	if (failed) {
+		snprintf(j->err, sizeof j->err, "ASYNC job failed");
+		j->cacheable = 1;
+		*vrc = BISECT_BAD;
+		return -1;
+	}
+	if (!done)
+		return 1;
+	snprintf(path, sizeof path, "/job/result/%s", job_id);
+	rc = mc_call(mc, "GET", in->wi.address, path, NULL, runner_call_timeout(j, j->call_len), out, &st);
+	if (rc != MC_OK || st != 200) {
+		*vrc = runner_call_failed(j, in, rc, st, "GET /job/result", out);
+		return -1;
+	}
+	return 0;
+}
+
+/* The next ASYNC poll interval: short jobs are the common case, so poll
+ * fast first, then back off to RUNNER_POLL_MS. */
+int runner_async_backoff(int poll_ms)
+{
+	return poll_ms * 2 < RUNNER_POLL_MS ? poll_ms * 2 : RUNNER_POLL_MS;
+}
+
+static enum bisect_rc run_async(struct job *j, const char *body, struct buf *out)
+{
+	char job_id[100];
+	int64_t until = mh_mono_ms() + runner_call_timeout(j, j->call_len);
+	enum bisect_rc brc = runner_async_submit(j, j->inst, j->mc, body, job_id, sizeof job_id, out);
+	int poll_ms = 5, r;
+
 	if (brc != BISECT_OK)
 		return brc;
-	snprintf(path, sizeof path, "/job/result/%s", job_id);
-	rc = mc_call(j->mc, "GET", j->inst->wi.address, path, NULL, runner_call_timeout(j, j->call_len), out,
-		     &st);
-	if (rc != MC_OK || st != 200)
-		return runner_call_failed(j, j->inst, rc, st, "GET /job/result", out);
-	return BISECT_OK;
+	while ((r = runner_async_step(j, j->inst, j->mc, job_id, until, out, &brc)) > 0) {
+		poll_ms = runner_async_backoff(poll_ms);
+		if (runner_nap(j, poll_ms)) {
+			j->call_cut = 1; /* the job goes on in the model */
+			j->fatal = JF_ABORT;
+			return BISECT_FATAL;
+		}
+	}
+	return r == 0 ? BISECT_OK : brc;
 }
 
 /* The request row's counters not yet reported (and now counted as such).

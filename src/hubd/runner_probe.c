@@ -38,8 +38,12 @@
  *   the request's: it is dropped and its part called again on the
  *   request's own instance. A cut call (cancellation, time budget) on a
  *   helper recycles that helper, as for the request's own instance.
- * - SYNC models only: an ASYNC model's job is polled (runner_call.c) and
- *   its parts are called one at a time.
+ * - ASYNC models: each part's job is submitted on its instance, then the
+ *   round polls every job still running (one status call each, then one
+ *   nap for all, backing off as runner_call.c's one job does) and fetches
+ *   each result as its job completes; the jobs run at once in the models.
+ *   A part's verdict is kept with the part (the request's error state is
+ *   shared) and judged with the others after the round.
  */
 #include "hubd/runner.h"
 #include "lib/clock.h"
@@ -60,6 +64,14 @@ struct part {
 	enum mc_rc rc;
 	long st;
 	enum call_limit limit;
+	/* ASYNC: the job, its state and its verdict, kept apart from j's */
+	char job_id[100];
+	int running;
+	int64_t t0, until, ms;
+	enum bisect_rc brc;
+	enum fatal fatal;
+	int cacheable, cut;
+	char err[sizeof(((struct job *)0)->err)];
 };
 
 /* A new client for helper h on the request's loop, ticking like its own. */
@@ -79,7 +91,7 @@ void runner_probe_prepare(struct job *j)
 {
 	int want = j->r->probe_width - 1, had = j->nhelp;
 
-	if (j->m->async || j->plan->halving || want < 1 || j->help_tried)
+	if (j->plan->halving || want < 1 || j->help_tried)
 		return;
 	j->help_tried = 1;
 	if (want > RUNNER_PROBE_MAX)
@@ -170,15 +182,22 @@ static enum bisect_rc part_judge(struct job *j, struct part *p)
 	j->call_len = p->len;
 	if (p->h)
 		j->call_cut = 0;
-	if (p->rc != MC_OK || p->st != 200)
+	if (j->m->async && p->brc != BISECT_OK) {
+		rc = p->brc;
+		j->fatal = p->fatal;
+		j->cacheable = p->cacheable;
+		j->call_cut |= p->cut;
+		memcpy(j->err, p->err, sizeof j->err);
+	} else if (!j->m->async && (p->rc != MC_OK || p->st != 200)) {
 		rc = runner_call_failed(j, p->in, p->rc, p->st, "POST /run", &p->out);
+	}
 	if (p->h) {
 		/* a cut call recycles the helper, not the request's own instance */
 		p->h->cut |= j->call_cut;
 		j->call_cut = cut;
 	}
 	if (rc != BISECT_FATAL && p->started)
-		runner_call_timed(j, rc, mc_total_ms(p->mc));
+		runner_call_timed(j, rc, j->m->async ? p->ms : mc_total_ms(p->mc));
 	if (rc == BISECT_OK) {
 		if (runner_records_to_rows(j, buf_cstr(&p->out), p->off, p->len, &rows) < 0) {
 			rc = BISECT_BAD;
@@ -265,6 +284,84 @@ static int round_judge(struct job *j, struct part *pt, int n, enum bisect_rc *rc
 	return 0;
 }
 
+/* Part p's ASYNC job ended (-1: with verdict brc, j's error state moved
+ * into the part and cleared for the next part). */
+static void part_async_end(struct job *j, struct part *p, int r, enum bisect_rc brc, int cut0)
+{
+	p->running = 0;
+	p->ms = mh_mono_ms() - p->t0;
+	p->brc = r == 0 ? BISECT_OK : brc;
+	if (r == 0)
+		return;
+	p->fatal = j->fatal;
+	p->cacheable = j->cacheable;
+	p->cut = j->call_cut;
+	memcpy(p->err, j->err, sizeof p->err);
+	j->fatal = JF_NONE;
+	j->call_cut = cut0;
+}
+
+/* Submit part p's job. -1 out of memory (j->fatal set). */
+static int part_async_start(struct job *j, struct part *p)
+{
+	int cut0 = j->call_cut;
+	enum bisect_rc brc;
+
+	p->body = runner_inputs_json(j, p->off, p->len);
+	if (!p->body) {
+		j->fatal = JF_DB;
+		snprintf(j->err, sizeof j->err, "out of memory");
+		return -1;
+	}
+	j->calls++;
+	j->call_len = p->len;
+	p->t0 = mh_mono_ms();
+	p->until = p->t0 + runner_call_timeout(j, p->len);
+	p->limit = j->call_limit;
+	p->started = 1;
+	brc = runner_async_submit(j, p->in, p->mc, p->body, p->job_id, sizeof p->job_id, &p->out);
+	if (brc == BISECT_OK)
+		p->running = 1;
+	else
+		part_async_end(j, p, -1, brc, cut0);
+	return 0;
+}
+
+/* Every started job polled in turn until none runs; a stop or a deadline
+ * of the request cuts the ones still running (the models go on: their
+ * instances are recycled). */
+static void round_async_wait(struct job *j, struct part *pt, int n)
+{
+	int poll_ms = 5, running;
+
+	do {
+		running = 0;
+		for (int i = 0; i < n; i++) {
+			int cut0 = j->call_cut, r;
+			enum bisect_rc brc = BISECT_OK;
+
+			if (!pt[i].running)
+				continue;
+			j->call_len = pt[i].len;
+			j->call_limit = pt[i].limit;
+			r = runner_async_step(j, pt[i].in, pt[i].mc, pt[i].job_id, pt[i].until, &pt[i].out, &brc);
+			if (r <= 0)
+				part_async_end(j, &pt[i], r, brc, cut0);
+			else
+				running++;
+		}
+		poll_ms = runner_async_backoff(poll_ms);
+	} while (running && !runner_nap(j, poll_ms));
+	for (int i = 0; i < n; i++)
+		if (pt[i].running) {
+			int cut0 = j->call_cut;
+
+			j->call_cut = 1;
+			j->fatal = JF_ABORT;
+			part_async_end(j, &pt[i], -1, BISECT_FATAL, cut0);
+		}
+}
+
 /* One round: parts [0, n) at once, part 0 on the request's instance, part
  * i on helper i-1 (n <= 1 + nhelp). 0, or -1 to stop. */
 static int round_run(struct job *j, const int *off, const int *len, int n, enum bisect_rc *rc)
@@ -279,12 +376,14 @@ static int round_run(struct job *j, const int *off, const int *len, int n, enum 
 		pt[i].h = i ? &j->help[i - 1] : NULL;
 		pt[i].off = off[i];
 		pt[i].len = len[i];
-		if (ret == 0 && part_start(j, &pt[i]) < 0)
+		if (ret == 0 && (j->m->async ? part_async_start(j, &pt[i]) : part_start(j, &pt[i])) < 0)
 			ret = -1;
 	}
 	/* every started call is finished, even after a failure: a client is
 	 * free again only then */
-	for (int i = 0; i < n; i++)
+	if (j->m->async)
+		round_async_wait(j, pt, n);
+	for (int i = 0; i < n && !j->m->async; i++)
 		if (pt[i].started)
 			pt[i].rc = mc_finish(pt[i].mc, &pt[i].out, &pt[i].st);
 	if (ret == 0)

@@ -299,8 +299,8 @@ static int run_round(struct runner *r, struct job *j, const struct bisect_ops *o
 /* Send every input without a result; returns with j->fatal set on failure. */
 static void run_inputs(struct runner *r, struct job *j)
 {
-	/* parallel probing: SYNC models (an ASYNC job is polled, one at a time) */
-	struct bisect_ops ops = {runner_job_call, j->m->async ? NULL : runner_job_call_many,
+	/* parallel probing: SYNC calls or ASYNC jobs on borrowed warm instances */
+	struct bisect_ops ops = {runner_job_call, runner_job_call_many,
 				 runner_job_fail_one, j};
 
 	j->next_sent = 0;
