@@ -13,11 +13,8 @@ borrowed instances go back IDLE; after a failure the request's remaining
 chunks go at once on them; a cancelled request stops its parallel
 calls."""
 import functools
-import glob
-import json
 import os
 import re
-import signal
 import sys
 import time
 
@@ -26,74 +23,21 @@ sys.path.insert(0, os.path.join(os.environ.get(
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
 import flows                   # noqa: E402
+from probing import Probing, argv, overlaps, valid, weight  # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
 anon = s.anon()
 adm = s.admin_token
-# each instance writes its own call log in its own directory (its cwd)
-CALLS = "calls.log"
 MODEL = "par"
-argv = ["/usr/bin/python3", "{models_dir}/serve.py", "--model", "eos3b5e", "--host", "{host}",
-        "--port", "{port}", "--strict", "--call-cost", "0.3", "--fail-cost", "0.3",
-        "--call-log", CALLS]
 s.sql("INSERT INTO model (id, local_command, details, max_instances, idle_seconds)"
-      " VALUES ($1, $2::text[], $3::jsonb, 4, 600)", MODEL, flows.argv_literal(argv),
+      " VALUES ($1, $2::text[], $3::jsonb, 4, 600)", MODEL, flows.argv_literal(argv()),
       '{"columns":["mol_weight"],"input":"Compound"}')
 s.start_hubd()
 submit = functools.partial(flows.submit, t, s, anon)
 wait = functools.partial(flows.wait_request, s, timeout=240)
-
-
-def row(rid):
-    return s.api("GET", "/api/requests/%s" % rid, token=anon).json or {}
-
-
-def results(rid):
-    return (s.api("GET", "/api/requests/%s/result?format=json" % rid, token=anon).json or {}).get(
-        "results", [])
-
-
-def valid(n):
-    return ["C" * (1 + i % 9) for i in range(n)]
-
-
-def weight(smi):
-    n = len(smi)   # an alkane C...C
-    return 12.011 * n + 1.008 * (2 * n + 2)
-
-
-def idle():
-    return int(s.sql("SELECT count(*) FROM model_instance WHERE model_id = $1 AND state = 'IDLE'",
-                     MODEL)[0][0])
-
-
-def calls_of(rid_start, rid_end):
-    """The model's /run calls between two wall-clock times."""
-    out = []
-    for path in glob.glob(os.path.join(s.var_dir, "instances", "*", CALLS)):
-        with open(path) as f:
-            for line in f:
-                c = json.loads(line)
-                if c["start"] >= rid_start and c["end"] <= rid_end:
-                    out.append(c)
-    return out
-
-
-def overlaps(calls):
-    """Pairs of calls of different instances that ran at the same time."""
-    n = 0
-    for i, a in enumerate(calls):
-        for b in calls[i + 1:]:
-            if a["pid"] != b["pid"] and a["start"] < b["end"] and b["start"] < a["end"]:
-                n += 1
-    return n
-
-
-def set_width(w):
-    s.set_config(hub__probe_width=str(w))
-    os.kill(s.pid_of("hubd"), signal.SIGHUP)
-    time.sleep(1.5)
+pr = Probing(s, anon, MODEL)
+row, results, idle, calls_of, set_width = pr.row, pr.results, pr.idle, pr.calls_of, pr.set_width
 
 
 # ---- four warm instances: four requests at once, one instance each
@@ -174,15 +118,11 @@ t.ok(sum(c["inputs"] for c in later) > 200 and overlaps(later) > 0,
 # ---- a cancelled request stops its parallel calls; no instance stays BUSY
 s.api("DELETE", "/api/models/%s/cache" % MODEL, token=adm)
 rid = submit(MODEL, inputs)
-t.ok(flows.wait_for(t, "BUSY helpers", lambda: int(s.sql(
-    "SELECT count(*) FROM model_instance WHERE model_id = $1 AND state = 'BUSY'"
-    " AND current_request_id = $2", MODEL, rid)[0][0]) >= 2, timeout=60, step=0.05),
+t.ok(flows.wait_for(t, "BUSY helpers", lambda: pr.busy_for(rid) >= 2, timeout=60, step=0.05),
      "a request isolating on several instances at once")
 r = s.api("DELETE", "/api/requests/%s" % rid, token=anon)
 st = wait(rid)
 t.is_(st[0], "CANCELLED", "cancelled while probing: CANCELLED (%s)" % r.status)
-t.ok(flows.wait_for(t, "no BUSY instance", lambda: int(s.sql(
-    "SELECT count(*) FROM model_instance WHERE model_id = $1 AND state = 'BUSY'"
-    " AND current_request_id = $2", MODEL, rid)[0][0]) == 0, timeout=30),
+t.ok(flows.wait_for(t, "no BUSY instance", lambda: pr.busy_for(rid) == 0, timeout=30),
      "  no instance of the model still BUSY for it")
 t.done()

@@ -150,8 +150,9 @@ void runner_probe_verdict(struct job *j, int idx)
 		}
 }
 
-/* Start part p's call. -1 out of memory (j->fatal set). */
-static int part_start(struct job *j, struct part *p)
+/* Part p's inputs as the call's body, counted as one call. -1 out of
+ * memory (j->fatal set). */
+static int part_body(struct job *j, struct part *p)
 {
 	p->body = runner_inputs_json(j, p->off, p->len);
 	if (!p->body) {
@@ -160,6 +161,14 @@ static int part_start(struct job *j, struct part *p)
 		return -1;
 	}
 	j->calls++;
+	return 0;
+}
+
+/* Start part p's call. -1 out of memory (j->fatal set). */
+static int part_start(struct job *j, struct part *p)
+{
+	if (part_body(j, p) < 0)
+		return -1;
 	p->limit = LIM_CHUNK;
 	if (mc_start(p->mc, "POST", p->in->wi.address, "/run?orient=records", p->body,
 		     runner_call_timeout(j, p->len), &p->out) == 0) {
@@ -307,13 +316,8 @@ static int part_async_start(struct job *j, struct part *p)
 	int cut0 = j->call_cut;
 	enum bisect_rc brc;
 
-	p->body = runner_inputs_json(j, p->off, p->len);
-	if (!p->body) {
-		j->fatal = JF_DB;
-		snprintf(j->err, sizeof j->err, "out of memory");
+	if (part_body(j, p) < 0)
 		return -1;
-	}
-	j->calls++;
 	j->call_len = p->len;
 	p->t0 = mh_mono_ms();
 	p->until = p->t0 + runner_call_timeout(j, p->len);
