@@ -15,14 +15,13 @@ import functools
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
 from stack import Stack        # noqa: E402
 import flows                   # noqa: E402
-from probing import Probing, argv, overlaps, valid, weight  # noqa: E402
+from probing import Probing, argv, compare_widths, valid  # noqa: E402
 
 t = TAP()
 s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
@@ -36,7 +35,7 @@ s.start_hubd()
 submit = functools.partial(flows.submit, t, s, anon)
 wait = functools.partial(flows.wait_request, s, timeout=240)
 pr = Probing(s, anon, MODEL)
-row, results, idle, calls_of, set_width = pr.row, pr.results, pr.idle, pr.calls_of, pr.set_width
+idle, set_width = pr.idle, pr.set_width
 
 
 # ---- three warm instances: three requests at once, one instance each
@@ -51,45 +50,7 @@ inputs = valid(100)
 for pos, smi in BAD.items():
     inputs[pos] = smi
 REASON = re.compile(r"(rejected in every batch that held it \(last: )?ASYNC job failed\)?$")
-runs = {}
-for width in (3, 1):
-    set_width(width)
-    s.api("DELETE", "/api/models/%s/cache" % MODEL, token=adm)   # forget the bad inputs
-    t0 = time.time()
-    rid = submit(MODEL, inputs)
-    st = wait(rid)
-    t1 = time.time()
-    r, res = row(rid), results(rid)
-    secs = float(s.sql("SELECT extract(epoch FROM finished_at - started_at) FROM work_request"
-                       " WHERE id = $1", rid)[0][0])
-    calls = calls_of(t0, t1)
-    runs[width] = (secs, r.get("model_calls", 0), len({c["pid"] for c in calls}), overlaps(calls))
-    t.is_(st[0], "COMPLETED", "probe width %d: 100 inputs, 2 only the model rejects: COMPLETED"
-          % width)
-    t.ok(len(res) == 100 and all(res[i]["record"] and
-                                 abs(res[i]["record"].get("mol_weight", 0) - weight(inputs[i])) < 0.05
-                                 for i in range(100) if i not in BAD),
-         "  98 records, each its own input's, in input order")
-    t.ok(len(res) == 100 and all(res[p]["record"] is None and REASON.match(res[p]["error"] or "")
-                                 for p in BAD),
-         "  each bad input: null record and the reason: %s"
-         % sorted({res[p]["error"] for p in BAD if p < len(res)}))
-    t.ok(1 < r.get("model_calls", 0) <= 2 * 100 - 1 and
-         r.get("extra_calls") == r.get("model_calls", 0) - 1,
-         "  %d jobs (%d extra), within halving's worst case" % (r.get("model_calls", 0),
-                                                                r.get("extra_calls", -1)))
-    t.is_(len(calls), r.get("model_calls"), "  the model's call log has every job")
-    t.ok(flows.wait_for(t, "the borrowed instances IDLE again", lambda: idle() == 3, timeout=30),
-         "  the borrowed instances are IDLE again")
-
-par, ser = runs[3], runs[1]
-t.ok(par[2] >= 2 and par[3] > 0,
-     "width 3: jobs on %d instances, %d pairs of jobs of different instances overlapping"
-     % (par[2], par[3]))
-t.ok(ser[2] == 1 and ser[3] == 0, "width 1: every job on one instance, none overlapping (%d, %d)"
-     % (ser[2], ser[3]))
-t.ok(par[0] < 0.85 * ser[0], "width 3 took %.1f s, width 1 %.1f s: less time (%.2fx)"
-     % (par[0], ser[0], par[0] / ser[0]))
+compare_widths(t, pr, submit, wait, adm, inputs, BAD, REASON, 3, calls="jobs")
 
 # ---- a cancelled request stops its jobs; no instance stays BUSY for it
 set_width(3)

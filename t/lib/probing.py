@@ -77,3 +77,60 @@ def overlaps(calls):
             if a["pid"] != b["pid"] and a["start"] < b["end"] and b["start"] < a["end"]:
                 n += 1
     return n
+
+
+def compare_widths(t, pr, submit, wait, admin, inputs, bad, reason, wide, calls="calls"):
+    """The same request (inputs, bad = {position: input only the model
+    rejects}) at probe width `wide` and at 1, each checked: COMPLETED, every
+    good input its own record in order, every bad one a null record and a
+    reason matching `reason`, calls within plain halving's worst case (2n - 1
+    per chunk of n, chunks of 100), the call log holding every call, the
+    `wide` warm instances IDLE again; then the wide run spread over several
+    instances with overlapping calls and took less time than the serial one."""
+    s, n = pr.s, len(inputs)
+    chunks = (n + 99) // 100
+    runs = {}
+    for width in (wide, 1):
+        pr.set_width(width)
+        s.api("DELETE", "/api/models/%s/cache" % pr.model, token=admin)   # forget the bad inputs
+        t0 = time.time()
+        rid = submit(pr.model, inputs)
+        st = wait(rid)
+        t1 = time.time()
+        r, res = pr.row(rid), pr.results(rid)
+        secs = float(s.sql("SELECT extract(epoch FROM finished_at - started_at) FROM work_request"
+                           " WHERE id = $1", rid)[0][0])
+        log = pr.calls_of(t0, t1)
+        runs[width] = (secs, len({c["pid"] for c in log}), overlaps(log))
+        t.is_(st[0], "COMPLETED", "probe width %d: %d inputs, %d only the model rejects: COMPLETED"
+              % (width, n, len(bad)))
+        t.ok(len(res) == n and all(res[i]["record"] and
+                                   abs(res[i]["record"].get("mol_weight", 0) - weight(inputs[i])) < 0.05
+                                   for i in range(n) if i not in bad),
+             "  %d records, each its own input's (molecular weight), in input order" % (n - len(bad)))
+        t.ok(len(res) == n and all(res[p]["record"] is None and reason.match(res[p]["error"] or "")
+                                   for p in bad),
+             "  each bad input: null record and the model's reason: %s"
+             % sorted({res[p]["error"] for p in bad if p < len(res)}))
+        made = r.get("model_calls", 0)
+        t.ok(chunks < made <= 2 * n - chunks and r.get("extra_calls") == made - chunks,
+             "  %d %s (%d extra), within halving's worst case" % (made, calls, r.get("extra_calls", -1)))
+        t.is_(len(log), made, "  the model's call log has every one")
+        t.ok(_wait(lambda: pr.idle() == wide, 30), "  the borrowed instances are IDLE again")
+    par, ser = runs[wide], runs[1]
+    t.ok(par[1] >= 2 and par[2] > 0,
+         "width %d: %s on %d instances, %d pairs of different instances' %s overlapping"
+         % (wide, calls, par[1], par[2], calls))
+    t.ok(ser[1] == 1 and ser[2] == 0, "width 1: all on one instance, none overlapping (%d, %d)"
+         % (ser[1], ser[2]))
+    t.ok(par[0] < 0.85 * ser[0], "width %d took %.1f s, width 1 %.1f s: less time (%.2fx)"
+         % (wide, par[0], ser[0], par[0] / ser[0]))
+
+
+def _wait(cond, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
