@@ -61,9 +61,13 @@ t.is_(c0.get("resources"), {"requests": {"cpu": "100m", "memory": "128Mi"},
                             "limits": {"cpu": "1000m", "memory": "512Mi"}},
       "  requests/limits from the model (memory request not forced to the limit)")
 t.is_(c0.get("readinessProbe", {}).get("httpGet", {}).get("path"), "/healthz", "  readiness probe /healthz")
-kinds = [k for (k,) in s.sql("SELECT kind FROM instance_event WHERE instance_id = $1 AND source = 'k8s'"
-                             " ORDER BY id", iid)]
-t.ok("Scheduled" in kinds and "Started" in kinds, "  k8s events recorded as instance events (%s)" % kinds)
+# kubewatch inserts the streamed events once a second
+kinds = wait_for(lambda: (lambda k: k if "Scheduled" in k and "Started" in k else None)(
+    [k for (k,) in s.sql("SELECT kind FROM instance_event WHERE instance_id = $1 AND source = 'k8s'"
+                         " ORDER BY id", iid)]), 5)
+t.ok(kinds, "  k8s events recorded as instance events within 5 s (%s)" % kinds)
+t.ok(kinds and kinds.index("Scheduled") < kinds.index("Pulling") < kinds.index("Started"),
+     "  in the order they happened")
 snap = s.sql("SELECT snapshot->'pod'->'metadata'->>'name', snapshot->'pod_state'->>'phase'"
              " FROM model_instance WHERE id = $1", iid)[0]
 t.is_(snap, (name, "Running"), "  pod snapshot stored")

@@ -34,13 +34,24 @@ static const char SQL_POD[] =
 	"SELECT id, 'POD_STATE', 'k8s', $6::jsonb || jsonb_build_object('pod', $2::text, "
 	"       'node', nullif($3, ''), 'pod_status', $5::jsonb->'status') FROM u";
 
-static const char SQL_EVENT[] =
+/* A batch of Kubernetes events ($1: a JSON array of {id, pod, at, kind,
+ * uid, count, detail}, kubeevents.c's lines): each a source 'k8s'
+ * instance_event of the instance row that has that pod name, once per
+ * (uid, count) — in the batch and among the rows already there — in the
+ * batch's order (the events' ids follow their arrival, as one at a time). */
+static const char SQL_EVENTS[] =
 	"INSERT INTO instance_event (instance_id, at, kind, source, detail) "
-	"SELECT mi.id, coalesce(to_timestamp($3::bigint / 1000.0), now()), $4, 'k8s', $5::jsonb "
-	"FROM model_instance mi WHERE mi.id = $1 AND mi.name = $2 "
-	"  AND NOT EXISTS (SELECT 1 FROM instance_event e WHERE e.instance_id = mi.id "
-	"                  AND e.source = 'k8s' AND e.detail->>'uid' = $6 "
-	"                  AND e.detail->>'count' = $7)";
+	"SELECT mi.id, CASE WHEN (d.e->>'at')::bigint > 0 "
+	"                   THEN to_timestamp((d.e->>'at')::bigint / 1000.0) ELSE now() END, "
+	"       d.e->>'kind', 'k8s', d.e->'detail' "
+	"FROM (SELECT DISTINCT ON (e->>'id', e->>'uid', e->>'count') e, n "
+	"      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(e, n) "
+	"      ORDER BY e->>'id', e->>'uid', e->>'count', n) d "
+	"JOIN model_instance mi ON mi.id = (d.e->>'id')::bigint AND mi.name = d.e->>'pod' "
+	"WHERE NOT EXISTS (SELECT 1 FROM instance_event x WHERE x.instance_id = mi.id "
+	"                  AND x.source = 'k8s' AND x.detail->>'uid' = d.e->>'uid' "
+	"                  AND x.detail->>'count' = d.e->>'count') "
+	"ORDER BY d.n";
 
 /* Column 2: may another replica's ended pod go? Its request is no longer
  * leased (not RUNNING, or the lease expired), or its replica stopped
@@ -199,16 +210,11 @@ int db_pod_record(struct db *db, int64_t id, const char *pod, const char *node,
 	return r ? 0 : -1;
 }
 
-int db_pod_event_add(struct db *db, int64_t id, const char *pod, int64_t at_ms, const char *kind,
-		     const char *detail_json, const char *uid, int count)
+int db_pod_events_add(struct db *db, const char *events_json)
 {
-	num_t ids, at, cnt;
-	const char *p[7] = {num(ids, id), pod, at_ms > 0 ? num(at, at_ms) : NULL, kind, detail_json,
-			    uid, num(cnt, count)};
-	PGresult *r = db_prep(db, "pod_event", SQL_EVENT, 7, p);
+	const char *p[1] = {events_json};
 
-	PQclear(r);
-	return r ? 0 : -1;
+	return db_affected(db_prep(db, "pod_events", SQL_EVENTS, 1, p));
 }
 
 /* "{1,2,3}" for a bigint[] parameter. malloc()ed, NULL on OOM. */

@@ -32,11 +32,12 @@
 int db_pod_record(struct db *db, int64_t id, const char *pod, const char *node,
 		  const char *address, const char *pod_json, const char *state_json);
 
-/* One Kubernetes event of pod (instance id) as a source 'k8s'
- * instance_event, once per (uid, count). at_ms 0: now. detail_json carries
- * uid and count (as the dedup key) and whatever else the caller keeps. */
-int db_pod_event_add(struct db *db, int64_t id, const char *pod, int64_t at_ms, const char *kind,
-		     const char *detail_json, const char *uid, int count);
+/* Kubernetes events of model pods as source 'k8s' instance_event rows:
+ * events_json is a JSON array of {id, pod, at (ms, 0: now), kind, uid,
+ * count, detail}; an event goes to the instance row id when that row has
+ * this pod name, once per (uid, count) (detail must carry uid and count:
+ * the dedup key). Rows inserted, or -1. */
+int db_pod_events_add(struct db *db, const char *events_json);
 
 /* Instance rows of pods seen in the cluster. reapable: the pod may be
  * deleted by any replica once the row ended — its request is no longer

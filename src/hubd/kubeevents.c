@@ -99,7 +99,7 @@ static void flush(struct ke *k)
 }
 
 /* One line: {"id","pod","at","kind","uid","count","detail":{...}} — what
- * db_pod_event_add takes, read back by kubewatch (take_events). */
+ * db_pod_events_add takes, read back by kubewatch (take_events). */
 static void on_event(const struct cluster_event *ev, const char *pod, void *arg)
 {
 	struct ke *k = arg;

@@ -39,7 +39,9 @@
  *   watch callback; on_pod only records the pod's state. kubeevents has no
  *   database connection: its lines come over the supervisor's events
  *   stream and are inserted here, from the tick, at most KW_EVENTS_READ
- *   bytes a tick.
+ *   bytes a tick, KW_EVENTS_BATCH events a statement: the tick runs
+ *   inside the pod watch, and a burst of 500 pods makes thousands of
+ *   events, which one statement each would make the watch wait for.
  * - Pod cleanup: pods end in phase Failed/Succeeded or stay after the
  *   runner stopped using them; the reconcile pass (every KW_RECONCILE_MS)
  *   deletes by name those whose row is TERMINATED (or missing), only if the
@@ -73,6 +75,7 @@
 #define KW_LIVE_LOG_BYTES (256 << 10) /* and at most this much of it */
 #define KW_LIVE_LOG_PER_PASS 8   /* live log fetches per reconcile pass */
 #define KW_EVENTS_READ (1 << 20) /* event lines read from the stream per tick */
+#define KW_EVENTS_BATCH 500      /* events inserted by one statement */
 
 struct seen {
 	char name[64];
@@ -420,34 +423,41 @@ static int64_t jint(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
-/* One line of kubeevents.c's on_event; a line that is not one (cut short
- * by a crash of either child) is counted and dropped. */
-static void event_line(struct kw *k, const char *line)
+/* Is line one of kubeevents.c's on_event lines? One cut short by a crash
+ * of either child is not (not JSON), and is counted and dropped. */
+static int event_line_ok(const char *line)
 {
 	struct json_object *o = json_tokener_parse(line), *d;
-	const char *pod, *kind, *uid;
-	int64_t id;
+	int ok = o && jstr(o, "pod") && jstr(o, "kind") && jstr(o, "uid") && jint(o, "id") > 0 &&
+		 json_object_object_get_ex(o, "detail", &d) && json_object_is_type(d, json_type_object);
 
-	pod = o ? jstr(o, "pod") : NULL;
-	kind = o ? jstr(o, "kind") : NULL;
-	uid = o ? jstr(o, "uid") : NULL;
-	id = o ? jint(o, "id") : 0;
-	if (!pod || !kind || !uid || id <= 0 || !json_object_object_get_ex(o, "detail", &d)) {
-		if (line[0])
-			k->events_bad++;
-	} else if (db_pod_event_add(k->c->db, id, pod, jint(o, "at"), kind,
-				    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN), uid,
-				    (int)jint(o, "count")) == 0) {
-		k->events_recorded++;
-	}
 	json_object_put(o);
+	return ok;
+}
+
+/* Insert the batch (a JSON array being built in b) and start a new one. */
+static void events_flush(struct kw *k, struct buf *b, int *n)
+{
+	int rows;
+
+	if (*n == 0)
+		return;
+	buf_addc(b, ']');
+	rows = b->oom ? -1 : db_pod_events_add(k->c->db, buf_cstr(b));
+	if (rows > 0)
+		k->events_recorded += (uint64_t)rows;
+	buf_reset(b);
+	*n = 0;
 }
 
 /* Read what the stream holds (up to KW_EVENTS_READ bytes) and insert its
- * whole lines; a partial last line waits for the next tick. */
+ * whole lines, KW_EVENTS_BATCH to a statement; a partial last line waits
+ * for the next tick. */
 static void take_events(struct kw *k)
 {
+	struct buf batch = BUF_INIT;
 	size_t got = 0, start = 0;
+	int n = 0;
 
 	while (k->c->events_fd >= 0 && got < KW_EVENTS_READ) {
 		ssize_t r;
@@ -461,12 +471,23 @@ static void take_events(struct kw *k)
 		got += (size_t)r;
 	}
 	for (size_t i = 0; i < k->events_in.len; i++) {
+		const char *line = k->events_in.data + start;
+
 		if (k->events_in.data[i] != '\n')
 			continue;
 		k->events_in.data[i] = '\0';
-		event_line(k, k->events_in.data + start);
 		start = i + 1;
+		if (!event_line_ok(line)) {
+			k->events_bad += line[0] != '\0';
+			continue;
+		}
+		buf_addc(&batch, n++ ? ',' : '[');
+		buf_adds(&batch, line);
+		if (n == KW_EVENTS_BATCH)
+			events_flush(k, &batch, &n);
 	}
+	events_flush(k, &batch, &n);
+	buf_free(&batch);
 	if (start) {
 		memmove(k->events_in.data, k->events_in.data + start, k->events_in.len - start);
 		k->events_in.len -= start;
