@@ -47,6 +47,7 @@ probing a pod over HTTP.
 """
 
 import argparse
+import faulthandler
 import http.server
 import json
 import os
@@ -141,6 +142,8 @@ def main(argv=None):
         threading.Thread(target=httpd.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # kill -USR2: every thread's stack into the log (where a stall is)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     if args.ready_file:
         with open(args.ready_file + ".tmp", "w") as f:
             f.write("%d\n" % args.port)
