@@ -36,6 +36,7 @@ Pods really run: an image "modelhub/<name>:<tag>" (any registry prefix) maps
 to the demo model <name> of --models-dir (names from its catalog.json, or the
 "models" list of the config), started as
   /usr/bin/python3 <models-dir>/serve.py --model <name> --host <podIP> --port <port> <args>
+  (or <models-dir>/serve with the same arguments when that is an executable)
 with the container env. Every pod gets its own loopback address in 127.0.0.0/8
 (127.<b>.x.y) as status.podIP. Memory limits are enforced by polling RSS
 (OOMKilled, exit 137). Timings (pull, back-off, probe period) are shortened for
