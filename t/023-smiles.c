@@ -39,6 +39,10 @@ int main(void)
 		"O=n1ccccc1", "c1cc[cH2]c1", "[cH]1[cH][cH][cH][cH][cH]1", "c1ccc2[nH]ccc2c1",
 		"n1(n/ccc1)C", "c1cc2ccc3ccc1c23", "c1ccn2cccc2c1", "[CH4]", "[OH2]", "[NH3]",
 		"C[CH2]C", "[NH4+]", "C[N](=O)=O", "[C@TH1](C)(C)(C)C",
+		/* charged N and O within their isoelectronic neighbour's valence;
+		 * 5-valent N with a double or triple bond (RDKit's clean-up) */
+		"[O-]C", "C[OH+]C", "[OH3+]", "C[N+](=O)[O-]", "[NH3+]C", "C[N+]C", "[N+2]",
+		"[O-2]", "C[N-]C", "CN(=O)=O", "C=N#N", "[N++]", "C[N+1](C)(C)C",
 	};
 	for (size_t k = 0; k < sizeof good / sizeof *good; k++)
 		valid(good[k]);
@@ -94,6 +98,13 @@ int main(void)
 	invalid("C[OH2]", "atom O at position 2 has 3 bonds with its hydrogens (at most 2)");
 	invalid("[NH4]", "atom N at position 1 has 4 bonds with its hydrogens (at most 3)");
 	invalid("[FH2]", "atom F at position 1 has 2 bonds with its hydrogens (at most 1)");
+	invalid("C[NH4]", "atom N at position 2 has 5 bonds with its hydrogens (at most 3)");
+	invalid("CN(C)(C)(C)C", "atom N at position 2 has 5 bonds (at most 3)");
+	invalid("C[N+](C)(C)(C)C", "atom N+ at position 2 has 5 bonds (at most 4)");
+	invalid("C[N+1](C)(C)(C)C", "atom N+ at position 2 has 5 bonds (at most 4)");
+	invalid("[NH5+]", "atom N+ at position 1 has 5 bonds with its hydrogens (at most 4)");
+	invalid("C[O-]C", "atom O- at position 2 has 2 bonds (at most 1)");
+	invalid("C[OH2+]C", "atom O+ at position 2 has 4 bonds with its hydrogens (at most 3)");
 	/* a reason never holds more than one character of the input */
 	{
 		char why[SMILES_WHY_MAX];

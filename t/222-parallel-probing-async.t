@@ -45,7 +45,7 @@ for rid in rids:
 t.ok(flows.wait_for(t, "three IDLE instances", lambda: idle() == 3, timeout=60),
      "three warm (IDLE) instances of the ASYNC model")
 
-BAD = {13: "C[Cl]C", 71: "C[NH4]"}
+BAD = {13: "C[Cl]C", 71: "C[Br]C"}
 inputs = valid(100)
 for pos, smi in BAD.items():
     inputs[pos] = smi

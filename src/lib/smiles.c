@@ -16,8 +16,12 @@
  * for such inputs. Valence is checked only for C, N, O and F (unbracketed,
  * or bracketed without a charge, counting the H) whose bonds all have a
  * plain order: RDKit's own clean-up turns some 5-valent N (nitro, azide)
- * into charged forms, so N is rejected at 4 bonds or more than 5, never
- * at 5. The bonds are also kept in a list for the kekulization check
+ * into charged forms, so N is rejected at 4 bonds or more than 5, and at 5
+ * only when none of its bonds is double or triple (the clean-up needs one
+ * to move a charge to: C[NH4], CN(C)(C)(C)C). A bracket N or O with a
+ * single charge is checked against its isoelectronic neighbour's valence,
+ * as RDKit does: N+ at most 4 bonds, O+ 3, O- 1 (C[N+](C)(C)(C)C, C[O-]C);
+ * other charges and elements are left to the model. The bonds are also kept in a list for the kekulization check
  * (kekulize(), below), which runs last.
  */
 #include "lib/smiles.h"
@@ -49,6 +53,8 @@ struct atom {
 	int narom;     /* aromatic bonds to aromatic atoms */
 	int plain;     /* sum of the other bonds' plain orders (+ bracket H) */
 	char multiple; /* has a plain bond of order 2 or more */
+	char double_bond; /* has a double or triple bond (valence check) */
+	signed char charge; /* bracket N or O: +1 or -1 (valence check) */
 	signed char kek; /* kekulization: K_MUST, K_MAY, K_NONE */
 	int mate;      /* partner of the double bond being tried, -1 */
 };
@@ -158,6 +164,8 @@ static void add_valence(struct atom *x, int order)
 		x->unknown = 1;
 	else
 		x->valence += order == B_DIR ? 1 : order;
+	if (order == 2 || order == 3)
+		x->double_bond = 1;
 }
 
 /* The bond x-y: both atoms' valences, and the bond list. */
@@ -220,8 +228,9 @@ static int organic(struct parser *p)
 	return 1;
 }
 
-/* A bracket atom C, N, O or F without a charge: its H count joins its
- * valence, so finish() checks it like an unbracketed one ([CH5], C[OH2]).
+/* A bracket atom C, N, O or F without a charge, or N or O with a charge of
+ * +1 or -1 ("+", "+1", "-", "-1"): its H count joins its valence, so
+ * finish() checks it like an unbracketed one ([CH5], C[OH2], [NH5+]).
  * An aromatic [cH] or [nH] without a charge is judged like an unbracketed
  * c or n by the kekulization check, its hydrogen counted as a bond. Charged atoms and chirality classes (@TH1, @SP1, ...)
  * are left alone, and so is an aromatic one without an H count ([n]). */
@@ -229,12 +238,20 @@ static void bracket_hydrogens(struct parser *p, int sym, int symlen, int rest, i
 {
 	const char *s = p->s;
 	struct atom *x = &p->a[p->na - 1];
-	int h = 0, given = 0;
+	int h = 0, given = 0, charge = 0;
 
 	if (symlen != 1 || !strchr("CNOFcn", s[sym]))
 		return;
 	for (int i = rest; i < end && s[i] != ':'; i++) {
-		if (s[i] == '+' || s[i] == '-' || (s[i] == '@' && strchr("TASO", s[i + 1])))
+		if (s[i] == '+' || s[i] == '-') {
+			int one = !(s[i + 1] == '+' || s[i + 1] == '-' || (digit(s[i + 1]) && s[i + 1] != '1') ||
+				    (s[i + 1] == '1' && digit(s[i + 2])));
+			if (charge || !one || !strchr("NO", s[sym]))
+				return;
+			charge = s[i] == '+' ? 1 : -1;
+			continue;
+		}
+		if (s[i] == '@' && strchr("TASO", s[i + 1]))
 			return;
 		if (s[i] != 'H')
 			continue;
@@ -250,7 +267,10 @@ static void bracket_hydrogens(struct parser *p, int sym, int symlen, int rest, i
 		}
 		return;
 	}
+	if (charge == -1 && s[sym] == 'N')
+		return; /* only N+ */
 	x->sym = s[sym];
+	x->charge = (signed char)charge;
 	x->valence += h;
 	x->hydrogens = (char)(h > 0);
 }
@@ -684,7 +704,17 @@ static int finish(struct parser *p)
 		const struct atom *x = &p->a[k];
 		if (!x->sym || x->unknown)
 			continue;
-		if (x->valence > max[(int)x->sym] || (x->sym == 'N' && x->valence == 4))
+		if (x->charge) {
+			int most = x->sym == 'N' ? 4 : x->charge > 0 ? 3 : 1;
+
+			if (x->valence > most)
+				return fail(p, "atom %c%c at position %d has %d bonds%s (at most %d)", x->sym,
+					    x->charge > 0 ? '+' : '-', x->pos, x->valence,
+					    x->hydrogens ? " with its hydrogens" : "", most);
+			continue;
+		}
+		if (x->valence > max[(int)x->sym] || (x->sym == 'N' && x->valence == 4) ||
+		    (x->sym == 'N' && x->valence == 5 && !x->double_bond))
 			return fail(p, "atom %c at position %d has %d bonds%s (at most %d)", x->sym,
 				    x->pos, x->valence, x->hydrogens ? " with its hydrogens" : "",
 				    max[(int)x->sym] == 5 ? 3 : max[(int)x->sym]);
