@@ -54,6 +54,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/json.h"
 #include "lib/log.h"
 
 #include <json-c/json.h>
@@ -408,28 +409,13 @@ static void reconcile(struct kw *k)
 
 /* ---- pod events from the kubeevents child ---- */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
-}
-
 /* Is line one of kubeevents.c's on_event lines? One cut short by a crash
  * of either child is not (not JSON), and is counted and dropped. */
 static int event_line_ok(const char *line)
 {
-	struct json_object *o = json_tokener_parse(line), *d;
-	int ok = o && jstr(o, "pod") && jstr(o, "kind") && jstr(o, "uid") && jint(o, "id") > 0 &&
-		 json_object_object_get_ex(o, "detail", &d) && json_object_is_type(d, json_type_object);
+	struct json_object *o = json_tokener_parse(line);
+	int ok = o && jx_str(o, "pod") && jx_str(o, "kind") && jx_str(o, "uid") && jx_num(o, "id", 0) > 0 &&
+		 json_object_is_type(jx_get(o, "detail", NULL), json_type_object);
 
 	json_object_put(o);
 	return ok;

@@ -387,9 +387,10 @@ static int round_run(struct job *j, const int *off, const int *len, int n, enum 
 	 * free again only then */
 	if (j->m->async)
 		round_async_wait(j, pt, n);
-	for (int i = 0; i < n && !j->m->async; i++)
-		if (pt[i].started)
-			pt[i].rc = mc_finish(pt[i].mc, &pt[i].out, &pt[i].st);
+	else
+		for (int i = 0; i < n; i++)
+			if (pt[i].started)
+				pt[i].rc = mc_finish(pt[i].mc, &pt[i].out, &pt[i].st);
 	if (ret == 0)
 		ret = round_judge(j, pt, n, rc);
 	for (int i = 0; i < n; i++) {

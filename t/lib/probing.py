@@ -12,6 +12,8 @@ import os
 import signal
 import time
 
+import flows
+
 CALLS = "calls.log"  # each instance writes it in its own directory (its cwd)
 
 
@@ -116,7 +118,8 @@ def compare_widths(t, pr, submit, wait, admin, inputs, bad, reason, wide, calls=
         t.ok(chunks < made <= 2 * n - chunks and r.get("extra_calls") == made - chunks,
              "  %d %s (%d extra), within halving's worst case" % (made, calls, r.get("extra_calls", -1)))
         t.is_(len(log), made, "  the model's call log has every one")
-        t.ok(_wait(lambda: pr.idle() == wide, 30), "  the borrowed instances are IDLE again")
+        t.ok(flows.wait_for(t, "the borrowed instances IDLE again", lambda: pr.idle() == wide, timeout=30),
+             "  the borrowed instances are IDLE again")
     par, ser = runs[wide], runs[1]
     t.ok(par[1] >= 2 and par[2] > 0,
          "width %d: %s on %d instances, %d pairs of different instances' %s overlapping"
@@ -125,12 +128,3 @@ def compare_widths(t, pr, submit, wait, admin, inputs, bad, reason, wide, calls=
          % (ser[1], ser[2]))
     t.ok(par[0] < 0.85 * ser[0], "width %d took %.1f s, width 1 %.1f s: less time (%.2fx)"
          % (wide, par[0], ser[0], par[0] / ser[0]))
-
-
-def _wait(cond, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
