@@ -124,6 +124,9 @@ int db_work_cache_put(struct db *db, const char *model_id, const char *version, 
 /* 1 found, 0 no such model, -1 error. Free with db_work_model_clear(). */
 int db_work_model(struct db *db, const char *model_id, struct work_model *m);
 void db_work_model_clear(struct work_model *m);
+/* *dst = *src with its own copy of cmd: 0, or -1 (out of memory; *dst
+ * then holds no cmd). */
+int db_work_model_copy(struct work_model *dst, const struct work_model *src);
 
 /* Model instances */
 struct work_inst {
@@ -153,29 +156,40 @@ enum work_slot db_inst_take_warm(struct db *db, const char *model_id, int64_t re
 				 const char *replica_id, struct work_inst *out);
 
 /* Claim: the model of the oldest QUEUED request among models that can get
- * an instance now (read without a transaction), then in one transaction an
- * instance slot for it and that model's oldest request. A request is
- * RUNNING only once it can run, and a runner that loses the race for a
+ * an instance now (read without a transaction), then in one transaction
+ * instance slots for up to max of its requests and as many of its
+ * requests, in its fair order (FAIR_TURN in db_work_claim.c). A request
+ * is RUNNING only once it can run, and a runner that loses the race for a
  * slot holds no request, so nobody overtakes it (FIFO per model,
- * docs/hubd.md). */
+ * docs/hubd.md). One transaction for several requests: under a burst the
+ * claim rate, not the model, bounds how many run at once (issue 15). */
 struct work_claim {
 	const char *runner_id, *replica_id, *backend;
 	const char *const *models;
 	int n, lease_s, request_timeout_s;
+	int max; /* requests to claim at most (1..WORK_CLAIM_MAX) */
+};
+#define WORK_CLAIM_MAX 8 /* the fair turn's depth per caller: see FAIR_DEPTH */
+/* One claimed request and its slot, as db_inst_acquire returns it (NONE:
+ * none needed, the model is disabled or gone, the deadline passed or
+ * every input has a result). */
+struct work_claimed {
+	struct work_req q;
+	struct work_inst wi;
+	enum work_slot irc;
 };
 enum work_claim_rc {
 	WORK_CLAIM_ERROR = -1,
 	WORK_CLAIM_NONE = 0,  /* nothing queued for these models */
 	WORK_CLAIM_OK = 1,    /* claimed (see db_work_claim) */
-	WORK_CLAIM_FULL = 2,  /* q->model_id is at its instance limit after all */
-	WORK_CLAIM_TAKEN = 3, /* q->model_id's queue was taken by other runners */
+	WORK_CLAIM_FULL = 2,  /* m->id is at its instance limit after all */
+	WORK_CLAIM_TAKEN = 3, /* m->id's queue was taken by other runners */
 };
-/* OK: *q, its model *m (free with db_work_model_clear) and, in *inst_rc,
- * the slot as db_inst_acquire returns it (NONE: none needed, the model is
- * disabled or gone, the deadline passed or every input has a result).
- * Nothing is claimed for any other outcome. */
-enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, struct work_req *q,
-				 struct work_model *m, struct work_inst *wi, enum work_slot *inst_rc);
+/* OK: out[0..*n) in their fair order, and their model *m (free with
+ * db_work_model_clear). FULL and TAKEN: only m->id is set. Nothing is
+ * claimed for any other outcome. */
+enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, struct work_model *m,
+				 struct work_claimed *out, int *n);
 /* Janitor. Every sweep takes the token of the hub lease it was elected
  * with (db_lead.h) and changes nothing unless the lease is still held with
  * that token (DB_LEASE_FENCE), so a leader that lost its lease while

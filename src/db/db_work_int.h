@@ -9,14 +9,15 @@
 
 #include "db/db_work.h"
 
-#define MODEL_COLS \
-	"SELECT enabled, execution_mode, COALESCE(image, ''), image_tag," \
+#define MODEL_FIELDS \
+	"enabled, execution_mode, COALESCE(image, ''), image_tag," \
 	" array_to_json(local_command)::text, port, cpu_request_m, cpu_limit_m," \
 	" memory_request_mib, memory_limit_mib, disable_memory_limit, max_instances," \
 	" idle_seconds, cache_enabled, model_version, id," \
 	" (lower(COALESCE(details->>'input', '')) = 'compound'" \
 	"  OR (jsonb_typeof(details->'input') = 'array' AND details->'input' ? 'Compound'))" \
-	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s FROM model"
+	" AND COALESCE(details->>'input_screen', '') <> 'false', time_budget_s"
+#define MODEL_COLS "SELECT " MODEL_FIELDS " FROM model"
 
 /* One row of MODEL_COLS into *m: 1, 0 no row, -1 error; r is cleared. */
 int db_work_model_fill(PGresult *r, struct work_model *m);

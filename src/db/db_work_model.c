@@ -24,6 +24,25 @@ void db_work_model_clear(struct work_model *m)
 	m->ncmd = 0;
 }
 
+int db_work_model_copy(struct work_model *dst, const struct work_model *src)
+{
+	*dst = *src;
+	dst->cmd = NULL;
+	dst->ncmd = 0;
+	if (!src->cmd)
+		return 0;
+	dst->cmd = calloc((size_t)src->ncmd, sizeof *dst->cmd);
+	if (!dst->cmd)
+		return -1;
+	dst->ncmd = src->ncmd;
+	for (int i = 0; i < src->ncmd; i++)
+		if (!(dst->cmd[i] = strdup(src->cmd[i]))) {
+			db_work_model_clear(dst);
+			return -1;
+		}
+	return 0;
+}
+
 static int parse_cmd(struct work_model *m, const char *json)
 {
 	struct json_object *a = json_tokener_parse(json);

@@ -24,6 +24,7 @@ MH_HUBD_TESTS = t/200-supervisor.t t/201-runner-basic.t t/202-runner-failures.t 
 	t/209-runner-pg-outage.t t/210-supervisor-pg-stall.t t/220-invalid-inputs.t
 # The runner's event loop (issue 15): concurrency, reload, cancel, time budget.
 MH_HUBD_TESTS += t/230-runner-concurrency.t t/231-runner-reload.t t/232-runner-cancel.t t/233-runner-time-budget.t \
+	t/234-runner-claim-batch.t \
 	t/213-runner-slow-stop.t
 # Parallel probing on several warm instances (issue 20).
 MH_HUBD_TESTS += t/221-parallel-probing.t

@@ -310,58 +310,82 @@ static int claim_models(struct runner *r, struct hubd_runner_models *am, const c
 	return n;
 }
 
-/* Start the task of a claimed request. */
-static void start_task(struct runner *r, const struct work_req *q, struct work_model *m,
-		       const struct work_inst *wi, enum work_slot irc)
+/* Start the task of a claimed request; *m is the task's (or cleared). */
+static void start_task(struct runner *r, const struct work_claimed *w, struct work_model *m)
 {
 	struct claim *c = malloc(sizeof *c);
 
 	if (c) {
-		*c = (struct claim){r, *q, *m, *wi, irc};
+		*c = (struct claim){r, w->q, *m, w->wi, w->irc};
 		if (rl_spawn(r->loop, runner_process, c)) {
 			r->njobs++; /* counted until runner_process ends */
 			return;
 		}
 		free(c);
 	}
-	log_error_x("runner request=%lld msg=\"no task for the request, handing it back\"", (long long)q->id);
-	db_work_handback(r->db, q->id, r->id);
+	log_error_x("runner request=%lld msg=\"no task for the request, handing it back\"",
+		    (long long)w->q.id);
+	db_work_handback(r->db, w->q.id, r->id);
 	db_work_model_clear(m);
 }
 
-/* One claim attempt among the claimable models. Extra models never take a
- * model from its assigned runner, and claims use FOR UPDATE SKIP LOCKED,
- * so two runners never get one request. 1 when a request was claimed (its
- * task started). */
+/* Start the tasks of n requests claimed together, each with its own copy
+ * of their model *m (the last one takes *m itself). */
+static void start_tasks(struct runner *r, const struct work_claimed *w, int n,
+			struct work_model *m)
+{
+	for (int k = 0; k < n; k++) {
+		struct work_model mk;
+
+		if (k == n - 1)
+			mk = *m;
+		else if (db_work_model_copy(&mk, m) < 0) {
+			log_error_x("runner request=%lld msg=\"out of memory, handing it back\"",
+				    (long long)w[k].q.id);
+			db_work_handback(r->db, w[k].q.id, r->id);
+			continue;
+		}
+		start_task(r, &w[k], &mk);
+	}
+}
+
+/* One claim among the claimable models: up to WORK_CLAIM_MAX requests of
+ * one model (no more than max_tasks has room for). Extra models never take
+ * a model from its assigned runner, and claims use FOR UPDATE SKIP LOCKED,
+ * so two runners never get one request. 1 when requests were claimed
+ * (their tasks started). */
 static int claim_once(struct runner *r)
 {
 	struct hubd_runner_models am;
 	const char *models[HUBD_MAX_ASSIGN + RUNNER_MAX_OWN];
-	struct work_req q;
+	struct work_claimed got[WORK_CLAIM_MAX];
 	enum work_claim_rc rc;
 	int n = claim_models(r, &am, models);
+	int room = r->max_tasks - r->njobs;
 
 	while (n > 0) {
 		struct work_claim c = {r->id, r->c->replica_id, r->backend, models, n,
-				       r->lease_s, r->request_timeout_s};
+				       r->lease_s, r->request_timeout_s,
+				       room < WORK_CLAIM_MAX ? room : WORK_CLAIM_MAX};
 		struct work_model m;
-		struct work_inst wi;
-		enum work_slot irc;
+		int ngot;
 
-		rc = db_work_claim(r->db, &c, &q, &m, &wi, &irc);
+		rc = db_work_claim(r->db, &c, &m, got, &ngot);
 		if (rc == WORK_CLAIM_ERROR || rc == WORK_CLAIM_NONE)
 			return 0;
 		if (rc == WORK_CLAIM_OK) {
-			start_task(r, &q, &m, &wi, irc);
+			log_info("runner model=%s claimed=%d asked=%d first=%lld", m.id, ngot, c.max,
+				 (long long)got[0].q.id);
+			start_tasks(r, got, ngot, &m);
 			return 1;
 		}
 		/* FULL: the model filled up since the claim's check, skip it
 		 * a while; TAKEN: others took its queue. Try the other models
 		 * now. */
 		if (rc == WORK_CLAIM_FULL)
-			runner_backoff_set(r, q.model_id, RUNNER_FULL_BACKOFF_MS);
+			runner_backoff_set(r, m.id, RUNNER_FULL_BACKOFF_MS);
 		for (int i = 0; i < n; i++)
-			if (strcmp(models[i], q.model_id) == 0)
+			if (strcmp(models[i], m.id) == 0)
 				models[i--] = models[--n];
 	}
 	return 0;
