@@ -68,8 +68,11 @@ t.is_(s.sql("SELECT count(*) FROM work_request"), [("0",)], "  the dry run store
 
 # the person picks another column
 upload("b.csv", "smiles,solvent\nCCO,O\nCCN,CO\n", True)
-b.wait_js("return %s && document.querySelector('#input-column').value === 'smiles'" % visible,
-          "smiles detected")
+# the field already shows 'smiles' from the file before: wait for this
+# file's dry run to list its own columns (under load it comes later)
+b.wait_js("return %s && document.querySelector('#input-column').value === 'smiles'"
+          " && !!document.querySelector('#input-column option[value=\"solvent\"]')" % visible,
+          "smiles detected, solvent offered")
 from selenium.webdriver.support.ui import Select  # noqa: E402
 Select(b.find("#input-column")).select_by_value("solvent")
 b.wait_text("#column-note", "Your choice")
@@ -82,7 +85,8 @@ t.is_(inputs_of(rid), ["O", "CO"], "the submit used the chosen column")
 # submit would: 422 ambiguous_column, docs/api.md)
 ambiguous = b.allow_http(422, "POST", "/api/models/eos3b5e/requests", "the dry run of an ambiguous file")
 upload("c.csv", "CCO,CCN\nCCC,O\n", False)
-b.wait_js("return %s && document.querySelector('#input-column').value === ''" % visible,
+b.wait_js("return %s && document.querySelector('#input-column').value === ''"
+          " && !!document.querySelector('#input-column option[value=\"column_2\"]')" % visible,
           "a choice is asked for")
 t.like(b.find("#column-note").text, r"Several columns could hold the molecules",
        "two SMILES columns without a header: the form asks to choose")
