@@ -427,9 +427,9 @@ enum work_claim_rc db_work_claim(struct db *db, const struct work_claim *c, stru
 	int got, queued, want = c->max;
 
 	*n = 0;
-	memset(out, 0, sizeof *out * (size_t)(want > 0 ? want : 0));
 	if (want < 1 || want > WORK_CLAIM_MAX)
 		return WORK_CLAIM_ERROR;
+	memset(out, 0, sizeof *out * (size_t)want);
 	/* The candidate read locks nothing, so it needs no transaction: a
 	 * runner woken while nothing can run (a model at its limit) costs one
 	 * round trip, not three. */
