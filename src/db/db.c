@@ -643,6 +643,19 @@ const char *db_int_text(char *buf, int64_t v)
 	return buf;
 }
 
+char *db_int_array(const int64_t *v, const int *w, int n)
+{
+	char *arr = malloc((size_t)n * 21 + 3), *p = arr;
+
+	if (!arr)
+		return NULL;
+	*p++ = '{';
+	for (int k = 0; k < n; k++)
+		p += sprintf(p, "%s%lld", k ? "," : "", v ? (long long)v[k] : (long long)w[k]);
+	strcpy(p, "}");
+	return arr;
+}
+
 int db_begin(struct db *db)
 {
 	if (!db->hooks.wait)

@@ -89,6 +89,10 @@ int db_affected(PGresult *r);
 #define DB_INT_LEN 24
 #define DB_INT(v) db_int_text((char[DB_INT_LEN]){0}, (int64_t)(v))
 const char *db_int_text(char *buf, int64_t v);
+/* An array parameter ("{1,2,3}", for $n::bigint[] or $n::int[]) of the n
+ * integers of v, or of w when v is NULL; malloc()ed, NULL when out of
+ * memory. */
+char *db_int_array(const int64_t *v, const int *w, int n);
 
 int db_begin(struct db *db);
 int db_commit(struct db *db);

@@ -217,26 +217,11 @@ int db_pod_events_add(struct db *db, const char *events_json)
 	return db_affected(db_prep(db, "pod_events", SQL_EVENTS, 1, p));
 }
 
-/* "{1,2,3}" for a bigint[] parameter. malloc()ed, NULL on OOM. */
-static char *id_array(const int64_t *ids, int n)
-{
-	size_t cap = 3 + (size_t)n * 21, len = 1;
-	char *s = malloc(cap);
-
-	if (!s)
-		return NULL;
-	s[0] = '{';
-	for (int i = 0; i < n; i++)
-		len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
-	snprintf(s + len, cap - len, "}");
-	return s;
-}
-
 int db_pod_rows(struct db *db, const int64_t *ids, int n, int dead_s, struct db_pod_row **out,
 		int *nout)
 {
 	num_t dead;
-	char *arr = id_array(ids, n);
+	char *arr = db_int_array(ids, NULL, n);
 	const char *p[2] = {arr, num(dead, dead_s)};
 	PGresult *r;
 
@@ -367,7 +352,7 @@ int db_pod_adopt(struct db *db, const char *replica, int dead_s, const int64_t *
 	*nout = 0;
 	if (n == 0)
 		return 0;
-	if (!(arr = id_array(ready, n)))
+	if (!(arr = db_int_array(ready, NULL, n)))
 		return -1;
 	p[2] = arr;
 	r = db_prep(db, "pod_adopt", SQL_ADOPT, 3, p);

@@ -110,21 +110,6 @@ static int claim_model(struct db *db, const struct work_claim *c, struct work_mo
 	"  WHERE model_id = $1 AND " FAIR_OWNER " = o.o AND started_at IS NOT NULL) s" \
 	"  WHERE o.o IS NOT NULL),"
 
-/* "{1,2,3}" of n ids into buf (n <= WORK_CLAIM_MAX). */
-static const char *id_array(char *buf, size_t size, const int64_t *id, int n)
-{
-	size_t len = 0;
-
-	buf[len++] = '{';
-	for (int k = 0; k < n; k++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%lld", k ? "," : "",
-					(long long)id[k]);
-	snprintf(buf + len, size - len, "}");
-	return buf;
-}
-
-#define ID_ARRAY_LEN (WORK_CLAIM_MAX * (DB_INT_LEN + 1) + 3)
-
 static void req_row(PGresult *r, int k, struct work_req *out)
 {
 	out->id = strtoll(PQgetvalue(r, k, 0), NULL, 10);
@@ -148,13 +133,14 @@ static void req_row(PGresult *r, int k, struct work_req *out)
 static int claim_rows(struct db *db, const struct work_claim *c, const char *model_id,
 		      const int64_t *slots, int nslots, int max, struct work_claimed *out)
 {
-	char ids[ID_ARRAY_LEN];
+	char *ids = db_int_array(slots, NULL, nslots);
 	const char *p[6] = {model_id, c->runner_id, DB_INT(c->lease_s),
-			    DB_INT(c->request_timeout_s), id_array(ids, sizeof ids, slots, nslots),
-			    DB_INT(max)};
+			    DB_INT(c->request_timeout_s), ids, DB_INT(max)};
 	PGresult *r;
 	int n;
 
+	if (!ids)
+		return -1;
 	r = db_prep(db, "work_claim",
 		    FAIR_TURN
 		    " c AS MATERIALIZED (SELECT w.id, t.r, t.last FROM work_request w"
@@ -179,6 +165,7 @@ static int claim_rows(struct db *db, const struct work_claim *c, const char *mod
 		    "  WHERE model_instance.id = ($5::bigint[])[q.ord])"
 		    " SELECT * FROM q ORDER BY ord",
 		    6, p);
+	free(ids);
 	if (!r)
 		return -1;
 	n = PQntuples(r);
@@ -349,9 +336,9 @@ static int slots_unclaim(struct db *db, const struct work_inst *wi, const enum w
 			 const int *unused, int n)
 {
 	int64_t idle[WORK_CLAIM_MAX], fresh[WORK_CLAIM_MAX];
-	int ni = 0, nf = 0;
-	char buf[ID_ARRAY_LEN];
+	int ni = 0, nf = 0, rc = 0;
 	const char *p[1];
+	char *arr;
 
 	for (int k = 0; k < n; k++)
 		if (unused[k]) {
@@ -361,20 +348,22 @@ static int slots_unclaim(struct db *db, const struct work_inst *wi, const enum w
 				idle[ni++] = wi[k].id;
 		}
 	if (nf) {
-		p[0] = id_array(buf, sizeof buf, fresh, nf);
-		if (db_done(db_prep(db, "inst_unclaim_new",
-				    "DELETE FROM model_instance WHERE id = ANY($1::bigint[])", 1, p)) < 0)
+		if (!(p[0] = arr = db_int_array(fresh, NULL, nf)))
 			return -1;
+		rc = db_done(db_prep(db, "inst_unclaim_new",
+				     "DELETE FROM model_instance WHERE id = ANY($1::bigint[])", 1, p));
+		free(arr);
 	}
-	if (ni) {
-		p[0] = id_array(buf, sizeof buf, idle, ni);
-		if (db_done(db_prep(db, "inst_unclaim_idle",
-				    "UPDATE model_instance SET state = 'IDLE', current_request_id = NULL"
-				    " WHERE id = ANY($1::bigint[])",
-				    1, p)) < 0)
+	if (ni && rc == 0) {
+		if (!(p[0] = arr = db_int_array(idle, NULL, ni)))
 			return -1;
+		rc = db_done(db_prep(db, "inst_unclaim_idle",
+				     "UPDATE model_instance SET state = 'IDLE', current_request_id = NULL"
+				     " WHERE id = ANY($1::bigint[])",
+				     1, p));
+		free(arr);
 	}
-	return 0;
+	return rc;
 }
 
 /* In the open transaction: slots for up to want requests of *m, then the

@@ -26,24 +26,10 @@ int db_work_handback(struct db *db, int64_t id, const char *runner_id)
 				2, p)) < 0 ? -1 : 0;
 }
 
-/* "{a,b,c}" of n integers; malloc()ed. */
-static char *int_array(const int64_t *v, const int *w, int n)
-{
-	char *arr = malloc((size_t)n * 21 + 3), *p = arr;
-
-	if (!arr)
-		return NULL;
-	*p++ = '{';
-	for (int k = 0; k < n; k++)
-		p += sprintf(p, "%s%lld", k ? "," : "", v ? (long long)v[k] : (long long)w[k]);
-	strcpy(p, "}");
-	return arr;
-}
-
 int db_work_renew_many(struct db *db, const int64_t *ids, const int *attempts, int n, const char *runner_id,
 		       int lease_s, unsigned char *ok)
 {
-	char *ai = int_array(ids, NULL, n), *aa = int_array(NULL, attempts, n);
+	char *ai = db_int_array(ids, NULL, n), *aa = db_int_array(NULL, attempts, n);
 	const char *p[4] = {ai, runner_id, DB_INT(lease_s), aa};
 	PGresult *r = NULL;
 	int got = -1;
