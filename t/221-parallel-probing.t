@@ -12,7 +12,6 @@ model's reason; never more calls than plain halving's worst case; the
 borrowed instances go back IDLE; after a failure the request's remaining
 chunks go at once on them; a cancelled request stops its parallel
 calls."""
-import functools
 import os
 import re
 import sys
@@ -21,22 +20,14 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
-from stack import Stack        # noqa: E402
 import flows                   # noqa: E402
-from probing import Probing, argv, compare_widths, overlaps, valid  # noqa: E402
+from probing import Probing, compare_widths, overlaps, valid  # noqa: E402
 
 t = TAP()
-s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
-anon = s.anon()
-adm = s.admin_token
 MODEL = "par"
-s.sql("INSERT INTO model (id, local_command, details, max_instances, idle_seconds)"
-      " VALUES ($1, $2::text[], $3::jsonb, 4, 600)", MODEL, flows.argv_literal(argv()),
-      '{"columns":["mol_weight"],"input":"Compound"}')
-s.start_hubd()
-submit = functools.partial(flows.submit, t, s, anon)
-wait = functools.partial(flows.wait_request, s, timeout=240)
-pr = Probing(s, anon, MODEL)
+pr = Probing.start(t, MODEL, "SYNC", 4)
+s, anon, adm = pr.s, pr.token, pr.s.admin_token
+submit, wait = pr.submit, pr.wait
 results, idle, calls_of, set_width = pr.results, pr.idle, pr.calls_of, pr.set_width
 
 

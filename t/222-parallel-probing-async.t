@@ -11,7 +11,6 @@ give every good input its record in input order and every bad one a null
 record with the reason; never more calls than plain halving's worst case;
 the borrowed instances go back IDLE; a cancelled request stops its jobs
 and leaves no instance BUSY."""
-import functools
 import os
 import re
 import sys
@@ -19,22 +18,14 @@ import sys
 sys.path.insert(0, os.path.join(os.environ.get(
     "top_srcdir", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")), "t", "lib"))
 from tap import TAP            # noqa: E402
-from stack import Stack        # noqa: E402
 import flows                   # noqa: E402
-from probing import Probing, argv, compare_widths, valid  # noqa: E402
+from probing import Probing, compare_widths, valid  # noqa: E402
 
 t = TAP()
-s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
-anon = s.anon()
-adm = s.admin_token
 MODEL = "apar"
-s.sql("INSERT INTO model (id, execution_mode, local_command, details, max_instances, idle_seconds)"
-      " VALUES ($1, 'ASYNC', $2::text[], $3::jsonb, 3, 600)", MODEL, flows.argv_literal(argv()),
-      '{"columns":["mol_weight"],"input":"Compound"}')
-s.start_hubd()
-submit = functools.partial(flows.submit, t, s, anon)
-wait = functools.partial(flows.wait_request, s, timeout=240)
-pr = Probing(s, anon, MODEL)
+pr = Probing.start(t, MODEL, "ASYNC", 3)
+s, anon, adm = pr.s, pr.token, pr.s.admin_token
+submit, wait = pr.submit, pr.wait
 idle, set_width = pr.idle, pr.set_width
 
 

@@ -1,6 +1,7 @@
 """probing.py — what the parallel-probing tests share (t/221 SYNC, t/222
-ASYNC): alkane inputs and their weights, the model's call log read across
-its instances, overlapping calls, the probe width set by SIGHUP.
+ASYNC): the stack with the --strict demo model (Probing.start), alkane
+inputs and their weights, the model's call log read across its instances,
+overlapping calls, the probe width set by SIGHUP.
 
 Runs in: the test process. Called by: t/221-parallel-probing.t,
 t/222-parallel-probing-async.t.
@@ -10,9 +11,11 @@ import glob
 import json
 import os
 import signal
+import functools
 import time
 
 import flows
+from stack import Stack
 
 CALLS = "calls.log"  # each instance writes it in its own directory (its cwd)
 
@@ -38,6 +41,23 @@ def argv(*extra):
 class Probing:
     def __init__(self, s, token, model):
         self.s, self.token, self.model = s, token, model
+
+    @classmethod
+    def start(cls, t, model, mode, max_instances):
+        """A stack (2 runners, chunks of 100) running the --strict demo
+        model (argv()) as model in mode (SYNC or ASYNC) with max_instances
+        and idle_seconds 600; the Probing of an anonymous caller, with
+        .submit and .wait (240 s) bound to it."""
+        s = Stack(hubd=False, config={"hub.runners": "2", "hub.chunk_size": "100"})
+        s.sql("INSERT INTO model (id, execution_mode, local_command, details, max_instances,"
+              " idle_seconds) VALUES ($1, $2, $3::text[], $4::jsonb, $5, 600)", model, mode,
+              flows.argv_literal(argv()), '{"columns":["mol_weight"],"input":"Compound"}',
+              max_instances)
+        s.start_hubd()
+        pr = cls(s, s.anon(), model)
+        pr.submit = functools.partial(flows.submit, t, s, pr.token)
+        pr.wait = functools.partial(flows.wait_request, s, timeout=240)
+        return pr
 
     def row(self, rid):
         return self.s.api("GET", "/api/requests/%s" % rid, token=self.token).json or {}
